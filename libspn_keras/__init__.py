@@ -1,0 +1,46 @@
+"""libspn-keras: Sum-Product Networks as Keras layers."""
+
+from libspn_keras import constraints, layers, losses, math, metrics, sum_ops
+from libspn_keras.backprop_mode import BackpropMode
+from libspn_keras.config import (
+    get_default_accumulator_initializer,
+    get_default_linear_accumulators_constraint,
+    get_default_logspace_accumulators_constraint,
+    set_default_accumulator_initializer,
+    set_default_linear_accumulators_constraint,
+    set_default_logspace_accumulators_constraint,
+)
+from libspn_keras.sum_ops import (
+    SumOpEMBackprop,
+    SumOpGradBackprop,
+    SumOpHardEMBackprop,
+    SumOpSampleBackprop,
+    SumOpUnweightedHardEMBackprop,
+    get_default_sum_op,
+    set_default_sum_op,
+)
+from libspn_keras.version import __version__
+
+__all__ = [
+    "BackpropMode",
+    "SumOpEMBackprop",
+    "SumOpGradBackprop",
+    "SumOpHardEMBackprop",
+    "SumOpSampleBackprop",
+    "SumOpUnweightedHardEMBackprop",
+    "__version__",
+    "constraints",
+    "get_default_accumulator_initializer",
+    "get_default_linear_accumulators_constraint",
+    "get_default_logspace_accumulators_constraint",
+    "get_default_sum_op",
+    "layers",
+    "losses",
+    "math",
+    "metrics",
+    "set_default_accumulator_initializer",
+    "set_default_linear_accumulators_constraint",
+    "set_default_logspace_accumulators_constraint",
+    "set_default_sum_op",
+    "sum_ops",
+]

@@ -1,0 +1,5 @@
+"""Constraints for accumulators and leaf parameters."""
+
+from libspn_keras.constraints.greater_equal_epsilon import GreaterEqualEpsilon
+
+__all__ = ["GreaterEqualEpsilon"]

@@ -1,0 +1,32 @@
+"""Keras layers of Sum-Product Networks; one class per module."""
+
+from libspn_keras.layers.base_leaf import LeafBase
+from libspn_keras.layers.base_sum import NodeSumLayerBase, SumLayerBase
+from libspn_keras.layers.cauchy_leaf import CauchyLeaf
+from libspn_keras.layers.conv2d_product import Conv2DProduct
+from libspn_keras.layers.conv2d_sum import Conv2DSum
+from libspn_keras.layers.dense_sum import DenseSum
+from libspn_keras.layers.indicator_leaf import IndicatorLeaf
+from libspn_keras.layers.laplace_leaf import LaplaceLeaf
+from libspn_keras.layers.local2d_sum import Local2DSum
+from libspn_keras.layers.location_scale_leaf import LocationScaleLeafBase
+from libspn_keras.layers.normal_leaf import NormalLeaf
+from libspn_keras.layers.root_sum import RootSum
+from libspn_keras.layers.spatial_to_regions import SpatialToRegions
+
+__all__ = [
+    "CauchyLeaf",
+    "Conv2DProduct",
+    "Conv2DSum",
+    "DenseSum",
+    "IndicatorLeaf",
+    "LaplaceLeaf",
+    "LeafBase",
+    "Local2DSum",
+    "LocationScaleLeafBase",
+    "NodeSumLayerBase",
+    "NormalLeaf",
+    "RootSum",
+    "SpatialToRegions",
+    "SumLayerBase",
+]

@@ -1,0 +1,132 @@
+"""Common base of the sum layers: accumulators, their normalization, and the sum op."""
+
+from tensorflow import keras
+
+from libspn_keras import config, sum_ops
+from libspn_keras.layers.validation import positive_int
+
+SUM_ACCUMULATORS_ROLE = "sum_accumulators"
+
+
+class SumLayerBase(keras.layers.Layer):
+    """Holds accumulators ``[*lead, children, sums]`` and delegates all weighting to a sum op.
+
+    The weights of the forward pass are the accumulators normalized over the
+    children axis (a softmax for log-space accumulators, a division by their
+    total for linear ones), so the network stays a normalized distribution
+    whatever values an optimizer writes.
+
+    Args:
+        sum_op: How children are weighted and what flows backward: a
+            :class:`~libspn_keras.sum_ops.SumOpBase`, a registered name
+            (``"grad"``, ``"em"``, ``"hard_em"``, ``"unweighted_hard_em"``,
+            ``"sample"``) or ``None`` for the global default.
+        backprop_mode: Seed-style alternative to ``sum_op``, a
+            :class:`~libspn_keras.BackpropMode`.
+        logspace_accumulators: Whether accumulators live in log space.
+            ``None`` takes the sum op's default (log space for gradients,
+            linear space for the EM ops, which require it).
+        accumulator_initializer: Initializer of the accumulators; ``None``
+            takes the global default.
+        accumulator_regularizer: Optional regularizer of the accumulators.
+        linear_accumulator_constraint: Constraint for linear-space
+            accumulators; ``None`` takes the global default (``>= 1e-10``).
+        logspace_accumulator_constraint: Constraint for log-space
+            accumulators; ``None`` takes the global default (none).
+        **kwargs: Passed to ``keras.layers.Layer``.
+    """
+
+    def __init__(
+        self,
+        sum_op=None,
+        backprop_mode=None,
+        logspace_accumulators=None,
+        accumulator_initializer=None,
+        accumulator_regularizer=None,
+        linear_accumulator_constraint=None,
+        logspace_accumulator_constraint=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        label = f"{type(self).__name__} '{self.name}'"
+        if sum_op is not None and backprop_mode is not None:
+            raise ValueError(f"{label}: pass either sum_op or backprop_mode, not both.")
+        self.sum_op = sum_ops.get(sum_op if sum_op is not None else backprop_mode, layer_name=label)
+        self.logspace_accumulators = self.sum_op.resolve_logspace_accumulators(logspace_accumulators, label)
+        self.accumulator_initializer = (
+            keras.initializers.get(accumulator_initializer)
+            if accumulator_initializer is not None
+            else config.get_default_accumulator_initializer()
+        )
+        self.accumulator_regularizer = keras.regularizers.get(accumulator_regularizer)
+        self.linear_accumulator_constraint = (
+            keras.constraints.get(linear_accumulator_constraint)
+            if linear_accumulator_constraint is not None
+            else config.get_default_linear_accumulators_constraint()
+        )
+        self.logspace_accumulator_constraint = (
+            keras.constraints.get(logspace_accumulator_constraint)
+            if logspace_accumulator_constraint is not None
+            else config.get_default_logspace_accumulators_constraint()
+        )
+
+    def build_accumulators(self, shape):
+        """Creates ``self.accumulators`` of ``shape`` and tags it for the EM optimizer."""
+        constraint = (
+            self.logspace_accumulator_constraint if self.logspace_accumulators else self.linear_accumulator_constraint
+        )
+        self.accumulators = self.add_weight(
+            name="accumulators",
+            shape=tuple(shape),
+            initializer=self.accumulator_initializer,
+            regularizer=self.accumulator_regularizer,
+            constraint=constraint,
+            trainable=True,
+        )
+        self.accumulators.spn_role = SUM_ACCUMULATORS_ROLE
+        self.accumulators.spn_logspace = self.logspace_accumulators
+
+    def get_config(self):
+        config_dict = super().get_config()
+        config_dict.update(
+            sum_op=sum_ops.serialize(self.sum_op),
+            logspace_accumulators=self.logspace_accumulators,
+            accumulator_initializer=keras.initializers.serialize(self.accumulator_initializer),
+            accumulator_regularizer=keras.regularizers.serialize(self.accumulator_regularizer)
+            if self.accumulator_regularizer is not None
+            else None,
+            linear_accumulator_constraint=keras.constraints.serialize(self.linear_accumulator_constraint)
+            if self.linear_accumulator_constraint is not None
+            else None,
+            logspace_accumulator_constraint=keras.constraints.serialize(self.logspace_accumulator_constraint)
+            if self.logspace_accumulator_constraint is not None
+            else None,
+        )
+        return config_dict
+
+
+class NodeSumLayerBase(SumLayerBase):
+    """Base of the layers with ``num_sums`` sums at every position: ``[batch, *lead, ch] -> [batch, *lead, num_sums]``.
+
+    Subclasses only decide, in ``build``, which positions share weights by
+    the shape they give :meth:`build_accumulators`.
+
+    Args:
+        num_sums: Number of sums at every position.
+        **kwargs: Arguments of :class:`SumLayerBase`.
+    """
+
+    def __init__(self, num_sums, **kwargs):
+        super().__init__(**kwargs)
+        self.num_sums = positive_int(f"{type(self).__name__} '{self.name}'", "num_sums", num_sums)
+
+    def call(self, x):
+        return self.sum_op.weighted_sum(x, self.accumulators, self.logspace_accumulators)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.num_sums,)
+
+    def get_config(self):
+        config_dict = super().get_config()
+        config_dict.update(num_sums=self.num_sums)
+        return config_dict

@@ -1,0 +1,189 @@
+"""Products over (dilated) spatial windows, the product layers of DGC-SPNs."""
+
+import numpy as np
+import tensorflow as tf
+from tensorflow import keras
+
+from libspn_keras.layers.validation import check_known, check_rank, positive_int, positive_int_pair
+from libspn_keras.math.spatial import (
+    PADDING_MODES,
+    effective_kernel_size,
+    kernel_window_slices,
+    pad_log_space,
+    spatial_output_size,
+    spatial_padding,
+    uncovered_cells,
+)
+
+_MAX_CHANNEL_COMBINATIONS = 2**20
+
+
+@keras.utils.register_keras_serializable(package="libspn_keras")
+class Conv2DProduct(keras.layers.Layer):
+    """Log-space products of the cells in every (dilated) kernel window.
+
+    Input ``[batch, rows, cols, channels]`` of log-probabilities, output
+    ``[batch, out_rows, out_cols, out_channels]``, where per axis
+    ``out = ceil((size + pads - k_eff + 1) / stride)`` and
+    ``k_eff = (kernel_size - 1) * dilation + 1``. Padding cells hold 0 (a
+    marginalized factor). The kernel is a fixed 0/1 tensor, stored as a
+    non-trainable weight so that saved models keep their structure.
+
+    Args:
+        strides: Int or pair; step between windows.
+        dilations: Int or pair; spacing of the cells inside a window.
+        kernel_size: Int or pair; cells per window along each axis.
+        num_channels: Output channels when ``depthwise=False``: each output
+            channel picks one input channel per kernel cell. ``None`` takes
+            all ``channels ** (kernel rows * kernel cols)`` combinations;
+            fewer draws that many distinct combinations at random
+            (reproducible through ``seed`` or ``keras.utils.set_random_seed``).
+            Must be ``None`` when ``depthwise=True``.
+        padding: ``"valid"`` (none), ``"full"`` (``k_eff - 1`` on every side)
+            or ``"final"`` (``(k_eff - 1) * 2 - size`` on top and left, for
+            the last product of a DGC-SPN).
+        depthwise: If ``True`` channel ``c`` of the output is the product of
+            channel ``c`` of every cell in the window (kernel
+            ``[kernel rows, kernel cols]`` of ones).
+        seed: Optional int seeding the choice of channel combinations.
+        **kwargs: Passed to ``keras.layers.Layer``.
+    """
+
+    def __init__(
+        self,
+        strides,
+        dilations,
+        kernel_size,
+        num_channels=None,
+        padding="valid",
+        depthwise=False,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        label = f"Conv2DProduct '{self.name}'"
+        self.strides = positive_int_pair(label, "strides", strides)
+        self.dilations = positive_int_pair(label, "dilations", dilations)
+        self.kernel_size = positive_int_pair(label, "kernel_size", kernel_size)
+        if padding not in PADDING_MODES:
+            raise ValueError(f"{label}: unknown padding {padding!r}; use one of {PADDING_MODES}.")
+        self.padding = padding
+        self.depthwise = bool(depthwise)
+        if num_channels is not None:
+            positive_int(label, "num_channels", num_channels)
+            if self.depthwise:
+                raise ValueError(
+                    f"{label}: num_channels must be None when depthwise=True (a depthwise product keeps "
+                    f"the input channels); drop num_channels or set depthwise=False."
+                )
+        self.num_channels = num_channels
+        self.seed = seed
+
+    def build(self, input_shape):
+        check_rank(self, input_shape, 4, "[batch, rows, cols, channels]")
+        check_known(self, input_shape, (1, 2, 3), "rows, cols and channels")
+        self._pads = [self._axis_padding(axis, input_shape[axis + 1]) for axis in (0, 1)]
+        self._output_size = [self._axis_output_size(axis, input_shape[axis + 1]) for axis in (0, 1)]
+        channels = input_shape[3]
+        if self.depthwise:
+            self.kernel = self.add_weight(
+                name="kernel", shape=self.kernel_size, initializer="ones", trainable=False
+            )
+            self._out_channels = channels
+        else:
+            combinations = self._channel_combinations(channels)
+            self._out_channels = combinations.shape[-1]
+            one_hot = np.eye(channels, dtype="float32")[combinations]  # [kr, kc, out, in]
+            kernel_value = np.transpose(one_hot, (0, 1, 3, 2))
+            self.kernel = self.add_weight(
+                name="kernel",
+                shape=kernel_value.shape,
+                initializer=keras.initializers.Constant(kernel_value),
+                trainable=False,
+            )
+
+    def call(self, x):
+        x = pad_log_space(x, self._pads[0], self._pads[1])
+        windows = kernel_window_slices(x, self.kernel_size, self.dilations, self.strides, self._output_size)
+        if self.depthwise:
+            kernel = tf.reshape(tf.convert_to_tensor(self.kernel), [-1])
+            return tf.add_n([window * kernel[i] for i, window in enumerate(windows)])
+        picks = tf.reshape(tf.argmax(self.kernel, axis=2, output_type=tf.int32), [len(windows), -1])
+        return tf.add_n([tf.gather(window, picks[i], axis=-1) for i, window in enumerate(windows)])
+
+    def compute_output_shape(self, input_shape):
+        rows, cols = (self._axis_output_size(axis, input_shape[axis + 1]) for axis in (0, 1))
+        if self.depthwise:
+            channels = input_shape[3]
+        elif self.num_channels is not None:
+            channels = self.num_channels
+        else:
+            channels = input_shape[3] ** (self.kernel_size[0] * self.kernel_size[1])
+        return (input_shape[0], rows, cols, channels)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            strides=list(self.strides),
+            dilations=list(self.dilations),
+            kernel_size=list(self.kernel_size),
+            num_channels=self.num_channels,
+            padding=self.padding,
+            depthwise=self.depthwise,
+            seed=self.seed,
+        )
+        return config
+
+    def _axis_padding(self, axis, size):
+        pads = spatial_padding(self.padding, size, self.kernel_size[axis], self.dilations[axis])
+        if pads[0] < 0:
+            k_eff = effective_kernel_size(self.kernel_size[axis], self.dilations[axis])
+            raise ValueError(
+                f"Conv2DProduct '{self.name}': padding='final' needs (k_eff - 1) * 2 >= size on every axis, "
+                f"but axis {axis} has size {size} and k_eff {k_eff}. Double the dilation of this layer or use "
+                f"padding='valid'/'full'."
+            )
+        return pads
+
+    def _axis_output_size(self, axis, size):
+        pads = spatial_padding(self.padding, size, self.kernel_size[axis], self.dilations[axis])
+        out_size = spatial_output_size(size, pads, self.kernel_size[axis], self.dilations[axis], self.strides[axis])
+        if out_size < 1:
+            raise ValueError(
+                f"Conv2DProduct '{self.name}': a kernel of size {self.kernel_size[axis]} with dilation "
+                f"{self.dilations[axis]} does not fit axis {axis} of size {size} with padding "
+                f"'{self.padding}' (output size {out_size}). Reduce kernel_size or dilations, or pad."
+            )
+        missed = uncovered_cells(size, pads, self.kernel_size[axis], self.dilations[axis], self.strides[axis])
+        if missed:
+            raise ValueError(
+                f"Conv2DProduct '{self.name}': cells {missed} of axis {axis} (size {size}) fall in no product "
+                f"window with kernel_size={self.kernel_size[axis]}, strides={self.strides[axis]}, "
+                f"dilations={self.dilations[axis]}, padding='{self.padding}', so their variables would drop "
+                f"out of every scope. Choose sizes where the windows tile the axis (e.g. an even size for "
+                f"kernel 2 / stride 2), or use padding='full'."
+            )
+        return out_size
+
+    def _channel_combinations(self, channels):
+        """Input channel per kernel cell for every output channel, ``[kernel_rows, kernel_cols, out]``."""
+        area = self.kernel_size[0] * self.kernel_size[1]
+        total = channels**area
+        wanted = total if self.num_channels is None else self.num_channels
+        if wanted > total:
+            raise ValueError(
+                f"Conv2DProduct '{self.name}': num_channels={wanted} exceeds the {total} distinct channel "
+                f"combinations of {channels} channels over {area} kernel cells; lower num_channels."
+            )
+        if wanted > _MAX_CHANNEL_COMBINATIONS:
+            raise ValueError(
+                f"Conv2DProduct '{self.name}': {wanted} output channels is too many; set num_channels to at "
+                f"most {_MAX_CHANNEL_COMBINATIONS} or use depthwise=True."
+            )
+        if wanted == total:
+            codes = np.arange(total)
+        else:
+            seed = self.seed if self.seed is not None else np.random.randint(2**31 - 1)
+            codes = np.sort(np.random.default_rng(seed).choice(total, size=wanted, replace=False))
+        digits = (codes[None, :] // channels ** np.arange(area - 1, -1, -1)[:, None]) % channels
+        return digits.reshape(self.kernel_size[0], self.kernel_size[1], wanted)

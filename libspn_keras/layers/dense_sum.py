@@ -1,0 +1,28 @@
+"""Sums over all nodes of each scope and decomposition of a region tensor."""
+
+from tensorflow import keras
+
+from libspn_keras.layers.base_sum import NodeSumLayerBase
+from libspn_keras.layers.validation import check_known, check_rank
+
+
+@keras.utils.register_keras_serializable(package="libspn_keras")
+class DenseSum(NodeSumLayerBase):
+    """``num_sums`` sums per scope and decomposition, each over all nodes of that scope.
+
+    Input ``[batch, scopes, decomps, nodes_in]``, output
+    ``[batch, scopes, decomps, num_sums]``; accumulators
+    ``[scopes, decomps, nodes_in, num_sums]``.
+
+    Args:
+        num_sums: Number of sums per scope and decomposition.
+        **kwargs: Sum-layer arguments of
+            :class:`~libspn_keras.layers.base_sum.NodeSumLayerBase`
+            (``sum_op``, ``logspace_accumulators``, ``accumulator_initializer``, ...).
+    """
+
+    def build(self, input_shape):
+        check_rank(self, input_shape, 4, "[batch, scopes, decomps, nodes]")
+        check_known(self, input_shape, (1, 2, 3), "scopes, decompositions and nodes")
+        _, num_scopes, num_decomps, num_nodes = input_shape
+        self.build_accumulators([num_scopes, num_decomps, num_nodes, self.num_sums])

@@ -1,0 +1,35 @@
+"""Indicator leaves for categorical inputs."""
+
+import tensorflow as tf
+from tensorflow import keras
+
+from libspn_keras.layers.base_leaf import LeafBase
+
+
+@keras.utils.register_keras_serializable(package="libspn_keras")
+class IndicatorLeaf(LeafBase):
+    """One indicator per category: log-probability 0 for the observed category, ``-inf`` otherwise.
+
+    Input ``[batch, ..., d]`` of integer categories in ``[0, num_components)``
+    (floats are accepted and rounded), output ``[batch, ..., num_components]``.
+    A negative category or NaN marks the entry as unobserved.
+
+    Args:
+        num_components: Number of categories.
+        **kwargs: Passed to ``keras.layers.Layer``.
+    """
+
+    def observed_mask(self, x):
+        observed = x >= 0
+        if x.dtype.is_floating:
+            observed = tf.logical_and(observed, tf.logical_not(tf.math.is_nan(x)))
+        return observed
+
+    def component_log_prob(self, x):
+        categories = tf.range(self.num_components, dtype=tf.int32)[:, None]
+        matches = tf.equal(tf.cast(tf.round(tf.cast(x, tf.float32)), tf.int32), categories)
+        return tf.where(matches, tf.constant(0.0, self.compute_dtype), tf.constant(-float("inf"), self.compute_dtype))
+
+    def mode(self):
+        """Category of every component, ``[num_components, 1]``."""
+        return tf.range(self.num_components, dtype=self.compute_dtype)[:, None]

@@ -1,0 +1,68 @@
+"""The root of an SPN: one sum over every node of a single-scope input."""
+
+import math
+
+import tensorflow as tf
+from tensorflow import keras
+
+from libspn_keras.layers.base_sum import SumLayerBase
+from libspn_keras.layers.validation import check_known
+
+
+@keras.utils.register_keras_serializable(package="libspn_keras")
+class RootSum(SumLayerBase):
+    """A single sum over all nodes of its input, which must hold one scope.
+
+    Input ``[batch, children]``, or ``[batch, 1, ...]`` whose non-batch axes
+    are flattened into the children (e.g. ``[batch, 1, decomps, nodes]`` or
+    ``[batch, 1, 1, nodes]``). Accumulators ``[children, 1]``.
+
+    Args:
+        return_weighted_child_logits: If ``True`` the output is
+            ``log w_i + log S_i(x)`` of shape ``[batch, children]``: for class
+            roots, ``log p(x, y=i)``, usable as logits of
+            ``SparseCategoricalCrossentropy(from_logits=True)``. If ``False``
+            the output is ``log p(x)`` of shape ``[batch, 1]``.
+        **kwargs: Sum-layer arguments of
+            :class:`~libspn_keras.layers.base_sum.SumLayerBase`.
+    """
+
+    def __init__(self, return_weighted_child_logits=True, **kwargs):
+        super().__init__(**kwargs)
+        self.return_weighted_child_logits = bool(return_weighted_child_logits)
+
+    def build(self, input_shape):
+        if len(input_shape) < 2:
+            raise ValueError(
+                f"RootSum '{self.name}' expects input [batch, children] or [batch, 1, ...]; got shape "
+                f"{tuple(input_shape)}."
+            )
+        if len(input_shape) > 2 and input_shape[1] != 1:
+            raise ValueError(
+                f"RootSum '{self.name}' needs a single scope but its input {tuple(input_shape)} has "
+                f"{input_shape[1]} scopes on axis 1. Join the scopes with product layers first "
+                f"(ReduceProduct / DenseProduct, or Conv2DProduct with padding='final' followed by "
+                f"SpatialToRegions)."
+            )
+        check_known(self, input_shape, range(1, len(input_shape)), "the children")
+        self.build_accumulators([self._num_children(input_shape), 1])
+
+    def call(self, x):
+        x = tf.reshape(x, [-1, self.accumulators.shape[0]])
+        if self.return_weighted_child_logits:
+            return self.sum_op.weighted_children(x, self.accumulators, self.logspace_accumulators)
+        return self.sum_op.weighted_sum(x, self.accumulators, self.logspace_accumulators)
+
+    def compute_output_shape(self, input_shape):
+        if self.return_weighted_child_logits:
+            return (input_shape[0], self._num_children(input_shape))
+        return (input_shape[0], 1)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(return_weighted_child_logits=self.return_weighted_child_logits)
+        return config
+
+    @staticmethod
+    def _num_children(input_shape):
+        return math.prod(input_shape[1:])

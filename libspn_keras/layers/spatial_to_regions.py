@@ -1,0 +1,30 @@
+"""Turns a spatial tensor into a region tensor with a single scope."""
+
+import math
+
+import tensorflow as tf
+from tensorflow import keras
+
+from libspn_keras.layers.validation import check_known, check_rank
+
+
+@keras.utils.register_keras_serializable(package="libspn_keras")
+class SpatialToRegions(keras.layers.Layer):
+    """``[batch, rows, cols, channels]`` -> ``[batch, 1, 1, rows * cols * channels]``.
+
+    Use it after the last product of a DGC-SPN, whose cells all cover the whole
+    image, so that dense sum layers and a root can mix every node.
+
+    Args:
+        **kwargs: Passed to ``keras.layers.Layer``.
+    """
+
+    def build(self, input_shape):
+        check_rank(self, input_shape, 4, "[batch, rows, cols, channels]")
+        check_known(self, input_shape, (1, 2, 3), "rows, cols and channels")
+
+    def call(self, x):
+        return tf.reshape(x, [-1, 1, 1, math.prod(x.shape[1:])])
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], 1, 1, math.prod(input_shape[1:]))

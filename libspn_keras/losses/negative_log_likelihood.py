@@ -1,0 +1,25 @@
+"""Negative log-likelihood of the inputs."""
+
+from tensorflow import keras
+
+from libspn_keras.losses.root_outputs import log_likelihood_from_root
+
+
+@keras.utils.register_keras_serializable(package="libspn_keras")
+class NegativeLogLikelihood(keras.losses.Loss):
+    """``-log p(x)`` from a root's output; labels are ignored.
+
+    Works with ``RootSum(return_weighted_child_logits=False)`` (``[batch, 1]``)
+    and with class-root logits ``[batch, classes]``, whose log-sum-exp is
+    ``log p(x)``.
+
+    Args:
+        reduction: Keras loss reduction.
+        name: Name of the loss.
+    """
+
+    def __init__(self, reduction="sum_over_batch_size", name="negative_log_likelihood", **kwargs):
+        super().__init__(reduction=reduction, name=name, **kwargs)
+
+    def call(self, y_true, y_pred):
+        return -log_likelihood_from_root(y_pred)

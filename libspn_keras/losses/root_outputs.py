@@ -1,0 +1,14 @@
+"""Reading log-probabilities from what a ``RootSum`` returns."""
+
+import tensorflow as tf
+
+
+def log_likelihood_from_root(y_pred):
+    """``log p(x)`` ``[batch]`` from ``[batch, 1]`` (``log p(x)``) or ``[batch, classes]`` (``log p(x, y)``)."""
+    return tf.reduce_logsumexp(y_pred, axis=-1)
+
+
+def log_joint_from_root(y_true, y_pred):
+    """``log p(x, y)`` ``[batch]`` for integer labels ``y_true`` from class-root logits ``[batch, classes]``."""
+    labels = tf.reshape(tf.cast(y_true, tf.int32), [-1])
+    return tf.gather(y_pred, labels, axis=-1, batch_dims=1)

@@ -1,0 +1,73 @@
+"""Geometry of spatial product windows: padding, output sizes, coverage, and window slices."""
+
+import numpy as np
+import tensorflow as tf
+
+PADDING_MODES = ("valid", "full", "final")
+
+
+def effective_kernel_size(kernel_size, dilation):
+    """Extent of a dilated kernel along one axis: ``(k - 1) * d + 1``."""
+    return (kernel_size - 1) * dilation + 1
+
+
+def spatial_padding(padding, size, kernel_size, dilation):
+    """Cells padded ``(before, after)`` along one axis for the given padding mode.
+
+    ``valid``: none. ``full``: ``k_eff - 1`` on both sides. ``final``:
+    ``(k_eff - 1) * 2 - size`` before, none after, so that a last product
+    layer with doubled dilations joins every scope into one.
+    """
+    k_eff = effective_kernel_size(kernel_size, dilation)
+    if padding == "valid":
+        return 0, 0
+    if padding == "full":
+        return k_eff - 1, k_eff - 1
+    if padding == "final":
+        return (k_eff - 1) * 2 - size, 0
+    raise ValueError(f"Unknown padding {padding!r}; use one of {PADDING_MODES}.")
+
+
+def spatial_output_size(size, pads, kernel_size, dilation, stride):
+    """``ceil((size + pads - k_eff + 1) / stride)``: output cells along one axis."""
+    k_eff = effective_kernel_size(kernel_size, dilation)
+    return -(-(size + sum(pads) - k_eff + 1) // stride)
+
+
+def uncovered_cells(size, pads, kernel_size, dilation, stride):
+    """Indices of input cells (unpadded) that fall in no product window along one axis."""
+    out_size = spatial_output_size(size, pads, kernel_size, dilation, stride)
+    covered = np.zeros(size + sum(pads), dtype=bool)
+    starts = np.arange(max(out_size, 0)) * stride
+    for offset in range(kernel_size):
+        positions = starts + offset * dilation
+        covered[positions[positions < covered.size]] = True
+    real = covered[pads[0] : pads[0] + size]
+    return np.flatnonzero(~real).tolist()
+
+
+def kernel_window_slices(x_padded, kernel_size, dilations, strides, output_size):
+    """Strided views of ``x_padded`` ``[batch, rows, cols, ch]``, one per kernel cell, each ``[batch, *output_size, ch]``.
+
+    Summing them (in log space) is a product over every window.
+    """
+    slices = []
+    for i in range(kernel_size[0]):
+        for j in range(kernel_size[1]):
+            row0, col0 = i * dilations[0], j * dilations[1]
+            slices.append(
+                x_padded[
+                    :,
+                    row0 : row0 + (output_size[0] - 1) * strides[0] + 1 : strides[0],
+                    col0 : col0 + (output_size[1] - 1) * strides[1] + 1 : strides[1],
+                    :,
+                ]
+            )
+    return slices
+
+
+def pad_log_space(x, pads_rows, pads_cols):
+    """Pads rows and columns with 0, which in log space is a marginalized factor (probability 1)."""
+    if not any(pads_rows) and not any(pads_cols):
+        return x
+    return tf.pad(x, [[0, 0], list(pads_rows), list(pads_cols), [0, 0]], constant_values=0.0)

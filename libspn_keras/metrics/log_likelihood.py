@@ -1,0 +1,21 @@
+"""Mean log-likelihood metric."""
+
+from tensorflow import keras
+
+from libspn_keras.losses.root_outputs import log_likelihood_from_root
+
+
+@keras.utils.register_keras_serializable(package="libspn_keras")
+class LogLikelihood(keras.metrics.Mean):
+    """Mean of ``log p(x)`` over the samples seen; labels are ignored.
+
+    Args:
+        name: Name of the metric.
+        dtype: Dtype of the result.
+    """
+
+    def __init__(self, name="log_likelihood", dtype=None):
+        super().__init__(name=name, dtype=dtype)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        return super().update_state(log_likelihood_from_root(y_pred), sample_weight=sample_weight)

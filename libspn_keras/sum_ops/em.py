@@ -1,0 +1,20 @@
+"""Soft EM: accumulators receive expected edge counts, children the posterior flow."""
+
+from libspn_keras.math.log_matmul import log_matmul
+from libspn_keras.sum_ops.base import CountingSumOpBase, count_weights, register_sum_op
+
+
+@register_sum_op("em")
+class SumOpEMBackprop(CountingSumOpBase):
+    """Soft (expectation-maximization) backward pass.
+
+    The forward pass is the exact log-sum. Backward, the signal reaching
+    accumulator ``a_sc`` is ``sum_x dL/dlog S_s(x) * w_sc * S_c(x) / S_s(x)``:
+    with ``L = log p(x)`` that is the expected count of edge ``s -> c``.
+    Children receive ordinary gradients, which in log space are the
+    posterior probabilities of reaching them. Pair with
+    :class:`libspn_keras.optimizers.OnlineExpectationMaximization`.
+    """
+
+    def weighted_sum(self, x, accumulators, logspace_accumulators):
+        return log_matmul(x, count_weights(accumulators))

@@ -1,0 +1,27 @@
+"""True gradients: discriminative and generative training by any Keras optimizer."""
+
+from libspn_keras.math.log_matmul import log_matmul
+from libspn_keras.sum_ops.base import (
+    SumOpBase,
+    normalized_log_weights,
+    normalized_weights,
+    register_sum_op,
+    weighted_children_identity_grad,
+)
+
+
+@register_sum_op("grad")
+class SumOpGradBackprop(SumOpBase):
+    """Sums by log-matmul; gradients by ordinary automatic differentiation.
+
+    Accumulators are log-space by default (normalized with a softmax over the
+    children), so an unconstrained optimizer such as Adam can update them.
+    """
+
+    default_logspace_accumulators = True
+
+    def weighted_sum(self, x, accumulators, logspace_accumulators):
+        return log_matmul(x, normalized_weights(accumulators, logspace_accumulators))
+
+    def weighted_children(self, x, accumulators, logspace_accumulators):
+        return weighted_children_identity_grad(x, normalized_log_weights(accumulators, logspace_accumulators))
