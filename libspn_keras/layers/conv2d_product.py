@@ -70,7 +70,7 @@ class Conv2DProduct(keras.layers.Layer):
         self.padding = padding
         self.depthwise = bool(depthwise)
         if num_channels is not None:
-            positive_int(label, "num_channels", num_channels)
+            num_channels = positive_int(label, "num_channels", num_channels)
             if self.depthwise:
                 raise ValueError(
                     f"{label}: num_channels must be None when depthwise=True (a depthwise product keeps "
@@ -146,7 +146,7 @@ class Conv2DProduct(keras.layers.Layer):
         return pads
 
     def _axis_output_size(self, axis, size):
-        pads = spatial_padding(self.padding, size, self.kernel_size[axis], self.dilations[axis])
+        pads = self._axis_padding(axis, size)
         out_size = spatial_output_size(size, pads, self.kernel_size[axis], self.dilations[axis], self.strides[axis])
         if out_size < 1:
             raise ValueError(

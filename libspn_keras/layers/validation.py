@@ -1,5 +1,7 @@
 """Build-time checks shared by the layers; every failure names the layer and the fix."""
 
+import numbers
+
 
 def check_rank(layer, input_shape, rank, layout):
     """Raises ``ValueError`` unless ``input_shape`` has ``rank`` axes (batch included)."""
@@ -20,16 +22,27 @@ def check_known(layer, input_shape, axes, what):
             )
 
 
+def _is_positive_int(value):
+    """Whether ``value`` is an integer >= 1 (Python or NumPy integer, not a bool)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1
+
+
 def positive_int_pair(layer_name, argument, value):
     """Normalizes an int or a pair of ints to a tuple of two positive ints."""
-    pair = (value, value) if isinstance(value, int) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, int) and v >= 1 for v in pair):
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        pair = (value, value)
+    else:
+        try:
+            pair = tuple(value)
+        except TypeError:
+            pair = ()
+    if len(pair) != 2 or not all(_is_positive_int(v) for v in pair):
         raise ValueError(f"{layer_name}: {argument} must be a positive int or a pair of positive ints, got {value!r}.")
-    return pair
+    return tuple(int(v) for v in pair)
 
 
 def positive_int(layer_name, argument, value):
-    """Validates a positive int argument."""
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+    """Validates a positive int argument (Python or NumPy integer) and returns it as a Python int."""
+    if not _is_positive_int(value):
         raise ValueError(f"{layer_name}: {argument} must be an int >= 1, got {value!r}.")
-    return value
+    return int(value)

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The project's test command: install the package with its test extras,
+# lint the whole tree, then run every test not marked slow on two workers.
+# README.md and .ci/run both call this script, so they cannot drift apart.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
+
+python3 -m pip install -q -e ".[test]"
+ruff check .
+python3 -m pytest -m "not slow" -n 2 -q "$@"
