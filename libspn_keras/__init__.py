@@ -1,6 +1,6 @@
 """libspn-keras: Sum-Product Networks as Keras layers."""
 
-from libspn_keras import constraints, layers, losses, math, metrics, sum_ops
+from libspn_keras import constraints, layers, losses, math, metrics, models, optimizers, sum_ops
 from libspn_keras.backprop_mode import BackpropMode
 from libspn_keras.config import (
     get_default_accumulator_initializer,
@@ -38,6 +38,8 @@ __all__ = [
     "losses",
     "math",
     "metrics",
+    "models",
+    "optimizers",
     "set_default_accumulator_initializer",
     "set_default_linear_accumulators_constraint",
     "set_default_logspace_accumulators_constraint",

@@ -5,20 +5,28 @@ from libspn_keras.layers.base_sum import NodeSumLayerBase, SumLayerBase
 from libspn_keras.layers.cauchy_leaf import CauchyLeaf
 from libspn_keras.layers.conv2d_product import Conv2DProduct
 from libspn_keras.layers.conv2d_sum import Conv2DSum
+from libspn_keras.layers.dense_product import DenseProduct
 from libspn_keras.layers.dense_sum import DenseSum
+from libspn_keras.layers.flat_to_regions import FlatToRegions
 from libspn_keras.layers.indicator_leaf import IndicatorLeaf
 from libspn_keras.layers.laplace_leaf import LaplaceLeaf
 from libspn_keras.layers.local2d_sum import Local2DSum
 from libspn_keras.layers.location_scale_leaf import LocationScaleLeafBase
 from libspn_keras.layers.normal_leaf import NormalLeaf
+from libspn_keras.layers.permute_and_pad_scopes import PermuteAndPadScopes
+from libspn_keras.layers.permute_and_pad_scopes_random import PermuteAndPadScopesRandom
+from libspn_keras.layers.reduce_product import ReduceProduct
 from libspn_keras.layers.root_sum import RootSum
 from libspn_keras.layers.spatial_to_regions import SpatialToRegions
+from libspn_keras.layers.undecompose import Undecompose
 
 __all__ = [
     "CauchyLeaf",
     "Conv2DProduct",
     "Conv2DSum",
+    "DenseProduct",
     "DenseSum",
+    "FlatToRegions",
     "IndicatorLeaf",
     "LaplaceLeaf",
     "LeafBase",
@@ -26,7 +34,11 @@ __all__ = [
     "LocationScaleLeafBase",
     "NodeSumLayerBase",
     "NormalLeaf",
+    "PermuteAndPadScopes",
+    "PermuteAndPadScopesRandom",
+    "ReduceProduct",
     "RootSum",
     "SpatialToRegions",
     "SumLayerBase",
+    "Undecompose",
 ]

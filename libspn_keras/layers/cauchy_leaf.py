@@ -13,5 +13,8 @@ class CauchyLeaf(LocationScaleLeafBase):
     Input ``[batch, ..., d]``, output ``[batch, ..., num_components]``.
     """
 
+    # A Cauchy distribution has no variance: with use_accumulators only its location is learned by EM.
+    em_scale_supported = False
+
     def distribution(self, location, scale):
         return tfp.distributions.Cauchy(loc=location, scale=scale)

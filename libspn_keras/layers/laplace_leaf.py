@@ -1,5 +1,6 @@
 """Laplace leaves."""
 
+import tensorflow as tf
 import tensorflow_probability as tfp
 from tensorflow import keras
 
@@ -15,3 +16,9 @@ class LaplaceLeaf(LocationScaleLeafBase):
 
     def distribution(self, location, scale):
         return tfp.distributions.Laplace(loc=location, scale=scale)
+
+    def scale_from_variance(self, variance):
+        return tf.sqrt(variance / 2.0)
+
+    def variance_from_scale(self, scale):
+        return 2.0 * tf.square(scale)

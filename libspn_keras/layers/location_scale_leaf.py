@@ -5,9 +5,27 @@ from tensorflow import keras
 
 from libspn_keras.constraints.greater_equal_epsilon import GreaterEqualEpsilon
 from libspn_keras.layers.base_leaf import LeafBase
+from libspn_keras.math.em import leaf_moments
 
-LEAF_LOCATION_ROLE = "leaf_location"
-LEAF_SCALE_ROLE = "leaf_scale"
+LEAF_STATISTICS_ROLE = "leaf_statistics"
+
+
+def _statistics_log_prob(leaf):
+    """``log_prob(x, statistics)`` whose backward pass hands responsibility-weighted moments to the statistics."""
+
+    @tf.custom_gradient
+    def log_prob(x, statistics):
+        mean, variance = leaf_moments(statistics)
+        scale = leaf.scale_constraint(leaf.scale_from_variance(tf.maximum(variance, 0.0)))
+        value = leaf.distribution(mean, scale).log_prob(x)
+
+        def grad(dy):
+            moments = tf.stack([dy, dy * x, dy * tf.square(x)], axis=-1)
+            return tf.zeros_like(x), tf.reduce_sum(moments, axis=0)
+
+        return value, grad
+
+    return log_prob
 
 
 class LocationScaleLeafBase(LeafBase):
@@ -26,8 +44,14 @@ class LocationScaleLeafBase(LeafBase):
         scale_initializer: Initializer of the scales; default ones.
         scale_trainable: Whether the scales are trained.
         scale_constraint: Constraint of the scales; default ``>= 1e-4``.
-        use_accumulators: Mark the parameters for EM updates by
+        use_accumulators: Keep the parameters as EM sufficient statistics
+            ``statistics`` ``[*cells, num_components, d, 3]`` holding
+            ``(1, mean, variance + mean^2)``, whose backward pass delivers the
+            responsibility-weighted moments of the batch, for
             :class:`~libspn_keras.optimizers.OnlineExpectationMaximization`.
+            The M-step sets the location to the responsibility-weighted mean
+            (exact for Normal leaves) and, when ``scale_trainable``, the scale
+            from the weighted variance.
         **kwargs: Passed to ``keras.layers.Layer``.
     """
 
@@ -55,10 +79,20 @@ class LocationScaleLeafBase(LeafBase):
             scale_constraint if scale_constraint is not None else GreaterEqualEpsilon(1e-4)
         )
         self.use_accumulators = bool(use_accumulators)
+        if self.use_accumulators and self.scale_trainable and not self.em_scale_supported:
+            raise ValueError(
+                f"{type(self).__name__} '{self.name}': its scale has no EM estimate from moments; with "
+                f"use_accumulators=True set scale_trainable=False."
+            )
+
+    em_scale_supported = True
 
     def build(self, input_shape):
         super().build(input_shape)
         shape = tuple(input_shape[1:-1]) + (self.num_components, input_shape[-1])
+        if self.use_accumulators:
+            self._build_statistics(shape)
+            return
         self.location = self.add_weight(
             name="location", shape=shape, initializer=self.location_initializer, trainable=self.location_trainable
         )
@@ -69,12 +103,34 @@ class LocationScaleLeafBase(LeafBase):
             constraint=self.scale_constraint,
             trainable=self.scale_trainable,
         )
-        if self.use_accumulators:
-            self.location.spn_role = LEAF_LOCATION_ROLE
-            self.scale.spn_role = LEAF_SCALE_ROLE
+
+    def _build_statistics(self, shape):
+        def initializer(shape, dtype=None):
+            location = self.location_initializer(shape[:-1], dtype=dtype)
+            variance = self.variance_from_scale(self.scale_initializer(shape[:-1], dtype=dtype))
+            return tf.stack([tf.ones_like(location), location, variance + tf.square(location)], axis=-1)
+
+        self.statistics = self.add_weight(name="statistics", shape=shape + (3,), initializer=initializer)
+        self.statistics.spn_role = LEAF_STATISTICS_ROLE
+        self.statistics.spn_update_variance = self.scale_trainable
 
     def component_log_prob(self, x):
-        return self.distribution(tf.convert_to_tensor(self.location), tf.convert_to_tensor(self.scale)).log_prob(x)
+        if self.use_accumulators:
+            return _statistics_log_prob(self)(x, tf.convert_to_tensor(self.statistics))
+        return self.distribution(self.location_tensor(), self.scale_tensor()).log_prob(x)
+
+    def location_tensor(self):
+        """Locations ``[*cells, num_components, d]``."""
+        if self.use_accumulators:
+            return leaf_moments(tf.convert_to_tensor(self.statistics))[0]
+        return tf.convert_to_tensor(self.location)
+
+    def scale_tensor(self):
+        """Scales ``[*cells, num_components, d]``."""
+        if self.use_accumulators:
+            variance = leaf_moments(tf.convert_to_tensor(self.statistics))[1]
+            return self.scale_constraint(self.scale_from_variance(tf.maximum(variance, 0.0)))
+        return tf.convert_to_tensor(self.scale)
 
     def get_config(self):
         config = super().get_config()
@@ -92,6 +148,14 @@ class LocationScaleLeafBase(LeafBase):
         """A ``tfp.distributions`` object with the given ``location`` and ``scale``."""
         raise NotImplementedError
 
+    def scale_from_variance(self, variance):
+        """Scale of the distribution with the given variance (moment matching)."""
+        return tf.sqrt(variance)
+
+    def variance_from_scale(self, scale):
+        """Inverse of :meth:`scale_from_variance`."""
+        return tf.square(scale)
+
     def mode(self):
         """Most probable value of every component, ``[*cells, num_components, d]``."""
-        return tf.convert_to_tensor(self.location)
+        return self.location_tensor()

@@ -14,6 +14,7 @@ def argmax_one_hot(values, axis=-2):
     is_max = tf.equal(values, max_values)
     noise = tf.random.uniform(tf.shape(values), dtype=values.dtype)
     scores = tf.where(is_max, noise, -tf.ones_like(values))
+    axis = axis % values.shape.rank
     depth = tf.shape(values)[axis]
     return tf.one_hot(tf.argmax(scores, axis=axis), depth=depth, axis=axis, dtype=values.dtype)
 

@@ -1,0 +1,6 @@
+"""SPN models: Keras models that train without labels and answer probabilistic queries."""
+
+from libspn_keras.models.sequential_sum_product_network import SequentialSumProductNetwork
+from libspn_keras.models.sum_product_network import SumProductNetwork
+
+__all__ = ["SequentialSumProductNetwork", "SumProductNetwork"]

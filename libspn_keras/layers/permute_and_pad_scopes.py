@@ -1,0 +1,82 @@
+"""Per-decomposition permutation of scopes, with marginalized padding scopes."""
+
+import numpy as np
+import tensorflow as tf
+from tensorflow import keras
+
+from libspn_keras.layers.validation import check_known, check_rank
+
+
+def permute_and_pad(x, permutations):
+    """Gathers scopes per decomposition; an index equal to the number of scopes is a padding scope (log 1 = 0).
+
+    Args:
+        x: ``[batch, scopes, decomps, nodes]``.
+        permutations: int ``[decomps, scopes_out]``.
+
+    Returns:
+        ``[batch, scopes_out, decomps, nodes]``.
+    """
+    num_scopes, num_decomps, num_nodes = x.shape[1], x.shape[2], x.shape[3]
+    padded = tf.pad(x, [[0, 0], [0, 1], [0, 0], [0, 0]])
+    flat = tf.reshape(padded, [-1, (num_scopes + 1) * num_decomps, num_nodes])
+    flat_index = tf.transpose(permutations) * num_decomps + tf.range(num_decomps)[tf.newaxis, :]
+    gathered = tf.gather(flat, tf.reshape(flat_index, [-1]), axis=1)
+    return tf.reshape(gathered, [-1, permutations.shape[1], num_decomps, num_nodes])
+
+
+@keras.utils.register_keras_serializable(package="libspn_keras")
+class PermuteAndPadScopes(keras.layers.Layer):
+    """Reorders the scopes of each decomposition and inserts padding scopes.
+
+    Input ``[batch, scopes, decomps, nodes]``, output
+    ``[batch, scopes_out, decomps, nodes]``. Entry ``permutations[r][j]`` is
+    the input scope placed at position ``j`` of decomposition ``r``; ``-1``
+    places a padding scope whose nodes are 0 in log space (marginalized).
+
+    Args:
+        permutations: Nested list ``[decomps][scopes_out]`` of scope indices
+            or ``-1``; every input scope must appear exactly once per decomposition.
+        **kwargs: Passed to ``keras.layers.Layer``.
+    """
+
+    def __init__(self, permutations, **kwargs):
+        super().__init__(**kwargs)
+        self.permutations = np.asarray(permutations, dtype="int64").tolist()
+
+    def build(self, input_shape):
+        check_rank(self, input_shape, 4, "[batch, scopes, decomps, nodes]")
+        check_known(self, input_shape, (1, 2, 3), "scopes, decompositions and nodes")
+        validate_permutations(self, np.asarray(self.permutations), input_shape[1], input_shape[2])
+
+    def call(self, x):
+        return permute_and_pad(x, self.padded_permutations(x.shape[1]))
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], len(self.permutations[0]), input_shape[2], input_shape[3])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(permutations=self.permutations)
+        return config
+
+    def padded_permutations(self, num_scopes):
+        permutations = np.asarray(self.permutations)
+        return tf.constant(np.where(permutations < 0, num_scopes, permutations), dtype=tf.int32)
+
+
+def validate_permutations(layer, permutations, num_scopes, num_decomps):
+    """Raises ``ValueError`` unless each row holds every scope once, plus ``-1`` paddings."""
+    name = f"{type(layer).__name__} '{layer.name}'"
+    if permutations.ndim != 2 or permutations.shape[0] != num_decomps:
+        raise ValueError(
+            f"{name}: permutations must have shape [decomps={num_decomps}, scopes_out], got "
+            f"{permutations.shape}."
+        )
+    for row in permutations:
+        scopes = np.sort(row[row >= 0])
+        if not np.array_equal(scopes, np.arange(num_scopes)):
+            raise ValueError(
+                f"{name}: every decomposition must list each of the {num_scopes} input scopes exactly once "
+                f"(and -1 for padding); got {row.tolist()}."
+            )

@@ -1,0 +1,74 @@
+"""Random per-decomposition permutation of scopes, padded to fit the product factors."""
+
+import math
+
+import numpy as np
+import tensorflow as tf
+from tensorflow import keras
+
+from libspn_keras.layers.permute_and_pad_scopes import permute_and_pad
+from libspn_keras.layers.validation import check_known, check_rank
+
+
+@keras.utils.register_keras_serializable(package="libspn_keras")
+class PermuteAndPadScopesRandom(keras.layers.Layer):
+    """Shuffles the scopes of every decomposition independently and pads them to ``prod(factors)``.
+
+    Input ``[batch, scopes, decomps, nodes]``, output
+    ``[batch, prod(factors), decomps, nodes]``. Padding scopes hold 0 in log
+    space (marginalized), so the product layers above can split the scopes
+    evenly whatever the number of variables. The drawn permutations are a
+    non-trainable weight, so saved models keep them.
+
+    Args:
+        factors: Scope factors of the product layers above, bottom first (e.g.
+            ``[14, 2, 2, 2]``). ``None`` lets
+            :class:`~libspn_keras.models.SequentialSumProductNetwork` infer them.
+        seed: Optional int seed; by default the draw follows NumPy's global
+            state, which ``keras.utils.set_random_seed`` sets.
+        **kwargs: Passed to ``keras.layers.Layer``.
+    """
+
+    def __init__(self, factors=None, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.factors = None if factors is None else [int(f) for f in factors]
+        self.seed = seed
+
+    def build(self, input_shape):
+        check_rank(self, input_shape, 4, "[batch, scopes, decomps, nodes]")
+        check_known(self, input_shape, (1, 2, 3), "scopes, decompositions and nodes")
+        if self.factors is None:
+            raise ValueError(
+                f"PermuteAndPadScopesRandom '{self.name}' has no factors. Pass factors=[...] (the num_factors of "
+                f"the product layers above, bottom first) or build it inside "
+                f"libspn_keras.models.SequentialSumProductNetwork, which infers them."
+            )
+        num_scopes, num_decomps = input_shape[1], input_shape[2]
+        total = math.prod(self.factors)
+        if total < num_scopes:
+            raise ValueError(
+                f"PermuteAndPadScopesRandom '{self.name}': factors {self.factors} cover {total} scopes but the "
+                f"input has {num_scopes}. Increase the factors (their product must be >= {num_scopes})."
+            )
+        rng = np.random.default_rng(self.seed if self.seed is not None else np.random.randint(2**31 - 1))
+        slots = np.concatenate([np.arange(num_scopes), np.full(total - num_scopes, num_scopes)])
+        permutations = np.stack([rng.permutation(slots) for _ in range(num_decomps)])
+        self.permutations = self.add_weight(
+            name="permutations",
+            shape=permutations.shape,
+            dtype="int32",
+            initializer=keras.initializers.Constant(permutations),
+            trainable=False,
+        )
+
+    def call(self, x):
+        return permute_and_pad(x, tf.convert_to_tensor(self.permutations))
+
+    def compute_output_shape(self, input_shape):
+        total = math.prod(self.factors) if self.factors is not None else None
+        return (input_shape[0], total, input_shape[2], input_shape[3])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(factors=self.factors, seed=self.seed)
+        return config

@@ -1,0 +1,55 @@
+"""Sequential SPN models."""
+
+from tensorflow import keras
+
+from libspn_keras.layers.dense_product import DenseProduct
+from libspn_keras.layers.permute_and_pad_scopes_random import PermuteAndPadScopesRandom
+from libspn_keras.layers.reduce_product import ReduceProduct
+from libspn_keras.models.unsupervised import UnsupervisedTrainingMixin
+
+
+def infer_scope_factors(layers):
+    """Gives every ``PermuteAndPadScopesRandom`` without factors the ``num_factors`` of the products above it."""
+    for index, layer in enumerate(layers):
+        if isinstance(layer, PermuteAndPadScopesRandom) and layer.factors is None:
+            factors = [
+                above.num_factors for above in layers[index + 1 :] if isinstance(above, (DenseProduct, ReduceProduct))
+            ]
+            if not factors:
+                raise ValueError(
+                    f"PermuteAndPadScopesRandom '{layer.name}' has no DenseProduct or ReduceProduct above it to "
+                    f"infer its factors from; pass factors=[...]."
+                )
+            layer.factors = factors
+
+
+@keras.utils.register_keras_serializable(package="libspn_keras")
+class SequentialSumProductNetwork(UnsupervisedTrainingMixin, keras.Sequential):
+    """A ``keras.Sequential`` of SPN layers that trains without labels and infers scope factors.
+
+    Args:
+        layers: The SPN layers, leaf (or region entry) first, root last.
+        unsupervised: If ``True``, ``fit(x)`` needs no labels and the loss
+            defaults to the negative log-likelihood.
+        name: Name of the model.
+        **kwargs: Passed to ``keras.Sequential``.
+    """
+
+    def __init__(self, layers=None, unsupervised=True, name=None, **kwargs):
+        layers = list(layers) if layers is not None else []
+        infer_scope_factors(layers)
+        super().__init__(layers=layers, name=name, **kwargs)
+        self.unsupervised = bool(unsupervised)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(unsupervised=self.unsupervised)
+        return config
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        unsupervised = config.pop("unsupervised", True)
+        model = super().from_config(config, custom_objects=custom_objects)
+        model.unsupervised = unsupervised
+        return model

@@ -1,0 +1,36 @@
+"""Functional SPN models."""
+
+from tensorflow import keras
+
+from libspn_keras.models.unsupervised import UnsupervisedTrainingMixin
+
+
+@keras.utils.register_keras_serializable(package="libspn_keras")
+class SumProductNetwork(UnsupervisedTrainingMixin, keras.Model):
+    """A functional ``keras.Model`` of SPN layers that trains without labels.
+
+    Use as ``SumProductNetwork(inputs, outputs)``.
+
+    Args:
+        *args: Passed to ``keras.Model`` (usually ``inputs`` and ``outputs``).
+        unsupervised: If ``True``, ``fit(x)`` needs no labels and the loss
+            defaults to the negative log-likelihood.
+        **kwargs: Passed to ``keras.Model``.
+    """
+
+    def __init__(self, *args, unsupervised=True, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.unsupervised = bool(unsupervised)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(unsupervised=self.unsupervised)
+        return config
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        unsupervised = config.pop("unsupervised", True)
+        model = super().from_config(config, custom_objects=custom_objects)
+        model.unsupervised = unsupervised
+        return model

@@ -1,0 +1,34 @@
+"""Training without labels for SPN models."""
+
+import tensorflow as tf
+
+from libspn_keras.losses.negative_log_likelihood import NegativeLogLikelihood
+
+
+class UnsupervisedTrainingMixin:
+    """Lets ``fit(x)`` / ``evaluate(x)`` run without labels when ``unsupervised`` is set.
+
+    The loss defaults to :class:`~libspn_keras.losses.NegativeLogLikelihood`,
+    and absent labels are replaced by zeros, which likelihood losses and
+    metrics ignore.
+    """
+
+    unsupervised = True
+
+    def compile(self, optimizer="rmsprop", loss=None, **kwargs):
+        if loss is None and self.unsupervised:
+            loss = NegativeLogLikelihood()
+        super().compile(optimizer=optimizer, loss=loss, **kwargs)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        return super().compute_loss(
+            x=x, y=self._labels_or_zeros(y, y_pred), y_pred=y_pred, sample_weight=sample_weight, training=training
+        )
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        return super().compute_metrics(x, self._labels_or_zeros(y, y_pred), y_pred, sample_weight=sample_weight)
+
+    def _labels_or_zeros(self, y, y_pred):
+        if y is None and self.unsupervised:
+            return tf.zeros(tf.shape(y_pred)[:1], dtype=tf.int32)
+        return y
