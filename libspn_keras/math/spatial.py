@@ -47,7 +47,9 @@ def uncovered_cells(size, pads, kernel_size, dilation, stride):
 
 
 def kernel_window_slices(x_padded, kernel_size, dilations, strides, output_size):
-    """Strided views of ``x_padded`` ``[batch, rows, cols, ch]``, one per kernel cell, each ``[batch, *output_size, ch]``.
+    """Strided views of ``x_padded`` ``[batch, rows, cols, ch]``, one per kernel cell.
+
+    Each view has shape ``[batch, *output_size, ch]``.
 
     Summing them (in log space) is a product over every window.
     """
