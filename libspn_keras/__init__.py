@@ -10,6 +10,7 @@ from libspn_keras.config import (
     set_default_linear_accumulators_constraint,
     set_default_logspace_accumulators_constraint,
 )
+from libspn_keras.region_graph import RegionNode, RegionVariable, random_region_graph, region_graph_to_dense_spn
 from libspn_keras.sum_ops import (
     SumOpEMBackprop,
     SumOpGradBackprop,
@@ -22,6 +23,10 @@ from libspn_keras.sum_ops import (
 from libspn_keras.version import __version__
 
 __all__ = [
+    "RegionNode",
+    "RegionVariable",
+    "random_region_graph",
+    "region_graph_to_dense_spn",
     "BackpropMode",
     "SumOpEMBackprop",
     "SumOpGradBackprop",

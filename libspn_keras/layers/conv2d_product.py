@@ -86,9 +86,7 @@ class Conv2DProduct(keras.layers.Layer):
         self._output_size = [self._axis_output_size(axis, input_shape[axis + 1]) for axis in (0, 1)]
         channels = input_shape[3]
         if self.depthwise:
-            self.kernel = self.add_weight(
-                name="kernel", shape=self.kernel_size, initializer="ones", trainable=False
-            )
+            self.kernel = self.add_weight(name="kernel", shape=self.kernel_size, initializer="ones", trainable=False)
             self._out_channels = channels
         else:
             combinations = self._channel_combinations(channels)

@@ -70,8 +70,7 @@ def validate_permutations(layer, permutations, num_scopes, num_decomps):
     name = f"{type(layer).__name__} '{layer.name}'"
     if permutations.ndim != 2 or permutations.shape[0] != num_decomps:
         raise ValueError(
-            f"{name}: permutations must have shape [decomps={num_decomps}, scopes_out], got "
-            f"{permutations.shape}."
+            f"{name}: permutations must have shape [decomps={num_decomps}, scopes_out], got {permutations.shape}."
         )
     for row in permutations:
         scopes = np.sort(row[row >= 0])

@@ -49,9 +49,15 @@ def normalized_log_weights(accumulators, logspace_accumulators):
     return tf.math.log(accumulators) - tf.math.log(tf.reduce_sum(accumulators, axis=-2, keepdims=True))
 
 
-@tf.custom_gradient
 def count_log_weights(accumulators):
     """Normalized log-weights whose backward pass hands ``d/d log w`` (an edge count) to the accumulators."""
+    # Read a variable here, outside the custom gradient: eager ``tf.custom_gradient`` rejects
+    # functions that read variables unless their gradient function takes ``variables``.
+    return _count_log_weights(tf.convert_to_tensor(accumulators))
+
+
+@tf.custom_gradient
+def _count_log_weights(accumulators):
     log_weights = normalized_log_weights(accumulators, logspace_accumulators=False)
 
     def grad(d_log_weights):
@@ -60,9 +66,13 @@ def count_log_weights(accumulators):
     return log_weights, grad
 
 
-@tf.custom_gradient
 def count_weights(accumulators):
     """Normalized linear weights whose backward pass hands ``w * d/dw = d/d log w`` to the accumulators."""
+    return _count_weights(tf.convert_to_tensor(accumulators))
+
+
+@tf.custom_gradient
+def _count_weights(accumulators):
     weights = normalized_weights(accumulators, logspace_accumulators=False)
 
     def grad(d_weights):

@@ -1,0 +1,72 @@
+"""Random tensorized SPNs (RAT-SPNs) in one call."""
+
+import math
+
+from tensorflow import keras
+
+from libspn_keras.layers.dense_product import DenseProduct
+from libspn_keras.layers.dense_sum import DenseSum
+from libspn_keras.layers.flat_to_regions import FlatToRegions
+from libspn_keras.layers.indicator_leaf import IndicatorLeaf
+from libspn_keras.layers.permute_and_pad_scopes_random import PermuteAndPadScopesRandom
+from libspn_keras.layers.reduce_product import ReduceProduct
+from libspn_keras.layers.root_sum import RootSum
+from libspn_keras.layers.undecompose import Undecompose
+from libspn_keras.models.sequential_sum_product_network import SequentialSumProductNetwork
+
+
+def build_rat_spn(
+    num_vars,
+    depth,
+    num_decomps,
+    num_input_distributions,
+    num_sums,
+    leaf=None,
+    num_classes=None,
+    input_dtype="int32",
+    **sum_kwargs,
+):
+    """A RAT-SPN: random balanced binary splits of the variables, repeated ``num_decomps`` times.
+
+    The stack is ``FlatToRegions -> leaf -> DenseSum(num_input_distributions)
+    -> PermuteAndPadScopesRandom -> ReduceProduct(ceil(num_vars / 2**depth))``,
+    then ``depth`` times ``DenseProduct(2) -> DenseSum``, then ``RootSum``.
+
+    Args:
+        num_vars: Number of input variables.
+        depth: Number of binary product levels.
+        num_decomps: Number of decompositions (repetitions).
+        num_input_distributions: Sums over the leaf components per variable.
+        num_sums: Sums per region at inner levels.
+        leaf: Leaf layer; default ``IndicatorLeaf(num_components=2)`` for binary data.
+        num_classes: ``None`` for density estimation (root returns ``log p(x)``);
+            else the number of class roots (root returns per-class logits).
+        input_dtype: Dtype of the model input.
+        **sum_kwargs: Passed to every sum layer (``sum_op``, ``logspace_accumulators``, ...).
+
+    Returns:
+        A :class:`~libspn_keras.models.SequentialSumProductNetwork`.
+    """
+    if depth < 1 or 2**depth > 2 * num_vars:
+        raise ValueError(
+            f"build_rat_spn: depth={depth} needs 1 <= 2**depth <= 2 * num_vars ({2 * num_vars}); lower the depth."
+        )
+    leaf = leaf if leaf is not None else IndicatorLeaf(num_components=2)
+    top_sums = num_classes if num_classes is not None else 1
+    stack = [
+        keras.Input(shape=(num_vars,), dtype=input_dtype),
+        FlatToRegions(num_decomps=num_decomps),
+        leaf,
+        DenseSum(num_sums=num_input_distributions, **sum_kwargs),
+        PermuteAndPadScopesRandom(),
+        ReduceProduct(num_factors=math.ceil(num_vars / 2**depth)),
+    ]
+    for level in range(depth):
+        stack += [
+            DenseProduct(num_factors=2),
+            DenseSum(num_sums=top_sums if level == depth - 1 else num_sums, **sum_kwargs),
+        ]
+    if num_classes is not None and num_decomps > 1:
+        stack += [Undecompose(), DenseSum(num_sums=num_classes, **sum_kwargs)]
+    stack.append(RootSum(return_weighted_child_logits=num_classes is not None, **sum_kwargs))
+    return SequentialSumProductNetwork(stack)
