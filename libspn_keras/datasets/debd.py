@@ -1,0 +1,45 @@
+"""Loaders for the binary density-estimation benchmark (DEBD) text files."""
+
+import os
+
+import numpy as np
+import tensorflow as tf
+
+DEBD_SPLITS = ("train", "valid", "test")
+
+
+def debd_path(root, name, split):
+    """Path of ``NAME.SPLIT.data`` under ``root/NAME`` (or directly under ``root``)."""
+    if split not in DEBD_SPLITS:
+        raise ValueError(f"load_debd: split must be one of {DEBD_SPLITS}, got {split!r}.")
+    nested = os.path.join(root, name, f"{name}.{split}.data")
+    return nested if os.path.exists(nested) else os.path.join(root, f"{name}.{split}.data")
+
+
+def load_debd(root, name, split="train"):
+    """Reads one DEBD split: one sample per line of comma-separated 0/1 values.
+
+    Args:
+        root: Folder holding ``NAME/NAME.SPLIT.data`` (or ``NAME.SPLIT.data``).
+        name: Dataset name, e.g. ``"accidents"``.
+        split: ``"train"``, ``"valid"`` or ``"test"``.
+
+    Returns:
+        ``int32`` array ``[samples, variables]``.
+    """
+    path = debd_path(root, name, split)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"load_debd: no file {path}; expected the DEBD layout NAME/NAME.SPLIT.data.")
+    data = np.loadtxt(path, delimiter=",", dtype=np.int32, ndmin=2)
+    if data.size and not np.isin(data, (0, 1)).all():
+        raise ValueError(f"load_debd: {path} holds values other than 0 and 1.")
+    return data
+
+
+def debd_dataset(root, name, split="train", batch_size=100, shuffle=False, seed=None):
+    """A batched ``tf.data.Dataset`` of one DEBD split (inputs only, for unsupervised ``fit``)."""
+    data = load_debd(root, name, split)
+    dataset = tf.data.Dataset.from_tensor_slices(data)
+    if shuffle:
+        dataset = dataset.shuffle(len(data), seed=seed, reshuffle_each_iteration=True)
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,22 @@
+"""Loader for IDX files, the format of MNIST and Fashion-MNIST."""
+
+import gzip
+
+import numpy as np
+
+_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def load_idx(path):
+    """Reads an IDX file (optionally gzip-compressed) into a NumPy array of its stored shape."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rb") as handle:
+        raw = handle.read()
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
+        raise ValueError(f"load_idx: {path} is not an IDX file (bad magic number).")
+    num_dims = raw[3]
+    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(num_dims))
+    data = np.frombuffer(raw, dtype=_IDX_DTYPES[raw[2]], offset=4 + 4 * num_dims)
+    if data.size != int(np.prod(shape)):
+        raise ValueError(f"load_idx: {path} holds {data.size} values, its header promises shape {shape}.")
+    return data.reshape(shape)
