@@ -1,6 +1,6 @@
 """libspn-keras: Sum-Product Networks as Keras layers."""
 
-from libspn_keras import constraints, datasets, layers, losses, math, metrics, models, optimizers, sum_ops
+from libspn_keras import constraints, datasets, initializers, layers, losses, math, metrics, models, optimizers, sum_ops
 from libspn_keras.backprop_mode import BackpropMode
 from libspn_keras.config import (
     get_default_accumulator_initializer,
@@ -40,6 +40,7 @@ __all__ = [
     "get_default_linear_accumulators_constraint",
     "get_default_logspace_accumulators_constraint",
     "get_default_sum_op",
+    "initializers",
     "layers",
     "losses",
     "math",

@@ -27,12 +27,21 @@ def set_default_accumulator_initializer(initializer):
     _set("accumulator_initializer", keras.initializers.get(initializer) if initializer is not None else None)
 
 
-def get_default_accumulator_initializer():
-    """Initializer for new accumulators: the one set globally, else uniform on [0.5, 1.5]."""
+def get_default_accumulator_initializer(logspace_accumulators=True):
+    """Initializer for new accumulators: the one set globally, else a built-in default.
+
+    The built-in defaults are uniform on [0.5, 1.5] for log-space accumulators
+    (nearly flat weights after the softmax) and ``Dirichlet(alpha=1)`` draws
+    for linear ones, whose spread breaks the symmetry EM needs broken.
+    """
     initializer = _get("accumulator_initializer")
-    if initializer is None:
+    if initializer is not None:
+        return initializer
+    if logspace_accumulators:
         return keras.initializers.RandomUniform(minval=0.5, maxval=1.5)
-    return initializer
+    from libspn_keras.initializers.dirichlet import Dirichlet
+
+    return Dirichlet(alpha=1.0)
 
 
 def set_default_linear_accumulators_constraint(constraint):

@@ -1,0 +1,5 @@
+"""Initializers for accumulators and leaf parameters."""
+
+from libspn_keras.initializers.dirichlet import Dirichlet
+
+__all__ = ["Dirichlet"]

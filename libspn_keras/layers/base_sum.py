@@ -56,7 +56,7 @@ class SumLayerBase(keras.layers.Layer):
         self.accumulator_initializer = (
             keras.initializers.get(accumulator_initializer)
             if accumulator_initializer is not None
-            else config.get_default_accumulator_initializer()
+            else config.get_default_accumulator_initializer(self.logspace_accumulators)
         )
         self.accumulator_regularizer = keras.regularizers.get(accumulator_regularizer)
         self.linear_accumulator_constraint = (
