@@ -9,10 +9,13 @@ from libspn_keras.layers.dense_product import DenseProduct
 from libspn_keras.layers.dense_sum import DenseSum
 from libspn_keras.layers.flat_to_regions import FlatToRegions
 from libspn_keras.layers.indicator_leaf import IndicatorLeaf
+from libspn_keras.layers.input_dropout import InputDropout
 from libspn_keras.layers.laplace_leaf import LaplaceLeaf
 from libspn_keras.layers.local2d_sum import Local2DSum
 from libspn_keras.layers.location_scale_leaf import LocationScaleLeafBase
+from libspn_keras.layers.log_dropout import LogDropout
 from libspn_keras.layers.normal_leaf import NormalLeaf
+from libspn_keras.layers.normalize_standard_score import NormalizeStandardScore
 from libspn_keras.layers.permute_and_pad_scopes import PermuteAndPadScopes
 from libspn_keras.layers.permute_and_pad_scopes_random import PermuteAndPadScopesRandom
 from libspn_keras.layers.reduce_product import ReduceProduct
@@ -28,12 +31,15 @@ __all__ = [
     "DenseSum",
     "FlatToRegions",
     "IndicatorLeaf",
+    "InputDropout",
     "LaplaceLeaf",
     "LeafBase",
     "Local2DSum",
     "LocationScaleLeafBase",
+    "LogDropout",
     "NodeSumLayerBase",
     "NormalLeaf",
+    "NormalizeStandardScore",
     "PermuteAndPadScopes",
     "PermuteAndPadScopesRandom",
     "ReduceProduct",

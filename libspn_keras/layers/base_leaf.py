@@ -33,6 +33,8 @@ class LeafBase(keras.layers.Layer):
                 f"for univariate data."
             )
         check_known(self, input_shape, range(1, len(input_shape)), "the variables")
+        self.cells_shape = tuple(input_shape[1:-1])
+        self.num_dims = input_shape[-1]
 
     def call(self, x):
         observed = self.observed_mask(x)
@@ -55,6 +57,24 @@ class LeafBase(keras.layers.Layer):
             return tf.logical_not(tf.math.is_nan(x))
         return tf.ones_like(x, dtype=tf.bool)
 
+    is_categorical = False
+
     def component_log_prob(self, x):
         """Log-probability of ``x`` ``[batch, ..., 1, d]`` under every component: ``[batch, ..., K, d]``."""
+        raise NotImplementedError
+
+    def component_mean(self):
+        """Mean (or, where none exists, the centre) of every component, broadcastable to ``[*cells, K, d]``."""
+        raise NotImplementedError
+
+    def mode(self):
+        """Most probable value of every component, broadcastable to ``[*cells, K, d]``."""
+        raise NotImplementedError
+
+    def mode_log_prob(self):
+        """Log-density at the mode of every component, broadcastable to ``[*cells, K, d]``."""
+        raise NotImplementedError
+
+    def sample_components(self, num_samples, seed=None):
+        """One draw from every component for each of ``num_samples``: ``[num_samples, *cells, K, d]``."""
         raise NotImplementedError

@@ -30,6 +30,17 @@ class IndicatorLeaf(LeafBase):
         matches = tf.equal(tf.cast(tf.round(tf.cast(x, tf.float32)), tf.int32), categories)
         return tf.where(matches, tf.constant(0.0, self.compute_dtype), tf.constant(-float("inf"), self.compute_dtype))
 
+    is_categorical = True
+
+    def component_mean(self):
+        return self.mode()
+
     def mode(self):
         """Category of every component, ``[num_components, 1]``."""
         return tf.range(self.num_components, dtype=self.compute_dtype)[:, None]
+
+    def mode_log_prob(self):
+        return tf.zeros([self.num_components, 1], dtype=self.compute_dtype)
+
+    def sample_components(self, num_samples, seed=None):
+        return tf.broadcast_to(self.mode(), (num_samples, *self.cells_shape, self.num_components, self.num_dims))

@@ -156,6 +156,16 @@ class LocationScaleLeafBase(LeafBase):
         """Inverse of :meth:`scale_from_variance`."""
         return tf.square(scale)
 
-    def mode(self):
-        """Most probable value of every component, ``[*cells, num_components, d]``."""
+    def component_mean(self):
+        # The location is the mean of Normal and Laplace components and the median of Cauchy ones.
         return self.location_tensor()
+
+    def mode(self):
+        return self.location_tensor()
+
+    def mode_log_prob(self):
+        location = self.location_tensor()
+        return self.distribution(location, self.scale_tensor()).log_prob(location)
+
+    def sample_components(self, num_samples, seed=None):
+        return self.distribution(self.location_tensor(), self.scale_tensor()).sample(num_samples, seed=seed)

@@ -5,6 +5,7 @@ from tensorflow import keras
 from libspn_keras.layers.dense_product import DenseProduct
 from libspn_keras.layers.permute_and_pad_scopes_random import PermuteAndPadScopesRandom
 from libspn_keras.layers.reduce_product import ReduceProduct
+from libspn_keras.models.queries import QueryMixin
 from libspn_keras.models.unsupervised import UnsupervisedTrainingMixin
 
 
@@ -24,7 +25,7 @@ def infer_scope_factors(layers):
 
 
 @keras.utils.register_keras_serializable(package="libspn_keras")
-class SequentialSumProductNetwork(UnsupervisedTrainingMixin, keras.Sequential):
+class SequentialSumProductNetwork(QueryMixin, UnsupervisedTrainingMixin, keras.Sequential):
     """A ``keras.Sequential`` of SPN layers that trains without labels and infers scope factors.
 
     Args:

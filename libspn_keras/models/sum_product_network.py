@@ -2,11 +2,12 @@
 
 from tensorflow import keras
 
+from libspn_keras.models.queries import QueryMixin
 from libspn_keras.models.unsupervised import UnsupervisedTrainingMixin
 
 
 @keras.utils.register_keras_serializable(package="libspn_keras")
-class SumProductNetwork(UnsupervisedTrainingMixin, keras.Model):
+class SumProductNetwork(QueryMixin, UnsupervisedTrainingMixin, keras.Model):
     """A functional ``keras.Model`` of SPN layers that trains without labels.
 
     Use as ``SumProductNetwork(inputs, outputs)``.

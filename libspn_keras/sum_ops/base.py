@@ -49,11 +49,28 @@ def normalized_log_weights(accumulators, logspace_accumulators):
     return tf.math.log(accumulators) - tf.math.log(tf.reduce_sum(accumulators, axis=-2, keepdims=True))
 
 
-def count_log_weights(accumulators):
-    """Normalized log-weights whose backward pass hands ``d/d log w`` (an edge count) to the accumulators."""
+def count_log_weights(accumulators, logspace_accumulators=False):
+    """Normalized log-weights whose backward pass hands ``d/d log w`` (an edge count) to the accumulators.
+
+    Training with counts needs linear accumulators; log-space ones are
+    accepted so that queries (MPE, sampling) can run on gradient-trained models.
+    """
     # Read a variable here, outside the custom gradient: eager ``tf.custom_gradient`` rejects
     # functions that read variables unless their gradient function takes ``variables``.
-    return _count_log_weights(tf.convert_to_tensor(accumulators))
+    accumulators = tf.convert_to_tensor(accumulators)
+    if logspace_accumulators:
+        return _count_log_weights_logspace(accumulators)
+    return _count_log_weights(accumulators)
+
+
+@tf.custom_gradient
+def _count_log_weights_logspace(accumulators):
+    log_weights = normalized_log_weights(accumulators, logspace_accumulators=True)
+
+    def grad(d_log_weights):
+        return d_log_weights
+
+    return log_weights, grad
 
 
 @tf.custom_gradient
@@ -66,8 +83,10 @@ def _count_log_weights(accumulators):
     return log_weights, grad
 
 
-def count_weights(accumulators):
+def count_weights(accumulators, logspace_accumulators=False):
     """Normalized linear weights whose backward pass hands ``w * d/dw = d/d log w`` to the accumulators."""
+    if logspace_accumulators:
+        return tf.exp(count_log_weights(accumulators, logspace_accumulators=True))
     return _count_weights(tf.convert_to_tensor(accumulators))
 
 
@@ -180,7 +199,7 @@ class CountingSumOpBase(SumOpBase):
     supports_logspace_accumulators = False
 
     def weighted_children(self, x, accumulators, logspace_accumulators):
-        return weighted_children_identity_grad(x, count_log_weights(accumulators))
+        return weighted_children_identity_grad(x, count_log_weights(accumulators, logspace_accumulators))
 
 
 __all__ = [

@@ -17,4 +17,4 @@ class SumOpEMBackprop(CountingSumOpBase):
     """
 
     def weighted_sum(self, x, accumulators, logspace_accumulators):
-        return log_matmul(x, count_weights(accumulators))
+        return log_matmul(x, count_weights(accumulators, logspace_accumulators))

@@ -20,4 +20,4 @@ class SumOpHardEMBackprop(CountingSumOpBase):
     """
 
     def weighted_sum(self, x, accumulators, logspace_accumulators):
-        return routed_max_product(x, count_log_weights(accumulators), _choose_max_weighted_child)
+        return routed_max_product(x, count_log_weights(accumulators, logspace_accumulators), _choose_max_weighted_child)

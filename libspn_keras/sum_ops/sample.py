@@ -19,4 +19,4 @@ class SumOpSampleBackprop(CountingSumOpBase):
     """
 
     def weighted_sum(self, x, accumulators, logspace_accumulators):
-        return routed_sum(x, count_log_weights(accumulators), _draw_child)
+        return routed_sum(x, count_log_weights(accumulators, logspace_accumulators), _draw_child)

@@ -1,0 +1,43 @@
+"""Marginalizing random input variables during training."""
+
+import tensorflow as tf
+from tensorflow import keras
+
+
+@keras.utils.register_keras_serializable(package="libspn_keras")
+class InputDropout(keras.layers.Layer):
+    """During training, marks each input variable unobserved with probability ``rate``.
+
+    Place it before the leaf layer. Dropped entries become NaN (float inputs)
+    or -1 (integer inputs), which every leaf treats as missing, so the SPN
+    computes the marginal over the dropped variables. All ``d`` dimensions of a
+    variable (the last axis) are dropped together. Identity at inference.
+
+    Args:
+        rate: Probability of dropping each variable, in ``[0, 1]``.
+        seed: Optional int seed.
+        **kwargs: Passed to ``keras.layers.Layer``.
+    """
+
+    def __init__(self, rate, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError(f"InputDropout '{self.name}': rate must be in [0, 1], got {rate}.")
+        self.rate = float(rate)
+        self.seed = seed
+
+    def call(self, x, training=False):
+        if not training or self.rate == 0.0:
+            return x
+        keep = tf.random.uniform(tf.shape(x)[:-1], seed=self.seed) >= self.rate
+        keep = tf.expand_dims(keep, axis=-1)
+        missing = tf.constant(float("nan"), x.dtype) if x.dtype.is_floating else tf.constant(-1, x.dtype)
+        return tf.where(keep, x, missing)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(rate=self.rate, seed=self.seed)
+        return config
