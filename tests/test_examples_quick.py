@@ -1,0 +1,52 @@
+"""Smoke tests: the demo and the sum-layer benchmark run end to end in their ``--quick`` modes."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_script(relative_path, *args, timeout=300):
+    python_path = [str(ROOT)] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=os.pathsep.join(python_path))
+    result = subprocess.run(
+        [sys.executable, str(ROOT / relative_path), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert result.returncode == 0, (
+        f"{relative_path} {' '.join(args)} exited with {result.returncode}\n"
+        f"--- stdout ---\n{result.stdout[-4000:]}\n--- stderr ---\n{result.stderr[-4000:]}"
+    )
+    return result.stdout
+
+
+def test_dgc_spn_digits_quick():
+    out = run_script("examples/dgc_spn_digits.py", "--quick")
+    assert "digits: 320 training and 160 test images of shape (8, 8, 1)" in out
+    # One Keras progress line per epoch (verbose=2), e.g. "10/10 - 4s - 425ms/step - accuracy: 0.10 - loss: 2.30 ...".
+    assert re.search(r"^\d+/\d+ - .*accuracy: \d\.\d+ - loss: \d+\.\d+ - val_accuracy: ", out, re.MULTILINE), out
+    train = re.search(r"^train accuracy: (\d\.\d{4})$", out, re.MULTILINE)
+    test = re.search(r"^test accuracy: (\d\.\d{4})$", out, re.MULTILINE)
+    assert train and test, out
+    assert 0.0 <= float(train.group(1)) <= 1.0
+    assert 0.0 <= float(test.group(1)) <= 1.0
+
+
+def test_bench_sum_layers_quick():
+    out = run_script("benchmarks/bench_sum_layers.py", "--quick")
+    assert "layer/plain" in out and "log_mm/plain" in out
+    ratio = r"\s+\d+\.\d{3}\s+\d+\.\d{3}\s+\d+\.\d{3}\s+\d+\.\d{2}x\s+\d+\.\d{2}x$"
+    for layer in ("DenseSum", "Local2DSum", "Conv2DSum"):
+        for compile_mode in ("graph", "xla"):
+            for pass_name in ("fwd", "fwd\\+bwd"):
+                pattern = rf"^{layer}\s+\[[\d,]+\] -> \d+\s+{compile_mode}\s+{pass_name}{ratio}"
+                assert re.search(pattern, out, re.MULTILINE), f"no row {layer} {compile_mode} {pass_name}:\n{out}"
+    assert re.search(r"^graph\s+\d+\.\d\s+\d+\.\d\s+\d+\.\d$", out, re.MULTILINE), out
+    assert "samples/s" in out
