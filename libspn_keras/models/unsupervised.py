@@ -1,6 +1,7 @@
 """Training without labels for SPN models."""
 
 import tensorflow as tf
+from tensorflow import keras
 
 from libspn_keras.losses.negative_log_likelihood import NegativeLogLikelihood
 
@@ -19,6 +20,12 @@ class UnsupervisedTrainingMixin:
         if loss is None and self.unsupervised:
             loss = NegativeLogLikelihood()
         super().compile(optimizer=optimizer, loss=loss, **kwargs)
+
+    def compile_from_config(self, config):
+        # Keras skips restoring the compile state of models that override ``compile``; do what it does.
+        self.compile(**keras.utils.deserialize_keras_object(config))
+        if hasattr(self, "optimizer") and self.built:
+            self.optimizer.build(self.trainable_variables)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         return super().compute_loss(
