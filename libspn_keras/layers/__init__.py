@@ -21,6 +21,7 @@ from libspn_keras.layers.permute_and_pad_scopes_random import PermuteAndPadScope
 from libspn_keras.layers.reduce_product import ReduceProduct
 from libspn_keras.layers.root_sum import RootSum
 from libspn_keras.layers.spatial_to_regions import SpatialToRegions
+from libspn_keras.layers.temporal_dense_product import TemporalDenseProduct
 from libspn_keras.layers.undecompose import Undecompose
 
 __all__ = [
@@ -46,5 +47,6 @@ __all__ = [
     "RootSum",
     "SpatialToRegions",
     "SumLayerBase",
+    "TemporalDenseProduct",
     "Undecompose",
 ]

@@ -1,7 +1,8 @@
 """SPN models: Keras models that train without labels and answer probabilistic queries."""
 
+from libspn_keras.models.dynamic_sum_product_network import DynamicSumProductNetwork
 from libspn_keras.models.rat_spn import build_rat_spn
 from libspn_keras.models.sequential_sum_product_network import SequentialSumProductNetwork
 from libspn_keras.models.sum_product_network import SumProductNetwork
 
-__all__ = ["build_rat_spn", "SequentialSumProductNetwork", "SumProductNetwork"]
+__all__ = ["DynamicSumProductNetwork", "build_rat_spn", "SequentialSumProductNetwork", "SumProductNetwork"]
