@@ -1,6 +1,18 @@
 """libspn-keras: Sum-Product Networks as Keras layers."""
 
-from libspn_keras import constraints, datasets, initializers, layers, losses, math, metrics, models, optimizers, sum_ops
+from libspn_keras import (
+    constraints,
+    datasets,
+    initializers,
+    layers,
+    losses,
+    math,
+    metrics,
+    models,
+    optimizers,
+    sum_ops,
+    visualize,
+)
 from libspn_keras.backprop_mode import BackpropMode
 from libspn_keras.config import (
     get_default_accumulator_initializer,
@@ -52,4 +64,5 @@ __all__ = [
     "set_default_logspace_accumulators_constraint",
     "set_default_sum_op",
     "sum_ops",
+    "visualize",
 ]

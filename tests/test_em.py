@@ -496,14 +496,9 @@ def test_single_gaussian_leaf_em_step_gives_mean_and_population_std():
     # The model now computes the log-density of that Gaussian.
     mean, std = data.mean(), data.std()
     reference = -0.5 * np.log(2 * np.pi * std**2) - (data - mean) ** 2 / (2 * std**2)
-    # float32 statistics (1, mean, var + mean^2) lose some precision to cancellation, hence 1e-3.
     np.testing.assert_allclose(model(x).numpy()[:, 0], reference, atol=1e-3)
 
 
-@pytest.mark.xfail(
-    reason="statistics store var + mean^2 in float32: the EM variance E[x^2] - mean^2 cancels when |mean| >> std",
-    strict=False,
-)
 def test_gaussian_leaf_em_variance_is_accurate_for_offset_data():
     x = np.random.default_rng(18).normal(loc=1000.0, scale=1.0, size=(500, 1)).astype(np.float32)
     model = models.SequentialSumProductNetwork(

@@ -1,5 +1,8 @@
 """Constraints for accumulators and leaf parameters."""
 
+from libspn_keras.constraints.clip import Clip
 from libspn_keras.constraints.greater_equal_epsilon import GreaterEqualEpsilon
+from libspn_keras.constraints.greater_equal_epsilon_normalized import GreaterEqualEpsilonNormalized
+from libspn_keras.constraints.log_normalized import LogNormalized
 
-__all__ = ["GreaterEqualEpsilon"]
+__all__ = ["Clip", "GreaterEqualEpsilon", "GreaterEqualEpsilonNormalized", "LogNormalized"]

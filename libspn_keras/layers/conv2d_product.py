@@ -7,6 +7,7 @@ from tensorflow import keras
 from libspn_keras.layers.validation import check_known, check_rank, positive_int, positive_int_pair
 from libspn_keras.math.spatial import (
     PADDING_MODES,
+    depthwise_window_product,
     effective_kernel_size,
     kernel_window_slices,
     pad_log_space,
@@ -43,8 +44,11 @@ class Conv2DProduct(keras.layers.Layer):
             or ``"final"`` (``(k_eff - 1) * 2 - size`` on top and left, for
             the last product of a DGC-SPN).
         depthwise: If ``True`` channel ``c`` of the output is the product of
-            channel ``c`` of every cell in the window (kernel
-            ``[kernel rows, kernel cols]`` of ones).
+            channel ``c`` of every cell in the window. Its kernel is a fixed
+            ``[kernel rows, kernel cols]`` mask of ones, kept as a weight for
+            parity with the original's parameter counts; the product itself
+            is computed row by row and column by column, which is what a full
+            mask of ones means.
         seed: Optional int seeding the choice of channel combinations.
         **kwargs: Passed to ``keras.layers.Layer``.
     """
@@ -102,10 +106,9 @@ class Conv2DProduct(keras.layers.Layer):
 
     def call(self, x):
         x = pad_log_space(x, self._pads[0], self._pads[1])
-        windows = kernel_window_slices(x, self.kernel_size, self.dilations, self.strides, self._output_size)
         if self.depthwise:
-            kernel = tf.reshape(tf.convert_to_tensor(self.kernel), [-1])
-            return tf.add_n([window * kernel[i] for i, window in enumerate(windows)])
+            return depthwise_window_product(x, self.kernel_size, self.dilations, self.strides, self._output_size)
+        windows = kernel_window_slices(x, self.kernel_size, self.dilations, self.strides, self._output_size)
         picks = tf.reshape(tf.argmax(self.kernel, axis=2, output_type=tf.int32), [len(windows), -1])
         return tf.add_n([tf.gather(window, picks[i], axis=-1) for i, window in enumerate(windows)])
 

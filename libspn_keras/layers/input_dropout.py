@@ -10,8 +10,11 @@ class InputDropout(keras.layers.Layer):
 
     Place it before the leaf layer. Dropped entries become NaN (float inputs)
     or -1 (integer inputs), which every leaf treats as missing, so the SPN
-    computes the marginal over the dropped variables. All ``d`` dimensions of a
-    variable (the last axis) are dropped together. Identity at inference.
+    computes the marginal over the dropped variables. For input
+    ``[batch, ..., d]`` of rank 3 or more, all ``d`` dimensions of a variable
+    (the last axis) are dropped together; a flat ``[batch, vars]`` input (as
+    taken by ``FlatToRegions``) drops every entry independently. Identity at
+    inference.
 
     Args:
         rate: Probability of dropping each variable, in ``[0, 1]``.
@@ -29,8 +32,11 @@ class InputDropout(keras.layers.Layer):
     def call(self, x, training=False):
         if not training or self.rate == 0.0:
             return x
-        keep = tf.random.uniform(tf.shape(x)[:-1], seed=self.seed) >= self.rate
-        keep = tf.expand_dims(keep, axis=-1)
+        if x.shape.rank == 2:
+            # Flat input [batch, vars] (as taken by FlatToRegions): every entry is one variable.
+            keep = tf.random.uniform(tf.shape(x), seed=self.seed) >= self.rate
+        else:
+            keep = tf.expand_dims(tf.random.uniform(tf.shape(x)[:-1], seed=self.seed) >= self.rate, axis=-1)
         missing = tf.constant(float("nan"), x.dtype) if x.dtype.is_floating else tf.constant(-1, x.dtype)
         return tf.where(keep, x, missing)
 

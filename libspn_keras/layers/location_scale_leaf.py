@@ -15,13 +15,15 @@ def _statistics_log_prob(leaf):
 
     @tf.custom_gradient
     def log_prob(x, statistics):
-        mean, variance = leaf_moments(statistics)
+        mean, variance = (tf.cast(moment, x.dtype) for moment in leaf_moments(statistics))
         scale = leaf.scale_constraint(leaf.scale_from_variance(tf.maximum(variance, 0.0)))
         value = leaf.distribution(mean, scale).log_prob(x)
 
         def grad(dy):
-            moments = tf.stack([dy, dy * x, dy * tf.square(x)], axis=-1)
-            return tf.zeros_like(x), tf.reduce_sum(moments, axis=0)
+            # Raw moments in float64: E[x^2] - E[x]^2 cancels badly in float32 when |mean| >> std.
+            dy64, x64 = tf.cast(dy, tf.float64), tf.cast(x, tf.float64)
+            moments = tf.stack([dy64, dy64 * x64, dy64 * tf.square(x64)], axis=-1)
+            return tf.zeros_like(x), tf.cast(tf.reduce_sum(moments, axis=0), statistics.dtype)
 
         return value, grad
 
@@ -45,7 +47,8 @@ class LocationScaleLeafBase(LeafBase):
         scale_trainable: Whether the scales are trained.
         scale_constraint: Constraint of the scales; default ``>= 1e-4``.
         use_accumulators: Keep the parameters as EM sufficient statistics
-            ``statistics`` ``[*cells, num_components, d, 3]`` holding
+            ``statistics`` ``[*cells, num_components, d, 3]`` (float64, so that
+            variances of data far from 0 keep their precision) holding
             ``(1, mean, variance + mean^2)``, whose backward pass delivers the
             responsibility-weighted moments of the batch, for
             :class:`~libspn_keras.optimizers.OnlineExpectationMaximization`.
@@ -110,7 +113,9 @@ class LocationScaleLeafBase(LeafBase):
             variance = self.variance_from_scale(self.scale_initializer(shape[:-1], dtype=dtype))
             return tf.stack([tf.ones_like(location), location, variance + tf.square(location)], axis=-1)
 
-        self.statistics = self.add_weight(name="statistics", shape=shape + (3,), initializer=initializer)
+        self.statistics = self.add_weight(
+            name="statistics", shape=shape + (3,), initializer=initializer, dtype="float64"
+        )
         self.statistics.spn_role = LEAF_STATISTICS_ROLE
         self.statistics.spn_update_variance = self.scale_trainable
 
@@ -122,13 +127,13 @@ class LocationScaleLeafBase(LeafBase):
     def location_tensor(self):
         """Locations ``[*cells, num_components, d]``."""
         if self.use_accumulators:
-            return leaf_moments(tf.convert_to_tensor(self.statistics))[0]
+            return tf.cast(leaf_moments(tf.convert_to_tensor(self.statistics))[0], self.compute_dtype)
         return tf.convert_to_tensor(self.location)
 
     def scale_tensor(self):
         """Scales ``[*cells, num_components, d]``."""
         if self.use_accumulators:
-            variance = leaf_moments(tf.convert_to_tensor(self.statistics))[1]
+            variance = tf.cast(leaf_moments(tf.convert_to_tensor(self.statistics))[1], self.compute_dtype)
             return self.scale_constraint(self.scale_from_variance(tf.maximum(variance, 0.0)))
         return tf.convert_to_tensor(self.scale)
 

@@ -10,25 +10,65 @@ import string
 
 import tensorflow as tf
 
-from libspn_keras.math.stable import safe_exp_normalized, safe_log
+from libspn_keras.math.stable import finite_max
 
 
-def _contract(x, weights):
-    """Linear-space contraction ``out[b, ..., s] = sum_c x[b, ..., c] * weights[..., c, s]``."""
-    if weights.shape.rank == 2:
-        num_children = tf.shape(x)[-1]
-        flat = tf.reshape(x, [-1, num_children])
-        out = tf.matmul(flat, weights)
-        out_shape = tf.concat([tf.shape(x)[:-1], tf.shape(weights)[-1:]], axis=0)
-        return tf.reshape(out, out_shape)
+def _lead_letters(x, weights):
     num_lead = weights.shape.rank - 2
     if x.shape.rank != num_lead + 2:
         raise ValueError(
             f"Cannot contract children of rank {x.shape.rank} with weights of rank "
             f"{weights.shape.rank}: expected children of rank {num_lead + 2}."
         )
-    lead = string.ascii_lowercase[:num_lead]
+    return string.ascii_lowercase[:num_lead]
+
+
+def _flat_matmul(a, b, out_last, transpose_b=False):
+    """``a [..., k] @ b`` on the flattened leading axes of ``a``, reshaped back with last axis ``out_last``."""
+    flat = tf.reshape(a, [-1, tf.shape(a)[-1]])
+    out = tf.matmul(flat, b, transpose_b=transpose_b)
+    return tf.reshape(out, tf.concat([tf.shape(a)[:-1], [out_last]], axis=0))
+
+
+def _contract(x, weights):
+    """``out[b, ..., s] = sum_c x[b, ..., c] * weights[..., c, s]``."""
+    if weights.shape.rank == 2:
+        return _flat_matmul(x, weights, tf.shape(weights)[-1])
+    lead = _lead_letters(x, weights)
     return tf.einsum(f"z{lead}x,{lead}xy->z{lead}y", x, weights)
+
+
+def _contract_transposed(dz, weights):
+    """Backward of :func:`_contract` to its first argument: ``sum_s dz[b, ..., s] * weights[..., c, s]``."""
+    if weights.shape.rank == 2:
+        return _flat_matmul(dz, weights, tf.shape(weights)[0], transpose_b=True)
+    lead = _lead_letters(dz, weights)
+    return tf.einsum(f"z{lead}y,{lead}xy->z{lead}x", dz, weights)
+
+
+def _contract_weights_grad(x, dz, weights):
+    """Backward of :func:`_contract` to ``weights``: ``sum over batch (and shared axes) of x_c * dz_s``."""
+    if weights.shape.rank == 2:
+        flat_x = tf.reshape(x, [-1, tf.shape(x)[-1]])
+        flat_dz = tf.reshape(dz, [-1, tf.shape(dz)[-1]])
+        return tf.matmul(flat_x, flat_dz, transpose_a=True)
+    lead = _lead_letters(x, weights)
+    return tf.einsum(f"z{lead}x,z{lead}y->{lead}xy", x, dz)
+
+
+@tf.custom_gradient
+def _log_matmul(x, weights):
+    shift = finite_max(x, axis=-1, keepdims=True)
+    exp_x = tf.exp(x - shift)
+    linear = _contract(exp_x, weights)
+    out = tf.math.log(linear) + shift
+
+    def grad(dy):
+        # d out_s / d x_c = w_cs exp(x_c - out_s) = exp_x_c * w_cs / linear_s; a sum of value 0 passes nothing.
+        scaled = tf.math.divide_no_nan(dy, linear)
+        return exp_x * _contract_transposed(scaled, weights), _contract_weights_grad(exp_x, scaled, weights)
+
+    return out, grad
 
 
 def log_matmul(x, weights):
@@ -42,10 +82,11 @@ def log_matmul(x, weights):
 
     Returns:
         ``log(sum_c exp(x_c) * weights_cs)`` of shape ``[batch, *lead, sums]``;
-        ``-inf`` where every weighted child is 0.
+        ``-inf`` where every weighted child is 0. The gradient reuses the
+        forward's exponentials (two contractions, as for a plain matmul) and
+        is 0, never ``nan``, through sums of value 0.
     """
-    exp_x, shift = safe_exp_normalized(x, axis=-1)
-    return safe_log(_contract(exp_x, weights)) + shift
+    return _log_matmul(x, weights)
 
 
 def log_weighted_sum(x, log_weights):

@@ -73,3 +73,31 @@ def pad_log_space(x, pads_rows, pads_cols):
     if not any(pads_rows) and not any(pads_cols):
         return x
     return tf.pad(x, [[0, 0], list(pads_rows), list(pads_cols), [0, 0]], constant_values=0.0)
+
+
+def _axis_window_sum(x, axis, kernel_size, dilation, stride, output_size):
+    """Sum over one axis of the ``kernel_size`` cells of every window along it."""
+    if stride == kernel_size and dilation == 1 and x.shape[axis] == output_size * kernel_size:
+        shape = [-1 if i == 0 else size for i, size in enumerate(x.shape)]
+        shape[axis : axis + 1] = [output_size, kernel_size]
+        return tf.reduce_sum(tf.reshape(x, shape), axis=axis + 1)
+    total = None
+    for cell in range(kernel_size):
+        start = cell * dilation
+        index = [slice(None)] * x.shape.rank
+        index[axis] = slice(start, start + (output_size - 1) * stride + 1, stride)
+        window = x[tuple(index)]
+        total = window if total is None else total + window
+    return total
+
+
+def depthwise_window_product(x_padded, kernel_size, dilations, strides, output_size):
+    """Log-space product of every (dilated) window, channel by channel: ``[batch, *output_size, ch]``.
+
+    A full rectangular window factorizes into a product over its rows of a
+    product over its columns, so each axis is reduced separately (and, for
+    non-overlapping windows, by a reshape), which keeps the backward pass to
+    broadcasts and a few slices.
+    """
+    rows = _axis_window_sum(x_padded, 1, kernel_size[0], dilations[0], strides[0], output_size[0])
+    return _axis_window_sum(rows, 2, kernel_size[1], dilations[1], strides[1], output_size[1])

@@ -13,16 +13,3 @@ def finite_max(x, axis, keepdims=True):
     x_max = tf.reduce_max(x, axis=axis, keepdims=keepdims)
     x_max = tf.where(tf.math.is_finite(x_max), x_max, tf.zeros_like(x_max))
     return tf.stop_gradient(x_max)
-
-
-def safe_log(x):
-    """``log(x)`` that is ``-inf`` at 0 with a zero (not ``nan``) gradient there."""
-    positive = x > 0
-    safe_x = tf.where(positive, x, tf.ones_like(x))
-    return tf.where(positive, tf.math.log(safe_x), tf.fill(tf.shape(x), tf.constant(-float("inf"), x.dtype)))
-
-
-def safe_exp_normalized(x, axis):
-    """Returns ``(exp(x - shift), shift)`` with ``shift`` from :func:`finite_max`."""
-    shift = finite_max(x, axis=axis, keepdims=True)
-    return tf.exp(x - shift), shift

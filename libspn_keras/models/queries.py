@@ -13,6 +13,7 @@ import contextlib
 
 import numpy as np
 import tensorflow as tf
+from tensorflow import keras
 
 from libspn_keras.layers.base_leaf import LeafBase
 from libspn_keras.layers.base_sum import SumLayerBase
@@ -35,7 +36,7 @@ _SIGNAL_SUM_OPS = {
 
 def split_at_leaf(model):
     """``(layers before the leaf, leaf, layers above)`` of a chain-shaped SPN model."""
-    layers = list(model.layers)
+    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
     leaf_indices = [i for i, layer in enumerate(layers) if isinstance(layer, LeafBase)]
     if not leaf_indices:
         raise ValueError(
@@ -139,6 +140,9 @@ def complete(model, x, evidence_mask=None, method="posterior_marginal", seed=Non
     if x.dtype == tf.float64:
         x = tf.cast(x, tf.float32)
     missing = missing_mask(x, evidence_mask, name=model.name)
+    if split_at_leaf(model)[1].is_categorical and x.dtype.is_floating:
+        # Categories given as floats: negative ones are missing too, as the leaf treats them.
+        missing = tf.logical_or(missing, x < 0)
     x_marked = mark_missing(x, missing)
     signal, leaf, pre, normalization, root = leaf_signal(model, x_marked, method)
     if not np.all(np.isfinite(root.numpy())):

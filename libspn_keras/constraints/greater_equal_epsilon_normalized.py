@@ -1,0 +1,32 @@
+"""Keeps linear-space accumulators positive and normalized."""
+
+import tensorflow as tf
+from tensorflow import keras
+
+
+@keras.utils.register_keras_serializable(package="libspn_keras")
+class GreaterEqualEpsilonNormalized(keras.constraints.Constraint):
+    """Clips every value to at least ``epsilon``, then divides by the total over ``axis``.
+
+    For linear-space accumulators ``[*lead, children, sums]`` this keeps
+    every sum's weights a proper distribution over its children (each slice
+    along ``axis`` sums to 1). The clip comes first, so a normalized value
+    can end up slightly below ``epsilon`` when the clipped total exceeds 1.
+
+    Args:
+        epsilon: Smallest value kept before normalizing; must be positive.
+        axis: Axis to normalize over; default the children axis ``-2``.
+    """
+
+    def __init__(self, epsilon=1e-10, axis=-2):
+        if not epsilon > 0:
+            raise ValueError(f"GreaterEqualEpsilonNormalized: epsilon must be positive, got {epsilon}.")
+        self.epsilon = float(epsilon)
+        self.axis = int(axis)
+
+    def __call__(self, w):
+        clipped = tf.maximum(w, tf.cast(self.epsilon, w.dtype))
+        return clipped / tf.reduce_sum(clipped, axis=self.axis, keepdims=True)
+
+    def get_config(self):
+        return {"epsilon": self.epsilon, "axis": self.axis}

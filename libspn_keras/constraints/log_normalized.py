@@ -1,0 +1,27 @@
+"""Keeps log-space accumulators normalized."""
+
+import tensorflow as tf
+from tensorflow import keras
+
+
+@keras.utils.register_keras_serializable(package="libspn_keras")
+class LogNormalized(keras.constraints.Constraint):
+    """Subtracts the log-sum-exp over ``axis``, so the exponentiated values sum to 1 there.
+
+    For log-space accumulators ``[*lead, children, sums]``: every sum's
+    log-weights become the log of a proper distribution over its children,
+    without changing the weights the forward pass computes (it normalizes
+    over the same axis anyway).
+
+    Args:
+        axis: Axis to normalize over; default the children axis ``-2``.
+    """
+
+    def __init__(self, axis=-2):
+        self.axis = int(axis)
+
+    def __call__(self, w):
+        return w - tf.reduce_logsumexp(w, axis=self.axis, keepdims=True)
+
+    def get_config(self):
+        return {"axis": self.axis}
