@@ -51,7 +51,9 @@ class KMeans(DataInitializerBase):
     (stopping early once the centres no longer move). A cluster that loses
     all its samples keeps its previous centre. The centres of every cell are
     sorted by their first dimension, so equal data and seed give equal
-    locations.
+    locations. The cost is about ``num_iters * N * cells * K * d`` operations
+    (seconds for 5,000 samples of 784 cells and 8 components); pass a random
+    subsample of a large data set.
 
     The data serve only the first build of the weights and are not stored
     in the configuration; a loaded model restores its locations from its
@@ -77,17 +79,20 @@ class KMeans(DataInitializerBase):
 
     def estimate(self, data, num_components):
         rng = np.random.default_rng(self.seed if self.seed is not None else np.random.randint(2**31 - 1))
-        num_samples, num_cells, _ = data.shape
+        num_samples, num_cells, dims = data.shape
         blocks = _sample_blocks(num_samples, num_cells, num_components)
         centres = _kmeans_plus_plus(data, num_components, rng)
         for _ in range(self.num_iters):
             nearest = _assign(data, centres, blocks)
-            sums = np.zeros_like(centres)
-            counts = np.zeros(centres.shape[:2])
-            for block in blocks:
-                one_hot = (nearest[block, :, None] == np.arange(num_components)).astype(data.dtype)
-                sums += np.einsum("nck,ncd->ckd", one_hot, data[block])
-                counts += one_hot.sum(axis=0)
+            bins = (np.arange(num_cells) * num_components + nearest).ravel()
+            counts = np.bincount(bins, minlength=num_cells * num_components).reshape(num_cells, num_components)
+            sums = np.stack(
+                [
+                    np.bincount(bins, weights=data[..., j].ravel(), minlength=num_cells * num_components)
+                    for j in range(dims)
+                ],
+                axis=-1,
+            ).reshape(centres.shape)
             updated = np.where(counts[..., None] > 0, sums / np.maximum(counts, 1.0)[..., None], centres)
             converged = np.allclose(updated, centres, rtol=0.0, atol=1e-12)
             centres = updated

@@ -1,0 +1,76 @@
+"""Pictures: every function writes a PNG that matplotlib reads back."""
+
+import numpy as np
+import pytest
+from tensorflow import keras
+
+from libspn_keras import layers, visualize
+from libspn_keras.region_graph import RegionNode, RegionVariable, random_region_graph, region_graph_to_dense_spn
+
+matplotlib_image = pytest.importorskip("matplotlib.image")
+
+
+def _read_png(path):
+    assert path.exists() and path.stat().st_size > 0
+    pixels = matplotlib_image.imread(str(path))
+    assert pixels.ndim == 3 and pixels.shape[0] > 10 and pixels.shape[1] > 10
+    return pixels
+
+
+def test_visualize_region_graph_single_and_several_decompositions(tmp_path):
+    root = RegionNode(
+        [RegionNode([RegionVariable(0), RegionVariable(1)]), RegionNode([RegionVariable(2), RegionVariable(3)])]
+    )
+    single = tmp_path / "region_graph.png"
+    assert visualize.visualize_region_graph(root, single) == single
+    _read_png(single)
+    several = tmp_path / "region_graphs.png"
+    visualize.visualize_region_graph(random_region_graph(12, depth=2, num_decomps=3, seed=0), several)
+    _read_png(several)
+
+
+def test_visualize_region_graph_rejects_other_objects(tmp_path):
+    with pytest.raises(ValueError, match="RegionNode"):
+        visualize.visualize_region_graph("not a graph", tmp_path / "x.png")
+
+
+def test_visualize_dense_spn(tmp_path):
+    roots = random_region_graph(8, depth=2, num_decomps=2, seed=1)
+    model = region_graph_to_dense_spn(roots, layers.NormalLeaf(num_components=3), [4, 4, 1])
+    path = tmp_path / "spn.png"
+    assert visualize.visualize_dense_spn(model, path) == path
+    _read_png(path)
+
+
+def test_visualize_dense_spn_of_a_plain_sequential(tmp_path):
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(4, 1, 1)),
+            layers.NormalLeaf(num_components=2),
+            layers.DenseProduct(num_factors=2),
+            layers.DenseSum(num_sums=2),
+        ]
+    )
+    path = tmp_path / "sequential.png"
+    visualize.visualize_dense_spn(model, path)
+    _read_png(path)
+
+
+def test_image_grid_with_nans_and_titles(tmp_path):
+    images = np.random.default_rng(0).uniform(size=(5, 8, 8, 1))
+    images[1, :4] = np.nan
+    path = tmp_path / "grid.png"
+    assert visualize.image_grid(images, path, titles=[f"#{i}" for i in range(5)]) == path
+    pixels = _read_png(path)
+    red = (pixels[..., 0] > 0.7) & (pixels[..., 1] < 0.3) & (pixels[..., 2] < 0.3)
+    assert red.any(), "NaN pixels should show in red"
+    path_rows = tmp_path / "grid_rows.png"
+    visualize.image_grid(images[..., 0], path_rows, rows=1)
+    _read_png(path_rows)
+
+
+def test_image_grid_rejects_bad_shapes(tmp_path):
+    with pytest.raises(ValueError, match="shape"):
+        visualize.image_grid(np.zeros((3, 4)), tmp_path / "bad.png")
+    with pytest.raises(ValueError, match="titles"):
+        visualize.image_grid(np.zeros((2, 4, 4)), tmp_path / "bad.png", titles=["a"])
