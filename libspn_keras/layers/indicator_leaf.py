@@ -19,6 +19,19 @@ class IndicatorLeaf(LeafBase):
         **kwargs: Passed to ``keras.layers.Layer``.
     """
 
+    def call(self, x):
+        # One one-hot per entry, with unobserved entries (negative or NaN) marginalized to 0 for every category.
+        if x.dtype.is_floating:
+            x = tf.where(tf.math.is_nan(x), -tf.ones_like(x), tf.round(x))
+        categories = tf.cast(x, tf.int32)
+        log_prob = tf.one_hot(
+            categories, self.num_components, on_value=0.0, off_value=-float("inf"), dtype=self.compute_dtype
+        )
+        log_prob = tf.where(tf.expand_dims(categories < 0, -1), tf.zeros_like(log_prob), log_prob)
+        if log_prob.shape[-2] == 1:
+            return tf.squeeze(log_prob, axis=-2)
+        return tf.reduce_sum(log_prob, axis=-2)
+
     def observed_mask(self, x):
         observed = x >= 0
         if x.dtype.is_floating:

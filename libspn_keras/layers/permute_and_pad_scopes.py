@@ -18,11 +18,29 @@ def permute_and_pad(x, permutations):
         ``[batch, scopes_out, decomps, nodes]``.
     """
     num_scopes, num_decomps, num_nodes = x.shape[1], x.shape[2], x.shape[3]
-    padded = tf.pad(x, [[0, 0], [0, 1], [0, 0], [0, 0]])
-    flat = tf.reshape(padded, [-1, (num_scopes + 1) * num_decomps, num_nodes])
-    flat_index = tf.transpose(permutations) * num_decomps + tf.range(num_decomps)[tf.newaxis, :]
-    gathered = tf.gather(flat, tf.reshape(flat_index, [-1]), axis=1)
-    return tf.reshape(gathered, [-1, permutations.shape[1], num_decomps, num_nodes])
+    num_out = permutations.shape[1]
+    permutations = tf.cast(permutations, tf.int32)
+    # Position of every (scope, decomposition) in the flattened output; padding scopes gather from an extra row.
+    flat_index = tf.reshape(tf.transpose(permutations) * num_decomps + tf.range(num_decomps)[tf.newaxis, :], [-1])
+    output_slot = tf.reshape(tf.range(num_out)[:, tf.newaxis] * num_decomps + tf.range(num_decomps), [-1])
+    # Each real input scope appears exactly once per decomposition, so the backward pass is a gather too.
+    inverse_index = tf.scatter_nd(tf.expand_dims(flat_index, -1), output_slot, [(num_scopes + 1) * num_decomps])[
+        : num_scopes * num_decomps
+    ]
+
+    @tf.custom_gradient
+    def gather(x):
+        flat = tf.reshape(x, [-1, num_scopes * num_decomps, num_nodes])
+        padded = tf.pad(flat, [[0, 0], [0, num_decomps], [0, 0]])
+        out = tf.reshape(tf.gather(padded, flat_index, axis=1), [-1, num_out, num_decomps, num_nodes])
+
+        def grad(dy):
+            flat_dy = tf.reshape(dy, [-1, num_out * num_decomps, num_nodes])
+            return tf.reshape(tf.gather(flat_dy, inverse_index, axis=1), [-1, num_scopes, num_decomps, num_nodes])
+
+        return out, grad
+
+    return gather(x)
 
 
 @keras.utils.register_keras_serializable(package="libspn_keras")
