@@ -28,9 +28,13 @@ def build_rat_spn(
 ):
     """A RAT-SPN: random balanced binary splits of the variables, repeated ``num_decomps`` times.
 
-    The stack is ``FlatToRegions -> leaf -> DenseSum(num_input_distributions)
-    -> PermuteAndPadScopesRandom -> ReduceProduct(ceil(num_vars / 2**depth))``,
+    The stack is ``FlatToRegions -> leaf -> PermuteAndPadScopesRandom ->
+    DenseSum(num_input_distributions) -> ReduceProduct(ceil(num_vars / 2**depth))``,
     then ``depth`` times ``DenseProduct(2) -> DenseSum``, then ``RootSum``.
+    Permuting before the input sums (rather than after, as the same model is
+    often written by hand) moves the leaf's few components instead of the
+    many input distributions; a padding scope's sums are marginalized (0)
+    either way, so the distribution is the same.
 
     Args:
         num_vars: Number of input variables.
@@ -57,8 +61,8 @@ def build_rat_spn(
         keras.Input(shape=(num_vars,), dtype=input_dtype),
         FlatToRegions(num_decomps=num_decomps),
         leaf,
-        DenseSum(num_sums=num_input_distributions, **sum_kwargs),
         PermuteAndPadScopesRandom(),
+        DenseSum(num_sums=num_input_distributions, **sum_kwargs),
         ReduceProduct(num_factors=math.ceil(num_vars / 2**depth)),
     ]
     for level in range(depth):
