@@ -644,6 +644,41 @@ def test_gaussian_sample_moments_match_integrated_moments():
     assert abs(cov) > 10 * centred.std() / np.sqrt(n), "non-vacuous: the variables are correlated"
 
 
+def test_spatial_gaussian_completion_is_conditional_mean():
+    keras.utils.set_random_seed(19)
+    model = models.SequentialSumProductNetwork(
+        [
+            keras.Input((2, 2, 1)),
+            layers.NormalLeaf(num_components=3),
+            layers.Local2DSum(num_sums=2),
+            prod(),
+            layers.SpatialToRegions(),
+            layers.DenseSum(num_sums=2),
+            layers.RootSum(return_weighted_child_logits=False),
+        ]
+    )
+    rng = np.random.default_rng(19)
+    leaf = leaf_of(model)
+    leaf.location.assign(rng.normal(scale=2.0, size=tuple(leaf.location.shape)).astype(np.float32))
+    leaf.scale.assign(rng.uniform(0.4, 1.2, size=tuple(leaf.scale.shape)).astype(np.float32))
+    randomize_accumulators(model, rng, scale=1.0)
+    grid = np.linspace(-25.0, 25.0, 20001)
+    for evidence in ([0.3, np.nan, 1.0, -0.5], [-2.0, np.nan, 2.5, np.nan]):
+        x = np.array(evidence, np.float32).reshape(1, 2, 2, 1)
+        completed = model.complete(x)
+        assert completed.shape == x.shape
+        observed = ~np.isnan(x)
+        np.testing.assert_array_equal(completed[observed], x[observed])
+        # Conditional mean of pixel (0, 1) given the observed pixels, integrating the other missing ones out.
+        xs = np.repeat(x, len(grid), axis=0)
+        xs[:, 0, 1, 0] = grid
+        density = np.exp(model.log_likelihood(xs).astype(np.float64))
+        expected = np.trapezoid(grid * density, grid) / np.trapezoid(density, grid)
+        assert abs(completed[0, 0, 1, 0] - expected) < 2e-3
+        mpe = model.mpe(x, seed=0)[0, 0, 1, 0]
+        assert np.min(np.abs(leaf.location.numpy()[0, 1, :, 0] - mpe)) < 1e-6
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Saved and loaded models.
 

@@ -1,0 +1,318 @@
+"""InputDropout, LogDropout and NormalizeStandardScore against numpy references and exact marginals."""
+
+import itertools
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorflow import keras
+
+from libspn_keras import layers, models
+
+pytestmark = pytest.mark.filterwarnings("ignore:Do not pass an `input_shape`:UserWarning")
+
+
+def np_logsumexp(a, axis=None):
+    a = np.asarray(a, dtype=np.float64)
+    m = np.max(a, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)
+    with np.errstate(divide="ignore"):
+        out = np.log(np.sum(np.exp(a - m), axis=axis, keepdims=True)) + m
+    return np.squeeze(out, axis=axis) if axis is not None else out.item()
+
+
+def randomize_accumulators(model, rng, scale=1.0):
+    for layer in model.layers:
+        if hasattr(layer, "accumulators"):
+            value = rng.normal(scale=scale, size=tuple(layer.accumulators.shape))
+            layer.accumulators.assign((value if layer.logspace_accumulators else np.exp(value)).astype(np.float32))
+
+
+def region_body(leaf, num_vars=4):
+    """FlatToRegions(2) -> leaf -> sums/products joining ``num_vars`` (a power of 2) scopes -> RootSum."""
+    body = [layers.FlatToRegions(num_decomps=2), leaf, layers.DenseSum(num_sums=2)]
+    scopes = num_vars
+    while scopes > 1:
+        body += [layers.DenseProduct(num_factors=2), layers.DenseSum(num_sums=2 if scopes > 2 else 1)]
+        scopes //= 2
+    return body + [layers.RootSum(return_weighted_child_logits=False)]
+
+
+def build(front, leaf, dtype, seed, num_vars=4):
+    keras.utils.set_random_seed(seed)
+    model = models.SequentialSumProductNetwork([keras.Input((num_vars,), dtype=dtype)] + front + region_body(leaf))
+    randomize_accumulators(model, np.random.default_rng(seed))
+    return model
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# InputDropout
+
+
+def test_input_dropout_is_identity_at_inference():
+    x = np.array([[0.5, np.nan, -2.0], [1.0, 2.0, 3.0]], np.float32)
+    layer = layers.InputDropout(0.7, seed=1)
+    for out in (layer(x), layer(x, training=False)):
+        np.testing.assert_array_equal(out.numpy(), x)
+    ints = np.array([[0, 1, -1], [1, 1, 0]], np.int32)
+    np.testing.assert_array_equal(layers.InputDropout(0.9)(ints, training=False).numpy(), ints)
+    np.testing.assert_array_equal(layers.InputDropout(0.0)(x, training=True).numpy(), x)
+
+
+def test_input_dropout_drops_each_flat_variable_independently():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(4000, 8)).astype(np.float32)
+    out = layers.InputDropout(0.5, seed=3)(x, training=True).numpy()
+    dropped = np.isnan(out)
+    np.testing.assert_array_equal(out[~dropped], x[~dropped])  # kept entries are unchanged
+    assert abs(dropped.mean() - 0.5) < 0.02
+    # Independent per variable: rows dropped entirely or not at all are rare (2 / 2**8 of them).
+    all_or_none = np.mean(dropped.all(axis=1) | (~dropped).all(axis=1))
+    assert all_or_none < 0.03, f"{all_or_none:.3f} of the rows are dropped as a whole"
+    assert np.all(np.abs(dropped.mean(axis=0) - 0.5) < 0.05)
+
+
+def test_input_dropout_drops_all_dimensions_of_a_variable_together():
+    x = np.random.default_rng(1).normal(size=(2000, 5, 3)).astype(np.float32)
+    out = layers.InputDropout(0.3, seed=4)(x, training=True).numpy()
+    dropped = np.isnan(out)
+    assert np.all(dropped.all(axis=-1) == dropped.any(axis=-1)), "the d dimensions of a variable go together"
+    assert abs(dropped[..., 0].mean() - 0.3) < 0.02
+    np.testing.assert_array_equal(out[~dropped], x[~dropped])
+
+
+def test_input_dropout_marks_integer_inputs_with_minus_one():
+    x = np.ones((1000, 6), np.int32)
+    out = layers.InputDropout(0.25, seed=5)(x, training=True).numpy()
+    assert out.dtype == np.int32
+    assert set(np.unique(out)) == {-1, 1}
+    assert abs((out == -1).mean() - 0.25) < 0.03
+    np.testing.assert_array_equal(layers.InputDropout(1.0)(x, training=True).numpy(), -np.ones_like(x))
+
+
+@pytest.mark.parametrize("rate", [-0.1, 1.5])
+def test_input_dropout_rejects_bad_rate(rate):
+    with pytest.raises(ValueError, match="rate"):
+        layers.InputDropout(rate)
+
+
+@pytest.mark.parametrize("kind", ["normal", "indicator"])
+def test_input_dropout_rate_one_gives_log_likelihood_zero(kind):
+    if kind == "normal":
+        model = build([layers.InputDropout(1.0)], layers.NormalLeaf(num_components=3), "float32", seed=1)
+        x = np.random.default_rng(2).normal(size=(16, 4)).astype(np.float32)
+    else:
+        model = build([layers.InputDropout(1.0)], layers.IndicatorLeaf(num_components=2), "int32", seed=2)
+        x = np.random.default_rng(2).integers(0, 2, size=(16, 4)).astype(np.int32)
+    trained = model(x, training=True).numpy()
+    np.testing.assert_allclose(trained, np.zeros((16, 1)), atol=1e-5)
+    inference = model(x, training=False).numpy()
+    assert np.all(inference < -1e-3), "at inference the input is kept, so probabilities are below 1"
+    np.testing.assert_allclose(model.log_likelihood(x), inference[:, 0], rtol=1e-6)
+
+
+def test_input_dropout_in_training_computes_marginals_of_dropped_subsets():
+    model = build([layers.InputDropout(0.5, seed=7)], layers.IndicatorLeaf(num_components=2), "int32", seed=3)
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 2, size=(64, 4)).astype(np.int32)
+    # Every marginal of every row: one evidence mask per subset of kept variables (the last keeps all).
+    subsets = np.array(list(itertools.product([False, True], repeat=4)))
+    marginals = np.stack([model.log_likelihood(x, evidence_mask=np.tile(keep, (64, 1))) for keep in subsets], axis=1)
+    full = marginals[:, -1]
+    np.testing.assert_allclose(model(x, training=False).numpy()[:, 0], full, rtol=1e-6)
+    trained = model(x, training=True).numpy()[:, 0]
+    distance = np.abs(marginals - trained[:, None]).min(axis=1)
+    assert np.all(distance < 1e-5), "each training output is the marginal of some dropped subset"
+    assert np.mean(np.abs(trained - full) > 1e-4) > 0.5, "most rows lose at least one variable"
+    # Queries ignore the dropout layer.
+    completed = model.complete(np.where(rng.random((64, 4)) < 0.5, -1, x).astype(np.int32))
+    assert set(np.unique(completed)) <= {0, 1}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# LogDropout
+
+
+def test_log_dropout_identity_at_inference_and_drops_to_minus_infinity_in_training():
+    x = np.random.default_rng(0).normal(size=(500, 4, 2, 6)).astype(np.float32)
+    layer = layers.LogDropout(0.3, seed=2)
+    np.testing.assert_array_equal(layer(x).numpy(), x)
+    np.testing.assert_array_equal(layer(x, training=False).numpy(), x)
+    np.testing.assert_array_equal(layers.LogDropout(0.0)(x, training=True).numpy(), x)
+    out = layer(x, training=True).numpy()
+    dropped = np.isneginf(out)
+    assert abs(dropped.mean() - 0.3) < 0.01
+    np.testing.assert_array_equal(out[~dropped], x[~dropped])  # no rescaling of kept children
+
+
+@pytest.mark.parametrize("rate", [-0.5, 1.0])
+def test_log_dropout_rejects_bad_rate(rate):
+    with pytest.raises(ValueError, match="rate"):
+        layers.LogDropout(rate)
+
+
+def test_log_dropout_below_sums_only_changes_training_output():
+    keras.utils.set_random_seed(4)
+
+    def make(dropout):
+        extra = [layers.LogDropout(0.5, seed=1)] if dropout else []
+        return models.SequentialSumProductNetwork(
+            [keras.Input((4,)), layers.FlatToRegions(num_decomps=2), layers.NormalLeaf(num_components=3)]
+            + extra
+            + [
+                layers.DenseSum(num_sums=2),
+                layers.DenseProduct(num_factors=2),
+                layers.DenseSum(num_sums=2),
+                layers.DenseProduct(num_factors=2),
+            ]
+            + extra
+            + [layers.DenseSum(num_sums=1), layers.RootSum(return_weighted_child_logits=False)]
+        )
+
+    with_dropout, without = make(True), make(False)
+    without.set_weights(with_dropout.get_weights())
+    x = np.random.default_rng(5).normal(size=(200, 4)).astype(np.float32)
+    reference = without(x).numpy()
+    np.testing.assert_array_equal(with_dropout(x, training=False).numpy(), reference)
+    np.testing.assert_allclose(with_dropout.log_likelihood(x), reference[:, 0], rtol=1e-6)
+    trained = with_dropout(x, training=True).numpy()
+    # Dropping children of a sum removes non-negative terms (no renormalization), so values can only drop.
+    assert np.all(trained <= reference + 1e-5)
+    assert np.mean(trained < reference - 1e-4) > 0.5
+    assert not np.any(np.isnan(trained))
+    assert np.any(np.isneginf(trained)), "a sum whose children are all dropped is -inf"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# NormalizeStandardScore
+
+
+def with_missing(shape, seed, fraction=0.2):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=shape) * rng.uniform(0.5, 4.0, size=shape[1:]) + rng.normal(scale=5.0, size=shape[1:])
+    x[rng.random(shape) < fraction] = np.nan
+    return x.astype(np.float32)
+
+
+def numpy_standard_score(x, mean, std, epsilon=1e-8):
+    return (x.astype(np.float64) - mean) / (std + epsilon)
+
+
+@pytest.mark.parametrize("shape", [(50, 6), (20, 3, 3, 1)])
+def test_sample_wise_matches_numpy(shape):
+    x = with_missing(shape, seed=1)
+    axes = tuple(range(1, len(shape)))
+    mean = np.nanmean(x.astype(np.float64), axis=axes, keepdims=True)
+    std = np.nanstd(x.astype(np.float64), axis=axes, keepdims=True)
+    layer = layers.NormalizeStandardScore(axes="sample_wise")
+    out = layer(x).numpy()
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(x))  # missing entries stay missing
+    np.testing.assert_allclose(out, numpy_standard_score(x, mean, std), rtol=1e-4, atol=1e-5)
+    layer.adapt(x)  # no statistics to learn; a no-op
+    np.testing.assert_allclose(layer(x).numpy(), out)
+
+
+@pytest.mark.parametrize("axes", ["variable_wise", "global"])
+@pytest.mark.parametrize("shape", [(300, 5), (200, 3, 2, 1)])
+def test_adapted_statistics_match_numpy(axes, shape):
+    data = with_missing(shape, seed=2)
+    if axes == "variable_wise":
+        mean, std = np.nanmean(data.astype(np.float64), axis=0), np.nanstd(data.astype(np.float64), axis=0)
+    else:
+        mean, std = np.nanmean(data.astype(np.float64)), np.nanstd(data.astype(np.float64))
+    layer = layers.NormalizeStandardScore(axes=axes)
+    layer.adapt(data)
+    np.testing.assert_allclose(layer.mean.numpy(), mean, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(layer.std.numpy(), std, rtol=1e-4)
+    x = with_missing((7, *shape[1:]), seed=3)
+    out = layer(x).numpy()
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(x))
+    np.testing.assert_allclose(out, numpy_standard_score(x, mean, std), rtol=1e-4, atol=1e-4)
+
+    from_dataset = layers.NormalizeStandardScore(axes=axes)
+    from_dataset.adapt(tf.data.Dataset.from_tensor_slices(data).batch(32))
+    np.testing.assert_allclose(from_dataset.mean.numpy(), layer.mean.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(from_dataset.std.numpy(), layer.std.numpy(), rtol=1e-5)
+
+
+@pytest.mark.parametrize("axes", ["sample_wise", "variable_wise", "global"])
+def test_inverse_with_statistics_round_trips(axes):
+    data = with_missing((100, 4), seed=4)
+    layer = layers.NormalizeStandardScore(axes=axes)
+    layer.adapt(data)
+    x = with_missing((9, 4), seed=5)
+    normalized = layer(x)
+    back = layer.inverse(normalized, *layer.statistics(tf.constant(x))).numpy()
+    np.testing.assert_array_equal(np.isnan(back), np.isnan(x))
+    np.testing.assert_allclose(back, x, rtol=1e-5, atol=1e-4)
+    # The statistics broadcast against the input.
+    mean, std = (np.asarray(s) for s in layer.statistics(tf.constant(x)))
+    assert np.broadcast_shapes(mean.shape, x.shape) == x.shape and np.broadcast_shapes(std.shape, x.shape) == x.shape
+
+
+def test_constant_variable_gives_finite_output():
+    data = np.stack([np.full(50, 3.0), np.linspace(-1, 1, 50)], axis=1).astype(np.float32)
+    layer = layers.NormalizeStandardScore(axes="variable_wise")
+    layer.adapt(data)
+    out = layer(data).numpy()
+    assert np.all(np.isfinite(out))
+    np.testing.assert_allclose(out[:, 0], 0.0, atol=1e-6)
+
+
+def test_bad_axes_rejected():
+    with pytest.raises(ValueError, match="axes"):
+        layers.NormalizeStandardScore(axes="batch_wise")
+
+
+@pytest.mark.parametrize(
+    "layer",
+    [
+        layers.InputDropout(0.3, seed=3),
+        layers.LogDropout(0.2, seed=None),
+        layers.NormalizeStandardScore(axes="variable_wise", epsilon=1e-3),
+        layers.NormalizeStandardScore(axes="global"),
+        layers.NormalizeStandardScore(),
+    ],
+    ids=lambda layer: type(layer).__name__ + "-" + str(layer.get_config().get("axes", layer.get_config().get("rate"))),
+)
+def test_get_config_round_trips(layer):
+    config = layer.get_config()
+    clone = type(layer).from_config(config)
+    assert clone.get_config() == config
+    restored = keras.utils.deserialize_keras_object(keras.utils.serialize_keras_object(layer))
+    assert type(restored) is type(layer)
+    assert restored.get_config() == config
+
+
+def test_model_with_dropout_and_normalization_survives_keras_file(tmp_path):
+    data = with_missing((200, 4), seed=6)
+    keras.utils.set_random_seed(6)
+    model = models.SequentialSumProductNetwork(
+        [
+            keras.Input((4,)),
+            layers.NormalizeStandardScore(axes="variable_wise"),
+            layers.InputDropout(0.2, seed=1),
+            layers.FlatToRegions(num_decomps=2),
+            layers.NormalLeaf(num_components=3),
+            layers.LogDropout(0.1, seed=2),
+            layers.DenseSum(num_sums=2),
+            layers.DenseProduct(num_factors=2),
+            layers.DenseSum(num_sums=2),
+            layers.DenseProduct(num_factors=2),
+            layers.DenseSum(num_sums=1),
+            layers.RootSum(return_weighted_child_logits=False),
+        ]
+    )
+    model.layers[0].adapt(data)
+    randomize_accumulators(model, np.random.default_rng(6))
+    path = str(tmp_path / "dropout_norm.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    for original, restored in zip(model.layers, loaded.layers):
+        assert type(restored) is type(original)
+        assert restored.get_config() == original.get_config()
+    np.testing.assert_allclose(loaded.layers[0].mean.numpy(), model.layers[0].mean.numpy())
+    np.testing.assert_allclose(loaded.layers[0].std.numpy(), model.layers[0].std.numpy())
+    x = with_missing((10, 4), seed=7)
+    np.testing.assert_allclose(loaded.log_likelihood(x), model.log_likelihood(x), rtol=1e-6)
+    np.testing.assert_allclose(loaded.complete(x), model.complete(x), rtol=1e-6)
