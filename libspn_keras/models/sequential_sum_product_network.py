@@ -41,16 +41,3 @@ class SequentialSumProductNetwork(QueryMixin, UnsupervisedTrainingMixin, keras.S
         infer_scope_factors(layers)
         super().__init__(layers=layers, name=name, **kwargs)
         self.unsupervised = bool(unsupervised)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(unsupervised=self.unsupervised)
-        return config
-
-    @classmethod
-    def from_config(cls, config, custom_objects=None):
-        config = dict(config)
-        unsupervised = config.pop("unsupervised", True)
-        model = super().from_config(config, custom_objects=custom_objects)
-        model.unsupervised = unsupervised
-        return model

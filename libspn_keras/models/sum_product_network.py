@@ -22,16 +22,3 @@ class SumProductNetwork(QueryMixin, UnsupervisedTrainingMixin, keras.Model):
     def __init__(self, *args, unsupervised=True, **kwargs):
         super().__init__(*args, **kwargs)
         self.unsupervised = bool(unsupervised)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(unsupervised=self.unsupervised)
-        return config
-
-    @classmethod
-    def from_config(cls, config, custom_objects=None):
-        config = dict(config)
-        unsupervised = config.pop("unsupervised", True)
-        model = super().from_config(config, custom_objects=custom_objects)
-        model.unsupervised = unsupervised
-        return model

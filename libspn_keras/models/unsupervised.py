@@ -35,6 +35,21 @@ class UnsupervisedTrainingMixin:
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         return super().compute_metrics(x, self._labels_or_zeros(y, y_pred), y_pred, sample_weight=sample_weight)
 
+    def get_config(self):
+        config = super().get_config()
+        config.update(unsupervised=self.unsupervised)
+        return config
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        # Keras rebuilds Sequential and functional models through their own constructors' configs,
+        # which know nothing of ``unsupervised``: set it on the rebuilt model.
+        config = dict(config)
+        unsupervised = config.pop("unsupervised", True)
+        model = super().from_config(config, custom_objects=custom_objects)
+        model.unsupervised = unsupervised
+        return model
+
     def _labels_or_zeros(self, y, y_pred):
         if y is None and self.unsupervised:
             return tf.zeros(tf.shape(y_pred)[:1], dtype=tf.int32)

@@ -1,0 +1,40 @@
+"""Common base of the products that join groups of adjacent scopes."""
+
+import tensorflow as tf
+from tensorflow import keras
+
+from libspn_keras.layers.validation import check_known, check_rank, positive_int
+
+
+class ScopeProductBase(keras.layers.Layer):
+    """Joins each group of ``num_factors`` adjacent scopes of ``[batch, scopes, decomps, nodes]``.
+
+    Subclasses decide how nodes combine in ``call`` and ``compute_output_shape``.
+
+    Args:
+        num_factors: Number of scopes joined by each product.
+        **kwargs: Passed to ``keras.layers.Layer``.
+    """
+
+    def __init__(self, num_factors, **kwargs):
+        super().__init__(**kwargs)
+        self.num_factors = positive_int(f"{type(self).__name__} '{self.name}'", "num_factors", num_factors)
+
+    def build(self, input_shape):
+        check_rank(self, input_shape, 4, "[batch, scopes, decomps, nodes]")
+        check_known(self, input_shape, (1, 2, 3), "scopes, decompositions and nodes")
+        if input_shape[1] % self.num_factors:
+            raise ValueError(
+                f"{type(self).__name__} '{self.name}': {input_shape[1]} scopes do not split into groups of "
+                f"num_factors={self.num_factors}. Pad the scopes (PermuteAndPadScopes / PermuteAndPadScopesRandom) "
+                f"or choose a factor that divides {input_shape[1]}."
+            )
+
+    def grouped(self, x):
+        """``x`` reshaped to ``[batch, scopes / num_factors, num_factors, decomps, nodes]``."""
+        return tf.reshape(x, [-1, x.shape[1] // self.num_factors, self.num_factors, x.shape[2], x.shape[3]])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(num_factors=self.num_factors)
+        return config
