@@ -1,0 +1,65 @@
+"""Dataset loaders on small fixtures written by the tests."""
+
+import gzip
+import struct
+
+import numpy as np
+import pytest
+
+from libspn_keras import datasets
+
+
+def write_debd(root, name, rows):
+    folder = root / name
+    folder.mkdir()
+    for split in ("train", "valid", "test"):
+        (folder / f"{name}.{split}.data").write_text("\n".join(",".join(map(str, r)) for r in rows) + "\n")
+
+
+def test_load_debd_reads_every_split(tmp_path):
+    rows = [[0, 1, 1], [1, 0, 0], [1, 1, 1], [0, 0, 0]]
+    write_debd(tmp_path, "toy", rows)
+    for split in ("train", "valid", "test"):
+        data = datasets.load_debd(tmp_path, "toy", split)
+        assert data.dtype == np.int32
+        np.testing.assert_array_equal(data, rows)
+
+
+def test_debd_dataset_batches(tmp_path):
+    rows = [[i % 2, (i // 2) % 2] for i in range(10)]
+    write_debd(tmp_path, "toy", rows)
+    batches = list(datasets.debd_dataset(tmp_path, "toy", "train", batch_size=4))
+    assert [len(b) for b in batches] == [4, 4, 2]
+    np.testing.assert_array_equal(np.concatenate(batches), rows)
+
+
+def test_load_debd_rejects_bad_input(tmp_path):
+    with pytest.raises(ValueError, match="split"):
+        datasets.load_debd(tmp_path, "toy", "validation")
+    with pytest.raises(FileNotFoundError):
+        datasets.load_debd(tmp_path, "missing", "train")
+    write_debd(tmp_path, "bad", [[0, 2]])
+    with pytest.raises(ValueError, match="other than 0 and 1"):
+        datasets.load_debd(tmp_path, "bad", "train")
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_load_idx_round_trips_images_and_labels(tmp_path, compressed):
+    images = np.random.default_rng(0).integers(0, 256, size=(5, 4, 3), dtype=np.uint8)
+    labels = np.arange(5, dtype=np.uint8)
+    for name, array in (("images", images), ("labels", labels)):
+        header = bytes([0, 0, 0x08, array.ndim]) + b"".join(struct.pack(">I", d) for d in array.shape)
+        payload = header + array.tobytes()
+        path = tmp_path / (name + (".gz" if compressed else ""))
+        path.write_bytes(gzip.compress(payload) if compressed else payload)
+        np.testing.assert_array_equal(datasets.load_idx(path), array)
+
+
+def test_load_idx_rejects_bad_files(tmp_path):
+    path = tmp_path / "bad"
+    path.write_bytes(b"\x01\x02\x03\x04")
+    with pytest.raises(ValueError, match="magic"):
+        datasets.load_idx(path)
+    path.write_bytes(bytes([0, 0, 0x08, 1]) + struct.pack(">I", 10) + b"\x00" * 3)
+    with pytest.raises(ValueError, match="header promises"):
+        datasets.load_idx(path)

@@ -1,0 +1,109 @@
+"""Dynamic SPNs: normalization over all short binary sequences, training by gradient and EM, saving."""
+
+import itertools
+
+import numpy as np
+import pytest
+from reference import np_logsumexp
+from tensorflow import keras
+
+from libspn_keras import layers, metrics, models, optimizers
+
+MAX_STEPS = 3
+
+
+def dynamic_spn(sum_op="grad"):
+    template = keras.Sequential(
+        [
+            layers.FlatToRegions(num_decomps=1),
+            layers.IndicatorLeaf(num_components=2),
+            layers.DenseSum(num_sums=3, sum_op=sum_op),
+            layers.DenseProduct(num_factors=2),
+            layers.DenseSum(num_sums=4, sum_op=sum_op),
+        ]
+    )
+    model = models.DynamicSumProductNetwork(template, num_interface_sums=3, sum_kwargs={"sum_op": sum_op})
+    model.build((None, MAX_STEPS, 2))
+    return model
+
+
+def padded_sequences(length):
+    """Every binary sequence of ``length`` steps of 2 variables, padded with missing steps (-1)."""
+    sequences = np.array(list(itertools.product([0, 1], repeat=2 * length)), dtype="int32").reshape(-1, length, 2)
+    padded = np.full((len(sequences), MAX_STEPS, 2), -1, dtype="int32")
+    padded[:, :length] = sequences
+    return padded
+
+
+@pytest.mark.parametrize("sum_op", ["grad", "em"])
+@pytest.mark.parametrize("length", [1, 2, 3])
+def test_sums_to_one_over_all_sequences_of_each_length(sum_op, length):
+    keras.utils.set_random_seed(length)
+    model = dynamic_spn(sum_op)
+    log_p = model(padded_sequences(length)).numpy()
+    assert abs(np_logsumexp(log_p)) < 1e-5
+    assert np.ptp(log_p) > 1e-3
+
+
+def test_padding_marginalizes_the_missing_steps():
+    keras.utils.set_random_seed(0)
+    model = dynamic_spn()
+    full = padded_sequences(3)
+    prefix = full.copy()
+    prefix[:, 2] = -1
+    # p(x1, x2) is the sum of p(x1, x2, x3) over the 4 values of the third step.
+    joint = model(full).numpy().reshape(-1, 4)
+    np.testing.assert_allclose(model(prefix).numpy().reshape(-1, 4)[:, 0], np_logsumexp(joint, axis=1), atol=1e-5)
+
+
+def markov_sequences(num, rng):
+    states = np.zeros((num, MAX_STEPS), dtype=int)
+    states[:, 0] = rng.random(num) < 0.5
+    for t in range(1, MAX_STEPS):
+        stay = rng.random(num) < 0.9
+        states[:, t] = np.where(stay, states[:, t - 1], 1 - states[:, t - 1])
+    emissions = np.stack([states, 1 - states], axis=-1)
+    noise = rng.random(emissions.shape) < 0.1
+    return np.where(noise, 1 - emissions, emissions).astype("int32")
+
+
+def test_gradient_training_raises_the_likelihood():
+    keras.utils.set_random_seed(1)
+    data = markov_sequences(400, np.random.default_rng(1))
+    model = dynamic_spn()
+    before = model(data).numpy().mean()
+    model.compile(optimizer=keras.optimizers.Adam(0.05), metrics=[metrics.LogLikelihood()])
+    model.fit(data, epochs=5, batch_size=50, verbose=0)
+    assert model(data).numpy().mean() > before + 0.3
+
+
+def test_em_training_never_lowers_the_likelihood_and_round_trips(tmp_path):
+    keras.utils.set_random_seed(2)
+    data = markov_sequences(400, np.random.default_rng(2))
+    model = dynamic_spn("em")
+    model.compile(optimizer=optimizers.OnlineExpectationMaximization(learning_rate=1.0))
+    history = [model(data).numpy().mean()]
+    for _ in range(4):
+        model.fit(data, epochs=1, batch_size=400, verbose=0)
+        history.append(model(data).numpy().mean())
+    assert np.all(np.diff(history) > -1e-5)
+    assert history[-1] > history[0] + 0.3
+    model.save(tmp_path / "dynamic.keras")
+    loaded = keras.models.load_model(tmp_path / "dynamic.keras")
+    np.testing.assert_allclose(loaded(data).numpy(), model(data).numpy(), rtol=1e-6)
+
+
+def test_template_must_end_in_a_single_scope():
+    template = keras.Sequential([layers.FlatToRegions(num_decomps=1), layers.IndicatorLeaf(num_components=2)])
+    model = models.DynamicSumProductNetwork(template, num_interface_sums=2)
+    with pytest.raises(ValueError, match="template must output"):
+        model.build((None, 3, 2))
+
+
+def test_temporal_dense_product_is_an_outer_sum():
+    previous = np.log(np.random.default_rng(0).random((4, 1, 1, 3))).astype("float32")
+    current = np.log(np.random.default_rng(1).random((4, 1, 1, 2))).astype("float32")
+    out = layers.TemporalDenseProduct()([previous, current]).numpy()
+    expected = (previous[..., :, None] + current[..., None, :]).reshape(4, 1, 1, 6)
+    np.testing.assert_allclose(out, expected, rtol=1e-6)
+    assert layers.TemporalDenseProduct().compute_output_shape([(None, 1, 1, 3), (None, 1, 1, 2)]) == (None, 1, 1, 6)
