@@ -29,6 +29,7 @@ def parse_args():
     parser.add_argument("--learning-rate", type=float, default=0.05)
     parser.add_argument("--optimizer", choices=["em", "adam"], default="em")
     parser.add_argument("--jit", action="store_true", help="compile the train step with XLA")
+    parser.add_argument("--steps-per-execution", type=int, default=1, help="train steps per tf.function call")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--alpha", type=float, default=0.3, help="initial sum weights drawn from Dirichlet(alpha)")
     return parser.parse_args()
@@ -62,17 +63,23 @@ def main():
         if em
         else keras.optimizers.Adam(learning_rate=args.learning_rate)
     )
-    model.compile(optimizer=optimizer, metrics=[metrics.LogLikelihood()], jit_compile=args.jit)
+    model.compile(
+        optimizer=optimizer,
+        metrics=[metrics.LogLikelihood()],
+        jit_compile=args.jit,
+        steps_per_execution=args.steps_per_execution,
+    )
     timer = EpochTimer()
     model.fit(train, batch_size=args.batch_size, epochs=args.epochs, shuffle=True, verbose=2, callbacks=[timer])
     test_ll = model.evaluate(test, batch_size=1000, verbose=0, return_dict=True)["log_likelihood"]
     print(
         f"\n| dataset | optimizer | jit | params | s/epoch (first, rest median) | test LL after {args.epochs} epochs |"
     )
-    print("|---|---|---|---:|---:|---:|")
+    print("|---|---|---|---:|---:|---:|---:|")
     rest = np.median(timer.seconds[1:]) if len(timer.seconds) > 1 else float("nan")
     print(
-        f"| {args.name} | {args.optimizer} (lr {args.learning_rate}) | {args.jit} | {model.count_params():,} | "
+        f"| {args.name} | {args.optimizer} (lr {args.learning_rate}) | {args.jit} | {args.steps_per_execution} | "
+        f"{model.count_params():,} | "
         f"{timer.seconds[0]:.2f}, {rest:.2f} | {test_ll:.3f} |"
     )
 
