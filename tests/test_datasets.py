@@ -63,3 +63,23 @@ def test_load_idx_rejects_bad_files(tmp_path):
     path.write_bytes(bytes([0, 0, 0x08, 1]) + struct.pack(">I", 10) + b"\x00" * 3)
     with pytest.raises(ValueError, match="header promises"):
         datasets.load_idx(path)
+
+
+def test_load_fashion_mnist_reads_an_idx_folder(tmp_path):
+    rng = np.random.default_rng(1)
+    arrays = {}
+    for stem, shape in [
+        ("train-images-idx3-ubyte", (6, 28, 28)),
+        ("train-labels-idx1-ubyte", (6,)),
+        ("t10k-images-idx3-ubyte", (2, 28, 28)),
+        ("t10k-labels-idx1-ubyte", (2,)),
+    ]:
+        array = rng.integers(0, 10 if len(shape) == 1 else 256, size=shape, dtype=np.uint8)
+        header = bytes([0, 0, 0x08, array.ndim]) + b"".join(struct.pack(">I", d) for d in array.shape)
+        (tmp_path / (stem + ".gz")).write_bytes(gzip.compress(header + array.tobytes()))
+        arrays[stem] = array
+    (x_train, y_train), (x_test, y_test) = datasets.load_fashion_mnist(tmp_path)
+    np.testing.assert_array_equal(x_train, arrays["train-images-idx3-ubyte"])
+    np.testing.assert_array_equal(y_train, arrays["train-labels-idx1-ubyte"])
+    np.testing.assert_array_equal(x_test, arrays["t10k-images-idx3-ubyte"])
+    np.testing.assert_array_equal(y_test, arrays["t10k-labels-idx1-ubyte"])
