@@ -81,6 +81,8 @@ def _axis_window_sum(x, axis, kernel_size, dilation, stride, output_size):
         shape = [-1 if i == 0 else size for i, size in enumerate(x.shape)]
         shape[axis : axis + 1] = [output_size, kernel_size]
         return tf.reduce_sum(tf.reshape(x, shape), axis=axis + 1)
+    if stride == 1:
+        return _shifted_sum(x, axis, kernel_size, dilation, output_size)
     total = None
     for cell in range(kernel_size):
         start = cell * dilation
@@ -89,6 +91,36 @@ def _axis_window_sum(x, axis, kernel_size, dilation, stride, output_size):
         window = x[tuple(index)]
         total = window if total is None else total + window
     return total
+
+
+def _shifted_sum(x, axis, kernel_size, dilation, output_size):
+    """Stride-1 window sums; the backward pass pads the incoming signal back into place, one shift per cell.
+
+    Autodiff of the slices would build a zero tensor per slice and scatter
+    into it, which costs many times the forward pass.
+    """
+    size = x.shape[axis]
+    starts = [cell * dilation for cell in range(kernel_size)]
+
+    def window(tensor, start):
+        begin = [0] * tensor.shape.rank
+        length = [-1] * tensor.shape.rank
+        begin[axis], length[axis] = start, output_size
+        return tf.slice(tensor, begin, length)
+
+    @tf.custom_gradient
+    def shifted_sum(x):
+        def grad(dy):
+            paddings = [[0, 0]] * dy.shape.rank
+            placed = []
+            for start in starts:
+                paddings[axis] = [start, size - start - output_size]
+                placed.append(tf.pad(dy, paddings))
+            return tf.add_n(placed)
+
+        return tf.add_n([window(x, start) for start in starts]), grad
+
+    return shifted_sum(x)
 
 
 def depthwise_window_product(x_padded, kernel_size, dilations, strides, output_size):
