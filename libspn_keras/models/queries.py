@@ -205,7 +205,7 @@ class QueryMixin:
             seed: Optional int seed for ``"sample"`` (and hard-EM tie breaks).
 
         Returns:
-            A NumPy array shaped like ``x``: observed entries unchanged.
+            A NumPy array shaped like ``x``, with the observed entries unchanged.
         """
         return complete(self, x, evidence_mask=evidence_mask, method=method, seed=seed)
 
