@@ -49,6 +49,24 @@ class OnlineExpectationMaximization(keras.optimizers.Optimizer):
             for variable in variables:
                 self._counts.append(self.add_variable_from_reference(variable, name="counts"))
 
+    def _all_reduce_sum_gradients(self, grads_and_vars):
+        # Under a distribution strategy Keras' TensorFlow backend sums the gradients (here the EM counts) over the
+        # replicas in one batched all-reduce, which packs them into one tensor and fails on mixed dtypes (float64
+        # leaf statistics beside float32 accumulators); reduce each dtype on its own.
+        grads_and_vars = list(grads_and_vars)
+        groups = {}
+        for index, (gradient, _) in enumerate(grads_and_vars):
+            if gradient is not None:
+                groups.setdefault(gradient.dtype, []).append(index)
+        if len(groups) <= 1:
+            return super()._all_reduce_sum_gradients(grads_and_vars)
+        reduced = list(grads_and_vars)
+        for indices in groups.values():
+            group = super()._all_reduce_sum_gradients([grads_and_vars[index] for index in indices])
+            for index, pair in zip(indices, group):
+                reduced[index] = pair
+        return reduced
+
     def update_step(self, gradient, variable, learning_rate):
         index = self._get_variable_index(variable)
         role = self._roles[index]
