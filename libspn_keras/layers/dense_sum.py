@@ -26,3 +26,13 @@ class DenseSum(NodeSumLayerBase):
         check_known(self, input_shape, (1, 2, 3), "scopes, decompositions and nodes")
         _, num_scopes, num_decomps, num_nodes = input_shape
         self.build_accumulators([num_scopes, num_decomps, num_nodes, self.num_sums])
+
+    def sum_of_pair_products(self, groups):
+        """The output of this layer on ``DenseProduct(num_factors=2)`` of ``groups`` ``[batch, scopes, 2, decomps, k]``.
+
+        Lets a model hand the product's two factors straight to the sum op,
+        which may fuse the pair (see ``SumOpBase.weighted_sum_of_products``).
+        """
+        return self.sum_op.weighted_sum_of_products(
+            groups[:, :, 0], groups[:, :, 1], self.accumulators, self.logspace_accumulators
+        )

@@ -97,3 +97,42 @@ def log_weighted_sum(x, log_weights):
 def logspace_max_product(x, log_weights):
     """Weighted children of every sum, ``x_c + log w_cs``: ``[batch, *lead, children, sums]``."""
     return tf.expand_dims(x, axis=-1) + log_weights
+
+
+@tf.custom_gradient
+def log_outer_matmul(left, right, weights):
+    """Sums over all products of two children sets, without forming their log-space outer sum.
+
+    Computes ``log sum_{i,j} exp(left_i + right_j) * weights[(i, j), s]``, the
+    ``DenseProduct(num_factors=2)`` -> sum pair, as one kernel: each factor is
+    exponentiated with its own maximum and the outer product is taken in
+    linear space, so the ``children ** 2`` wide tensor is built once (and its
+    gradient once) instead of an outer sum, its maximum and its exponential.
+
+    Args:
+        left: ``[batch, *lead, k]`` log-values of the first factor's nodes.
+        right: ``[batch, *lead, k]`` log-values of the second factor's nodes.
+        weights: ``[*lead, k * k, sums]`` or ``[k * k, sums]`` linear weights;
+            row ``i * k + j`` weighs the product of ``left_i`` and ``right_j``.
+
+    Returns:
+        ``[batch, *lead, sums]``.
+    """
+    left_shift = finite_max(left, axis=-1, keepdims=True)
+    right_shift = finite_max(right, axis=-1, keepdims=True)
+    exp_left = tf.exp(left - left_shift)
+    exp_right = tf.exp(right - right_shift)
+    outer_shape = tf.concat([tf.shape(left)[:-1], [left.shape[-1] * right.shape[-1]]], axis=0)
+    outer = tf.reshape(tf.expand_dims(exp_left, -1) * tf.expand_dims(exp_right, -2), outer_shape)
+    linear = _contract(outer, weights)
+    out = tf.math.log(linear) + left_shift + right_shift
+
+    def grad(dy):
+        scaled = tf.math.divide_no_nan(dy, linear)
+        d_outer = _contract_transposed(scaled, weights)
+        d_outer = tf.reshape(d_outer, tf.concat([tf.shape(left), [right.shape[-1]]], axis=0))
+        d_left = exp_left * tf.reduce_sum(d_outer * tf.expand_dims(exp_right, -2), axis=-1)
+        d_right = exp_right * tf.reduce_sum(d_outer * tf.expand_dims(exp_left, -1), axis=-2)
+        return d_left, d_right, _contract_weights_grad(outer, scaled, weights)
+
+    return out, grad

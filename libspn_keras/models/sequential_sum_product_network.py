@@ -1,8 +1,11 @@
 """Sequential SPN models."""
 
+import inspect
+
 from tensorflow import keras
 
 from libspn_keras.layers.dense_product import DenseProduct
+from libspn_keras.layers.dense_sum import DenseSum
 from libspn_keras.layers.permute_and_pad_scopes_random import PermuteAndPadScopesRandom
 from libspn_keras.layers.reduce_product import ReduceProduct
 from libspn_keras.models.queries import QueryMixin
@@ -24,6 +27,21 @@ def infer_scope_factors(layers):
             layer.factors = factors
 
 
+def fusable_pair(layer, following):
+    """Whether ``layer`` -> ``following`` is a two-factor dense product feeding a sum op that fuses it."""
+    return (
+        isinstance(layer, DenseProduct)
+        and layer.num_factors == 2
+        and isinstance(following, DenseSum)
+        and following.sum_op.fuses_products
+    )
+
+
+def accepts_training(layer):
+    """Whether the layer's ``call`` takes a ``training`` argument."""
+    return "training" in inspect.signature(layer.call).parameters
+
+
 @keras.utils.register_keras_serializable(package="libspn_keras")
 class SequentialSumProductNetwork(QueryMixin, UnsupervisedTrainingMixin, keras.Sequential):
     """A ``keras.Sequential`` of SPN layers that trains without labels and infers scope factors.
@@ -41,3 +59,20 @@ class SequentialSumProductNetwork(QueryMixin, UnsupervisedTrainingMixin, keras.S
         infer_scope_factors(layers)
         super().__init__(layers=layers, name=name, **kwargs)
         self.unsupervised = bool(unsupervised)
+
+    def call(self, inputs, training=None, mask=None, **kwargs):
+        # Runs the layers in order, handing each DenseProduct(2) -> DenseSum pair to the sum op in one piece
+        # so that ops which can (gradient, soft EM) never build the product layer's log-space output.
+        x = inputs
+        stack = self.layers
+        index = 0
+        while index < len(stack):
+            layer = stack[index]
+            following = stack[index + 1] if index + 1 < len(stack) else None
+            if fusable_pair(layer, following):
+                x = following.sum_of_pair_products(layer.grouped(x))
+                index += 2
+                continue
+            x = layer(x, training=training) if training is not None and accepts_training(layer) else layer(x)
+            index += 1
+        return x

@@ -175,6 +175,19 @@ class SumOpBase:
         """Weighted children ``log w_c + x_c`` of one sum per position: ``[batch, *lead, children]``."""
         raise NotImplementedError
 
+    fuses_products = False
+
+    def weighted_sum_of_products(self, left, right, accumulators, logspace_accumulators):
+        """Sums over the products of every node of ``left`` with every node of ``right`` (``[batch, *lead, k]``).
+
+        Equals :meth:`weighted_sum` of their outer sum (node ``i * k + j``);
+        ops with ``fuses_products = True`` compute it without forming that
+        outer sum in log space.
+        """
+        outer = tf.expand_dims(left, -1) + tf.expand_dims(right, -2)
+        outer = tf.reshape(outer, tf.concat([tf.shape(left)[:-1], [left.shape[-1] * right.shape[-1]]], axis=0))
+        return self.weighted_sum(outer, accumulators, logspace_accumulators)
+
     def get_config(self):
         return {}
 

@@ -1,6 +1,6 @@
 """True gradients: discriminative and generative training by any Keras optimizer."""
 
-from libspn_keras.math.log_matmul import log_matmul
+from libspn_keras.math.log_matmul import log_matmul, log_outer_matmul
 from libspn_keras.sum_ops.base import (
     SumOpBase,
     normalized_log_weights,
@@ -22,6 +22,11 @@ class SumOpGradBackprop(SumOpBase):
 
     def weighted_sum(self, x, accumulators, logspace_accumulators):
         return log_matmul(x, normalized_weights(accumulators, logspace_accumulators))
+
+    fuses_products = True
+
+    def weighted_sum_of_products(self, left, right, accumulators, logspace_accumulators):
+        return log_outer_matmul(left, right, normalized_weights(accumulators, logspace_accumulators))
 
     def weighted_children(self, x, accumulators, logspace_accumulators):
         return weighted_children_identity_grad(x, normalized_log_weights(accumulators, logspace_accumulators))
