@@ -9,3 +9,4 @@ export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
 python3 -m pip install -q -e ".[test]"
 ruff check .
 python3 -m pytest -m "not slow" -n 2 -q "$@"
+bash scripts/docs.sh
