@@ -55,6 +55,7 @@ TUTORIALS = [
     "region_spns",
     "debd_density_estimation",
     "dynamic_spn",
+    "multi_worker",
 ]
 MISSING_TUTORIALS = [name for name in TUTORIALS if not (ROOT / "examples" / f"{name}.py").is_file()]
 exclude_patterns += [f"tutorials/{name}.md" for name in MISSING_TUTORIALS]
