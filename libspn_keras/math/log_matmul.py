@@ -99,7 +99,6 @@ def logspace_max_product(x, log_weights):
     return tf.expand_dims(x, axis=-1) + log_weights
 
 
-@tf.custom_gradient
 def log_outer_matmul(left, right, weights):
     """Sums over all products of two children sets, without forming their log-space outer sum.
 
@@ -108,6 +107,9 @@ def log_outer_matmul(left, right, weights):
     exponentiated with its own maximum and the outer product is taken in
     linear space, so the ``children ** 2`` wide tensor is built once (and its
     gradient once) instead of an outer sum, its maximum and its exponential.
+    With per-position weights the small factors are moved batch-inside
+    (``[*lead, batch, k]``) before the outer product, so the wide tensor is
+    born in the layout of the batched matmul and is never transposed.
 
     Args:
         left: ``[batch, *lead, k]`` log-values of the first factor's nodes.
@@ -118,21 +120,39 @@ def log_outer_matmul(left, right, weights):
     Returns:
         ``[batch, *lead, sums]``.
     """
+    if weights.shape.rank == 2:
+        return _log_outer_matmul(left, right, weights)
+    rank = left.shape.rank
+    to_batch_inside = list(range(1, rank - 1)) + [0, rank - 1]
+    back = list(range(rank - 2, rank - 1)) + list(range(0, rank - 2)) + [rank - 1]
+    out = _log_outer_matmul(tf.transpose(left, to_batch_inside), tf.transpose(right, to_batch_inside), weights)
+    return tf.transpose(out, back)
+
+
+@tf.custom_gradient
+def _log_outer_matmul(left, right, weights):
+    """``[..., k]`` factors (batch-inside for per-position weights) against ``weights`` ``[..., k * k, sums]``."""
     left_shift = finite_max(left, axis=-1, keepdims=True)
     right_shift = finite_max(right, axis=-1, keepdims=True)
     exp_left = tf.exp(left - left_shift)
     exp_right = tf.exp(right - right_shift)
     outer_shape = tf.concat([tf.shape(left)[:-1], [left.shape[-1] * right.shape[-1]]], axis=0)
     outer = tf.reshape(tf.expand_dims(exp_left, -1) * tf.expand_dims(exp_right, -2), outer_shape)
-    linear = _contract(outer, weights)
+    shared = weights.shape.rank == 2
+    linear = _contract(outer, weights) if shared else tf.matmul(outer, weights)
     out = tf.math.log(linear) + left_shift + right_shift
 
     def grad(dy):
         scaled = tf.math.divide_no_nan(dy, linear)
-        d_outer = _contract_transposed(scaled, weights)
+        if shared:
+            d_outer = _contract_transposed(scaled, weights)
+            d_weights = _contract_weights_grad(outer, scaled, weights)
+        else:
+            d_outer = tf.matmul(scaled, weights, transpose_b=True)
+            d_weights = tf.matmul(outer, scaled, transpose_a=True)
         d_outer = tf.reshape(d_outer, tf.concat([tf.shape(left), [right.shape[-1]]], axis=0))
         d_left = exp_left * tf.reduce_sum(d_outer * tf.expand_dims(exp_right, -2), axis=-1)
         d_right = exp_right * tf.reduce_sum(d_outer * tf.expand_dims(exp_left, -1), axis=-2)
-        return d_left, d_right, _contract_weights_grad(outer, scaled, weights)
+        return d_left, d_right, d_weights
 
     return out, grad
