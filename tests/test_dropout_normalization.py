@@ -12,15 +12,6 @@ from libspn_keras import layers, models
 pytestmark = pytest.mark.filterwarnings("ignore:Do not pass an `input_shape`:UserWarning")
 
 
-def np_logsumexp(a, axis=None):
-    a = np.asarray(a, dtype=np.float64)
-    m = np.max(a, axis=axis, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0.0)
-    with np.errstate(divide="ignore"):
-        out = np.log(np.sum(np.exp(a - m), axis=axis, keepdims=True)) + m
-    return np.squeeze(out, axis=axis) if axis is not None else out.item()
-
-
 def randomize_accumulators(model, rng, scale=1.0):
     for layer in model.layers:
         if hasattr(layer, "accumulators"):

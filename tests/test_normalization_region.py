@@ -15,24 +15,12 @@ import math
 import numpy as np
 import pytest
 import tensorflow as tf
+from reference import all_binary, np_logsumexp
 from tensorflow import keras
 
 from libspn_keras import layers, models
 
 pytestmark = pytest.mark.filterwarnings("ignore:Do not pass an `input_shape`:UserWarning")
-
-
-def np_logsumexp(a, axis=None):
-    a = np.asarray(a, dtype=np.float64)
-    m = np.max(a, axis=axis, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0.0)
-    with np.errstate(divide="ignore"):
-        out = np.log(np.sum(np.exp(a - m), axis=axis, keepdims=True)) + m
-    return np.squeeze(out, axis=axis) if axis is not None else out.item()
-
-
-def all_binary(num_vars):
-    return ((np.arange(2**num_vars)[:, None] >> np.arange(num_vars)) & 1).astype(np.int32)
 
 
 def rat_spn(num_vars, depth, num_decomps, sum_op, logspace=None, num_input_sums=2, num_sums=2):

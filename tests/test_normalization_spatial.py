@@ -13,6 +13,7 @@ import math
 import numpy as np
 import pytest
 import tensorflow as tf
+from reference import np_logsumexp
 from tensorflow import keras
 
 from libspn_keras import layers
@@ -22,15 +23,6 @@ ALL_IMAGES = (((np.arange(2**NUM_PIXELS)[:, None] >> np.arange(NUM_PIXELS)) & 1)
     np.float32
 )
 CHUNK = 65536
-
-
-def np_logsumexp(a, axis=None):
-    a = np.asarray(a, dtype=np.float64)
-    m = np.max(a, axis=axis, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0.0)
-    with np.errstate(divide="ignore"):
-        out = np.log(np.sum(np.exp(a - m), axis=axis, keepdims=True)) + m
-    return np.squeeze(out, axis=axis) if axis is not None else out.item()
 
 
 def evaluate(model, x, chunk=CHUNK):

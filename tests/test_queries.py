@@ -12,6 +12,7 @@ import itertools
 
 import numpy as np
 import pytest
+from reference import np_logsumexp
 from tensorflow import keras
 
 import libspn_keras as spn
@@ -21,15 +22,6 @@ pytestmark = pytest.mark.filterwarnings("ignore:Do not pass an `input_shape`:Use
 
 RegionNode = spn.RegionNode
 V = spn.RegionVariable
-
-
-def np_logsumexp(a, axis=None):
-    a = np.asarray(a, dtype=np.float64)
-    m = np.max(a, axis=axis, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0.0)
-    with np.errstate(divide="ignore"):
-        out = np.log(np.sum(np.exp(a - m), axis=axis, keepdims=True)) + m
-    return np.squeeze(out, axis=axis) if axis is not None else out.item()
 
 
 def binary_table(num_vars):
