@@ -30,7 +30,7 @@ INSTALL_REQUIRES = [
 ]
 
 EXTRAS_REQUIRE = {
-    "test": ["pytest", "pytest-xdist", "scikit-learn", "ruff"],
+    "test": ["pytest", "pytest-xdist", "scikit-learn", "matplotlib", "ruff"],
     "examples": ["scikit-learn", "matplotlib"],
     "docs": ["sphinx", "myst-parser", "furo"],
 }

@@ -60,8 +60,8 @@ def visualize_region_graph(roots, path):
     """Draws a region graph, one tree per decomposition, every region labelled with its scope.
 
     Regions are drawn by height (variables at the bottom, roots at the top);
-    the decompositions stand side by side. A region shared between parents
-    is drawn once.
+    the decompositions stand side by side, each with its own copy of any
+    region objects (such as the variables) that several decompositions share.
 
     Args:
         roots: A :class:`~libspn_keras.region_graph.RegionNode` or a list of
@@ -76,13 +76,13 @@ def visualize_region_graph(roots, path):
     roots = list(roots) if isinstance(roots, (list, tuple)) else [roots]
     if not roots or not all(isinstance(root, (RegionNode, RegionVariable)) for root in roots):
         raise ValueError("visualize_region_graph: roots must be a RegionNode or a list of RegionNodes.")
-    positions = {}  # id(region) -> (x, y)
+    positions = {}  # (decomposition, id(region)) -> (x, y)
     regions = {}
     edges = []
     next_x = [0.0]
 
-    def place(region):
-        key = id(region)
+    def place(region, decomposition):
+        key = (decomposition, id(region))
         if key in positions:
             return positions[key]
         regions[key] = region
@@ -90,15 +90,15 @@ def visualize_region_graph(roots, path):
             positions[key] = (next_x[0], 0.0)
             next_x[0] += 1.0
         else:
-            child_positions = [place(child) for child in region.children]
+            child_positions = [place(child, decomposition) for child in region.children]
             for child in region.children:
-                edges.append((key, id(child)))
+                edges.append((key, (decomposition, id(child))))
             positions[key] = (float(np.mean([x for x, _ in child_positions])), float(region.height))
         return positions[key]
 
     root_positions = []
-    for root in roots:
-        root_positions.append(place(root))
+    for decomposition, root in enumerate(roots):
+        root_positions.append(place(root, decomposition))
         next_x[0] += 1.0  # gap between decompositions
 
     width = max(next_x[0] - 1.0, 1.0)
