@@ -32,7 +32,7 @@ def parse_args():
     parser.add_argument("--jit", action="store_true", help="compile the train step with XLA")
     parser.add_argument("--steps-per-execution", type=int, default=1, help="train steps per tf.function call")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--alpha", type=float, default=0.3, help="initial sum weights drawn from Dirichlet(alpha)")
+    parser.add_argument("--alpha", type=float, default=1.0, help="initial sum weights drawn from Dirichlet(alpha)")
     return parser.parse_args()
 
 
