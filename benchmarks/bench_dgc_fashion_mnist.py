@@ -22,7 +22,7 @@ def parse_args():
     parser.add_argument("--optimizer", choices=["adam", "em"], default="adam")
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--learning-rate", type=float, default=None, help="default 1e-3 for Adam, 0.05 for EM")
+    parser.add_argument("--learning-rate", type=float, default=None, help="default 1e-2 for Adam, 0.05 for EM")
     parser.add_argument("--train-samples", type=int, default=None, help="use only the first N training images")
     parser.add_argument("--jit", action="store_true")
     parser.add_argument("--idx-dir", default=None, help="folder of the Fashion-MNIST IDX files")
@@ -105,7 +105,7 @@ def main():
         )
     else:
         model.compile(
-            optimizer=keras.optimizers.Adam(args.learning_rate or 1e-3),
+            optimizer=keras.optimizers.Adam(args.learning_rate or 1e-2),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             metrics=["sparse_categorical_accuracy"],
             jit_compile=args.jit,
