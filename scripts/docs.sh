@@ -6,4 +6,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
 
-python3 -m pip install -q -e ".[docs]" && python3 -m sphinx -W --keep-going -b html docs docs/_build/html
+python3 -m pip install -q -e ".[docs]" && python3 -m sphinx -W --keep-going -q -b html docs docs/_build/html

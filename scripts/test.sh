@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command: install the package with its test extras,
-# lint the whole tree, then run every test not marked slow on two workers.
+# lint the whole tree, run every test not marked slow on two workers, then
+# build the documentation with warnings as errors (scripts/docs.sh).
 # README.md and .ci/run both call this script, so they cannot drift apart.
 set -euo pipefail
 cd "$(dirname "$0")/.."
