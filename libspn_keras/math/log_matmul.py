@@ -89,11 +89,6 @@ def log_matmul(x, weights):
     return _log_matmul(x, weights)
 
 
-def log_weighted_sum(x, log_weights):
-    """Like :func:`log_matmul` with the weights given as log-weights."""
-    return log_matmul(x, tf.exp(log_weights))
-
-
 def logspace_max_product(x, log_weights):
     """Weighted children of every sum, ``x_c + log w_cs``: ``[batch, *lead, children, sums]``."""
     return tf.expand_dims(x, axis=-1) + log_weights

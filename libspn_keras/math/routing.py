@@ -36,11 +36,3 @@ def route_to_weights(one_hot, dy, weights_rank):
     counts = one_hot * tf.expand_dims(dy, axis=-2)
     shared_axes = list(range(counts.shape.rank - weights_rank))
     return tf.reduce_sum(counts, axis=shared_axes)
-
-
-def reduce_to_shape_of(grad, weights_rank):
-    """Sums ``grad`` over its leading axes so that it has rank ``weights_rank``."""
-    shared_axes = list(range(grad.shape.rank - weights_rank))
-    if not shared_axes:
-        return grad
-    return tf.reduce_sum(grad, axis=shared_axes)

@@ -14,7 +14,7 @@ import tensorflow as tf
 from tensorflow import keras
 
 from libspn_keras.math.log_matmul import log_matmul, logspace_max_product
-from libspn_keras.math.routing import reduce_to_shape_of, route_to_children, route_to_weights
+from libspn_keras.math.routing import route_to_children, route_to_weights
 
 _REGISTRY = {}
 
@@ -222,7 +222,6 @@ __all__ = [
     "count_weights",
     "normalized_log_weights",
     "normalized_weights",
-    "reduce_to_shape_of",
     "register_sum_op",
     "registered_sum_ops",
     "routed_max_product",
