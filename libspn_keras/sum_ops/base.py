@@ -100,6 +100,11 @@ def _count_weights(accumulators):
     return weights, grad
 
 
+def _routed_grad(choose, x, weighted, dy, weights_rank):
+    one_hot = choose(x, weighted)
+    return route_to_children(one_hot, dy), route_to_weights(one_hot, dy, weights_rank)
+
+
 def routed_max_product(x, log_weights, choose):
     """Max-product of weighted children; backward sends each sum's signal to the child ``choose`` picks.
 
@@ -114,8 +119,7 @@ def routed_max_product(x, log_weights, choose):
         out = tf.reduce_max(weighted, axis=-2)
 
         def grad(dy):
-            one_hot = choose(x, weighted)
-            return route_to_children(one_hot, dy), route_to_weights(one_hot, dy, log_weights.shape.rank)
+            return _routed_grad(choose, x, weighted, dy, log_weights.shape.rank)
 
         return out, grad
 
@@ -130,18 +134,16 @@ def routed_sum(x, log_weights, choose):
         out = log_matmul(x, tf.exp(log_weights))
 
         def grad(dy):
-            one_hot = choose(x, logspace_max_product(x, log_weights))
-            return route_to_children(one_hot, dy), route_to_weights(one_hot, dy, log_weights.shape.rank)
+            return _routed_grad(choose, x, logspace_max_product(x, log_weights), dy, log_weights.shape.rank)
 
         return out, grad
 
     return forward(x, log_weights)
 
 
-def weighted_children_identity_grad(x, log_weights):
+def add_log_weights(x, log_weights):
     """``x + log w`` for a single sum (``log_weights`` ``[*lead, children, 1]``), ``[batch, *lead, children]``."""
-    weighted = x + tf.squeeze(log_weights, axis=-1)
-    return weighted
+    return x + tf.squeeze(log_weights, axis=-1)
 
 
 class SumOpBase:
@@ -212,12 +214,13 @@ class CountingSumOpBase(SumOpBase):
     supports_logspace_accumulators = False
 
     def weighted_children(self, x, accumulators, logspace_accumulators):
-        return weighted_children_identity_grad(x, count_log_weights(accumulators, logspace_accumulators))
+        return add_log_weights(x, count_log_weights(accumulators, logspace_accumulators))
 
 
 __all__ = [
     "CountingSumOpBase",
     "SumOpBase",
+    "add_log_weights",
     "count_log_weights",
     "count_weights",
     "normalized_log_weights",

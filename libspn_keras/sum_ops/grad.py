@@ -3,10 +3,10 @@
 from libspn_keras.math.log_matmul import log_matmul, log_outer_matmul
 from libspn_keras.sum_ops.base import (
     SumOpBase,
+    add_log_weights,
     normalized_log_weights,
     normalized_weights,
     register_sum_op,
-    weighted_children_identity_grad,
 )
 
 
@@ -29,4 +29,4 @@ class SumOpGradBackprop(SumOpBase):
         return log_outer_matmul(left, right, normalized_weights(accumulators, logspace_accumulators))
 
     def weighted_children(self, x, accumulators, logspace_accumulators):
-        return weighted_children_identity_grad(x, normalized_log_weights(accumulators, logspace_accumulators))
+        return add_log_weights(x, normalized_log_weights(accumulators, logspace_accumulators))
