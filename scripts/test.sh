@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command: install the package with its test extras,
-# lint the whole tree, run every test not marked slow on two workers, then
-# build the documentation with warnings as errors (scripts/docs.sh).
+# lint the whole tree, build the documentation with warnings as errors
+# (scripts/docs.sh), then run every test not marked slow on two workers
+# (last, so that pytest's summary closes the output).
 # README.md and .ci/run both call this script, so they cannot drift apart.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,5 +10,5 @@ export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
 
 python3 -m pip install -q -e ".[test]"
 ruff check .
-python3 -m pytest -m "not slow" -n 2 -q "$@"
 bash scripts/docs.sh
+python3 -m pytest -m "not slow" -n 2 -q "$@"
