@@ -27,11 +27,16 @@ def parse_args():
     parser.add_argument("--jit", action="store_true")
     parser.add_argument("--idx-dir", default=None, help="folder of the Fashion-MNIST IDX files")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--log-dropout", type=float, default=0.0, help="LogDropout rate below every sum layer")
     return parser.parse_args()
 
 
-def dgc_spn(em):
-    """The seed README's DGC-SPN; with ``em`` its sums use soft EM and linear accumulators."""
+def dgc_spn(em, log_dropout=0.0):
+    """The seed README's DGC-SPN; with ``em`` its sums use soft EM and linear accumulators.
+
+    ``log_dropout`` > 0 puts a ``LogDropout`` of that rate below every sum layer (training only).
+    """
+    dropout = [layers.LogDropout(log_dropout)] if log_dropout else []
     if em:
         sum_kwargs = dict(sum_op="em")
         root_kwargs = dict(sum_op="em")
@@ -65,11 +70,13 @@ def dgc_spn(em):
             layers.Conv2DProduct(
                 depthwise=True, strides=[stride] * 2, dilations=[dilation] * 2, kernel_size=[2, 2], padding=padding
             ),
+            *([layers.LogDropout(log_dropout)] if log_dropout else []),
             layers.Local2DSum(num_sums=sums, **sum_kwargs),
         ]
     stack += [
         layers.Conv2DProduct(depthwise=True, strides=[1, 1], dilations=[8, 8], kernel_size=[2, 2], padding="final"),
         layers.SpatialToRegions(),
+        *dropout,
         layers.DenseSum(num_sums=10, **sum_kwargs),
         layers.RootSum(return_weighted_child_logits=True, **root_kwargs),
     ]
@@ -94,7 +101,7 @@ def main():
     x_train = ((x_train - mean) / std).astype("float32")[..., None]
     x_test = ((x_test - mean) / std).astype("float32")[..., None]
     em = args.optimizer == "em"
-    model = dgc_spn(em)
+    model = dgc_spn(em, args.log_dropout)
     if em:
         # Supervised generative EM: each class root learns p(x | y) from the samples of its class.
         model.compile(
@@ -116,10 +123,10 @@ def main():
         "sparse_categorical_accuracy"
     ]
     samples_per_second = len(x_train) / np.median(timer.seconds[1:] if len(timer.seconds) > 1 else timer.seconds)
-    print("\n| optimizer | jit | batch | train samples | epochs | samples/s | test accuracy |")
-    print("|---|---|---:|---:|---:|---:|---:|")
+    print("\n| optimizer | jit | log dropout | batch | train samples | epochs | samples/s | test accuracy |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
     print(
-        f"| {args.optimizer} | {args.jit} | {args.batch_size} | {len(x_train):,} | {args.epochs} "
+        f"| {args.optimizer} | {args.jit} | {args.log_dropout} | {args.batch_size} | {len(x_train):,} | {args.epochs} "
         f"| {samples_per_second:.0f} | {accuracy:.4f} |"
     )
 

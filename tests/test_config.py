@@ -1,0 +1,72 @@
+"""Global defaults for sum layers and the EM optimizer's configuration."""
+
+import numpy as np
+import pytest
+from tensorflow import keras
+
+import libspn_keras as spn
+from libspn_keras import config, constraints, initializers, layers, optimizers
+
+
+@pytest.fixture
+def restore_constraints():
+    linear = config._get("linear_accumulator_constraint")
+    logspace = config._get("logspace_accumulator_constraint")
+    initializer = config._get("accumulator_initializer")
+    yield
+    config._set("linear_accumulator_constraint", linear)
+    config._set("logspace_accumulator_constraint", logspace)
+    config._set("accumulator_initializer", initializer)
+
+
+def test_builtin_defaults():
+    assert isinstance(spn.get_default_linear_accumulators_constraint(), constraints.GreaterEqualEpsilon)
+    assert spn.get_default_logspace_accumulators_constraint() is None
+    assert isinstance(spn.get_default_accumulator_initializer(logspace_accumulators=False), initializers.Dirichlet)
+    assert isinstance(
+        spn.get_default_accumulator_initializer(logspace_accumulators=True), keras.initializers.RandomUniform
+    )
+
+
+def test_default_constraints_reach_new_layers(restore_constraints):
+    spn.set_default_linear_accumulators_constraint(constraints.Clip(0.2, 5.0))
+    spn.set_default_logspace_accumulators_constraint(constraints.Clip(-3.0, 3.0))
+    linear = layers.DenseSum(num_sums=2, sum_op="em")
+    logspace = layers.DenseSum(num_sums=2, sum_op="grad")
+    for layer in (linear, logspace):
+        layer.build((None, 1, 1, 3))
+    # The constraint actually applied to each layer's accumulators is the default of its space.
+    np.testing.assert_allclose(linear.accumulators.constraint(np.array([0.0, 9.0], "float32")), [0.2, 5.0], rtol=1e-6)
+    np.testing.assert_allclose(logspace.accumulators.constraint(np.array([-9.0, 9.0], "float32")), [-3.0, 3.0])
+    spn.set_default_linear_accumulators_constraint(None)
+    assert isinstance(spn.get_default_linear_accumulators_constraint(), constraints.GreaterEqualEpsilon)
+
+
+def test_online_em_config_round_trip_and_validation():
+    optimizer = optimizers.OnlineExpectationMaximization(learning_rate=0.3, accumulate_batches=4)
+    clone = optimizers.OnlineExpectationMaximization.from_config(optimizer.get_config())
+    assert clone.accumulate_batches == 4
+    assert float(clone.learning_rate) == pytest.approx(0.3)
+    restored = keras.utils.deserialize_keras_object(keras.utils.serialize_keras_object(optimizer))
+    assert isinstance(restored, optimizers.OnlineExpectationMaximization)
+    for bad in (0, 1.5, -2):
+        with pytest.raises(ValueError, match="accumulate_batches"):
+            optimizers.OnlineExpectationMaximization(accumulate_batches=bad)
+
+
+def test_online_em_leaves_other_variables_alone():
+    keras.utils.set_random_seed(0)
+    leaf = layers.NormalLeaf(num_components=2)
+    model = spn.models.SequentialSumProductNetwork(
+        [
+            keras.Input((1,)),
+            layers.FlatToRegions(1),
+            leaf,
+            layers.RootSum(return_weighted_child_logits=False, sum_op="em"),
+        ]
+    )
+    location = leaf.location.numpy().copy()
+    model.compile(optimizer=optimizers.OnlineExpectationMaximization(learning_rate=1.0))
+    model.fit(np.random.default_rng(0).normal(size=(50, 1)).astype("float32"), batch_size=50, verbose=0)
+    # Gradient-trained locations are not EM parameters: the optimizer must not move them.
+    np.testing.assert_array_equal(leaf.location.numpy(), location)
