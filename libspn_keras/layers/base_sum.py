@@ -4,6 +4,7 @@ from tensorflow import keras
 
 from libspn_keras import config, sum_ops
 from libspn_keras.layers.validation import positive_int
+from libspn_keras.sum_ops.base import CountingSumOpBase
 
 SUM_ACCUMULATORS_ROLE = "sum_accumulators"
 
@@ -85,6 +86,8 @@ class SumLayerBase(keras.layers.Layer):
         )
         self.accumulators.spn_role = SUM_ACCUMULATORS_ROLE
         self.accumulators.spn_logspace = self.logspace_accumulators
+        self.accumulators.spn_counting = isinstance(self.sum_op, CountingSumOpBase)
+        self.accumulators.spn_layer = self.name
 
     def get_config(self):
         config_dict = super().get_config()

@@ -12,7 +12,9 @@ class IndicatorLeaf(LeafBase):
 
     Input ``[batch, ..., d]`` of integer categories in ``[0, num_components)``
     (floats are accepted and rounded), output ``[batch, ..., num_components]``.
-    A negative category or NaN marks the entry as unobserved.
+    A negative value or NaN marks the entry as unobserved. A category of
+    ``num_components`` or more has probability 0 (``-inf`` for every
+    component); the model queries reject such inputs with a ``ValueError``.
 
     Args:
         num_components: Number of categories.
@@ -21,13 +23,14 @@ class IndicatorLeaf(LeafBase):
 
     def call(self, x):
         # One one-hot per entry, with unobserved entries (negative or NaN) marginalized to 0 for every category.
+        missing = tf.logical_not(self.observed_mask(x))
         if x.dtype.is_floating:
-            x = tf.where(tf.math.is_nan(x), -tf.ones_like(x), tf.round(x))
+            x = tf.where(missing, tf.zeros_like(x), tf.round(x))
         categories = tf.cast(x, tf.int32)
         log_prob = tf.one_hot(
             categories, self.num_components, on_value=0.0, off_value=-float("inf"), dtype=self.compute_dtype
         )
-        log_prob = tf.where(tf.expand_dims(categories < 0, -1), tf.zeros_like(log_prob), log_prob)
+        log_prob = tf.where(tf.expand_dims(missing, -1), tf.zeros_like(log_prob), log_prob)
         if log_prob.shape[-2] == 1:
             return tf.squeeze(log_prob, axis=-2)
         return tf.reduce_sum(log_prob, axis=-2)

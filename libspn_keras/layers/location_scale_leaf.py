@@ -54,7 +54,8 @@ class LocationScaleLeafBase(LeafBase):
             :class:`~libspn_keras.optimizers.OnlineExpectationMaximization`.
             The M-step sets the location to the responsibility-weighted mean
             (exact for Normal leaves) and, when ``scale_trainable``, the scale
-            from the weighted variance.
+            from the weighted variance; ``location_trainable=False`` keeps
+            the locations fixed.
         **kwargs: Passed to ``keras.layers.Layer``.
     """
 
@@ -117,6 +118,7 @@ class LocationScaleLeafBase(LeafBase):
             name="statistics", shape=shape + (3,), initializer=initializer, dtype="float64"
         )
         self.statistics.spn_role = LEAF_STATISTICS_ROLE
+        self.statistics.spn_update_location = self.location_trainable
         self.statistics.spn_update_variance = self.scale_trainable
 
     def component_log_prob(self, x):
@@ -167,6 +169,11 @@ class LocationScaleLeafBase(LeafBase):
 
     def mode(self):
         return self.location_tensor()
+
+    def component_cdf(self, x):
+        """Cumulative distribution of every component at ``x`` ``[batch, *cells, d]``: ``[batch, *cells, K, d]``."""
+        x = tf.expand_dims(tf.convert_to_tensor(x, dtype=self.compute_dtype), axis=-2)
+        return self.distribution(self.location_tensor(), self.scale_tensor()).cdf(x)
 
     def mode_log_prob(self):
         location = self.location_tensor()

@@ -72,7 +72,10 @@ class NormalizeStandardScore(keras.layers.Layer):
         if self.axes == SAMPLE_WISE:
             return
         if isinstance(data, tf.data.Dataset):
-            data = np.concatenate([np.asarray(batch) for batch in data], axis=0)
+            # A labelled dataset yields (x, y) or (x, y, weights): statistics come from x.
+            data = np.concatenate(
+                [np.asarray(batch[0] if isinstance(batch, (tuple, list)) else batch) for batch in data], axis=0
+            )
         data = tf.convert_to_tensor(np.asarray(data, dtype="float32"))
         if not self.built:
             self.build(data.shape)

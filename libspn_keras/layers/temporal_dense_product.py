@@ -24,6 +24,12 @@ class TemporalDenseProduct(keras.layers.Layer):
             raise ValueError(f"TemporalDenseProduct '{self.name}' takes a list [previous, current] of two inputs.")
         for shape in input_shape:
             check_rank(self, shape, 4, "[batch, 1, 1, nodes] for both inputs")
+            if tuple(shape[1:3]) != (1, 1):
+                raise ValueError(
+                    f"TemporalDenseProduct '{self.name}' joins single scopes: both inputs must be "
+                    f"[batch, 1, 1, nodes], "
+                    f"got {tuple(shape)}. Reduce each time step to one scope first."
+                )
 
     def call(self, inputs):
         previous, current = inputs

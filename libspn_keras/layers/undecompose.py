@@ -3,7 +3,7 @@
 import tensorflow as tf
 from tensorflow import keras
 
-from libspn_keras.layers.validation import check_known, check_rank
+from libspn_keras.layers.validation import check_known, check_rank, positive_int
 
 
 @keras.utils.register_keras_serializable(package="libspn_keras")
@@ -20,7 +20,9 @@ class Undecompose(keras.layers.Layer):
 
     def __init__(self, num_decomps=None, **kwargs):
         super().__init__(**kwargs)
-        self.num_decomps = num_decomps
+        self.num_decomps = (
+            None if num_decomps is None else positive_int(f"Undecompose '{self.name}'", "num_decomps", num_decomps)
+        )
 
     def build(self, input_shape):
         check_rank(self, input_shape, 4, "[batch, 1, decomps, nodes]")

@@ -27,21 +27,26 @@ def leaf_moments(statistics):
     return mean, variance
 
 
-def online_em_leaf_update(statistics, batch_statistics, learning_rate, update_variance):
+def online_em_leaf_update(statistics, batch_statistics, learning_rate, update_mean, update_variance):
     """Online EM step of a location(-scale) leaf, returning normalized statistics ``(1, mean, var + mean^2)``.
 
     ``batch_statistics`` are the responsibility-weighted ``(sum r, sum r x,
     sum r x^2)`` of the last batches. The new mean is
     ``(1 - eta) * mean_old + eta * mean_em`` (and likewise the variance when
-    ``update_variance``); components that no sample reached keep their values.
+    ``update_variance``; the mean only when ``update_mean``); components
+    that no sample reached keep their values.
     """
     old_mean, old_variance = leaf_moments(statistics)
     count = batch_statistics[..., 0]
     reached = count > 0
     safe = tf.where(reached, count, tf.ones_like(count))
     em_mean = batch_statistics[..., 1] / safe
-    em_variance = batch_statistics[..., 2] / safe - tf.square(em_mean)
-    mean = tf.where(reached, (1.0 - learning_rate) * old_mean + learning_rate * em_mean, old_mean)
+    # The variance is estimated about the mean the component ends up with (the EM mean, or the fixed one).
+    centre = em_mean if update_mean else old_mean
+    em_variance = batch_statistics[..., 2] / safe - 2.0 * centre * em_mean + tf.square(centre)
+    mean = old_mean
+    if update_mean:
+        mean = tf.where(reached, (1.0 - learning_rate) * old_mean + learning_rate * em_mean, old_mean)
     variance = old_variance
     if update_variance:
         variance = tf.where(reached, (1.0 - learning_rate) * old_variance + learning_rate * em_variance, old_variance)

@@ -20,7 +20,7 @@ from libspn_keras.layers.base_sum import SumLayerBase
 from libspn_keras.layers.flat_to_regions import FlatToRegions
 from libspn_keras.layers.input_dropout import InputDropout
 from libspn_keras.layers.normalize_standard_score import NormalizeStandardScore
-from libspn_keras.math.routing import sample_one_hot
+from libspn_keras.math.routing import argmax_one_hot, sample_one_hot
 from libspn_keras.sum_ops.grad import SumOpGradBackprop
 from libspn_keras.sum_ops.hard_em import SumOpHardEMBackprop
 from libspn_keras.sum_ops.sample import SumOpSampleBackprop
@@ -92,8 +92,10 @@ def _root_value(output, method):
     if method == "posterior_marginal":
         return tf.reduce_logsumexp(output, axis=-1)
     if method == "mpe":
-        return tf.reduce_max(output, axis=-1)
-    choice = tf.stop_gradient(sample_one_hot(output, axis=-1))
+        # One class even when several tie (the gradient of reduce_max would split between them).
+        choice = tf.stop_gradient(argmax_one_hot(output, axis=-1))
+    else:
+        choice = tf.stop_gradient(sample_one_hot(output, axis=-1))
     return tf.reduce_sum(tf.where(choice > 0, output, tf.zeros_like(output)), axis=-1)
 
 
@@ -140,9 +142,12 @@ def complete(model, x, evidence_mask=None, method="posterior_marginal", seed=Non
     if x.dtype == tf.float64:
         x = tf.cast(x, tf.float32)
     missing = missing_mask(x, evidence_mask, name=model.name)
-    if split_at_leaf(model)[1].is_categorical and x.dtype.is_floating:
+    pre, leaf, _ = split_at_leaf(model)
+    if leaf.is_categorical and x.dtype.is_floating:
         # Categories given as floats: negative ones are missing too, as the leaf treats them.
         missing = tf.logical_or(missing, x < 0)
+    check_categories(model, leaf, x, missing)
+    check_sample_statistics(model, pre, missing)
     x_marked = mark_missing(x, missing)
     signal, leaf, pre, normalization, root = leaf_signal(model, x_marked, method)
     if not np.all(np.isfinite(root.numpy())):
@@ -174,6 +179,32 @@ def complete(model, x, evidence_mask=None, method="posterior_marginal", seed=Non
     return result.numpy()
 
 
+def check_categories(model, leaf, x, missing):
+    """Raises ``ValueError`` if an observed category is outside ``[0, num_components)`` of an indicator leaf."""
+    if not leaf.is_categorical:
+        return
+    observed = tf.boolean_mask(x, tf.logical_not(missing)).numpy()
+    if observed.size and np.round(observed).max() >= leaf.num_components:
+        raise ValueError(
+            f"{model.name}: input holds category {int(np.round(observed).max())} but {type(leaf).__name__} "
+            f"'{leaf.name}' has {leaf.num_components} categories (0 to {leaf.num_components - 1}); recode the "
+            f"input or raise num_components."
+        )
+
+
+def check_sample_statistics(model, pre, missing):
+    """Raises ``ValueError`` when a sample-wise normalizer would estimate a sample's statistics from < 2 values."""
+    if not any(isinstance(layer, NormalizeStandardScore) and layer.axes == layer.SAMPLE_WISE for layer in pre):
+        return
+    observed = tf.reduce_sum(tf.cast(tf.logical_not(missing), tf.int32), axis=list(range(1, missing.shape.rank)))
+    if np.any(observed.numpy() < 2):
+        raise ValueError(
+            f"{model.name}: a sample-wise NormalizeStandardScore needs at least 2 observed entries per sample to "
+            f"map values back to input units; use axes='variable_wise' or 'global' (with adapt) for sampling "
+            f"or for completing nearly empty samples."
+        )
+
+
 def empty_evidence(model, num_samples):
     """A batch of ``num_samples`` inputs with every entry missing, shaped and typed like the model input."""
     shape = (num_samples, *model.inputs[0].shape[1:])
@@ -187,10 +218,20 @@ class QueryMixin:
     """Queries on SPN models: marginal likelihood, completion, MPE and sampling."""
 
     def log_likelihood(self, x, evidence_mask=None):
-        """Exact ``log p(evidence)`` per sample ``[batch]``: missing entries (NaN, -1, mask False) are marginalized."""
+        """Exact ``log p(evidence)`` per sample ``[batch]``: missing entries (NaN, -1, mask False) are marginalized.
+
+        The sums are evaluated exactly even in models whose sum ops compute
+        max-product in training (hard EM), whose own outputs are Viterbi values.
+        """
         x = tf.convert_to_tensor(x)
-        marked = mark_missing(x, missing_mask(x, evidence_mask, name=self.name))
-        return tf.reduce_logsumexp(self(marked, training=False), axis=-1).numpy()
+        missing = missing_mask(x, evidence_mask, name=self.name)
+        leaf = split_at_leaf(self)[1]
+        check_categories(self, leaf, x, missing)
+        marked = mark_missing(x, missing)
+        # Exact sums whatever the layers' own sum ops (hard EM's forward pass is max-product).
+        with sum_ops_replaced(self.layers, SumOpGradBackprop()):
+            output = self(marked, training=False)
+        return tf.reduce_logsumexp(output, axis=-1).numpy()
 
     def complete(self, x, evidence_mask=None, method="posterior_marginal", seed=None):
         """Fills in missing entries of ``x`` (NaN, negative category, or ``evidence_mask`` False).

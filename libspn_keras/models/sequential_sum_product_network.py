@@ -4,8 +4,10 @@ import inspect
 
 from tensorflow import keras
 
+from libspn_keras.layers.conv2d_product import Conv2DProduct
 from libspn_keras.layers.dense_product import DenseProduct
 from libspn_keras.layers.dense_sum import DenseSum
+from libspn_keras.layers.log_dropout import LogDropout
 from libspn_keras.layers.permute_and_pad_scopes_random import PermuteAndPadScopesRandom
 from libspn_keras.layers.reduce_product import ReduceProduct
 from libspn_keras.models.queries import QueryMixin
@@ -25,6 +27,16 @@ def infer_scope_factors(layers):
                     f"infer its factors from; pass factors=[...]."
                 )
             layer.factors = factors
+
+
+def check_log_dropout_placement(layers):
+    """Raises ``ValueError`` for a ``LogDropout`` directly below a product layer, which would zero whole products."""
+    for layer, following in zip(layers, layers[1:]):
+        if isinstance(layer, LogDropout) and isinstance(following, (DenseProduct, ReduceProduct, Conv2DProduct)):
+            raise ValueError(
+                f"LogDropout '{layer.name}' sits directly below {type(following).__name__} '{following.name}': "
+                f"dropping a factor drops the whole product. Place LogDropout directly below a sum layer."
+            )
 
 
 def fusable_pair(layer, following):
@@ -56,6 +68,7 @@ class SequentialSumProductNetwork(QueryMixin, UnsupervisedTrainingMixin, keras.S
 
     def __init__(self, layers=None, unsupervised=True, name=None, **kwargs):
         layers = list(layers) if layers is not None else []
+        check_log_dropout_placement(layers)
         infer_scope_factors(layers)
         super().__init__(layers=layers, name=name, **kwargs)
         self.unsupervised = bool(unsupervised)

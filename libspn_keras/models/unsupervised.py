@@ -3,7 +3,30 @@
 import tensorflow as tf
 from tensorflow import keras
 
+from libspn_keras.layers.base_sum import SUM_ACCUMULATORS_ROLE
+from libspn_keras.layers.location_scale_leaf import LEAF_STATISTICS_ROLE
 from libspn_keras.losses.negative_log_likelihood import NegativeLogLikelihood
+from libspn_keras.optimizers.online_expectation_maximization import OnlineExpectationMaximization
+
+
+def check_em_variables_have_em_optimizer(model):
+    """Raises ``ValueError`` when variables that receive EM statistics would be updated by another optimizer.
+
+    EM sum ops and leaves with ``use_accumulators=True`` send counts and
+    moments backward instead of gradients; any optimizer but
+    ``OnlineExpectationMaximization`` would apply them as gradient steps.
+    """
+    if isinstance(model.optimizer, OnlineExpectationMaximization):
+        return
+    for variable in model.trainable_variables:
+        role = getattr(variable, "spn_role", None)
+        if role == LEAF_STATISTICS_ROLE or (role == SUM_ACCUMULATORS_ROLE and getattr(variable, "spn_counting", False)):
+            raise ValueError(
+                f"Model '{model.name}': variable '{variable.path}' receives EM counts, not gradients (an EM sum op "
+                f"or a leaf with use_accumulators=True), but the optimizer is {type(model.optimizer).__name__}. "
+                f"Compile with libspn_keras.optimizers.OnlineExpectationMaximization, or build those layers with "
+                f"sum_op='grad' / use_accumulators=False for gradient training."
+            )
 
 
 class UnsupervisedTrainingMixin:
@@ -20,6 +43,7 @@ class UnsupervisedTrainingMixin:
         if loss is None and self.unsupervised:
             loss = NegativeLogLikelihood()
         super().compile(optimizer=optimizer, loss=loss, **kwargs)
+        check_em_variables_have_em_optimizer(self)
 
     def compile_from_config(self, config):
         # Keras skips restoring the compile state of models that override ``compile``; do what it does.

@@ -30,6 +30,11 @@ class OnlineExpectationMaximization(keras.optimizers.Optimizer):
 
     def __init__(self, learning_rate=0.05, accumulate_batches=1, name="online_expectation_maximization", **kwargs):
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        if isinstance(learning_rate, (int, float)) and not 0.0 < learning_rate <= 1.0:
+            raise ValueError(
+                f"OnlineExpectationMaximization: learning_rate is the EM step size eta and must be in (0, 1], "
+                f"got {learning_rate}."
+            )
         if not isinstance(accumulate_batches, int) or accumulate_batches < 1:
             raise ValueError(
                 f"OnlineExpectationMaximization: accumulate_batches must be an int >= 1, got {accumulate_batches!r}."
@@ -42,8 +47,16 @@ class OnlineExpectationMaximization(keras.optimizers.Optimizer):
         super().build(variables)
         # Keras hands update_step the backend variable, so the roles the layers tag are read here, by index.
         self._roles = [getattr(variable, "spn_role", None) for variable in variables]
-        self._logspace = [getattr(variable, "spn_logspace", False) for variable in variables]
+        self._update_location = [getattr(variable, "spn_update_location", True) for variable in variables]
         self._update_variance = [getattr(variable, "spn_update_variance", False) for variable in variables]
+        for variable, role in zip(variables, self._roles):
+            if role == SUM_ACCUMULATORS_ROLE and not getattr(variable, "spn_counting", False):
+                raise ValueError(
+                    f"OnlineExpectationMaximization: sum layer '{getattr(variable, 'spn_layer', variable.path)}' "
+                    f"does not deliver edge counts (its sum op computes true gradients). Build every sum layer "
+                    f"with an EM sum op (sum_op='em', 'hard_em', ...) and linear-space accumulators, or train "
+                    f"with a gradient optimizer."
+                )
         self._counts = []
         if self.accumulate_batches > 1:
             for variable in variables:
@@ -72,11 +85,6 @@ class OnlineExpectationMaximization(keras.optimizers.Optimizer):
         role = self._roles[index]
         if role not in (SUM_ACCUMULATORS_ROLE, LEAF_STATISTICS_ROLE):
             return
-        if role == SUM_ACCUMULATORS_ROLE and self._logspace[index]:
-            raise ValueError(
-                "OnlineExpectationMaximization updates linear-space accumulators only; build the sum layers "
-                "with an EM sum op and logspace_accumulators=False."
-            )
         learning_rate = tf.cast(learning_rate, variable.dtype)
         counts = -tf.convert_to_tensor(gradient)
         value = tf.convert_to_tensor(variable)
@@ -88,7 +96,9 @@ class OnlineExpectationMaximization(keras.optimizers.Optimizer):
         if role == SUM_ACCUMULATORS_ROLE:
             updated = online_em_sum_update(value, counts, learning_rate)
         else:
-            updated = online_em_leaf_update(value, counts, learning_rate, self._update_variance[index])
+            updated = online_em_leaf_update(
+                value, counts, learning_rate, self._update_location[index], self._update_variance[index]
+            )
         if self.accumulate_batches > 1:
             updated = tf.where(apply_now, updated, value)
         variable.assign(updated)

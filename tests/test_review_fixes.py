@@ -1,0 +1,173 @@
+"""Guards against misuse found in review: each test pins one behaviour that used to go wrong silently."""
+
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from reference import all_binary, np_logsumexp
+from tensorflow import keras
+
+from libspn_keras import layers, models, optimizers
+
+
+def two_var_model(sum_op):
+    return models.SequentialSumProductNetwork(
+        [
+            keras.Input((2,), dtype="int32"),
+            layers.FlatToRegions(num_decomps=1),
+            layers.IndicatorLeaf(num_components=2),
+            layers.DenseSum(num_sums=2, sum_op=sum_op),
+            layers.DenseProduct(num_factors=2),
+            layers.DenseSum(num_sums=1, sum_op=sum_op),
+            layers.RootSum(return_weighted_child_logits=False, sum_op=sum_op),
+        ]
+    )
+
+
+@pytest.mark.parametrize("sum_op", ["hard_em", "unweighted_hard_em"])
+def test_log_likelihood_is_exact_for_hard_em_models(sum_op):
+    keras.utils.set_random_seed(0)
+    model = two_var_model(sum_op)
+    log_p = model.log_likelihood(all_binary(2))
+    assert abs(np_logsumexp(log_p)) < 1e-6
+    # The model's own forward pass is max-product, strictly below the exact values here.
+    assert np.all(model(all_binary(2)).numpy()[:, 0] <= log_p + 1e-6)
+    assert model.log_likelihood(np.full((1, 2), -1, "int32"))[0] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_em_optimizer_rejects_gradient_sums_with_linear_accumulators():
+    model = models.SequentialSumProductNetwork(
+        [
+            keras.Input((2,), dtype="int32"),
+            layers.FlatToRegions(num_decomps=1),
+            layers.IndicatorLeaf(num_components=2),
+            layers.DenseSum(num_sums=1, sum_op="grad", logspace_accumulators=False),
+            layers.ReduceProduct(num_factors=2),
+            layers.RootSum(return_weighted_child_logits=False, sum_op="em"),
+        ]
+    )
+    model.compile(optimizer=optimizers.OnlineExpectationMaximization(1.0))
+    with pytest.raises(ValueError, match="does not deliver edge counts"):
+        model.fit(all_binary(2), batch_size=4, verbose=0)
+
+
+@pytest.mark.parametrize("use_em_sums", [True, False])
+def test_em_statistics_refuse_gradient_optimizers(use_em_sums):
+    stack = [
+        keras.Input((1,)),
+        layers.FlatToRegions(num_decomps=1),
+        layers.NormalLeaf(num_components=2, use_accumulators=not use_em_sums),
+        layers.RootSum(return_weighted_child_logits=False, sum_op="em" if use_em_sums else "grad"),
+    ]
+    model = models.SequentialSumProductNetwork(stack)
+    with pytest.raises(ValueError, match="receives EM counts"):
+        model.compile(optimizer=keras.optimizers.Adam())
+
+
+def test_fixed_locations_stay_fixed_under_leaf_em():
+    x = np.random.default_rng(0).normal(loc=3.0, scale=2.0, size=(400, 1)).astype("float32")
+    model = models.SequentialSumProductNetwork(
+        [
+            keras.Input((1,)),
+            layers.FlatToRegions(num_decomps=1),
+            layers.NormalLeaf(
+                num_components=1,
+                use_accumulators=True,
+                location_trainable=False,
+                scale_trainable=True,
+                location_initializer=keras.initializers.Constant(1.0),
+            ),
+            layers.RootSum(return_weighted_child_logits=False, sum_op="em"),
+        ]
+    )
+    model.compile(optimizer=optimizers.OnlineExpectationMaximization(1.0))
+    model.fit(x, batch_size=400, verbose=0)
+    leaf = model.layers[1]
+    assert float(np.squeeze(leaf.location_tensor())) == pytest.approx(1.0)
+    # The maximum-likelihood variance about the fixed mean 1 is E[(x - 1)^2].
+    expected = np.sqrt(np.mean((x.astype(np.float64) - 1.0) ** 2))
+    assert float(np.squeeze(leaf.scale_tensor())) == pytest.approx(expected, rel=1e-4)
+
+
+def test_em_learning_rate_must_be_a_step_size():
+    for bad in (0.0, 1.5, -0.1):
+        with pytest.raises(ValueError, match="learning_rate"):
+            optimizers.OnlineExpectationMaximization(learning_rate=bad)
+
+
+def test_queries_reject_categories_the_leaf_does_not_have():
+    model = two_var_model("grad")
+    with pytest.raises(ValueError, match="category 5"):
+        model.log_likelihood(np.array([[0, 5]], "int32"))
+    with pytest.raises(ValueError, match="category 2"):
+        model.complete(np.array([[2, -1]], "int32"))
+
+
+def test_indicator_treats_small_negative_floats_as_missing():
+    leaf = layers.IndicatorLeaf(num_components=2)
+    out = leaf(tf.constant([[[-0.4], [0.4], [np.nan]]])).numpy()
+    np.testing.assert_array_equal(out[0], [[0.0, 0.0], [0.0, -np.inf], [0.0, 0.0]])
+
+
+def test_sampling_through_a_sample_wise_normalizer_is_refused():
+    model = models.SequentialSumProductNetwork(
+        [
+            keras.Input((3,)),
+            layers.NormalizeStandardScore(axes="sample_wise"),
+            layers.FlatToRegions(num_decomps=1),
+            layers.NormalLeaf(num_components=2),
+            layers.DenseSum(num_sums=1),
+            layers.ReduceProduct(num_factors=3),
+            layers.RootSum(return_weighted_child_logits=False),
+        ]
+    )
+    with pytest.raises(ValueError, match="at least 2 observed"):
+        model.sample(2)
+    completed = model.complete(np.array([[0.5, np.nan, 2.0]], "float32"))
+    assert np.isfinite(completed).all()
+
+
+def test_continuous_leaf_cdf_matches_the_normal_cdf():
+    leaf = layers.NormalLeaf(
+        num_components=2,
+        location_initializer=keras.initializers.Constant(1.0),
+        scale_initializer=keras.initializers.Constant(2.0),
+    )
+    x = np.array([[[0.0]], [[3.0]]], "float32")
+    leaf.build(x.shape)
+    cdf = leaf.component_cdf(x).numpy()
+    expected = [0.5 * (1 + math.erf((v - 1.0) / (2.0 * math.sqrt(2)))) for v in (0.0, 3.0)]
+    np.testing.assert_allclose(cdf[:, 0, 0, 0], expected, rtol=1e-5)
+    assert cdf.shape == (2, 1, 2, 1)
+
+
+def test_temporal_product_refuses_several_scopes():
+    with pytest.raises(ValueError, match="single scopes"):
+        layers.TemporalDenseProduct().build([(None, 2, 1, 4), (None, 2, 1, 5)])
+
+
+def test_log_dropout_below_a_product_is_refused():
+    with pytest.raises(ValueError, match="directly below DenseProduct"):
+        models.SequentialSumProductNetwork(
+            [
+                keras.Input((4,), dtype="int32"),
+                layers.FlatToRegions(num_decomps=1),
+                layers.IndicatorLeaf(num_components=2),
+                layers.LogDropout(0.1),
+                layers.DenseProduct(num_factors=2),
+            ]
+        )
+
+
+def test_undecompose_validates_its_argument():
+    with pytest.raises(ValueError, match="num_decomps"):
+        layers.Undecompose(num_decomps=0)
+
+
+def test_adapt_accepts_labelled_datasets():
+    x = np.random.default_rng(1).normal(loc=2.0, size=(40, 3)).astype("float32")
+    labelled = tf.data.Dataset.from_tensor_slices((x, np.zeros(40))).batch(16)
+    layer = layers.NormalizeStandardScore(axes="variable_wise")
+    layer.adapt(labelled)
+    np.testing.assert_allclose(layer.mean.numpy(), x.mean(axis=0), rtol=1e-5)
