@@ -1,30 +1,8 @@
 """Smoke tests: the demo and the sum-layer benchmark run end to end in their ``--quick`` modes."""
 
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def run_script(relative_path, *args, timeout=300):
-    python_path = [str(ROOT)] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=os.pathsep.join(python_path))
-    result = subprocess.run(
-        [sys.executable, str(ROOT / relative_path), *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    assert result.returncode == 0, (
-        f"{relative_path} {' '.join(args)} exited with {result.returncode}\n"
-        f"--- stdout ---\n{result.stdout[-4000:]}\n--- stderr ---\n{result.stderr[-4000:]}"
-    )
-    return result.stdout
+from reference import run_script
 
 
 def test_dgc_spn_digits_quick():

@@ -2,14 +2,12 @@
 
 import gzip
 import importlib.util
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from reference import run_script
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -23,21 +21,7 @@ needs_matplotlib = pytest.mark.skipif(
 
 def run_example(name, *args, timeout=300):
     """Runs ``examples/NAME`` with ``args`` from the repository root; returns its stdout after checking exit 0."""
-    python_path = [str(ROOT)] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=os.pathsep.join(python_path), MPLBACKEND="Agg")
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / name), *map(str, args)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    assert result.returncode == 0, (
-        f"examples/{name} {' '.join(map(str, args))} exited with {result.returncode}\n"
-        f"--- stdout ---\n{result.stdout[-4000:]}\n--- stderr ---\n{result.stderr[-4000:]}"
-    )
-    return result.stdout
+    return run_script(f"examples/{name}", *args, timeout=timeout)
 
 
 def line_value(pattern, out):
