@@ -6,6 +6,12 @@ from tensorflow import keras
 from libspn_keras.layers.validation import check_known, positive_int
 
 
+def missing_value(dtype):
+    """The input value every leaf reads as unobserved: NaN for floats, -1 for integers."""
+    dtype = tf.as_dtype(dtype)
+    return tf.constant(float("nan"), dtype) if dtype.is_floating else tf.constant(-1, dtype)
+
+
 class LeafBase(keras.layers.Layer):
     """Input ``[batch, ..., d]`` -> log-probabilities ``[batch, ..., num_components]``.
 

@@ -3,6 +3,8 @@
 import tensorflow as tf
 from tensorflow import keras
 
+from libspn_keras.layers.base_leaf import missing_value
+
 
 @keras.utils.register_keras_serializable(package="libspn_keras")
 class InputDropout(keras.layers.Layer):
@@ -37,8 +39,7 @@ class InputDropout(keras.layers.Layer):
             keep = tf.random.uniform(tf.shape(x), seed=self.seed) >= self.rate
         else:
             keep = tf.expand_dims(tf.random.uniform(tf.shape(x)[:-1], seed=self.seed) >= self.rate, axis=-1)
-        missing = tf.constant(float("nan"), x.dtype) if x.dtype.is_floating else tf.constant(-1, x.dtype)
-        return tf.where(keep, x, missing)
+        return tf.where(keep, x, missing_value(x.dtype))
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)

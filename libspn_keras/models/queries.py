@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow import keras
 
-from libspn_keras.layers.base_leaf import LeafBase
+from libspn_keras.layers.base_leaf import LeafBase, missing_value
 from libspn_keras.layers.base_sum import SumLayerBase
 from libspn_keras.layers.flat_to_regions import FlatToRegions
 from libspn_keras.layers.input_dropout import InputDropout
@@ -67,9 +67,9 @@ def sum_ops_replaced(layers, sum_op):
             layer.sum_op = sum_op_before
 
 
-def missing_mask(x, evidence_mask=None, name="model"):
-    """Boolean mask of unobserved entries: NaN, negative categories, and ``evidence_mask == False``."""
-    missing = tf.math.is_nan(x) if x.dtype.is_floating else x < 0
+def missing_mask(x, leaf, evidence_mask=None, name="model"):
+    """Unobserved entries: those ``leaf`` reads as missing (NaN, negative categories) and ``evidence_mask == False``."""
+    missing = tf.logical_not(leaf.observed_mask(x))
     if evidence_mask is not None:
         evidence_mask = tf.convert_to_tensor(evidence_mask, dtype=tf.bool)
         if evidence_mask.shape != x.shape:
@@ -83,8 +83,7 @@ def missing_mask(x, evidence_mask=None, name="model"):
 
 def mark_missing(x, missing):
     """``x`` with the missing entries set to NaN (floats) or -1 (integers), which the leaves marginalize."""
-    fill = tf.constant(float("nan"), x.dtype) if x.dtype.is_floating else tf.constant(-1, x.dtype)
-    return tf.where(missing, fill, x)
+    return tf.where(missing, missing_value(x.dtype), x)
 
 
 def _root_value(output, method):
@@ -107,9 +106,12 @@ def _cells_to_inputs(values, pre_layers):
     return values
 
 
-def leaf_signal(model, x, method):
-    """Signal ``[batch, *cells, K]`` at the leaf outputs, with the leaf and its input, for ``method``."""
-    pre, leaf, post = split_at_leaf(model)
+def leaf_signal(layers, x, method):
+    """Signal ``[batch, *cells, K]`` at the leaf outputs for ``method``, with the normalization and root values.
+
+    ``layers`` is :func:`split_at_leaf`'s ``(pre, leaf, post)``.
+    """
+    pre, leaf, post = layers
     leaf_input = x
     normalization = None
     for layer in pre:
@@ -129,7 +131,7 @@ def leaf_signal(model, x, method):
         root = _root_value(output, method)
         total = tf.reduce_sum(root)
     signal = tape.gradient(total, leaf_output)
-    return signal, leaf, pre, normalization, root
+    return signal, normalization, root
 
 
 def complete(model, x, evidence_mask=None, method="posterior_marginal", seed=None):
@@ -141,15 +143,13 @@ def complete(model, x, evidence_mask=None, method="posterior_marginal", seed=Non
     x = tf.convert_to_tensor(x)
     if x.dtype == tf.float64:
         x = tf.cast(x, tf.float32)
-    missing = missing_mask(x, evidence_mask, name=model.name)
-    pre, leaf, _ = split_at_leaf(model)
-    if leaf.is_categorical and x.dtype.is_floating:
-        # Categories given as floats: negative ones are missing too, as the leaf treats them.
-        missing = tf.logical_or(missing, x < 0)
+    layers = split_at_leaf(model)
+    pre, leaf, _ = layers
+    missing = missing_mask(x, leaf, evidence_mask, name=model.name)
     check_categories(model, leaf, x, missing)
     check_sample_statistics(model, pre, missing)
     x_marked = mark_missing(x, missing)
-    signal, leaf, pre, normalization, root = leaf_signal(model, x_marked, method)
+    signal, normalization, root = leaf_signal(layers, x_marked, method)
     if not np.all(np.isfinite(root.numpy())):
         raise ValueError(
             f"{model.name}.complete: the evidence of some samples has probability zero under the model, so no "
@@ -224,8 +224,8 @@ class QueryMixin:
         max-product in training (hard EM), whose own outputs are Viterbi values.
         """
         x = tf.convert_to_tensor(x)
-        missing = missing_mask(x, evidence_mask, name=self.name)
         leaf = split_at_leaf(self)[1]
+        missing = missing_mask(x, leaf, evidence_mask, name=self.name)
         check_categories(self, leaf, x, missing)
         marked = mark_missing(x, missing)
         # Exact sums whatever the layers' own sum ops (hard EM's forward pass is max-product).
