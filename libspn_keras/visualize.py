@@ -156,8 +156,10 @@ def _layer_output_shapes(model):
     if inputs:
         input_shape = tuple(inputs[0].shape)
     else:
-        build_shape = getattr(model, "_build_shapes_dict", None) or {}
-        input_shape = next(iter(build_shape.values()), None)
+        build_config = model.get_build_config() or {}
+        input_shape = build_config.get("input_shape")
+        if input_shape is None and build_config.get("shapes_dict"):
+            input_shape = next(iter(build_config["shapes_dict"].values()))
         if input_shape is None:
             raise ValueError(
                 "visualize_dense_spn: the model has no known input shape; start it with keras.Input(shape=...) "

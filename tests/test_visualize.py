@@ -56,6 +56,33 @@ def test_visualize_dense_spn_of_a_plain_sequential(tmp_path):
     _read_png(path)
 
 
+def test_visualize_dense_spn_reads_the_build_shape_of_a_model_without_inputs(tmp_path):
+    class TwoLayers(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.leaf = layers.NormalLeaf(num_components=2)
+            self.product = layers.DenseProduct(num_factors=2)
+
+        def build(self, input_shape):
+            self.leaf.build(input_shape)
+            self.product.build(self.leaf.compute_output_shape(input_shape))
+
+        def call(self, x):
+            return self.product(self.leaf(x))
+
+    model = TwoLayers()
+    model.build((None, 4, 1, 1))
+    path = tmp_path / "subclassed.png"
+    assert visualize.visualize_dense_spn(model, path) == path
+    _read_png(path)
+
+
+def test_visualize_dense_spn_of_an_unbuilt_model_says_how_to_fix_it(tmp_path):
+    model = keras.Sequential([layers.NormalLeaf(num_components=2)])
+    with pytest.raises(ValueError, match="no known input shape"):
+        visualize.visualize_dense_spn(model, tmp_path / "unbuilt.png")
+
+
 def test_image_grid_with_nans_and_titles(tmp_path):
     images = np.random.default_rng(0).uniform(size=(5, 8, 8, 1))
     images[1, :4] = np.nan
