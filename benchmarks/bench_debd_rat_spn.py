@@ -120,7 +120,7 @@ def main():
         num_input_distributions=args.input_distributions,
         num_sums=args.sums,
         sum_op="em" if em else "grad",
-        accumulator_initializer=initializers.Dirichlet(args.alpha, logspace=not em),
+        accumulator_initializer=initializers.Dirichlet(alpha=args.alpha, logspace=not em),
     )
     optimizer = (
         optimizers.OnlineExpectationMaximization(learning_rate=args.learning_rate)

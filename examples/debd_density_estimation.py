@@ -118,7 +118,7 @@ def main(argv=None):
         num_input_distributions=args.num_input_distributions,
         num_sums=args.num_sums,
         sum_op="em",
-        accumulator_initializer=initializers.Dirichlet(args.alpha),
+        accumulator_initializer=initializers.Dirichlet(alpha=args.alpha),
     )
     model.compile(
         optimizer=optimizers.OnlineExpectationMaximization(learning_rate=learning_rate),

@@ -96,7 +96,9 @@ def build_generative_dgc_spn(x_train, pixel_max, num_components=16, num_sums=16,
     normalize.std.assign(np.maximum(normalize.std.numpy(), pixel_max / 16.0))
     standardized = normalize(x_train[:2000]).numpy()
 
-    sum_kwargs = dict(sum_op="em", logspace_accumulators=False, accumulator_initializer=initializers.Dirichlet(1.0))
+    sum_kwargs = dict(
+        sum_op="em", logspace_accumulators=False, accumulator_initializer=initializers.Dirichlet(alpha=1.0)
+    )
     stack = [
         keras.Input(shape=x_train.shape[1:]),
         normalize,

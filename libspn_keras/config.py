@@ -4,6 +4,8 @@ The values stored here are plain identifiers; :mod:`libspn_keras.sum_ops`
 validates and resolves the sum op, so this module imports nothing of the library.
 """
 
+import math
+
 from tensorflow import keras
 
 _defaults = {
@@ -30,15 +32,17 @@ def set_default_accumulator_initializer(initializer):
 def get_default_accumulator_initializer(logspace_accumulators=True):
     """Initializer for new accumulators: the one set globally, else a built-in default.
 
-    The built-in defaults are uniform on [0.5, 1.5] for log-space accumulators
-    (nearly flat weights after the softmax) and ``Dirichlet(alpha=1)`` draws
-    for linear ones, whose spread breaks the symmetry EM needs broken.
+    Initializers give linear accumulator values; layers with log-space
+    accumulators store their log. The built-in defaults are values on
+    [e^0.5, e^1.5] for log-space accumulators (logs on [0.5, 1.5]: nearly flat
+    weights after the softmax) and ``Dirichlet(alpha=1)`` draws for linear
+    ones, whose spread breaks the symmetry EM needs broken.
     """
     initializer = _get("accumulator_initializer")
     if initializer is not None:
         return initializer
     if logspace_accumulators:
-        return keras.initializers.RandomUniform(minval=0.5, maxval=1.5)
+        return keras.initializers.RandomUniform(minval=math.exp(0.5), maxval=math.exp(1.5))
     from libspn_keras.initializers.dirichlet import Dirichlet
 
     return Dirichlet(alpha=1.0)

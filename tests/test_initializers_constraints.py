@@ -93,9 +93,13 @@ def _clustered_data(seed=0, num_per_cluster=200):
     return data, centres
 
 
+# Plain per-cell k-means on all samples (0.6.0's defaults normalize, subsample and group the centres).
+PLAIN = dict(samplewise_normalization=False, data_fraction=1.0, group_centroids=False)
+
+
 def test_kmeans_recovers_cluster_centres_per_cell():
     data, centres = _clustered_data()
-    locations = initializers.KMeans(data, num_iters=20, seed=3)((4, 2, 3, 1)).numpy()
+    locations = initializers.KMeans(data, num_iters=20, seed=3, **PLAIN)((4, 2, 3, 1)).numpy()
     assert locations.shape == (4, 2, 3, 1)
     np.testing.assert_allclose(locations[..., 0], centres, atol=0.1)
 
@@ -103,8 +107,8 @@ def test_kmeans_recovers_cluster_centres_per_cell():
 def test_kmeans_is_sorted_and_deterministic_for_a_seed():
     rng = np.random.default_rng(5)
     data = rng.standard_normal((300, 3, 2))
-    first = initializers.KMeans(data, seed=7)((3, 4, 2)).numpy()
-    second = initializers.KMeans(data, seed=7)((3, 4, 2)).numpy()
+    first = initializers.KMeans(data, seed=7, **PLAIN)((3, 4, 2)).numpy()
+    second = initializers.KMeans(data, seed=7, **PLAIN)((3, 4, 2)).numpy()
     np.testing.assert_array_equal(first, second)
     assert np.all(np.diff(first[..., 0], axis=-1) >= 0)
 
@@ -112,24 +116,24 @@ def test_kmeans_is_sorted_and_deterministic_for_a_seed():
 def test_kmeans_broadcasts_size_one_cells_and_checks_shapes():
     data, centres = _clustered_data()
     data = data[:, :, :1]  # one decomposition's worth, broadcast to 3
-    locations = initializers.KMeans(data, seed=0)((4, 3, 3, 1)).numpy()
+    locations = initializers.KMeans(data, seed=0, **PLAIN)((4, 3, 3, 1)).numpy()
     np.testing.assert_allclose(locations[..., 0], np.repeat(centres[:, :1], 3, axis=1), atol=0.1)
     with pytest.raises(ValueError, match="does not match"):
         initializers.KMeans(data)((5, 3, 3, 1))
     with pytest.raises(ValueError, match="samples"):
-        initializers.KMeans(data[:2])((4, 1, 3, 1))
+        initializers.KMeans(data[:2], **PLAIN)((4, 1, 3, 1))
     with pytest.raises(ValueError, match="NaN"):
         initializers.KMeans(np.full((4, 2, 1), np.nan))
 
 
 def test_kmeans_in_a_leaf_and_config_without_data():
     data, centres = _clustered_data()
-    init = initializers.KMeans(data, num_iters=15, seed=1)
+    init = initializers.KMeans(data, num_iters=15, seed=1, **PLAIN)
     leaf = layers.NormalLeaf(num_components=3, location_initializer=init)
     leaf.build((None, 4, 2, 1))
     np.testing.assert_allclose(leaf.location.numpy()[..., 0], centres, atol=0.1)
     config = init.get_config()
-    assert config == {"num_iters": 15, "seed": 1}
+    assert config["num_iters"] == 15 and config["seed"] == 1 and config["group_centroids"] is False
     restored = _serialize_round_trip(init)
     # Without data the restored initializer gives a placeholder that saved weights overwrite.
     np.testing.assert_array_equal(restored((4, 2, 3, 1)).numpy(), 0.0)

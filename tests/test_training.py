@@ -390,14 +390,16 @@ def test_default_sum_op_is_restored_by_fixture():
 @pytest.mark.parametrize("logspace", [True, False])
 def test_set_default_accumulator_initializer(logspace, restore_defaults):
     libspn_keras.set_default_accumulator_initializer(keras.initializers.Constant(3.0))
+    # Initializers give linear values; log-space accumulators hold their log (as in 0.6.0).
     layer = layers.DenseSum(2, logspace_accumulators=logspace)
     layer(keras.Input((1, 1, 3)))
-    np.testing.assert_array_equal(layer.accumulators.numpy(), np.full((1, 1, 3, 2), 3.0))
-    root = layers.RootSum()
+    expected = np.log(3.0) if logspace else 3.0
+    np.testing.assert_allclose(layer.accumulators.numpy(), np.full((1, 1, 3, 2), expected), rtol=1e-6)
+    root = layers.RootSum(logspace_accumulators=logspace)
     root(keras.Input((3,)))
-    np.testing.assert_array_equal(root.accumulators.numpy(), np.full((3, 1), 3.0))
+    np.testing.assert_allclose(root.accumulators.numpy(), np.full((3, 1), expected), rtol=1e-6)
     # An explicit initializer wins over the default.
-    explicit = layers.Conv2DSum(2, accumulator_initializer=keras.initializers.Constant(0.25))
+    explicit = layers.Conv2DSum(2, accumulator_initializer=keras.initializers.Constant(0.25), sum_op="em")
     explicit(keras.Input((2, 2, 3)))
     np.testing.assert_array_equal(explicit.accumulators.numpy(), np.full((3, 2), 0.25))
     # Layers built before the default changes keep theirs; a reset restores the library default.

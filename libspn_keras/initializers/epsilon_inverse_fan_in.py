@@ -18,10 +18,10 @@ class EpsilonInverseFanIn(keras.initializers.Initializer):
 
     Args:
         axis: The children axis whose size is the fan-in; default ``-2``.
-        epsilon: Total of the values along ``axis``; must be positive.
+        epsilon: Total of the values along ``axis``; must be positive. Default ``1e-4`` (as in 0.6.0).
     """
 
-    def __init__(self, axis=-2, epsilon=1e-3):
+    def __init__(self, axis=-2, epsilon=1e-4):
         if not epsilon > 0:
             raise ValueError(f"EpsilonInverseFanIn: epsilon must be positive, got {epsilon}.")
         self.axis = int(axis)

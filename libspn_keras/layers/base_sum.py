@@ -3,6 +3,8 @@
 from tensorflow import keras
 
 from libspn_keras import config, sum_ops
+from libspn_keras.initializers.fitting import fitted
+from libspn_keras.initializers.logspace import logspace_wrapper_initializer
 from libspn_keras.layers.validation import positive_int
 from libspn_keras.sum_ops.base import CountingSumOpBase
 
@@ -27,8 +29,13 @@ class SumLayerBase(keras.layers.Layer):
         logspace_accumulators: Whether accumulators live in log space.
             ``None`` takes the sum op's default (log space for gradients,
             linear space for the EM ops, which require it).
-        accumulator_initializer: Initializer of the accumulators; ``None``
-            takes the global default.
+        accumulator_initializer: Initializer of the (linear) accumulator
+            values; log-space accumulators store their log, as in 0.6.0
+            (an initializer with ``logspace=True``, such as
+            ``Dirichlet(logspace=True)``, is used as is). Any layout with
+            the variable's number of elements fills it in row-major order
+            (e.g. a 0.6.0 array ``[1, 1, children, 1]`` for a ``RootSum``).
+            ``None`` takes the global default.
         accumulator_regularizer: Optional regularizer of the accumulators.
         linear_accumulator_constraint: Constraint for linear-space
             accumulators; ``None`` takes the global default (``>= 1e-10``).
@@ -76,10 +83,14 @@ class SumLayerBase(keras.layers.Layer):
         constraint = (
             self.logspace_accumulator_constraint if self.logspace_accumulators else self.linear_accumulator_constraint
         )
+        # As in 0.6.0 the initializer describes linear values; log-space accumulators store their log.
+        initializer = self.accumulator_initializer
+        if self.logspace_accumulators:
+            initializer = logspace_wrapper_initializer(initializer)
         self.accumulators = self.add_weight(
             name="accumulators",
             shape=tuple(shape),
-            initializer=self.accumulator_initializer,
+            initializer=fitted(initializer, f"{type(self).__name__} '{self.name}'", "accumulators"),
             regularizer=self.accumulator_regularizer,
             constraint=constraint,
             trainable=True,
