@@ -29,10 +29,25 @@ INSTALL_REQUIRES = [
     "numpy",
 ]
 
+# The docs build executes the tutorial notebooks (myst-nb with an IPython kernel), which use the examples' extras
+# and plotly; MathJax is served with the pages from sphinx-mathjax-offline's files, so math renders offline.
+DOCS_REQUIRE = [
+    "sphinx",
+    "myst-nb",
+    "furo",
+    "ipykernel",
+    "sphinx-mathjax-offline",
+    "scikit-learn",
+    "matplotlib",
+    "plotly",
+]
 EXTRAS_REQUIRE = {
-    "test": ["pytest", "pytest-xdist", "scikit-learn", "matplotlib", "ruff"],
+    # The test command (scripts/test.sh) also builds the docs, so the test extra brings the docs' packages.
+    "test": ["pytest", "pytest-xdist", "ruff", *DOCS_REQUIRE],
     "examples": ["scikit-learn", "matplotlib"],
-    "docs": ["sphinx", "myst-parser", "furo"],
+    # matplotlib for the PNG drawings, plotly for the interactive visualize_dense_spn.
+    "visualize": ["matplotlib", "plotly"],
+    "docs": DOCS_REQUIRE,
 }
 EXTRAS_REQUIRE["dev"] = sorted({req for reqs in EXTRAS_REQUIRE.values() for req in reqs})
 
