@@ -10,6 +10,8 @@ from libspn_keras import (
     metrics,
     models,
     optimizers,
+    region_graph,
+    structure,
     sum_ops,
     visualize,
 )
@@ -22,7 +24,14 @@ from libspn_keras.config import (
     set_default_linear_accumulators_constraint,
     set_default_logspace_accumulators_constraint,
 )
-from libspn_keras.region_graph import RegionNode, RegionVariable, random_region_graph, region_graph_to_dense_spn
+from libspn_keras.models.region_graph_spn import region_graph_to_dense_spn
+from libspn_keras.region_graph import (
+    OverlappingScopesException,
+    Region,
+    RegionNode,
+    RegionVariable,
+    random_region_graph,
+)
 from libspn_keras.sum_ops import (
     SumOpEMBackprop,
     SumOpGradBackprop,
@@ -33,8 +42,15 @@ from libspn_keras.sum_ops import (
     set_default_sum_op,
 )
 from libspn_keras.version import __version__
+from libspn_keras.visualize import visualize_dense_spn
+
+# ``libspn_keras.region_graph`` is plain data and imports no models; its former name for the builder is kept
+# by attaching it here, where both are already imported.
+region_graph.region_graph_to_dense_spn = region_graph_to_dense_spn
 
 __all__ = [
+    "OverlappingScopesException",
+    "Region",
     "RegionNode",
     "RegionVariable",
     "random_region_graph",
@@ -65,4 +81,5 @@ __all__ = [
     "set_default_sum_op",
     "sum_ops",
     "visualize",
+    "visualize_dense_spn",
 ]

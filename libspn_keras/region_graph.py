@@ -1,26 +1,54 @@
-"""Region graphs and their compilation into dense SPN layers.
+"""Region graphs: a plain data structure describing which variables an SPN joins where.
 
-A region is a set of variables (its scope). A :class:`RegionNode` splits its
-scope into the disjoint scopes of its children; a :class:`RegionVariable` is
-a single variable. A region graph with several decompositions is a list of
-root regions over the same variables: each root is one way of splitting all
-variables, i.e. one decomposition (repetition) of the dense layers.
+A region is a set of variables (its scope). A :class:`RegionVariable` is a
+single variable. A :class:`RegionNode` splits its scope into the disjoint
+scopes of its children (one *partition*); it may also hold several
+alternative partitions of the same scope, and child regions may be shared by
+several parents, so a region graph is in general a DAG. A list of root
+regions over the same variables describes several decompositions.
+
+Compiling a region graph into layers is the job of :mod:`libspn_keras.structure`
+and of the builders in :mod:`libspn_keras.models`.
 """
 
+import math
+
 import numpy as np
-from tensorflow import keras
 
-from libspn_keras.layers.dense_product import DenseProduct
-from libspn_keras.layers.dense_sum import DenseSum
-from libspn_keras.layers.flat_to_regions import FlatToRegions
-from libspn_keras.layers.permute_and_pad_scopes import PermuteAndPadScopes
-from libspn_keras.layers.root_sum import RootSum
-from libspn_keras.layers.undecompose import Undecompose
-from libspn_keras.models.sequential_sum_product_network import SequentialSumProductNetwork
+PRODUCT_KINDS = ("outer", "elementwise")
 
 
-class RegionVariable:
-    """The region of a single input variable.
+class OverlappingScopesException(ValueError):
+    """Raised when the children of a region (within one partition) share variables."""
+
+
+class Region:
+    """Base class of the regions. ``scope`` lists the :class:`RegionVariable` objects below, as in 0.6.0.
+
+    Attributes:
+        variables: ``frozenset`` of the variable indices in the scope.
+        height: 0 for a variable, else one more than the highest child.
+    """
+
+    variables = frozenset()
+    height = 0
+
+    @property
+    def scope(self):
+        """The variables of the region as a list of :class:`RegionVariable` objects."""
+        raise NotImplementedError
+
+    @property
+    def children(self):
+        """The child regions (empty for a variable)."""
+        raise NotImplementedError
+
+    def __str__(self):
+        return repr(self)
+
+
+class RegionVariable(Region):
+    """The region of a single input variable; prints as ``x<index>``.
 
     Args:
         index: Position of the variable in the input, ``>= 0``.
@@ -30,138 +58,118 @@ class RegionVariable:
         if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or index < 0:
             raise ValueError(f"RegionVariable: index must be an int >= 0, got {index!r}.")
         self.index = int(index)
-        self.scope = frozenset([self.index])
+        self.variables = frozenset([self.index])
         self.height = 0
 
-    def __repr__(self):
-        return f"RegionVariable({self.index})"
+    @property
+    def scope(self):
+        return [self]
 
-
-class RegionNode:
-    """A region whose scope is the disjoint union of its children's scopes.
-
-    Args:
-        children: ``RegionNode`` or ``RegionVariable`` objects with pairwise
-            disjoint scopes (decomposability).
-    """
-
-    def __init__(self, children):
-        children = list(children)
-        if not children:
-            raise ValueError("RegionNode: needs at least one child region.")
-        for child in children:
-            if not isinstance(child, (RegionNode, RegionVariable)):
-                raise ValueError(f"RegionNode: children must be RegionNode or RegionVariable, got {child!r}.")
-        scope = set()
-        for child in children:
-            overlap = scope & child.scope
-            if overlap:
-                raise ValueError(
-                    f"RegionNode: child scopes overlap on variables {sorted(overlap)}; the children of a region "
-                    f"must cover disjoint variables (a product of overlapping scopes is not decomposable). Put "
-                    f"alternative splits of the same variables in separate decompositions instead."
-                )
-            scope |= child.scope
-        self.children = children
-        self.scope = frozenset(scope)
-        self.height = 1 + max(child.height for child in children)
-
-    def __repr__(self):
-        return f"RegionNode({self.children!r})"
-
-
-def _children_at_level(region, level):
-    """Children of ``region`` one level down; a region lower than ``level`` passes through unchanged."""
-    if region is None:
+    @property
+    def children(self):
         return []
-    if region.height < level:
-        return [region]
-    return region.children
+
+    def __repr__(self):
+        return f"x{self.index}"
 
 
-def region_graph_layout(roots):
-    """Product factors per level (bottom first) and the leaf-level permutation ``[decomps, scopes]``.
-
-    Regions at the same level are padded to the same number of children, so
-    every decomposition fits one stack of dense layers; ``-1`` marks a
-    padding scope.
-    """
-    height = max(root.height for root in roots)
-    per_decomp = [[root] for root in roots]
-    factors = []
-    for level in range(height, 0, -1):
-        arity = max(len(_children_at_level(region, level)) for regions in per_decomp for region in regions)
-        factors.append(arity)
-        per_decomp = [
-            [
-                child
-                for region in regions
-                for child in _children_at_level(region, level)
-                + [None] * (arity - len(_children_at_level(region, level)))
-            ]
-            for regions in per_decomp
-        ]
-    permutations = np.array([[-1 if v is None else v.index for v in regions] for regions in per_decomp])
-    return factors[::-1], permutations
+def _check_disjoint(parts):
+    seen = set()
+    for part in parts:
+        if not isinstance(part, Region):
+            raise ValueError(f"RegionNode: children must be RegionNode or RegionVariable objects, got {part!r}.")
+        overlap = seen & part.variables
+        if overlap:
+            raise OverlappingScopesException(
+                f"RegionNode: child scopes overlap on variables {sorted(overlap)}; the children of a region "
+                f"must cover disjoint variables (a product of overlapping scopes is not decomposable). Put "
+                f"alternative splits of the same variables in separate partitions or decompositions instead."
+            )
+        seen |= part.variables
+    return frozenset(seen)
 
 
-def region_graph_to_dense_spn(
-    region_graph_root, leaf, num_sums_iterable, return_weighted_child_logits=False, input_dims=1, **sum_kwargs
-):
-    """Compiles a region graph into a :class:`~libspn_keras.models.SequentialSumProductNetwork` of dense layers.
-
-    The stack is ``FlatToRegions -> leaf -> PermuteAndPadScopes`` followed, for
-    every level of the graph, by ``DenseProduct`` and ``DenseSum``, then
-    ``RootSum``. With several decompositions and
-    ``return_weighted_child_logits=True`` the decompositions are folded by
-    ``Undecompose`` and mixed by one more ``DenseSum`` so the root outputs one
-    logit per class.
+class RegionNode(Region):
+    """A region whose scope is split into the disjoint scopes of its children; prints as ``{x0, x1}``.
 
     Args:
-        region_graph_root: A :class:`RegionNode`, or a list of them for several
-            decompositions; each must cover the variables ``0 .. n-1``.
-        leaf: A leaf layer instance (e.g. ``IndicatorLeaf(num_components=2)``).
-        num_sums_iterable: Number of sums after each product level, bottom
-            first; the last entry is the number of classes when returning logits.
-        return_weighted_child_logits: Passed to the ``RootSum``.
-        input_dims: Dimensions per variable (``d`` of the leaf input).
-        **sum_kwargs: Passed to every sum layer (``sum_op``, ``logspace_accumulators``, ...).
-
-    Returns:
-        A ``SequentialSumProductNetwork`` taking ``[batch, num_vars]`` (or
-        ``[batch, num_vars, d]`` when ``input_dims > 1``).
+        children: The parts of a single partition: ``RegionNode`` or
+            ``RegionVariable`` objects with pairwise disjoint scopes.
+        partitions: Instead of ``children``, a list of alternative partitions
+            of the same variables, each a list of disjoint child regions.
+            Compiled SPNs put sums over the products of all partitions.
+        product: How a compiled SPN joins the parts of a partition:
+            ``"outer"`` (a product for every combination of the children's
+            nodes, as :class:`~libspn_keras.layers.DenseProduct`) or
+            ``"elementwise"`` (node ``i`` of every child, which must then
+            have equally many nodes).
     """
-    roots = list(region_graph_root) if isinstance(region_graph_root, (list, tuple)) else [region_graph_root]
-    if not roots or not all(isinstance(root, RegionNode) for root in roots):
-        raise ValueError("region_graph_to_dense_spn: region_graph_root must be a RegionNode or a list of RegionNodes.")
-    num_vars = max(max(root.scope) for root in roots) + 1
-    for index, root in enumerate(roots):
-        missing = sorted(set(range(num_vars)) - root.scope)
-        if missing:
-            raise ValueError(
-                f"region_graph_to_dense_spn: decomposition {index} does not cover variables {missing}; every "
-                f"decomposition must cover all {num_vars} variables."
-            )
-    factors, permutations = region_graph_layout(roots)
-    num_sums = list(num_sums_iterable)
-    if len(num_sums) != len(factors):
-        raise ValueError(
-            f"region_graph_to_dense_spn: the region graph has {len(factors)} product levels, so "
-            f"num_sums_iterable needs {len(factors)} entries (got {len(num_sums)})."
-        )
-    input_shape = (num_vars,) if input_dims == 1 else (num_vars, input_dims)
-    stack = [
-        keras.Input(shape=input_shape),
-        FlatToRegions(num_decomps=len(roots)),
-        leaf,
-        PermuteAndPadScopes(permutations),
-    ]
-    for factor, sums in zip(factors, num_sums):
-        stack += [DenseProduct(num_factors=factor), DenseSum(num_sums=sums, **sum_kwargs)]
-    if return_weighted_child_logits and len(roots) > 1:
-        stack += [Undecompose(), DenseSum(num_sums=num_sums[-1], **sum_kwargs)]
-    stack.append(RootSum(return_weighted_child_logits=return_weighted_child_logits, **sum_kwargs))
-    return SequentialSumProductNetwork(stack)
+
+    def __init__(self, children=None, partitions=None, product="outer"):
+        if (children is None) == (partitions is None):
+            raise ValueError("RegionNode: pass either children (one partition) or partitions, not both or neither.")
+        if product not in PRODUCT_KINDS:
+            raise ValueError(f"RegionNode: product must be one of {PRODUCT_KINDS}, got {product!r}.")
+        partitions = [list(children)] if children is not None else [list(part) for part in partitions]
+        if not partitions or not all(partitions):
+            raise ValueError("RegionNode: needs at least one child region in every partition.")
+        scopes = [_check_disjoint(parts) for parts in partitions]
+        for index, scope in enumerate(scopes[1:], start=1):
+            if scope != scopes[0]:
+                raise ValueError(
+                    f"RegionNode: partition {index} covers variables {sorted(scope)} but partition 0 covers "
+                    f"{sorted(scopes[0])}; every partition must split the same variables."
+                )
+        self.partitions = tuple(tuple(parts) for parts in partitions)
+        self.product = product
+        self.variables = scopes[0]
+        self.height = 1 + max(part.height for parts in self.partitions for part in parts)
+
+    @property
+    def children(self):
+        """The parts of the only partition; with several partitions, every distinct child once."""
+        if len(self.partitions) == 1:
+            return list(self.partitions[0])
+        unique = {}
+        for parts in self.partitions:
+            for part in parts:
+                unique.setdefault(id(part), part)
+        return list(unique.values())
+
+    @property
+    def scope(self):
+        return [variable for part in self.partitions[0] for variable in part.scope]
+
+    def __repr__(self):
+        return "{" + " | ".join(", ".join(repr(part) for part in parts) for parts in self.partitions) + "}"
+
+
+def as_roots(region_graph, name):
+    """A list of root regions from a region or a list/tuple of them; raises ``ValueError`` otherwise."""
+    roots = list(region_graph) if isinstance(region_graph, (list, tuple)) else [region_graph]
+    if not roots or not all(isinstance(root, Region) for root in roots):
+        raise ValueError(f"{name}: the region graph must be a RegionNode or a list of them, got {region_graph!r}.")
+    return roots
+
+
+def topological_regions(roots):
+    """Every region reachable from ``roots`` once (by identity), children before parents."""
+    order, state = [], {}
+    for root in roots:
+        stack = [(root, False)]
+        while stack:
+            region, expanded = stack.pop()
+            if expanded:
+                if state.get(id(region)) != "done":
+                    state[id(region)] = "done"
+                    order.append(region)
+                continue
+            if id(region) in state:
+                continue
+            state[id(region)] = "open"
+            stack.append((region, True))
+            stack.extend((child, False) for child in reversed(region.children))
+    return order
 
 
 def random_region_graph(num_vars, depth, num_decomps, seed=None):
@@ -194,3 +202,52 @@ def random_region_graph(num_vars, depth, num_decomps, seed=None):
         return RegionNode([split(variables[:half], levels_left - 1), split(variables[half:], levels_left - 1)])
 
     return [split(rng.permutation(num_vars).tolist(), depth) for _ in range(num_decomps)]
+
+
+def _depths(root):
+    """``[(region, depth)]`` of a tree, parents before children."""
+    order, stack = [], [(root, 0)]
+    while stack:
+        region, depth = stack.pop()
+        order.append((region, depth))
+        stack.extend((child, depth + 1) for child in reversed(region.children))
+    return order
+
+
+def region_graph_layout(roots):
+    """Product factors per level (bottom first) and the leaf-level permutation ``[decomps, scopes]``.
+
+    Args:
+        roots: List of tree-shaped root regions (one per decomposition), each
+            region with a single partition.
+
+    Returns:
+        ``(factors, permutations)``: the ``num_factors`` of the
+        ``DenseProduct`` layers from the leaves up, and for every
+        decomposition the variable of every leaf slot, ``-1`` for padding.
+    """
+    for root in roots:
+        for region, _ in _depths(root):
+            if isinstance(region, RegionNode) and len(region.partitions) > 1:
+                raise ValueError(
+                    f"region_graph_to_dense_spn: region {region!r} has {len(region.partitions)} partitions; dense "
+                    f"stacks take trees with one partition per region. Use "
+                    f"libspn_keras.models.compile_region_graph for region graphs with several partitions."
+                )
+    placed = [_depths(root) for root in roots]
+    max_depth = max(depth for regions in placed for _, depth in regions)
+    arity = [1] * max_depth
+    for regions in placed:
+        for region, depth in regions:
+            if isinstance(region, RegionNode):
+                arity[depth] = max(arity[depth], len(region.children))
+    slots = [math.prod(arity[depth:]) for depth in range(max_depth + 1)]
+
+    def fill(region, depth):
+        if isinstance(region, RegionVariable):
+            return [region.index] + [-1] * (slots[depth] - 1)
+        row = [v for child in region.children for v in fill(child, depth + 1)]
+        return row + [-1] * ((arity[depth] - len(region.children)) * slots[depth + 1])
+
+    permutations = np.array([fill(root, 0) for root in roots], dtype=np.int64)
+    return arity[::-1], permutations

@@ -1,4 +1,6 @@
-"""Region graphs: structure checks, layout, and normalization of the compiled dense SPNs."""
+"""Region graphs: the data structure, the 0.6.0 dense layout and normalization of the compiled dense SPNs."""
+
+import itertools
 
 import numpy as np
 import pytest
@@ -19,33 +21,123 @@ def two_decompositions():
 
 def test_overlapping_children_raise():
     v = [spn.RegionVariable(i) for i in range(3)]
-    with pytest.raises(ValueError, match="overlap on variables \\[1\\]"):
+    with pytest.raises(spn.OverlappingScopesException, match="overlap on variables \\[1\\]"):
         spn.RegionNode([spn.RegionNode([v[0], v[1]]), spn.RegionNode([v[1], v[2]])])
+    assert issubclass(spn.OverlappingScopesException, ValueError)
 
 
 def test_bad_region_arguments_raise():
+    v = [spn.RegionVariable(i) for i in range(3)]
     with pytest.raises(ValueError, match="RegionVariable"):
         spn.RegionVariable(-1)
     with pytest.raises(ValueError, match="at least one child"):
         spn.RegionNode([])
+    with pytest.raises(ValueError, match="partition 1 covers variables \\[0, 1\\]"):
+        spn.RegionNode(partitions=[[v[0], v[1], v[2]], [v[0], v[1]]])
+    with pytest.raises(ValueError, match="product must be one of"):
+        spn.RegionNode([v[0], v[1]], product="hadamard")
+    with pytest.raises(ValueError, match="either children"):
+        spn.RegionNode()
+
+
+def test_regions_print_and_expose_scope_as_in_0_6_0():
+    x = [spn.RegionVariable(i) for i in range(3)]
+    root = spn.RegionNode([spn.RegionNode([x[0], x[1]]), x[2]])
+    assert repr(x[0]) == str(x[0]) == "x0"
+    assert str(root) == "{{x0, x1}, x2}"
+    assert root.scope == [x[0], x[1], x[2]] and x[2].scope == [x[2]]
+    assert root.children[1] is x[2] and x[0].children == []
+    assert isinstance(root, spn.Region) and isinstance(x[0], spn.Region)
+    assert root.variables == frozenset({0, 1, 2})
+    several = spn.RegionNode(partitions=[[x[0], x[1]], [x[1], x[0]]])
+    assert str(several) == "{x0, x1 | x1, x0}" and several.children == [x[0], x[1]]
+
+
+def test_original_import_paths():
+    from libspn_keras.region import (  # noqa: F401
+        OverlappingScopesException,
+        Region,
+        RegionNode,
+        RegionVariable,
+        region_graph_to_dense_spn,
+    )
+    from libspn_keras.region_graph import region_graph_to_dense_spn as old_path
+
+    assert region_graph_to_dense_spn is spn.region_graph_to_dense_spn is old_path is models.region_graph_to_dense_spn
 
 
 def test_scopes_and_heights():
     first, second = two_decompositions()
-    assert first.scope == frozenset(range(5)) == second.scope
+    assert first.variables == frozenset(range(5)) == second.variables
     assert first.height == 3 and second.height == 2
 
 
-def test_layout_pads_every_level_to_the_widest_region():
+def test_layout_counts_levels_from_the_root_and_pads_to_the_widest_region():
     factors, permutations = region_graph_layout(two_decompositions())
-    # Bottom level: the widest region {4, 2, 0} has three children; above it every region splits in two.
-    assert factors == [3, 2, 2]
-    assert permutations.shape == (2, 12)
-    for row in permutations:
-        assert sorted(row[row >= 0].tolist()) == list(range(5))
-    # Groups of three leaf slots form the bottom regions of the second decomposition.
-    groups = [sorted(g[g >= 0].tolist()) for g in permutations[1].reshape(-1, 3)]
-    assert [0, 2, 4] in groups and [1, 3] in groups
+    # Depth 0: two children each; depth 1: up to three ({4, 2, 0}); depth 2: the pair {3, 4}.
+    assert factors == [2, 3, 2]
+    assert permutations.tolist() == [
+        [0, -1, 1, -1, -1, -1, 2, -1, 3, 4, -1, -1],
+        [4, -1, 2, -1, 0, -1, 1, -1, 3, -1, -1, -1],
+    ]
+
+
+# Layouts and layer summaries of libspn-keras 0.6.0 on the graphs it accepts (checked against the original).
+ORIGINAL_LAYOUTS = [
+    ("balanced", lambda x: spn.RegionNode([spn.RegionNode(x[:2]), spn.RegionNode(x[2:4])]), [0, 1, 2, 3], [2, 2]),
+    ("uneven", lambda x: spn.RegionNode([x[0], spn.RegionNode(x[1:3])]), [0, -1, 1, 2], [2, 2]),
+    (
+        "three",
+        lambda x: spn.RegionNode([spn.RegionNode(x[:2]), spn.RegionNode(x[2:4]), spn.RegionNode(x[4:6])]),
+        [0, 1, 2, 3, 4, 5],
+        [2, 3],
+    ),
+]
+
+
+@pytest.mark.parametrize("name, build, permutation, factors", ORIGINAL_LAYOUTS)
+def test_dense_spn_matches_0_6_0_structure(name, build, permutation, factors):
+    root = build([spn.RegionVariable(i) for i in range(6)])
+    layout_factors, permutations = region_graph_layout([root])
+    assert layout_factors == factors and permutations.tolist() == [permutation]
+    model = spn.region_graph_to_dense_spn(
+        root, leaf_node=layers.NormalLeaf(num_components=4), num_sums_iterable=itertools.cycle([2])
+    )
+    kinds = [type(layer).__name__ for layer in model.layers]
+    assert kinds == [
+        "FlatToRegions",
+        "NormalLeaf",
+        "PermuteAndPadScopes",
+        "DenseProduct",
+        "DenseSum",
+        "DenseProduct",
+        "RootSum",
+    ]
+    sums = [layer.count_params() for layer in model.layers if isinstance(layer, (layers.DenseSum, layers.RootSum))]
+    # 0.6.0: balanced 64 + 4, uneven 64 + 4, three 96 + 8.
+    expected = {"balanced": [64, 4], "uneven": [64, 4], "three": [96, 8]}[name]
+    assert sums == expected
+
+
+def test_dense_spn_original_options():
+    x = [spn.RegionVariable(i) for i in range(4)]
+    root = spn.RegionNode([spn.RegionNode(x[:2]), spn.RegionNode(x[2:])])
+    model = spn.region_graph_to_dense_spn(
+        root,
+        layers.IndicatorLeaf(num_components=2),
+        iter([3, 2]),
+        True,
+        product_first=False,
+        num_classes=4,
+        with_root=True,
+    )
+    kinds = [type(layer).__name__ for layer in model.layers]
+    assert kinds[3:] == ["DenseSum", "DenseProduct", "DenseSum", "DenseProduct", "DenseSum", "RootSum"]
+    assert [layer.num_sums for layer in model.layers if isinstance(layer, layers.DenseSum)] == [3, 2, 4]
+    out = model(all_binary(4)).numpy()
+    assert out.shape == (16, 4) and abs(np_logsumexp(out)) < 1e-5
+    headless = spn.region_graph_to_dense_spn(root, layers.IndicatorLeaf(2), [2], with_root=False)
+    assert type(headless.layers[-1]).__name__ == "DenseProduct"
 
 
 def test_decomposition_missing_a_variable_raises():
@@ -54,19 +146,27 @@ def test_decomposition_missing_a_variable_raises():
         spn.region_graph_to_dense_spn([spn.RegionNode(v), spn.RegionNode([v[0], v[1]])], layers.IndicatorLeaf(2), [2])
 
 
-def test_num_sums_length_must_match_levels():
-    with pytest.raises(ValueError, match="needs 3 entries"):
-        spn.region_graph_to_dense_spn(two_decompositions(), layers.IndicatorLeaf(2), [2, 2])
+def test_too_few_sums_raise_and_endless_iterables_are_read_lazily():
+    with pytest.raises(ValueError, match="needs 2 entries"):
+        spn.region_graph_to_dense_spn(two_decompositions(), layers.IndicatorLeaf(2), [2])
+    model = spn.region_graph_to_dense_spn(two_decompositions(), layers.IndicatorLeaf(2), itertools.cycle([2]))
+    assert abs(np_logsumexp(model(all_binary(5)).numpy())) < 1e-5
 
 
 @pytest.mark.parametrize("sum_op", ["grad", "em", "sample"])
-@pytest.mark.parametrize("logits", [False, True])
-def test_compiled_region_graph_sums_to_one(sum_op, logits):
+@pytest.mark.parametrize("num_classes", [None, 3])
+def test_compiled_region_graph_sums_to_one(sum_op, num_classes):
     keras.utils.set_random_seed(3)
     model = spn.region_graph_to_dense_spn(
-        two_decompositions(), layers.IndicatorLeaf(2), [3, 2, 2], return_weighted_child_logits=logits, sum_op=sum_op
+        two_decompositions(),
+        layers.IndicatorLeaf(2),
+        [3, 2],
+        return_weighted_child_logits=num_classes is not None,
+        num_classes=num_classes,
+        sum_op=sum_op,
     )
     log_p = model(all_binary(5).astype("float32")).numpy()
+    assert log_p.shape == (32, num_classes or 1)
     assert abs(np_logsumexp(log_p)) < 1e-5
     # Not trivially uniform.
     assert np.ptp(np_logsumexp(log_p, axis=1)) > 1e-3
@@ -76,10 +176,8 @@ def test_compiled_region_graph_sums_to_one(sum_op, logits):
 def test_random_region_graphs_cover_all_variables_and_normalize(num_vars, depth, num_decomps):
     roots = spn.random_region_graph(num_vars, depth, num_decomps, seed=5)
     assert len(roots) == num_decomps
-    assert all(root.scope == frozenset(range(num_vars)) for root in roots)
-    model = spn.region_graph_to_dense_spn(
-        roots, layers.IndicatorLeaf(2), [2] * (depth + 1) if num_vars > 2**depth else [2] * depth
-    )
+    assert all(root.variables == frozenset(range(num_vars)) for root in roots)
+    model = spn.region_graph_to_dense_spn(roots, layers.IndicatorLeaf(2), itertools.repeat(2))
     assert abs(np_logsumexp(model(all_binary(num_vars).astype("float32")).numpy())) < 1e-5
 
 
@@ -93,7 +191,7 @@ def test_region_graph_model_trains_with_em_and_round_trips(tmp_path):
     keras.utils.set_random_seed(4)
     data = (np.random.rand(300, 5) < [0.1, 0.8, 0.5, 0.3, 0.9]).astype("float32")
     data[:, 1] = data[:, 0]
-    model = spn.region_graph_to_dense_spn(two_decompositions(), layers.IndicatorLeaf(2), [3, 3, 1], sum_op="em")
+    model = spn.region_graph_to_dense_spn(two_decompositions(), layers.IndicatorLeaf(2), [3, 3], sum_op="em")
     before = model.log_likelihood(data).mean()
     model.compile(optimizer=optimizers.OnlineExpectationMaximization(learning_rate=1.0))
     model.fit(data, batch_size=300, epochs=5, verbose=0)

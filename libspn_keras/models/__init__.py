@@ -2,7 +2,14 @@
 
 from libspn_keras.models.dynamic_sum_product_network import DynamicSumProductNetwork
 from libspn_keras.models.rat_spn import build_rat_spn
+from libspn_keras.models.region_graph_spn import region_graph_to_dense_spn
 from libspn_keras.models.sequential_sum_product_network import SequentialSumProductNetwork
 from libspn_keras.models.sum_product_network import SumProductNetwork
 
-__all__ = ["DynamicSumProductNetwork", "build_rat_spn", "SequentialSumProductNetwork", "SumProductNetwork"]
+__all__ = [
+    "DynamicSumProductNetwork",
+    "SequentialSumProductNetwork",
+    "SumProductNetwork",
+    "build_rat_spn",
+    "region_graph_to_dense_spn",
+]

@@ -1,0 +1,153 @@
+"""Every product and sum of a region graph DAG as one Keras layer, run level by level."""
+
+import tensorflow as tf
+from tensorflow import keras
+
+from libspn_keras.layers.base_sum import SumLayerBase
+from libspn_keras.layers.dense_sum import DenseSum
+from libspn_keras.layers.validation import check_known, check_rank, positive_int
+from libspn_keras.math.region_products import gather_nodes, log_elementwise_product, log_outer_product
+from libspn_keras.region_graph import as_roots
+from libspn_keras.structure.plan import plan_region_graph
+from libspn_keras.structure.serialization import region_graph_from_config, region_graph_to_config
+
+
+@keras.utils.register_keras_serializable(package="libspn_keras")
+class CompiledRegionGraph(SumLayerBase):
+    """The products and sums of every region of a region graph, from the variables up to the root.
+
+    Every region except the root gets ``num_sums`` sums over the products of
+    all its partitions; the root gets ``num_root_sums``. Regions are grouped
+    by topological level, and each level is a few tensor operations: gather
+    the children, join them (``outer`` or ``elementwise`` products, as the
+    region says), one batched weighted sum per group of regions with equally
+    many children. The sums are :class:`~libspn_keras.layers.DenseSum`
+    layers owned by this one, so every sum op, EM optimizer and query works
+    on it as on a dense stack, and the region graph is saved in the config.
+
+    Input ``[batch, vars, 1, k]``: ``k`` nodes per variable (the leaf
+    components, or per-variable input sums). Output
+    ``[batch, num_root_sums]``: ``log p(x)`` for one root sum, per-class
+    ``log p(x | y)`` for several (mix them with a
+    :class:`~libspn_keras.layers.RootSum`).
+
+    Args:
+        region_graph: A :class:`~libspn_keras.region_graph.RegionNode`, a
+            list of roots over the same variables (mixed by the root sums),
+            or the dict of :func:`~libspn_keras.structure.region_graph_to_config`.
+        num_sums: Sums per region below the root.
+        num_root_sums: Sums of the root region.
+        **kwargs: Sum-layer arguments of
+            :class:`~libspn_keras.layers.SumLayerBase` (``sum_op``,
+            ``logspace_accumulators``, ``accumulator_initializer``, ...).
+    """
+
+    def __init__(self, region_graph, num_sums, num_root_sums=1, **kwargs):
+        super().__init__(**kwargs)
+        label = f"CompiledRegionGraph '{self.name}'"
+        if isinstance(region_graph, dict):
+            region_graph = region_graph_from_config(region_graph)
+        self.roots = as_roots(region_graph, label)
+        self.num_sums = positive_int(label, "num_sums", num_sums)
+        self.num_root_sums = positive_int(label, "num_root_sums", num_root_sums)
+
+    @property
+    def sum_op(self):
+        return self._sum_op
+
+    @sum_op.setter
+    def sum_op(self, sum_op):
+        # Queries swap the sum op of every sum layer; pass it on to the sums this layer owns.
+        self._sum_op = sum_op
+        for layer in getattr(self, "sum_layers", []):
+            layer.sum_op = sum_op
+
+    def build(self, input_shape):
+        check_rank(self, input_shape, 4, "[batch, vars, 1, nodes]")
+        check_known(self, input_shape, (1, 2, 3), "variables, decompositions and nodes")
+        if input_shape[2] != 1:
+            raise ValueError(
+                f"CompiledRegionGraph '{self.name}' takes one decomposition (axis 2 of size 1), got input shape "
+                f"{tuple(input_shape)}; build the model with FlatToRegions(num_decomps=1)."
+            )
+        self.plans, num_vars = plan_region_graph(self.roots, input_shape[3], self.num_sums, self.num_root_sums)
+        if num_vars != input_shape[1]:
+            raise ValueError(
+                f"CompiledRegionGraph '{self.name}': the region graph covers variables 0..{num_vars - 1} but the "
+                f"input has {input_shape[1]} variables (axis 1); they must match."
+            )
+        sum_layers = []
+        for level, plan in enumerate(self.plans):
+            for bucket, (num_children, _, num_regions) in enumerate(plan.buckets):
+                layer = DenseSum(
+                    num_sums=plan.num_sums,
+                    sum_op=self.sum_op,
+                    logspace_accumulators=self.logspace_accumulators,
+                    accumulator_initializer=self.accumulator_initializer,
+                    accumulator_regularizer=self.accumulator_regularizer,
+                    linear_accumulator_constraint=self.linear_accumulator_constraint,
+                    logspace_accumulator_constraint=self.logspace_accumulator_constraint,
+                    name=f"{self.name}_level{level}_sums{bucket}",
+                )
+                layer.build((None, num_regions, 1, num_children))
+                sum_layers.append(layer)
+        self.sum_layers = sum_layers
+
+    def call(self, x):
+        sources = [tf.squeeze(x, axis=2)]
+        sum_layers = iter(self.sum_layers)
+        for plan in self.plans:
+            tables = {size: _gather_table(sources, entries) for size, entries in plan.tables.items()}
+            fused = _fusable(plan, self.sum_op)
+            products = [] if fused else [_join(tables, group) for group in plan.groups]
+            outputs = []
+            for _, rows, _ in plan.buckets:
+                layer = next(sum_layers)
+                if fused:
+                    (size, left), (_, right) = plan.groups[0].slots
+                    pair = tf.stack([gather_nodes(tables[size], left), gather_nodes(tables[size], right)], axis=2)
+                    outputs.append(layer.sum_of_pair_products(tf.expand_dims(pair, 3)))
+                    continue
+                if rows is None:
+                    children = products[0]
+                else:
+                    flat = tf.concat([tf.reshape(p, [-1, p.shape[1] * p.shape[2]]) for p in products], axis=1)
+                    children = gather_nodes(flat, rows)
+                outputs.append(layer(tf.expand_dims(children, 2)))
+            sources.append(tf.squeeze(outputs[0] if len(outputs) == 1 else tf.concat(outputs, axis=1), axis=2))
+        return tf.reshape(sources[-1], [-1, self.num_root_sums])
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.num_root_sums)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            region_graph=region_graph_to_config(self.roots), num_sums=self.num_sums, num_root_sums=self.num_root_sums
+        )
+        return config
+
+
+def _gather_table(sources, entries):
+    parts = [gather_nodes(sources[source], rows) for source, rows in entries]
+    return parts[0] if len(parts) == 1 else tf.concat(parts, axis=1)
+
+
+def _join(tables, group):
+    """Products of one group of partitions: ``[batch, partitions, width]``."""
+    if group.kind == "elementwise":
+        size = group.slots[0][0]
+        return log_elementwise_product(tables[size], group.rows)
+    out = None
+    for size, rows in group.slots:
+        part = gather_nodes(tables[size], rows)
+        out = part if out is None else log_outer_product(out, part)
+    return out
+
+
+def _fusable(plan, sum_op):
+    """Whether the level is one group of two-part outer products of equal size feeding one bucket directly."""
+    if not sum_op.fuses_products or len(plan.groups) != 1 or len(plan.buckets) != 1 or plan.buckets[0][1] is not None:
+        return False
+    group = plan.groups[0]
+    return group.kind == "outer" and len(group.slots) == 2 and group.slots[0][0] == group.slots[1][0]
