@@ -136,7 +136,7 @@ def main():
     timer = EpochTimer()
     if args.epochs:
         model.fit(train, batch_size=args.batch_size, epochs=args.epochs, shuffle=True, verbose=2, callbacks=[timer])
-    test_ll = model.evaluate(test, batch_size=1000, verbose=0, return_dict=True)["log_likelihood"]
+    test_ll = model.evaluate(test, batch_size=1000, verbose=0, return_dict=True)["llh"]
     step, chain = chain_ratio(model, tf.constant(train[: args.batch_size]), args.batch_size, args.jit)
     seconds = getattr(timer, "seconds", [float("nan")])
     rest = np.median(seconds[1:]) if len(seconds) > 1 else float("nan")

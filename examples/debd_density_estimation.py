@@ -141,7 +141,7 @@ def main(argv=None):
     print(f"training time: {time.perf_counter() - start:.1f} s for {epochs} epoch(s)")
 
     for split, data in zip(SPLITS, (train, valid, test)):
-        ll = model.evaluate(data, batch_size=1000, verbose=0, return_dict=True)["log_likelihood"]
+        ll = model.evaluate(data, batch_size=1000, verbose=0, return_dict=True)["llh"]
         line = f"{split} LL: {ll:.4f}  (independent Bernoullis {independent_bernoulli_log_likelihood(train, data):.4f}"
         if true_ll is not None:
             line += f", true distribution {true_ll[split]:.4f}"

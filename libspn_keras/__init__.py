@@ -1,10 +1,12 @@
 """libspn-keras: Sum-Product Networks as Keras layers."""
 
 from libspn_keras import (
+    config,
     constraints,
     datasets,
     initializers,
     layers,
+    logspace,
     losses,
     math,
     metrics,
@@ -24,6 +26,7 @@ from libspn_keras.config import (
     set_default_linear_accumulators_constraint,
     set_default_logspace_accumulators_constraint,
 )
+from libspn_keras.logspace import logspace_wrapper_initializer
 from libspn_keras.models.region_graph_spn import region_graph_to_dense_spn
 from libspn_keras.region_graph import (
     OverlappingScopesException,
@@ -62,6 +65,7 @@ __all__ = [
     "SumOpSampleBackprop",
     "SumOpUnweightedHardEMBackprop",
     "__version__",
+    "config",
     "constraints",
     "datasets",
     "get_default_accumulator_initializer",
@@ -70,6 +74,8 @@ __all__ = [
     "get_default_sum_op",
     "initializers",
     "layers",
+    "logspace",
+    "logspace_wrapper_initializer",
     "losses",
     "math",
     "metrics",

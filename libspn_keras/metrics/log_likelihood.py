@@ -10,11 +10,11 @@ class LogLikelihood(keras.metrics.Mean):
     """Mean of ``log p(x)`` over the samples seen; labels are ignored.
 
     Args:
-        name: Name of the metric.
+        name: Name of the metric; ``"llh"`` as in 0.6.0.
         dtype: Dtype of the result.
     """
 
-    def __init__(self, name="log_likelihood", dtype=None):
+    def __init__(self, name="llh", dtype=None):
         super().__init__(name=name, dtype=dtype)
 
     def update_state(self, y_true, y_pred, sample_weight=None):
