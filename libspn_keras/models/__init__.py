@@ -2,7 +2,7 @@
 
 from libspn_keras.models.dynamic_sum_product_network import DynamicSumProductNetwork
 from libspn_keras.models.rat_spn import build_rat_spn
-from libspn_keras.models.region_graph_spn import region_graph_to_dense_spn
+from libspn_keras.models.region_graph_spn import compile_region_graph, region_graph_to_dense_spn
 from libspn_keras.models.sequential_sum_product_network import SequentialSumProductNetwork
 from libspn_keras.models.sum_product_network import SumProductNetwork
 
@@ -11,5 +11,6 @@ __all__ = [
     "SequentialSumProductNetwork",
     "SumProductNetwork",
     "build_rat_spn",
+    "compile_region_graph",
     "region_graph_to_dense_spn",
 ]

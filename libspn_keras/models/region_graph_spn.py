@@ -10,6 +10,7 @@ from libspn_keras.layers.root_sum import RootSum
 from libspn_keras.layers.undecompose import Undecompose
 from libspn_keras.models.sequential_sum_product_network import SequentialSumProductNetwork
 from libspn_keras.region_graph import RegionNode, as_roots, region_graph_layout
+from libspn_keras.structure.compiled_region_graph import CompiledRegionGraph
 
 _NAME = "region_graph_to_dense_spn"
 
@@ -126,3 +127,49 @@ def region_graph_to_dense_spn(
     if with_root:
         stack.append(RootSum(return_weighted_child_logits=return_weighted_child_logits, **sum_kwargs))
     return SequentialSumProductNetwork(stack)
+
+
+def compile_region_graph(
+    region_graph, leaf, num_sums, num_input_sums=None, num_classes=None, input_dims=1, input_dtype=None, **sum_kwargs
+):
+    """Compiles any region graph (a DAG: several partitions per region, shared regions, uneven depths) into an SPN.
+
+    The stack is ``FlatToRegions(1) -> leaf -> [DenseSum(num_input_sums)]
+    -> CompiledRegionGraph -> [RootSum]``: every region gets ``num_sums``
+    sums over the products of its partitions, computed level by level (see
+    :class:`~libspn_keras.structure.CompiledRegionGraph`), so the cost grows
+    with the number of edges rather than with width x depth.
+
+    Args:
+        region_graph: A :class:`~libspn_keras.region_graph.RegionNode` or a
+            list of roots over the variables ``0 .. n-1``.
+        leaf: Leaf layer instance; its components are the variables' nodes
+            unless ``num_input_sums`` is given.
+        num_sums: Sums per region below the root.
+        num_input_sums: Optional sums over the leaf components of every
+            variable (e.g. ``K`` categorical distributions over the indicators
+            of a discrete variable).
+        num_classes: ``None`` for density estimation (output ``log p(x)``,
+            ``[batch, 1]``); else the root region gets one sum per class and a
+            ``RootSum`` returns the per-class joint logits.
+        input_dims: Dimensions per variable (``d`` of the leaf input).
+        input_dtype: Dtype of the model input (default float32).
+        **sum_kwargs: Passed to every sum layer (``sum_op``, ``logspace_accumulators``, ...).
+
+    Returns:
+        A :class:`~libspn_keras.models.SequentialSumProductNetwork`.
+    """
+    roots = as_roots(region_graph, "compile_region_graph")
+    num_vars = max(max(root.variables) for root in roots) + 1
+    stack = [
+        keras.Input(shape=(num_vars,) if input_dims == 1 else (num_vars, input_dims), dtype=input_dtype),
+        FlatToRegions(num_decomps=1),
+        leaf,
+    ]
+    if num_input_sums is not None:
+        stack.append(DenseSum(num_sums=num_input_sums, **sum_kwargs))
+    stack.append(CompiledRegionGraph(roots, num_sums=num_sums, num_root_sums=num_classes or 1, **sum_kwargs))
+    if num_classes is not None:
+        stack.append(RootSum(return_weighted_child_logits=True, **sum_kwargs))
+    return SequentialSumProductNetwork(stack)
+
