@@ -5,18 +5,12 @@ import itertools
 import numpy as np
 import pytest
 import tensorflow as tf
+from reference import randomize_accumulators
 from tensorflow import keras
 
 from libspn_keras import layers, models
 
 pytestmark = pytest.mark.filterwarnings("ignore:Do not pass an `input_shape`:UserWarning")
-
-
-def randomize_accumulators(model, rng, scale=1.0):
-    for layer in model.layers:
-        if hasattr(layer, "accumulators"):
-            value = rng.normal(scale=scale, size=tuple(layer.accumulators.shape))
-            layer.accumulators.assign((value if layer.logspace_accumulators else np.exp(value)).astype(np.float32))
 
 
 def region_body(leaf, num_vars=4):
@@ -32,7 +26,7 @@ def region_body(leaf, num_vars=4):
 def build(front, leaf, dtype, seed, num_vars=4):
     keras.utils.set_random_seed(seed)
     model = models.SequentialSumProductNetwork([keras.Input((num_vars,), dtype=dtype)] + front + region_body(leaf))
-    randomize_accumulators(model, np.random.default_rng(seed))
+    randomize_accumulators(model, np.random.default_rng(seed), scale=1.0)
     return model
 
 
@@ -296,7 +290,7 @@ def test_model_with_dropout_and_normalization_survives_keras_file(tmp_path):
         ]
     )
     model.layers[0].adapt(data)
-    randomize_accumulators(model, np.random.default_rng(6))
+    randomize_accumulators(model, np.random.default_rng(6), scale=1.0)
     path = str(tmp_path / "dropout_norm.keras")
     model.save(path)
     loaded = keras.models.load_model(path)

@@ -15,7 +15,7 @@ import math
 import numpy as np
 import pytest
 import tensorflow as tf
-from reference import all_binary, np_logsumexp
+from reference import all_binary, normalized_weights, np_logsumexp, randomize_accumulators
 from tensorflow import keras
 
 from libspn_keras import layers, models
@@ -38,28 +38,6 @@ def rat_spn(num_vars, depth, num_decomps, sum_op, logspace=None, num_input_sums=
         stack += [layers.DenseProduct(num_factors=2), layers.DenseSum(num_sums=1 if top else num_sums, **s)]
     stack.append(layers.RootSum(return_weighted_child_logits=False, **s))
     return models.SequentialSumProductNetwork(stack)
-
-
-def randomize_accumulators(model, rng, logspace):
-    count = 0
-    for layer in model.layers:
-        if hasattr(layer, "accumulators"):
-            assert bool(layer.logspace_accumulators) == logspace
-            shape = tuple(layer.accumulators.shape)
-            value = rng.normal(scale=1.5, size=shape)
-            if not logspace:
-                value = np.exp(value)
-            layer.accumulators.assign(value.astype(np.float32))
-            count += 1
-    assert count > 0
-
-
-def normalized(layer):
-    """Normalized linear weights of a sum layer, computed here from its raw accumulators."""
-    a = layer.accumulators.numpy().astype(np.float64)
-    if layer.logspace_accumulators:
-        a = np.exp(a - a.max(axis=-2, keepdims=True))
-    return a / a.sum(axis=-2, keepdims=True)
 
 
 def numpy_forward(model, x, use_max):
@@ -85,7 +63,7 @@ def numpy_forward(model, x, use_max):
             left, right = h[:, 0::2], h[:, 1::2]
             h = (left[..., :, None] + right[..., None, :]).reshape(b, s // 2, r, n * n)
         elif isinstance(layer, (layers.DenseSum, layers.RootSum)):
-            w = normalized(layer)
+            w = normalized_weights(layer)
             if isinstance(layer, layers.RootSum):
                 h = h.reshape(h.shape[0], -1)
             with np.errstate(divide="ignore"):

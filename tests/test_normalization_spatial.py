@@ -13,15 +13,13 @@ import math
 import numpy as np
 import pytest
 import tensorflow as tf
-from reference import np_logsumexp
+from reference import all_binary, np_logsumexp, randomize_accumulators
 from tensorflow import keras
 
 from libspn_keras import layers
 
 NUM_PIXELS = 16
-ALL_IMAGES = (((np.arange(2**NUM_PIXELS)[:, None] >> np.arange(NUM_PIXELS)) & 1).reshape(-1, 4, 4, 1)).astype(
-    np.float32
-)
+ALL_IMAGES = all_binary(NUM_PIXELS).reshape(-1, 4, 4, 1).astype(np.float32)
 CHUNK = 65536
 
 
@@ -31,23 +29,6 @@ def evaluate(model, x, chunk=CHUNK):
     out = np.concatenate(outs, axis=0).astype(np.float64)
     assert out.shape == (len(x), 1)
     return out[:, 0]
-
-
-def randomize_accumulators(model, rng, logspace):
-    """Writes random accumulators into every sum layer: normal values in log space, positive ones in linear space."""
-    count = 0
-    for layer in model.layers:
-        if hasattr(layer, "accumulators"):
-            assert layer.logspace_accumulators == logspace
-            shape = tuple(layer.accumulators.shape)
-            if logspace:
-                value = rng.normal(scale=1.5, size=shape)
-            else:
-                value = np.exp(rng.normal(scale=1.5, size=shape))
-            layer.accumulators.assign(value.astype(np.float32))
-            count += 1
-    assert count > 0
-    return count
 
 
 def spec_output_size(size, kernel, stride, dilation, padding):
@@ -257,7 +238,7 @@ def _brute_force_tiny(local_acc, root_acc, kernel, images):
 @pytest.mark.parametrize("sum_op", ["hard_em", "unweighted_hard_em"])
 def test_hard_em_forward_is_viterbi_on_tiny_model(sum_op):
     rng = np.random.default_rng(21)
-    images = ((np.arange(16)[:, None] >> np.arange(4)) & 1).reshape(-1, 2, 2, 1).astype(np.float32)
+    images = all_binary(4).reshape(-1, 2, 2, 1).astype(np.float32)
     hard = _tiny_model(sum_op)
     exact = _tiny_model("grad")
     randomize_accumulators(hard, rng, False)

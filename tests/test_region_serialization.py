@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+from reference import all_binary
 from tensorflow import keras
 
 from libspn_keras import BackpropMode, layers, metrics, models, optimizers
@@ -35,10 +36,6 @@ def data(seed=0, size=240):
     component = rng.integers(0, 2, size=size)
     probs = np.where(component[:, None] == 0, np.linspace(0.1, 0.9, NUM_VARS), np.linspace(0.85, 0.15, NUM_VARS))
     return (rng.uniform(size=(size, NUM_VARS)) < probs).astype(np.int32)
-
-
-def all_binary(num_vars=NUM_VARS):
-    return ((np.arange(2**num_vars)[:, None] >> np.arange(num_vars)) & 1).astype(np.int32)
 
 
 def em(learning_rate=1.0, accumulate_batches=1):
@@ -75,7 +72,7 @@ def test_em_rat_spn_round_trips_and_keeps_training(tmp_path, sum_op):
             assert restored.sum_op == original.sum_op
             assert restored.logspace_accumulators is False
             np.testing.assert_array_equal(restored.accumulators.numpy(), original.accumulators.numpy())
-    everything = all_binary()
+    everything = all_binary(NUM_VARS)
     np.testing.assert_array_equal(loaded(everything).numpy(), model(everything).numpy())
     if sum_op == "em":
         assert abs(np.log(np.sum(np.exp(loaded(everything).numpy().astype(np.float64))))) < 1e-5
@@ -115,7 +112,7 @@ def test_loaded_model_keeps_its_compiled_em_optimizer(tmp_path):
     next_batch = data(seed=3, size=80)
     model.fit(next_batch, batch_size=80, epochs=1, shuffle=False, verbose=0)
     loaded.fit(next_batch, batch_size=80, epochs=1, shuffle=False, verbose=0)
-    everything = all_binary()
+    everything = all_binary(NUM_VARS)
     np.testing.assert_allclose(loaded(everything).numpy(), model(everything).numpy(), atol=1e-6)
     before = mean_ll(loaded, x)
     loaded.fit(x, batch_size=len(x), epochs=2, shuffle=False, verbose=0)  # two batches: one full update
