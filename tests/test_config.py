@@ -10,13 +10,39 @@ from libspn_keras import config, constraints, initializers, layers, optimizers
 
 @pytest.fixture
 def restore_constraints():
-    linear = config._get("linear_accumulator_constraint")
-    logspace = config._get("logspace_accumulator_constraint")
-    initializer = config._get("accumulator_initializer")
+    saved = {name: config.get_default(name) for name in config.DEFAULT_NAMES}
     yield
-    config._set("linear_accumulator_constraint", linear)
-    config._set("logspace_accumulator_constraint", logspace)
-    config._set("accumulator_initializer", initializer)
+    for name, value in saved.items():
+        config.set_default(name, value)
+
+
+def test_stored_defaults_are_read_and_restored_by_name(restore_constraints):
+    assert set(config.DEFAULT_NAMES) == {
+        "sum_op",
+        "accumulator_initializer",
+        "linear_accumulator_constraint",
+        "logspace_accumulator_constraint",
+    }
+    assert config.get_default("sum_op") == "grad"
+    assert config.get_default("linear_accumulator_constraint") is None
+    clip = constraints.Clip(0.1, 2.0)
+    spn.set_default_linear_accumulators_constraint(clip)
+    spn.set_default_sum_op("em")
+    assert config.get_default("linear_accumulator_constraint") is clip
+    assert isinstance(config.get_default("sum_op"), spn.SumOpEMBackprop)
+    # None restores the built-in default; set_default stores other values as they are.
+    config.set_default("linear_accumulator_constraint", None)
+    config.set_default("sum_op", None)
+    assert config.get_default("linear_accumulator_constraint") is None
+    assert isinstance(spn.get_default_linear_accumulators_constraint(), constraints.GreaterEqualEpsilon)
+    assert isinstance(spn.sum_ops.get_default_sum_op(), spn.SumOpGradBackprop)
+    config.set_default("linear_accumulator_constraint", clip)
+    assert spn.get_default_linear_accumulators_constraint() is clip
+    for bad in ("sum_ops", "scale_constraint"):
+        with pytest.raises(ValueError, match="unknown default"):
+            config.get_default(bad)
+        with pytest.raises(ValueError, match="unknown default"):
+            config.set_default(bad, None)
 
 
 def test_builtin_defaults():

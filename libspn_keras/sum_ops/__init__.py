@@ -21,7 +21,7 @@ from libspn_keras.sum_ops.unweighted_hard_em import SumOpUnweightedHardEMBackpro
 def get(identifier, layer_name="sum op"):
     """Resolves ``identifier`` (see the module docstring) to a :class:`SumOpBase` instance."""
     if identifier is None:
-        identifier = config._get("sum_op")
+        identifier = config.get_default("sum_op")
     if isinstance(identifier, SumOpBase):
         return identifier
     if isinstance(identifier, BackpropMode):
@@ -51,7 +51,7 @@ def serialize(sum_op):
 
 def set_default_sum_op(sum_op):
     """Sets the sum op used by sum layers created without ``sum_op`` (validated now)."""
-    config._set("sum_op", get(sum_op, layer_name="set_default_sum_op"))
+    config.set_default("sum_op", get(sum_op, layer_name="set_default_sum_op"))
 
 
 def get_default_sum_op():
