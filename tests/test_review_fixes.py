@@ -36,66 +36,6 @@ def test_log_likelihood_is_exact_for_hard_em_models(sum_op):
     assert model.log_likelihood(np.full((1, 2), -1, "int32"))[0] == pytest.approx(0.0, abs=1e-6)
 
 
-def test_em_optimizer_rejects_gradient_sums_with_linear_accumulators():
-    model = models.SequentialSumProductNetwork(
-        [
-            keras.Input((2,), dtype="int32"),
-            layers.FlatToRegions(num_decomps=1),
-            layers.IndicatorLeaf(num_components=2),
-            layers.DenseSum(num_sums=1, sum_op="grad", logspace_accumulators=False),
-            layers.ReduceProduct(num_factors=2),
-            layers.RootSum(return_weighted_child_logits=False, sum_op="em"),
-        ]
-    )
-    model.compile(optimizer=optimizers.OnlineExpectationMaximization(1.0))
-    with pytest.raises(ValueError, match="does not deliver edge counts"):
-        model.fit(all_binary(2), batch_size=4, verbose=0)
-
-
-@pytest.mark.parametrize("use_em_sums", [True, False])
-def test_em_statistics_refuse_gradient_optimizers(use_em_sums):
-    stack = [
-        keras.Input((1,)),
-        layers.FlatToRegions(num_decomps=1),
-        layers.NormalLeaf(num_components=2, use_accumulators=not use_em_sums),
-        layers.RootSum(return_weighted_child_logits=False, sum_op="em" if use_em_sums else "grad"),
-    ]
-    model = models.SequentialSumProductNetwork(stack)
-    with pytest.raises(ValueError, match="receives EM counts"):
-        model.compile(optimizer=keras.optimizers.Adam())
-
-
-def test_fixed_locations_stay_fixed_under_leaf_em():
-    x = np.random.default_rng(0).normal(loc=3.0, scale=2.0, size=(400, 1)).astype("float32")
-    model = models.SequentialSumProductNetwork(
-        [
-            keras.Input((1,)),
-            layers.FlatToRegions(num_decomps=1),
-            layers.NormalLeaf(
-                num_components=1,
-                use_accumulators=True,
-                location_trainable=False,
-                scale_trainable=True,
-                location_initializer=keras.initializers.Constant(1.0),
-            ),
-            layers.RootSum(return_weighted_child_logits=False, sum_op="em"),
-        ]
-    )
-    model.compile(optimizer=optimizers.OnlineExpectationMaximization(1.0))
-    model.fit(x, batch_size=400, verbose=0)
-    leaf = model.layers[1]
-    assert float(np.squeeze(leaf.location_tensor())) == pytest.approx(1.0)
-    # The maximum-likelihood variance about the fixed mean 1 is E[(x - 1)^2].
-    expected = np.sqrt(np.mean((x.astype(np.float64) - 1.0) ** 2))
-    assert float(np.squeeze(leaf.scale_tensor())) == pytest.approx(expected, rel=1e-4)
-
-
-def test_em_learning_rate_must_be_a_step_size():
-    for bad in (0.0, 1.5, -0.1):
-        with pytest.raises(ValueError, match="learning_rate"):
-            optimizers.OnlineExpectationMaximization(learning_rate=bad)
-
-
 def test_queries_reject_categories_the_leaf_does_not_have():
     model = two_var_model("grad")
     with pytest.raises(ValueError, match="category 5"):
