@@ -762,3 +762,54 @@ def test_continuous_queries_never_return_nan():
     for method in ("posterior_marginal", "mpe", "sample"):
         out = model.complete(x, method=method, seed=0)
         assert np.all(np.isfinite(out)), f"{method}: {out}"
+
+
+def two_var_model(sum_op):
+    return models.SequentialSumProductNetwork(
+        [
+            keras.Input((2,), dtype="int32"),
+            layers.FlatToRegions(num_decomps=1),
+            layers.IndicatorLeaf(num_components=2),
+            layers.DenseSum(num_sums=2, sum_op=sum_op),
+            layers.DenseProduct(num_factors=2),
+            layers.DenseSum(num_sums=1, sum_op=sum_op),
+            layers.RootSum(return_weighted_child_logits=False, sum_op=sum_op),
+        ]
+    )
+
+
+@pytest.mark.parametrize("sum_op", ["hard_em", "unweighted_hard_em"])
+def test_log_likelihood_is_exact_for_hard_em_models(sum_op):
+    keras.utils.set_random_seed(0)
+    model = two_var_model(sum_op)
+    log_p = model.log_likelihood(all_binary(2))
+    assert abs(np_logsumexp(log_p)) < 1e-6
+    # The model's own forward pass is max-product, strictly below the exact values here.
+    assert np.all(model(all_binary(2)).numpy()[:, 0] <= log_p + 1e-6)
+    assert model.log_likelihood(np.full((1, 2), -1, "int32"))[0] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_queries_reject_categories_the_leaf_does_not_have():
+    model = two_var_model("grad")
+    with pytest.raises(ValueError, match="category 5"):
+        model.log_likelihood(np.array([[0, 5]], "int32"))
+    with pytest.raises(ValueError, match="category 2"):
+        model.complete(np.array([[2, -1]], "int32"))
+
+
+def test_sampling_through_a_sample_wise_normalizer_is_refused():
+    model = models.SequentialSumProductNetwork(
+        [
+            keras.Input((3,)),
+            layers.NormalizeStandardScore(axes="sample_wise"),
+            layers.FlatToRegions(num_decomps=1),
+            layers.NormalLeaf(num_components=2),
+            layers.DenseSum(num_sums=1),
+            layers.ReduceProduct(num_factors=3),
+            layers.RootSum(return_weighted_child_logits=False),
+        ]
+    )
+    with pytest.raises(ValueError, match="at least 2 observed"):
+        model.sample(2)
+    completed = model.complete(np.array([[0.5, np.nan, 2.0]], "float32"))
+    assert np.isfinite(completed).all()
