@@ -15,7 +15,7 @@ from libspn_keras.layers.local2d_sum import Local2DSum
 from libspn_keras.layers.location_scale_leaf import LocationScaleLeafBase
 from libspn_keras.layers.log_dropout import LogDropout
 from libspn_keras.layers.normal_leaf import NormalLeaf
-from libspn_keras.layers.normalize_standard_score import NormalizeStandardScore
+from libspn_keras.layers.normalize_standard_score import NormalizeAxes, NormalizeStandardScore
 from libspn_keras.layers.permute_and_pad_scopes import PermuteAndPadScopes
 from libspn_keras.layers.permute_and_pad_scopes_random import PermuteAndPadScopesRandom
 from libspn_keras.layers.reduce_product import ReduceProduct
@@ -40,6 +40,7 @@ __all__ = [
     "LogDropout",
     "NodeSumLayerBase",
     "NormalLeaf",
+    "NormalizeAxes",
     "NormalizeStandardScore",
     "PermuteAndPadScopes",
     "PermuteAndPadScopesRandom",

@@ -1,7 +1,24 @@
 """Dropout of sum children in log space."""
 
+import numbers
+
 import tensorflow as tf
 from tensorflow import keras
+
+
+def _noise_shape(owner, noise_shape):
+    if noise_shape is None:
+        return None
+    try:
+        shape = [None if size is None else int(size) for size in noise_shape]
+    except (TypeError, ValueError):
+        shape = []
+    if not shape or any(size is not None and size < 1 for size in shape):
+        raise ValueError(
+            f"{owner}: noise_shape must be None or a list of positive ints (or None) for the non-batch axes, got "
+            f"{noise_shape!r}."
+        )
+    return shape
 
 
 @keras.utils.register_keras_serializable(package="libspn_keras")
@@ -11,25 +28,62 @@ class LogDropout(keras.layers.Layer):
     Place it directly below a sum layer: the sum then mixes a random subset of
     its children. Not for the input of a product layer, whose output would be
     zeroed with its child. Identity at inference; no rescaling (weights are
-    renormalized by the sums anyway).
+    renormalized by the sums anyway). The arguments are those of 0.6.0.
 
     Args:
-        rate: Probability of dropping each child, in ``[0, 1)``.
+        rate: Probability of dropping each child, in ``[0, 1]`` (``1`` only with
+            ``axis_at_least_one``, which then keeps exactly one child).
+        noise_shape: Optional shape of the drop pattern without the batch axis
+            (as in 0.6.0), e.g. ``[1, 1, nodes]`` on ``[batch, scopes, decomps,
+            nodes]`` drops the same nodes in every scope and decomposition.
+            Sizes of 1 broadcast; ``None`` entries take the input's size.
         seed: Optional int seed.
+        axis_at_least_one: Optional axis of the input along which at least
+            one entry is always kept (the one with the largest noise draw),
+            e.g. ``-1`` so that no sum loses all its children.
         **kwargs: Passed to ``keras.layers.Layer``.
     """
 
-    def __init__(self, rate, seed=None, **kwargs):
+    def __init__(self, rate, noise_shape=None, seed=None, axis_at_least_one=None, **kwargs):
         super().__init__(**kwargs)
-        if not 0.0 <= rate < 1.0:
-            raise ValueError(f"LogDropout '{self.name}': rate must be in [0, 1), got {rate}.")
+        owner = f"LogDropout '{self.name}'"
+        if not isinstance(rate, numbers.Real) or isinstance(rate, bool) or not 0.0 <= rate <= 1.0:
+            raise ValueError(f"{owner}: rate must be a number in [0, 1], got {rate!r}.")
+        if axis_at_least_one is not None and (
+            not isinstance(axis_at_least_one, numbers.Integral) or isinstance(axis_at_least_one, bool)
+        ):
+            raise ValueError(f"{owner}: axis_at_least_one must be None or an int axis, got {axis_at_least_one!r}.")
+        if rate == 1.0 and axis_at_least_one is None:
+            raise ValueError(
+                f"{owner}: rate 1 drops every child, leaving no distribution; use a rate below 1 or set "
+                f"axis_at_least_one."
+            )
         self.rate = float(rate)
+        self.noise_shape = _noise_shape(owner, noise_shape)
         self.seed = seed
+        self.axis_at_least_one = None if axis_at_least_one is None else int(axis_at_least_one)
+
+    def build(self, input_shape):
+        if self.noise_shape is not None and len(self.noise_shape) != len(input_shape) - 1:
+            raise ValueError(
+                f"LogDropout '{self.name}': noise_shape {self.noise_shape} needs one entry per non-batch axis of "
+                f"the input {tuple(input_shape)}."
+            )
+        if self.axis_at_least_one is not None and not -len(input_shape) <= self.axis_at_least_one < len(input_shape):
+            raise ValueError(
+                f"LogDropout '{self.name}': axis_at_least_one {self.axis_at_least_one} is not an axis of the input "
+                f"{tuple(input_shape)}."
+            )
 
     def call(self, x, training=False):
         if not training or self.rate == 0.0:
             return x
-        keep = tf.random.uniform(tf.shape(x), seed=self.seed, dtype=x.dtype) >= self.rate
+        noise = tf.random.uniform(self._noise_shape(x), seed=self.seed, dtype=x.dtype)
+        keep = noise >= self.rate
+        if self.axis_at_least_one is not None:
+            largest = tf.reduce_max(noise, axis=self.axis_at_least_one, keepdims=True)
+            keep = tf.logical_or(keep, tf.equal(noise, largest))
+        keep = tf.broadcast_to(keep, tf.shape(x))
         return tf.where(keep, x, tf.constant(-float("inf"), x.dtype))
 
     def compute_output_shape(self, input_shape):
@@ -37,5 +91,14 @@ class LogDropout(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(rate=self.rate, seed=self.seed)
+        config.update(
+            rate=self.rate, noise_shape=self.noise_shape, seed=self.seed, axis_at_least_one=self.axis_at_least_one
+        )
         return config
+
+    def _noise_shape(self, x):
+        shape = tf.shape(x)
+        if self.noise_shape is None:
+            return shape
+        sizes = [shape[0]] + [shape[i + 1] if size is None else size for i, size in enumerate(self.noise_shape)]
+        return tf.stack(sizes)

@@ -1,5 +1,8 @@
 """Standard-score normalization of raw inputs, aware of missing values."""
 
+import enum
+import numbers
+
 import numpy as np
 import tensorflow as tf
 from tensorflow import keras
@@ -8,6 +11,28 @@ SAMPLE_WISE = "sample_wise"
 VARIABLE_WISE = "variable_wise"
 GLOBAL = "global"
 _AXES = (SAMPLE_WISE, VARIABLE_WISE, GLOBAL)
+
+
+class NormalizeAxes(enum.Enum):
+    """The statistics :class:`NormalizeStandardScore` normalizes with (0.6.0's enumeration and values)."""
+
+    SAMPLE_WISE = "sample-wise"
+    """Every sample by its own mean and standard deviation."""
+    VARIABLE_WISE = "variable-wise"
+    """Every input position by its mean and standard deviation over the data (from ``adapt``)."""
+    GLOBAL = "global"
+    """All values by one mean and standard deviation over the data (from ``adapt``)."""
+
+
+def _canonical_axes(owner, axes):
+    """``"sample_wise"``, ``"variable_wise"`` or ``"global"`` for a ``NormalizeAxes`` or either spelling."""
+    value = axes.value if isinstance(axes, NormalizeAxes) else axes
+    if isinstance(value, str) and value.replace("-", "_") in _AXES:
+        return value.replace("-", "_")
+    raise ValueError(
+        f"{owner}: axes must be one of {_AXES} (or 0.6.0's NormalizeAxes / 'sample-wise', 'variable-wise'), "
+        f"got {axes!r}."
+    )
 
 
 def _nan_moments(x, axis, keepdims):
@@ -22,18 +47,28 @@ def _nan_moments(x, axis, keepdims):
 
 @keras.utils.register_keras_serializable(package="libspn_keras")
 class NormalizeStandardScore(keras.layers.Layer):
-    """``(x - mean) / (std + epsilon)`` with NaN (missing) entries ignored and kept NaN.
+    """``(x - mean) / (std + normalization_epsilon)`` with NaN (missing) entries ignored and kept NaN.
 
     ``axes="sample_wise"`` normalizes every sample by its own statistics;
     ``"variable_wise"`` uses one mean and std per input position and
     ``"global"`` one for all, both learned by :meth:`adapt`. The statistics
     come back from :meth:`statistics`, and :meth:`inverse` maps values (e.g.
     completions) back to input units. Note that the SPN then models the
-    normalized values, so its densities are in normalized units.
+    normalized values, so its densities are in normalized units. Integer
+    inputs (such as ``uint8`` images) are cast to the layer's float dtype.
+
+    The arguments are those of 0.6.0 (``normalization_epsilon`` first);
+    ``axes`` also takes 0.6.0's :class:`NormalizeAxes` and spellings
+    (``"sample-wise"``), and ``epsilon`` is another name for
+    ``normalization_epsilon``.
 
     Args:
-        axes: ``"sample_wise"``, ``"variable_wise"`` or ``"global"``.
-        epsilon: Added to the std to avoid division by zero.
+        normalization_epsilon: Added to the std to avoid division by zero.
+        axes: ``"sample_wise"``, ``"variable_wise"`` or ``"global"`` (or a
+            :class:`NormalizeAxes`).
+        return_stats: Whether calls return ``(normalized, mean, std)``
+            instead of the normalized tensor (also a call argument, as in 0.6.0).
+        epsilon: Same as ``normalization_epsilon`` (give one of the two).
         **kwargs: Passed to ``keras.layers.Layer``.
     """
 
@@ -41,12 +76,31 @@ class NormalizeStandardScore(keras.layers.Layer):
     VARIABLE_WISE = VARIABLE_WISE
     GLOBAL = GLOBAL
 
-    def __init__(self, axes=SAMPLE_WISE, epsilon=1e-8, **kwargs):
+    def __init__(self, normalization_epsilon=None, axes=SAMPLE_WISE, return_stats=False, epsilon=None, **kwargs):
         super().__init__(**kwargs)
-        if axes not in _AXES:
-            raise ValueError(f"NormalizeStandardScore '{self.name}': axes must be one of {_AXES}, got {axes!r}.")
-        self.axes = axes
-        self.epsilon = float(epsilon)
+        owner = f"NormalizeStandardScore '{self.name}'"
+        if isinstance(normalization_epsilon, (str, NormalizeAxes)):
+            # Written with the axes first (this library's earlier order): NormalizeStandardScore("variable_wise").
+            normalization_epsilon, axes = None, normalization_epsilon
+        if normalization_epsilon is not None and epsilon is not None:
+            raise ValueError(f"{owner}: give normalization_epsilon or epsilon, not both.")
+        value = normalization_epsilon if normalization_epsilon is not None else epsilon
+        value = 1e-8 if value is None else value
+        if not isinstance(value, numbers.Real) or isinstance(value, bool) or not value >= 0:
+            raise ValueError(f"{owner}: normalization_epsilon must be a number >= 0, got {value!r}.")
+        self.axes = _canonical_axes(owner, axes)
+        self.normalization_epsilon = float(value)
+        self.return_stats = bool(return_stats)
+
+    @property
+    def epsilon(self):
+        """Same as :attr:`normalization_epsilon`."""
+        return self.normalization_epsilon
+
+    @property
+    def stddev(self):
+        """0.6.0's name of the adapted standard deviations :attr:`std`."""
+        return self.std
 
     def build(self, input_shape):
         if self.axes == SAMPLE_WISE:
@@ -55,20 +109,36 @@ class NormalizeStandardScore(keras.layers.Layer):
         self.mean = self.add_weight(name="mean", shape=shape, initializer="zeros", trainable=False)
         self.std = self.add_weight(name="std", shape=shape, initializer="ones", trainable=False)
 
-    def call(self, x):
+    def call(self, x, return_stats=None):
+        if not x.dtype.is_floating:
+            x = tf.cast(x, self.compute_dtype)
         mean, std = self.statistics(x)
-        return (x - mean) / (std + self.epsilon)
+        normalized = (x - mean) / (std + self.normalization_epsilon)
+        if self.return_stats if return_stats is None else return_stats:
+            return normalized, mean, std
+        return normalized
 
     def compute_output_shape(self, input_shape):
+        if self.return_stats:
+            statistics_shape = (
+                (input_shape[0],) + (1,) * (len(input_shape) - 1)
+                if self.axes == SAMPLE_WISE
+                else (tuple(input_shape[1:]) if self.axes == VARIABLE_WISE else ())
+            )
+            return tuple(input_shape), statistics_shape, statistics_shape
         return tuple(input_shape)
 
     def get_config(self):
         config = super().get_config()
-        config.update(axes=self.axes, epsilon=self.epsilon)
+        config.update(axes=self.axes, normalization_epsilon=self.normalization_epsilon, return_stats=self.return_stats)
         return config
 
     def adapt(self, data, batch_size=1024):
-        """Learns the variable-wise or global statistics from an array or a ``tf.data.Dataset`` of inputs."""
+        """Learns the variable-wise or global statistics from an array or a ``tf.data.Dataset`` of inputs.
+
+        A sample-wise layer has nothing to learn, so this is a no-op for it
+        (0.6.0 raised an error).
+        """
         if self.axes == SAMPLE_WISE:
             return
         if isinstance(data, tf.data.Dataset):
@@ -87,9 +157,10 @@ class NormalizeStandardScore(keras.layers.Layer):
     def statistics(self, x):
         """``(mean, std)`` used for ``x``, broadcastable to its shape."""
         if self.axes == SAMPLE_WISE:
+            x = tf.cast(x, self.compute_dtype) if not x.dtype.is_floating else x
             return _nan_moments(x, axis=list(range(1, x.shape.rank)), keepdims=True)
         return tf.convert_to_tensor(self.mean), tf.convert_to_tensor(self.std)
 
     def inverse(self, normalized, mean, std):
         """Maps normalized values back to input units with statistics from :meth:`statistics`."""
-        return normalized * (std + self.epsilon) + mean
+        return normalized * (std + self.normalization_epsilon) + mean

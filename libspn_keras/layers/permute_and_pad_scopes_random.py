@@ -23,7 +23,8 @@ class PermuteAndPadScopesRandom(keras.layers.Layer):
     Args:
         factors: Scope factors of the product layers above, bottom first (e.g.
             ``[14, 2, 2, 2]``). ``None`` lets
-            :class:`~libspn_keras.models.SequentialSumProductNetwork` infer them.
+            :class:`~libspn_keras.models.SequentialSumProductNetwork` infer them,
+            or :meth:`set_factors` give them later.
         seed: Optional int seed; by default the draw follows NumPy's global
             state, which ``keras.utils.set_random_seed`` sets.
         **kwargs: Passed to ``keras.layers.Layer``.
@@ -33,6 +34,19 @@ class PermuteAndPadScopesRandom(keras.layers.Layer):
         super().__init__(**kwargs)
         self.factors = None if factors is None else [int(f) for f in factors]
         self.seed = seed
+
+    def set_factors(self, factors):
+        """Sets the scope factors of the product layers above (0.6.0's way to give them after construction).
+
+        Args:
+            factors: The ``num_factors`` of the product layers above, bottom first.
+        """
+        if self.built:
+            raise ValueError(
+                f"PermuteAndPadScopesRandom '{self.name}' is already built with factors {self.factors}; set the "
+                f"factors before the layer is first called."
+            )
+        self.factors = [int(f) for f in factors]
 
     def build(self, input_shape):
         check_rank(self, input_shape, 4, "[batch, scopes, decomps, nodes]")
