@@ -1,5 +1,7 @@
 """Leaf layers checked against closed-form log-densities written here in numpy (no scipy, no tfp)."""
 
+import math
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -261,3 +263,23 @@ def test_indicator_leaf_has_no_weights():
 def test_num_components_below_one_raises_with_layer_name(cls, bad):
     with pytest.raises(ValueError, match="my_leaf_name"):
         cls(num_components=bad, name="my_leaf_name")
+
+
+def test_indicator_treats_small_negative_floats_as_missing():
+    leaf = layers.IndicatorLeaf(num_components=2)
+    out = leaf(tf.constant([[[-0.4], [0.4], [np.nan]]])).numpy()
+    np.testing.assert_array_equal(out[0], [[0.0, 0.0], [0.0, -np.inf], [0.0, 0.0]])
+
+
+def test_continuous_leaf_cdf_matches_the_normal_cdf():
+    leaf = layers.NormalLeaf(
+        num_components=2,
+        location_initializer=keras.initializers.Constant(1.0),
+        scale_initializer=keras.initializers.Constant(2.0),
+    )
+    x = np.array([[[0.0]], [[3.0]]], "float32")
+    leaf.build(x.shape)
+    cdf = leaf.component_cdf(x).numpy()
+    expected = [0.5 * (1 + math.erf((v - 1.0) / (2.0 * math.sqrt(2)))) for v in (0.0, 3.0)]
+    np.testing.assert_allclose(cdf[:, 0, 0, 0], expected, rtol=1e-5)
+    assert cdf.shape == (2, 1, 2, 1)

@@ -11,26 +11,6 @@ from tensorflow import keras
 from libspn_keras import layers, models, optimizers
 
 
-def test_indicator_treats_small_negative_floats_as_missing():
-    leaf = layers.IndicatorLeaf(num_components=2)
-    out = leaf(tf.constant([[[-0.4], [0.4], [np.nan]]])).numpy()
-    np.testing.assert_array_equal(out[0], [[0.0, 0.0], [0.0, -np.inf], [0.0, 0.0]])
-
-
-def test_continuous_leaf_cdf_matches_the_normal_cdf():
-    leaf = layers.NormalLeaf(
-        num_components=2,
-        location_initializer=keras.initializers.Constant(1.0),
-        scale_initializer=keras.initializers.Constant(2.0),
-    )
-    x = np.array([[[0.0]], [[3.0]]], "float32")
-    leaf.build(x.shape)
-    cdf = leaf.component_cdf(x).numpy()
-    expected = [0.5 * (1 + math.erf((v - 1.0) / (2.0 * math.sqrt(2)))) for v in (0.0, 3.0)]
-    np.testing.assert_allclose(cdf[:, 0, 0, 0], expected, rtol=1e-5)
-    assert cdf.shape == (2, 1, 2, 1)
-
-
 def test_temporal_product_refuses_several_scopes():
     with pytest.raises(ValueError, match="single scopes"):
         layers.TemporalDenseProduct().build([(None, 2, 1, 4), (None, 2, 1, 5)])
