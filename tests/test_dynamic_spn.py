@@ -107,3 +107,8 @@ def test_temporal_dense_product_is_an_outer_sum():
     expected = (previous[..., :, None] + current[..., None, :]).reshape(4, 1, 1, 6)
     np.testing.assert_allclose(out, expected, rtol=1e-6)
     assert layers.TemporalDenseProduct().compute_output_shape([(None, 1, 1, 3), (None, 1, 1, 2)]) == (None, 1, 1, 6)
+
+
+def test_temporal_product_refuses_several_scopes():
+    with pytest.raises(ValueError, match="single scopes"):
+        layers.TemporalDenseProduct().build([(None, 2, 1, 4), (None, 2, 1, 5)])

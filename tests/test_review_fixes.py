@@ -11,11 +11,6 @@ from tensorflow import keras
 from libspn_keras import layers, models, optimizers
 
 
-def test_temporal_product_refuses_several_scopes():
-    with pytest.raises(ValueError, match="single scopes"):
-        layers.TemporalDenseProduct().build([(None, 2, 1, 4), (None, 2, 1, 5)])
-
-
 def test_log_dropout_below_a_product_is_refused():
     with pytest.raises(ValueError, match="directly below DenseProduct"):
         models.SequentialSumProductNetwork(
