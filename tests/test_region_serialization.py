@@ -257,3 +257,8 @@ def test_root_and_undecompose_need_a_single_scope():
                 layers.RootSum(name="root_too_early"),
             ]
         )(np.zeros((1, 4), np.int32))
+
+
+def test_undecompose_validates_its_argument():
+    with pytest.raises(ValueError, match="num_decomps"):
+        layers.Undecompose(num_decomps=0)
