@@ -6,9 +6,10 @@ import enum
 class BackpropMode(enum.Enum):
     """What flows backward through sum layers; each member names a sum op.
 
-    ``GRADIENT``: true gradients. ``EM``: soft EM counts. ``HARD_EM``: Viterbi
-    path counts. ``HARD_EM_UNWEIGHTED``: path counts with the weights ignored
-    when choosing. ``SAMPLE``: one child drawn from the posterior per sum.
+    ``GRADIENT``: true gradients. ``EM``: soft EM counts. ``HARD_EM``: counts
+    of each sum's best weighted child (exact sums forward).
+    ``HARD_EM_UNWEIGHTED``: the same with the weights ignored when choosing.
+    ``SAMPLE``: one child drawn from the posterior per sum.
     """
 
     GRADIENT = "grad"

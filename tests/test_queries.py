@@ -17,6 +17,8 @@ from tensorflow import keras
 
 import libspn_keras as spn
 from libspn_keras import layers, models
+from libspn_keras.models.queries import sum_ops_replaced
+from libspn_keras.sum_ops.max_product import SumOpMaxProduct
 
 pytestmark = pytest.mark.filterwarnings("ignore:Do not pass an `input_shape`:UserWarning")
 
@@ -256,7 +258,6 @@ def test_sample_on_spatial_model_shape_and_alias():
     assert samples.shape == (64, *shape)
     assert not np.any(np.isnan(samples))
     assert set(np.unique(samples)) <= {0.0, 1.0}
-    np.testing.assert_array_equal(model.zero_evidence_inference(64, seed=11), samples)
     np.testing.assert_array_equal(model.sample(64, seed=11), samples)  # seeded sampling is reproducible
     assert not np.array_equal(model.sample(64, seed=12), samples)
 
@@ -309,10 +310,7 @@ def test_mpe_matches_brute_force_over_induced_trees():
     assert w1.shape == (3, 1, 2, 2) and w2.shape == (1, 1, 8, 2) and w3.shape == (2, 1)
     selected, values = tiny_tree_values(w1, w2, w3)
 
-    # The max-product value: same normalized weights, hard-EM sums in linear space.
-    viterbi = tiny_discrete_model(sum_op="hard_em", logspace=False)
-    for layer, w in zip(sum_layers(viterbi), (w1, w2, w3)):
-        layer.accumulators.assign(w.astype(np.float32))
+    viterbi = max_product(model)
 
     patterns = np.array(list(itertools.product([-1, 0, 1], repeat=3)), np.int32)
     completions = model.mpe(patterns, seed=0)
@@ -332,34 +330,20 @@ def test_mpe_matches_brute_force_over_induced_trees():
         np.testing.assert_allclose(np.exp(viterbi(pattern[None]).numpy()[0, 0]), brute_max, rtol=1e-5)
 
 
-def twin_with_hard_em(model, build):
-    """``build(sum_op, logspace)``: a copy of ``model`` with max-product sums holding the same normalized weights."""
-    twin = build("hard_em", False)
-    for source, target in zip(model.layers, twin.layers):
-        if hasattr(source, "accumulators"):
-            target.accumulators.assign(normalized_weights(source).astype(np.float32))
-        else:
-            target.set_weights(source.get_weights())
-    return twin
+def max_product(model):
+    """``model`` evaluated with max-product sums: the value of its most probable induced tree."""
+
+    def evaluate(x):
+        with sum_ops_replaced(model.layers, SumOpMaxProduct()):
+            return model(x)
+
+    return evaluate
 
 
 def test_mpe_completion_attains_max_product_on_rat_spn():
     seed = 21
     model, _ = build_rat(seed)
-
-    def build(sum_op, logspace):
-        keras.utils.set_random_seed(seed)
-        return models.build_rat_spn(
-            num_vars=4,
-            depth=2,
-            num_decomps=2,
-            num_input_distributions=3,
-            num_sums=3,
-            sum_op=sum_op,
-            logspace_accumulators=logspace,
-        )
-
-    viterbi = twin_with_hard_em(model, build)
+    viterbi = max_product(model)
     table = all_binary(4)
     all_values = viterbi(table).numpy()[:, 0]
     patterns = np.array(list(itertools.product([-1, 0, 1], repeat=4)), np.int32)
@@ -558,22 +542,7 @@ def test_continuous_mpe_matches_brute_force(leaf):
     x = np.stack([values, np.full_like(values, np.nan)], axis=1).astype(np.float32)
     completed = model.mpe(x, seed=0)
     np.testing.assert_array_equal(completed[:, 0], x[:, 0])
-
-    def build(sum_op, logspace):
-        s = dict(sum_op=sum_op, logspace_accumulators=logspace)
-        return models.SequentialSumProductNetwork(
-            [
-                keras.Input((2,)),
-                layers.FlatToRegions(num_decomps=2),
-                LEAVES[leaf](num_components=3),
-                layers.DenseSum(num_sums=2, **s),
-                layers.DenseProduct(num_factors=2),
-                layers.DenseSum(num_sums=1, **s),
-                layers.RootSum(return_weighted_child_logits=False, **s),
-            ]
-        )
-
-    viterbi = twin_with_hard_em(model, build)
+    viterbi = max_product(model)
     chosen = set()
     for x0, row in zip(values, completed):
         trees = gaussian_trees(model, x0)

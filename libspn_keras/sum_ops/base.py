@@ -10,11 +10,14 @@ Accumulators have shape ``[*lead, children, sums]`` (children on axis -2);
 children values have shape ``[batch, *lead, children]``.
 """
 
+import numbers
+
 import tensorflow as tf
 from tensorflow import keras
 
-from libspn_keras.math.log_matmul import log_matmul, logspace_max_product
-from libspn_keras.math.routing import route_to_children, route_to_weights
+from libspn_keras.math.log_matmul import log_matmul
+from libspn_keras.math.products import log_outer_product
+from libspn_keras.math.routing import route_signal
 
 _REGISTRY = {}
 
@@ -39,14 +42,16 @@ def normalized_weights(accumulators, logspace_accumulators):
     """Linear weights, normalized over the children axis, differentiable in the accumulators."""
     if logspace_accumulators:
         return tf.nn.softmax(accumulators, axis=-2)
-    return accumulators / tf.reduce_sum(accumulators, axis=-2, keepdims=True)
+    # Divided by the largest first, so accumulators up to the float32 maximum do not overflow the total.
+    scaled = accumulators / tf.reduce_max(accumulators, axis=-2, keepdims=True)
+    return scaled / tf.reduce_sum(scaled, axis=-2, keepdims=True)
 
 
 def normalized_log_weights(accumulators, logspace_accumulators):
     """Log of :func:`normalized_weights`, differentiable in the accumulators."""
     if logspace_accumulators:
         return tf.nn.log_softmax(accumulators, axis=-2)
-    return tf.math.log(accumulators) - tf.math.log(tf.reduce_sum(accumulators, axis=-2, keepdims=True))
+    return tf.nn.log_softmax(tf.math.log(accumulators), axis=-2)
 
 
 def count_log_weights(accumulators, logspace_accumulators=False):
@@ -55,90 +60,38 @@ def count_log_weights(accumulators, logspace_accumulators=False):
     Training with counts needs linear accumulators; log-space ones are
     accepted so that queries (MPE, sampling) can run on gradient-trained models.
     """
+
+    @tf.custom_gradient
+    def counted(accumulators):
+        return normalized_log_weights(accumulators, logspace_accumulators), lambda d_log_weights: d_log_weights
+
     # Read a variable here, outside the custom gradient: eager ``tf.custom_gradient`` rejects
     # functions that read variables unless their gradient function takes ``variables``.
-    accumulators = tf.convert_to_tensor(accumulators)
-    if logspace_accumulators:
-        return _count_log_weights_logspace(accumulators)
-    return _count_log_weights(accumulators)
+    return counted(tf.convert_to_tensor(accumulators))
 
 
-@tf.custom_gradient
-def _count_log_weights_logspace(accumulators):
-    log_weights = normalized_log_weights(accumulators, logspace_accumulators=True)
+def routed_sum(x, log_weights, forward=None, weighted=True, sample_prob=0.0):
+    """A sum whose backward pass sends each sum's signal to one child (see :func:`~libspn_keras.math.route_signal`).
 
-    def grad(d_log_weights):
-        return d_log_weights
-
-    return log_weights, grad
-
-
-@tf.custom_gradient
-def _count_log_weights(accumulators):
-    log_weights = normalized_log_weights(accumulators, logspace_accumulators=False)
-
-    def grad(d_log_weights):
-        return d_log_weights
-
-    return log_weights, grad
-
-
-def count_weights(accumulators, logspace_accumulators=False):
-    """Normalized linear weights whose backward pass hands ``w * d/dw = d/d log w`` to the accumulators."""
-    if logspace_accumulators:
-        return tf.exp(count_log_weights(accumulators, logspace_accumulators=True))
-    return _count_weights(tf.convert_to_tensor(accumulators))
-
-
-@tf.custom_gradient
-def _count_weights(accumulators):
-    weights = normalized_weights(accumulators, logspace_accumulators=False)
-
-    def grad(d_weights):
-        return d_weights * weights
-
-    return weights, grad
-
-
-def _routed_grad(choose, x, weighted, dy, weights_rank):
-    one_hot = choose(x, weighted)
-    return route_to_children(one_hot, dy), route_to_weights(one_hot, dy, weights_rank)
-
-
-def routed_max_product(x, log_weights, choose):
-    """Max-product of weighted children; backward sends each sum's signal to the child ``choose`` picks.
-
-    ``choose(x, weighted)`` receives children ``[batch, *lead, children]`` and
-    weighted children ``[batch, *lead, children, sums]`` and returns a one-hot
-    choice of the latter's shape.
+    Args:
+        x: Children ``[batch, *lead, children]``.
+        log_weights: Normalized log-weights ``[*lead, children, sums]`` or ``[children, sums]``.
+        forward: ``forward(x, log_weights)`` computing the sums; the exact
+            log-sum (:func:`~libspn_keras.math.log_matmul`) by default.
+        weighted: Whether the choice weighs children by ``log w``.
+        sample_prob: Probability of drawing the child instead of taking the best one.
     """
 
     @tf.custom_gradient
-    def forward(x, log_weights):
-        weighted = logspace_max_product(x, log_weights)
-        out = tf.reduce_max(weighted, axis=-2)
+    def route(x, log_weights):
+        out = forward(x, log_weights) if forward is not None else log_matmul(x, log_weights=log_weights)
 
         def grad(dy):
-            return _routed_grad(choose, x, weighted, dy, log_weights.shape.rank)
+            return route_signal(x, log_weights, dy, weighted=weighted, sample_prob=sample_prob)
 
         return out, grad
 
-    return forward(x, log_weights)
-
-
-def routed_sum(x, log_weights, choose):
-    """Log-sum of weighted children; backward sends each sum's signal to the child ``choose`` picks."""
-
-    @tf.custom_gradient
-    def forward(x, log_weights):
-        out = log_matmul(x, tf.exp(log_weights))
-
-        def grad(dy):
-            return _routed_grad(choose, x, logspace_max_product(x, log_weights), dy, log_weights.shape.rank)
-
-        return out, grad
-
-    return forward(x, log_weights)
+    return route(x, log_weights)
 
 
 def add_log_weights(x, log_weights):
@@ -186,9 +139,7 @@ class SumOpBase:
         ops with ``fuses_products = True`` compute it without forming that
         outer sum in log space.
         """
-        outer = tf.expand_dims(left, -1) + tf.expand_dims(right, -2)
-        outer = tf.reshape(outer, tf.concat([tf.shape(left)[:-1], [left.shape[-1] * right.shape[-1]]], axis=0))
-        return self.weighted_sum(outer, accumulators, logspace_accumulators)
+        return self.weighted_sum(log_outer_product(left, right), accumulators, logspace_accumulators)
 
     def get_config(self):
         return {}
@@ -204,7 +155,8 @@ class SumOpBase:
         return hash((type(self), tuple(sorted(self.get_config().items()))))
 
     def __repr__(self):
-        return f"{type(self).__name__}()"
+        arguments = ", ".join(f"{key}={value!r}" for key, value in self.get_config().items())
+        return f"{type(self).__name__}({arguments})"
 
 
 class CountingSumOpBase(SumOpBase):
@@ -217,16 +169,27 @@ class CountingSumOpBase(SumOpBase):
         return add_log_weights(x, count_log_weights(accumulators, logspace_accumulators))
 
 
+def check_sample_prob(owner, sample_prob):
+    """``sample_prob`` as a float in ``[0, 1]`` (``None`` stays ``None``); raises ``ValueError`` otherwise."""
+    if sample_prob is None:
+        return None
+    if isinstance(sample_prob, bool) or not isinstance(sample_prob, numbers.Real) or not 0.0 <= sample_prob <= 1.0:
+        raise ValueError(
+            f"{owner}: sample_prob must be None or a number in [0, 1] (the probability of drawing the winning "
+            f"child in proportion to its weighted value instead of taking the best one), got {sample_prob!r}."
+        )
+    return float(sample_prob)
+
+
 __all__ = [
     "CountingSumOpBase",
     "SumOpBase",
     "add_log_weights",
+    "check_sample_prob",
     "count_log_weights",
-    "count_weights",
     "normalized_log_weights",
     "normalized_weights",
     "register_sum_op",
     "registered_sum_ops",
-    "routed_max_product",
     "routed_sum",
 ]

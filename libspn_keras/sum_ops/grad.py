@@ -1,13 +1,7 @@
 """True gradients: discriminative and generative training by any Keras optimizer."""
 
 from libspn_keras.math.log_matmul import log_matmul, log_outer_matmul
-from libspn_keras.sum_ops.base import (
-    SumOpBase,
-    add_log_weights,
-    normalized_log_weights,
-    normalized_weights,
-    register_sum_op,
-)
+from libspn_keras.sum_ops.base import SumOpBase, add_log_weights, normalized_log_weights, register_sum_op
 
 
 @register_sum_op("grad")
@@ -16,17 +10,48 @@ class SumOpGradBackprop(SumOpBase):
 
     Accumulators are log-space by default (normalized with a softmax over the
     children), so an unconstrained optimizer such as Adam can update them.
+
+    Args:
+        logspace_accumulators: As in libspn-keras 0.6.0, the accumulator space
+            of the sum layers built with this op when they do not pass
+            ``logspace_accumulators`` themselves (``None``: log space). A layer
+            keeps the space its accumulators were built in: swapping this op
+            into a built layer whose space differs from an explicit
+            ``logspace_accumulators`` raises instead of reading its
+            accumulators in the other space.
     """
 
-    default_logspace_accumulators = True
+    def __init__(self, logspace_accumulators=None):
+        if logspace_accumulators is not None and not isinstance(logspace_accumulators, bool):
+            raise ValueError(
+                f"SumOpGradBackprop: logspace_accumulators must be None, True or False, got {logspace_accumulators!r}."
+            )
+        self.logspace_accumulators = logspace_accumulators
+
+    @property
+    def default_logspace_accumulators(self):
+        return True if self.logspace_accumulators is None else self.logspace_accumulators
+
+    def check_accumulator_space(self, logspace_accumulators, layer_name):
+        """Raises ``ValueError`` if this op insists on another space than the layer's accumulators have."""
+        if self.logspace_accumulators is not None and self.logspace_accumulators != logspace_accumulators:
+            raise ValueError(
+                f"{layer_name}: SumOpGradBackprop(logspace_accumulators={self.logspace_accumulators}) cannot use "
+                f"accumulators built in {'log' if logspace_accumulators else 'linear'} space without reading them "
+                f"in the wrong space. Build the layer with logspace_accumulators={self.logspace_accumulators}, "
+                f"or use SumOpGradBackprop() to keep the layer's space."
+            )
 
     def weighted_sum(self, x, accumulators, logspace_accumulators):
-        return log_matmul(x, normalized_weights(accumulators, logspace_accumulators))
+        return log_matmul(x, log_weights=normalized_log_weights(accumulators, logspace_accumulators))
 
     fuses_products = True
 
     def weighted_sum_of_products(self, left, right, accumulators, logspace_accumulators):
-        return log_outer_matmul(left, right, normalized_weights(accumulators, logspace_accumulators))
+        return log_outer_matmul(left, right, log_weights=normalized_log_weights(accumulators, logspace_accumulators))
 
     def weighted_children(self, x, accumulators, logspace_accumulators):
         return add_log_weights(x, normalized_log_weights(accumulators, logspace_accumulators))
+
+    def get_config(self):
+        return {} if self.logspace_accumulators is None else {"logspace_accumulators": self.logspace_accumulators}

@@ -1,11 +1,6 @@
 """Ancestral sampling: each sum passes its signal to one child drawn in proportion to ``w_c * S_c``."""
 
-from libspn_keras.math.routing import sample_one_hot
 from libspn_keras.sum_ops.base import CountingSumOpBase, count_log_weights, register_sum_op, routed_sum
-
-
-def _draw_child(x, weighted):
-    return sample_one_hot(weighted, axis=-2)
 
 
 @register_sum_op("sample")
@@ -19,4 +14,4 @@ class SumOpSampleBackprop(CountingSumOpBase):
     """
 
     def weighted_sum(self, x, accumulators, logspace_accumulators):
-        return routed_sum(x, count_log_weights(accumulators, logspace_accumulators), _draw_child)
+        return routed_sum(x, count_log_weights(accumulators, logspace_accumulators), sample_prob=1.0)

@@ -1,24 +1,21 @@
-"""Hard EM whose path ignores the weights when choosing a child."""
+"""Hard EM whose backward pass chooses a child by its value alone."""
 
-import tensorflow as tf
-
-from libspn_keras.math.routing import argmax_one_hot
-from libspn_keras.sum_ops.base import CountingSumOpBase, count_log_weights, register_sum_op, routed_max_product
-
-
-def _choose_max_child(x, weighted):
-    return argmax_one_hot(tf.broadcast_to(tf.expand_dims(x, axis=-1), tf.shape(weighted)), axis=-2)
+from libspn_keras.sum_ops.base import register_sum_op
+from libspn_keras.sum_ops.hard_em import SumOpHardEMBackprop
 
 
 @register_sum_op("unweighted_hard_em")
-class SumOpUnweightedHardEMBackprop(CountingSumOpBase):
-    """Hard EM whose backward pass picks, per sum, the child of largest value ``x_c`` (weights ignored).
+class SumOpUnweightedHardEMBackprop(SumOpHardEMBackprop):
+    """Hard EM whose backward pass picks, per position, the child of largest value ``log S_c(x)`` (weights ignored).
 
-    The forward pass is the same max-product as :class:`SumOpHardEMBackprop`;
-    only the choice of the child that receives the count differs. Ignoring
-    the weights keeps a child that won early from winning every later sample
-    by its weight alone.
+    The forward pass is the exact weighted sum, as for every sum op. Backward,
+    all sums of a position pass their signal to the same child, the one of
+    largest value (ties at random). Ignoring the weights keeps a child that
+    won early from winning every later sample by its weight alone.
+
+    Args:
+        sample_prob: Optional probability in ``[0, 1]`` of drawing that child
+            in proportion to ``S_c(x)`` instead of taking the largest one.
     """
 
-    def weighted_sum(self, x, accumulators, logspace_accumulators):
-        return routed_max_product(x, count_log_weights(accumulators, logspace_accumulators), _choose_max_child)
+    weighted = False

@@ -1,0 +1,64 @@
+"""Random numbers for the library: seeds, and draws that leave the process-wide generators alone.
+
+Queries (``sample``, ``complete``, ``mpe``) run inside :func:`random_source`,
+which installs a ``tf.random.Generator`` of their own: the same seed gives
+the same result, and the user's ``tf.random`` sequence is not advanced. Code
+outside such a block (sum ops inside ``fit``) draws from TensorFlow's global
+generator, as Keras layers without a seed do.
+"""
+
+import contextlib
+import threading
+
+import numpy as np
+import tensorflow as tf
+
+_MAX_SEED = 2**31 - 1
+_sources = threading.local()
+
+
+def resolve_seed(seed):
+    """``seed`` itself, or for ``None`` a fresh seed from NumPy's global state (``keras.utils.set_random_seed``)."""
+    return int(seed) if seed is not None else int(np.random.randint(_MAX_SEED))
+
+
+def numpy_rng(seed=None):
+    """A NumPy ``Generator`` seeded by :func:`resolve_seed`."""
+    return np.random.default_rng(resolve_seed(seed))
+
+
+def _stack():
+    if not hasattr(_sources, "stack"):
+        _sources.stack = []
+    return _sources.stack
+
+
+@contextlib.contextmanager
+def random_source(seed=None):
+    """Within the block, the library's draws come from a generator seeded by :func:`resolve_seed` (``seed``).
+
+    Yields the ``tf.random.Generator``. TensorFlow's global generator and
+    seed are neither read nor changed.
+    """
+    generator = tf.random.Generator.from_seed(resolve_seed(seed))
+    _stack().append(generator)
+    try:
+        yield generator
+    finally:
+        _stack().pop()
+
+
+def uniform(shape, dtype=tf.float32, minval=0.0, maxval=1.0):
+    """Uniform draws in ``[minval, maxval)`` from the innermost :func:`random_source`, else from ``tf.random``."""
+    stack = _stack()
+    if stack:
+        return stack[-1].uniform(shape, minval=minval, maxval=maxval, dtype=dtype)
+    return tf.random.uniform(shape, minval=minval, maxval=maxval, dtype=dtype)
+
+
+def stateless_seed():
+    """A ``[2]`` int32 seed for stateless ops (and TFP ``sample``) from the innermost source; ``None`` outside one."""
+    stack = _stack()
+    if not stack:
+        return None
+    return stack[-1].uniform_full_int([2], dtype=tf.int32)

@@ -1,0 +1,107 @@
+"""A chain-shaped SPN model read as (layers before the leaf, the leaf, the layers above it)."""
+
+import contextlib
+import inspect
+
+import tensorflow as tf
+from tensorflow import keras
+
+from libspn_keras.layers.base_leaf import LeafBase
+from libspn_keras.layers.base_sum import SumLayerBase
+from libspn_keras.layers.flat_to_regions import FlatToRegions
+from libspn_keras.layers.input_dropout import InputDropout
+from libspn_keras.layers.normalize_standard_score import NormalizeStandardScore
+
+PRE_LEAF_LAYERS = (FlatToRegions, NormalizeStandardScore, InputDropout)
+
+
+def split_at_leaf(model):
+    """``(layers before the leaf, leaf, layers above)`` of a chain-shaped SPN model.
+
+    A model that is not a chain of layers (a dynamic SPN) gives its own
+    ``(pre, leaf, above)`` from a ``query_chain()`` method.
+    """
+    if callable(getattr(model, "query_chain", None)):
+        return model.query_chain()
+    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    leaf_indices = [i for i, layer in enumerate(layers) if isinstance(layer, LeafBase)]
+    if not leaf_indices:
+        raise ValueError(
+            f"Model '{model.name}' has no leaf layer (NormalLeaf, IndicatorLeaf, ...); queries back-propagate to "
+            f"the leaves, so add one."
+        )
+    index = leaf_indices[0]
+    for layer in layers[:index]:
+        if not isinstance(layer, PRE_LEAF_LAYERS):
+            raise ValueError(
+                f"Model '{model.name}': queries support only FlatToRegions, NormalizeStandardScore and InputDropout "
+                f"before the leaf, found {type(layer).__name__} '{layer.name}'."
+            )
+    return layers[:index], layers[index], layers[index + 1 :]
+
+
+@contextlib.contextmanager
+def sum_ops_replaced(layers, sum_op):
+    """Temporarily gives every sum layer among ``layers`` the same ``sum_op`` (``None``: keep their own).
+
+    An entry that is not a layer but holds sum layers (a dynamic SPN's
+    recurrence) lists them with a ``sum_layers()`` method.
+    """
+    sum_layers = []
+    for layer in layers if sum_op is not None else []:
+        sum_layers += [layer] if isinstance(layer, SumLayerBase) else list(getattr(layer, "sum_layers", list)())
+    saved = [layer.sum_op for layer in sum_layers]
+    for layer in sum_layers:
+        layer.sum_op = sum_op
+    try:
+        yield
+    finally:
+        for layer, sum_op_before in zip(sum_layers, saved):
+            layer.sum_op = sum_op_before
+
+
+def accepts_training(layer):
+    """Whether the layer's ``call`` takes a ``training`` argument."""
+    return "training" in inspect.signature(layer.call).parameters
+
+
+def run_layers(layers, x, training=None):
+    """``x`` through ``layers`` in order, passing ``training`` to the layers that take it."""
+    for layer in layers:
+        x = layer(x, training=training) if training is not None and accepts_training(layer) else layer(x)
+    return x
+
+
+def leaf_input(pre, x):
+    """The leaf's input for model input ``x``, and ``(normalizer, mean, std)`` of a ``NormalizeStandardScore``."""
+    normalization = None
+    for layer in pre:
+        if isinstance(layer, NormalizeStandardScore):
+            normalization = (layer, *layer.statistics(x))
+        x = layer(x, training=False) if isinstance(layer, InputDropout) else layer(x)
+    return x, normalization
+
+
+def to_inputs(values, pre):
+    """Per-cell values at the leaf input ``[batch, *cells, ...]`` summed back onto input positions.
+
+    ``FlatToRegions`` copies every variable into each decomposition; the
+    copies' values are summed.
+    """
+    for layer in reversed(pre):
+        if isinstance(layer, FlatToRegions):
+            values = tf.reduce_sum(values, axis=2)
+    return values
+
+
+def from_inputs(values, pre):
+    """Inverse broadcast of :func:`to_inputs`: input-position values repeated onto every copy."""
+    for layer in pre:
+        if isinstance(layer, FlatToRegions):
+            values = tf.expand_dims(values, axis=2)
+    return values
+
+
+def copies_per_input(pre):
+    """Whether the leaf sees several copies of each input (decompositions) to choose among."""
+    return any(isinstance(layer, FlatToRegions) for layer in pre)

@@ -1,0 +1,113 @@
+"""Filling in unobserved inputs from the signal at the leaves: completion, MPE, sampling, reconstruction."""
+
+import numpy as np
+import tensorflow as tf
+
+from libspn_keras.math.seeding import random_source, stateless_seed
+from libspn_keras.models.queries.chain import copies_per_input, from_inputs, split_at_leaf, to_inputs
+from libspn_keras.models.queries.evidence import (
+    check_categories,
+    check_sample_statistics,
+    mark_missing,
+    missing_mask,
+    query_dtype,
+)
+from libspn_keras.models.queries.signal import leaf_signal
+
+COMPLETION_METHODS = ("posterior_marginal", "mpe", "sample")
+
+
+def _one_hot_largest(weights, pre):
+    """One-hot of the largest weight per input, among all its copies (decompositions) and components."""
+    if not copies_per_input(pre):
+        return tf.one_hot(tf.argmax(weights, axis=-1), tf.shape(weights)[-1], dtype=weights.dtype)
+    shape = tf.shape(weights)
+    flat = tf.reshape(weights, tf.concat([shape[:-2], [-1]], axis=0))
+    one_hot = tf.one_hot(tf.argmax(flat, axis=-1), tf.shape(flat)[-1], dtype=weights.dtype)
+    return tf.reshape(one_hot, shape)
+
+
+def fill_from_signal(signal, components, pre, hard=False):
+    """Input values ``[batch, *inputs, d]`` combining component values by the signal at the leaves.
+
+    Args:
+        signal: ``[batch, *cells, K]`` from :func:`~libspn_keras.models.queries.leaf_signal`.
+        components: Value of every component, broadcastable to ``[batch, *cells, K, d]``.
+        pre: The layers before the leaf.
+        hard: If ``True`` each input takes the value of the one component
+            (of any copy) with the largest signal; otherwise the average of
+            the components weighted by the signal, normalized per input.
+    """
+    magnitude = to_inputs(tf.reduce_sum(tf.abs(signal), axis=-1), pre)
+    weights = tf.math.divide_no_nan(signal, tf.expand_dims(from_inputs(magnitude, pre), -1))
+    if hard:
+        weights = _one_hot_largest(weights, pre)
+    return to_inputs(tf.reduce_sum(tf.expand_dims(weights, -1) * components, axis=-2), pre)
+
+
+def _to_input_units(filled, x, normalization):
+    filled = tf.reshape(filled, tf.shape(x))
+    if normalization is not None:
+        layer, mean, std = normalization
+        filled = layer.inverse(filled, mean, std)
+    return filled
+
+
+def reconstruct(model, x, evidence_mask=None, weighted=True, training=None):
+    """The reconstruction of the unobserved inputs that the model's own sum ops route to (graph-safe).
+
+    What libspn-keras 0.6.0's ``infer_no_evidence`` models return: the
+    signal from the root, routed by the sum layers' own ops, weighs each
+    leaf component's mode (``weighted=True``) or picks the component with
+    the largest signal. Observed entries are returned unchanged; the result
+    is in the leaf's float dtype, differentiable for training on it.
+    """
+    layers = split_at_leaf(model)
+    pre, leaf, _ = layers
+    x = tf.convert_to_tensor(x)
+    x = tf.cast(x, query_dtype(x.dtype))
+    missing = missing_mask(x, leaf, evidence_mask, name=model.name)
+    signal, normalization, _ = leaf_signal(layers, mark_missing(x, missing), None, training=training)
+    filled = fill_from_signal(signal, leaf.mode(), pre, hard=not weighted)
+    filled = _to_input_units(filled, x, normalization)
+    return tf.where(missing, filled, tf.cast(x, filled.dtype))
+
+
+def _components(leaf, method, num_samples):
+    if method == "posterior_marginal":
+        return leaf.component_mean()
+    if method == "mpe":
+        return leaf.mode()
+    return leaf.sample_components(num_samples, seed=stateless_seed())
+
+
+def complete(model, x, evidence_mask=None, method="posterior_marginal", seed=None):
+    """Fills the missing entries of ``x``; see :meth:`QueryMixin.complete`."""
+    if method not in COMPLETION_METHODS:
+        raise ValueError(f"{model.name}.complete: method must be one of {COMPLETION_METHODS}, got {method!r}.")
+    x = tf.convert_to_tensor(x)
+    input_dtype = x.dtype
+    x = tf.cast(x, query_dtype(x.dtype))
+    layers = split_at_leaf(model)
+    pre, leaf, _ = layers
+    missing = missing_mask(x, leaf, evidence_mask, name=model.name)
+    check_categories(model, leaf, x, missing)
+    check_sample_statistics(model, pre, missing)
+    with random_source(seed):
+        signal, normalization, root = leaf_signal(layers, mark_missing(x, missing), method)
+        if not np.all(np.isfinite(root.numpy())):
+            raise ValueError(
+                f"{model.name}.complete: the evidence of some samples has probability zero under the model, so no "
+                f"completion exists for them."
+            )
+        if leaf.is_categorical:
+            category = tf.argmax(to_inputs(signal, pre), axis=-1, output_type=tf.int32)
+            filled = tf.broadcast_to(tf.expand_dims(category, -1), tf.concat([tf.shape(category), [leaf.num_dims]], 0))
+        else:
+            components = _components(leaf, method, tf.shape(x)[0])
+            filled = fill_from_signal(signal, components, pre, hard=method != "posterior_marginal")
+            filled = _to_input_units(filled, x, normalization)
+    result = tf.where(missing, tf.cast(tf.reshape(filled, tf.shape(x)), x.dtype), x)
+    if x.dtype.is_floating and not np.all(np.isfinite(result.numpy())):
+        raise ValueError(f"{model.name}.complete: the completion produced non-finite values.")
+    return tf.cast(result, input_dtype).numpy()

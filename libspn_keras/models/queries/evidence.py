@@ -1,0 +1,74 @@
+"""Which inputs are observed: missing markers, evidence masks, and the checks made before a query."""
+
+import numpy as np
+import tensorflow as tf
+
+from libspn_keras.layers.base_leaf import missing_value
+from libspn_keras.layers.normalize_standard_score import NormalizeStandardScore
+from libspn_keras.layers.validation import check_int
+
+
+def missing_mask(x, leaf, evidence_mask=None, name="model"):
+    """Unobserved entries: those ``leaf`` reads as missing (NaN, negative categories) and ``evidence_mask == False``."""
+    missing = tf.logical_not(leaf.observed_mask(x))
+    if evidence_mask is not None:
+        evidence_mask = tf.convert_to_tensor(evidence_mask, dtype=tf.bool)
+        if not evidence_mask.shape.is_compatible_with(x.shape):
+            raise ValueError(
+                f"{name}: evidence_mask has shape {tuple(evidence_mask.shape)} but x has shape {tuple(x.shape)}; "
+                f"pass one boolean per input entry (True = observed)."
+            )
+        missing = tf.logical_or(missing, tf.logical_not(evidence_mask))
+    return missing
+
+
+def query_dtype(dtype):
+    """The dtype queries work in for inputs of ``dtype``: float32 for floats, a signed type that holds -1 otherwise."""
+    dtype = tf.as_dtype(dtype)
+    if dtype.is_floating:
+        return tf.float32
+    if dtype.is_unsigned or dtype == tf.bool:
+        return tf.int32
+    return dtype
+
+
+def mark_missing(x, missing):
+    """``x`` with the missing entries set to the marker the leaves marginalize (NaN, or -1 for integers)."""
+    return tf.where(missing, missing_value(x.dtype), x)
+
+
+def empty_evidence(model, num_samples):
+    """``num_samples`` inputs shaped like the model input with every entry missing (in :func:`query_dtype`)."""
+    shape = (num_samples, *model.inputs[0].shape[1:])
+    return tf.fill(shape, missing_value(query_dtype(model.inputs[0].dtype)))
+
+
+def check_num_samples(name, num_samples):
+    """``num_samples`` as an int >= 1; raises ``ValueError`` naming the argument otherwise."""
+    return check_int(name, "num_samples", num_samples, minimum=1)
+
+
+def check_categories(model, leaf, x, missing):
+    """Raises ``ValueError`` if an observed category is outside ``[0, num_components)`` of an indicator leaf."""
+    if not leaf.is_categorical:
+        return
+    observed = tf.boolean_mask(x, tf.logical_not(missing)).numpy()
+    if observed.size and np.round(observed).max() >= leaf.num_components:
+        raise ValueError(
+            f"{model.name}: input holds category {int(np.round(observed).max())} but {type(leaf).__name__} "
+            f"'{leaf.name}' has {leaf.num_components} categories (0 to {leaf.num_components - 1}); recode the "
+            f"input or raise num_components."
+        )
+
+
+def check_sample_statistics(model, pre, missing):
+    """Raises ``ValueError`` when a sample-wise normalizer would estimate a sample's statistics from < 2 values."""
+    if not any(isinstance(layer, NormalizeStandardScore) and layer.axes == layer.SAMPLE_WISE for layer in pre):
+        return
+    observed = tf.reduce_sum(tf.cast(tf.logical_not(missing), tf.int32), axis=list(range(1, missing.shape.rank)))
+    if np.any(observed.numpy() < 2):
+        raise ValueError(
+            f"{model.name}: a sample-wise NormalizeStandardScore needs at least 2 observed entries per sample to "
+            f"map values back to input units; use axes='variable_wise' or 'global' (with adapt) for sampling "
+            f"or for completing nearly empty samples."
+        )

@@ -1,0 +1,95 @@
+"""The query methods of the SPN models."""
+
+import tensorflow as tf
+
+from libspn_keras.math.seeding import random_source
+from libspn_keras.models.queries.chain import split_at_leaf
+from libspn_keras.models.queries.completion import complete, reconstruct
+from libspn_keras.models.queries.evidence import (
+    check_categories,
+    check_num_samples,
+    empty_evidence,
+    mark_missing,
+    missing_mask,
+    query_dtype,
+)
+
+
+class QueryMixin:
+    """Queries on SPN models: marginal likelihood, completion, MPE and sampling."""
+
+    def log_likelihood(self, x, evidence_mask=None):
+        """Exact ``log p(evidence)`` per sample ``[batch]``: missing entries (NaN, -1, mask False) are marginalized.
+
+        Every sum op computes exact sums in the forward pass, so this is the
+        model's own output, summed over class roots.
+        """
+        x = tf.convert_to_tensor(x)
+        x = tf.cast(x, query_dtype(x.dtype))
+        leaf = split_at_leaf(self)[1]
+        missing = missing_mask(x, leaf, evidence_mask, name=self.name)
+        check_categories(self, leaf, x, missing)
+        output = self(mark_missing(x, missing), training=False)
+        return tf.reduce_logsumexp(tf.reshape(output, [tf.shape(output)[0], -1]), axis=-1).numpy()
+
+    def complete(self, x, evidence_mask=None, method="posterior_marginal", seed=None):
+        """Fills in missing entries of ``x`` (NaN, negative category, or ``evidence_mask`` False).
+
+        Args:
+            x: Inputs shaped like the model input.
+            evidence_mask: Optional booleans shaped like ``x``; ``True`` = observed.
+            method: ``"posterior_marginal"`` (conditional mean for continuous
+                leaves, most probable category under the posterior marginal
+                for indicators), ``"mpe"`` (leaf modes along the most
+                probable induced tree, found by max-product sums) or
+                ``"sample"`` (a draw from ``p(missing | evidence)``).
+            seed: Optional int: the same seed gives the same result. Draws
+                come from a generator of the query's own, so TensorFlow's
+                global random state is neither read nor changed; ``None``
+                takes a seed from NumPy's global state.
+
+        Returns:
+            A NumPy array shaped like ``x``, with the observed entries unchanged.
+        """
+        return complete(self, x, evidence_mask=evidence_mask, method=method, seed=seed)
+
+    def mpe(self, x, evidence_mask=None, seed=None):
+        """Most probable explanation of the missing entries: ``complete(x, method="mpe")`` (``seed`` breaks ties)."""
+        return complete(self, x, evidence_mask=evidence_mask, method="mpe", seed=seed)
+
+    def sample(self, num_samples, seed=None):
+        """``num_samples`` unconditional samples shaped like the model input (``seed`` as for :meth:`complete`)."""
+        num_samples = check_num_samples(f"{self.name}.sample", num_samples)
+        samples = complete(self, empty_evidence(self, num_samples), method="sample", seed=seed)
+        return samples.astype(tf.as_dtype(self.inputs[0].dtype).as_numpy_dtype)
+
+    def zero_evidence_inference(self, size, seed=None):
+        """What libspn-keras 0.6.0 returns for ``size`` inputs without evidence: the model's own reconstruction.
+
+        The signal from the root is routed by the sum layers' own ops to leaf
+        components whose modes make up the result: for hard-EM ops the modes
+        along each sum's best child, for :class:`~libspn_keras.sum_ops.SumOpSampleBackprop`
+        layers the modes along a randomly drawn tree (a different image per
+        row), for gradient / soft-EM ops the posterior-weighted average of the
+        modes (``infer_weighted_sum``, as the original's default) or the mode
+        of the component with the largest weight. Use :meth:`sample` for
+        draws from the distribution itself.
+
+        Args:
+            size: Number of inputs to reconstruct.
+            seed: Optional int fixing the random choices (as for :meth:`complete`).
+
+        Returns:
+            A NumPy array ``[size, *input_shape]`` of floats.
+        """
+        size = check_num_samples(f"{self.name}.zero_evidence_inference", size)
+        evidence = empty_evidence(self, size)
+        with random_source(seed):
+            result = reconstruct(
+                self,
+                evidence,
+                evidence_mask=tf.zeros(evidence.shape, tf.bool),
+                weighted=getattr(self, "infer_weighted_sum", True),
+                training=False,
+            )
+        return result.numpy()

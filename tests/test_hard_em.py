@@ -1,0 +1,254 @@
+"""Hard EM and unweighted hard EM as libspn-keras 0.6.0 defines them, against brute-force references.
+
+The forward pass is the exact weighted sum (every network sums to one); only
+the backward pass is hard: each sum sends its signal to the child with the
+largest ``log w + log S_c`` (unweighted: ``log S_c``), ``S_c`` being the
+ordinary marginal child values. The reference follows that rule top-down in
+numpy on the tiny two-level model of ``test_em``.
+"""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from reference import all_binary, np_logsumexp
+from tensorflow import keras
+from test_em import (
+    R,
+    correlated_binary_data,
+    em_estimate,
+    em_optimizer,
+    normalize,
+    one_root_model,
+    random_tiny_accumulators,
+    rat_spn,
+    set_accumulators,
+    sum_gradients,
+    tiny_data,
+    tiny_joint,
+    tiny_model,
+    weights_of,
+)
+
+from libspn_keras import layers, metrics, models, sum_ops
+from libspn_keras.math.routing import route_signal
+from libspn_keras.sum_ops import SumOpHardEMBackprop, SumOpUnweightedHardEMBackprop
+
+pytestmark = pytest.mark.filterwarnings("ignore:Do not pass an `input_shape`:UserWarning")
+
+HARD_OPS = ["hard_em", "unweighted_hard_em"]
+
+
+def hard_em_counts(x, accumulators, weighted=True):
+    """Edge counts of the tiny model's three sum layers when every sum routes to its own winner, top-down."""
+    w0, w1, w2 = (normalize(a) for a in accumulators)
+    x = np.asarray(x)
+    ind = np.stack([x == c for c in range(2)], axis=-1).astype(np.float64)  # [N, var, c]
+    s0 = np.einsum("vrci,nvc->nvri", w0, ind)  # leaf sums [N, var, r, i]
+    s1 = np.einsum("rpk,nrp->nrk", w1[0], (s0[:, 0, :, :, None] * s0[:, 1, :, None, :]).reshape(len(x), R, 4))
+    n0, n1, n2 = np.zeros((2, R, 2, 2)), np.zeros((1, R, 4, 2)), np.zeros((2 * R, 1))
+    with np.errstate(divide="ignore"):
+        log_w0, log_w1, log_w2 = (np.log(w) if weighted else np.zeros_like(w) for w in (w0, w1, w2))
+        for n in range(len(x)):
+            r, k = divmod(int(np.argmax(np.log(s1[n].ravel()) + log_w2[:, 0])), 2)
+            n2[r * 2 + k, 0] += 1
+            i, j = divmod(int(np.argmax(np.log(np.outer(s0[n, 0, r], s0[n, 1, r]).ravel()) + log_w1[0, r, :, k])), 2)
+            n1[0, r, i * 2 + j, k] += 1
+            for var, node in ((0, i), (1, j)):
+                c = int(np.argmax(np.log(ind[n, var]) + log_w0[var, r, :, node]))
+                n0[var, r, c, node] += 1
+    return [n0, n1, n2]
+
+
+@pytest.mark.parametrize("sum_op", HARD_OPS)
+def test_forward_is_exact_and_counts_are_per_sample_winners(sum_op):
+    rng = np.random.default_rng(5)
+    x = tiny_data(rng, size=50)
+    acc = random_tiny_accumulators(rng)
+    model = tiny_model(sum_op)
+    set_accumulators(model, acc)
+    exact = np.log(tiny_joint(x, acc).reshape(len(x), -1).sum(axis=1))
+    np.testing.assert_allclose(model(x).numpy()[:, 0], exact, atol=1e-5)
+    reference = hard_em_counts(x, acc, weighted=sum_op == "hard_em")
+    counts = sum_gradients(model, x)
+    for got, ref in zip(counts, reference):
+        np.testing.assert_array_equal(got, ref)
+    assert counts[-1].sum() == len(x)
+    # Non-vacuous: the weighted and the unweighted rules disagree on this data.
+    other = hard_em_counts(x, acc, weighted=sum_op != "hard_em")
+    assert any(not np.array_equal(a, b) for a, b in zip(reference, other))
+
+
+@pytest.mark.parametrize("sum_op", HARD_OPS)
+def test_hard_em_step_is_the_brute_force_m_step(sum_op):
+    rng = np.random.default_rng(6)
+    x = tiny_data(rng, size=50)
+    acc = random_tiny_accumulators(rng)
+    model = tiny_model(sum_op)
+    set_accumulators(model, acc)
+    model.compile(optimizer=em_optimizer(1.0), metrics=[metrics.LogLikelihood()])
+    model.fit(x, batch_size=len(x), epochs=1, shuffle=False, verbose=0)
+    expected = em_estimate(acc, hard_em_counts(x, acc, weighted=sum_op == "hard_em"))
+    for got, ref in zip(weights_of(model), expected):
+        # Edges without counts are clipped to the accumulator epsilon instead of exactly 0.
+        np.testing.assert_allclose(got, ref, atol=1e-6)
+
+
+@pytest.mark.slow  # XLA compilation of the routing loop: ~25 s on 2 cores
+def test_fit_under_jit_compile_matches_reference_steps():
+    rng = np.random.default_rng(16)
+    x = tiny_data(rng, size=64)
+    acc = random_tiny_accumulators(rng)
+    model = tiny_model("hard_em")
+    set_accumulators(model, acc)
+    model.compile(optimizer=em_optimizer(1.0), metrics=[metrics.LogLikelihood()], jit_compile=True)
+    history = model.fit(x, batch_size=len(x), epochs=2, shuffle=False, verbose=0).history["llh"]
+    first = em_estimate(acc, hard_em_counts(x, acc))
+    second = em_estimate(first, hard_em_counts(x, first))
+    for got, ref in zip(weights_of(model), second):
+        np.testing.assert_allclose(got, ref, atol=1e-4)
+    # The reported metric is the exact log-likelihood before each step.
+    for value, weights in zip(history, (acc, first)):
+        assert value == pytest.approx(np.mean(np.log(tiny_joint(x, weights).reshape(len(x), -1).sum(1))), abs=1e-4)
+
+
+@pytest.mark.parametrize(
+    "sum_op", ["hard_em", "unweighted_hard_em", SumOpHardEMBackprop(0.5), SumOpUnweightedHardEMBackprop(1.0)]
+)
+def test_hard_em_networks_sum_to_one(sum_op):
+    keras.utils.set_random_seed(2)
+    rat = rat_spn(5, 2, 2, sum_op, num_sums=3)
+    log_p = rat(all_binary(5)).numpy()[:, 0]
+    assert abs(np_logsumexp(log_p)) < 1e-5
+    spatial = models.SequentialSumProductNetwork(
+        [
+            keras.Input((2, 2, 1), dtype="int32"),
+            layers.IndicatorLeaf(num_components=2),
+            layers.Local2DSum(num_sums=2, sum_op=sum_op),
+            layers.Conv2DProduct(strides=1, dilations=1, kernel_size=2, padding="full", num_channels=4),
+            layers.Conv2DSum(num_sums=2, sum_op=sum_op),
+            layers.Conv2DProduct(strides=1, dilations=2, kernel_size=2, padding="final", depthwise=True),
+            layers.SpatialToRegions(),
+            layers.RootSum(return_weighted_child_logits=True, sum_op=sum_op),
+        ]
+    )
+    log_joint = spatial(all_binary(4).reshape(-1, 2, 2, 1)).numpy()
+    assert abs(np_logsumexp(log_joint)) < 1e-5
+
+
+@pytest.mark.parametrize(
+    "sum_op,child_0",
+    [
+        # Root weights [0.3, 0.7] over child values [0.6, 0.4]: w * S = [0.18, 0.28], so child 1 is best.
+        (SumOpHardEMBackprop(), 0.0),
+        (SumOpHardEMBackprop(sample_prob=1.0), 0.18 / 0.46),
+        (SumOpHardEMBackprop(sample_prob=0.5), 0.5 * 0.18 / 0.46),
+        # Unweighted: child values alone, child 0 is best.
+        (SumOpUnweightedHardEMBackprop(), 1.0),
+        (SumOpUnweightedHardEMBackprop(sample_prob=1.0), 0.6),
+        (SumOpUnweightedHardEMBackprop(sample_prob=0.5), 0.5 + 0.5 * 0.6),
+    ],
+)
+def test_sample_prob_draws_the_winner_with_that_probability(sum_op, child_0):
+    model = one_root_model(sum_op, 2)
+    model.layers[-1].accumulators.assign([[0.3], [0.7]])
+    draws = 20000
+    x = tf.constant(np.log([[0.6, 0.4]] * draws), dtype=tf.float32)
+    keras.utils.set_random_seed(3)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        out = model(x)
+        total = tf.reduce_sum(out)
+    d_acc, d_x = tape.gradient(total, [model.layers[-1].accumulators, x])
+    np.testing.assert_allclose(out.numpy(), np.log(0.46), atol=1e-6)
+    counts = d_acc.numpy()[:, 0]
+    assert counts.sum() == draws
+    np.testing.assert_array_equal(d_x.numpy().sum(axis=0), counts)
+    assert abs(counts[0] / draws - child_0) < 0.015, (counts, child_0)
+
+
+def test_every_sum_of_a_position_routes_its_own_signal():
+    # All three sums of the position receive a signal (the general path, one pass per sum).
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(200, 1, 1, 4)).astype(np.float32)
+    acc = rng.uniform(0.05, 3.0, size=(1, 1, 4, 3)).astype(np.float32)
+    log_w = np.log(normalize(acc))
+    result = {}
+    for sum_op in HARD_OPS:
+        layer = layers.DenseSum(num_sums=3, sum_op=sum_op)
+        layer(x[:1])
+        layer.accumulators.assign(acc)
+        with tf.GradientTape() as tape:
+            out = layer(x)
+            total = tf.reduce_sum(out)
+        np.testing.assert_allclose(out.numpy(), np_logsumexp(x[..., :, None] + log_w, axis=-2), atol=1e-5)
+        result[sum_op] = tape.gradient(total, layer.accumulators).numpy()
+    weighted_choice = np.argmax(x[..., :, None] + log_w, axis=-2)  # [B, 1, 1, sums]
+    unweighted_choice = np.argmax(x, axis=-1)  # [B, 1, 1]
+    expected_weighted = np.zeros((1, 1, 4, 3))
+    expected_unweighted = np.zeros((1, 1, 4, 3))
+    for b in range(len(x)):
+        for s in range(3):
+            expected_weighted[0, 0, weighted_choice[b, 0, 0, s], s] += 1
+            expected_unweighted[0, 0, unweighted_choice[b, 0, 0], s] += 1
+    np.testing.assert_array_equal(result["hard_em"], expected_weighted)
+    np.testing.assert_array_equal(result["unweighted_hard_em"], expected_unweighted)
+    assert not np.array_equal(expected_weighted, expected_unweighted)
+
+
+@pytest.mark.parametrize("shared", [False, True])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_route_signal_matches_brute_force(shared, sparse):
+    rng = np.random.default_rng(9)
+    x = rng.normal(size=(6, 3, 2, 5)).astype(np.float32)
+    w_shape = (5, 4) if shared else (3, 2, 5, 4)
+    log_w = np.log(rng.dirichlet(np.ones(5), size=w_shape[:-2] + (4,))).swapaxes(-1, -2).astype(np.float32)
+    dy = rng.normal(size=(6, 3, 2, 4)).astype(np.float32)
+    if sparse:  # one sum per position, as a signal from the root of a valid SPN
+        dy *= np.eye(4)[rng.integers(0, 4, size=(6, 3, 2))]
+    d_x, d_w = route_signal(tf.constant(x), tf.constant(log_w), tf.constant(dy))
+    scores = x[..., :, None] + log_w  # [B, 3, 2, children, sums]
+    winner = np.argmax(scores, axis=-2)
+    expected_x, expected_w = np.zeros(x.shape), np.zeros((5, 4) if shared else (3, 2, 5, 4))
+    for b, p, q, s in np.ndindex(6, 3, 2, 4):
+        c = winner[b, p, q, s]
+        expected_x[b, p, q, c] += dy[b, p, q, s]
+        expected_w[(c, s) if shared else (p, q, c, s)] += dy[b, p, q, s]
+    np.testing.assert_allclose(d_x.numpy(), expected_x, atol=1e-5)
+    np.testing.assert_allclose(d_w.numpy(), expected_w, atol=1e-5)
+
+
+def test_hard_em_ties_are_broken_at_random():
+    model = one_root_model("hard_em", 2)
+    model.layers[-1].accumulators.assign([[1.0], [1.0]])
+    with tf.GradientTape() as tape:
+        total = tf.reduce_sum(model(tf.zeros((4000, 2))))
+    counts = tape.gradient(total, model.layers[-1].accumulators).numpy()[:, 0]
+    assert counts.sum() == 4000
+    assert abs(counts[0] / 4000 - 0.5) < 0.05
+
+
+@pytest.mark.parametrize("cls", [SumOpHardEMBackprop, SumOpUnweightedHardEMBackprop])
+def test_sample_prob_is_validated_and_serialized(cls):
+    op = cls(sample_prob=0.25)
+    assert op.get_config() == {"sample_prob": 0.25}
+    assert sum_ops.get(sum_ops.serialize(op)) == op
+    layer = layers.DenseSum(num_sums=2, sum_op=op)
+    assert layers.DenseSum.from_config(layer.get_config()).sum_op == op
+    assert cls().get_config() == {}
+    for bad in (-0.1, 1.5, "0.5", True):
+        with pytest.raises(ValueError, match="sample_prob"):
+            cls(sample_prob=bad)
+
+
+@pytest.mark.parametrize("sum_op", HARD_OPS)
+def test_hard_em_improves_the_likelihood_on_nltcs_shaped_data(sum_op):
+    # 16 binary variables like DEBD's nltcs, drawn from a mixture so that there is structure to learn.
+    keras.utils.set_random_seed(7)
+    data = correlated_binary_data(np.random.default_rng(7), 400, 16)
+    model = rat_spn(16, 3, 3, sum_op, num_sums=4)
+    model.compile(optimizer=em_optimizer(0.5), metrics=[metrics.LogLikelihood()])
+    before = float(np.mean(model.log_likelihood(data)))
+    history = model.fit(data, batch_size=100, epochs=5, shuffle=False, verbose=0).history["llh"]
+    after = float(np.mean(model.log_likelihood(data)))
+    assert np.all(np.isfinite(history))
+    assert after > before + 0.5, (before, history, after)
