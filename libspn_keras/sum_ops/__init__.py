@@ -10,6 +10,7 @@ from tensorflow import keras
 
 from libspn_keras import config
 from libspn_keras.backprop_mode import BackpropMode
+from libspn_keras.config.sum_op import get_default_sum_op, set_default_sum_op
 from libspn_keras.sum_ops.base import SumOpBase, registered_sum_ops
 from libspn_keras.sum_ops.em import SumOpEMBackprop
 from libspn_keras.sum_ops.grad import SumOpGradBackprop
@@ -49,14 +50,8 @@ def serialize(sum_op):
     return keras.utils.serialize_keras_object(sum_op)
 
 
-def set_default_sum_op(sum_op):
-    """Sets the sum op used by sum layers created without ``sum_op`` (validated now)."""
-    config.set_default("sum_op", get(sum_op, layer_name="set_default_sum_op"))
-
-
-def get_default_sum_op():
-    """The sum op used by sum layers created without ``sum_op``."""
-    return get(None)
+# The defaults live in libspn_keras.config, below this package; it resolves sum ops through ``get``.
+config.register_sum_op_resolver(get)
 
 
 __all__ = [

@@ -1,0 +1,30 @@
+"""The default initializer of sum accumulators."""
+
+import math
+
+from tensorflow import keras
+
+from libspn_keras.config.defaults import get_default, set_default
+from libspn_keras.initializers.dirichlet import Dirichlet
+
+
+def set_default_accumulator_initializer(initializer):
+    """Sets the initializer used by sum layers created without ``accumulator_initializer``."""
+    set_default("accumulator_initializer", keras.initializers.get(initializer) if initializer is not None else None)
+
+
+def get_default_accumulator_initializer(logspace_accumulators=True):
+    """Initializer for new accumulators: the one set globally, else a built-in default.
+
+    Initializers give linear accumulator values; layers with log-space
+    accumulators store their log. The built-in defaults are values on
+    [e^0.5, e^1.5] for log-space accumulators (logs on [0.5, 1.5]: nearly flat
+    weights after the softmax) and ``Dirichlet(alpha=1)`` draws for linear
+    ones, whose spread breaks the symmetry EM needs broken.
+    """
+    initializer = get_default("accumulator_initializer")
+    if initializer is not None:
+        return initializer
+    if logspace_accumulators:
+        return keras.initializers.RandomUniform(minval=math.exp(0.5), maxval=math.exp(1.5))
+    return Dirichlet(alpha=1.0)
