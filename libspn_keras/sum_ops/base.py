@@ -84,7 +84,12 @@ def routed_sum(x, log_weights, forward=None, weighted=True, sample_prob=0.0):
 
     @tf.custom_gradient
     def route(x, log_weights):
-        out = forward(x, log_weights) if forward is not None else log_matmul(x, log_weights=log_weights)
+        # The routing needs nothing of the forward's inner steps: keep a recording tape from holding them.
+        x_value, log_weights_value = tf.stop_gradient(x), tf.stop_gradient(log_weights)
+        if forward is None:
+            out = log_matmul(x_value, log_weights=log_weights_value)
+        else:
+            out = forward(x_value, log_weights_value)
 
         def grad(dy):
             return route_signal(x, log_weights, dy, weighted=weighted, sample_prob=sample_prob)
