@@ -551,8 +551,17 @@ def test_em_statistics_refuse_gradient_optimizers(use_em_sums):
         layers.RootSum(return_weighted_child_logits=False, sum_op="em" if use_em_sums else "grad"),
     ]
     model = models.SequentialSumProductNetwork(stack)
+    # Compiling is allowed (the model can still be evaluated); training is refused before any update.
+    model.compile(optimizer=keras.optimizers.Adam())
+    x = np.linspace(-1.0, 1.0, 8, dtype="float32")[:, None]
+    before = [w.copy() for w in model.get_weights()]
+    model.evaluate(x, verbose=0)
     with pytest.raises(ValueError, match="receives EM counts"):
-        model.compile(optimizer=keras.optimizers.Adam())
+        model.fit(x, verbose=0)
+    with pytest.raises(ValueError, match="receives EM counts"):
+        model.train_on_batch(x)
+    for got, old in zip(model.get_weights(), before):
+        np.testing.assert_array_equal(got, old)
 
 
 def test_fixed_locations_stay_fixed_under_leaf_em():

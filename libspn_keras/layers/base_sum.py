@@ -6,9 +6,8 @@ from libspn_keras import config, sum_ops
 from libspn_keras.initializers.fitting import fitted
 from libspn_keras.initializers.logspace import logspace_wrapper_initializer
 from libspn_keras.layers.validation import positive_int
+from libspn_keras.math.em_roles import tag_sum_accumulators
 from libspn_keras.sum_ops.base import CountingSumOpBase
-
-SUM_ACCUMULATORS_ROLE = "sum_accumulators"
 
 
 class SumLayerBase(keras.layers.Layer):
@@ -95,10 +94,7 @@ class SumLayerBase(keras.layers.Layer):
             constraint=constraint,
             trainable=True,
         )
-        self.accumulators.spn_role = SUM_ACCUMULATORS_ROLE
-        self.accumulators.spn_logspace = self.logspace_accumulators
-        self.accumulators.spn_counting = isinstance(self.sum_op, CountingSumOpBase)
-        self.accumulators.spn_layer = self.name
+        tag_sum_accumulators(self.accumulators, self.name, counting=isinstance(self.sum_op, CountingSumOpBase))
 
     def get_config(self):
         config_dict = super().get_config()

@@ -5,9 +5,7 @@ from tensorflow import keras
 
 from libspn_keras.constraints.greater_equal_epsilon import GreaterEqualEpsilon
 from libspn_keras.layers.base_leaf import LeafBase
-from libspn_keras.math.em import leaf_moments
-
-LEAF_STATISTICS_ROLE = "leaf_statistics"
+from libspn_keras.math.em_roles import leaf_counts, leaf_moments, pack_leaf_statistics, tag_leaf_statistics
 
 
 def _statistics_log_prob(leaf):
@@ -20,10 +18,8 @@ def _statistics_log_prob(leaf):
         value = leaf.distribution(mean, scale).log_prob(x)
 
         def grad(dy):
-            # Raw moments in float64: E[x^2] - E[x]^2 cancels badly in float32 when |mean| >> std.
-            dy64, x64 = tf.cast(dy, tf.float64), tf.cast(x, tf.float64)
-            moments = tf.stack([dy64, dy64 * x64, dy64 * tf.square(x64)], axis=-1)
-            return tf.zeros_like(x), tf.cast(tf.reduce_sum(moments, axis=0), statistics.dtype)
+            # Moments about the current means, in float64 (see libspn_keras.math.em_roles.leaf_counts).
+            return tf.zeros_like(x), tf.cast(leaf_counts(dy, x, leaf_moments(statistics)[0]), statistics.dtype)
 
         return value, grad
 
@@ -50,7 +46,8 @@ class LocationScaleLeafBase(LeafBase):
             ``statistics`` ``[*cells, num_components, d, 3]`` (float64, so that
             variances of data far from 0 keep their precision) holding
             ``(1, mean, variance + mean^2)``, whose backward pass delivers the
-            responsibility-weighted moments of the batch, for
+            responsibility-weighted moments of the batch about the current
+            means (:mod:`libspn_keras.math.em_roles`), for
             :class:`~libspn_keras.optimizers.OnlineExpectationMaximization`.
             The M-step sets the location to the responsibility-weighted mean
             (exact for Normal leaves) and, when ``scale_trainable``, the scale
@@ -112,14 +109,12 @@ class LocationScaleLeafBase(LeafBase):
         def initializer(shape, dtype=None):
             location = self.location_initializer(shape[:-1], dtype=dtype)
             variance = self.variance_from_scale(self.scale_initializer(shape[:-1], dtype=dtype))
-            return tf.stack([tf.ones_like(location), location, variance + tf.square(location)], axis=-1)
+            return pack_leaf_statistics(location, variance)
 
         self.statistics = self.add_weight(
             name="statistics", shape=shape + (3,), initializer=initializer, dtype="float64"
         )
-        self.statistics.spn_role = LEAF_STATISTICS_ROLE
-        self.statistics.spn_update_location = self.location_trainable
-        self.statistics.spn_update_variance = self.scale_trainable
+        tag_leaf_statistics(self.statistics, self.name, self.location_trainable, self.scale_trainable)
 
     def component_log_prob(self, x):
         if self.use_accumulators:

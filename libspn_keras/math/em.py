@@ -1,53 +1,75 @@
 """M-steps of online EM, shared by the optimizer; all tensor-wide.
 
-Sum accumulators ``[*lead, children, sums]`` are linear-space and normalized
-over the children axis (-2). Leaf statistics ``[..., 3]`` hold, per
-component and dimension, ``(n, sum x, sum x^2)`` in the normalized form
-``(1, mean, variance + mean^2)``.
+Sum accumulators ``[*lead, children, sums]`` are linear-space weights, up to
+normalization over the children axis (-2); updates write normalized weights.
+Leaf statistics follow the layout of :mod:`libspn_keras.math.em_roles`.
+Counts come as the optimizer receives them: with a mean-reduced loss, the expected counts of one batch divided by
+its size, so a pseudocount is measured in those units (one unit is a whole
+batch's worth of samples).
 """
 
 import tensorflow as tf
 
+from libspn_keras.math.em_roles import leaf_moments, pack_leaf_statistics
 
-def online_em_sum_update(accumulators, counts, learning_rate):
-    """``(1 - eta) * w_old + eta * counts / sum(counts)`` per sum; sums that received no count keep ``w_old``."""
-    old = accumulators / tf.reduce_sum(accumulators, axis=-2, keepdims=True)
+
+def sum_estimate(counts, pseudocount=0.0):
+    """EM estimate of every sum's weights from its counts: ``(n_c + a) / (sum n + K a)`` over the children axis.
+
+    ``a`` is the pseudocount added to each of the ``K`` children (a
+    Dirichlet prior with concentration ``1 + a``), so no child of a sum that
+    was reached gets weight 0. Sums that received no count get an all-zero
+    estimate: they carry no information.
+    """
     total = tf.reduce_sum(counts, axis=-2, keepdims=True)
     reached = total > 0
-    estimate = counts / tf.where(reached, total, tf.ones_like(total))
-    new = (1.0 - learning_rate) * old + learning_rate * estimate
-    return tf.where(reached, new, old)
+    smoothed = total + pseudocount * counts.shape[-2]
+    estimate = (counts + pseudocount) / tf.where(reached, smoothed, tf.ones_like(smoothed))
+    return tf.where(reached, estimate, tf.zeros_like(estimate))
 
 
-def leaf_moments(statistics):
-    """``(mean, variance)`` from statistics ``(n, sum x, sum x^2)`` on the last axis."""
-    count = statistics[..., 0]
-    mean = statistics[..., 1] / count
-    variance = statistics[..., 2] / count - tf.square(mean)
-    return mean, variance
+def online_em_sum_update(accumulators, estimate, learning_rate):
+    """Online EM step of sum weights: ``(1 - eta) * w_old + eta * estimate``, renormalized.
+
+    ``estimate`` is a (possibly averaged) :func:`sum_estimate`; where some of
+    the averaged batches did not reach a sum its total ``m`` is below one,
+    and the result is divided by ``1 - eta + eta * m``, as libspn-keras 0.6.0
+    does by normalizing its accumulators after every update. A sum that
+    received no count keeps its weights.
+    """
+    old = accumulators / tf.reduce_sum(accumulators, axis=-2, keepdims=True)
+    total = (1.0 - learning_rate) + learning_rate * tf.reduce_sum(estimate, axis=-2, keepdims=True)
+    kept = total <= 0
+    updated = ((1.0 - learning_rate) * old + learning_rate * estimate) / tf.where(kept, tf.ones_like(total), total)
+    return tf.where(kept, old, updated)
 
 
-def online_em_leaf_update(statistics, batch_statistics, learning_rate, update_mean, update_variance):
-    """Online EM step of a location(-scale) leaf, returning normalized statistics ``(1, mean, var + mean^2)``.
+def online_em_leaf_update(
+    statistics, counts, learning_rate, update_mean, update_variance, pseudocount=0.0, prior_variance=1.0
+):
+    """Online EM step of a location(-scale) leaf, returning statistics ``(1, mean, variance + mean^2)``.
 
-    ``batch_statistics`` are the responsibility-weighted ``(sum r, sum r x,
-    sum r x^2)`` of the last batches. The new mean is
-    ``(1 - eta) * mean_old + eta * mean_em`` (and likewise the variance when
-    ``update_variance``; the mean only when ``update_mean``); components
-    that no sample reached keep their values.
+    ``counts`` are ``(sum r, sum r d, sum r d^2)`` with ``d = x - mean_old``
+    (:func:`~libspn_keras.math.em_roles.leaf_counts`). The EM mean is
+    ``mean_old + sum r d / sum r``; the EM variance is taken about the mean
+    the component ends up with (the EM mean, or the fixed one), with the
+    prior ``(sum r (x - mean)^2 + a * prior_variance) / (sum r + a)`` for a
+    pseudocount ``a`` (pseudo-observations spread with ``prior_variance``, so
+    a variance never collapses to 0). Each moves by ``eta`` towards its EM
+    value when updated; components that no sample reached keep their values.
     """
     old_mean, old_variance = leaf_moments(statistics)
-    count = batch_statistics[..., 0]
+    count = counts[..., 0]
     reached = count > 0
     safe = tf.where(reached, count, tf.ones_like(count))
-    em_mean = batch_statistics[..., 1] / safe
-    # The variance is estimated about the mean the component ends up with (the EM mean, or the fixed one).
-    centre = em_mean if update_mean else old_mean
-    em_variance = batch_statistics[..., 2] / safe - 2.0 * centre * em_mean + tf.square(centre)
+    shift = counts[..., 1] / safe
+    centre = shift if update_mean else tf.zeros_like(shift)
+    spread = tf.maximum(counts[..., 2] - 2.0 * centre * counts[..., 1] + tf.square(centre) * count, 0.0)
+    em_variance = (spread + pseudocount * prior_variance) / (safe + pseudocount)
     mean = old_mean
     if update_mean:
-        mean = tf.where(reached, (1.0 - learning_rate) * old_mean + learning_rate * em_mean, old_mean)
+        mean = tf.where(reached, old_mean + learning_rate * shift, old_mean)
     variance = old_variance
     if update_variance:
         variance = tf.where(reached, (1.0 - learning_rate) * old_variance + learning_rate * em_variance, old_variance)
-    return tf.stack([tf.ones_like(mean), mean, variance + tf.square(mean)], axis=-1)
+    return pack_leaf_statistics(mean, variance)

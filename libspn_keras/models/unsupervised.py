@@ -1,26 +1,30 @@
-"""Training without labels for SPN models."""
+"""Training without labels for SPN models, with the checks and distribution handling every SPN model shares."""
 
 import tensorflow as tf
 from tensorflow import keras
 
-from libspn_keras.layers.base_sum import SUM_ACCUMULATORS_ROLE
-from libspn_keras.layers.location_scale_leaf import LEAF_STATISTICS_ROLE
 from libspn_keras.losses.negative_log_likelihood import NegativeLogLikelihood
+from libspn_keras.math.em_roles import delivers_em_counts
+from libspn_keras.models.distributed_training import reducible_logs, weigh_by_replica_share
 from libspn_keras.optimizers.online_expectation_maximization import OnlineExpectationMaximization
 
 
-def check_em_variables_have_em_optimizer(model):
-    """Raises ``ValueError`` when variables that receive EM statistics would be updated by another optimizer.
+def check_optimizer_can_train(model):
+    """Raises ``ValueError`` when ``model``'s optimizer cannot train it; runs when training starts.
 
     EM sum ops and leaves with ``use_accumulators=True`` send counts and
     moments backward instead of gradients; any optimizer but
     ``OnlineExpectationMaximization`` would apply them as gradient steps.
     """
+    if model.optimizer is None:
+        raise ValueError(
+            f"Model '{model.name}' was compiled without an optimizer (for evaluation only); compile it with one "
+            f"(e.g. libspn_keras.optimizers.OnlineExpectationMaximization() or keras.optimizers.Adam()) to train it."
+        )
     if isinstance(model.optimizer, OnlineExpectationMaximization):
         return
     for variable in model.trainable_variables:
-        role = getattr(variable, "spn_role", None)
-        if role == LEAF_STATISTICS_ROLE or (role == SUM_ACCUMULATORS_ROLE and getattr(variable, "spn_counting", False)):
+        if delivers_em_counts(variable):
             raise ValueError(
                 f"Model '{model.name}': variable '{variable.path}' receives EM counts, not gradients (an EM sum op "
                 f"or a leaf with use_accumulators=True), but the optimizer is {type(model.optimizer).__name__}. "
@@ -29,35 +33,60 @@ def check_em_variables_have_em_optimizer(model):
             )
 
 
+def _as_list(metrics):
+    """Metrics as ``compile`` takes them: one metric object (or name) becomes a list of one, as in tf.keras 2."""
+    if metrics is None or isinstance(metrics, (list, tuple, dict)):
+        return metrics
+    return [metrics]
+
+
 class UnsupervisedTrainingMixin:
     """Lets ``fit(x)`` / ``evaluate(x)`` run without labels when ``unsupervised`` is set.
 
     The loss defaults to :class:`~libspn_keras.losses.NegativeLogLikelihood`,
     and absent labels are replaced by zeros, which likelihood losses and
-    metrics ignore.
+    metrics ignore. ``compile`` takes one metric object as well as a list,
+    and ``compile()`` with no usable optimizer still serves ``evaluate``: the
+    optimizer is checked when training starts. Under a distribution
+    strategy, a mean-reduced loss trains as on one device however the
+    global batch splits over the replicas, and step logs reduce over the
+    workers of a ``MultiWorkerMirroredStrategy``.
     """
 
     unsupervised = True
 
-    def compile(self, optimizer="rmsprop", loss=None, **kwargs):
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, weighted_metrics=None, **kwargs):
         if loss is None and self.unsupervised:
             loss = NegativeLogLikelihood()
-        super().compile(optimizer=optimizer, loss=loss, **kwargs)
-        check_em_variables_have_em_optimizer(self)
+        super().compile(
+            optimizer=optimizer,
+            loss=loss,
+            metrics=_as_list(metrics),
+            weighted_metrics=_as_list(weighted_metrics),
+            **kwargs,
+        )
 
     def compile_from_config(self, config):
         # Keras skips restoring the compile state of models that override ``compile``; do what it does.
         self.compile(**keras.utils.deserialize_keras_object(config))
-        if hasattr(self, "optimizer") and self.built:
+        if getattr(self, "optimizer", None) is not None and self.built:
             self.optimizer.build(self.trainable_variables)
 
+    def train_step(self, data):
+        check_optimizer_can_train(self)
+        return super().train_step(data)
+
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        return super().compute_loss(
+        loss = super().compute_loss(
             x=x, y=self._labels_or_zeros(y, y_pred), y_pred=y_pred, sample_weight=sample_weight, training=training
         )
+        if training:
+            loss = weigh_by_replica_share(loss, y_pred, sample_weight, self.loss)
+        return loss
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
-        return super().compute_metrics(x, self._labels_or_zeros(y, y_pred), y_pred, sample_weight=sample_weight)
+        logs = super().compute_metrics(x, self._labels_or_zeros(y, y_pred), y_pred, sample_weight=sample_weight)
+        return reducible_logs(logs)
 
     def get_config(self):
         config = super().get_config()

@@ -1,11 +1,32 @@
 """Online EM as a Keras optimizer."""
 
+import numbers
+import warnings
+
 import tensorflow as tf
 from tensorflow import keras
 
-from libspn_keras.layers.base_sum import SUM_ACCUMULATORS_ROLE
-from libspn_keras.layers.location_scale_leaf import LEAF_STATISTICS_ROLE
-from libspn_keras.math.em import online_em_leaf_update, online_em_sum_update
+from libspn_keras.math.em import online_em_leaf_update, online_em_sum_update, sum_estimate
+from libspn_keras.math.em_roles import SUM_ACCUMULATORS, em_role
+
+
+def _real(value, argument, minimum, inclusive):
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and float(value) == float(value)
+    if ok:
+        ok = (value >= minimum if inclusive else value > minimum) and value != float("inf")
+    if not ok:
+        bound = ">=" if inclusive else ">"
+        raise ValueError(
+            f"OnlineExpectationMaximization: {argument} must be a finite number {bound} {minimum}, got {value!r}."
+        )
+    return float(value)
+
+
+def _backend_handles(variable):
+    """The objects ``update_step`` may receive for ``variable``: itself, its backend variable, and its replicas."""
+    value = variable.value
+    strategy = getattr(value, "distribute_strategy", None) or tf.distribute.get_strategy()
+    return (variable, value, *strategy.experimental_local_results(value))
 
 
 @keras.utils.register_keras_serializable(package="libspn_keras")
@@ -13,91 +34,132 @@ class OnlineExpectationMaximization(keras.optimizers.Optimizer):
     """Applies EM M-steps from the counts that EM sum ops and leaf statistics send backward.
 
     Minimizing a negative log-likelihood, the gradient of a linear
-    accumulator under an EM sum op is minus its (batch-averaged) edge count,
-    so this optimizer reads ``counts = -gradient``. With rate ``eta`` every sum
-    gets ``(1 - eta) * w_old + eta * w_em`` with ``w_em`` the normalized
-    counts of the last ``accumulate_batches`` batches; ``eta = 1`` with one
-    full-data batch is one batch EM step. Leaves built with
-    ``use_accumulators=True`` get the matching update of their location (and
-    variance when the scale is trainable). Other variables are left unchanged.
+    accumulator under an EM sum op is minus its edge count (divided by the
+    batch size for the usual mean-reduced loss), so this optimizer reads
+    ``counts = -gradient``. As in libspn-keras 0.6.0, each batch's counts
+    give a normalized estimate per sum, the estimates of the last
+    ``accumulate_batches`` batches are averaged into ``w_em``, and every sum
+    gets the weights ``(1 - eta) * w_old + eta * w_em`` (renormalized where
+    some of those batches did not reach the sum; a sum no batch reached
+    keeps its weights). ``eta = 1`` with one full-data batch is one batch EM
+    step. Leaves built with ``use_accumulators=True`` get the matching update
+    of their location (and variance when the scale is trainable), from the
+    moments averaged over the same batches. Other trainable variables stay
+    unchanged, with a warning naming them when the optimizer is built.
 
     Args:
-        learning_rate: ``eta`` in ``(0, 1]``.
-        accumulate_batches: Number of batches whose counts are summed before an update.
+        learning_rate: ``eta`` in ``(0, 1]`` (0.6.0's ``lr`` is accepted too).
+        accumulate_batches: Number of batches whose counts are averaged before
+            an update (an int; a NumPy int as 0.6.0 users pass works too).
+        pseudocount: Added to the count of every child of a sum before it is
+            normalized (a Dirichlet prior), so that no child of a reached
+            sum gets weight 0; leaves use it as the weight of
+            ``prior_variance`` in their variance estimate. Measured in the
+            units of the counts: with the usual mean-reduced loss one unit
+            is a whole batch, e.g. ``0.01`` with batches of 500 samples adds
+            5 samples' worth per child. ``0`` (default) applies no prior.
+        prior_variance: Variance of the pseudo-observations that keep leaf
+            variances from collapsing (suits standardized data).
         name: Name of the optimizer.
         **kwargs: Passed to ``keras.optimizers.Optimizer``.
     """
 
-    def __init__(self, learning_rate=0.05, accumulate_batches=1, name="online_expectation_maximization", **kwargs):
+    def __init__(
+        self,
+        learning_rate=0.01,
+        accumulate_batches=1,
+        pseudocount=0.0,
+        prior_variance=1.0,
+        name="online_expectation_maximization",
+        **kwargs,
+    ):
+        learning_rate = kwargs.pop("lr", learning_rate)
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
-        if isinstance(learning_rate, (int, float)) and not 0.0 < learning_rate <= 1.0:
+        if isinstance(learning_rate, numbers.Real) and not 0.0 < learning_rate <= 1.0:
             raise ValueError(
                 f"OnlineExpectationMaximization: learning_rate is the EM step size eta and must be in (0, 1], "
                 f"got {learning_rate}."
             )
-        if not isinstance(accumulate_batches, int) or accumulate_batches < 1:
+        if not isinstance(accumulate_batches, numbers.Integral) or isinstance(accumulate_batches, bool):
+            accumulate_batches = 0
+        if accumulate_batches < 1:
             raise ValueError(
                 f"OnlineExpectationMaximization: accumulate_batches must be an int >= 1, got {accumulate_batches!r}."
             )
-        self.accumulate_batches = accumulate_batches
+        self.accumulate_batches = int(accumulate_batches)
+        self.pseudocount = _real(pseudocount, "pseudocount", 0.0, inclusive=True)
+        self.prior_variance = _real(prior_variance, "prior_variance", 0.0, inclusive=False)
 
     def build(self, variables):
         if self.built:
             return
         super().build(variables)
-        # Keras hands update_step the backend variable, so the roles the layers tag are read here, by index.
-        self._roles = [getattr(variable, "spn_role", None) for variable in variables]
-        self._update_location = [getattr(variable, "spn_update_location", True) for variable in variables]
-        self._update_variance = [getattr(variable, "spn_update_variance", False) for variable in variables]
-        for variable, role in zip(variables, self._roles):
-            if role == SUM_ACCUMULATORS_ROLE and not getattr(variable, "spn_counting", False):
+        self._roles = [em_role(variable) for variable in variables]
+        # Keras hands update_step the backend variable (one replica's under a distribution strategy): map them all.
+        self._variable_index = {
+            id(handle): index for index, variable in enumerate(variables) for handle in _backend_handles(variable)
+        }
+        for role in self._roles:
+            if role is not None and role.kind == SUM_ACCUMULATORS and not role.counting:
                 raise ValueError(
-                    f"OnlineExpectationMaximization: sum layer '{getattr(variable, 'spn_layer', variable.path)}' "
-                    f"does not deliver edge counts (its sum op computes true gradients). Build every sum layer "
-                    f"with an EM sum op (sum_op='em', 'hard_em', ...) and linear-space accumulators, or train "
-                    f"with a gradient optimizer."
+                    f"OnlineExpectationMaximization: sum layer '{role.layer}' does not deliver edge counts (its sum "
+                    f"op computes true gradients). Build every sum layer with an EM sum op (sum_op='em', "
+                    f"'hard_em', ...) and linear-space accumulators, or train with a gradient optimizer."
                 )
+        ignored = [variable.path for variable, role in zip(variables, self._roles) if role is None]
+        if ignored:
+            warnings.warn(
+                f"OnlineExpectationMaximization: {len(ignored)} trainable variable(s) receive gradients, not EM "
+                f"counts, and stay unchanged: {', '.join(ignored)}. Build leaves with use_accumulators=True to "
+                f"learn their locations by EM, or make these variables non-trainable.",
+                stacklevel=2,
+            )
         self._counts = []
         if self.accumulate_batches > 1:
             for variable in variables:
                 self._counts.append(self.add_variable_from_reference(variable, name="counts"))
 
-    def _all_reduce_sum_gradients(self, grads_and_vars):
-        # Under a distribution strategy Keras' TensorFlow backend sums the gradients (here the EM counts) over the
-        # replicas in one batched all-reduce, which packs them into one tensor and fails on mixed dtypes (float64
-        # leaf statistics beside float32 accumulators); reduce each dtype on its own.
-        grads_and_vars = list(grads_and_vars)
-        groups = {}
-        for index, (gradient, _) in enumerate(grads_and_vars):
-            if gradient is not None:
-                groups.setdefault(gradient.dtype, []).append(index)
-        if len(groups) <= 1:
-            return super()._all_reduce_sum_gradients(grads_and_vars)
-        reduced = list(grads_and_vars)
-        for indices in groups.values():
-            group = super()._all_reduce_sum_gradients([grads_and_vars[index] for index in indices])
-            for index, pair in zip(indices, group):
-                reduced[index] = pair
-        return reduced
+    def apply(self, grads, trainable_variables=None):
+        # Summed over replicas, all gradients go into one all-reduce, which needs one dtype: the float64 counts of
+        # leaf statistics are centred on the current means, so float32 keeps them accurate.
+        replica_context = tf.distribute.get_replica_context()
+        if replica_context is not None and replica_context.num_replicas_in_sync > 1:
+            if len({grad.dtype for grad in grads if grad is not None}) > 1:
+                grads = [grad if grad is None else tf.cast(grad, tf.float32) for grad in grads]
+        return super().apply(grads, trainable_variables)
 
     def update_step(self, gradient, variable, learning_rate):
-        index = self._get_variable_index(variable)
+        index = self._variable_index.get(id(variable))
+        if index is None:
+            raise ValueError(
+                f"OnlineExpectationMaximization: variable '{variable.name}' was not among the variables the "
+                f"optimizer was built for."
+            )
         role = self._roles[index]
-        if role not in (SUM_ACCUMULATORS_ROLE, LEAF_STATISTICS_ROLE):
+        if role is None:
             return
         learning_rate = tf.cast(learning_rate, variable.dtype)
-        counts = -tf.convert_to_tensor(gradient)
+        counts = -tf.cast(gradient, variable.dtype)
         value = tf.convert_to_tensor(variable)
+        if role.kind == SUM_ACCUMULATORS:
+            counts = sum_estimate(counts, self.pseudocount)
         if self.accumulate_batches > 1:
             slot = self._counts[index]
-            counts = counts + slot
+            total = counts + slot
             apply_now = tf.equal((self.iterations + 1) % self.accumulate_batches, 0)
-            slot.assign(tf.where(apply_now, tf.zeros_like(counts), counts))
-        if role == SUM_ACCUMULATORS_ROLE:
+            slot.assign(tf.where(apply_now, tf.zeros_like(total), total))
+            counts = total / self.accumulate_batches
+        if role.kind == SUM_ACCUMULATORS:
             updated = online_em_sum_update(value, counts, learning_rate)
         else:
             updated = online_em_leaf_update(
-                value, counts, learning_rate, self._update_location[index], self._update_variance[index]
+                value,
+                counts,
+                learning_rate,
+                role.update_location,
+                role.update_variance,
+                self.pseudocount,
+                self.prior_variance,
             )
         if self.accumulate_batches > 1:
             updated = tf.where(apply_now, updated, value)
@@ -105,5 +167,9 @@ class OnlineExpectationMaximization(keras.optimizers.Optimizer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(accumulate_batches=self.accumulate_batches)
+        config.update(
+            accumulate_batches=self.accumulate_batches,
+            pseudocount=self.pseudocount,
+            prior_variance=self.prior_variance,
+        )
         return config

@@ -1,0 +1,96 @@
+"""What EM updates: the roles of the variables that deliver EM counts, and the layout of leaf statistics.
+
+Layers mark each variable they create for EM with :func:`tag_sum_accumulators`
+or :func:`tag_leaf_statistics`; the EM optimizer and the SPN models read the
+mark with :func:`em_role` and ask :func:`delivers_em_counts` whether the
+backward pass of a variable is an EM count rather than a gradient.
+
+Leaf statistics ``[..., 3]`` hold, per component and dimension, the moments
+``(n, sum x, sum x^2)`` normalized by ``n``: ``(1, mean, variance + mean^2)``
+(:func:`pack_leaf_statistics`, :func:`leaf_moments`). Their backward pass
+delivers :func:`leaf_counts`: the responsibility-weighted moments of the
+batch about each component's current mean, ``(sum r, sum r d, sum r d^2)``
+with ``d = x - mean``, in float64; centred this way they stay accurate when
+cast to float32 for a cross-replica sum.
+"""
+
+import dataclasses
+
+import tensorflow as tf
+
+SUM_ACCUMULATORS = "sum_accumulators"
+LEAF_STATISTICS = "leaf_statistics"
+_ATTRIBUTE = "em_role"
+
+
+@dataclasses.dataclass(frozen=True)
+class EMRole:
+    """The EM role of one variable.
+
+    Args:
+        kind: :data:`SUM_ACCUMULATORS` or :data:`LEAF_STATISTICS`.
+        layer: Name of the layer that owns the variable (for messages).
+        counting: Whether the backward pass delivers EM counts (EM sum ops,
+            leaf statistics) rather than gradients (a gradient sum op).
+        update_location: Leaf statistics only: whether EM moves the mean.
+        update_variance: Leaf statistics only: whether EM moves the variance.
+    """
+
+    kind: str
+    layer: str
+    counting: bool = True
+    update_location: bool = True
+    update_variance: bool = False
+
+
+def tag_sum_accumulators(variable, layer, counting):
+    """Marks ``variable`` as the accumulators ``[*lead, children, sums]`` of the sum layer named ``layer``."""
+    setattr(variable, _ATTRIBUTE, EMRole(SUM_ACCUMULATORS, layer, counting=bool(counting)))
+
+
+def tag_leaf_statistics(variable, layer, update_location, update_variance):
+    """Marks ``variable`` as the EM statistics ``[..., 3]`` of the leaf named ``layer``."""
+    role = EMRole(LEAF_STATISTICS, layer, True, bool(update_location), bool(update_variance))
+    setattr(variable, _ATTRIBUTE, role)
+
+
+def em_role(variable):
+    """The :class:`EMRole` of ``variable``, or ``None`` for a variable EM does not update."""
+    return getattr(variable, _ATTRIBUTE, None)
+
+
+def delivers_em_counts(variable):
+    """Whether the backward pass of ``variable`` delivers EM counts, which only an EM optimizer may apply."""
+    role = em_role(variable)
+    return role is not None and role.counting
+
+
+def pack_leaf_statistics(mean, variance):
+    """Leaf statistics ``[..., 3]`` = ``(1, mean, variance + mean^2)`` from ``mean`` and ``variance``."""
+    return tf.stack([tf.ones_like(mean), mean, variance + tf.square(mean)], axis=-1)
+
+
+def leaf_moments(statistics):
+    """``(mean, variance)`` from leaf statistics ``(n, sum x, sum x^2)`` on the last axis."""
+    count = statistics[..., 0]
+    mean = statistics[..., 1] / count
+    variance = statistics[..., 2] / count - tf.square(mean)
+    return mean, variance
+
+
+def leaf_counts(weights, x, mean):
+    """What leaf statistics deliver backward: ``(sum r, sum r d, sum r d^2)`` over the batch, ``d = x - mean``.
+
+    Args:
+        weights: Per-sample weights ``r`` ``[batch, *cells, num_components, d]``
+            (the signal reaching each component's log-density).
+        x: Inputs broadcasting against ``weights``.
+        mean: The components' current means ``[*cells, num_components, d]``.
+
+    Returns:
+        float64 ``[*cells, num_components, d, 3]``.
+    """
+    weights = tf.cast(weights, tf.float64)
+    deviation = tf.cast(x, tf.float64) - tf.cast(mean, tf.float64)
+    weighted = weights * deviation
+    return tf.reduce_sum(tf.stack([weights, weighted, weighted * deviation], axis=-1), axis=0)
