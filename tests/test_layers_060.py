@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 from tensorflow import keras
 
-from libspn_keras import layers, models
+from libspn_keras import layers
 
 pytestmark = pytest.mark.filterwarnings("ignore:Do not pass an `input_shape`:UserWarning")
 
@@ -112,31 +112,3 @@ def test_permute_and_pad_scopes_random_set_factors():
     assert out.shape == (2, 6, 4, 3) and layer.factors == [3, 2]
     with pytest.raises(ValueError, match="already built"):
         layer.set_factors([2, 2, 2])
-
-
-def test_int32_dtype_argument_and_both_sequential_classes():
-    num_vars = 6
-    x = np.random.default_rng(4).integers(0, 2, size=(8, num_vars))
-
-    def stack():
-        return [
-            layers.FlatToRegions(num_decomps=2, input_shape=[num_vars], dtype=tf.int32),
-            layers.IndicatorLeaf(num_components=2),
-            layers.DenseSum(num_sums=3),
-            layers.PermuteAndPadScopesRandom(factors=[2, 2, 2]),
-            layers.DenseProduct(num_factors=2),
-            layers.DenseSum(num_sums=3),
-            layers.DenseProduct(num_factors=2),
-            layers.DenseSum(num_sums=3),
-            layers.DenseProduct(num_factors=2),
-            layers.DenseSum(num_sums=1),
-            layers.RootSum(return_weighted_child_logits=False),
-        ]
-
-    reference = models.SequentialSumProductNetwork(stack())
-    expected = reference(x).numpy()
-    for sequential in (keras.Sequential, tf.keras.Sequential):
-        model = sequential(stack())
-        model(x)
-        model.set_weights(reference.get_weights())
-        np.testing.assert_allclose(model(x).numpy(), expected, rtol=1e-6)
