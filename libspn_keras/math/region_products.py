@@ -1,21 +1,27 @@
 """Products of gathered child nodes in log space, as used by compiled region graphs.
 
-Child values are log-probabilities ``[batch, nodes, k]``: node ``n`` of a
-table holds ``k`` values. Gathering picks the nodes of many partitions at
-once, so a whole level of products is a couple of tensor operations.
+Child values are log-probabilities stored node-major, ``[nodes, batch, k]``:
+node ``n`` of a table holds ``k`` values per sample. Gathering and segment
+sums then work on the leading axis, so a whole level of products, whatever
+the number of parts per product, is a gather and one segment sum.
 """
 
 import tensorflow as tf
 
 
-def gather_nodes(table, rows):
-    """Nodes ``rows`` (``[P]`` or ``[P, parts]``) of ``table`` ``[batch, nodes, k]``: ``[batch, *rows.shape, k]``."""
-    return tf.gather(table, rows, axis=1)
+def log_elementwise_product(table, rows, segments, num_products):
+    """Elementwise products: product ``p`` multiplies the nodes ``rows[segments == p]`` of ``table``.
 
+    Args:
+        table: ``[nodes, batch, k]`` log-values.
+        rows: ``[E]`` nodes to multiply.
+        segments: ``[E]`` product of every row, sorted.
+        num_products: Number of products ``P``.
 
-def log_elementwise_product(table, rows):
-    """Elementwise products of the nodes ``rows`` ``[P, parts]``: ``[batch, P, k]`` (a sum of log-values)."""
-    return tf.reduce_sum(gather_nodes(table, rows), axis=2)
+    Returns:
+        ``[P, batch, k]``, the sums of the log-values of each product's nodes.
+    """
+    return tf.math.unsorted_segment_sum(tf.gather(table, rows), segments, num_products)
 
 
 def log_outer_product(left, right):

@@ -1,6 +1,7 @@
 """SPN models: Keras models that train without labels and answer probabilistic queries."""
 
 from libspn_keras.models.dynamic_sum_product_network import DynamicSumProductNetwork
+from libspn_keras.models.hclt import build_hclt
 from libspn_keras.models.rat_spn import build_rat_spn
 from libspn_keras.models.region_graph_spn import compile_region_graph, region_graph_to_dense_spn
 from libspn_keras.models.sequential_sum_product_network import SequentialSumProductNetwork
@@ -10,6 +11,7 @@ __all__ = [
     "DynamicSumProductNetwork",
     "SequentialSumProductNetwork",
     "SumProductNetwork",
+    "build_hclt",
     "build_rat_spn",
     "compile_region_graph",
     "region_graph_to_dense_spn",

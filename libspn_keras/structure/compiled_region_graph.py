@@ -6,7 +6,7 @@ from tensorflow import keras
 from libspn_keras.layers.base_sum import SumLayerBase
 from libspn_keras.layers.dense_sum import DenseSum
 from libspn_keras.layers.validation import check_known, check_rank, positive_int
-from libspn_keras.math.region_products import gather_nodes, log_elementwise_product, log_outer_product
+from libspn_keras.math.region_products import log_elementwise_product, log_outer_product
 from libspn_keras.region_graph import as_roots
 from libspn_keras.structure.plan import plan_region_graph
 from libspn_keras.structure.serialization import region_graph_from_config, region_graph_to_config
@@ -94,27 +94,24 @@ class CompiledRegionGraph(SumLayerBase):
         self.sum_layers = sum_layers
 
     def call(self, x):
-        sources = [tf.squeeze(x, axis=2)]
+        # Node-major [nodes, batch, k] inside, so that gathers and segment sums work on the leading axis.
+        sources = [tf.transpose(tf.squeeze(x, axis=2), [1, 0, 2])]
         sum_layers = iter(self.sum_layers)
         for plan in self.plans:
             tables = {size: _gather_table(sources, entries) for size, entries in plan.tables.items()}
-            fused = _fusable(plan, self.sum_op)
-            products = [] if fused else [_join(tables, group) for group in plan.groups]
+            if _fusable(plan, self.sum_op):
+                (size, left), (_, right) = plan.groups[0].slots
+                pair = tf.stack([tf.gather(tables[size], left), tf.gather(tables[size], right)], axis=1)
+                out = next(sum_layers).sum_of_pair_products(tf.expand_dims(tf.transpose(pair, [2, 0, 1, 3]), 3))
+                sources.append(tf.transpose(tf.squeeze(out, axis=2), [1, 0, 2]))
+                continue
+            products = [_join(tables, group) for group in plan.groups]
             outputs = []
             for _, rows, _ in plan.buckets:
-                layer = next(sum_layers)
-                if fused:
-                    (size, left), (_, right) = plan.groups[0].slots
-                    pair = tf.stack([gather_nodes(tables[size], left), gather_nodes(tables[size], right)], axis=2)
-                    outputs.append(layer.sum_of_pair_products(tf.expand_dims(pair, 3)))
-                    continue
-                if rows is None:
-                    children = products[0]
-                else:
-                    flat = tf.concat([tf.reshape(p, [-1, p.shape[1] * p.shape[2]]) for p in products], axis=1)
-                    children = gather_nodes(flat, rows)
-                outputs.append(layer(tf.expand_dims(children, 2)))
-            sources.append(tf.squeeze(outputs[0] if len(outputs) == 1 else tf.concat(outputs, axis=1), axis=2))
+                children = products[0] if rows is None else _assemble(products, rows)
+                out = next(sum_layers)(tf.expand_dims(tf.transpose(children, [1, 0, 2]), 2))
+                outputs.append(tf.transpose(tf.squeeze(out, axis=2), [1, 0, 2]))
+            sources.append(outputs[0] if len(outputs) == 1 else tf.concat(outputs, axis=0))
         return tf.reshape(sources[-1], [-1, self.num_root_sums])
 
     def compute_output_shape(self, input_shape):
@@ -129,20 +126,25 @@ class CompiledRegionGraph(SumLayerBase):
 
 
 def _gather_table(sources, entries):
-    parts = [gather_nodes(sources[source], rows) for source, rows in entries]
-    return parts[0] if len(parts) == 1 else tf.concat(parts, axis=1)
+    parts = [tf.gather(sources[source], rows) for source, rows in entries]
+    return parts[0] if len(parts) == 1 else tf.concat(parts, axis=0)
 
 
 def _join(tables, group):
-    """Products of one group of partitions: ``[batch, partitions, width]``."""
+    """Products of one group of partitions, node-major: ``[partitions, batch, width]``."""
     if group.kind == "elementwise":
-        size = group.slots[0][0]
-        return log_elementwise_product(tables[size], group.rows)
+        return log_elementwise_product(tables[group.size], group.rows, group.segments, group.num_partitions)
     out = None
     for size, rows in group.slots:
-        part = gather_nodes(tables[size], rows)
+        part = tf.gather(tables[size], rows)
         out = part if out is None else log_outer_product(out, part)
     return out
+
+
+def _assemble(products, rows):
+    """The children ``[regions, batch, children]`` of a bucket: product nodes ``rows [R, C]`` of all groups."""
+    flat = tf.concat([tf.reshape(tf.transpose(p, [0, 2, 1]), [-1, tf.shape(p)[1]]) for p in products], axis=0)
+    return tf.transpose(tf.reshape(tf.gather(flat, rows.reshape(-1)), [rows.shape[0], rows.shape[1], -1]), [0, 2, 1])
 
 
 def _fusable(plan, sum_op):

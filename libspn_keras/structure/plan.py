@@ -26,22 +26,28 @@ from libspn_keras.region_graph import RegionNode, RegionVariable, topological_re
 LEAF_SOURCE = 0
 
 
-@dataclass
 class ProductGroup:
-    """Partitions joined alike: ``slots[j]`` is ``(table size, rows [P])`` of part ``j``."""
+    """Partitions joined alike, each given by the table rows of its parts.
 
-    kind: str
-    slots: list
-    width: int
+    Outer groups (all partitions with the same part sizes) read part ``j``
+    of every partition at ``slots[j] = (table size, rows [P])``. Elementwise
+    groups (all partitions whose parts have ``size`` nodes, any number of
+    parts) read every part at ``rows [E]`` and add it to partition
+    ``segments [E]``.
+    """
 
-    @property
-    def num_partitions(self):
-        return len(self.slots[0][1])
-
-    @property
-    def rows(self):
-        """Rows of every part, ``[P, parts]`` (for elementwise groups, whose parts share one table)."""
-        return np.stack([rows for _, rows in self.slots], axis=1)
+    def __init__(self, kind, sizes, members):
+        self.kind = kind
+        self.num_partitions = len(members)
+        if kind == "elementwise":
+            self.size = sizes[0]
+            self.width = sizes[0]
+            self.rows = np.asarray([row for parts in members for row in parts], dtype=np.int32)
+            self.segments = np.repeat(np.arange(len(members), dtype=np.int32), [len(parts) for parts in members])
+        else:
+            members = np.asarray(members, dtype=np.int32)
+            self.width = math.prod(sizes)
+            self.slots = [(sizes[j], members[:, j]) for j in range(len(sizes))]
 
 
 @dataclass
@@ -107,16 +113,14 @@ def _plan_level(regions, node_of, num_sums):
     for region in plan.regions:
         for k, parts in enumerate(region.partitions):
             sizes = tuple(node_of(p)[2] for p in parts)
-            key = (region.product, sizes)
+            key = (region.product, sizes[:1] if region.product == "elementwise" else sizes)
             groups.setdefault(key, []).append([rows[node_of(p)] for p in parts])
             offsets[(id(region), k)] = (key, len(groups[key]) - 1)
     base, start = 0, {}
     for (kind, sizes), members in groups.items():
-        members = np.asarray(members, dtype=np.int32)
-        width = _partition_width_of(kind, sizes)
-        plan.groups.append(ProductGroup(kind, [(sizes[j], members[:, j]) for j in range(len(sizes))], width))
+        plan.groups.append(ProductGroup(kind, sizes, members))
         start[(kind, sizes)] = base
-        base += len(members) * width
+        base += len(members) * plan.groups[-1].width
     single = len(plan.groups) == 1 and len(by_children) == 1 and all(len(r.partitions) == 1 for r in plan.regions)
     for num_children, bucket in by_children.items():
         if single:

@@ -1,0 +1,87 @@
+"""Hidden Chow-Liu trees (HCLT, Liu & Van den Broeck 2021) in one call."""
+
+import numpy as np
+from tensorflow import keras
+
+from libspn_keras.layers.indicator_leaf import IndicatorLeaf
+from libspn_keras.layers.normal_leaf import NormalLeaf
+from libspn_keras.layers.validation import positive_int
+from libspn_keras.models.region_graph_spn import compile_region_graph
+from libspn_keras.structure.chow_liu import DATA_TYPES, chow_liu_tree, hclt_region_graph
+
+
+def _gaussian_leaf(data, num_latents):
+    """Normal components per variable centred on evenly spaced quantiles, with the variable's spread."""
+    quantiles = np.quantile(data, (np.arange(num_latents) + 0.5) / num_latents, axis=0).T  # [vars, K]
+    scale = np.maximum(data.std(axis=0), 1e-3)[:, None] * np.ones_like(quantiles)
+    shape = (data.shape[1], 1, num_latents, 1)
+    return NormalLeaf(
+        num_components=num_latents,
+        location_initializer=keras.initializers.Constant(quantiles.reshape(shape).astype("float32")),
+        scale_initializer=keras.initializers.Constant(scale.reshape(shape).astype("float32")),
+        scale_trainable=True,
+        use_accumulators=True,
+    )
+
+
+def build_hclt(
+    data,
+    num_latents,
+    data_type=None,
+    num_categories=None,
+    sum_op="em",
+    mutual_information_pseudocount=0.01,
+    leaf=None,
+    **sum_kwargs,
+):
+    """A hidden Chow-Liu tree SPN learned from ``data``, ready for ``compile``/``fit`` and every query.
+
+    The Chow-Liu tree is the maximum spanning tree of the pairwise mutual
+    information of the variables, rooted at its centre. Every variable
+    ``X_v`` gets a latent ``Z_v`` with ``num_latents`` states, attached like
+    ``X_v`` in the tree: the model is ``sum_z prod_v p(x_v | z_v) p(z_v | z_parent(v))``,
+    compiled through :func:`~libspn_keras.models.compile_region_graph`
+    (elementwise products, ``num_latents`` x ``num_latents`` sums).
+
+    Args:
+        data: ``[samples, vars]`` training data (complete), used for the structure only.
+        num_latents: States of every latent variable (``K``).
+        data_type: ``"categorical"`` (integer categories, binary included) or
+            ``"gaussian"``; default categorical for integer-valued data.
+        num_categories: Categories per variable (default: largest value + 1).
+        sum_op: Sum op of every sum layer (default ``"em"``, for
+            :class:`~libspn_keras.optimizers.OnlineExpectationMaximization`).
+        mutual_information_pseudocount: Smoothing of the pairwise counts.
+        leaf: Optional leaf layer with ``num_latents`` components per variable
+            (replaces the default indicators + input sums, or normals).
+        **sum_kwargs: More sum-layer arguments (``accumulator_initializer``, ...).
+
+    Returns:
+        A :class:`~libspn_keras.models.SequentialSumProductNetwork`; its last
+        layer, a :class:`~libspn_keras.structure.CompiledRegionGraph`, holds
+        the tree as ``roots``.
+    """
+    num_latents = positive_int("build_hclt", "num_latents", num_latents)
+    data = np.asarray(data)
+    if data_type is None:
+        data_type = "categorical" if np.allclose(data, np.rint(data)) else "gaussian"
+    if data_type not in DATA_TYPES:
+        raise ValueError(f"build_hclt: data_type must be one of {DATA_TYPES}, got {data_type!r}.")
+    parents = chow_liu_tree(data, data_type, num_categories, mutual_information_pseudocount)
+    root = hclt_region_graph(parents)
+    num_input_sums = None
+    if leaf is None and data_type == "categorical":
+        categories = int(np.rint(data).max()) + 1 if num_categories is None else int(num_categories)
+        leaf, num_input_sums = IndicatorLeaf(num_components=max(categories, 2)), num_latents
+    elif leaf is None:
+        leaf = _gaussian_leaf(np.asarray(data, dtype=np.float64), num_latents)
+    input_dtype = "float32" if data_type == "gaussian" else "int32"
+    return compile_region_graph(
+        root,
+        leaf,
+        num_sums=num_latents,
+        num_input_sums=num_input_sums,
+        input_dtype=input_dtype,
+        sum_op=sum_op,
+        **sum_kwargs,
+    )
