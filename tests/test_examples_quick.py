@@ -4,17 +4,24 @@ import re
 
 from reference import run_script
 
+# Chance on the quick digits subsets (10 balanced classes, 320 training and 160 test images) is 0.10; the most
+# frequent class makes up at most 0.14 of either subset (seeds 1, 2, 3, 1234). 0.30 is far above both: a uniform
+# random guess reaches it on 160 images with probability 2e-12. One quick epoch leaves the DGC-SPN at chance
+# (loss 2.30 -> 2.30), so the test trains 10 quick epochs (a few seconds), after which seeds 1, 2, 3, 1234 gave
+# test accuracy 0.44-0.64 and train accuracy 0.54-0.68.
+BETTER_THAN_CHANCE = 0.30
+
 
 def test_dgc_spn_digits_quick():
-    out = run_script("examples/dgc_spn_digits.py", "--quick")
+    out = run_script("examples/dgc_spn_digits.py", "--quick", "--epochs", 10)
     assert "digits: 320 training and 160 test images of shape (8, 8, 1)" in out
     # One Keras progress line per epoch (verbose=2), e.g. "10/10 - 4s - 425ms/step - accuracy: 0.10 - loss: 2.30 ...".
     assert re.search(r"^\d+/\d+ - .*accuracy: \d\.\d+ - loss: \d+\.\d+ - val_accuracy: ", out, re.MULTILINE), out
     train = re.search(r"^train accuracy: (\d\.\d{4})$", out, re.MULTILINE)
     test = re.search(r"^test accuracy: (\d\.\d{4})$", out, re.MULTILINE)
     assert train and test, out
-    assert 0.0 <= float(train.group(1)) <= 1.0
-    assert 0.0 <= float(test.group(1)) <= 1.0
+    assert BETTER_THAN_CHANCE < float(train.group(1)) <= 1.0
+    assert BETTER_THAN_CHANCE < float(test.group(1)) <= 1.0
 
 
 def test_bench_sum_layers_quick():
