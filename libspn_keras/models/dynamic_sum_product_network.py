@@ -1,4 +1,4 @@
-"""Dynamic SPNs for sequences: one template network per step, chained through interface sums."""
+"""Dynamic SPNs for sequences: one template network per step, chained through interface networks."""
 
 import tensorflow as tf
 from tensorflow import keras
@@ -6,105 +6,231 @@ from tensorflow import keras
 from libspn_keras.layers.dense_sum import DenseSum
 from libspn_keras.layers.root_sum import RootSum
 from libspn_keras.layers.temporal_dense_product import TemporalDenseProduct
+from libspn_keras.models.dynamic_arguments import ORIGINAL_NETWORKS, dynamic_arguments, step_mask
+from libspn_keras.models.dynamic_queries import DynamicQueryMixin
+from libspn_keras.models.guarded_training import InputGuardMixin
 from libspn_keras.models.unsupervised import UnsupervisedTrainingMixin
 
 
 @keras.utils.register_keras_serializable(package="libspn_keras")
-class DynamicSumProductNetwork(UnsupervisedTrainingMixin, keras.Model):
-    """A dynamic SPN over sequences ``[batch, time, ...]``.
+class DynamicSumProductNetwork(DynamicQueryMixin, InputGuardMixin, UnsupervisedTrainingMixin, keras.Model):
+    """A dynamic SPN over sequences ``[batch, time, ...]``, in either of two forms.
 
-    At every step the *template* network maps that step's inputs to nodes
-    ``[batch, 1, 1, n]`` over the step's variables. The *interface* at step
-    ``t`` is ``num_interface_sums`` sums over the products (``TemporalDenseProduct``)
-    of the interface at ``t - 1`` and the template at ``t``; the first step
-    starts from an interface of marginalized nodes. The root sums the last
-    interface. Weights are shared across time, so one model handles any
-    length: pad shorter sequences with missing values (NaN, or -1 for
-    categories) and the marginalized steps drop out exactly, giving the
-    likelihood of the unpadded prefix.
+    **0.6.0's form** ``DynamicSumProductNetwork(template_network,
+    interface_network_t0, interface_network_t_minus_1, top_network,
+    return_last_step=True, unsupervised=True)`` is called on
+    ``[x, sequence_lens]``: ``x`` ``[batch, time, ...]`` holds left-padded
+    sequences (a sequence of length ``L`` fills the last ``L`` steps) and
+    ``sequence_lens`` ``[batch]`` their lengths. At every step ``t`` of a
+    sequence the template network maps the step's inputs to ``[batch, 1, 1,
+    n]``, ``interface_network_t0`` maps that to ``[batch, 1, 1, k]``, a
+    :class:`~libspn_keras.layers.TemporalDenseProduct` joins it with the
+    interface of step ``t - 1`` (``k`` nodes; marginalized nodes before the
+    first step), ``top_network`` (ending in a ``RootSum``) turns the
+    products into the root over all steps so far, and
+    ``interface_network_t_minus_1`` maps them to the next interface (``k``
+    nodes). The output is the root at the last step ``[batch, root_out]``
+    (``return_last_step=True``: ``log p`` of each whole sequence, a
+    normalized distribution for every length) or at every step
+    ``[batch, time, root_out]`` (0 at the padding steps). As in 0.6.0,
+    ``fit(x, sequence_lens)`` (lengths in place of labels) trains without labels.
+
+    **This library's form** ``DynamicSumProductNetwork(template,
+    num_interface_sums, return_weighted_child_logits=False, unsupervised=True,
+    sum_kwargs=None)`` is called on ``x`` alone: the interface at step ``t``
+    is ``num_interface_sums`` sums over the products of the interface at
+    ``t - 1`` and the template at ``t``, and the root sums the last
+    interface. Steps padded with missing values (NaN, or -1 for categories)
+    anywhere in the sequence are marginalized exactly.
+
+    The form is detected from the arguments (0.6.0's keywords, or networks
+    in place of ``num_interface_sums``). Weights are shared across time, so
+    one model handles any number of steps. Both forms answer the queries of
+    :class:`~libspn_keras.models.dynamic_queries.DynamicQueryMixin`.
 
     Args:
-        template: Layer or model mapping one step ``[batch, ...]`` to
-            ``[batch, 1, 1, n]`` (e.g. a ``keras.Sequential`` of SPN layers ending in a sum).
-        num_interface_sums: Sums in the interface at each step.
-        return_weighted_child_logits: Passed to the ``RootSum``.
-        unsupervised: If ``True``, ``fit(x)`` needs no labels.
-        sum_kwargs: Dict of sum-layer arguments for the interface sums and
-            the root (``sum_op``, ``logspace_accumulators``, ...).
+        template / template_network: Layer or model mapping one step ``[batch, ...]``
+            to ``[batch, 1, 1, n]`` (e.g. a ``keras.Sequential`` of SPN layers ending in a sum).
+        num_interface_sums: Sums in the interface at each step (this library's form).
+        interface_network_t0: 0.6.0's form: network on the template's output at each step.
+        interface_network_t_minus_1: 0.6.0's form: network from the step's
+            products to the interface passed to the next step.
+        top_network: 0.6.0's form: network from the step's products to the root.
+        return_last_step: 0.6.0's form: return the root at the last step only.
+        return_weighted_child_logits: This library's form: passed to its ``RootSum``.
+        unsupervised: If ``True``, ``fit`` needs no labels.
+        sum_kwargs: This library's form: dict of sum-layer arguments for the
+            interface sums and the root (``sum_op``, ``logspace_accumulators``, ...).
         **kwargs: Passed to ``keras.Model``.
     """
 
-    def __init__(
-        self,
-        template,
-        num_interface_sums,
-        return_weighted_child_logits=False,
-        unsupervised=True,
-        sum_kwargs=None,
-        **kwargs,
-    ):
-        super().__init__(**kwargs)
-        self.template = template
-        self.num_interface_sums = num_interface_sums
-        self.return_weighted_child_logits = return_weighted_child_logits
-        self.unsupervised = bool(unsupervised)
-        self.sum_kwargs = dict(sum_kwargs or {})
+    def __init__(self, *args, **kwargs):
+        self.original_form, arguments, model_kwargs = dynamic_arguments(args, kwargs)
+        super().__init__(**model_kwargs)
+        self.unsupervised = bool(arguments.get("unsupervised", True))
         self.temporal_product = TemporalDenseProduct()
-        self.interface = DenseSum(num_sums=num_interface_sums, **self.sum_kwargs)
-        self.root = RootSum(return_weighted_child_logits=return_weighted_child_logits, **self.sum_kwargs)
+        if self.original_form:
+            for name in ORIGINAL_NETWORKS:
+                setattr(self, name, arguments[name])
+            self.return_last_step = bool(arguments.get("return_last_step", True))
+            return
+        self.template = arguments["template"]
+        self.num_interface_sums = arguments["num_interface_sums"]
+        self.return_weighted_child_logits = arguments.get("return_weighted_child_logits", False)
+        self.sum_kwargs = dict(arguments.get("sum_kwargs") or {})
+        self.interface = DenseSum(num_sums=self.num_interface_sums, **self.sum_kwargs)
+        self.root = RootSum(return_weighted_child_logits=self.return_weighted_child_logits, **self.sum_kwargs)
 
     def build(self, input_shape):
+        if self.original_form:
+            if not (isinstance(input_shape, (list, tuple)) and len(input_shape) == 2 and _is_shape(input_shape[0])):
+                raise ValueError(
+                    f"DynamicSumProductNetwork '{self.name}' (0.6.0's form) is called on [x, sequence_lens]; got "
+                    f"input shape {input_shape}."
+                )
+            input_shape = input_shape[0]
         if len(input_shape) < 3:
             raise ValueError(
                 f"DynamicSumProductNetwork '{self.name}' expects input [batch, time, ...], got {tuple(input_shape)}."
             )
         step_shape = (None, *input_shape[2:])
-        self.template.build(step_shape)
-        template_shape = self.template.compute_output_shape(step_shape)
-        if len(template_shape) != 4 or template_shape[1:3] != (1, 1):
+        self.template_model.build(step_shape)
+        template_shape = self.template_model.compute_output_shape(step_shape)
+        if len(template_shape) != 4 or tuple(template_shape[1:3]) != (1, 1):
             raise ValueError(
                 f"DynamicSumProductNetwork '{self.name}': the template must output [batch, 1, 1, nodes] (one scope), "
                 f"got {tuple(template_shape)}. End it with sums over a single scope."
             )
+        if self.original_form:
+            self._build_original(template_shape)
+            return
         interface_shape = (None, 1, 1, self.num_interface_sums)
         self.temporal_product.build([interface_shape, template_shape])
         self.interface.build(self.temporal_product.compute_output_shape([interface_shape, template_shape]))
         self.root.build(interface_shape)
 
-    def call(self, x):
+    def call(self, inputs, training=None):
+        x, sequence_lens = (inputs[0], inputs[1]) if self.original_form else (inputs, None)
+        x = tf.convert_to_tensor(x)
         num_steps = x.shape[1]
         steps = tf.reshape(x, [-1, *x.shape[2:]])
-        template = self.template(steps)
+        template = self.template_model(steps, training=training)
         template = tf.reshape(template, [-1, num_steps, 1, 1, template.shape[-1]])
-        interface = tf.zeros_like(template[:, 0, :, :, :1]) + tf.zeros([self.num_interface_sums], template.dtype)
-        for step in range(num_steps):
-            interface = self.interface(self.temporal_product([interface, template[:, step]]))
-        return self.root(interface)
+        return self.unroll(template, sequence_lens, training=training)
 
     def compute_output_shape(self, input_shape):
-        return self.root.compute_output_shape((input_shape[0], 1, 1, self.num_interface_sums))
+        if not self.original_form:
+            return self.root.compute_output_shape((input_shape[0], 1, 1, self.num_interface_sums))
+        x_shape = input_shape[0]
+        root_shape = self.top_network.compute_output_shape(self._product_shape)
+        return (x_shape[0], *root_shape[1:]) if self.return_last_step else (x_shape[0], x_shape[1], *root_shape[1:])
 
     def get_config(self):
-        return {
-            "name": self.name,
-            "template": keras.utils.serialize_keras_object(self.template),
-            "num_interface_sums": self.num_interface_sums,
-            "return_weighted_child_logits": self.return_weighted_child_logits,
-            "unsupervised": self.unsupervised,
-            "sum_kwargs": {
+        config = {"name": self.name, "unsupervised": self.unsupervised}
+        if self.original_form:
+            config.update({name: keras.utils.serialize_keras_object(getattr(self, name)) for name in ORIGINAL_NETWORKS})
+            config["return_last_step"] = self.return_last_step
+            return config
+        config.update(
+            template=keras.utils.serialize_keras_object(self.template),
+            num_interface_sums=self.num_interface_sums,
+            return_weighted_child_logits=self.return_weighted_child_logits,
+            sum_kwargs={
                 key: keras.utils.serialize_keras_object(value) if hasattr(value, "get_config") else value
                 for key, value in self.sum_kwargs.items()
             },
-        }
+        )
+        return config
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
         config = dict(config)
-        config["template"] = keras.utils.deserialize_keras_object(config["template"], custom_objects=custom_objects)
-        config["sum_kwargs"] = {
-            key: keras.utils.deserialize_keras_object(value, custom_objects=custom_objects)
-            if isinstance(value, dict)
-            else value
-            for key, value in config.get("sum_kwargs", {}).items()
-        }
+        for name in ("template",) + ORIGINAL_NETWORKS:
+            if name in config:
+                config[name] = keras.utils.deserialize_keras_object(config[name], custom_objects=custom_objects)
+        if "sum_kwargs" in config:
+            config["sum_kwargs"] = {
+                key: keras.utils.deserialize_keras_object(value, custom_objects=custom_objects)
+                if isinstance(value, dict)
+                else value
+                for key, value in (config["sum_kwargs"] or {}).items()
+            }
         return cls(**config)
+
+    @property
+    def template_model(self):
+        """The network applied to every step (``template`` or ``template_network``)."""
+        return self.template_network if self.original_form else self.template
+
+    def unroll(self, template, sequence_lens=None, training=None, last_step=None):
+        """The recurrence over steps, from the template outputs ``[batch, time, 1, 1, n]``.
+
+        Args:
+            template: Template outputs of every step.
+            sequence_lens: Optional lengths ``[batch]`` of left-padded
+                sequences (0.6.0's form); steps before a sequence's start
+                are left out.
+            training: Passed to the networks.
+            last_step: Return the root at the last step only; ``None`` for
+                ``return_last_step`` (0.6.0's form) or ``True`` (this library's).
+
+        Returns:
+            The model output (see the class description).
+        """
+        num_steps = template.shape[1]
+        mask = None if sequence_lens is None else step_mask(sequence_lens, num_steps)
+        if not self.original_form:
+            interface = tf.zeros_like(template[:, 0, :, :, :1]) + tf.zeros([self.num_interface_sums], template.dtype)
+            for step in range(num_steps):
+                interface = self.interface(self.temporal_product([interface, template[:, step]]))
+            return self.root(interface)
+        current = self.interface_network_t0(tf.reshape(template, [-1, 1, 1, template.shape[-1]]), training=training)
+        current = tf.reshape(current, [-1, num_steps, 1, 1, current.shape[-1]])
+        last_step = self.return_last_step if last_step is None else last_step
+        previous = tf.zeros_like(current[:, 0])
+        outputs = []
+        for step in range(num_steps):
+            active = mask[:, step, None, None, None]
+            started = mask[:, step - 1, None, None, None] if step > 0 else tf.zeros_like(active)
+            products = self.temporal_product([_masked(previous, started), _masked(current[:, step], active)])
+            if not last_step or step == num_steps - 1:
+                top = self.top_network(products, training=training)
+                outputs.append(_masked(top, tf.reshape(active, [-1] + [1] * (top.shape.rank - 1))))
+            previous = self.interface_network_t_minus_1(products, training=training)
+        return outputs[-1] if last_step else tf.stack(outputs, axis=1)
+
+    def train_step(self, data):
+        return super().train_step(self._with_lengths_as_input(data))
+
+    def test_step(self, data):
+        return super().test_step(self._with_lengths_as_input(data))
+
+    def _with_lengths_as_input(self, data):
+        # 0.6.0 trained its dynamic SPNs with fit(x, sequence_lens): the lengths come in place of the labels.
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        if self.original_form and self.unsupervised and not isinstance(x, (list, tuple)) and y is not None:
+            return keras.utils.pack_x_y_sample_weight((x, y), None, sample_weight)
+        return data
+
+    def _build_original(self, template_shape):
+        self.interface_network_t0.build(template_shape)
+        interface_shape = tuple(self.interface_network_t0.compute_output_shape(template_shape))
+        self.temporal_product.build([interface_shape, interface_shape])
+        self._product_shape = self.temporal_product.compute_output_shape([interface_shape, interface_shape])
+        self.interface_network_t_minus_1.build(self._product_shape)
+        self.top_network.build(self._product_shape)
+        next_shape = tuple(self.interface_network_t_minus_1.compute_output_shape(self._product_shape))
+        if next_shape[1:] != interface_shape[1:]:
+            raise ValueError(
+                f"DynamicSumProductNetwork '{self.name}': interface_network_t_minus_1 outputs {next_shape} but the "
+                f"interface of the next step must match interface_network_t0's output {interface_shape}."
+            )
+
+
+def _is_shape(shape):
+    return isinstance(shape, (list, tuple)) and all(size is None or isinstance(size, int) for size in shape)
+
+
+def _masked(values, keep):
+    """``values`` where ``keep`` (broadcastable), log 1 = 0 elsewhere: steps outside a sequence are left out."""
+    return tf.where(keep, values, tf.zeros_like(values))

@@ -1,0 +1,154 @@
+"""Queries on dynamic SPNs, answered by the query code of the other models.
+
+The queries read a model as (layers before the leaf, the leaf, what lies
+above it). For a dynamic SPN the steps are first stacked into the batch,
+the template's own layers before its leaf follow, and *above the leaf* is
+the rest of the template, the recurrence over steps and the root at the last
+step. Completing a step therefore uses the evidence of every other step.
+"""
+
+import contextlib
+
+import numpy as np
+import tensorflow as tf
+from tensorflow import keras
+
+from libspn_keras.layers.base_leaf import missing_value
+from libspn_keras.layers.base_sum import SumLayerBase
+from libspn_keras.layers.normalize_standard_score import NormalizeStandardScore
+from libspn_keras.models.queries import complete, mark_missing, missing_mask, split_at_leaf
+from libspn_keras.models.queries.chain import run_layers
+from libspn_keras.models.queries.evidence import check_categories, check_num_samples, query_dtype
+
+
+def sum_layers_in(layer):
+    """Every sum layer in ``layer`` and the models nested in it."""
+    if isinstance(layer, SumLayerBase):
+        return [layer]
+    return [found for sublayer in getattr(layer, "layers", []) for found in sum_layers_in(sublayer)]
+
+
+class _StepsToBatch:
+    """``[batch, time, ...]`` -> ``[batch * time, ...]``: every step goes through the template as one sample."""
+
+    def __call__(self, x):
+        return tf.reshape(x, [-1, *x.shape[2:]])
+
+
+class _AboveTheLeaf:
+    """The rest of a dynamic SPN from the leaf outputs of all steps to the root at the last step."""
+
+    def __init__(self, model, template_post, num_steps, sequence_lens):
+        self.model, self.template_post, self.num_steps, self.sequence_lens = (
+            model,
+            template_post,
+            num_steps,
+            sequence_lens,
+        )
+
+    def call(self, leaf_output, training=None):
+        template = run_layers(self.template_post, leaf_output, training=training)
+        template = tf.reshape(template, [-1, self.num_steps, 1, 1, template.shape[-1]])
+        return self.model.unroll(template, self.sequence_lens, training=training, last_step=True)
+
+    __call__ = call
+
+    def sum_layers(self):
+        """The sum layers above the leaf, whose sum ops a query replaces."""
+        networks = [*self.template_post, *self.model.recurrent_networks()]
+        return [found for network in networks for found in sum_layers_in(network)]
+
+
+class DynamicQueryMixin:
+    """``log_likelihood``, ``complete``, ``mpe`` and ``sample`` for dynamic SPNs, as for the other SPN models.
+
+    Inputs are sequences ``[batch, time, ...]`` shaped like the model input;
+    for 0.6.0's form pass ``[x, sequence_lens]`` as to the model itself.
+    Missing entries (NaN, -1 for categories, or ``evidence_mask`` False) may
+    sit anywhere, whole steps included: they are marginalized in
+    :meth:`log_likelihood` and filled in by :meth:`complete`. Every query
+    uses the root at the last step (``log p`` of the whole sequence).
+    """
+
+    def query_chain(self):
+        """``(layers before the leaf, leaf, above)`` for the query code, for the sequences being queried."""
+        pre, leaf, post = split_at_leaf(self.template_model)
+        if any(isinstance(layer, NormalizeStandardScore) for layer in pre):
+            raise ValueError(
+                f"{self.name}: queries on dynamic SPNs do not support NormalizeStandardScore inside the template; "
+                f"normalize the sequences before the model instead."
+            )
+        num_steps, sequence_lens = self._query_sequences
+        return [_StepsToBatch(), *pre], leaf, [_AboveTheLeaf(self, post, num_steps, sequence_lens)]
+
+    def recurrent_networks(self):
+        """The networks applied across steps above the template."""
+        if self.original_form:
+            return [self.interface_network_t0, self.interface_network_t_minus_1, self.top_network]
+        return [self.interface, self.root]
+
+    def log_likelihood(self, x, evidence_mask=None):
+        """Exact ``log p(evidence)`` of every sequence ``[batch]``: missing entries and steps are marginalized."""
+        x, sequence_lens = self._split_input(x)
+        leaf = split_at_leaf(self.template_model)[1]
+        missing = missing_mask(x, leaf, evidence_mask, name=self.name)
+        check_categories(self, leaf, x, missing)
+        x = mark_missing(x, missing)
+        steps = tf.reshape(x, [-1, *x.shape[2:]])
+        template = self.template_model(steps, training=False)
+        template = tf.reshape(template, [-1, x.shape[1], 1, 1, template.shape[-1]])
+        output = self.unroll(template, sequence_lens, training=False, last_step=True)
+        return tf.reduce_logsumexp(tf.reshape(output, [tf.shape(output)[0], -1]), axis=-1).numpy()
+
+    def complete(self, x, evidence_mask=None, method="posterior_marginal", seed=None):
+        """Fills in the missing entries of the sequences ``x``; see :meth:`QueryMixin.complete`.
+
+        Returns:
+            A NumPy array shaped like the sequences, observed entries unchanged.
+        """
+        x, sequence_lens = self._split_input(x)
+        with self._querying(x.shape[1], sequence_lens):
+            return complete(self, x, evidence_mask=evidence_mask, method=method, seed=seed)
+
+    def mpe(self, x, evidence_mask=None, seed=None):
+        """Most probable explanation of the missing entries: ``complete(x, method="mpe")``."""
+        return self.complete(x, evidence_mask=evidence_mask, method="mpe", seed=seed)
+
+    def sample(self, num_samples, num_steps=None, seed=None):
+        """``num_samples`` sequences of ``num_steps`` steps (default: the length the model was built for)."""
+        num_samples = check_num_samples(f"{self.name}.sample", num_samples)
+        num_steps = num_steps if num_steps is not None else self._built_shape[1]
+        dtype = query_dtype(self._built_dtype)
+        evidence = tf.fill((num_samples, num_steps, *self._built_shape[2:]), missing_value(dtype))
+        inputs = [evidence, np.full(num_samples, num_steps)] if self.original_form else evidence
+        samples = self.complete(inputs, method="sample", seed=seed)
+        return samples.astype(tf.as_dtype(self._built_dtype).as_numpy_dtype)
+
+    def _split_input(self, x):
+        if self.original_form:
+            if not isinstance(x, (list, tuple)) or len(x) != 2:
+                raise ValueError(f"{self.name}: 0.6.0's dynamic SPNs are queried with [x, sequence_lens].")
+            x, sequence_lens = x
+            sequence_lens = tf.convert_to_tensor(sequence_lens)
+        else:
+            sequence_lens = None
+        x = tf.convert_to_tensor(x)
+        return tf.cast(x, query_dtype(x.dtype)), sequence_lens
+
+    @contextlib.contextmanager
+    def _querying(self, num_steps, sequence_lens):
+        self._query_sequences = (num_steps, sequence_lens)
+        try:
+            yield
+        finally:
+            del self._query_sequences
+
+    @property
+    def _built_shape(self):
+        shape = self.get_build_config()["input_shape"]
+        return tuple(shape[0] if self.original_form else shape)
+
+    @property
+    def _built_dtype(self):
+        leaf = split_at_leaf(self.template_model)[1]
+        return "int32" if leaf.is_categorical else keras.config.floatx()

@@ -1,0 +1,214 @@
+"""Dynamic SPNs in 0.6.0's form ([x, sequence_lens], four networks) and queries on both forms."""
+
+import itertools
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from reference import np_logsumexp
+from tensorflow import keras
+
+from libspn_keras import layers, models, optimizers
+
+pytestmark = pytest.mark.filterwarnings("ignore:Do not pass an `input_shape`:UserWarning")
+
+NUM_VARS, MAX_STEPS = 2, 3
+
+
+def networks(sum_op="grad", interface=2):
+    """0.6.0's four networks: template, interface at t0, interface from t - 1, top."""
+    template = keras.Sequential(
+        [
+            layers.FlatToRegions(num_decomps=1, input_shape=[NUM_VARS], dtype=tf.int32),
+            layers.IndicatorLeaf(num_components=2),
+            layers.DenseSum(num_sums=3, sum_op=sum_op),
+            layers.ReduceProduct(num_factors=NUM_VARS),
+        ]
+    )
+    t0 = keras.Sequential([layers.DenseSum(num_sums=interface, input_shape=[1, 1, 3], sum_op=sum_op)])
+    t_minus_1 = keras.Sequential([layers.DenseSum(num_sums=interface, input_shape=[1, 1, interface**2], sum_op=sum_op)])
+    top = keras.Sequential(
+        [layers.RootSum(return_weighted_child_logits=False, input_shape=[1, 1, interface**2], sum_op=sum_op)]
+    )
+    return template, t0, t_minus_1, top
+
+
+def original_dspn(seed=0, sum_op="grad", **kwargs):
+    keras.utils.set_random_seed(seed)
+    model = models.DynamicSumProductNetwork(*networks(sum_op), **kwargs)
+    model([np.zeros((1, MAX_STEPS, NUM_VARS), "int32"), np.ones(1)])
+    rng = np.random.default_rng(seed)
+    for weights in model.trainable_weights:
+        value = rng.normal(size=weights.shape)
+        weights.assign(value if sum_op == "grad" else np.exp(value))
+    return model
+
+
+def left_padded(length, padding_value=0):
+    """All binary sequences of ``length`` steps, left-padded to MAX_STEPS, and their lengths."""
+    sequences = np.array(list(itertools.product([0, 1], repeat=NUM_VARS * length)), "int32")
+    x = np.full((len(sequences), MAX_STEPS, NUM_VARS), padding_value, "int32")
+    x[:, MAX_STEPS - length :] = sequences.reshape(-1, length, NUM_VARS)
+    return x, np.full(len(sequences), length)
+
+
+@pytest.mark.parametrize("length", [1, 2, 3])
+def test_every_sequence_length_is_a_normalized_distribution(length):
+    model = original_dspn(seed=length)
+    x, lens = left_padded(length)
+    log_p = model([x, lens]).numpy()
+    assert log_p.shape == (len(x), 1)
+    assert abs(np_logsumexp(log_p)) < 1e-5
+    # The padding steps are left out whatever they hold.
+    np.testing.assert_allclose(model([left_padded(length, 1)[0], lens]).numpy(), log_p, rtol=1e-6)
+
+
+def test_return_last_step_false_gives_every_step_and_zero_padding():
+    model = original_dspn(seed=4)
+    every = original_dspn(seed=4, return_last_step=False)
+    x, _ = left_padded(3)
+    lens = np.resize([1, 2, 3], len(x))
+    out = every([x, lens]).numpy()
+    assert out.shape == (len(x), MAX_STEPS, 1)
+    np.testing.assert_allclose(out[:, -1], model([x, lens]).numpy(), rtol=1e-6)
+    before_start = np.arange(MAX_STEPS)[None, :] < MAX_STEPS - lens[:, None]
+    assert np.all(out[before_start] == 0.0)
+    # The root at step t is the distribution of the sequence's prefix: every prefix length sums to 1 too.
+    prefixes = every([x, np.full(len(x), 3)]).numpy()[:, 1, 0].reshape(-1, 4)
+    assert abs(np_logsumexp(prefixes[:, 0])) < 1e-5
+
+
+def test_fit_with_lengths_in_place_of_labels_as_in_060():
+    model = original_dspn(seed=5)
+    x, lens = left_padded(3)
+    x, lens = np.repeat(x, 8, axis=0), np.repeat(lens, 8)
+    x[::2, :, 0] = x[::2, :, 1]  # a dependence between the variables to learn
+    before = model([x, lens]).numpy().mean()
+    model.compile(optimizer=keras.optimizers.Adam(0.05))
+    model.fit(x, lens, epochs=4, batch_size=64, verbose=0)
+    after = model([x, lens]).numpy().mean()
+    assert after > before + 0.05
+    model.fit([x, lens], epochs=1, batch_size=64, verbose=0)
+    assert np.isfinite(model.evaluate(x, lens, verbose=0))
+
+
+def test_em_training_of_the_original_form():
+    model = original_dspn(seed=6, sum_op="em")
+    x, lens = left_padded(2)
+    x = np.repeat(x, 4, axis=0)
+    lens = np.repeat(lens, 4)
+    x[:8, -1] = 1
+    model.compile(optimizer=optimizers.OnlineExpectationMaximization(learning_rate=1.0))
+    history = [model([x, lens]).numpy().mean()]
+    for _ in range(3):
+        model.fit(x, lens, epochs=1, batch_size=len(x), verbose=0)
+        history.append(model([x, lens]).numpy().mean())
+    assert np.all(np.diff(history) > -1e-5) and history[-1] > history[0]
+
+
+def test_original_form_config_and_keras_file(tmp_path):
+    model = original_dspn(seed=7, return_last_step=False)
+    config = model.get_config()
+    assert config["return_last_step"] is False and "top_network" in config
+    x, lens = left_padded(2)
+    model.save(tmp_path / "dynamic.keras")
+    loaded = keras.models.load_model(tmp_path / "dynamic.keras")
+    assert loaded.original_form and loaded.return_last_step is False
+    np.testing.assert_allclose(loaded([x, lens]).numpy(), model([x, lens]).numpy(), rtol=1e-6)
+
+
+def test_forms_are_told_apart_and_bad_arguments_named():
+    template, t0, t_minus_1, top = networks()
+    by_keyword = models.DynamicSumProductNetwork(
+        template_network=template, interface_network_t0=t0, interface_network_t_minus_1=t_minus_1, top_network=top
+    )
+    assert by_keyword.original_form and by_keyword.return_last_step is True
+    own = models.DynamicSumProductNetwork(template, 3)
+    assert not own.original_form and own.num_interface_sums == 3
+    with pytest.raises(ValueError, match="top_network"):
+        models.DynamicSumProductNetwork(template, t0, t_minus_1)
+    with pytest.raises(ValueError, match="num_interface_sums"):
+        models.DynamicSumProductNetwork(template, num_interface_sums=0)
+    with pytest.raises(ValueError, match="sequence_lens"):
+        by_keyword(np.zeros((1, MAX_STEPS, NUM_VARS), "int32"))
+    bad_top = keras.Sequential([layers.DenseSum(num_sums=3, input_shape=[1, 1, 4])])
+    with pytest.raises(ValueError, match="interface_network_t_minus_1"):
+        models.DynamicSumProductNetwork(template, t0, bad_top, top)([np.zeros((1, 3, 2), "int32"), np.ones(1)])
+
+
+# --- queries --------------------------------------------------------------------------------------------------
+
+
+def test_log_likelihood_marginalizes_missing_steps_inside_sequences():
+    model = original_dspn(seed=8)
+    x, lens = left_padded(3)
+    joint = model.log_likelihood([x, lens]).reshape(-1, 4)  # the last step's 4 values vary fastest
+    partial = x.copy()
+    partial[:, -1] = -1
+    np.testing.assert_allclose(
+        model.log_likelihood([partial, lens]).reshape(-1, 4)[:, 0], np_logsumexp(joint, 1), atol=1e-5
+    )
+    # A step marked unobserved by the evidence mask is marginalized the same way.
+    mask = np.ones_like(x, bool)
+    mask[:, -1] = False
+    np.testing.assert_allclose(
+        model.log_likelihood([x, lens], evidence_mask=mask), model.log_likelihood([partial, lens])
+    )
+
+
+@pytest.mark.parametrize("method", ["posterior_marginal", "mpe"])
+def test_complete_fills_a_missing_step_by_brute_force(method):
+    model = original_dspn(seed=9)
+    x, lens = left_padded(3)
+    log_p = model([x, lens]).numpy()[:, 0].reshape(-1, 4)  # [first two steps, last step]
+    partial = x[::4].copy()
+    partial[:, -1] = -1
+    filled = model.complete([partial, lens[::4]], method=method)
+    best = np.argmax(log_p, axis=1)  # with 2 binary variables per step, MPE = most probable of the 4 steps
+    last_steps = np.array(list(itertools.product([0, 1], repeat=NUM_VARS)))
+    if method == "mpe":
+        np.testing.assert_array_equal(filled[:, -1], last_steps[best])
+        np.testing.assert_array_equal(model.mpe([partial, lens[::4]]), filled)
+    else:
+        p = np.exp(log_p)  # posterior marginal of each variable of the last step, its most probable value
+        first = (p[:, 2] + p[:, 3] > p[:, 0] + p[:, 1]).astype(int)
+        second = (p[:, 1] + p[:, 3] > p[:, 0] + p[:, 2]).astype(int)
+        np.testing.assert_array_equal(filled[:, -1], np.stack([first, second], axis=1))
+    np.testing.assert_array_equal(filled[:, :-1], partial[:, :-1])
+    assert set(np.unique(filled)) <= {0, 1}
+
+
+def test_sample_draws_from_the_sequence_distribution():
+    model = original_dspn(seed=10)
+    x, lens = left_padded(2)
+    probabilities = np.exp(model([x, lens]).numpy()[:, 0])
+    samples = model.sample(4000, num_steps=2, seed=3)
+    assert samples.shape == (4000, 2, NUM_VARS)
+    index = (samples.reshape(4000, -1) * 2 ** np.arange(2 * NUM_VARS)[::-1]).sum(axis=1)
+    frequencies = np.bincount(index, minlength=16) / 4000
+    np.testing.assert_allclose(frequencies, probabilities, atol=0.03)
+
+
+def test_queries_on_this_librarys_form_with_missing_steps():
+    keras.utils.set_random_seed(11)
+    template = keras.Sequential(
+        [
+            layers.FlatToRegions(num_decomps=1),
+            layers.IndicatorLeaf(num_components=2),
+            layers.DenseSum(num_sums=3),
+            layers.DenseProduct(num_factors=2),
+            layers.DenseSum(num_sums=3),
+        ]
+    )
+    model = models.DynamicSumProductNetwork(template, num_interface_sums=2)
+    model.build((None, MAX_STEPS, NUM_VARS))
+    x, _ = left_padded(3)
+    log_p = model.log_likelihood(x)
+    np.testing.assert_allclose(log_p, model(x).numpy()[:, 0], rtol=1e-6)
+    middle_missing = x.copy()
+    middle_missing[:, 1] = -1
+    got = model.log_likelihood(middle_missing).reshape(4, 4, 4)[:, 0, :]
+    np.testing.assert_allclose(got, np_logsumexp(log_p.reshape(4, 4, 4), axis=1), atol=1e-5)
+    completed = model.mpe(middle_missing[::4])
+    np.testing.assert_array_equal(completed[:, [0, 2]], middle_missing[::4][:, [0, 2]])
+    assert model.sample(5, seed=1).shape == (5, MAX_STEPS, NUM_VARS)
