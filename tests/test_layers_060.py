@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 from tensorflow import keras
 
-from libspn_keras import layers
+from libspn_keras import layers, models
 
 pytestmark = pytest.mark.filterwarnings("ignore:Do not pass an `input_shape`:UserWarning")
 
@@ -112,3 +112,54 @@ def test_permute_and_pad_scopes_random_set_factors():
     assert out.shape == (2, 6, 4, 3) and layer.factors == [3, 2]
     with pytest.raises(ValueError, match="already built"):
         layer.set_factors([2, 2, 2])
+
+
+# --- leaves: 0.6.0's base class, leaf representation and EM accumulators -------------------------------------------
+
+
+def test_base_leaf_and_leaf_representation_names():
+    from libspn_keras.layers.base_leaf import BaseLeaf, LeafRepresentation
+
+    assert BaseLeaf is layers.LeafBase and isinstance(layers.NormalLeaf(2), BaseLeaf)
+    leaf = layers.NormalLeaf(2, leaf_representation=LeafRepresentation.SAMPLE)
+    assert leaf.get_config()["leaf_representation"] == "sample"
+    assert layers.NormalLeaf.from_config(leaf.get_config()).leaf_representation is LeafRepresentation.SAMPLE
+    assert layers.IndicatorLeaf(2, leaf_representation="mode").leaf_representation is LeafRepresentation.MODE
+    with pytest.raises(ValueError, match="leaf_representation"):
+        layers.NormalLeaf(2, leaf_representation="median")
+
+
+@pytest.mark.parametrize("representation", ["mode", "sample"])
+def test_leaf_representation_in_reconstructions(representation):
+    keras.utils.set_random_seed(5)
+    model = models.SequentialSumProductNetwork(
+        [
+            keras.Input((4,)),
+            layers.FlatToRegions(num_decomps=1),
+            layers.NormalLeaf(num_components=2, leaf_representation=representation),
+            layers.DenseSum(num_sums=2),
+            layers.ReduceProduct(num_factors=4),
+            layers.RootSum(return_weighted_child_logits=False),
+        ]
+    )
+    rows = model.zero_evidence_inference(6, seed=1)
+    assert rows.shape == (6, 4) and np.all(np.isfinite(rows))
+    # Modes make every row the same reconstruction; draws differ from row to row.
+    assert np.allclose(rows, rows[:1]) == (representation == "mode")
+
+
+def test_accumulator_initializer_sets_the_initial_em_counts_of_leaves():
+    leaf = layers.NormalLeaf(
+        num_components=2,
+        use_accumulators=True,
+        accumulator_initializer=keras.initializers.Constant(5.0),
+        location_initializer=keras.initializers.Constant(np.array([1.0, 2.0] * 3)),
+        scale_initializer=keras.initializers.Constant(2.0),
+    )
+    leaf.build((None, 3, 1))
+    statistics = leaf.statistics.numpy()
+    np.testing.assert_allclose(statistics[..., 0], 5.0)
+    np.testing.assert_allclose(statistics[0, :, 0, 1:], 5.0 * np.array([[1.0, 4.0 + 1.0], [2.0, 4.0 + 4.0]]))
+    np.testing.assert_allclose(leaf.location_tensor().numpy()[0, :, 0], [1.0, 2.0])
+    np.testing.assert_allclose(leaf.scale_tensor().numpy(), 2.0, rtol=1e-6)
+    assert leaf.get_config()["accumulator_initializer"]["class_name"] == "Constant"

@@ -1,6 +1,6 @@
 """Keras layers of Sum-Product Networks; one class per module."""
 
-from libspn_keras.layers.base_leaf import LeafBase
+from libspn_keras.layers.base_leaf import BaseLeaf, LeafBase
 from libspn_keras.layers.base_sum import NodeSumLayerBase, SumLayerBase
 from libspn_keras.layers.cauchy_leaf import CauchyLeaf
 from libspn_keras.layers.conv2d_product import Conv2DProduct
@@ -11,6 +11,7 @@ from libspn_keras.layers.flat_to_regions import FlatToRegions
 from libspn_keras.layers.indicator_leaf import IndicatorLeaf
 from libspn_keras.layers.input_dropout import InputDropout
 from libspn_keras.layers.laplace_leaf import LaplaceLeaf
+from libspn_keras.layers.leaf_representation import LeafRepresentation
 from libspn_keras.layers.local2d_sum import Local2DSum
 from libspn_keras.layers.location_scale_leaf import LocationScaleLeafBase
 from libspn_keras.layers.log_dropout import LogDropout
@@ -25,6 +26,7 @@ from libspn_keras.layers.temporal_dense_product import TemporalDenseProduct
 from libspn_keras.layers.undecompose import Undecompose
 
 __all__ = [
+    "BaseLeaf",
     "CauchyLeaf",
     "Conv2DProduct",
     "Conv2DSum",
@@ -35,6 +37,7 @@ __all__ = [
     "InputDropout",
     "LaplaceLeaf",
     "LeafBase",
+    "LeafRepresentation",
     "Local2DSum",
     "LocationScaleLeafBase",
     "LogDropout",

@@ -3,6 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
+from libspn_keras.layers.leaf_representation import LeafRepresentation
 from libspn_keras.math.seeding import random_source, stateless_seed
 from libspn_keras.models.queries.chain import copies_per_input, from_inputs, split_at_leaf, to_inputs
 from libspn_keras.models.queries.evidence import (
@@ -59,8 +60,10 @@ def reconstruct(model, x, evidence_mask=None, weighted=True, training=None):
     What libspn-keras 0.6.0's ``infer_no_evidence`` models return: the
     signal from the root, routed by the sum layers' own ops, weighs each
     leaf component's mode (``weighted=True``) or picks the component with
-    the largest signal. Observed entries are returned unchanged; the result
-    is in the leaf's float dtype, differentiable for training on it.
+    the largest signal; a leaf built with ``leaf_representation="sample"``
+    contributes a draw from each component instead of its mode. Observed
+    entries are returned unchanged; the result is in the leaf's float dtype,
+    differentiable for training on it.
     """
     layers = split_at_leaf(model)
     pre, leaf, _ = layers
@@ -68,7 +71,9 @@ def reconstruct(model, x, evidence_mask=None, weighted=True, training=None):
     x = tf.cast(x, query_dtype(x.dtype))
     missing = missing_mask(x, leaf, evidence_mask, name=model.name)
     signal, normalization, _ = leaf_signal(layers, mark_missing(x, missing), None, training=training)
-    filled = fill_from_signal(signal, leaf.mode(), pre, hard=not weighted)
+    drawn = getattr(leaf, "leaf_representation", LeafRepresentation.MODE) is LeafRepresentation.SAMPLE
+    components = leaf.sample_components(tf.shape(x)[0], seed=stateless_seed()) if drawn else leaf.mode()
+    filled = fill_from_signal(signal, components, pre, hard=not weighted)
     filled = _to_input_units(filled, x, normalization)
     return tf.where(missing, filled, tf.cast(x, filled.dtype))
 
