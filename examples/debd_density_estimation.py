@@ -33,47 +33,19 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
+from spn_tutorials.data import (  # noqa: E402
+    DEBD_SPLITS,
+    independent_bernoulli_log_likelihood,
+    load_debd_splits,
+    write_synthetic_debd,
+)
+from spn_tutorials.networks import build_debd_rat_spn  # noqa: E402
 from tensorflow import keras  # noqa: E402
 
-from libspn_keras import datasets, initializers, metrics, models, optimizers  # noqa: E402
+from libspn_keras import metrics, optimizers  # noqa: E402
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_DATA = os.path.normpath(os.path.join(REPO_ROOT, "..", "shared", "data", "debd"))
-SPLITS = ("train", "valid", "test")
-
-
-def mixture_log_likelihood(x, weights, probabilities):
-    """``log p(x)`` per sample under a mixture of products of Bernoullis (``weights`` [C], ``probabilities`` [C, D])."""
-    log_components = x @ np.log(probabilities).T + (1 - x) @ np.log1p(-probabilities).T + np.log(weights)
-    peak = log_components.max(axis=1, keepdims=True)
-    return (peak + np.log(np.exp(log_components - peak).sum(axis=1, keepdims=True)))[:, 0]
-
-
-def write_synthetic_debd(folder, seed, num_vars=16, num_clusters=4, sizes=(1000, 200, 200)):
-    """Writes ``synthetic/synthetic.SPLIT.data`` in the DEBD layout; returns the true mean LL per split.
-
-    The samples come from a mixture of ``num_clusters`` products of Bernoullis
-    with probabilities near 0 or 1, so the variables are strongly dependent
-    through the hidden cluster.
-    """
-    rng = np.random.default_rng(seed)
-    weights = rng.dirichlet(np.full(num_clusters, 2.0))
-    probabilities = np.clip(rng.beta(0.3, 0.3, size=(num_clusters, num_vars)), 0.05, 0.95)
-    os.makedirs(os.path.join(folder, "synthetic"), exist_ok=True)
-    true_ll = {}
-    for split, size in zip(SPLITS, sizes):
-        clusters = rng.choice(num_clusters, size=size, p=weights)
-        data = (rng.random((size, num_vars)) < probabilities[clusters]).astype(np.int32)
-        np.savetxt(os.path.join(folder, "synthetic", f"synthetic.{split}.data"), data, fmt="%d", delimiter=",")
-        true_ll[split] = float(mixture_log_likelihood(data, weights, probabilities).mean())
-    return true_ll
-
-
-def independent_bernoulli_log_likelihood(train, data):
-    """Mean LL of ``data`` under independent Bernoullis fit to ``train`` (with add-one smoothing)."""
-    p = (train.sum(axis=0) + 1.0) / (len(train) + 2.0)
-    return float(np.mean(data @ np.log(p) + (1 - data) @ np.log1p(-p)))
 
 
 def main(argv=None):
@@ -108,21 +80,15 @@ def main(argv=None):
         true_ll = write_synthetic_debd(root, args.seed)
     # Large steps suit the small synthetic set; on the DEBD sets many small steps do better.
     learning_rate = args.learning_rate if args.learning_rate is not None else (0.3 if true_ll else 0.05)
-    train, valid, test = (datasets.load_debd(root, name, split) for split in SPLITS)
+    train, valid, test = load_debd_splits(root, name)
     print(f"{name}: {train.shape[1]} variables, {len(train)} train, {len(valid)} valid, {len(test)} test samples")
 
-    model = models.build_rat_spn(
-        num_vars=train.shape[1],
-        depth=args.depth,
-        num_decomps=args.num_decomps,
-        num_input_distributions=args.num_input_distributions,
-        num_sums=args.num_sums,
-        sum_op="em",
-        accumulator_initializer=initializers.Dirichlet(alpha=args.alpha),
+    model = build_debd_rat_spn(
+        train.shape[1], args.depth, args.num_decomps, args.num_input_distributions, args.num_sums, args.alpha
     )
+    log_likelihood = metrics.LogLikelihood()
     model.compile(
-        optimizer=optimizers.OnlineExpectationMaximization(learning_rate=learning_rate),
-        metrics=[metrics.LogLikelihood()],
+        optimizer=optimizers.OnlineExpectationMaximization(learning_rate=learning_rate), metrics=[log_likelihood]
     )
     print(
         f"RAT-SPN: depth {args.depth}, {args.num_decomps} repetitions, {model.count_params():,} parameters, "
@@ -136,12 +102,12 @@ def main(argv=None):
         epochs=epochs,
         shuffle=True,
         validation_data=(valid,),
-        verbose=2,
+        verbose=2 if args.quick else 1,  # one line per epoch, or Keras's progress bar
     )
     print(f"training time: {time.perf_counter() - start:.1f} s for {epochs} epoch(s)")
 
-    for split, data in zip(SPLITS, (train, valid, test)):
-        ll = model.evaluate(data, batch_size=1000, verbose=0, return_dict=True)["llh"]
+    for split, data in zip(DEBD_SPLITS, (train, valid, test)):
+        ll = model.evaluate(data, batch_size=1000, verbose=0, return_dict=True)[log_likelihood.name]
         line = f"{split} LL: {ll:.4f}  (independent Bernoullis {independent_bernoulli_log_likelihood(train, data):.4f}"
         if true_ll is not None:
             line += f", true distribution {true_ll[split]:.4f}"

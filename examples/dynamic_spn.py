@@ -22,6 +22,10 @@ log-likelihood per sequence is printed for both, next to the untrained
 model, a baseline without any dependence between steps (the empirical
 distribution of one step, applied to every step) and the true HMM.
 
+The HMM, its forward algorithm and the dynamic SPN live in
+``examples/spn_tutorials/sequences.py``, shared with the tutorial notebook
+``docs/tutorials/dynamic_spn.ipynb``.
+
 Usage::
 
     python3 examples/dynamic_spn.py            # 2,000 sequences, 10 epochs each way, about half a minute
@@ -35,78 +39,16 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
+from spn_tutorials.sequences import (  # noqa: E402
+    NUM_VARS,
+    build_dynamic_spn,
+    compile_for,
+    independent_steps_log_likelihood,
+    mean_log_likelihood,
+    sample_sequences,
+    true_log_likelihood,
+)
 from tensorflow import keras  # noqa: E402
-
-from libspn_keras import layers, metrics, models, optimizers  # noqa: E402
-
-# The generating HMM: symmetric transitions (so the uniform start is stationary) and per-state emissions.
-TRANSITIONS = np.array([[0.85, 0.15], [0.15, 0.85]])
-START = np.array([0.5, 0.5])
-EMISSIONS = np.array([[0.9, 0.2], [0.15, 0.75]])  # P(x_v = 1 | state) for the 2 variables of a step
-NUM_VARS = 2
-
-
-def sample_sequences(num, min_length, max_length, rng):
-    """``num`` HMM sequences ``[num, max_length, 2]`` int32, padded with -1 after their random length."""
-    lengths = rng.integers(min_length, max_length + 1, size=num)
-    states = np.zeros((num, max_length), dtype=int)
-    states[:, 0] = rng.random(num) < START[1]
-    for t in range(1, max_length):
-        switch = rng.random(num) < TRANSITIONS[states[:, t - 1], 1 - states[:, t - 1]]
-        states[:, t] = np.where(switch, 1 - states[:, t - 1], states[:, t - 1])
-    emissions = (rng.random((num, max_length, NUM_VARS)) < EMISSIONS[states]).astype("int32")
-    padding = np.arange(max_length)[None, :] >= lengths[:, None]
-    emissions[padding] = -1
-    return emissions, lengths
-
-
-def true_log_likelihood(sequences):
-    """``log p(sequence)`` under the generating HMM by the (scaled) forward algorithm; padded steps skipped."""
-    result = np.zeros(len(sequences))
-    for index, sequence in enumerate(sequences):
-        # alpha[s] = p(state_t = s | x_1..x_t) after scaling; the scales multiply up to p(x_1..x_t).
-        alpha = None
-        for step in sequence:
-            if step[0] < 0:
-                break
-            prior = START if alpha is None else alpha @ TRANSITIONS
-            emission = np.prod(np.where(step == 1, EMISSIONS, 1 - EMISSIONS), axis=1)
-            alpha = prior * emission
-            total = alpha.sum()
-            result[index] += np.log(total)
-            alpha = alpha / total
-    return result
-
-
-def independent_steps_log_likelihood(train, data):
-    """Mean LL of ``data`` when every step is drawn independently from the training steps' distribution."""
-    observed = train[train[:, :, 0] >= 0]
-    codes = observed[:, 0] * 2 + observed[:, 1]
-    log_p = np.log((np.bincount(codes, minlength=4) + 1.0) / (len(codes) + 4.0))
-    steps = data[:, :, 0] >= 0
-    return float(np.sum(np.where(steps, log_p[np.maximum(data[:, :, 0] * 2 + data[:, :, 1], 0)], 0.0)) / len(data))
-
-
-def build_dynamic_spn(max_length, sum_op, num_template_sums=4, num_interface_sums=2):
-    """A dynamic SPN: per step indicators -> per-variable sums -> product -> template sums, chained by interfaces."""
-    template = keras.Sequential(
-        [
-            layers.FlatToRegions(num_decomps=1),
-            layers.IndicatorLeaf(num_components=2),
-            layers.DenseSum(num_sums=num_template_sums, sum_op=sum_op),
-            layers.DenseProduct(num_factors=NUM_VARS),
-            layers.DenseSum(num_sums=num_template_sums, sum_op=sum_op),
-        ]
-    )
-    model = models.DynamicSumProductNetwork(
-        template, num_interface_sums=num_interface_sums, sum_kwargs={"sum_op": sum_op}
-    )
-    model.build((None, max_length, NUM_VARS))
-    return model
-
-
-def mean_log_likelihood(model, data):
-    return float(np.mean(model.predict(data, batch_size=1000, verbose=0)))
 
 
 def main(argv=None):
@@ -138,15 +80,11 @@ def main(argv=None):
         keras.utils.set_random_seed(args.seed)
         model = build_dynamic_spn(args.max_length, "grad" if method == "gradient" else "em")
         results.setdefault("untrained", mean_log_likelihood(model, test))
-        optimizer = (
-            keras.optimizers.Adam(learning_rate=args.adam_learning_rate)
-            if method == "gradient"
-            else optimizers.OnlineExpectationMaximization(learning_rate=args.em_learning_rate)
-        )
-        model.compile(optimizer=optimizer, metrics=[metrics.LogLikelihood()])
+        compile_for(model, method, args.adam_learning_rate if method == "gradient" else args.em_learning_rate)
         print(f"training the dynamic SPN by {method}:")
         start = time.perf_counter()
-        model.fit(train, batch_size=args.batch_size, epochs=epochs, shuffle=True, verbose=2)
+        verbose = 2 if args.quick else 1  # one line per epoch, or Keras's progress bar
+        model.fit(train, batch_size=args.batch_size, epochs=epochs, shuffle=True, verbose=verbose)
         print(f"training time ({method}): {time.perf_counter() - start:.1f} s for {epochs} epoch(s)")
         results[method] = mean_log_likelihood(model, test)
 

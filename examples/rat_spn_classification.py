@@ -10,6 +10,9 @@ posterior ``p(y | x)``. Training minimizes the cross-entropy of these logits
 with Adam (discriminative training); the sums keep log-space accumulators and
 the default gradient sum op.
 
+The data loading and the network live in ``examples/spn_tutorials/``, shared
+with the tutorial notebook ``docs/tutorials/rat_spn_classification.ipynb``.
+
 Usage::
 
     python3 examples/rat_spn_classification.py            # full run, about 40 s on 2 CPU cores
@@ -23,29 +26,9 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
-from sklearn.datasets import load_digits  # noqa: E402
-from sklearn.model_selection import train_test_split  # noqa: E402
+from spn_tutorials.data import load_standardized_digits  # noqa: E402
+from spn_tutorials.networks import build_digits_rat_spn  # noqa: E402
 from tensorflow import keras  # noqa: E402
-
-from libspn_keras import layers, models  # noqa: E402
-
-NUM_CLASSES = 10
-
-
-def load_data(seed, test_size=360):
-    """Digits as flattened, standardized ``(N, 64)`` float32 vectors, split into train and test.
-
-    Each pixel is standardized with the training mean and standard deviation
-    (floored at 1 so that the nearly constant border pixels stay tame).
-    """
-    digits = load_digits()
-    x = digits.data.astype("float32")
-    y = digits.target.astype("int32")
-    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=test_size, random_state=seed, stratify=y)
-    mean = x_train.mean(axis=0)
-    std = np.maximum(x_train.std(axis=0), 1.0)
-    return ((x_train - mean) / std, y_train), ((x_test - mean) / std, y_test)
 
 
 def main(argv=None):
@@ -64,21 +47,14 @@ def main(argv=None):
     epochs = args.epochs if args.epochs is not None else (1 if args.quick else 10)
 
     keras.utils.set_random_seed(args.seed)
-    (x_train, y_train), (x_test, y_test) = load_data(args.seed)
+    (x_train, y_train), (x_test, y_test) = load_standardized_digits(args.seed, flat=True)
     if args.quick:
         x_train, y_train = x_train[:320], y_train[:320]
         x_test, y_test = x_test[:160], y_test[:160]
     print(f"digits: {len(x_train)} training and {len(x_test)} test samples of {x_train.shape[1]} pixels")
 
-    model = models.build_rat_spn(
-        num_vars=x_train.shape[1],
-        depth=args.depth,
-        num_decomps=args.num_decomps,
-        num_input_distributions=args.num_input_distributions,
-        num_sums=args.num_sums,
-        leaf=layers.NormalLeaf(num_components=args.num_components),
-        num_classes=NUM_CLASSES,
-        input_dtype="float32",
+    model = build_digits_rat_spn(
+        args.depth, args.num_decomps, args.num_input_distributions, args.num_sums, args.num_components
     )
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=args.learning_rate),
@@ -95,7 +71,7 @@ def main(argv=None):
         epochs=epochs,
         shuffle=True,
         validation_data=(x_test, y_test),
-        verbose=2,
+        verbose=2 if args.quick else 1,  # one line per epoch, or Keras's progress bar
     )
     train_seconds = time.perf_counter() - start
 

@@ -29,8 +29,13 @@ the compiler pads the narrower ones with marginalized scopes (log-probability
    epoch is one exact EM step and the log-likelihood never decreases) on
    samples of a known distribution, and prints the log-likelihood before and
    after, next to that of the true distribution;
-4. draws the region graph (``visualize_region_graph``) and the layer stack
-   (``visualize_dense_spn``) to PNG files.
+4. draws the region graph (``visualize_region_graph``), the layer stack
+   (``visualize_layer_stack``) and the training curve to PNG files.
+
+The region graph, the distribution and the checks live in
+``examples/spn_tutorials/regions.py``, shared with the tutorial notebook
+``docs/tutorials/region_spns.ipynb``, which also shows the network node by
+node (``visualize_dense_spn``).
 
 Usage::
 
@@ -39,72 +44,27 @@ Usage::
 """
 
 import argparse
-import itertools
 import os
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
+from spn_tutorials.plots import training_curve  # noqa: E402
+from spn_tutorials.regions import (  # noqa: E402
+    NUM_VARS,
+    build_region_graph,
+    check_normalization,
+    sample_data,
+    true_distribution,
+)
 from tensorflow import keras  # noqa: E402
 
-from libspn_keras import RegionNode, RegionVariable, layers, optimizers, region_graph_to_dense_spn  # noqa: E402
+from libspn_keras import layers, optimizers, region_graph_to_dense_spn  # noqa: E402
 from libspn_keras.region_graph import region_graph_layout  # noqa: E402
-from libspn_keras.visualize import visualize_dense_spn, visualize_region_graph  # noqa: E402
+from libspn_keras.visualize import visualize_layer_stack, visualize_region_graph  # noqa: E402
 
 DEFAULT_OUTPUT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "output")
-NUM_VARS = 6
-
-
-def build_region_graph():
-    """Two decompositions of the variables 0..5, as a list of root regions."""
-    x = RegionVariable
-    # Each decomposition gets its own RegionVariable objects, so the drawing shows the two trees side by side.
-    halves = RegionNode([RegionNode([x(0), x(1), x(2)]), RegionNode([x(3), x(4), x(5)])])
-    pairs = RegionNode([RegionNode([x(0), x(3)]), RegionNode([x(1), x(4)]), RegionNode([x(2), x(5)])])
-    return [halves, pairs]
-
-
-def all_assignments():
-    """Every joint assignment of the binary variables, ``[2**NUM_VARS, NUM_VARS]`` int32."""
-    return np.array(list(itertools.product([0, 1], repeat=NUM_VARS)), dtype="int32")
-
-
-def true_distribution(rng):
-    """A random Ising-style distribution over the 6 binary variables, as a table of ``2**6`` probabilities.
-
-    Couplings connect ``x0-x1-x2``, ``x3-x4-x5`` and ``x_i - x_{i+3}``, so both
-    decompositions capture part of the dependencies and neither all of them.
-    """
-    spins = 2.0 * all_assignments() - 1.0
-    edges = [(0, 1), (1, 2), (3, 4), (4, 5), (0, 3), (1, 4), (2, 5)]
-    energy = spins @ rng.normal(0.0, 0.3, NUM_VARS)
-    for i, j in edges:
-        energy += rng.choice([-1.0, 1.0]) * rng.uniform(0.5, 1.0) * spins[:, i] * spins[:, j]
-    probabilities = np.exp(energy - energy.max())
-    return probabilities / probabilities.sum()
-
-
-def logsumexp(values):
-    values = np.asarray(values, dtype=np.float64)
-    peak = values.max()
-    return peak + np.log(np.sum(np.exp(values - peak)))
-
-
-def check_normalization(model, label):
-    """Prints ``log sum_x p(x)`` over all assignments (0 for a normalized SPN) and checks a marginal."""
-    states = all_assignments()
-    log_total = logsumexp(model.log_likelihood(states))
-    print(f"{label}: log of the sum of p(x) over all {len(states)} assignments = {log_total:+.2e}")
-    # Marginalizing x5 (value -1) must equal summing the joint over both values of x5.
-    prefix = states[states[:, 5] == 0].copy()
-    prefix[:, 5] = -1
-    marginal = model.log_likelihood(prefix)
-    summed = np.logaddexp(
-        model.log_likelihood(states[states[:, 5] == 0]), model.log_likelihood(states[states[:, 5] == 1])
-    )
-    print(f"{label}: max |log p(x0..x4) - log sum_x5 p(x0..x5)| = {np.abs(marginal - summed).max():.2e}")
-    assert abs(log_total) < 1e-4 and np.abs(marginal - summed).max() < 1e-4, "the SPN is not normalized"
 
 
 def main(argv=None):
@@ -135,19 +95,13 @@ def main(argv=None):
     check_normalization(model, "random weights")
 
     rng = np.random.default_rng(args.seed)
-    table = true_distribution(rng)
-    states = all_assignments()
-    train = states[rng.choice(len(states), size=num_samples, p=table)]
-    test = states[rng.choice(len(states), size=max(num_samples // 2, 100), p=table)]
-    # Row index of an assignment in the table: its bits read as a binary number, x0 first.
-    place_values = 2 ** np.arange(NUM_VARS)[::-1]
-    true_train, true_test = np.log(table[train @ place_values]), np.log(table[test @ place_values])
+    (train, true_train), (test, true_test) = sample_data(true_distribution(rng), num_samples, rng)
     before_train, before_test = model.log_likelihood(train).mean(), model.log_likelihood(test).mean()
 
     # Learning rate 1 and one batch of all the data: every epoch is one exact batch EM step.
     model.compile(optimizer=optimizers.OnlineExpectationMaximization(learning_rate=1.0))
     start = time.perf_counter()
-    model.fit(train, batch_size=len(train), epochs=epochs, verbose=2)
+    history = model.fit(train, batch_size=len(train), epochs=epochs, verbose=2)
     print(f"training time: {time.perf_counter() - start:.1f} s for {epochs} EM step(s)")
     after_train, after_test = model.log_likelihood(train).mean(), model.log_likelihood(test).mean()
     check_normalization(model, "after EM")
@@ -158,8 +112,10 @@ def main(argv=None):
     os.makedirs(args.output_dir, exist_ok=True)
     graph_path = visualize_region_graph(roots, os.path.join(args.output_dir, "region_graph.png"))
     print(f"saved {graph_path}")
-    layers_path = visualize_dense_spn(model, os.path.join(args.output_dir, "region_spn_layers.png"))
+    layers_path = visualize_layer_stack(model, os.path.join(args.output_dir, "region_spn_layers.png"))
     print(f"saved {layers_path}")
+    curve_path = os.path.join(args.output_dir, "region_spn_training.png")
+    print(f"saved {training_curve(history, ['loss'], negate=True, path=curve_path)}")
 
 
 if __name__ == "__main__":

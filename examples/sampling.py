@@ -17,11 +17,15 @@ Normal leaves with EM statistics whose locations *and* scales are learned
 constant border pixels keep a proper density), and
 ``OnlineExpectationMaximization``.
 
-Saved PNGs (pixels clipped to the 0..16 range of the data for display):
+The data loading, the network and the plots live in
+``examples/spn_tutorials/``, shared with the tutorial notebook
+``docs/tutorials/sampling.ipynb``. Saved PNGs (pixels clipped to the 0..16
+range of the data for display):
 
 - ``samples.png``: unconditional samples;
 - ``conditional_samples.png``: per test image, the original, the image with
-  its bottom half hidden (red), the MPE completion and conditional samples.
+  its bottom half hidden (red), the MPE completion and conditional samples;
+- ``sampling_training.png``: the training curve (log-likelihood per epoch).
 
 Usage::
 
@@ -37,61 +41,16 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
-from sklearn.datasets import load_digits  # noqa: E402
-from sklearn.model_selection import train_test_split  # noqa: E402
+from spn_tutorials.completion import conditional_samples  # noqa: E402
+from spn_tutorials.data import DIGITS_PIXEL_MAX, half_masks, load_digit_images  # noqa: E402
+from spn_tutorials.networks import build_generative_dgc_spn  # noqa: E402
+from spn_tutorials.plots import completion_grid, training_curve  # noqa: E402
 from tensorflow import keras  # noqa: E402
 
-from libspn_keras import constraints, layers, models, optimizers  # noqa: E402
+from libspn_keras import optimizers  # noqa: E402
 from libspn_keras.visualize import image_grid  # noqa: E402
 
 DEFAULT_OUTPUT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "output")
-PIXEL_MAX = 16.0
-
-
-def load_data(seed, test_size=360):
-    """Digits as float32 images ``(N, 8, 8, 1)`` with raw values 0..16, split into train and test."""
-    digits = load_digits()
-    x_train, x_test = train_test_split(
-        digits.images.astype("float32"), test_size=test_size, random_state=seed, stratify=digits.target
-    )
-    return x_train[..., None], x_test[..., None]
-
-
-def build_model(x_train, num_components=16, num_sums=16):
-    """A generative DGC-SPN for 8x8 images (8 -> 4 -> 5 -> 7 -> 4 cells, then one root), set up for EM."""
-    normalize = layers.NormalizeStandardScore(axes="variable_wise")
-    normalize.adapt(x_train)
-    normalize.std.assign(np.maximum(normalize.std.numpy(), 1.0))
-    sum_kwargs = dict(sum_op="em", logspace_accumulators=False)
-
-    def product(strides, dilations, padding):
-        return layers.Conv2DProduct(
-            depthwise=True, strides=strides, dilations=dilations, kernel_size=[2, 2], padding=padding
-        )
-
-    return models.SequentialSumProductNetwork(
-        [
-            keras.Input(shape=(8, 8, 1)),
-            normalize,
-            layers.NormalLeaf(
-                num_components=num_components,
-                use_accumulators=True,
-                location_initializer=keras.initializers.TruncatedNormal(stddev=1.0),
-                scale_initializer=keras.initializers.Constant(0.5),
-                scale_trainable=True,
-                scale_constraint=constraints.GreaterEqualEpsilon(0.25),
-            ),
-            product([2, 2], [1, 1], "valid"),
-            layers.Local2DSum(num_sums=num_sums, **sum_kwargs),
-            product([1, 1], [1, 1], "full"),
-            layers.Local2DSum(num_sums=num_sums, **sum_kwargs),
-            product([1, 1], [2, 2], "full"),
-            layers.Local2DSum(num_sums=num_sums, **sum_kwargs),
-            product([1, 1], [4, 4], "final"),
-            layers.SpatialToRegions(),
-            layers.RootSum(return_weighted_child_logits=False, **sum_kwargs),
-        ]
-    )
 
 
 def main(argv=None):
@@ -109,15 +68,16 @@ def main(argv=None):
     epochs = args.epochs if args.epochs is not None else (1 if args.quick else 20)
 
     keras.utils.set_random_seed(args.seed)
-    x_train, x_test = load_data(args.seed)
+    (x_train, _), (x_test, _) = load_digit_images(args.seed)
     if args.quick:
         x_train, x_test = x_train[:320], x_test[:60]
     print(f"digits: {len(x_train)} training and {len(x_test)} test images of shape {x_train.shape[1:]}")
 
-    model = build_model(x_train)
+    model = build_generative_dgc_spn(x_train, DIGITS_PIXEL_MAX, learn_scales=True)
     model.compile(optimizer=optimizers.OnlineExpectationMaximization(learning_rate=args.learning_rate))
     start = time.perf_counter()
-    model.fit(x_train, batch_size=args.batch_size, epochs=epochs, shuffle=True, verbose=2)
+    verbose = 2 if args.quick else 1  # one line per epoch, or Keras's progress bar
+    history = model.fit(x_train, batch_size=args.batch_size, epochs=epochs, shuffle=True, verbose=verbose)
     print(f"training time: {time.perf_counter() - start:.1f} s for {epochs} epoch(s)")
     print(f"mean test log-likelihood: {model.log_likelihood(x_test).mean():.2f} nats per image (standardized pixels)")
 
@@ -133,20 +93,16 @@ def main(argv=None):
     )
     os.makedirs(args.output_dir, exist_ok=True)
     path = os.path.join(args.output_dir, "samples.png")
-    image_grid(np.clip(samples, 0.0, PIXEL_MAX), path)
+    image_grid(np.clip(samples, 0.0, DIGITS_PIXEL_MAX), path)
+    print(f"saved {path}")
+    path = training_curve(history, ["loss"], negate=True, path=os.path.join(args.output_dir, "sampling_training.png"))
     print(f"saved {path}")
 
     # Bottom halves hidden: MPE completion and conditional samples from p(bottom | top).
     originals = x_test[: args.num_show]
-    masked = originals.copy()
-    masked[:, 4:] = np.nan
-    columns = [originals, masked, model.complete(masked, method="mpe")]
-    columns += [model.complete(masked, method="sample", seed=args.seed + i) for i in range(args.num_conditional)]
-    grid = np.stack(columns, axis=1).reshape(-1, 8, 8, 1)
-    titles = ["original", "top half", "MPE"] + [f"sample {i + 1}" for i in range(args.num_conditional)]
-    titles += [""] * (len(grid) - len(titles))
+    masked, columns = conditional_samples(model, originals, half_masks(8)["bottom"], args.num_conditional, args.seed)
     path = os.path.join(args.output_dir, "conditional_samples.png")
-    image_grid(np.clip(grid, 0.0, PIXEL_MAX), path, rows=len(originals), titles=titles)
+    completion_grid(originals, masked, columns, DIGITS_PIXEL_MAX, path=path)
     print(f"saved {path}")
 
 
