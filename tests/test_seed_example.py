@@ -1,5 +1,6 @@
-"""The DGC-SPN of the seed README, run verbatim: structure, parameter counts, summary and training."""
+"""The DGC-SPN of the seed README, run as the repository's README gives it: structure, parameters, summary, training."""
 
+import hashlib
 import io
 import re
 from contextlib import redirect_stdout
@@ -10,97 +11,35 @@ import pytest
 import tensorflow as tf
 from tensorflow import keras
 
-SEED_README_CANDIDATES = [
-    Path(__file__).resolve().parents[1] / "shared" / "seed" / "README.md",
-    Path(__file__).resolve().parents[2] / "shared" / "seed" / "README.md",
-]
+README = Path(__file__).resolve().parents[1] / "README.md"
+# sha256 of the seed README's example (trailing spaces stripped, ending with its summary call). The repository's
+# README carries that example verbatim: the tests below run the code they read from it.
+SEED_EXAMPLE_SHA256 = "c4335e13ae0437e500bddcda1d576e0e1863383c3611e0aaf9b1ba6261a7b920"
+SUMMARY_CALL = "sum_product_network.summary()\n"
 
-# Verbatim from the seed README (its example is the contract), except that the
-# summary call is left to the tests and trailing spaces are stripped.
-SEED_EXAMPLE = """\
-from libspn_keras import layers
-from tensorflow import keras
 
-sum_kwargs = dict(
-    accumulator_initializer=keras.initializers.TruncatedNormal(
-        stddev=0.5, mean=1.0),
-    logspace_accumulators=True
-)
+def readme_example():
+    """The README's ``keras.Sequential`` example, trailing spaces stripped, summary call included."""
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.S)
+    blocks = [block for block in blocks if "sum_product_network = keras.Sequential(" in block]
+    assert len(blocks) == 1, f"expected one DGC-SPN example in {README}, found {len(blocks)}"
+    return "\n".join(line.rstrip() for line in blocks[0].split("\n"))
 
-sum_product_network = keras.Sequential([
-  layers.NormalLeaf(
-      input_shape=(28, 28, 1),
-      num_components=16,
-      location_trainable=True,
-      location_initializer=keras.initializers.TruncatedNormal(
-          stddev=1.0, mean=0.0)
-  ),
-  # Non-overlapping products
-  layers.Conv2DProduct(
-      depthwise=True,
-      strides=[2, 2],
-      dilations=[1, 1],
-      kernel_size=[2, 2],
-      padding='valid'
-  ),
-  layers.Local2DSum(num_sums=16, **sum_kwargs),
-  # Non-overlapping products
-  layers.Conv2DProduct(
-      depthwise=True,
-      strides=[2, 2],
-      dilations=[1, 1],
-      kernel_size=[2, 2],
-      padding='valid'
-  ),
-  layers.Local2DSum(num_sums=32, **sum_kwargs),
-  # Overlapping products, starting at dilations [1, 1]
-  layers.Conv2DProduct(
-      depthwise=True,
-      strides=[1, 1],
-      dilations=[1, 1],
-      kernel_size=[2, 2],
-      padding='full'
-  ),
-  layers.Local2DSum(num_sums=32, **sum_kwargs),
-  # Overlapping products, with dilations [2, 2] and full padding
-  layers.Conv2DProduct(
-      depthwise=True,
-      strides=[1, 1],
-      dilations=[2, 2],
-      kernel_size=[2, 2],
-      padding='full'
-  ),
-  layers.Local2DSum(num_sums=64, **sum_kwargs),
-  # Overlapping products, with dilations [4, 4] and full padding
-  layers.Conv2DProduct(
-      depthwise=True,
-      strides=[1, 1],
-      dilations=[4, 4],
-      kernel_size=[2, 2],
-      padding='full'
-  ),
-  layers.Local2DSum(num_sums=64, **sum_kwargs),
-  # Overlapping products, with dilations [8, 8] and 'final' padding to combine
-  # all scopes
-  layers.Conv2DProduct(
-      depthwise=True,
-      strides=[1, 1],
-      dilations=[8, 8],
-      kernel_size=[2, 2],
-      padding='final'
-  ),
-  layers.SpatialToRegions(),
-  # Class roots
-  layers.DenseSum(num_sums=10, **sum_kwargs),
-  layers.RootSum(
-      return_weighted_child_logits=True,
-      logspace_accumulators=True,
-      accumulator_initializer=keras.initializers.TruncatedNormal(
-          stddev=0.0, mean=1.0)
-  )
-])
-"""
 
+def readme_summary():
+    """The summary table the README says the example prints (the plain code block after the example)."""
+    text = README.read_text(encoding="utf-8")
+    after = text[text.index(SUMMARY_CALL + "```") + len(SUMMARY_CALL + "```") :]
+    match = re.search(r"```\n(.*?)```", after, flags=re.S)
+    assert match, "no summary block after the README example"
+    return match.group(1)
+
+
+# The example without its summary call, which the tests make themselves.
+SEED_EXAMPLE = readme_example().removesuffix(SUMMARY_CALL)
+
+# The parameter figures of the seed README's printed summary. The output shapes are batch first, as Keras 3 prints
+# them (the seed's Keras 2 summary showed the two region layers as (1, 1, None, 4096) and (1, 1, None, 10)).
 LAYER_PARAMS = [25088, 4, 50176, 4, 25088, 4, 65536, 4, 204800, 4, 802816, 4, 0, 40960, 10]
 OUTPUT_SHAPES = [
     (None, 28, 28, 16),
@@ -127,7 +66,7 @@ LAYER_CLASSES = (
 def build_seed_model(seed=0):
     keras.utils.set_random_seed(seed)
     namespace = {}
-    exec(compile(SEED_EXAMPLE, "<seed README example>", "exec"), namespace)
+    exec(compile(SEED_EXAMPLE, str(README), "exec"), namespace)
     return namespace["sum_product_network"]
 
 
@@ -140,15 +79,21 @@ def seed_model():
     return build_seed_model()
 
 
-def test_example_matches_seed_readme():
-    readmes = [path for path in SEED_README_CANDIDATES if path.exists()]
-    if not readmes:
-        pytest.skip("the seed README is not available")
-    blocks = re.findall(r"```python\n(.*?)```", readmes[0].read_text(), flags=re.S)
-    assert len(blocks) == 1
-    readme_code = "\n".join(line.rstrip() for line in blocks[0].split("\n"))
-    # The README block ends with the summary call, which the tests make themselves.
-    assert readme_code == SEED_EXAMPLE + "sum_product_network.summary()\n"
+def test_readme_example_is_the_seed_example():
+    code = readme_example()
+    assert code.endswith(SUMMARY_CALL)
+    assert hashlib.sha256(code.encode("utf-8")).hexdigest() == SEED_EXAMPLE_SHA256
+
+
+def test_readme_summary_shows_the_seed_figures():
+    summary = readme_summary()
+    rows = re.findall(r"^│ (\w+) .*?│ (\(None[\d, ]*\)) +│ +([\d,]+) │$", summary, flags=re.M)
+    assert [int(params.replace(",", "")) for _, _, params in rows] == LAYER_PARAMS
+    assert [tuple(None if v == "None" else int(v) for v in shape[1:-1].split(", ")) for _, shape, _ in rows] == (
+        OUTPUT_SHAPES
+    )
+    for label, figure in (("Total", "1,214,498"), ("Trainable", "1,201,930"), ("Non-trainable", "12,568")):
+        assert re.search(rf"^ {label} params: {figure} ", summary, flags=re.M), label
 
 
 def test_total_parameter_counts(seed_model):
