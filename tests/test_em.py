@@ -13,7 +13,7 @@ import math
 import numpy as np
 import pytest
 import tensorflow as tf
-from reference import all_binary, np_logsumexp
+from reference import all_binary, np_logsumexp, sum_layers
 from tensorflow import keras
 
 from libspn_keras import layers, losses, metrics, models, optimizers
@@ -24,10 +24,6 @@ pytestmark = pytest.mark.filterwarnings("ignore:Do not pass an `input_shape`:Use
 def normalize(a, axis=-2):
     a = np.asarray(a, dtype=np.float64)
     return a / a.sum(axis=axis, keepdims=True)
-
-
-def sum_layers(model):
-    return [layer for layer in model.layers if hasattr(layer, "accumulators")]
 
 
 def weights_of(model):
