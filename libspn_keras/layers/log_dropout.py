@@ -1,9 +1,9 @@
 """Dropout of sum children in log space."""
 
-import numbers
-
 import tensorflow as tf
 from tensorflow import keras
+
+from libspn_keras.layers.validation import check_float, check_int, check_seed, layer_label
 
 
 def _noise_shape(owner, noise_shape):
@@ -46,22 +46,18 @@ class LogDropout(keras.layers.Layer):
 
     def __init__(self, rate, noise_shape=None, seed=None, axis_at_least_one=None, **kwargs):
         super().__init__(**kwargs)
-        owner = f"LogDropout '{self.name}'"
-        if not isinstance(rate, numbers.Real) or isinstance(rate, bool) or not 0.0 <= rate <= 1.0:
-            raise ValueError(f"{owner}: rate must be a number in [0, 1], got {rate!r}.")
-        if axis_at_least_one is not None and (
-            not isinstance(axis_at_least_one, numbers.Integral) or isinstance(axis_at_least_one, bool)
-        ):
-            raise ValueError(f"{owner}: axis_at_least_one must be None or an int axis, got {axis_at_least_one!r}.")
+        owner = layer_label(self)
+        rate = check_float(owner, "rate", rate, minimum=0.0, maximum=1.0)
+        axis_at_least_one = check_int(owner, "axis_at_least_one", axis_at_least_one, allow_none=True)
         if rate == 1.0 and axis_at_least_one is None:
             raise ValueError(
                 f"{owner}: rate 1 drops every child, leaving no distribution; use a rate below 1 or set "
                 f"axis_at_least_one."
             )
-        self.rate = float(rate)
+        self.rate = rate
         self.noise_shape = _noise_shape(owner, noise_shape)
-        self.seed = seed
-        self.axis_at_least_one = None if axis_at_least_one is None else int(axis_at_least_one)
+        self.seed = check_seed(owner, "seed", seed)
+        self.axis_at_least_one = axis_at_least_one
 
     def build(self, input_shape):
         if self.noise_shape is not None and len(self.noise_shape) != len(input_shape) - 1:

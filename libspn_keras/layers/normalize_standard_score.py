@@ -1,11 +1,12 @@
 """Standard-score normalization of raw inputs, aware of missing values."""
 
 import enum
-import numbers
 
 import numpy as np
 import tensorflow as tf
 from tensorflow import keras
+
+from libspn_keras.layers.validation import check_bool, check_float, layer_label
 
 SAMPLE_WISE = "sample_wise"
 VARIABLE_WISE = "variable_wise"
@@ -78,7 +79,7 @@ class NormalizeStandardScore(keras.layers.Layer):
 
     def __init__(self, normalization_epsilon=None, axes=SAMPLE_WISE, return_stats=False, epsilon=None, **kwargs):
         super().__init__(**kwargs)
-        owner = f"NormalizeStandardScore '{self.name}'"
+        owner = layer_label(self)
         if isinstance(normalization_epsilon, (str, NormalizeAxes)):
             # Written with the axes first (this library's earlier order): NormalizeStandardScore("variable_wise").
             normalization_epsilon, axes = None, normalization_epsilon
@@ -86,11 +87,9 @@ class NormalizeStandardScore(keras.layers.Layer):
             raise ValueError(f"{owner}: give normalization_epsilon or epsilon, not both.")
         value = normalization_epsilon if normalization_epsilon is not None else epsilon
         value = 1e-8 if value is None else value
-        if not isinstance(value, numbers.Real) or isinstance(value, bool) or not value >= 0:
-            raise ValueError(f"{owner}: normalization_epsilon must be a number >= 0, got {value!r}.")
         self.axes = _canonical_axes(owner, axes)
-        self.normalization_epsilon = float(value)
-        self.return_stats = bool(return_stats)
+        self.normalization_epsilon = check_float(owner, "normalization_epsilon", value, minimum=0.0)
+        self.return_stats = check_bool(owner, "return_stats", return_stats)
 
     @property
     def epsilon(self):

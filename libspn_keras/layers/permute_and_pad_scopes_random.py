@@ -7,7 +7,7 @@ import tensorflow as tf
 from tensorflow import keras
 
 from libspn_keras.layers.permute_and_pad_scopes import permute_and_pad
-from libspn_keras.layers.validation import check_known, check_rank
+from libspn_keras.layers.validation import check_int_list, check_known, check_rank, layer_label
 
 
 @keras.utils.register_keras_serializable(package="libspn_keras")
@@ -46,7 +46,7 @@ class PermuteAndPadScopesRandom(keras.layers.Layer):
                 f"PermuteAndPadScopesRandom '{self.name}' is already built with factors {self.factors}; set the "
                 f"factors before the layer is first called."
             )
-        self.factors = [int(f) for f in factors]
+        self.factors = check_int_list(layer_label(self), "factors", factors)
 
     def build(self, input_shape):
         check_rank(self, input_shape, 4, "[batch, scopes, decomps, nodes]")
