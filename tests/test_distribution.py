@@ -5,9 +5,12 @@ initializes its devices, so the training runs in a fresh Python process (one
 per test, for a group of cases): it builds every model once on the default
 device and once inside ``MirroredStrategy.scope()`` from the same initial
 weights, fits both on the same batches (the global batch of the strategy equals the
-single-device batch; ``shuffle=False``) and saves the weights. Keras sums the
-replicas' gradients before the update, so SGD sees the full-batch gradient
-and ``OnlineExpectationMaximization`` the full-batch EM counts.
+single-device batch; ``shuffle=False``) and saves the weights. With 63
+samples in batches of 16, the last batch of every epoch splits 8/7 over the
+two replicas: the models weigh each replica's gradient by its share of the
+batch, so SGD sees the full-batch gradient and ``OnlineExpectationMaximization``
+the full-batch EM counts, and the leaf counts keep their float64 precision
+through the sum over replicas.
 """
 
 import os
@@ -41,6 +44,7 @@ SCRIPT = textwrap.dedent(
     SELECTED = sys.argv[2].split(",")
     BATCH = 16
     EPOCHS = 2
+    NUM_SAMPLES = 63  # the last batch of each epoch (15 samples) splits 8/7 over the two replicas
 
 
     def rat_spn(sum_op, num_classes=None):
@@ -74,9 +78,9 @@ SCRIPT = textwrap.dedent(
 
 
     rng = np.random.default_rng(0)
-    x_binary = (rng.random((64, 8)) < np.where(np.arange(8) % 2, 0.25, 0.7)).astype("int32")
+    x_binary = (rng.random((NUM_SAMPLES, 8)) < np.where(np.arange(8) % 2, 0.25, 0.7)).astype("int32")
     y_binary = (x_binary[:, :4].sum(axis=1) >= 2).astype("int32")
-    x_image = (rng.normal(size=(64, 4, 4, 1)) + np.linspace(-1.0, 1.0, 16).reshape(4, 4, 1)).astype("float32")
+    x_image = (rng.normal(size=(NUM_SAMPLES, 4, 4, 1)) + np.linspace(-1.0, 1.0, 16).reshape(4, 4, 1)).astype("float32")
 
     CASES = {
         "rat_em": (lambda: rat_spn("em"), lambda: optimizers.OnlineExpectationMaximization(0.5), None, x_binary, None),
@@ -107,6 +111,11 @@ SCRIPT = textwrap.dedent(
             lambda: spatial_spn("em"), lambda: optimizers.OnlineExpectationMaximization(0.5), None, x_image, None
         ),
         "spatial_grad": (lambda: spatial_spn("grad"), lambda: keras.optimizers.SGD(0.05), None, x_image, None),
+        # Data 10 standard deviations from the initial locations: the leaf moments about those locations
+        # (float64) must keep the variances' precision through the cross-replica sum beside float32 counts.
+        "spatial_em_offset": (
+            lambda: spatial_spn("em"), lambda: optimizers.OnlineExpectationMaximization(0.5), None, x_image + 10.0, None
+        ),
     }
 
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
@@ -137,7 +146,7 @@ SCRIPT = textwrap.dedent(
 )
 
 RAT_SPN_CASES = ["rat_em", "rat_em_sum_loss", "rat_em_accumulate", "rat_grad", "rat_classifier_grad"]
-SPATIAL_CASES = ["spatial_em", "spatial_grad"]
+SPATIAL_CASES = ["spatial_em", "spatial_grad", "spatial_em_offset"]
 
 
 def run_cases(out, cases):
@@ -168,6 +177,12 @@ def check_case(out, name):
         np.testing.assert_allclose(mirrored, single, rtol=1e-5, atol=1e-6, err_msg=f"{name}: weight {index}")
         changed += not np.allclose(single, initial)
     assert changed >= 3, f"{name}: training changed only {changed} of {count} weights"
+    if name.startswith("spatial_em"):
+        # Weight 0 holds the leaf statistics (1, mean, variance + mean^2): compare the variances themselves.
+        single, mirrored = data["single_0"], data["mirrored_0"]
+        assert single.dtype == np.float64
+        variances = [s[..., 2] / s[..., 0] - (s[..., 1] / s[..., 0]) ** 2 for s in (single, mirrored)]
+        np.testing.assert_allclose(variances[1], variances[0], rtol=1e-5, err_msg=f"{name}: leaf variances")
     if name != "rat_em_sum_loss":
         # The logged loss is the mean over the global batch whether or not it is split across replicas.
         np.testing.assert_allclose(data["mirrored_loss"], data["single_loss"], rtol=1e-5, err_msg=f"{name}: loss")

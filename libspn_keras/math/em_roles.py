@@ -10,8 +10,9 @@ Leaf statistics ``[..., 3]`` hold, per component and dimension, the moments
 (:func:`pack_leaf_statistics`, :func:`leaf_moments`). Their backward pass
 delivers :func:`leaf_counts`: the responsibility-weighted moments of the
 batch about each component's current mean, ``(sum r, sum r d, sum r d^2)``
-with ``d = x - mean``, in float64; centred this way they stay accurate when
-cast to float32 for a cross-replica sum.
+with ``d = x - mean``, in float64. These add up over samples, batches and
+replicas; between replicas they travel in the centred form of
+:func:`centre_leaf_counts`, which float32 carries without cancellation.
 """
 
 import dataclasses
@@ -94,3 +95,26 @@ def leaf_counts(weights, x, mean):
     deviation = tf.cast(x, tf.float64) - tf.cast(mean, tf.float64)
     weighted = weights * deviation
     return tf.reduce_sum(tf.stack([weights, weighted, weighted * deviation], axis=-1), axis=0)
+
+
+def centre_leaf_counts(counts):
+    """``(n, s1, s2)`` -> ``(n, s1, s2 - s1^2 / n)``: the spread about the counts' own mean as the last entry.
+
+    The spread is what variances are made of; carried instead of ``s2`` it
+    keeps its relative precision in float32 however far the data lie from
+    the current means. Both forms are homogeneous of degree one, so counts
+    and gradients (``-counts``) centre alike. :func:`uncentre_leaf_counts`
+    inverts it.
+    """
+    n, s1, s2 = counts[..., 0], counts[..., 1], counts[..., 2]
+    reached = tf.not_equal(n, 0)
+    offset = tf.where(reached, tf.square(s1) / tf.where(reached, n, tf.ones_like(n)), tf.zeros_like(n))
+    return tf.stack([n, s1, s2 - offset], axis=-1)
+
+
+def uncentre_leaf_counts(centred):
+    """Inverse of :func:`centre_leaf_counts`."""
+    n, s1, spread = centred[..., 0], centred[..., 1], centred[..., 2]
+    reached = tf.not_equal(n, 0)
+    offset = tf.where(reached, tf.square(s1) / tf.where(reached, n, tf.ones_like(n)), tf.zeros_like(n))
+    return tf.stack([n, s1, spread + offset], axis=-1)

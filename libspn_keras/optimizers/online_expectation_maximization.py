@@ -7,7 +7,13 @@ import tensorflow as tf
 from tensorflow import keras
 
 from libspn_keras.math.em import online_em_leaf_update, online_em_sum_update, sum_estimate
-from libspn_keras.math.em_roles import SUM_ACCUMULATORS, em_role
+from libspn_keras.math.em_roles import (
+    LEAF_STATISTICS,
+    SUM_ACCUMULATORS,
+    centre_leaf_counts,
+    em_role,
+    uncentre_leaf_counts,
+)
 
 
 def _real(value, argument, minimum, inclusive):
@@ -20,6 +26,10 @@ def _real(value, argument, minimum, inclusive):
             f"OnlineExpectationMaximization: {argument} must be a finite number {bound} {minimum}, got {value!r}."
         )
     return float(value)
+
+
+def _is_leaf(role):
+    return role is not None and role.kind == LEAF_STATISTICS
 
 
 def _backend_handles(variable):
@@ -120,13 +130,35 @@ class OnlineExpectationMaximization(keras.optimizers.Optimizer):
                 self._counts.append(self.add_variable_from_reference(variable, name="counts"))
 
     def apply(self, grads, trainable_variables=None):
-        # Summed over replicas, all gradients go into one all-reduce, which needs one dtype: the float64 counts of
-        # leaf statistics are centred on the current means, so float32 keeps them accurate.
-        replica_context = tf.distribute.get_replica_context()
-        if replica_context is not None and replica_context.num_replicas_in_sync > 1:
-            if len({grad.dtype for grad in grads if grad is not None}) > 1:
-                grads = [grad if grad is None else tf.cast(grad, tf.float32) for grad in grads]
-        return super().apply(grads, trainable_variables)
+        if trainable_variables is None and not self.built:
+            return super().apply(grads)  # Keras explains what is missing
+        roles = [em_role(v) for v in trainable_variables] if trainable_variables is not None else self._roles
+        return super().apply(self._transport(list(grads), roles), trainable_variables)
+
+    def _transport(self, grads, roles):
+        """The gradients as Keras should sum them over replicas: leaf counts summed here, exactly, and centred.
+
+        Keras sums all gradients in one all-reduce, which needs one dtype; the
+        float64 leaf counts are summed here in float64 instead, then handed on
+        centred (see :func:`~libspn_keras.math.em_roles.centre_leaf_counts`)
+        by the first replica only, so that Keras' sum, in float32 where the
+        other gradients are, leaves them as they are.
+        """
+        leaves = [i for i, (grad, role) in enumerate(zip(grads, roles)) if grad is not None and _is_leaf(role)]
+        context = tf.distribute.get_replica_context()
+        replicas = context.num_replicas_in_sync if context is not None else 1
+        if replicas > 1 and leaves:
+            totals = context.all_reduce(tf.distribute.ReduceOp.SUM, [grads[i] for i in leaves])
+            first = tf.equal(context.replica_id_in_sync_group, 0)
+            for i, total in zip(leaves, totals):
+                grads[i] = tf.where(first, centre_leaf_counts(total), tf.zeros_like(total))
+        else:
+            for i in leaves:
+                grads[i] = centre_leaf_counts(grads[i])
+        dtypes = {grad.dtype for grad in grads if grad is not None}
+        if replicas > 1 and len(dtypes) > 1:
+            grads = [grad if grad is None else tf.cast(grad, tf.float32) for grad in grads]
+        return grads
 
     def update_step(self, gradient, variable, learning_rate):
         index = self._variable_index.get(id(variable))
@@ -143,6 +175,8 @@ class OnlineExpectationMaximization(keras.optimizers.Optimizer):
         value = tf.convert_to_tensor(variable)
         if role.kind == SUM_ACCUMULATORS:
             counts = sum_estimate(counts, self.pseudocount)
+        else:
+            counts = uncentre_leaf_counts(counts)
         if self.accumulate_batches > 1:
             slot = self._counts[index]
             total = counts + slot
