@@ -1,0 +1,135 @@
+"""Learning a structure: a hidden Chow-Liu tree (HCLT) on a binary DEBD dataset, chosen on the validation split.
+
+``build_hclt`` learns the Chow-Liu tree of the training data (the maximum
+spanning tree of the pairwise mutual information, rooted at its centre), gives
+every variable a latent with ``K`` states attached like the variable, and
+compiles the resulting region graph into one Keras model. Its parameters are
+then learned by EM (``OnlineExpectationMaximization``):
+
+1. mini-batch EM with a small pseudocount, the step size annealed from 1.0
+   to 0.05 over the epochs;
+2. a few full-data EM steps (every batch's estimate averaged before the
+   update, step size 1.0).
+
+After every epoch the model is scored on the validation split; the best
+weights are kept, and the number of latent states ``K`` is chosen among
+``--latents`` on the validation split too. The test split is read once, at
+the end. The learned tree is drawn to ``OUTPUT_DIR/NAME_tree.png``.
+
+Usage::
+
+    python3 examples/learn_structure.py --data ../shared/data/debd --name accidents
+    python3 examples/learn_structure.py --quick    # tiny synthetic dataset, a few seconds
+
+The last line printed is ``test_ll=<mean test log-likelihood>``.
+"""
+
+import argparse
+import os
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+from spn_tutorials.data import independent_bernoulli_log_likelihood, load_debd_splits, write_synthetic_debd  # noqa: E402
+from tensorflow import keras  # noqa: E402
+
+from libspn_keras import models, optimizers  # noqa: E402
+from libspn_keras.structure import draw_region_graph  # noqa: E402
+
+DEFAULT_OUTPUT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "output")
+
+
+def mean_log_likelihood(model, data, batch_size):
+    """Mean ``log p(x)`` of ``data`` (the models' forward pass is the exact log-likelihood)."""
+    return -float(model.evaluate(data, batch_size=batch_size, verbose=0))
+
+
+def train_hclt(train, valid, num_latents, args):
+    """Builds and trains one HCLT; returns ``(model, best validation LL, seconds per mini-batch epoch)``."""
+    keras.utils.set_random_seed(args.seed)
+    start = time.perf_counter()
+    model = models.build_hclt(train, num_latents)
+    print(f"K={num_latents}: structure learned and compiled in {time.perf_counter() - start:.2f} s")
+    steps = int(np.ceil(len(train) / args.batch_size))
+    schedule = keras.optimizers.schedules.PolynomialDecay(1.0, steps * args.epochs, end_learning_rate=0.05)
+    # The optimizer's pseudocount is in units of one batch: convert from samples.
+    pseudocount = args.pseudocount / args.batch_size
+    best, best_weights, epoch_times = -np.inf, None, []
+    phases = [
+        (args.epochs, optimizers.OnlineExpectationMaximization(learning_rate=schedule, pseudocount=pseudocount)),
+        (
+            args.full_epochs,
+            optimizers.OnlineExpectationMaximization(
+                learning_rate=1.0, accumulate_batches=steps, pseudocount=pseudocount
+            ),
+        ),
+    ]
+    for phase, (epochs, optimizer) in enumerate(phases):
+        model.compile(optimizer=optimizer, jit_compile=args.jit)
+        for epoch in range(epochs):
+            start = time.perf_counter()
+            model.fit(train, batch_size=args.batch_size, epochs=1, verbose=0, shuffle=True)
+            if phase == 0:
+                epoch_times.append(time.perf_counter() - start)
+            score = mean_log_likelihood(model, valid, args.batch_size)
+            print(
+                f"K={num_latents} {'mini-batch' if phase == 0 else 'full-data'} epoch {epoch + 1}: valid LL {score:.4f}"
+            )
+            if score > best:
+                best, best_weights = score, model.get_weights()
+    model.set_weights(best_weights)
+    # The first epoch includes tracing and compilation.
+    per_epoch = float(np.median(epoch_times[1:])) if len(epoch_times) > 1 else float("nan")
+    return model, best, per_epoch
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", default=None, help="folder holding NAME/NAME.{train,valid,test}.data")
+    parser.add_argument("--name", default="nltcs")
+    parser.add_argument("--quick", action="store_true", help="tiny synthetic dataset, few epochs (a smoke test)")
+    parser.add_argument("--latents", type=int, nargs="+", default=None, help="candidate K (default 32 64)")
+    parser.add_argument("--epochs", type=int, default=None, help="mini-batch EM epochs (default 20)")
+    parser.add_argument("--full-epochs", type=int, default=None, help="full-data EM epochs (default 5)")
+    parser.add_argument("--batch-size", type=int, default=512)
+    parser.add_argument("--pseudocount", type=float, default=0.01, help="EM pseudocount per child, in samples")
+    parser.add_argument("--output-dir", default=DEFAULT_OUTPUT_DIR)
+    parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument(
+        "--jit", choices=["auto", "on", "off"], default=None, help="XLA in compile (default auto; off with --quick)"
+    )
+    args = parser.parse_args(argv)
+    args.latents = args.latents or ([4] if args.quick else [32, 64])
+    args.epochs = args.epochs if args.epochs is not None else (2 if args.quick else 20)
+    args.full_epochs = args.full_epochs if args.full_epochs is not None else (1 if args.quick else 5)
+    args.jit = {"auto": "auto", "on": True, "off": False}[args.jit or ("off" if args.quick else "auto")]
+
+    total_start = time.perf_counter()
+    if args.quick or args.data is None:
+        folder = tempfile.mkdtemp(prefix="learn_structure_")
+        true_ll = write_synthetic_debd(folder, seed=args.seed)
+        args.data, args.name = folder, "synthetic"
+        print(f"synthetic data in {folder}; true test LL {true_ll['test']:.4f}")
+    train, valid, test = load_debd_splits(args.data, args.name)
+    print(f"{args.name}: {train.shape[1]} variables, {len(train)} / {len(valid)} / {len(test)} samples")
+    print(f"independent Bernoullis: test LL {independent_bernoulli_log_likelihood(train, test):.4f}")
+
+    candidates = [train_hclt(train, valid, k, args) + (k,) for k in args.latents]
+    model, best_valid, per_epoch, num_latents = max(candidates, key=lambda candidate: candidate[1])
+    for _, valid_ll, seconds, k in candidates:
+        print(f"K={k}: best valid LL {valid_ll:.4f}, {seconds:.2f} s per mini-batch epoch")
+    print(f"chosen on validation: K={num_latents} ({model.count_params()} parameters)")
+
+    os.makedirs(args.output_dir, exist_ok=True)
+    path = os.path.join(args.output_dir, f"{args.name}_tree.png")
+    draw_region_graph(model.layers[-1].roots, path)
+    print(f"saved {path}")
+    print(f"total time {time.perf_counter() - total_start:.1f} s")
+    test_ll = mean_log_likelihood(model, test, args.batch_size)
+    print(f"test_ll={test_ll:.4f}")
+
+
+if __name__ == "__main__":
+    main()

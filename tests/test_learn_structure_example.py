@@ -1,0 +1,16 @@
+"""Smoke test: examples/learn_structure.py runs end to end on synthetic data and ends with ``test_ll=``."""
+
+import re
+
+from reference import run_script
+
+
+def test_learn_structure_quick(tmp_path):
+    out = run_script("examples/learn_structure.py", "--quick", "--output-dir", str(tmp_path))
+    last = out.strip().splitlines()[-1]
+    match = re.fullmatch(r"test_ll=(-?\d+\.\d+)", last)
+    assert match, out
+    independent = float(re.search(r"independent Bernoullis: test LL (-?\d+\.\d+)", out).group(1))
+    # Better than the independent model on data whose variables depend on a hidden cluster.
+    assert float(match.group(1)) > independent + 0.3, out
+    assert (tmp_path / "synthetic_tree.png").stat().st_size > 1000
