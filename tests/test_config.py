@@ -1,4 +1,4 @@
-"""Global defaults for sum layers and the EM optimizer's configuration."""
+"""Global defaults for sum layers; the EM optimizer's configuration, 0.6.0 spellings and warnings."""
 
 import numpy as np
 import pytest
@@ -69,20 +69,39 @@ def test_default_constraints_reach_new_layers(restore_constraints):
 
 
 def test_online_em_config_round_trip_and_validation():
-    optimizer = optimizers.OnlineExpectationMaximization(learning_rate=0.3, accumulate_batches=4)
+    optimizer = optimizers.OnlineExpectationMaximization(
+        learning_rate=0.3, accumulate_batches=4, pseudocount=0.01, prior_variance=0.5
+    )
     clone = optimizers.OnlineExpectationMaximization.from_config(optimizer.get_config())
     assert clone.accumulate_batches == 4
+    assert clone.pseudocount == 0.01 and clone.prior_variance == 0.5
     assert float(clone.learning_rate) == pytest.approx(0.3)
     restored = keras.utils.deserialize_keras_object(keras.utils.serialize_keras_object(optimizer))
     assert isinstance(restored, optimizers.OnlineExpectationMaximization)
-    for bad in (0, 1.5, -2):
+    assert restored.pseudocount == 0.01
+    for bad in (0, 1.5, -2, "2", True):
         with pytest.raises(ValueError, match="accumulate_batches"):
             optimizers.OnlineExpectationMaximization(accumulate_batches=bad)
+    for bad in (-0.1, float("nan"), float("inf"), "0.1", None):
+        with pytest.raises(ValueError, match="pseudocount"):
+            optimizers.OnlineExpectationMaximization(pseudocount=bad)
+    for bad in (0.0, -1.0, float("inf")):
+        with pytest.raises(ValueError, match="prior_variance"):
+            optimizers.OnlineExpectationMaximization(prior_variance=bad)
 
 
-def test_online_em_leaves_other_variables_alone():
+def test_online_em_defaults_and_060_spellings():
+    # 0.6.0's defaults and spellings: learning rate 0.01, ``lr=``, accumulate_batches as a NumPy int.
+    optimizer = optimizers.OnlineExpectationMaximization()
+    assert float(optimizer.learning_rate) == pytest.approx(0.01)
+    assert optimizer.accumulate_batches == 1 and optimizer.pseudocount == 0.0
+    assert float(optimizers.OnlineExpectationMaximization(lr=0.2).learning_rate) == pytest.approx(0.2)
+    assert optimizers.OnlineExpectationMaximization(accumulate_batches=np.int64(3)).accumulate_batches == 3
+
+
+def test_online_em_warns_once_about_the_variables_it_leaves_alone():
     keras.utils.set_random_seed(0)
-    leaf = layers.NormalLeaf(num_components=2)
+    leaf = layers.NormalLeaf(num_components=2, name="gradient_leaf")
     model = spn.models.SequentialSumProductNetwork(
         [
             keras.Input((1,)),
@@ -93,6 +112,10 @@ def test_online_em_leaves_other_variables_alone():
     )
     location = leaf.location.numpy().copy()
     model.compile(optimizer=optimizers.OnlineExpectationMaximization(learning_rate=1.0))
-    model.fit(np.random.default_rng(0).normal(size=(50, 1)).astype("float32"), batch_size=50, verbose=0)
+    x = np.random.default_rng(0).normal(size=(50, 1)).astype("float32")
+    with pytest.warns(UserWarning, match="stay unchanged: .*gradient_leaf/location") as caught:
+        model.fit(x, batch_size=50, verbose=0)
+        model.fit(x, batch_size=25, verbose=0)
+    assert sum("stay unchanged" in str(w.message) for w in caught) == 1
     # Gradient-trained locations are not EM parameters: the optimizer must not move them.
     np.testing.assert_array_equal(leaf.location.numpy(), location)

@@ -589,3 +589,96 @@ def test_em_learning_rate_must_be_a_step_size():
     for bad in (0.0, 1.5, -0.1):
         with pytest.raises(ValueError, match="learning_rate"):
             optimizers.OnlineExpectationMaximization(learning_rate=bad)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# (f) smoothing: pseudocounts on sum weights, a variance prior on leaves
+# --------------------------------------------------------------------------------------------------------------
+
+
+def smoothed_estimate(counts, batch_size, pseudocount):
+    """Per-sample counts plus the pseudocount on every child, normalized per sum (every sum here is reached)."""
+    out = []
+    for n in counts:
+        per_sample = n / batch_size + pseudocount
+        out.append(per_sample / per_sample.sum(axis=-2, keepdims=True))
+    return out
+
+
+def test_pseudocount_keeps_unseen_states_and_composes_with_rate_and_accumulated_batches():
+    rng = np.random.default_rng(21)
+    x = tiny_data(rng, size=40)
+    x[:, 1] = 0  # variable 1 never takes state 1: without smoothing its indicator gets no count at all
+    acc = random_tiny_accumulators(rng)
+    pseudocount, eta = 0.05, 0.7
+
+    # Plain EM (eta = 1, no pseudocount) gives that indicator weight 0 (the accumulator floor).
+    model = tiny_model("em")
+    set_accumulators(model, acc)
+    model.compile(optimizer=em_optimizer(1.0))
+    model.fit(x, batch_size=len(x), epochs=1, shuffle=False, verbose=0)
+    assert weights_of(model)[0][1, :, 1, :].max() < 1e-6
+
+    # Two half batches accumulated, each estimate smoothed, averaged, then one step of rate eta.
+    halves = (x[:20], x[20:])
+    estimates = [smoothed_estimate(expected_counts(half, acc), len(half), pseudocount) for half in halves]
+    expected = [(1 - eta) * normalize(old) + eta * (a + b) / 2 for old, a, b in zip(acc, *estimates)]
+    model = tiny_model("em")
+    set_accumulators(model, acc)
+    model.compile(
+        optimizer=optimizers.OnlineExpectationMaximization(eta, accumulate_batches=2, pseudocount=pseudocount)
+    )
+    model.fit(x, batch_size=20, epochs=1, shuffle=False, verbose=0)
+    got = weights_of(model)
+    for weights, reference in zip(got, expected):
+        np.testing.assert_allclose(weights, reference, atol=1e-5)
+    # The unseen state keeps at least eta * a / (1 + K a) of every leaf sum.
+    assert got[0][1, :, 1, :].min() >= eta * pseudocount / (1 + 2 * pseudocount) - 1e-6
+
+
+def gaussian_model(num_components=1):
+    return models.SequentialSumProductNetwork(
+        [
+            layers.FlatToRegions(num_decomps=1, input_shape=[1]),
+            layers.NormalLeaf(num_components=num_components, use_accumulators=True, scale_trainable=True),
+            layers.RootSum(return_weighted_child_logits=False, sum_op="em"),
+        ]
+    )
+
+
+def test_variance_prior_matches_numpy_over_accumulated_batches():
+    x = np.random.default_rng(22).normal(loc=1.5, scale=0.4, size=(50, 1)).astype(np.float32)
+    pseudocount, prior_variance, eta = 0.2, 2.0, 0.6
+    model = gaussian_model()
+    model(x[:1])
+    leaf = leaf_of(model)
+    set_leaf_statistics(leaf, [0.3], [0.5])
+    model.compile(
+        optimizer=optimizers.OnlineExpectationMaximization(
+            eta, accumulate_batches=2, pseudocount=pseudocount, prior_variance=prior_variance
+        )
+    )
+    model.fit(x, batch_size=25, epochs=1, shuffle=False, verbose=0)
+
+    # One component: every sample's responsibility is 1. Per-sample moments about the old mean, averaged
+    # over the two batches (equal sizes here), then the smoothed M-step and a step of rate eta.
+    d = x[:, 0].astype(np.float64) - 0.3
+    halves = np.split(d, 2)
+    s1 = np.mean([h.mean() for h in halves])
+    s2 = np.mean([(h**2).mean() for h in halves])
+    em_variance = (s2 - s1**2 + pseudocount * prior_variance) / (1.0 + pseudocount)
+    assert float(np.squeeze(leaf.location_tensor())) == pytest.approx(0.3 + eta * s1, abs=1e-5)
+    variance = float(np.squeeze(leaf.scale_tensor())) ** 2
+    assert variance == pytest.approx((1 - eta) * 0.5 + eta * em_variance, rel=1e-5)
+
+
+def test_variance_prior_stops_a_component_from_collapsing_onto_one_sample():
+    x = np.array([[2.0]], np.float32)
+    for pseudocount, expected in ((0.0, 1e-4**2), (0.1, 0.1 * 3.0 / 1.1)):
+        model = gaussian_model()
+        model.compile(
+            optimizer=optimizers.OnlineExpectationMaximization(1.0, pseudocount=pseudocount, prior_variance=3.0)
+        )
+        model.fit(x, batch_size=1, epochs=1, verbose=0)
+        # Without a prior the variance of one sample is 0 (the scale constraint's floor 1e-4 is all that is left).
+        assert float(np.squeeze(leaf_of(model).scale_tensor())) ** 2 == pytest.approx(expected, rel=1e-4)

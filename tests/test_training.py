@@ -463,3 +463,51 @@ def test_em_backward_gives_expected_counts():
     posterior = np.exp(joint - _logsumexp(joint, axis=1)[:, None])
     np.testing.assert_allclose(counts, posterior.sum(axis=0), rtol=1e-5)
     np.testing.assert_allclose(counts.sum(), 5.0, rtol=1e-5)
+
+
+# ----------------------------------------------------------- compile as tf.keras 2 accepted it
+
+
+def spn_model(sum_op):
+    keras.utils.set_random_seed(0)
+    body = _spatial_body()
+    body[3] = layers.Local2DSum(num_sums=4, sum_op=sum_op)
+    return libspn_keras.models.SequentialSumProductNetwork(
+        body + [layers.RootSum(return_weighted_child_logits=False, sum_op=sum_op)]
+    )
+
+
+def test_compile_takes_one_metric_object():
+    x = two_cluster_images(32, seed=3)
+    model = spn_model("em")
+    model.compile(optimizer=libspn_keras.optimizers.OnlineExpectationMaximization(0.5), metrics=metrics.LogLikelihood())
+    history = model.fit(x, batch_size=16, epochs=1, verbose=0).history
+    assert history["llh"][0] == pytest.approx(-history["loss"][0], rel=1e-5)
+    model.compile(weighted_metrics=metrics.LogLikelihood(name="weighted_llh"))
+    assert "weighted_llh" in model.evaluate(x, verbose=0, return_dict=True)
+
+
+def test_compile_without_an_optimizer_evaluates_and_refuses_to_train():
+    x = two_cluster_images(16, seed=4)
+    # Evaluation only: no optimizer. The model (the same as generative_spn) gives the NumPy forward pass.
+    model = spn_model("grad")
+    model.compile(optimizer=None, metrics=[metrics.LogLikelihood()])
+    logs = model.evaluate(x, verbose=0, return_dict=True)
+    assert logs["llh"] == pytest.approx(float(np.mean(numpy_generative_forward(model, x))), rel=1e-5)
+    with pytest.raises(ValueError, match="without an optimizer"):
+        model.fit(x, verbose=0)
+    # compile()'s default optimizer cannot apply EM counts: accepted for evaluation, refused when training starts.
+    model = spn_model("em")
+    model.compile(metrics=[metrics.LogLikelihood()])
+    before = model.get_weights()
+    assert model.evaluate(x, verbose=0, return_dict=True)["llh"] < 0
+    with pytest.raises(ValueError, match="receives EM counts"):
+        model.fit(x, verbose=0)
+    for got, old in zip(model.get_weights(), before):
+        np.testing.assert_array_equal(got, old)
+    # A gradient model trains with compile()'s default optimizer, as in tf.keras 2.
+    model = spn_model("grad")
+    model.compile()
+    before = model.get_weights()
+    model.fit(x, verbose=0)
+    assert any(not np.allclose(a, b) for a, b in zip(before, model.get_weights()))
