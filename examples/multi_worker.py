@@ -2,11 +2,13 @@
 
 Every worker builds the same RAT-SPN twice, once with EM sum ops trained by
 ``OnlineExpectationMaximization`` and once with gradient sum ops trained by
-SGD, on the same synthetic binary data. Each global batch is split between
-the workers (worker ``i`` takes the samples ``i, i + 2, ...`` of it); the
-gradients, and so the EM counts, are summed over the workers before every
-update, so the weights after training are those of a single process that
-trains on the whole batches. The chief (worker 0) prints the final mean
+SGD, on the same synthetic binary data, and trains it with a plain
+``model.fit(x, batch_size=...)``: Keras splits each global batch between the
+workers, and the SPN models weigh each worker's gradients (and so its EM
+counts) by its share of the batch before they are summed, so the weights
+after training are those of a single process that trains on the whole
+batches, also when a batch does not split evenly (the default 255 samples
+end with a batch of 31). The chief (worker 0) prints the final mean
 log-likelihood of each model.
 
 Usage::
@@ -22,6 +24,7 @@ A worker is started by the launcher as
 """
 
 import argparse
+import contextlib
 import json
 import os
 import socket
@@ -88,25 +91,6 @@ def make_optimizer(kind, learning_rate):
     return keras.optimizers.SGD(learning_rate=learning_rate)
 
 
-def reducible_logs(model):
-    """Works around Keras 3 ``fit`` under ``MultiWorkerMirroredStrategy``.
-
-    Keras reduces the per-replica logs of every training step with
-    ``strategy.reduce("MEAN", value, axis=0)``, which fails on the scalar loss
-    and metrics ("Invalid reduction dimension 0 for input with 0
-    dimensions"). Giving them a leading axis of 1 makes that reduction the
-    mean over the replicas; training itself is untouched.
-    """
-    import tensorflow as tf
-
-    train_step = model.train_step
-
-    def train_step_with_vector_logs(data):
-        return {name: tf.reshape(value, [1]) for name, value in train_step(data).items()}
-
-    model.train_step = train_step_with_vector_logs
-
-
 def train(strategy, kind, x, args):
     """Trains one model under ``strategy`` (``None`` for a single process).
 
@@ -117,7 +101,6 @@ def train(strategy, kind, x, args):
         ``(final weights, mean LL before training, mean LL after training)``.
     """
     import numpy as np
-    import tensorflow as tf
     from tensorflow import keras
 
     keras.utils.set_random_seed(args.seed)
@@ -125,29 +108,12 @@ def train(strategy, kind, x, args):
     initial_weights = reference.get_weights()
     initial_log_likelihood = float(np.mean(reference(x)))
     learning_rate = args.em_learning_rate if kind == "em" else args.sgd_learning_rate
-    if strategy is None:
+    # The model (and its optimizer) must be created in the strategy's scope; training needs nothing else.
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
         model = build_model(kind, x.shape[1])
         model.set_weights(initial_weights)
         model.compile(optimizer=make_optimizer(kind, learning_rate))
-        dataset = tf.data.Dataset.from_tensor_slices(x).batch(args.batch_size)
-    else:
-        with strategy.scope():
-            model = build_model(kind, x.shape[1])
-            model.set_weights(initial_weights)
-            model.compile(optimizer=make_optimizer(kind, learning_rate))
-        reducible_logs(model)
-
-        def dataset_fn(input_context):
-            # Element k of the data goes to input pipeline k % n; each pipeline batches its share, so step j
-            # of all workers together covers exactly the global batch j (samples j * B .. (j + 1) * B - 1).
-            per_replica = input_context.get_per_replica_batch_size(args.batch_size)
-            local = tf.data.Dataset.from_tensor_slices(x).shard(
-                input_context.num_input_pipelines, input_context.input_pipeline_id
-            )
-            return local.batch(per_replica)
-
-        dataset = strategy.distribute_datasets_from_function(dataset_fn)
-    model.fit(dataset, epochs=args.epochs, shuffle=False, verbose=0)
+    model.fit(x, batch_size=args.batch_size, epochs=args.epochs, shuffle=False, verbose=0)
     log_likelihood = float(np.mean(model.predict(x, batch_size=len(x), verbose=0)))
     return model.get_weights(), initial_log_likelihood, log_likelihood
 
@@ -155,8 +121,6 @@ def train(strategy, kind, x, args):
 def run_training(strategy, args, label):
     import numpy as np
 
-    if args.num_samples % args.batch_size or args.batch_size % NUM_WORKERS:
-        raise SystemExit("--batch-size must divide --num-samples and be a multiple of the number of workers.")
     x = make_data(args.num_samples, args.num_vars, args.seed)
     results = {}
     for kind in MODEL_KINDS:
@@ -244,7 +208,7 @@ def parse_args(argv=None):
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds the launcher waits for the workers")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=32, help="global batch size")
-    parser.add_argument("--num-samples", type=int, default=256)
+    parser.add_argument("--num-samples", type=int, default=255)
     parser.add_argument("--num-vars", type=int, default=16)
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--em-learning-rate", type=float, default=0.5)

@@ -1,10 +1,14 @@
 """MultiWorkerMirroredStrategy: ``examples/multi_worker.py --launch`` trains on 2 local workers like 1 process.
 
 The launcher starts two worker processes on 127.0.0.1; both train a RAT-SPN
-with EM and one with SGD, each global batch split between them. The test
-checks that the chief reports a better log-likelihood than at the start, and
-that the final weights and LL equal those of ``--single`` (the same training
-in one process) up to float32 round-off of the summed gradients.
+with EM and one with SGD by a plain ``model.fit(x, batch_size=32)`` (no
+wrapper: the SPN models make Keras' step logs reducible over workers), each
+global batch split between them; the 255 samples end with a batch of 31,
+split 16/15. The test checks that the chief reports a better
+log-likelihood than at the start, and that the final weights and LL equal
+those of ``--single`` (the same training in one process) up to float32
+round-off of the summed gradients (measured: 4e-6 relative; 8e-3 without
+the models' weighting of each worker's gradients by its share of a batch).
 """
 
 import os

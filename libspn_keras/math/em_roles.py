@@ -20,7 +20,9 @@ import dataclasses
 import tensorflow as tf
 
 SUM_ACCUMULATORS = "sum_accumulators"
+"""Role of sum-layer accumulators ``[*lead, children, sums]``."""
 LEAF_STATISTICS = "leaf_statistics"
+"""Role of the EM statistics ``[..., 3]`` of location-scale leaves."""
 _ATTRIBUTE = "em_role"
 
 
