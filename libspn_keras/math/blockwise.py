@@ -7,6 +7,11 @@ memory stays at about ``2**16`` values per sample whatever the layer's size.
 Shapes follow :mod:`libspn_keras.math.log_matmul`: children
 ``[batch, *lead, children]``, log-weights ``[*lead, children, sums]`` or
 ``[children, sums]``.
+
+:func:`log_sum_where_needed` is the form :func:`~libspn_keras.math.log_matmul`
+uses as its exact fallback: its loops run no iteration unless asked to, and
+the log-weights are computed inside them, so the fallback costs nothing
+when it is not needed (a ``tf.cond`` would copy its operands on every call).
 """
 
 import math
@@ -16,41 +21,100 @@ import tensorflow as tf
 _BLOCK_VALUES_PER_SAMPLE = 2**16
 
 
-def _blocks(x, log_weights):
-    """``(x [batch, *lead, blocks, k], log_weights [*lead, blocks, k, sums], blocks)``, padded with ``-inf``."""
-    num_children, num_sums = log_weights.shape[-2:]
-    per_child = math.prod(x.shape[1:-1]) * num_sums
-    size = max(1, min(num_children, _BLOCK_VALUES_PER_SAMPLE // max(per_child, 1)))
-    num_blocks = -(-num_children // size)
-    pad = num_blocks * size - num_children
-    x = tf.pad(x, [[0, 0]] * (x.shape.rank - 1) + [[0, pad]], constant_values=-float("inf"))
-    log_weights = tf.pad(
-        log_weights, [[0, 0]] * (log_weights.shape.rank - 2) + [[0, pad], [0, 0]], constant_values=-float("inf")
-    )
-    x = tf.reshape(x, tf.concat([tf.shape(x)[:-1], [num_blocks, size]], axis=0))
-    log_weights = tf.reshape(log_weights, [*log_weights.shape[:-2], num_blocks, size, num_sums])
-    return x, log_weights, num_blocks
+class _Blocks:
+    """Children and log-weights cut into blocks of ``size`` children (reshapes, no copies).
+
+    Both come from functions called inside the loops only, so a loop that
+    runs no iteration never computes them. ``like`` is any tensor with the
+    children's leading axes ``[batch, *lead]``.
+    """
+
+    def __init__(self, children_fn, log_weights_fn, weight_shape, like):
+        num_children, self.num_sums = weight_shape[-2:]
+        limit = max(1, _BLOCK_VALUES_PER_SAMPLE // max(math.prod(like.shape[1:-1]) * self.num_sums, 1))
+        self.size = max(size for size in range(1, min(num_children, limit) + 1) if num_children % size == 0)
+        self.count = num_children // self.size
+        self.children_fn, self.log_weights_fn = children_fn, log_weights_fn
+        self.lead_shape = tf.shape(like)[:-1]
+        self.out_shape = tf.concat([self.lead_shape, [self.num_sums]], axis=0)
+        self.dtype = like.dtype
+
+    def terms(self, index):
+        """``x_c + log w_cs`` of block ``index``: ``[batch, *lead, k, sums]``."""
+        x = tf.reshape(self.children_fn(), tf.concat([self.lead_shape, [self.count, self.size]], axis=0))
+        log_weights = self.log_weights_fn()
+        log_weights = tf.reshape(log_weights, [*log_weights.shape[:-2], self.count, self.size, self.num_sums])
+        return tf.expand_dims(tf.gather(x, index, axis=-2), -1) + tf.gather(log_weights, index, axis=-3)
+
+    def loop(self, step, init, active=None):
+        """Runs ``step(index, *state)`` over the blocks (none when ``active`` is ``False``); the final state."""
+        trips = self.count if active is None else tf.where(active, self.count, 0)
+
+        def body(index, *state):
+            return (index + 1, *step(index, *state))
+
+        return tf.while_loop(lambda index, *_: index < trips, body, (0, *init))[1:]
 
 
-def _terms(x_blocks, w_blocks, index):
-    """``x_c + log w_cs`` of block ``index``: ``[batch, *lead, k, sums]``."""
-    return tf.expand_dims(tf.gather(x_blocks, index, axis=-2), -1) + tf.gather(w_blocks, index, axis=-3)
-
-
-def max_plus_matmul(x, log_weights):
-    """``max_c (x_c + log w_cs)``, ``[batch, *lead, sums]``: the sums of a max-product network."""
-    x_blocks, w_blocks, num_blocks = _blocks(x, log_weights)
-    out_shape = tf.concat([tf.shape(x)[:-1], [log_weights.shape[-1]]], axis=0)
-
-    def step(index, best):
-        return index + 1, tf.maximum(best, tf.reduce_max(_terms(x_blocks, w_blocks, index), axis=-2))
-
-    init = tf.fill(out_shape, tf.constant(-float("inf"), x.dtype))
-    return tf.while_loop(lambda index, _: index < num_blocks, step, (0, init))[1]
+def _blocks_of(x, log_weights):
+    return _Blocks(lambda: x, lambda: log_weights, log_weights.shape, x)
 
 
 def _finite_or_zero(values):
     return tf.where(tf.math.is_finite(values), values, tf.zeros_like(values))
+
+
+def _max_plus(blocks, active=None):
+    init = tf.fill(blocks.out_shape, tf.constant(-float("inf"), blocks.dtype))
+
+    def step(index, best):
+        return (tf.maximum(best, tf.reduce_max(blocks.terms(index), axis=-2)),)
+
+    return blocks.loop(step, (init,), active)[0]
+
+
+def _log_sum(blocks, active=None, otherwise=None, scratch=None):
+    """Online log-sum-exp over the blocks; the result is ``otherwise`` untouched when no block runs.
+
+    The state (running maximum, running total, result) starts as
+    ``(otherwise, scratch, otherwise)`` (zeros by default), tensors of the
+    output's shape the caller has anyway, and is reset by the first block.
+    """
+    if otherwise is None:
+        otherwise = scratch = tf.zeros(blocks.out_shape, blocks.dtype)
+
+    def add_block(index, best, total, out):
+        first = tf.equal(index, 0)
+        best = tf.where(first, tf.constant(-float("inf"), best.dtype), best)
+        total = tf.where(first, tf.zeros_like(total), total)
+        terms = blocks.terms(index)
+        new_best = tf.maximum(best, tf.reduce_max(terms, axis=-2))
+        shift = _finite_or_zero(new_best)
+        total = total * tf.exp(best - shift) + tf.reduce_sum(tf.exp(terms - tf.expand_dims(shift, -2)), axis=-2)
+        return new_best, total, tf.math.log(total) + shift
+
+    return blocks.loop(add_block, (otherwise, scratch, otherwise), active)[2]
+
+
+def max_plus_matmul(x, log_weights):
+    """``max_c (x_c + log w_cs)``, ``[batch, *lead, sums]``: the sums of a max-product network."""
+    return _max_plus(_blocks_of(x, log_weights))
+
+
+def log_sum_where_needed(children_fn, log_weights_fn, weight_shape, like, active, otherwise, scratch):
+    """``log sum_c exp(x_c + log w_cs)`` if the scalar bool ``active`` holds, else ``otherwise`` at no cost.
+
+    Args:
+        children_fn: Function returning the children ``[batch, *lead, children]``.
+        log_weights_fn: Function returning the log-weights.
+        weight_shape: Static shape of the log-weights.
+        like: A tensor with the children's leading axes ``[batch, *lead]``.
+        active: Scalar bool tensor. The functions are called inside the
+            loop only, so never when ``active`` is ``False``.
+        otherwise: The result when ``active`` is ``False``, shaped like the output.
+        scratch: Any tensor shaped like the output (loop state).
+    """
+    return _log_sum(_Blocks(children_fn, log_weights_fn, weight_shape, like), active, otherwise, scratch)
 
 
 @tf.custom_gradient
@@ -60,41 +124,31 @@ def blockwise_log_matmul(x, log_weights):
     Each term is shifted by the maximum term of its own sum before it is
     exponentiated, so no term that matters underflows. Slower than
     :func:`~libspn_keras.math.log_matmul` (elementwise over
-    ``children x sums``); that kernel falls back to this one where its
-    faster shifts lose precision.
+    ``children x sums``), which falls back to it where its faster shifts
+    lose precision. The gradient
+    (``d out_s / d x_c = d out_s / d log w_cs = exp(x_c + log w_cs - out_s)``,
+    0 through sums of value 0) is recomputed block by block.
     """
-    x_blocks, w_blocks, num_blocks = _blocks(x, log_weights)
-    shift = tf.expand_dims(_finite_or_zero(max_plus_matmul(x, log_weights)), -2)
-
-    def add_block(index, total):
-        return index + 1, total + tf.reduce_sum(tf.exp(_terms(x_blocks, w_blocks, index) - shift), axis=-2)
-
-    total = tf.while_loop(lambda index, _: index < num_blocks, add_block, (0, tf.zeros_like(shift[..., 0, :])))[1]
-    out = tf.math.log(total) + shift[..., 0, :]
+    blocks = _blocks_of(x, log_weights)
+    out = _log_sum(blocks)
 
     def grad(dy):
-        # d out_s / d x_c = d out_s / d log w_cs = exp(x_c + log w_cs - out_s); sums of value 0 pass nothing.
-        finite = tf.math.is_finite(out)
-        dy = tf.expand_dims(tf.where(finite, dy, tf.zeros_like(dy)), -2)
+        dy = tf.expand_dims(tf.where(tf.math.is_finite(out), dy, tf.zeros_like(dy)), -2)
         out_shift = tf.expand_dims(_finite_or_zero(out), -2)
-        batch_axes = list(range(x.shape.rank - log_weights.shape.rank + 1)) if log_weights.shape.rank == 2 else [0]
+        batch_axes = list(range(x.shape.rank - 1)) if log_weights.shape.rank == 2 else [0]
 
         def grad_block(index, d_x, d_w):
-            flow = tf.exp(_terms(x_blocks, w_blocks, index) - out_shift) * dy
-            return (
-                index + 1,
-                d_x.write(index, tf.reduce_sum(flow, axis=-1)),
-                d_w.write(index, tf.reduce_sum(flow, axis=batch_axes)),
+            flow = tf.exp(blocks.terms(index) - out_shift) * dy
+            return d_x.write(index, tf.reduce_sum(flow, axis=-1)), d_w.write(
+                index, tf.reduce_sum(flow, axis=batch_axes)
             )
 
-        arrays = (tf.TensorArray(x.dtype, size=num_blocks), tf.TensorArray(x.dtype, size=num_blocks))
-        _, d_x, d_w = tf.while_loop(lambda index, *_: index < num_blocks, grad_block, (0, *arrays))
-        num_children = x.shape[-1]
-        d_x = tf.experimental.numpy.moveaxis(d_x.stack(), 0, -2)
-        d_x = tf.reshape(d_x, tf.concat([tf.shape(x)[:-1], [-1]], axis=0))[..., :num_children]
-        lead = log_weights.shape[:-2]
-        d_w = tf.experimental.numpy.moveaxis(d_w.stack(), 0, len(lead))
-        d_w = tf.reshape(d_w, [*lead, -1, log_weights.shape[-1]])[..., :num_children, :]
-        return d_x, d_w
+        arrays = (tf.TensorArray(x.dtype, size=blocks.count), tf.TensorArray(x.dtype, size=blocks.count))
+        d_x, d_w = blocks.loop(grad_block, arrays)
+        rank, lead = x.shape.rank, log_weights.shape[:-2]
+        # [blocks, batch, *lead, k] -> [batch, *lead, children]; [blocks, *lead, k, sums] -> [*lead, children, sums]
+        d_x = tf.reshape(tf.transpose(d_x.stack(), list(range(1, rank)) + [0, rank]), tf.shape(x))
+        d_w = tf.transpose(d_w.stack(), list(range(1, len(lead) + 1)) + [0, len(lead) + 1, len(lead) + 2])
+        return d_x, tf.reshape(d_w, log_weights.shape)
 
     return out, grad

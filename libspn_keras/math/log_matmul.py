@@ -3,21 +3,23 @@
 All contractions share one convention. Children ``x`` have shape
 ``[batch, *lead, children]`` and weights have shape ``[*lead, children, sums]``
 or ``[children, sums]`` (shared by every position of ``lead``). The result has
-shape ``[batch, *lead, sums]``. Weights are given either linearly
-(``weights``) or as logarithms (``log_weights``); the kernels work on the
-logarithms, so weights from ``e^-10000`` up to the float32 maximum are exact.
+shape ``[batch, *lead, sums]``. Weights are given linearly (``weights``) or
+as logarithms (``log_weights``); sums that the fast linear-space kernel
+cannot represent are recomputed exactly, so log-weights down to ``-10000``
+and linear weights up to the float32 maximum give exact results.
 """
 
 import string
 
 import tensorflow as tf
 
-from libspn_keras.math.blockwise import blockwise_log_matmul
+from libspn_keras.math.blockwise import log_sum_where_needed
 from libspn_keras.math.products import log_outer_product
 from libspn_keras.math.stable import finite_max
 
-# A sum whose shifted linear value falls below this has lost its leading terms to underflow.
+# Shifted linear sums outside [_UNDERFLOW, _OVERFLOW] may have lost their leading terms (or overflowed).
 _UNDERFLOW = 2.0**-100
+_OVERFLOW = 2.0**100
 
 
 def _lead_letters(x, weights):
@@ -63,51 +65,35 @@ def _contract_weights_grad(x, dz, weights):
     return tf.einsum(f"z{lead}x,z{lead}y->{lead}xy", x, dz)
 
 
-def _underflowed(linear, x_max, weight_max):
-    """Sums whose shifted value is too small to be trusted although some weighted child is positive."""
-    possible = tf.logical_and(x_max > -float("inf"), weight_max > -float("inf"))
-    return tf.logical_and(linear < _UNDERFLOW, possible)
+def _shifted_exp(x):
+    """``(exp(x - shift), shift)`` over the last axis; the shift is the maximum, 0 where it is not finite."""
+    shift = finite_max(x, axis=-1)
+    return tf.exp(x - shift), shift
 
 
-@tf.custom_gradient
-def _shifted_log_matmul(x, log_weights):
-    """The fast kernel: children and weights shifted by their own maxima, one matmul in linear space."""
-    x_shift = finite_max(x, axis=-1)
-    w_shift = finite_max(log_weights, axis=-2)
-    exp_x = tf.exp(x - x_shift)
-    exp_w = tf.exp(log_weights - w_shift)
-    linear = _contract(exp_x, exp_w)
-    out = tf.math.log(linear) + x_shift + tf.squeeze(w_shift, -2)
-    weight_max = tf.squeeze(tf.reduce_max(log_weights, axis=-2, keepdims=True), -2)
-    underflow = _underflowed(linear, tf.reduce_max(x, axis=-1, keepdims=True), weight_max)
+def _fast_or_exact(linear, shift, children_fn, log_weights_fn, weight_shape, like):
+    """``(out, linear sums for the gradient)``: the fast values, or exact ones if any sum is out of range.
 
-    def grad(dy, _):
-        # d out_s / d x_c = d out_s / d log w_cs = exp_x_c * exp_w_cs / linear_s; a sum of value 0 passes nothing.
-        scaled = tf.math.divide_no_nan(dy, linear)
-        return exp_x * _contract_transposed(scaled, exp_w), exp_w * _contract_weights_grad(exp_x, scaled, exp_w)
-
-    return (out, underflow), grad
+    The exact path runs only when needed (see
+    :func:`~libspn_keras.math.blockwise.log_sum_where_needed`). The linear
+    sums are floored at the range's lower end, so the gradient stays finite
+    (and below its true value) through sums the fast kernel could not
+    represent, and is 0 through sums of value 0.
+    """
+    exact = tf.logical_or(tf.reduce_min(linear) < _UNDERFLOW, tf.reduce_max(linear) > _OVERFLOW)
+    linear = tf.maximum(linear, _UNDERFLOW)
+    fast = tf.math.log(linear) + shift
+    return log_sum_where_needed(children_fn, log_weights_fn, weight_shape, like, exact, fast, linear), linear
 
 
-def _exact_where_needed(fast, underflow, exact):
-    """``fast``, or ``exact()`` when any sum underflowed in the fast kernel."""
-    return tf.cond(tf.reduce_any(underflow), exact, lambda: fast)
-
-
-@tf.custom_gradient
-def _log_of_weights(weights):
-    """``log(weights)`` whose gradient is 0, not ``nan``, at weights of 0."""
-
-    def grad(dy):
-        return tf.math.divide_no_nan(dy, weights)
-
-    return tf.math.log(weights), grad
-
-
-def _as_log_weights(weights, log_weights, name):
-    if (weights is None) == (log_weights is None):
-        raise ValueError(f"{name}: pass exactly one of weights (linear) and log_weights.")
-    return log_weights if log_weights is not None else _log_of_weights(weights)
+def _weight_forms(weights, log_weights, name):
+    """``(linear weights, function giving log-weights)`` from either or both forms."""
+    if weights is None and log_weights is None:
+        raise ValueError(f"{name}: pass weights (linear), log_weights, or both (the same weights in two forms).")
+    if log_weights is None:
+        return weights, lambda: tf.math.log(tf.stop_gradient(weights))
+    log_weights_fn = log_weights if callable(log_weights) else (lambda: log_weights)
+    return (tf.exp(log_weights_fn()) if weights is None else weights), log_weights_fn
 
 
 def log_matmul(x, weights=None, log_weights=None):
@@ -117,23 +103,46 @@ def log_matmul(x, weights=None, log_weights=None):
         x: Log-values of the children, ``[batch, *lead, children]``. May hold
             ``-inf`` (probability 0) and values of any magnitude.
         weights: Non-negative linear-space weights ``[*lead, children, sums]``
-            or ``[children, sums]``; or instead
-        log_weights: Their logarithms (``-inf`` for a weight of 0).
+            or ``[children, sums]``.
+        log_weights: Their logarithms (``-inf`` for a weight of 0), instead of
+            or besides ``weights``: the form for weights too small for float32
+            (down to ``e^-10000``). Given with ``weights``, it may be a
+            function, called only when the exact path is needed.
 
     Returns:
         ``log(sum_c exp(x_c) * w_cs)`` of shape ``[batch, *lead, sums]``;
-        ``-inf`` where every weighted child is 0. Children and weights are
-        shifted by their own maxima and contracted by one matmul; sums whose
-        leading terms would underflow that way (weights and children both far
-        below their maxima) are recomputed by
-        :func:`~libspn_keras.math.blockwise.blockwise_log_matmul`, so the
-        result is exact for any finite inputs. The gradient reuses the
-        forward's exponentials (two contractions, as for a plain matmul) and
-        is 0, never ``nan``, through sums of value 0.
+        ``-inf`` where every weighted child is 0. The children are shifted by
+        their maximum and contracted with the linear weights by one matmul;
+        where that leaves a sum's linear value out of the float range in which
+        it is exact (weights and children both far below their maxima, or
+        weights near the float32 maximum), the result is computed from the
+        log-weights one block of children at a time instead (see
+        :func:`~libspn_keras.math.blockwise_log_matmul`), so it is exact for
+        any finite inputs. The gradient reuses the forward's exponentials (two
+        contractions, as for a plain matmul), with respect to ``x`` and the
+        linear weights; it is 0, never ``nan``, through sums of value 0 and
+        through sums the fast kernel could not represent.
     """
-    log_weights = _as_log_weights(weights, log_weights, "log_matmul")
-    fast, underflow = _shifted_log_matmul(x, log_weights)
-    return _exact_where_needed(fast, underflow, lambda: blockwise_log_matmul(x, log_weights))
+    weights, log_weights_fn = _weight_forms(weights, log_weights, "log_matmul")
+    return _log_matmul_with(x, weights, log_weights_fn)
+
+
+def _log_matmul_with(x, weights, log_weights_fn):
+    # The function is closed over rather than passed: custom gradients take tensors only.
+    @tf.custom_gradient
+    def kernel(x, weights):
+        exp_x, shift = _shifted_exp(x)
+        out, linear = _fast_or_exact(_contract(exp_x, weights), shift, lambda: x, log_weights_fn, weights.shape, x)
+
+        def grad(dy, variables=None):
+            # d out_s / d x_c = w_cs exp(x_c - out_s) = exp_x_c * w_cs / linear_s.
+            scaled = dy / linear
+            grads = exp_x * _contract_transposed(scaled, weights), _contract_weights_grad(exp_x, scaled, weights)
+            return _without_variables(grads, variables)
+
+        return out, grad
+
+    return kernel(x, weights)
 
 
 def log_outer_matmul(left, right, weights=None, log_weights=None):
@@ -147,7 +156,7 @@ def log_outer_matmul(left, right, weights=None, log_weights=None):
     With per-position weights the small factors are moved batch-inside
     (``[*lead, batch, k]``) before the outer product, so the wide tensor is
     born in the layout of the batched matmul and is never transposed. Where
-    that would underflow, the result is that of :func:`log_matmul` on the
+    that would lose precision, the result is that of :func:`log_matmul` on the
     outer sum.
 
     Args:
@@ -155,54 +164,53 @@ def log_outer_matmul(left, right, weights=None, log_weights=None):
         right: ``[batch, *lead, k]`` log-values of the second factor's nodes.
         weights: ``[*lead, k * k, sums]`` or ``[k * k, sums]`` linear weights;
             row ``i * k + j`` weighs the product of ``left_i`` and ``right_j``.
-        log_weights: Their logarithms, instead of ``weights``.
+        log_weights: Their logarithms, instead of or besides ``weights`` (as
+            for :func:`log_matmul`).
 
     Returns:
         ``[batch, *lead, sums]``.
     """
-    log_weights = _as_log_weights(weights, log_weights, "log_outer_matmul")
-    if log_weights.shape.rank == 2:
-        fast, underflow = _log_outer_matmul(left, right, log_weights)
-    else:
-        rank = left.shape.rank
-        to_batch_inside = list(range(1, rank - 1)) + [0, rank - 1]
-        back = list(range(rank - 2, rank - 1)) + list(range(0, rank - 2)) + [rank - 1]
-        left_t, right_t = tf.transpose(left, to_batch_inside), tf.transpose(right, to_batch_inside)
-        fast, underflow = (tf.transpose(t, back) for t in _log_outer_matmul(left_t, right_t, log_weights))
-    return _exact_where_needed(
-        fast, underflow, lambda: log_matmul(log_outer_product(left, right), log_weights=log_weights)
-    )
+    weights, log_weights_fn = _weight_forms(weights, log_weights, "log_outer_matmul")
+
+    @tf.custom_gradient
+    def kernel(left, right, weights):
+        shared = weights.shape.rank == 2
+        inside = (lambda t: t) if shared else (lambda t: _batch_inside(t, True))
+        outside = (lambda t: t) if shared else (lambda t: _batch_inside(t, False))
+        exp_left, left_shift = _shifted_exp(inside(left))
+        exp_right, right_shift = _shifted_exp(inside(right))
+        outer_shape = tf.concat([tf.shape(exp_left)[:-1], [left.shape[-1] * right.shape[-1]]], axis=0)
+        outer = tf.reshape(tf.expand_dims(exp_left, -1) * tf.expand_dims(exp_right, -2), outer_shape)
+        linear = _contract(outer, weights) if shared else tf.matmul(outer, weights)
+        products = lambda: log_outer_product(left, right)  # noqa: E731 (formed only on the exact path)
+        shift = outside(left_shift + right_shift)
+        out, linear = _fast_or_exact(outside(linear), shift, products, log_weights_fn, weights.shape, left)
+
+        def grad(dy, variables=None):
+            scaled = inside(dy / linear)
+            if shared:
+                d_outer = _contract_transposed(scaled, weights)
+                d_weights = _contract_weights_grad(outer, scaled, weights)
+            else:
+                d_outer = tf.matmul(scaled, weights, transpose_b=True)
+                d_weights = tf.matmul(outer, scaled, transpose_a=True)
+            d_outer = tf.reshape(d_outer, tf.concat([tf.shape(exp_left), [right.shape[-1]]], axis=0))
+            d_left = exp_left * tf.reduce_sum(d_outer * tf.expand_dims(exp_right, -2), axis=-1)
+            d_right = exp_right * tf.reduce_sum(d_outer * tf.expand_dims(exp_left, -1), axis=-2)
+            return _without_variables((outside(d_left), outside(d_right), d_weights), variables)
+
+        return out, grad
+
+    return kernel(left, right, weights)
 
 
-@tf.custom_gradient
-def _log_outer_matmul(left, right, log_weights):
-    """``[..., k]`` factors (batch-inside for per-position weights) against ``log_weights`` ``[..., k * k, sums]``."""
-    left_shift = finite_max(left, axis=-1)
-    right_shift = finite_max(right, axis=-1)
-    w_shift = finite_max(log_weights, axis=-2)
-    exp_left = tf.exp(left - left_shift)
-    exp_right = tf.exp(right - right_shift)
-    exp_w = tf.exp(log_weights - w_shift)
-    outer_shape = tf.concat([tf.shape(left)[:-1], [left.shape[-1] * right.shape[-1]]], axis=0)
-    outer = tf.reshape(tf.expand_dims(exp_left, -1) * tf.expand_dims(exp_right, -2), outer_shape)
-    shared = log_weights.shape.rank == 2
-    linear = _contract(outer, exp_w) if shared else tf.matmul(outer, exp_w)
-    out = tf.math.log(linear) + left_shift + right_shift + (tf.squeeze(w_shift, -2) if shared else w_shift)
-    x_max = tf.reduce_max(left, axis=-1, keepdims=True) + tf.reduce_max(right, axis=-1, keepdims=True)
-    weight_max = tf.reduce_max(log_weights, axis=-2, keepdims=True)
-    underflow = _underflowed(linear, x_max, tf.squeeze(weight_max, -2) if shared else weight_max)
+def _without_variables(grads, variables):
+    """The gradient of a kernel whose exact path may read variables (through ``log_weights``): none to them."""
+    return grads if variables is None else (grads, [None] * len(variables))
 
-    def grad(dy, _):
-        scaled = tf.math.divide_no_nan(dy, linear)
-        if shared:
-            d_outer = _contract_transposed(scaled, exp_w)
-            d_w = _contract_weights_grad(outer, scaled, exp_w)
-        else:
-            d_outer = tf.matmul(scaled, exp_w, transpose_b=True)
-            d_w = tf.matmul(outer, scaled, transpose_a=True)
-        d_outer = tf.reshape(d_outer, tf.concat([tf.shape(left), [right.shape[-1]]], axis=0))
-        d_left = exp_left * tf.reduce_sum(d_outer * tf.expand_dims(exp_right, -2), axis=-1)
-        d_right = exp_right * tf.reduce_sum(d_outer * tf.expand_dims(exp_left, -1), axis=-2)
-        return d_left, d_right, exp_w * d_w
 
-    return (out, underflow), grad
+def _batch_inside(tensor, inside):
+    """``[batch, *lead, k]`` <-> ``[*lead, batch, k]`` (``inside`` picks the direction)."""
+    rank = tensor.shape.rank
+    perm = list(range(1, rank - 1)) + [0, rank - 1] if inside else [rank - 2] + list(range(rank - 2)) + [rank - 1]
+    return tf.transpose(tensor, perm)

@@ -49,9 +49,21 @@ def normalized_weights(accumulators, logspace_accumulators):
 
 def normalized_log_weights(accumulators, logspace_accumulators):
     """Log of :func:`normalized_weights`, differentiable in the accumulators."""
-    if logspace_accumulators:
-        return tf.nn.log_softmax(accumulators, axis=-2)
-    return tf.nn.log_softmax(tf.math.log(accumulators), axis=-2)
+    log_accumulators = accumulators if logspace_accumulators else tf.math.log(accumulators)
+    return tf.nn.log_softmax(log_accumulators, axis=-2)
+
+
+def _counted(normalize, accumulators, logspace_accumulators, to_counts):
+    """``normalize(accumulators)`` whose backward pass hands ``to_counts(upstream, value)`` to the accumulators."""
+
+    @tf.custom_gradient
+    def counted(accumulators):
+        value = normalize(accumulators, logspace_accumulators)
+        return value, lambda upstream: to_counts(upstream, value)
+
+    # Read a variable here, outside the custom gradient: eager ``tf.custom_gradient`` rejects
+    # functions that read variables unless their gradient function takes ``variables``.
+    return counted(tf.convert_to_tensor(accumulators))
 
 
 def count_log_weights(accumulators, logspace_accumulators=False):
@@ -60,14 +72,21 @@ def count_log_weights(accumulators, logspace_accumulators=False):
     Training with counts needs linear accumulators; log-space ones are
     accepted so that queries (MPE, sampling) can run on gradient-trained models.
     """
+    return _counted(normalized_log_weights, accumulators, logspace_accumulators, lambda d_log_w, _: d_log_w)
 
-    @tf.custom_gradient
-    def counted(accumulators):
-        return normalized_log_weights(accumulators, logspace_accumulators), lambda d_log_weights: d_log_weights
 
-    # Read a variable here, outside the custom gradient: eager ``tf.custom_gradient`` rejects
-    # functions that read variables unless their gradient function takes ``variables``.
-    return counted(tf.convert_to_tensor(accumulators))
+def count_weights(accumulators, logspace_accumulators=False):
+    """Normalized linear weights whose backward pass hands ``w * d/dw = d/d log w`` to the accumulators."""
+    return _counted(normalized_weights, accumulators, logspace_accumulators, lambda d_w, w: d_w * w)
+
+
+def weight_forms(accumulators, logspace_accumulators, linear_weights=normalized_weights):
+    """``(weights, log_weights_fn)`` for :func:`~libspn_keras.math.log_matmul`: linear weights for its fast
+    kernel (``linear_weights`` decides their gradient), and a function giving the normalized log-weights
+    should its exact path be needed (it then computes them, without gradient)."""
+    accumulators = tf.convert_to_tensor(accumulators)
+    weights = linear_weights(accumulators, logspace_accumulators)
+    return weights, lambda: tf.stop_gradient(normalized_log_weights(accumulators, logspace_accumulators))
 
 
 def routed_sum(x, log_weights, forward=None, weighted=True, sample_prob=0.0):
@@ -192,9 +211,11 @@ __all__ = [
     "add_log_weights",
     "check_sample_prob",
     "count_log_weights",
+    "count_weights",
     "normalized_log_weights",
     "normalized_weights",
     "register_sum_op",
     "registered_sum_ops",
     "routed_sum",
+    "weight_forms",
 ]

@@ -1,7 +1,7 @@
 """Soft EM: accumulators receive expected edge counts, children the posterior flow."""
 
 from libspn_keras.math.log_matmul import log_matmul, log_outer_matmul
-from libspn_keras.sum_ops.base import CountingSumOpBase, count_log_weights, register_sum_op
+from libspn_keras.sum_ops.base import CountingSumOpBase, count_weights, register_sum_op, weight_forms
 
 
 @register_sum_op("em")
@@ -19,7 +19,7 @@ class SumOpEMBackprop(CountingSumOpBase):
     fuses_products = True
 
     def weighted_sum(self, x, accumulators, logspace_accumulators):
-        return log_matmul(x, log_weights=count_log_weights(accumulators, logspace_accumulators))
+        return log_matmul(x, *weight_forms(accumulators, logspace_accumulators, count_weights))
 
     def weighted_sum_of_products(self, left, right, accumulators, logspace_accumulators):
-        return log_outer_matmul(left, right, log_weights=count_log_weights(accumulators, logspace_accumulators))
+        return log_outer_matmul(left, right, *weight_forms(accumulators, logspace_accumulators, count_weights))

@@ -1,7 +1,13 @@
 """True gradients: discriminative and generative training by any Keras optimizer."""
 
 from libspn_keras.math.log_matmul import log_matmul, log_outer_matmul
-from libspn_keras.sum_ops.base import SumOpBase, add_log_weights, normalized_log_weights, register_sum_op
+from libspn_keras.sum_ops.base import (
+    SumOpBase,
+    add_log_weights,
+    normalized_log_weights,
+    register_sum_op,
+    weight_forms,
+)
 
 
 @register_sum_op("grad")
@@ -43,12 +49,12 @@ class SumOpGradBackprop(SumOpBase):
             )
 
     def weighted_sum(self, x, accumulators, logspace_accumulators):
-        return log_matmul(x, log_weights=normalized_log_weights(accumulators, logspace_accumulators))
+        return log_matmul(x, *weight_forms(accumulators, logspace_accumulators))
 
     fuses_products = True
 
     def weighted_sum_of_products(self, left, right, accumulators, logspace_accumulators):
-        return log_outer_matmul(left, right, log_weights=normalized_log_weights(accumulators, logspace_accumulators))
+        return log_outer_matmul(left, right, *weight_forms(accumulators, logspace_accumulators))
 
     def weighted_children(self, x, accumulators, logspace_accumulators):
         return add_log_weights(x, normalized_log_weights(accumulators, logspace_accumulators))

@@ -1,0 +1,160 @@
+"""Log-matmul at the edges of float32: log-space weights down to -1e4, linear accumulators up to float32 max.
+
+Rule (issue 11.8): relative error <= 1e-5 in log space for any finite inputs
+and positive weights. The reference is a float64 log-sum-exp over
+``x_c + log w_cs`` written here, never the library's output.
+"""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorflow import keras
+
+from libspn_keras import layers
+from libspn_keras.math import blockwise_log_matmul, log_matmul, log_outer_matmul
+from libspn_keras.sum_ops import SumOpGradBackprop, SumOpHardEMBackprop, SumOpSampleBackprop
+
+RTOL = 1e-5
+
+
+def reference(x, log_weights):
+    """float64 ``log sum_c exp(x_c + log w_cs)`` for ``x`` ``[batch, *lead, C]`` and ``[C, S]`` / ``[*lead, C, S]``."""
+    x = np.asarray(x, np.float64)
+    log_weights = np.asarray(log_weights, np.float64)
+    if log_weights.ndim == 2:
+        log_weights = log_weights.reshape((1,) * (x.ndim - 1) + log_weights.shape)
+    terms = x[..., :, None] + log_weights
+    top = terms.max(axis=-2, keepdims=True)
+    return np.squeeze(top + np.log(np.exp(terms - top).sum(axis=-2, keepdims=True)), axis=-2)
+
+
+def assert_log_close(got, expected):
+    np.testing.assert_array_less(np.abs(np.asarray(got, np.float64) - expected), RTOL * np.abs(expected) + 1e-5)
+
+
+def test_issue_example_weights_e_minus_110_on_children_0_and_minus_110():
+    x = np.array([[0.0, -110.0]], np.float32)
+    log_w = np.array([[-110.0], [0.0]], np.float32)
+    assert_log_close(log_matmul(tf.constant(x), log_weights=tf.constant(log_w)), [[-109.30685281944005]])
+    # The same through a sum layer with log-space accumulators (normalized: [-110, 0] is already a distribution).
+    root = layers.RootSum(return_weighted_child_logits=False, logspace_accumulators=True)
+    root(x)
+    root.accumulators.assign(log_w)
+    assert_log_close(root(x), [[-109.30685281944005]])
+
+
+@pytest.mark.parametrize("lead", [(), (3, 2)], ids=["shared", "per_position"])
+def test_log_weights_down_to_minus_1e4(lead):
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1e4, 0.0, size=(5, *lead, 6)).astype(np.float32)
+    log_w = rng.uniform(-1e4, 0.0, size=(*lead, 6, 4)).astype(np.float32)
+    # One sum per case whose only sizeable terms pair a tiny weight with a large child and vice versa.
+    x[0, ..., :2] = [0.0, -1e4]
+    log_w[..., :2, 0] = [-1e4, 0.0]
+    log_w[..., 2:, 0] = -1e4
+    got = log_matmul(tf.constant(x), log_weights=tf.constant(log_w)).numpy()
+    assert np.all(np.isfinite(got))
+    assert_log_close(got, reference(x, log_w))
+    np.testing.assert_allclose(got[0, ..., 0], -1e4 + np.log(2.0), rtol=RTOL)
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_exact_values_and_finite_gradients_in_and_out_of_xla(jit):
+    rng = np.random.default_rng(1)
+    x = tf.constant(rng.uniform(-300.0, 0.0, size=(4, 3, 5)).astype(np.float32))
+    log_w = tf.constant(rng.uniform(-300.0, 0.0, size=(3, 5, 2)).astype(np.float32))
+
+    @tf.function(jit_compile=jit)
+    def value_and_grads(x, log_w):
+        with tf.GradientTape() as tape:
+            tape.watch([x, log_w])
+            out = log_matmul(x, log_weights=log_w)
+        return out, tape.gradient(out, [x, log_w])
+
+    out, grads = value_and_grads(x, log_w)
+    assert_log_close(out, reference(x, log_w))
+    assert all(np.all(np.isfinite(g.numpy())) for g in grads)
+
+
+def test_linear_accumulators_up_to_float32_max():
+    big = np.finfo(np.float32).max
+    layer = layers.DenseSum(num_sums=2, logspace_accumulators=False)
+    x = np.array([[[[-1.0, -2.0, -3.0]]]], np.float32)
+    layer(x)
+    layer.accumulators.assign(np.array([[[[big, 1.0], [big, 1.0], [1.0, big]]]], np.float32))
+    weights = np.array([[0.5, 1.0 / big], [0.5, 1.0 / big], [1.0 / big, 1.0]])
+    assert_log_close(layer(x), reference(x, np.log(weights)))
+    # Unnormalized linear weights near the float32 maximum straight into the kernel.
+    w = np.full((3, 1), big / 2, np.float32)
+    assert_log_close(log_matmul(tf.constant(x[0, 0]), tf.constant(w)), reference(x[0, 0], np.log(w)))
+
+
+@pytest.mark.parametrize("sum_op", [SumOpGradBackprop(), SumOpSampleBackprop(), SumOpHardEMBackprop()])
+def test_sum_op_layers_are_exact_with_extreme_log_space_weights(sum_op):
+    rng = np.random.default_rng(2)
+    x = rng.uniform(-400.0, 0.0, size=(3, 2, 2, 4)).astype(np.float32)
+    acc = rng.uniform(-400.0, 0.0, size=(2, 2, 4, 3))
+    top = acc.max(-2, keepdims=True)
+    log_w = acc - top - np.log(np.exp(acc - top).sum(-2, keepdims=True))
+    layer = layers.Local2DSum(num_sums=3, logspace_accumulators=True)
+    layer(x)
+    layer.accumulators.assign(acc.astype(np.float32))
+    layer.sum_op = sum_op  # as the queries do: the routing ops read log-space accumulators too
+    assert_log_close(layer(x), reference(x, log_w))
+
+
+def test_fused_product_sum_is_exact_with_extreme_weights():
+    rng = np.random.default_rng(3)
+    left = rng.uniform(-200.0, 0.0, size=(3, 2, 4)).astype(np.float32)
+    right = rng.uniform(-200.0, 0.0, size=(3, 2, 4)).astype(np.float32)
+    log_w = rng.uniform(-1e4, 0.0, size=(2, 16, 3)).astype(np.float32)
+    outer = (left[..., :, None] + right[..., None, :]).reshape(3, 2, 16)
+    for weights in (log_w, log_w[0]):
+        got = log_outer_matmul(tf.constant(left), tf.constant(right), log_weights=tf.constant(weights))
+        assert_log_close(got, reference(outer, weights))
+
+
+def test_blockwise_log_matmul_gradient_matches_reference():
+    rng = np.random.default_rng(4)
+    x = tf.constant(rng.uniform(-50.0, 0.0, size=(3, 2, 5)).astype(np.float32))
+    log_w = tf.constant(rng.uniform(-50.0, 0.0, size=(2, 5, 4)).astype(np.float32))
+    cot = rng.normal(size=(3, 2, 4))
+    with tf.GradientTape() as tape:
+        tape.watch([x, log_w])
+        out = blockwise_log_matmul(x, log_w)
+        total = tf.reduce_sum(out * cot)
+    d_x, d_w = tape.gradient(total, [x, log_w])
+    out64 = reference(x.numpy(), log_w.numpy())
+    flow = np.exp(x.numpy()[..., :, None] + log_w.numpy()[None].astype(np.float64) - out64[..., None, :])
+    flow *= cot[..., None, :]
+    np.testing.assert_allclose(out.numpy(), out64, rtol=1e-6)
+    np.testing.assert_allclose(d_x.numpy(), flow.sum(-1), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(d_w.numpy(), flow.sum(0), rtol=1e-4, atol=1e-6)
+
+
+def test_model_outputs_stay_exact_and_normalized_with_extreme_log_space_weights():
+    keras.utils.set_random_seed(5)
+    model = keras.Sequential(
+        [
+            keras.Input((2,), dtype="int32"),
+            layers.FlatToRegions(num_decomps=1),
+            layers.IndicatorLeaf(num_components=2),
+            layers.DenseSum(num_sums=2, logspace_accumulators=True),
+            layers.DenseProduct(num_factors=2),
+            layers.RootSum(return_weighted_child_logits=False, logspace_accumulators=True),
+        ]
+    )
+    leaf_acc = np.array([[0.0, -300.0], [-300.0, 0.0]])  # [category, sum]: sum 0 ~ category 0, sum 1 ~ category 1
+    root_acc = np.array([0.0, -200.0, -200.0, -500.0])  # over the products (i, j) = i * 2 + j
+    model.layers[2].accumulators.assign(np.broadcast_to(leaf_acc, (2, 1, 2, 2)).astype(np.float32))
+    model.layers[4].accumulators.assign(root_acc[:, None].astype(np.float32))
+    table = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], np.int32)
+    leaf_w = leaf_acc - np.logaddexp.reduce(leaf_acc, axis=0, keepdims=True)
+    root_w = root_acc - np.logaddexp.reduce(root_acc)
+    expected = [
+        np.logaddexp.reduce([root_w[i * 2 + j] + leaf_w[a, i] + leaf_w[b, j] for i in range(2) for j in range(2)])
+        for a, b in table
+    ]
+    log_p = model(table).numpy()[:, 0]
+    assert_log_close(log_p, np.array(expected))
+    assert abs(np.logaddexp.reduce(log_p.astype(np.float64))) < 1e-5
