@@ -59,6 +59,7 @@ class LevelPlan:
     buckets: list = field(default_factory=list)  # (num_children, rows of the flat products [R, C] or None, R)
     regions: list = field(default_factory=list)
     num_sums: int = 0
+    partition_widths: dict = field(default_factory=dict)  # id(region) -> product nodes of each partition
 
     @property
     def num_edges(self):
@@ -93,6 +94,7 @@ def _plan_level(regions, node_of, num_sums):
     """Builds the :class:`LevelPlan` of ``regions``; ``node_of`` maps a child to ``(source, index, size)``."""
     plan = LevelPlan(num_sums=num_sums)
     widths = {id(r): [_partition_width(r, [node_of(p)[2] for p in parts]) for parts in r.partitions] for r in regions}
+    plan.partition_widths = widths
     by_children = OrderedDict()
     for region in regions:
         by_children.setdefault(sum(widths[id(region)]), []).append(region)
@@ -183,3 +185,22 @@ def plan_region_graph(roots, leaf_size, num_sums, num_root_sums=1):
         plans.append(plan)
     variables = [r.index for r in regions if isinstance(r, RegionVariable)]
     return plans, max(variables) + 1
+
+
+def region_slots(plans):
+    """Where every region's sums live: ``{id(region): (sum layer, row, [(first, stop) columns per partition])}``.
+
+    The sum layers are numbered level by level, bucket by bucket (the order
+    of :attr:`CompiledRegionGraph.sum_layers`); a region's children are the
+    product nodes of its partitions, one column range each.
+    """
+    slots, layer = {}, 0
+    for plan in plans:
+        position = 0
+        for _, _, num_regions in plan.buckets:
+            for row, region in enumerate(plan.regions[position : position + num_regions]):
+                bounds = np.cumsum([0] + plan.partition_widths[id(region)])
+                slots[id(region)] = (layer, row, list(zip(bounds[:-1].tolist(), bounds[1:].tolist())))
+            position += num_regions
+            layer += 1
+    return slots

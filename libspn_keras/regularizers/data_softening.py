@@ -1,0 +1,59 @@
+"""Data softening for discrete leaves: each observed category is read as soft evidence while training."""
+
+import math
+
+import tensorflow as tf
+from tensorflow import keras
+
+from libspn_keras.layers.validation import layer_label
+
+
+@keras.utils.register_keras_serializable(package="libspn_keras")
+class DataSoftening(keras.layers.Layer):
+    """Softens indicators in training: the observed category keeps probability ``beta``, the others share the rest.
+
+    Place directly after an :class:`~libspn_keras.layers.IndicatorLeaf`
+    (``[batch, ..., categories]`` log-indicators). In training the output is
+    ``log(M exp(x))`` with ``M = beta * I + (1 - beta) / (C - 1) * (1 - I)``:
+    each sample counts as a little evidence for every category, the
+    regularization of Liu & Van den Broeck (2021). Every column of ``M`` sums
+    to one, so the model stays a normalized distribution, and missing entries
+    (all indicators 1) stay marginalized. Outside training (evaluation,
+    queries) the layer passes its input through unchanged.
+
+    Args:
+        beta: Probability kept by the observed category, in ``(1 / C, 1]``.
+        **kwargs: Passed to ``keras.layers.Layer``.
+    """
+
+    def __init__(self, beta=0.999, **kwargs):
+        super().__init__(**kwargs)
+        if not 0.0 < float(beta) <= 1.0:
+            raise ValueError(f"{layer_label(self)}: beta must be in (0, 1], got {beta!r}.")
+        self.beta = float(beta)
+
+    def build(self, input_shape):
+        num_categories = input_shape[-1]
+        if num_categories is None or num_categories < 2 or self.beta <= 1.0 / num_categories:
+            raise ValueError(
+                f"{layer_label(self)}: needs a known number of categories >= 2 on the last axis and beta above "
+                f"1 / categories; got input shape {tuple(input_shape)} and beta={self.beta}."
+            )
+        other = math.log((1.0 - self.beta) / (num_categories - 1)) if self.beta < 1.0 else -float("inf")
+        self.log_mixing = tf.constant(
+            [[math.log(self.beta) if i == j else other for j in range(num_categories)] for i in range(num_categories)],
+            dtype=self.compute_dtype,
+        )
+
+    def call(self, x, training=None):
+        if not training or self.beta == 1.0:
+            return x
+        return tf.reduce_logsumexp(tf.expand_dims(x, -2) + self.log_mixing, axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(beta=self.beta)
+        return config

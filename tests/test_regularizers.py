@@ -1,0 +1,90 @@
+"""Regularizers of normalized sum weights and data softening: values against numpy, effect, normalization."""
+
+import itertools
+
+import numpy as np
+import pytest
+from reference import np_logsumexp
+from tensorflow import keras
+
+from libspn_keras import layers, models, regularizers
+
+
+def numpy_weights(accumulators, logspace):
+    if logspace:
+        e = np.exp(accumulators - accumulators.max(axis=-2, keepdims=True))
+        return e / e.sum(axis=-2, keepdims=True)
+    return accumulators / accumulators.sum(axis=-2, keepdims=True)
+
+
+@pytest.mark.parametrize("logspace", [True, False])
+def test_entropy_and_lp_match_numpy(logspace):
+    rng = np.random.default_rng(0)
+    accumulators = rng.normal(size=(3, 1, 4, 2)) if logspace else rng.uniform(0.1, 1.0, size=(3, 1, 4, 2))
+    w = numpy_weights(accumulators, logspace)
+    entropy = regularizers.NormalizedEntropy(0.5, logspace_accumulators=logspace)(accumulators.astype("float32"))
+    np.testing.assert_allclose(float(entropy), 0.5 * -(w * np.log(w)).sum(), rtol=1e-5)
+    lp = regularizers.NormalizedLp(2.0, p=0.5, logspace_accumulators=logspace)(accumulators.astype("float32"))
+    np.testing.assert_allclose(float(lp), 2.0 * (w**0.5).sum(), rtol=1e-5)
+    with pytest.raises(ValueError, match="p must be > 0"):
+        regularizers.NormalizedLp(p=0.0)
+
+
+def rat(regularizer):
+    keras.utils.set_random_seed(1)
+    return models.build_rat_spn(6, 2, 2, 3, 3, sum_op="grad", accumulator_regularizer=regularizer)
+
+
+def mean_entropy(model):
+    values = []
+    for layer in model.layers:
+        if hasattr(layer, "accumulators"):
+            w = numpy_weights(layer.accumulators.numpy(), True)
+            values.append(-(w * np.log(w)).sum(axis=-2).mean())
+    return np.mean(values)
+
+
+def test_entropy_regularizer_makes_sums_sparser_under_gradient_training():
+    rng = np.random.default_rng(2)
+    data = (rng.random((400, 6)) < 0.5).astype("int32")
+    plain, regularized = rat(None), rat(regularizers.NormalizedEntropy(0.05))
+    for model in (plain, regularized):
+        model.compile(optimizer=keras.optimizers.Adam(0.05))
+        model.fit(data, batch_size=100, epochs=5, verbose=0)
+    assert mean_entropy(regularized) < mean_entropy(plain) - 0.05
+    assert regularized.losses  # the penalty is part of the loss
+
+
+def softened_model(beta):
+    keras.utils.set_random_seed(3)
+    return models.SequentialSumProductNetwork(
+        [
+            keras.Input((3,), dtype="int32"),
+            layers.FlatToRegions(num_decomps=1),
+            layers.IndicatorLeaf(num_components=3),
+            regularizers.DataSoftening(beta),
+            layers.DenseSum(num_sums=2),
+            layers.ReduceProduct(num_factors=3),
+            layers.RootSum(return_weighted_child_logits=False),
+        ]
+    )
+
+
+def test_data_softening_keeps_normalization_and_only_acts_in_training(tmp_path):
+    model = softened_model(0.9)
+    states = np.array(list(itertools.product(range(3), repeat=3)), dtype="int32")
+    trained = model(states, training=True).numpy()
+    evaluated = model(states, training=False).numpy()
+    assert abs(np_logsumexp(trained)) < 1e-5 and abs(np_logsumexp(evaluated)) < 1e-5
+    assert np.abs(trained - evaluated).max() > 1e-2
+    # Soft evidence: the observed category keeps 0.9, the two others 0.05 each.
+    softening = model.layers[2]
+    x = np.where(np.eye(3)[[1]] > 0, 0.0, -np.inf).astype("float32")
+    np.testing.assert_allclose(np.exp(softening(x, training=True).numpy()), [[0.05, 0.9, 0.05]], rtol=1e-5)
+    missing = np.zeros((1, 3), dtype="float32")
+    np.testing.assert_allclose(softening(missing, training=True).numpy(), missing, atol=1e-6)
+    model.save(tmp_path / "soft.keras")
+    loaded = keras.models.load_model(tmp_path / "soft.keras")
+    np.testing.assert_allclose(loaded(states).numpy(), evaluated, rtol=1e-6)
+    with pytest.raises(ValueError, match="beta"):
+        regularizers.DataSoftening(beta=1.5)
