@@ -6,6 +6,7 @@ from tensorflow import keras
 from libspn_keras.losses.negative_log_likelihood import NegativeLogLikelihood
 from libspn_keras.math.em_roles import delivers_em_counts
 from libspn_keras.models.distributed_training import reducible_logs, weigh_by_replica_share
+from libspn_keras.models.fast_path import resolve_jit_compile
 from libspn_keras.optimizers.online_expectation_maximization import OnlineExpectationMaximization
 
 
@@ -55,7 +56,9 @@ class UnsupervisedTrainingMixin:
 
     unsupervised = True
 
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None, weighted_metrics=None, **kwargs):
+    def compile(
+        self, optimizer="rmsprop", loss=None, metrics=None, weighted_metrics=None, jit_compile="auto", **kwargs
+    ):
         if loss is None and self.unsupervised:
             loss = NegativeLogLikelihood()
         super().compile(
@@ -63,6 +66,8 @@ class UnsupervisedTrainingMixin:
             loss=loss,
             metrics=_as_list(metrics),
             weighted_metrics=_as_list(weighted_metrics),
+            # "auto" means XLA wherever the layers support it, CPUs included (libspn_keras.models.fast_path).
+            jit_compile=resolve_jit_compile(self, jit_compile, kwargs.get("run_eagerly", False)),
             **kwargs,
         )
 

@@ -1,0 +1,110 @@
+"""SPN models compile onto the fast path (XLA) by default, and the benchmark against 0.6.0 runs."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from reference import run_script
+from tensorflow import keras
+
+from libspn_keras import layers, metrics, models, optimizers
+from libspn_keras.models.fast_path import layers_within, resolve_jit_compile
+
+
+def small_rat_spn(**kwargs):
+    return models.build_rat_spn(
+        num_vars=8, depth=2, num_decomps=2, num_input_distributions=3, num_sums=3, sum_op="em", **kwargs
+    )
+
+
+class NoXlaLayer(keras.layers.Layer):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_jit = False  # Keras's own flag for layers XLA cannot compile
+
+    def call(self, x):
+        return x
+
+
+def test_default_compile_resolves_to_xla_on_every_spn_model():
+    rat = small_rat_spn()
+    rat.compile(optimizer=optimizers.OnlineExpectationMaximization(0.05))
+    assert rat.jit_compile is True
+
+    leaf = layers.NormalLeaf(num_components=2)
+    inputs = keras.Input(shape=(4, 4, 1))
+    x = layers.Conv2DProduct(depthwise=True, strides=[2, 2], dilations=[1, 1], kernel_size=[2, 2])(leaf(inputs))
+    x = layers.Local2DSum(num_sums=2)(x)
+    x = layers.Conv2DProduct(depthwise=True, strides=[2, 2], dilations=[1, 1], kernel_size=[2, 2])(x)
+    functional = models.SumProductNetwork(inputs, layers.RootSum()(x))
+    functional.compile(optimizer="adam")
+    assert functional.jit_compile is True
+
+
+def test_explicit_settings_are_kept():
+    model = small_rat_spn()
+    model.compile(optimizer=optimizers.OnlineExpectationMaximization(0.05), jit_compile=False)
+    assert model.jit_compile is False
+    model.compile(optimizer=optimizers.OnlineExpectationMaximization(0.05), run_eagerly=True)
+    assert model.jit_compile is False and model.run_eagerly
+
+
+def test_a_layer_without_xla_support_keeps_graph_mode():
+    inputs = keras.Input(shape=(4, 4, 1))
+    x = NoXlaLayer()(inputs)
+    x = layers.NormalLeaf(num_components=2)(x)
+    x = layers.Conv2DProduct(depthwise=True, strides=[4, 4], dilations=[1, 1], kernel_size=[4, 4])(x)
+    model = models.SumProductNetwork(inputs, layers.RootSum()(x))
+    assert any(isinstance(layer, NoXlaLayer) for layer in layers_within(model))
+    model.compile(optimizer="adam")
+    assert model.jit_compile is False
+
+
+def test_resolve_jit_compile_rules():
+    model = small_rat_spn()
+    assert resolve_jit_compile(model) is True
+    assert resolve_jit_compile(model, jit_compile=False) is False
+    assert resolve_jit_compile(model, jit_compile=True) is True
+    assert resolve_jit_compile(model, run_eagerly=True) is False
+    with tf.distribute.OneDeviceStrategy("/cpu:0").scope():
+        assert resolve_jit_compile(model) == "auto"  # Keras decides (it keeps XLA off under tf.distribute)
+
+
+def test_default_compiled_fit_and_predict_match_graph_mode():
+    x = np.random.default_rng(0).integers(0, 2, size=(64, 8)).astype("int32")
+    results = []
+    for jit_compile in ("auto", False):
+        keras.utils.set_random_seed(3)
+        model = small_rat_spn()
+        model.compile(
+            optimizer=optimizers.OnlineExpectationMaximization(0.2),
+            metrics=[metrics.LogLikelihood()],
+            jit_compile=jit_compile,
+        )
+        history = model.fit(x, batch_size=16, epochs=2, shuffle=False, verbose=0)
+        results.append((history.history["loss"], model.predict(x, batch_size=32, verbose=0)))
+    (xla_loss, xla_out), (graph_loss, graph_out) = results
+    np.testing.assert_allclose(xla_loss, graph_loss, rtol=1e-4)
+    np.testing.assert_allclose(xla_out, graph_out, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_bench_vs_original_quick_runs_without_the_original():
+    out = run_script("benchmarks/bench_vs_original.py", "--quick", "--original-python", "/nonexistent/python")
+    assert "original: skipped" in out
+    assert "| a | ours |" in out
+    for query in ("predict", "evaluate", "log_likelihood", "sample", "complete"):
+        assert query in out
+    assert '"jit_compile": "True"' in out
+
+
+@pytest.mark.slow
+def test_bench_vs_original_quick_with_the_original():
+    import subprocess
+    from pathlib import Path
+
+    python = Path(__file__).resolve().parents[2] / "venv060" / "bin" / "python"
+    probe = "import os; os.environ['TF_USE_LEGACY_KERAS'] = '1'; import libspn_keras"
+    if not python.exists() or subprocess.run([str(python), "-I", "-c", probe], capture_output=True).returncode:
+        pytest.skip("no virtual environment with libspn-keras 0.6.0 beside the checkout")
+    out = run_script("benchmarks/bench_vs_original.py", "--quick", "--original-python", python)
+    assert "| a | original |" in out and "training: 0.6.0 s/epoch / ours" in out
