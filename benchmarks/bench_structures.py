@@ -1,0 +1,193 @@
+"""Learned structures: structure-learning time, HCLT epoch time, the compiler on a deep chain, LearnSPN vs RAT-SPN.
+
+Parts (``--parts``, default all):
+
+- ``structure``: Chow-Liu tree (mutual information + spanning tree) of the training data.
+- ``hclt``: seconds per HCLT training epoch (online EM, batches of 512) for
+  each ``--latents``, with the default ``compile()`` and with ``jit_compile=False``.
+- ``chain``: a depth-``--chain-depth`` chain region graph, ``--chain-width``
+  sums per region, elementwise products: time of one gradient step against
+  the ideal ``3 x edges x K^2`` multiply-adds at the rate of a plain matmul of
+  the same shapes measured in the same run.
+- ``learnspn``: a LearnSPN-style structure against a RAT-SPN with about as
+  many parameters, both trained by the same online EM; test log-likelihoods.
+
+Example::
+
+    python3 benchmarks/bench_structures.py --data ../shared/data/debd --name accidents
+    python3 benchmarks/bench_structures.py --quick       # tiny synthetic data, a smoke run
+"""
+
+import argparse
+import os
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from tensorflow import keras  # noqa: E402
+
+from libspn_keras import datasets, layers, models, optimizers  # noqa: E402
+from libspn_keras.region_graph import RegionNode, RegionVariable  # noqa: E402
+from libspn_keras.structure import chow_liu_tree, learn_region_graph  # noqa: E402
+
+SPLITS = ("train", "valid", "test")
+
+
+def load(args):
+    if args.quick:
+        folder = tempfile.mkdtemp(prefix="bench_structures_")
+        rng = np.random.default_rng(0)
+        os.makedirs(os.path.join(folder, "synthetic"))
+        centres = rng.random((4, 20)) < 0.5
+        for split, size in zip(SPLITS, (2000, 300, 300)):
+            data = centres[rng.integers(0, 4, size)] ^ (rng.random((size, 20)) < 0.1)
+            np.savetxt(os.path.join(folder, "synthetic", f"synthetic.{split}.data"), data, fmt="%d", delimiter=",")
+        args.data, args.name = folder, "synthetic"
+    return [datasets.load_debd(args.data, args.name, split) for split in SPLITS]
+
+
+def timed(function, repeats=1):
+    start = time.perf_counter()
+    for _ in range(repeats):
+        result = function()
+    return (time.perf_counter() - start) / repeats, result
+
+
+def bench_structure(train, args):
+    chow_liu_tree(train)  # warm-up (imports, caches)
+    seconds, _ = timed(lambda: chow_liu_tree(train), repeats=3)
+    print(f"structure  {args.name}: Chow-Liu tree of {train.shape[1]} vars x {len(train)} samples: {seconds:.3f} s")
+
+
+def em_epoch_seconds(model, train, batch_size, epochs, jit_compile):
+    model.compile(optimizer=optimizers.OnlineExpectationMaximization(learning_rate=0.1), jit_compile=jit_compile)
+    times = []
+    for _ in range(epochs):
+        seconds, _ = timed(lambda: model.fit(train, batch_size=batch_size, epochs=1, verbose=0))
+        times.append(seconds)
+    return times[0], float(np.median(times[1:]))
+
+
+def bench_hclt(train, args):
+    for num_latents in args.latents:
+        for jit_compile in ("auto", False):
+            keras.utils.set_random_seed(0)
+            model = models.build_hclt(train, num_latents)
+            first, per_epoch = em_epoch_seconds(model, train, 512, args.epochs, jit_compile)
+            print(
+                f"hclt       {args.name} K={num_latents} jit_compile={jit_compile!s:5}: {per_epoch:.3f} s/epoch "
+                f"(first epoch with tracing/compilation {first:.1f} s), {model.count_params()} params"
+            )
+
+
+def chain(depth):
+    x = [RegionVariable(i) for i in range(depth + 1)]
+    region = RegionNode([x[0], x[1]], product="elementwise")
+    for i in range(2, depth + 1):
+        region = RegionNode([region, x[i]], product="elementwise")
+    return region
+
+
+def bench_chain(args):
+    depth, width, batch = args.chain_depth, args.chain_width, args.chain_batch
+    keras.utils.set_random_seed(0)
+    model = models.compile_region_graph(chain(depth), layers.NormalLeaf(num_components=width), num_sums=width)
+    x = tf.random.normal([batch, depth + 1])
+    variables = model.layers[-1].trainable_variables
+
+    @tf.function(jit_compile=args.chain_jit)
+    def step():
+        with tf.GradientTape() as tape:
+            loss = -tf.reduce_mean(model(x))
+        return tape.gradient(loss, variables)
+
+    a = tf.random.normal([depth * batch, width])
+    w = tf.Variable(tf.random.normal([width, width]))
+
+    @tf.function(jit_compile=args.chain_jit)
+    def plain():
+        with tf.GradientTape() as tape:
+            tape.watch(a)
+            out = tf.reduce_sum(tf.matmul(a, w))
+        return tape.gradient(out, [a, w])
+
+    for f in (step, plain):
+        f()
+    step_seconds = min(timed(step, repeats=10)[0] for _ in range(3))
+    plain_seconds = min(timed(plain, repeats=10)[0] for _ in range(3))
+    # The plain matmul does depth x batch x K^2 multiply-adds forward and twice that backward, as the ideal step.
+    rate = 3 * depth * batch * width**2 / plain_seconds
+    ideal = 3 * depth * width**2 * batch / rate
+    print(
+        f"chain      depth {depth}, K={width}, batch {batch}, jit={args.chain_jit}: step {1e3 * step_seconds:.2f} ms, "
+        f"ideal {1e3 * ideal:.2f} ms at {rate / 1e9:.1f} G multiply-adds/s: {step_seconds / ideal:.2f}x the ideal"
+    )
+
+
+def train_em(model, train, epochs):
+    steps = int(np.ceil(len(train) / 512))
+    schedule = keras.optimizers.schedules.PolynomialDecay(1.0, steps * epochs, end_learning_rate=0.05)
+    model.compile(optimizer=optimizers.OnlineExpectationMaximization(learning_rate=schedule, pseudocount=1e-5))
+    model.fit(train, batch_size=512, epochs=epochs, verbose=0)
+
+
+def bench_learnspn(train, test, args):
+    keras.utils.set_random_seed(0)
+    rat = models.build_rat_spn(train.shape[1], 3, args.rat_repetitions, args.rat_sums, args.rat_sums, sum_op="em")
+    target = rat.count_params()
+    start = time.perf_counter()
+    graph = learn_region_graph(train, min_instances=args.min_instances, seed=0)
+    learn_seconds = time.perf_counter() - start
+    num_sums, learned = 1, None
+    while True:
+        candidate = models.compile_region_graph(
+            graph, layers.IndicatorLeaf(2), num_sums=num_sums + 1, num_input_sums=num_sums + 1, sum_op="em"
+        )
+        if candidate.count_params() > target and learned is not None:
+            break
+        num_sums, learned = num_sums + 1, candidate
+    for name, model in (("rat-spn", rat), ("learnspn", learned)):
+        seconds, _ = timed(lambda model=model: train_em(model, train, args.epochs))
+        test_ll = float(model.log_likelihood(test).mean())
+        print(
+            f"learnspn   {args.name} {name:9}: {model.count_params()} params, {args.epochs} EM epochs in "
+            f"{seconds:.1f} s, test LL {test_ll:.3f}"
+            + (f" (structure learned in {learn_seconds:.1f} s, K={num_sums})" if name == "learnspn" else "")
+        )
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", default=os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "debd"))
+    parser.add_argument("--name", default="accidents")
+    parser.add_argument("--parts", nargs="+", default=["structure", "hclt", "chain", "learnspn"])
+    parser.add_argument("--latents", type=int, nargs="+", default=[32, 64])
+    parser.add_argument("--epochs", type=int, default=4, help="epochs for the timing and comparison runs")
+    parser.add_argument("--chain-depth", type=int, default=100)
+    parser.add_argument("--chain-width", type=int, default=32)
+    parser.add_argument("--chain-batch", type=int, default=1024)
+    parser.add_argument("--chain-jit", action="store_true", help="XLA for the chain step and its plain matmul")
+    parser.add_argument("--rat-repetitions", type=int, default=10)
+    parser.add_argument("--rat-sums", type=int, default=20)
+    parser.add_argument("--min-instances", type=int, default=1000)
+    parser.add_argument("--quick", action="store_true", help="tiny synthetic data and sizes (a smoke run)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.latents, args.epochs, args.chain_depth, args.chain_width, args.chain_batch = [4], 2, 10, 4, 64
+        args.rat_repetitions, args.rat_sums, args.min_instances = 2, 3, 500
+    train, _, test = load(args)
+    parts = {
+        "structure": lambda: bench_structure(train, args),
+        "hclt": lambda: bench_hclt(train, args),
+        "chain": lambda: bench_chain(args),
+        "learnspn": lambda: bench_learnspn(train, test, args),
+    }
+    for part in args.parts:
+        parts[part]()
+
+
+if __name__ == "__main__":
+    main()
