@@ -82,8 +82,14 @@ def _fast_or_exact(linear, shift, children_fn, log_weights_fn, weight_shape, lik
     """
     exact = tf.logical_or(tf.reduce_min(linear) < _UNDERFLOW, tf.reduce_max(linear) > _OVERFLOW)
     linear = tf.maximum(linear, _UNDERFLOW)
-    fast = tf.math.log(linear) + shift
-    return log_sum_where_needed(children_fn, log_weights_fn, weight_shape, like, exact, fast, linear), linear
+
+    # Differentiated (for gradients of gradients) as the fast values: the exact path's loops are never traced back.
+    @tf.custom_gradient
+    def fast_or_exact(fast, linear):
+        out = log_sum_where_needed(children_fn, log_weights_fn, weight_shape, like, exact, fast, linear)
+        return out, lambda dy, variables=None: _without_variables((dy, None), variables)
+
+    return fast_or_exact(tf.math.log(linear) + shift, linear), linear
 
 
 def _weight_forms(weights, log_weights, name):

@@ -1,7 +1,5 @@
 """Sequential SPN models."""
 
-import inspect
-
 from tensorflow import keras
 
 from libspn_keras.layers.conv2d_product import Conv2DProduct
@@ -10,7 +8,10 @@ from libspn_keras.layers.dense_sum import DenseSum
 from libspn_keras.layers.log_dropout import LogDropout
 from libspn_keras.layers.permute_and_pad_scopes_random import PermuteAndPadScopesRandom
 from libspn_keras.layers.reduce_product import ReduceProduct
+from libspn_keras.models.evidence_inference import EvidenceInferenceMixin, is_input_and_mask
+from libspn_keras.models.guarded_training import InputGuardMixin
 from libspn_keras.models.queries import QueryMixin
+from libspn_keras.models.queries.chain import accepts_training
 from libspn_keras.models.unsupervised import UnsupervisedTrainingMixin
 
 
@@ -49,31 +50,56 @@ def fusable_pair(layer, following):
     )
 
 
-def accepts_training(layer):
-    """Whether the layer's ``call`` takes a ``training`` argument."""
-    return "training" in inspect.signature(layer.call).parameters
-
-
 @keras.utils.register_keras_serializable(package="libspn_keras")
-class SequentialSumProductNetwork(QueryMixin, UnsupervisedTrainingMixin, keras.Sequential):
+class SequentialSumProductNetwork(
+    InputGuardMixin, EvidenceInferenceMixin, QueryMixin, UnsupervisedTrainingMixin, keras.Sequential
+):
     """A ``keras.Sequential`` of SPN layers that trains without labels and infers scope factors.
+
+    Called on ``x`` it returns the root's output. Built with
+    ``infer_no_evidence=True`` (libspn-keras 0.6.0's mode) and called on
+    ``[x, evidence_mask]`` it returns ``x`` with its unobserved entries
+    (``evidence_mask`` False) reconstructed by the sum layers' own ops (see
+    :meth:`~libspn_keras.models.queries.QueryMixin.zero_evidence_inference`);
+    ``fit(x, evidence_mask)`` then trains on the reconstruction of the
+    unobserved entries with the compiled loss, and ``predict`` / ``evaluate``
+    take ``[x, evidence_mask]``.
 
     Args:
         layers: The SPN layers, leaf (or region entry) first, root last.
+        infer_no_evidence: If ``True``, calls on ``[x, evidence_mask]``
+            return reconstructions (see above).
         unsupervised: If ``True``, ``fit(x)`` needs no labels and the loss
-            defaults to the negative log-likelihood.
+            defaults to the negative log-likelihood. ``None`` (the default):
+            ``True`` unless ``infer_no_evidence``, which cannot be unsupervised.
+        infer_weighted_sum: For reconstructions, if ``True`` (0.6.0's default)
+            each unobserved input is the average of the leaf components'
+            modes weighted by the signal reaching them; if ``False`` the mode
+            of the component with the largest signal (the same for the
+            one-child routing of hard-EM and sampling sum ops).
         name: Name of the model.
         **kwargs: Passed to ``keras.Sequential``.
     """
 
-    def __init__(self, layers=None, unsupervised=True, name=None, **kwargs):
+    def __init__(
+        self, layers=None, infer_no_evidence=False, unsupervised=None, infer_weighted_sum=True, name=None, **kwargs
+    ):
         layers = list(layers) if layers is not None else []
         check_log_dropout_placement(layers)
         infer_scope_factors(layers)
         super().__init__(layers=layers, name=name, **kwargs)
-        self.unsupervised = bool(unsupervised)
+        self.unsupervised = self.configure_evidence_inference(infer_no_evidence, infer_weighted_sum, unsupervised)
+
+    def build(self, input_shape=None):
+        # An infer_no_evidence model may first be called on [x, evidence_mask]: its layers take x.
+        if self.infer_no_evidence and isinstance(input_shape, (list, tuple)) and len(input_shape) == 2:
+            if isinstance(input_shape[0], (list, tuple)) or input_shape[0] is None:
+                input_shape = input_shape[0]
+        super().build(input_shape)
 
     def call(self, inputs, training=None, mask=None, **kwargs):
+        if self.infer_no_evidence and is_input_and_mask(inputs):
+            return self.reconstruction(inputs, training=training)
         # Runs the layers in order, handing each DenseProduct(2) -> DenseSum pair to the sum op in one piece
         # so that ops which can (gradient, soft EM) never build the product layer's log-space output.
         x = inputs

@@ -2,6 +2,7 @@
 
 import numpy as np
 import tensorflow as tf
+from tensorflow import keras
 
 from libspn_keras.layers.base_leaf import missing_value
 from libspn_keras.layers.normalize_standard_score import NormalizeStandardScore
@@ -37,10 +38,22 @@ def mark_missing(x, missing):
     return tf.where(missing, missing_value(x.dtype), x)
 
 
+def input_dtype(model):
+    """The dtype of the model's inputs: that of its input, or of its first layer when that is an integer type.
+
+    A first layer built with ``dtype="int32"`` (as 0.6.0 models were) reads
+    integers even where Keras gives the model a float input.
+    """
+    first = next((layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)), None)
+    if first is not None and tf.as_dtype(first.compute_dtype).is_integer:
+        return tf.as_dtype(first.compute_dtype)
+    return tf.as_dtype(model.inputs[0].dtype)
+
+
 def empty_evidence(model, num_samples):
     """``num_samples`` inputs shaped like the model input with every entry missing (in :func:`query_dtype`)."""
     shape = (num_samples, *model.inputs[0].shape[1:])
-    return tf.fill(shape, missing_value(query_dtype(model.inputs[0].dtype)))
+    return tf.fill(shape, missing_value(query_dtype(input_dtype(model))))
 
 
 def check_num_samples(name, num_samples):

@@ -9,6 +9,7 @@ from libspn_keras.models.queries.evidence import (
     check_categories,
     check_num_samples,
     empty_evidence,
+    input_dtype,
     mark_missing,
     missing_mask,
     query_dtype,
@@ -61,7 +62,7 @@ class QueryMixin:
         """``num_samples`` unconditional samples shaped like the model input (``seed`` as for :meth:`complete`)."""
         num_samples = check_num_samples(f"{self.name}.sample", num_samples)
         samples = complete(self, empty_evidence(self, num_samples), method="sample", seed=seed)
-        return samples.astype(tf.as_dtype(self.inputs[0].dtype).as_numpy_dtype)
+        return samples.astype(input_dtype(self).as_numpy_dtype)
 
     def zero_evidence_inference(self, size, seed=None):
         """What libspn-keras 0.6.0 returns for ``size`` inputs without evidence: the model's own reconstruction.

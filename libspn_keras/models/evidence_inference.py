@@ -1,0 +1,98 @@
+"""libspn-keras 0.6.0's ``infer_no_evidence`` models: calls on ``[x, evidence_mask]`` return reconstructions.
+
+The reconstruction is :func:`~libspn_keras.models.queries.reconstruct`: the
+signal from the root, routed by the sum layers' own ops, weighs (or picks) the
+leaf components' modes for every unobserved input. ``fit(x, evidence_mask)``
+trains on it as the original did: the compiled loss (e.g. mean squared error)
+compares the unobserved entries of ``x`` with their reconstruction.
+"""
+
+import tensorflow as tf
+from tensorflow import keras
+
+from libspn_keras.layers.validation import check_bool
+from libspn_keras.models.queries import reconstruct
+
+
+def is_input_and_mask(inputs):
+    """Whether ``inputs`` is the ``[x, evidence_mask]`` pair of an ``infer_no_evidence`` call."""
+    return isinstance(inputs, (list, tuple)) and len(inputs) == 2
+
+
+class EvidenceInferenceMixin:
+    """Reconstruction calls and training for models built with ``infer_no_evidence=True``.
+
+    Attributes set by the model's constructor: ``infer_no_evidence`` and
+    ``infer_weighted_sum`` (see
+    :class:`~libspn_keras.models.SequentialSumProductNetwork`).
+    """
+
+    infer_no_evidence = False
+    infer_weighted_sum = True
+    _training_on_reconstructions = False
+
+    @property
+    def supports_jit(self):
+        """Reconstructions back-propagate inside the forward pass (nested tapes): no XLA by default for them."""
+        return not self.infer_no_evidence
+
+    def configure_evidence_inference(self, infer_no_evidence, infer_weighted_sum, unsupervised):
+        """Validates the three arguments (``unsupervised=None`` is inferred as in 0.6.0); returns ``unsupervised``."""
+        label = f"{type(self).__name__} '{self.name}'"
+        self.infer_no_evidence = check_bool(label, "infer_no_evidence", infer_no_evidence)
+        self.infer_weighted_sum = check_bool(label, "infer_weighted_sum", infer_weighted_sum)
+        if unsupervised is None:
+            return not self.infer_no_evidence
+        unsupervised = check_bool(label, "unsupervised", unsupervised)
+        if unsupervised and self.infer_no_evidence:
+            raise ValueError(
+                f"{label}: a model with infer_no_evidence=True is trained on reconstructions against the data, so "
+                f"it cannot be unsupervised; pass unsupervised=False (or leave it None)."
+            )
+        return unsupervised
+
+    def reconstruction(self, inputs, training=None):
+        """The output of a call on ``[x, evidence_mask]``: ``x`` with the unobserved entries reconstructed."""
+        x, evidence_mask = inputs
+        return reconstruct(self, x, evidence_mask, weighted=self.infer_weighted_sum, training=training)
+
+    def train_step(self, data):
+        """As 0.6.0: ``data`` is ``(x, evidence_mask)`` (and sample weights); the loss is on the unobserved entries."""
+        if not self.infer_no_evidence:
+            return super().train_step(data)
+        x, evidence_mask, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        self._training_on_reconstructions = True
+        try:
+            return super().train_step(keras.utils.pack_x_y_sample_weight((x, evidence_mask), x, sample_weight))
+        finally:
+            self._training_on_reconstructions = False
+
+    def _unobserved_only(self, x, y, y_pred):
+        unobserved = tf.logical_not(tf.cast(x[1], tf.bool))
+        return tf.boolean_mask(tf.cast(y, y_pred.dtype), unobserved), tf.boolean_mask(y_pred, unobserved)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        if self._training_on_reconstructions:
+            y, y_pred = self._unobserved_only(x, y, y_pred)
+            sample_weight = None
+        return super().compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training)
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        if self._training_on_reconstructions:
+            y, y_pred = self._unobserved_only(x, y, y_pred)
+            sample_weight = None
+        return super().compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(infer_no_evidence=self.infer_no_evidence, infer_weighted_sum=self.infer_weighted_sum)
+        return config
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        infer_no_evidence = config.pop("infer_no_evidence", False)
+        infer_weighted_sum = config.pop("infer_weighted_sum", True)
+        model = super().from_config(config, custom_objects=custom_objects)
+        model.infer_no_evidence, model.infer_weighted_sum = infer_no_evidence, infer_weighted_sum
+        return model

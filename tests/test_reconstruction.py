@@ -1,0 +1,144 @@
+"""0.6.0's reconstruction queries: ``infer_no_evidence`` models and ``zero_evidence_inference``.
+
+References are brute force over the latent choices of the tiny two-level
+model of ``test_em`` (numpy joint ``tiny_joint``), never the library's output.
+"""
+
+import numpy as np
+import pytest
+from reference import all_binary
+from tensorflow import keras
+from test_em import R, normalize, random_tiny_accumulators, set_accumulators, tiny_joint
+
+from libspn_keras import layers, models
+
+pytestmark = pytest.mark.filterwarnings("ignore:Do not pass an `input_shape`:UserWarning")
+
+
+def tiny(sum_op, **model_kwargs):
+    """The tiny model of ``test_em`` (2 binary variables, R decompositions, linear accumulators)."""
+    s = dict(sum_op=sum_op, logspace_accumulators=False)
+    return models.SequentialSumProductNetwork(
+        [
+            layers.FlatToRegions(num_decomps=R, input_shape=[2], dtype="int32"),
+            layers.IndicatorLeaf(num_components=2),
+            layers.DenseSum(num_sums=2, **s),
+            layers.DenseProduct(num_factors=2),
+            layers.DenseSum(num_sums=2, **s),
+            layers.RootSum(return_weighted_child_logits=False, **s),
+        ],
+        **model_kwargs,
+    )
+
+
+def built_tiny(sum_op, seed, **model_kwargs):
+    acc = random_tiny_accumulators(np.random.default_rng(seed))
+    model = tiny(sum_op, **model_kwargs)
+    set_accumulators(model, acc)
+    return model, acc
+
+
+def posterior_of_leaf_choice(joint, var):
+    """``P(decomposition r, category c of variable var's leaf | evidence)``: ``[N, R, 2]``."""
+    axes = (2, 3, 4, 6) if var == 0 else (2, 3, 4, 5)
+    marginal = joint.sum(axis=axes)
+    return marginal / marginal.sum(axis=(1, 2), keepdims=True)
+
+
+@pytest.mark.parametrize("weighted", [True, False])
+def test_infer_no_evidence_call_reconstructs_unobserved_entries(weighted):
+    model, acc = built_tiny("grad", 0, infer_no_evidence=True, infer_weighted_sum=weighted)
+    x = np.array([[1, 0], [0, 1], [1, 1], [0, 0]], np.int32)
+    mask = np.array([[True, False], [False, True], [True, False], [False, False]])
+    out = model([x, mask]).numpy()
+    assert out.shape == (4, 2) and out.dtype == np.float32
+    np.testing.assert_array_equal(out[mask], x[mask])
+    evidence = np.where(mask, x, -1)
+    joint = tiny_joint(evidence, acc)
+    for var in (0, 1):
+        post = posterior_of_leaf_choice(joint, var)  # [N, R, category]
+        # Weighted: the categories' average under the posterior, E[x_var | evidence].
+        # Unweighted: the category of the leaf component (of any decomposition) with the largest posterior.
+        expected = post[:, :, 1].sum(axis=1) if weighted else post.reshape(len(x), -1).argmax(axis=1) % 2
+        rows = ~mask[:, var]
+        np.testing.assert_allclose(out[rows, var], expected[rows], atol=1e-5)
+    assert model.get_config()["infer_no_evidence"] and model.get_config()["infer_weighted_sum"] == weighted
+
+
+def test_zero_evidence_inference_of_a_sampling_model_draws_from_the_distribution():
+    model, acc = built_tiny("sample", 1)
+    draws = model.zero_evidence_inference(20000, seed=3)
+    assert draws.shape == (20000, 2)
+    np.testing.assert_array_equal(model.zero_evidence_inference(20000, seed=3), draws)
+    exact = tiny_joint(all_binary(2), acc).reshape(4, -1).sum(axis=1)
+    codes = (draws[:, 0] + 2 * draws[:, 1]).astype(int)
+    frequencies = np.bincount(codes, minlength=4) / len(draws)
+    assert 0.5 * np.abs(frequencies - exact[[0, 1, 2, 3]]).sum() < 0.02
+    assert len(np.unique(draws, axis=0)) > 1
+
+
+def test_zero_evidence_inference_of_a_hard_em_model_follows_the_largest_weights():
+    model, acc = built_tiny("hard_em", 2)
+    w0, w1, w2 = (normalize(a) for a in acc)
+    # No evidence: every child value is 1, so each sum on the path takes its largest weight.
+    r, k = divmod(int(np.argmax(w2[:, 0])), 2)
+    i, j = divmod(int(np.argmax(w1[0, r, :, k])), 2)
+    expected = [int(np.argmax(w0[0, r, :, i])), int(np.argmax(w0[1, r, :, j]))]
+    np.testing.assert_array_equal(model.zero_evidence_inference(5, seed=0), [expected] * 5)
+
+
+def test_zero_evidence_inference_of_a_gradient_model_is_the_prior_mean():
+    model, acc = built_tiny("grad", 4)
+    joint = tiny_joint(np.full((1, 2), -1), acc)
+    expected = [posterior_of_leaf_choice(joint, var)[0, :, 1].sum() for var in (0, 1)]
+    np.testing.assert_allclose(model.zero_evidence_inference(3), [expected] * 3, atol=1e-5)
+
+
+def continuous_model(**model_kwargs):
+    keras.utils.set_random_seed(5)
+    return models.SequentialSumProductNetwork(
+        [
+            keras.Input((4, 4, 1)),
+            layers.NormalizeStandardScore(axes="global"),
+            layers.NormalLeaf(num_components=3),
+            layers.Conv2DProduct(strides=2, dilations=1, kernel_size=2, depthwise=True),
+            layers.Local2DSum(num_sums=2),
+            layers.Conv2DProduct(strides=2, dilations=1, kernel_size=2, depthwise=True),
+            layers.SpatialToRegions(),
+            layers.RootSum(return_weighted_child_logits=False),
+        ],
+        **model_kwargs,
+    )
+
+
+def test_fit_evaluate_predict_on_reconstructions():
+    rng = np.random.default_rng(6)
+    x = (rng.normal(size=(64, 4, 4, 1)) * 2.0 + 10.0).astype(np.float32)
+    mask = rng.uniform(size=x.shape) < 0.5
+    model = continuous_model(infer_no_evidence=True)
+    model.layers[0].adapt(x)
+    assert model.unsupervised is False
+    model.compile(optimizer=keras.optimizers.Adam(0.05), loss="mse")
+    predicted = model.predict([x, mask], verbose=0)
+    np.testing.assert_allclose(predicted[mask], x[mask], rtol=1e-6)
+    assert np.all(np.isfinite(predicted))
+    before = model.evaluate([x, mask], x, verbose=0)
+    history = model.fit(x, mask, batch_size=32, epochs=4, verbose=0).history["loss"]
+    after = model.evaluate([x, mask], x, verbose=0)
+    assert history[-1] < history[0] and after < before, (history, before, after)
+    # The density is still there: log_likelihood and sample work on the same model.
+    assert model.log_likelihood(x[:3]).shape == (3,)
+    assert model.sample(2, seed=0).shape == (2, 4, 4, 1)
+    restored = models.SequentialSumProductNetwork.from_config(model.get_config())
+    assert (restored.infer_no_evidence, restored.infer_weighted_sum, restored.unsupervised) == (True, True, False)
+
+
+def test_infer_no_evidence_arguments_are_checked():
+    with pytest.raises(ValueError, match="unsupervised"):
+        continuous_model(infer_no_evidence=True, unsupervised=True)
+    with pytest.raises(ValueError, match="infer_no_evidence"):
+        continuous_model(infer_no_evidence="yes")
+    with pytest.raises(ValueError, match="infer_weighted_sum"):
+        continuous_model(infer_weighted_sum=1)
+    assert continuous_model().unsupervised is True
+    assert continuous_model(infer_no_evidence=True).unsupervised is False
