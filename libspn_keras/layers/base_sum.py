@@ -77,6 +77,17 @@ class SumLayerBase(keras.layers.Layer):
             else config.get_default_logspace_accumulators_constraint()
         )
 
+    @property
+    def sum_op(self):
+        """The layer's sum op; assigning another checks that it can read the layer's accumulator space."""
+        return self._sum_op
+
+    @sum_op.setter
+    def sum_op(self, sum_op):
+        if getattr(self, "logspace_accumulators", None) is not None:
+            sum_op.check_accumulator_space(self.logspace_accumulators, f"{type(self).__name__} '{self.name}'")
+        self._sum_op = sum_op
+
     def build_accumulators(self, shape):
         """Creates ``self.accumulators`` of ``shape`` and tags it for the EM optimizer."""
         constraint = (

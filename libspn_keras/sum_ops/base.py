@@ -146,6 +146,9 @@ class SumOpBase:
             )
         return bool(logspace_accumulators)
 
+    def check_accumulator_space(self, logspace_accumulators, layer_name):
+        """Raises ``ValueError`` if this op cannot read accumulators of that space (called when a layer takes it)."""
+
     def weighted_sum(self, x, accumulators, logspace_accumulators):
         """Log-values of the sums: ``[batch, *lead, children]`` -> ``[batch, *lead, sums]``."""
         raise NotImplementedError
