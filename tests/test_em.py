@@ -682,3 +682,27 @@ def test_variance_prior_stops_a_component_from_collapsing_onto_one_sample():
         model.fit(x, batch_size=1, epochs=1, verbose=0)
         # Without a prior the variance of one sample is 0 (the scale constraint's floor 1e-4 is all that is left).
         assert float(np.squeeze(leaf_of(model).scale_tensor())) ** 2 == pytest.approx(expected, rel=1e-4)
+
+
+def test_hard_em_counts_move_each_sum_by_the_share_of_the_batch_that_reached_it():
+    # 0.6.0's hard-EM ops hand the optimizer raw counts (shares of the batch), not per-sum normalized ones:
+    # w_new = normalize((1 - eta) * w_old + eta * n / N), so a sum reached by a fraction f of the batch moves at
+    # the rate eta * f / (1 - eta + eta * f). The counts come from the sum op (tested against brute force in
+    # test_hard_em.py); the update is checked here.
+    rng = np.random.default_rng(23)
+    x = tiny_data(rng, size=40)
+    acc = random_tiny_accumulators(rng)
+    eta = 0.5
+    model = tiny_model("hard_em")
+    set_accumulators(model, acc)
+    counts = sum_gradients(model, x)
+    expected = []
+    for old, n in zip(acc, counts):
+        updated = (1 - eta) * normalize(old) + eta * n / len(x)
+        expected.append(updated / updated.sum(axis=-2, keepdims=True))
+    shares = counts[1].sum(axis=-2) / len(x)
+    assert np.any((shares > 0) & (shares < 1)), "some middle sums should be reached by part of the batch only"
+    model.compile(optimizer=em_optimizer(eta))
+    model.fit(x, batch_size=len(x), epochs=1, shuffle=False, verbose=0)
+    for got, reference in zip(weights_of(model), expected):
+        np.testing.assert_allclose(got, reference, atol=1e-5)

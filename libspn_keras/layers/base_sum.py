@@ -8,6 +8,7 @@ from libspn_keras.initializers.logspace import logspace_wrapper_initializer
 from libspn_keras.layers.validation import positive_int
 from libspn_keras.math.em_roles import tag_sum_accumulators
 from libspn_keras.sum_ops.base import CountingSumOpBase
+from libspn_keras.sum_ops.em import SumOpEMBackprop
 
 
 class SumLayerBase(keras.layers.Layer):
@@ -105,7 +106,9 @@ class SumLayerBase(keras.layers.Layer):
             constraint=constraint,
             trainable=True,
         )
-        tag_sum_accumulators(self.accumulators, self.name, counting=isinstance(self.sum_op, CountingSumOpBase))
+        # As in 0.6.0, soft-EM counts are normalized per sum; those of ops routing to one child are batch shares.
+        counting, per_sum = isinstance(self.sum_op, CountingSumOpBase), isinstance(self.sum_op, SumOpEMBackprop)
+        tag_sum_accumulators(self.accumulators, self.name, counting=counting, per_sum=per_sum)
 
     def get_config(self):
         config_dict = super().get_config()

@@ -13,29 +13,35 @@ import tensorflow as tf
 from libspn_keras.math.em_roles import leaf_moments, pack_leaf_statistics
 
 
-def sum_estimate(counts, pseudocount=0.0):
-    """EM estimate of every sum's weights from its counts: ``(n_c + a) / (sum n + K a)`` over the children axis.
+def sum_estimate(counts, pseudocount=0.0, per_sum=True):
+    """EM estimate of every sum's weights from its counts ``n_c`` (children on axis -2), pseudocount ``a`` added.
 
-    ``a`` is the pseudocount added to each of the ``K`` children (a
-    Dirichlet prior with concentration ``1 + a``), so no child of a sum that
-    was reached gets weight 0. Sums that received no count get an all-zero
-    estimate: they carry no information.
+    With ``per_sum``, ``(n_c + a) / (sum n + K a)`` over the ``K`` children
+    (a Dirichlet prior with concentration ``1 + a``): every reached sum gets
+    an estimate of total one. Otherwise ``n_c + a`` as they are: with counts
+    that are shares of a batch, the total is the share that reached the sum.
+    Either way no child of a reached sum gets weight 0 when ``a > 0``, and
+    sums that received no count get an all-zero estimate: they carry no
+    information.
     """
     total = tf.reduce_sum(counts, axis=-2, keepdims=True)
     reached = total > 0
-    smoothed = total + pseudocount * counts.shape[-2]
-    estimate = (counts + pseudocount) / tf.where(reached, smoothed, tf.ones_like(smoothed))
+    estimate = counts + pseudocount
+    if per_sum:
+        smoothed = total + pseudocount * counts.shape[-2]
+        estimate = estimate / tf.where(reached, smoothed, tf.ones_like(smoothed))
     return tf.where(reached, estimate, tf.zeros_like(estimate))
 
 
 def online_em_sum_update(accumulators, estimate, learning_rate):
     """Online EM step of sum weights: ``(1 - eta) * w_old + eta * estimate``, renormalized.
 
-    ``estimate`` is a (possibly averaged) :func:`sum_estimate`; where some of
-    the averaged batches did not reach a sum its total ``m`` is below one,
-    and the result is divided by ``1 - eta + eta * m``, as libspn-keras 0.6.0
-    does by normalizing its accumulators after every update. A sum that
-    received no count keeps its weights.
+    ``estimate`` is a (possibly averaged) :func:`sum_estimate` of total
+    ``m`` per sum (below one where some of the averaged batches, or some of
+    the batch's samples, did not reach the sum): the result is divided by
+    ``1 - eta + eta * m``, as libspn-keras 0.6.0 does by normalizing its
+    accumulators after every update. A sum that received no count keeps its
+    weights.
     """
     old = accumulators / tf.reduce_sum(accumulators, axis=-2, keepdims=True)
     total = (1.0 - learning_rate) + learning_rate * tf.reduce_sum(estimate, axis=-2, keepdims=True)

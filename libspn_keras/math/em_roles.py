@@ -37,6 +37,12 @@ class EMRole:
             leaf statistics) rather than gradients (a gradient sum op).
         update_location: Leaf statistics only: whether EM moves the mean.
         update_variance: Leaf statistics only: whether EM moves the variance.
+        per_sum: Sum accumulators only: whether each batch's counts are
+            normalized per sum before they are averaged and applied (soft
+            EM, as 0.6.0's EM op), so that every reached sum moves at the
+            learning rate; otherwise they are taken as shares of the batch
+            (hard EM and sampling, as 0.6.0's routing ops), which moves a sum
+            in proportion to how much of the batch reached it.
     """
 
     kind: str
@@ -44,11 +50,12 @@ class EMRole:
     counting: bool = True
     update_location: bool = True
     update_variance: bool = False
+    per_sum: bool = True
 
 
-def tag_sum_accumulators(variable, layer, counting):
+def tag_sum_accumulators(variable, layer, counting, per_sum=True):
     """Marks ``variable`` as the accumulators ``[*lead, children, sums]`` of the sum layer named ``layer``."""
-    setattr(variable, _ATTRIBUTE, EMRole(SUM_ACCUMULATORS, layer, counting=bool(counting)))
+    setattr(variable, _ATTRIBUTE, EMRole(SUM_ACCUMULATORS, layer, counting=bool(counting), per_sum=bool(per_sum)))
 
 
 def tag_leaf_statistics(variable, layer, update_location, update_variance):

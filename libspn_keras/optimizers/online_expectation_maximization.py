@@ -3,9 +3,11 @@
 import numbers
 import warnings
 
+import numpy as np
 import tensorflow as tf
 from tensorflow import keras
 
+from libspn_keras.layers.validation import check_float, positive_int
 from libspn_keras.math.em import online_em_leaf_update, online_em_sum_update, sum_estimate
 from libspn_keras.math.em_roles import (
     LEAF_STATISTICS,
@@ -47,11 +49,14 @@ class OnlineExpectationMaximization(keras.optimizers.Optimizer):
     accumulator under an EM sum op is minus its edge count (divided by the
     batch size for the usual mean-reduced loss), so this optimizer reads
     ``counts = -gradient``. As in libspn-keras 0.6.0, each batch's counts
-    give a normalized estimate per sum, the estimates of the last
+    give an estimate per sum, the estimates of the last
     ``accumulate_batches`` batches are averaged into ``w_em``, and every sum
-    gets the weights ``(1 - eta) * w_old + eta * w_em`` (renormalized where
-    some of those batches did not reach the sum; a sum no batch reached
-    keeps its weights). ``eta = 1`` with one full-data batch is one batch EM
+    gets the weights ``(1 - eta) * w_old + eta * w_em``, renormalized (a sum
+    no batch reached keeps its weights). Under soft EM each batch's estimate
+    is the sum's normalized counts; under hard EM and sampling it is the
+    counts as shares of the batch, so a sum moves in proportion to how much
+    of the batch reached it (see
+    :class:`~libspn_keras.math.em_roles.EMRole`). ``eta = 1`` with one full-data batch is one batch EM
     step. Leaves built with ``use_accumulators=True`` get the matching update
     of their location (and variance when the scale is trainable), from the
     moments averaged over the same batches. Other trainable variables stay
@@ -84,19 +89,14 @@ class OnlineExpectationMaximization(keras.optimizers.Optimizer):
         **kwargs,
     ):
         learning_rate = kwargs.pop("lr", learning_rate)
+        if isinstance(learning_rate, (numbers.Real, str, np.bool_)):
+            # eta, the EM step size; NumPy floats become Python floats (Keras takes no others).
+            learning_rate = check_float(
+                "OnlineExpectationMaximization", "learning_rate", learning_rate, minimum=0.0, maximum=1.0, min_open=True
+            )
+        accumulate_batches = positive_int("OnlineExpectationMaximization", "accumulate_batches", accumulate_batches)
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
-        if isinstance(learning_rate, numbers.Real) and not 0.0 < learning_rate <= 1.0:
-            raise ValueError(
-                f"OnlineExpectationMaximization: learning_rate is the EM step size eta and must be in (0, 1], "
-                f"got {learning_rate}."
-            )
-        if not isinstance(accumulate_batches, numbers.Integral) or isinstance(accumulate_batches, bool):
-            accumulate_batches = 0
-        if accumulate_batches < 1:
-            raise ValueError(
-                f"OnlineExpectationMaximization: accumulate_batches must be an int >= 1, got {accumulate_batches!r}."
-            )
-        self.accumulate_batches = int(accumulate_batches)
+        self.accumulate_batches = accumulate_batches
         self.pseudocount = _real(pseudocount, "pseudocount", 0.0, inclusive=True)
         self.prior_variance = _real(prior_variance, "prior_variance", 0.0, inclusive=False)
 
@@ -174,7 +174,7 @@ class OnlineExpectationMaximization(keras.optimizers.Optimizer):
         counts = -tf.cast(gradient, variable.dtype)
         value = tf.convert_to_tensor(variable)
         if role.kind == SUM_ACCUMULATORS:
-            counts = sum_estimate(counts, self.pseudocount)
+            counts = sum_estimate(counts, self.pseudocount, role.per_sum)
         else:
             counts = uncentre_leaf_counts(counts)
         if self.accumulate_batches > 1:
