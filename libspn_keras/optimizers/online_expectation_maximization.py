@@ -18,18 +18,6 @@ from libspn_keras.math.em_roles import (
 )
 
 
-def _real(value, argument, minimum, inclusive):
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and float(value) == float(value)
-    if ok:
-        ok = (value >= minimum if inclusive else value > minimum) and value != float("inf")
-    if not ok:
-        bound = ">=" if inclusive else ">"
-        raise ValueError(
-            f"OnlineExpectationMaximization: {argument} must be a finite number {bound} {minimum}, got {value!r}."
-        )
-    return float(value)
-
-
 def _is_leaf(role):
     return role is not None and role.kind == LEAF_STATISTICS
 
@@ -97,8 +85,9 @@ class OnlineExpectationMaximization(keras.optimizers.Optimizer):
         accumulate_batches = positive_int("OnlineExpectationMaximization", "accumulate_batches", accumulate_batches)
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
         self.accumulate_batches = accumulate_batches
-        self.pseudocount = _real(pseudocount, "pseudocount", 0.0, inclusive=True)
-        self.prior_variance = _real(prior_variance, "prior_variance", 0.0, inclusive=False)
+        owner = "OnlineExpectationMaximization"
+        self.pseudocount = check_float(owner, "pseudocount", pseudocount, minimum=0.0)
+        self.prior_variance = check_float(owner, "prior_variance", prior_variance, minimum=0.0, min_open=True)
 
     def build(self, variables):
         if self.built:
