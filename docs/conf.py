@@ -3,8 +3,16 @@
 Build with ``bash scripts/docs.sh`` (warnings are errors there), or directly:
 ``python3 -m sphinx -W --keep-going -b html docs docs/_build/html``.
 
-Pages are Markdown (MyST); the API reference uses autodoc with Google-style
-docstrings read by napoleon. Every object is documented once, at its public
+Pages are Markdown (MyST) and, for the tutorials, Jupyter notebooks read by
+myst-nb, which executes every notebook on each build (in quick mode: see
+``examples/spn_tutorials``), so the pages show what the current code outputs
+and a notebook that raises fails the build. ``LIBSPN_KERAS_DOCS_EXECUTE``
+chooses myst-nb's execution mode: ``force`` (the default), ``cache`` (reuse
+outputs of unchanged notebooks from ``docs/_build/.jupyter_cache``, for
+editing prose; they may be stale against changed library code) or ``off``.
+MathJax and plotly.js are served with the pages (see :func:`_copy_offline_assets`),
+so math and interactive figures render without network access. The API
+reference uses autodoc with Google-style docstrings read by napoleon. Every object is documented once, at its public
 path (``libspn_keras.layers.DenseSum``, not ``libspn_keras.layers.dense_sum.DenseSum``);
 cross-references that docstrings write with the defining module's path are
 redirected to the public entry by :func:`_resolve_defining_path` below.
@@ -20,6 +28,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Read by the notebooks' kernels (which inherit this environment) through examples/spn_tutorials: small data and
+# few epochs, and plotly figures as HTML that uses the plotly.js served with the pages.
+os.environ.setdefault("LIBSPN_KERAS_TUTORIALS_QUICK", "1")
+os.environ["LIBSPN_KERAS_DOCS_BUILD"] = "1"
 
 import libspn_keras  # noqa: E402
 
@@ -38,28 +50,24 @@ extensions = [
     "sphinx.ext.napoleon",
     "sphinx.ext.viewcode",
     "sphinx.ext.mathjax",
-    "myst_parser",
+    "myst_nb",
 ]
 
-source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
+source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-nb"}
 root_doc = "index"
-exclude_patterns = ["_build", "Thumbs.db", ".DS_Store"]
-
-# One tutorial page per script in examples/. A page whose script is not (yet) in the checkout is left out of
-# the build and of the tutorials toctree (see _drop_missing_tutorials), so that its literalinclude cannot fail.
-TUTORIALS = [
-    "dgc_spn_digits",
-    "image_completion",
-    "sampling",
-    "rat_spn_classification",
-    "region_spns",
-    "debd_density_estimation",
-    "dynamic_spn",
-    "multi_worker",
-]
-MISSING_TUTORIALS = [name for name in TUTORIALS if not (ROOT / "examples" / f"{name}.py").is_file()]
-exclude_patterns += [f"tutorials/{name}.md" for name in MISSING_TUTORIALS]
+exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "**.ipynb_checkpoints"]
 templates_path = []
+
+# -- Notebooks (myst-nb) -------------------------------------------------------
+
+nb_execution_mode = os.environ.get("LIBSPN_KERAS_DOCS_EXECUTE", "force")
+nb_execution_cache_path = str(ROOT / "docs" / "_build" / ".jupyter_cache")
+nb_execution_timeout = 600  # seconds per cell; quick-mode cells take seconds
+nb_execution_raise_on_error = True
+nb_execution_show_tb = True
+# TensorFlow writes start-up logs (CUDA probing, oneDNN notes) to the process's stderr; they are noise on a page.
+nb_output_stderr = "remove"
+nb_merge_streams = True
 
 # Unresolvable references to Keras / TensorFlow classes (base classes, argument types) are not errors.
 nitpicky = False
@@ -87,6 +95,13 @@ napoleon_numpy_docstring = False
 napoleon_use_param = True
 napoleon_use_rtype = True
 napoleon_include_init_with_doc = False
+
+# -- Math and interactive figures, served with the pages --------------------------
+
+# MathJax 3 (SVG output, every TeX extension in one file, so no fonts or extensions are fetched later), copied
+# from the sphinx-mathjax-offline package into _static/mathjax/.
+mathjax_path = "mathjax/tex-svg-full.js"
+PLOTLY_JS = "plotly.min.js"
 
 # -- HTML --------------------------------------------------------------------
 
@@ -187,12 +202,40 @@ def _init_signature(app, what, name, obj, options, signature, return_annotation)
     return str(init.replace(parameters=parameters, return_annotation=inspect.Signature.empty)), return_annotation
 
 
-def _drop_missing_tutorials(app, docname, source):
-    """Removes the toctree entries of tutorials whose example script is missing."""
-    if docname != "tutorials/index" or not MISSING_TUTORIALS:
+def _offline_assets():
+    """``{path under _static: source file}`` of the JavaScript the pages load: MathJax and plotly.js."""
+    from importlib.metadata import distribution
+
+    import plotly
+
+    mathjax = distribution("sphinx-mathjax-offline").locate_file(
+        "sphinx-mathjax-offline/static/mathjax/tex-svg-full.js"
+    )
+    return {mathjax_path: Path(str(mathjax)), PLOTLY_JS: Path(plotly.__file__).parent / "package_data" / PLOTLY_JS}
+
+
+def _copy_offline_assets(app, exception):
+    """Copies MathJax and plotly.js into the built ``_static`` folder, so no page needs a CDN."""
+    if exception is not None or app.builder.format != "html":
         return
-    lines = source[0].splitlines(keepends=True)
-    source[0] = "".join(line for line in lines if line.strip() not in MISSING_TUTORIALS)
+    import shutil
+
+    for target, source in _offline_assets().items():
+        destination = Path(app.outdir) / "_static" / target
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, destination)
+
+
+def _plotly_on_plotly_pages(app, pagename, templatename, context, doctree):
+    """Loads plotly.js in the ``<head>`` of the pages that hold a plotly figure.
+
+    The theme puts the registered scripts at the end of the body, after the
+    figures' inline scripts that call ``Plotly.newPlot``, so plotly.js goes
+    into the head through the page's meta tags instead.
+    """
+    if "plotly-graph-div" in context.get("body", ""):
+        src = context["pathto"](f"_static/{PLOTLY_JS}", 1)
+        context["metatags"] = context.get("metatags", "") + f'\n<script src="{src}"></script>'
 
 
 def _public_bases(app, name, obj, options, bases):
@@ -213,6 +256,7 @@ def _public_bases(app, name, obj, options, bases):
 
 def setup(app):
     app.connect("autodoc-process-bases", _public_bases)
-    app.connect("source-read", _drop_missing_tutorials)
+    app.connect("html-page-context", _plotly_on_plotly_pages)
+    app.connect("build-finished", _copy_offline_assets)
     app.connect("missing-reference", _resolve_defining_path)
     app.connect("autodoc-process-signature", _init_signature)

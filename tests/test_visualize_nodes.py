@@ -171,3 +171,10 @@ def test_drawings_without_a_path_return_the_figure():
     assert isinstance(visualize.visualize_layer_stack(model), matplotlib_figure.Figure)
     assert isinstance(visualize.visualize_region_graph(two_decompositions()), matplotlib_figure.Figure)
     assert isinstance(visualize.image_grid(np.zeros((2, 4, 4))), matplotlib_figure.Figure)
+
+
+def test_top_level_name_as_in_060():
+    import libspn_keras
+
+    assert libspn_keras.visualize_dense_spn is visualize.visualize_dense_spn
+    assert "visualize_dense_spn" in libspn_keras.__all__

@@ -42,21 +42,20 @@ def training_curve(
 
 
 def completion_grid(originals, masked, completions, pixel_max, path=None):
-    """One row per image: original, masked input (hidden pixels in red), then one column per completion.
+    """One row per kind of image, one column per test image: originals, masked inputs, then each completion.
 
     Args:
         originals: Images ``[n, h, w, 1]``.
-        masked: The same images with NaN where a pixel is hidden.
-        completions: ``{column title: images}``, e.g. ``{"MPE": model.complete(masked, method="mpe")}``.
+        masked: The same images with NaN where a pixel is hidden (drawn in red).
+        completions: ``{row title: images}``, e.g. ``{"MPE": model.complete(masked, method="mpe")}``.
         pixel_max: Largest pixel value; everything is clipped to ``[0, pixel_max]`` for one grey scale.
         path: Where to write a PNG; ``None`` returns the matplotlib figure.
     """
-    columns = [originals, masked, *completions.values()]
-    grid = np.stack([np.asarray(column, dtype=np.float32) for column in columns], axis=1)
-    grid = grid.reshape(-1, *grid.shape[2:])
-    titles = ["original", "masked", *completions] + [""] * (len(grid) - len(columns))
+    rows = {"original": originals, "masked": masked, **completions}
+    grid = np.concatenate([np.asarray(images, dtype=np.float32) for images in rows.values()])
+    titles = [title if column == 0 else "" for title in rows for column in range(len(originals))]
     # NaNs survive the clip and show in red.
-    return image_grid(np.clip(grid, 0.0, pixel_max), path, rows=len(originals), titles=titles)
+    return image_grid(np.clip(grid, 0.0, pixel_max), path, rows=len(rows), titles=titles)
 
 
 def show_code(function):
@@ -82,3 +81,52 @@ def use_offline_plotly_renderer():
 
     pio.renderers["libspn_keras_docs"] = OfflineHtmlRenderer()
     pio.renderers.default = "libspn_keras_docs"
+
+
+def tree_picture(parents, title="Chow-Liu tree", path=None):
+    """Draws a tree of variables given the parent of each (``-1`` at the root): the root on top, children below.
+
+    Args:
+        parents: Parent index of every variable, ``-1`` for the root (as
+            :func:`libspn_keras.structure.chow_liu.chow_liu_tree` returns).
+        title: Title of the picture.
+        path: Where to write a PNG; ``None`` returns the matplotlib figure.
+    """
+    parents = [int(p) for p in parents]
+    children = {v: [c for c, p in enumerate(parents) if p == v] for v in range(len(parents))}
+    root = parents.index(-1)
+    positions, next_leaf = {}, [0.0]
+
+    def place(vertex, depth):
+        # Leaves left to right; a parent centred above its children.
+        xs = [place(child, depth + 1) for child in children[vertex]]
+        x = float(np.mean(xs)) if xs else next_leaf[0]
+        if not xs:
+            next_leaf[0] += 1.0
+        positions[vertex] = (x, -depth)
+        return x
+
+    place(root, 0)
+    depth = -min(y for _, y in positions.values())
+    figure, axes = new_figure((max(4.0, 0.6 * next_leaf[0] + 1), max(2.5, 0.8 * depth + 1.5)))
+    axes = axes[0, 0]
+    for vertex, parent in enumerate(parents):
+        if parent >= 0:
+            (x0, y0), (x1, y1) = positions[parent], positions[vertex]
+            axes.plot([x0, x1], [y0, y1], color="#555555", linewidth=1, zorder=1)
+    for vertex, (x, y) in positions.items():
+        axes.text(
+            x,
+            y,
+            f"x{vertex}",
+            ha="center",
+            va="center",
+            fontsize=8,
+            zorder=2,
+            bbox={"boxstyle": "circle,pad=0.3", "facecolor": "#b7e1a1", "edgecolor": "#333333"},
+        )
+    axes.set_xlim(-0.7, next_leaf[0] - 0.3)
+    axes.set_ylim(-depth - 0.6, 0.6)
+    axes.set_axis_off()
+    axes.set_title(title)
+    return finish(figure, path)
