@@ -92,19 +92,17 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="tiny synthetic dataset, few epochs (a smoke test)")
     parser.add_argument("--latents", type=int, nargs="+", default=None, help="candidate K (default 32 64)")
     parser.add_argument("--epochs", type=int, default=None, help="mini-batch EM epochs (default 20)")
-    parser.add_argument("--full-epochs", type=int, default=None, help="full-data EM epochs (default 5)")
+    parser.add_argument("--full-epochs", type=int, default=None, help="full-data EM epochs (default 3)")
     parser.add_argument("--batch-size", type=int, default=512)
-    parser.add_argument("--pseudocount", type=float, default=0.01, help="EM pseudocount per child, in samples")
+    parser.add_argument("--pseudocount", type=float, default=1e-4, help="EM pseudocount per child, in samples")
     parser.add_argument("--output-dir", default=DEFAULT_OUTPUT_DIR)
     parser.add_argument("--seed", type=int, default=1234)
-    parser.add_argument(
-        "--jit", choices=["auto", "on", "off"], default=None, help="XLA in compile (default auto; off with --quick)"
-    )
+    parser.add_argument("--jit", choices=["auto", "on", "off"], default="auto", help="jit_compile of compile()")
     args = parser.parse_args(argv)
     args.latents = args.latents or ([4] if args.quick else [32, 64])
     args.epochs = args.epochs if args.epochs is not None else (2 if args.quick else 20)
-    args.full_epochs = args.full_epochs if args.full_epochs is not None else (1 if args.quick else 5)
-    args.jit = {"auto": "auto", "on": True, "off": False}[args.jit or ("off" if args.quick else "auto")]
+    args.full_epochs = args.full_epochs if args.full_epochs is not None else (1 if args.quick else 3)
+    args.jit = {"auto": "auto", "on": True, "off": False}[args.jit]
 
     total_start = time.perf_counter()
     if args.quick or args.data is None:

@@ -31,6 +31,11 @@ class CompiledRegionGraph(SumLayerBase):
     ``log p(x | y)`` for several (mix them with a
     :class:`~libspn_keras.layers.RootSum`).
 
+    The layer sets ``supports_jit = False``, so models holding it compile
+    without XLA unless ``jit_compile=True`` is passed: on CPUs XLA compiled
+    an HCLT on DEBD accidents in minutes and then trained it 2.7 times slower
+    per epoch than graph mode (``benchmarks/bench_structures.py``).
+
     Args:
         region_graph: A :class:`~libspn_keras.region_graph.RegionNode`, a
             list of roots over the same variables (mixed by the root sums),
@@ -44,6 +49,7 @@ class CompiledRegionGraph(SumLayerBase):
 
     def __init__(self, region_graph, num_sums, num_root_sums=1, **kwargs):
         super().__init__(**kwargs)
+        self.supports_jit = False
         label = f"CompiledRegionGraph '{self.name}'"
         if isinstance(region_graph, dict):
             region_graph = region_graph_from_config(region_graph)
