@@ -15,6 +15,8 @@ import math
 
 import numpy as np
 
+from libspn_keras.math.seeding import numpy_rng
+
 PRODUCT_KINDS = ("outer", "elementwise")
 
 
@@ -191,7 +193,7 @@ def random_region_graph(num_vars, depth, num_decomps, seed=None):
     """
     if num_vars < 2:
         raise ValueError(f"random_region_graph: needs at least 2 variables, got {num_vars}.")
-    rng = np.random.default_rng(seed if seed is not None else np.random.randint(2**31 - 1))
+    rng = numpy_rng(seed)
 
     def split(variables, levels_left):
         if len(variables) == 1:

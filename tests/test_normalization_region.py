@@ -3,10 +3,11 @@
 Discrete RAT-SPNs (FlatToRegions -> IndicatorLeaf -> DenseSum ->
 PermuteAndPadScopesRandom -> ReduceProduct -> [DenseProduct -> DenseSum] x depth
 -> RootSum) are evaluated on all ``2**n`` binary inputs; for sum ops whose
-forward pass is the exact sum the probabilities must add up to 1. The hard-EM
-ops compute max-product (Viterbi) values instead, which are checked against a
-brute-force maximum over the induced trees of a tiny model, computed by hand in
-numpy, and against an independent numpy max-product pass over a RAT-SPN.
+forward pass is the exact sum (every op, hard EM included) the probabilities
+must add up to 1. Max-product (Viterbi) values, which the MPE query computes,
+are checked against a brute-force maximum over the induced trees of a tiny
+model, computed by hand in numpy, and against an independent numpy
+max-product pass over a RAT-SPN.
 """
 
 import itertools
@@ -19,6 +20,8 @@ from reference import all_binary, normalized_weights, np_logsumexp, randomize_ac
 from tensorflow import keras
 
 from libspn_keras import layers, models
+from libspn_keras.models.queries import sum_ops_replaced
+from libspn_keras.sum_ops.max_product import SumOpMaxProduct
 
 pytestmark = pytest.mark.filterwarnings("ignore:Do not pass an `input_shape`:UserWarning")
 
@@ -125,8 +128,14 @@ def tiny_viterbi_reference(x, w_leaf, w_root):
     return best, np.log(total)
 
 
+def max_product(model, x):
+    """``model`` evaluated with max-product sums (the MPE query's op)."""
+    with sum_ops_replaced(model.layers, SumOpMaxProduct()):
+        return model(x)
+
+
 @pytest.mark.parametrize("sum_op", ["hard_em", "unweighted_hard_em"])
-def test_hard_em_forward_is_brute_force_viterbi_on_tiny_model(sum_op):
+def test_hard_em_forward_is_exact_and_max_product_is_brute_force_viterbi(sum_op):
     model = models.SequentialSumProductNetwork(
         [
             layers.FlatToRegions(num_decomps=1, input_shape=[2], dtype="int32"),
@@ -151,23 +160,24 @@ def test_hard_em_forward_is_brute_force_viterbi_on_tiny_model(sum_op):
     w_root = (root_acc / root_acc.sum(axis=0, keepdims=True))[:, 0]
 
     viterbi, exact = tiny_viterbi_reference(x, w_leaf, w_root)
-    out = model(x).numpy()[:, 0]
+    np.testing.assert_allclose(model(x).numpy()[:, 0], exact, rtol=1e-5, atol=1e-5)
+    out = max_product(model, x).numpy()[:, 0]
     np.testing.assert_allclose(out, viterbi, rtol=1e-5, atol=1e-5)
-    assert np.all(out <= exact + 1e-6)
     assert np.any(out < exact - 1e-3), "max-product must differ from the exact sum somewhere"
     assert abs(np_logsumexp(exact)) < 1e-6  # the reference itself is normalized
 
 
 @pytest.mark.parametrize("sum_op", ["hard_em", "unweighted_hard_em"])
-def test_hard_em_forward_is_numpy_max_product_on_rat_spn(sum_op):
+def test_hard_em_forward_is_numpy_exact_and_max_product_numpy_viterbi_on_rat_spn(sum_op):
     keras.utils.set_random_seed(11)
     model = rat_spn(5, 2, 2, sum_op)
     x = all_binary(5)
     model(x[:1])
     randomize_accumulators(model, np.random.default_rng(12), logspace=False)
-    out = model(x).numpy().astype(np.float64)
-    np.testing.assert_allclose(out, numpy_forward(model, x, use_max=True), rtol=1e-5, atol=1e-5)
     exact = numpy_forward(model, x, use_max=False)
+    np.testing.assert_allclose(model(x).numpy().astype(np.float64), exact, rtol=1e-5, atol=1e-5)
+    out = max_product(model, x).numpy().astype(np.float64)
+    np.testing.assert_allclose(out, numpy_forward(model, x, use_max=True), rtol=1e-5, atol=1e-5)
     assert np.all(out <= exact + 1e-5)
     assert np.any(out < exact - 1e-3)
     assert np_logsumexp(out) < 0.0  # Viterbi values sum to less than 1

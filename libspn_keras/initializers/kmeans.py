@@ -6,6 +6,7 @@ from tensorflow import keras
 
 from libspn_keras.initializers.data_based import DataInitializerBase
 from libspn_keras.math.clustering import align_centres, kmeans_plus_plus, lloyd, random_centres
+from libspn_keras.math.seeding import numpy_rng
 
 CENTROID_INITIALIZATIONS = ("kmeans++", "random")
 
@@ -132,7 +133,7 @@ class KMeans(DataInitializerBase):
             num_components % num_clusters == 0,
             f"{num_components} components are not a multiple of max_num_clusters={self.max_num_clusters}.",
         )
-        rng = np.random.default_rng(self.seed if self.seed is not None else np.random.randint(2**31 - 1))
+        rng = numpy_rng(self.seed)
         if self.samplewise_normalization:
             axes = tuple(range(1, data.ndim))
             data = (data - data.mean(axis=axes, keepdims=True)) / (

@@ -5,6 +5,7 @@ import tensorflow as tf
 from tensorflow import keras
 
 from libspn_keras.layers.validation import check_known, check_rank, positive_int, positive_int_pair
+from libspn_keras.math.seeding import numpy_rng
 from libspn_keras.math.spatial import (
     PADDING_MODES,
     depthwise_window_product,
@@ -184,7 +185,6 @@ class Conv2DProduct(keras.layers.Layer):
         if wanted == total:
             codes = np.arange(total)
         else:
-            seed = self.seed if self.seed is not None else np.random.randint(2**31 - 1)
-            codes = np.sort(np.random.default_rng(seed).choice(total, size=wanted, replace=False))
+            codes = np.sort(numpy_rng(self.seed).choice(total, size=wanted, replace=False))
         digits = (codes[None, :] // channels ** np.arange(area - 1, -1, -1)[:, None]) % channels
         return digits.reshape(self.kernel_size[0], self.kernel_size[1], wanted)

@@ -1,9 +1,9 @@
 """Products of all node combinations of adjacent scopes."""
 
-import tensorflow as tf
 from tensorflow import keras
 
 from libspn_keras.layers.base_scope_product import ScopeProductBase
+from libspn_keras.math.products import log_outer_product
 
 
 @keras.utils.register_keras_serializable(package="libspn_keras")
@@ -24,8 +24,7 @@ class DenseProduct(ScopeProductBase):
         groups = self.grouped(x)
         out = groups[:, :, 0]
         for factor in range(1, self.num_factors):
-            out = tf.expand_dims(out, -1) + tf.expand_dims(groups[:, :, factor], -2)
-            out = tf.reshape(out, [-1, out.shape[1], out.shape[2], out.shape[3] * out.shape[4]])
+            out = log_outer_product(out, groups[:, :, factor])
         return out
 
     def compute_output_shape(self, input_shape):

@@ -8,6 +8,7 @@ from tensorflow import keras
 
 from libspn_keras.layers.permute_and_pad_scopes import permute_and_pad
 from libspn_keras.layers.validation import check_int_list, check_known, check_rank, layer_label
+from libspn_keras.math.seeding import numpy_rng
 
 
 @keras.utils.register_keras_serializable(package="libspn_keras")
@@ -64,7 +65,7 @@ class PermuteAndPadScopesRandom(keras.layers.Layer):
                 f"PermuteAndPadScopesRandom '{self.name}': factors {self.factors} cover {total} scopes but the "
                 f"input has {num_scopes}. Increase the factors (their product must be >= {num_scopes})."
             )
-        rng = np.random.default_rng(self.seed if self.seed is not None else np.random.randint(2**31 - 1))
+        rng = numpy_rng(self.seed)
         slots = np.concatenate([np.arange(num_scopes), np.full(total - num_scopes, num_scopes)])
         permutations = np.stack([rng.permutation(slots) for _ in range(num_decomps)])
         self.permutations = self.add_weight(

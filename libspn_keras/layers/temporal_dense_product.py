@@ -1,9 +1,9 @@
 """Products joining the interface of the previous time step with the template of the current one."""
 
-import tensorflow as tf
 from tensorflow import keras
 
 from libspn_keras.layers.validation import check_rank
+from libspn_keras.math.products import log_outer_product
 
 
 @keras.utils.register_keras_serializable(package="libspn_keras")
@@ -33,8 +33,7 @@ class TemporalDenseProduct(keras.layers.Layer):
 
     def call(self, inputs):
         previous, current = inputs
-        outer = tf.expand_dims(previous, -1) + tf.expand_dims(current, -2)
-        return tf.reshape(outer, [-1, 1, 1, previous.shape[-1] * current.shape[-1]])
+        return log_outer_product(previous, current)
 
     def compute_output_shape(self, input_shape):
         previous, current = input_shape
