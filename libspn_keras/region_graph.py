@@ -15,6 +15,7 @@ import math
 
 import numpy as np
 
+from libspn_keras.layers.validation import check_int
 from libspn_keras.math.seeding import numpy_rng
 
 PRODUCT_KINDS = ("outer", "elementwise")
@@ -191,8 +192,9 @@ def random_region_graph(num_vars, depth, num_decomps, seed=None):
     Returns:
         A list of ``num_decomps`` :class:`RegionNode` roots.
     """
-    if num_vars < 2:
-        raise ValueError(f"random_region_graph: needs at least 2 variables, got {num_vars}.")
+    num_vars = check_int("random_region_graph", "num_vars", num_vars, minimum=2)
+    depth = check_int("random_region_graph", "depth", depth, minimum=1)
+    num_decomps = check_int("random_region_graph", "num_decomps", num_decomps, minimum=1)
     rng = numpy_rng(seed)
 
     def split(variables, levels_left):

@@ -214,9 +214,9 @@ def test_indicator_leaf_one_hot_in_log_space():
     np.testing.assert_array_equal(out, expected)
 
 
-def test_indicator_leaf_negative_category_is_marginalized():
+def test_indicator_leaf_missing_marker_is_marginalized():
     leaf = layers.IndicatorLeaf(num_components=4)
-    x = np.array([[[-1], [3]], [[1], [-5]]], dtype=np.int64)
+    x = np.array([[[-1], [3]], [[1], [-1]]], dtype=np.int64)
     out = leaf(tf.constant(x)).numpy()
     np.testing.assert_array_equal(out[0, 0], [0.0, 0.0, 0.0, 0.0])
     np.testing.assert_array_equal(out[1, 1], [0.0, 0.0, 0.0, 0.0])
@@ -265,10 +265,14 @@ def test_num_components_below_one_raises_with_layer_name(cls, bad):
         cls(num_components=bad, name="my_leaf_name")
 
 
-def test_indicator_treats_small_negative_floats_as_missing():
+def test_indicator_refuses_fractional_floats_and_reads_nan_and_minus_one_as_missing():
+    # Input contract: only -1 and NaN mark a missing category; -0.4 and 0.4 are not categories.
     leaf = layers.IndicatorLeaf(num_components=2)
-    out = leaf(tf.constant([[[-0.4], [0.4], [np.nan]]])).numpy()
-    np.testing.assert_array_equal(out[0], [[0.0, 0.0], [0.0, -np.inf], [0.0, 0.0]])
+    out = leaf(tf.constant([[[-1.0], [1.0], [np.nan]]])).numpy()
+    np.testing.assert_array_equal(out[0], [[0.0, 0.0], [-np.inf, 0.0], [0.0, 0.0]])
+    for bad in (-0.4, 0.4):
+        with pytest.raises(ValueError, match=r"integer categories 0 to 1"):
+            leaf(tf.constant([[[bad], [1.0], [np.nan]]]))
 
 
 def test_continuous_leaf_cdf_matches_the_normal_cdf():

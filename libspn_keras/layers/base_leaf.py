@@ -3,13 +3,26 @@
 import tensorflow as tf
 from tensorflow import keras
 
-from libspn_keras.layers.validation import check_known, positive_int
+from libspn_keras.layers.input_guard import check_input_shape, guard_values
+from libspn_keras.layers.leaf_representation import LeafRepresentation
+from libspn_keras.layers.validation import check_known, layer_label, positive_int
 
 
 def missing_value(dtype):
-    """The input value every leaf reads as unobserved: NaN for floats, -1 for integers."""
+    """The input value every leaf reads as unobserved: NaN for floats, -1 for signed integers.
+
+    Raises:
+        ValueError: For unsigned integer and bool dtypes, which cannot hold -1.
+    """
     dtype = tf.as_dtype(dtype)
-    return tf.constant(float("nan"), dtype) if dtype.is_floating else tf.constant(-1, dtype)
+    if dtype.is_floating:
+        return tf.constant(float("nan"), dtype)
+    if dtype.is_unsigned or dtype == tf.bool:
+        raise ValueError(
+            f"dtype {dtype.name} cannot hold the missing marker -1; use a signed integer dtype (e.g. int32) for "
+            f"inputs that may hold missing values."
+        )
+    return tf.constant(-1, dtype)
 
 
 class LeafBase(keras.layers.Layer):
@@ -22,14 +35,32 @@ class LeafBase(keras.layers.Layer):
     marginalizes them exactly. Subclasses implement
     :meth:`component_log_prob`.
 
+    Every call checks its input (see :meth:`checked_input`): the shape must
+    be the one the leaf was built for (``ValueError`` naming the expected and
+    the given shape), and every value must be valid or the missing marker
+    (``ValueError`` eagerly, ``tf.errors.InvalidArgumentError`` inside
+    ``tf.function``, before any update). Under XLA, which compiles
+    assertions away, refused values are read as missing instead, so nothing
+    non-finite reaches a variable.
+
     Args:
         num_components: Number of distributions per variable.
+        leaf_representation: What a component contributes where the model
+            reconstructs inputs (``infer_no_evidence``, ``zero_evidence_inference``):
+            ``LeafRepresentation.MODE`` (0.6.0's default) or ``.SAMPLE``, or their values ``"mode"``, ``"sample"``.
         **kwargs: Passed to ``keras.layers.Layer``.
     """
 
-    def __init__(self, num_components, **kwargs):
+    def __init__(self, num_components, leaf_representation=LeafRepresentation.MODE, **kwargs):
         super().__init__(**kwargs)
         self.num_components = positive_int(f"{type(self).__name__} '{self.name}'", "num_components", num_components)
+        try:
+            self.leaf_representation = LeafRepresentation(leaf_representation)
+        except ValueError:
+            raise ValueError(
+                f"{layer_label(self)}: leaf_representation must be a LeafRepresentation or one of "
+                f"{[member.value for member in LeafRepresentation]}, got {leaf_representation!r}."
+            ) from None
 
     def build(self, input_shape):
         if len(input_shape) < 2:
@@ -43,10 +74,11 @@ class LeafBase(keras.layers.Layer):
         self.num_dims = input_shape[-1]
 
     def call(self, x):
-        observed = self.observed_mask(x)
-        safe_x = tf.where(observed, x, tf.zeros_like(x))
+        x = self.checked_input(x)
+        usable = self.usable_mask(x)
+        safe_x = tf.where(usable, x, tf.zeros_like(x))
         log_prob = self.component_log_prob(tf.expand_dims(safe_x, axis=-2))
-        log_prob = tf.where(tf.expand_dims(observed, axis=-2), log_prob, tf.zeros_like(log_prob))
+        log_prob = tf.where(tf.expand_dims(usable, axis=-2), log_prob, tf.zeros_like(log_prob))
         return tf.reduce_sum(log_prob, axis=-1)
 
     def compute_output_shape(self, input_shape):
@@ -54,13 +86,49 @@ class LeafBase(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(num_components=self.num_components)
+        config.update(num_components=self.num_components, leaf_representation=self.leaf_representation.value)
         return config
 
+    input_contract = (
+        "Accepted: finite numbers; NaN marks a missing value (marginalized). Replace +inf/-inf by NaN to "
+        "marginalize them, or clip them."
+    )
+
+    def checked_input(self, x):
+        """``x`` in the leaf's dtype, its shape checked against the built shape and its values guarded.
+
+        Raises:
+            ValueError: On a shape other than the built one (when traced), and
+                eagerly on values that are neither valid nor the missing marker
+                (``tf.errors.InvalidArgumentError`` inside ``tf.function``).
+        """
+        x = self.convert_input(tf.convert_to_tensor(x))
+        label = layer_label(self)
+        x = check_input_shape(label, x, (*self.cells_shape, self.num_dims), "[batch, ..., d]")
+        return guard_values(label, x, self.invalid_entries(x), self.input_contract)
+
+    def convert_input(self, x):
+        """``x`` in the dtype the leaf computes with: integers and bools are cast to the compute dtype."""
+        if not x.dtype.is_floating:
+            return tf.cast(x, self.compute_dtype)
+        return x
+
     def observed_mask(self, x):
-        """Boolean mask of the observed entries of ``x``; NaN means unobserved."""
+        """Boolean mask of the entries of ``x`` that are not the missing marker (NaN)."""
         if x.dtype.is_floating:
             return tf.logical_not(tf.math.is_nan(x))
+        return tf.ones_like(x, dtype=tf.bool)
+
+    def invalid_entries(self, x):
+        """Entries that are neither a valid value nor the missing marker: here ``+inf`` and ``-inf``."""
+        if x.dtype.is_floating:
+            return tf.math.is_inf(x)
+        return tf.zeros_like(x, dtype=tf.bool)
+
+    def usable_mask(self, x):
+        """Entries that enter the computation: observed and valid (the rest contributes log-probability 0)."""
+        if x.dtype.is_floating:
+            return tf.math.is_finite(x)
         return tf.ones_like(x, dtype=tf.bool)
 
     is_categorical = False
@@ -84,3 +152,7 @@ class LeafBase(keras.layers.Layer):
     def sample_components(self, num_samples, seed=None):
         """One draw from every component for each of ``num_samples``: ``[num_samples, *cells, K, d]``."""
         raise NotImplementedError
+
+
+BaseLeaf = LeafBase
+"""0.6.0's name of :class:`LeafBase`."""

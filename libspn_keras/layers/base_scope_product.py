@@ -3,7 +3,7 @@
 import tensorflow as tf
 from tensorflow import keras
 
-from libspn_keras.layers.validation import check_known, check_rank, positive_int
+from libspn_keras.layers.validation import check_known, check_node_count, check_rank, positive_int
 
 
 class ScopeProductBase(keras.layers.Layer):
@@ -29,6 +29,13 @@ class ScopeProductBase(keras.layers.Layer):
                 f"num_factors={self.num_factors}. Pad the scopes (PermuteAndPadScopes / PermuteAndPadScopesRandom) "
                 f"or choose a factor that divides {input_shape[1]}."
             )
+        check_node_count(
+            self,
+            self.compute_output_shape(input_shape)[3],
+            f"from {input_shape[3]} input nodes and num_factors={self.num_factors}",
+            "Lower num_factors (e.g. several DenseProduct(num_factors=2) layers with sums between them) or the "
+            "number of sums below.",
+        )
 
     def grouped(self, x):
         """``x`` reshaped to ``[batch, scopes / num_factors, num_factors, decomps, nodes]``."""

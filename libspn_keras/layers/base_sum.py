@@ -3,9 +3,9 @@
 from tensorflow import keras
 
 from libspn_keras import config, sum_ops
-from libspn_keras.initializers.fitting import fitted
 from libspn_keras.initializers.logspace import logspace_wrapper_initializer
-from libspn_keras.layers.validation import positive_int
+from libspn_keras.layers.initial_checks import checked_initializer
+from libspn_keras.layers.validation import check_bool, positive_int
 from libspn_keras.math.em_roles import tag_sum_accumulators
 from libspn_keras.sum_ops.base import CountingSumOpBase
 from libspn_keras.sum_ops.em import SumOpEMBackprop
@@ -39,6 +39,10 @@ class SumLayerBase(keras.layers.Layer):
         accumulator_regularizer: Optional regularizer of the accumulators.
         linear_accumulator_constraint: Constraint for linear-space
             accumulators; ``None`` takes the global default (``>= 1e-10``).
+            It also applies to the initial values, so an initializer with
+            values <= 0 (e.g. Keras' ``RandomUniform()``) starts at the
+            constrained values, with a warning; values the constraint
+            leaves invalid (non-positive, non-finite) raise ``ValueError``.
         logspace_accumulator_constraint: Constraint for log-space
             accumulators; ``None`` takes the global default (none).
         **kwargs: Passed to ``keras.layers.Layer``.
@@ -60,6 +64,7 @@ class SumLayerBase(keras.layers.Layer):
         if sum_op is not None and backprop_mode is not None:
             raise ValueError(f"{label}: pass either sum_op or backprop_mode, not both.")
         self.sum_op = sum_ops.get(sum_op if sum_op is not None else backprop_mode, layer_name=label)
+        logspace_accumulators = check_bool(label, "logspace_accumulators", logspace_accumulators, allow_none=True)
         self.logspace_accumulators = self.sum_op.resolve_logspace_accumulators(logspace_accumulators, label)
         self.accumulator_initializer = (
             keras.initializers.get(accumulator_initializer)
@@ -101,7 +106,15 @@ class SumLayerBase(keras.layers.Layer):
         self.accumulators = self.add_weight(
             name="accumulators",
             shape=tuple(shape),
-            initializer=fitted(initializer, f"{type(self).__name__} '{self.name}'", "accumulators"),
+            # Linear accumulators start as their constraint leaves them (e.g. >= 1e-10); invalid values raise.
+            initializer=checked_initializer(
+                initializer,
+                f"{type(self).__name__} '{self.name}'",
+                "accumulators",
+                constraint=constraint,
+                positive=not self.logspace_accumulators,
+                fix="Pass an accumulator_initializer giving positive values (e.g. Dirichlet or 'ones').",
+            ),
             regularizer=self.accumulator_regularizer,
             constraint=constraint,
             trainable=True,

@@ -4,6 +4,7 @@ import tensorflow_probability as tfp
 from tensorflow import keras
 
 from libspn_keras.layers.location_scale_leaf import LocationScaleLeafBase
+from libspn_keras.math.densities import cauchy_log_prob
 
 
 @keras.utils.register_keras_serializable(package="libspn_keras")
@@ -18,3 +19,6 @@ class CauchyLeaf(LocationScaleLeafBase):
 
     def distribution(self, location, scale):
         return tfp.distributions.Cauchy(loc=location, scale=scale)
+
+    def log_density(self, x, location, scale):
+        return cauchy_log_prob(x, location, scale)

@@ -4,7 +4,14 @@ import numpy as np
 import tensorflow as tf
 from tensorflow import keras
 
-from libspn_keras.layers.validation import check_known, check_rank, positive_int, positive_int_pair
+from libspn_keras.layers.validation import (
+    check_bool,
+    check_known,
+    check_rank,
+    check_seed,
+    positive_int,
+    positive_int_pair,
+)
 from libspn_keras.math.seeding import numpy_rng
 from libspn_keras.math.spatial import (
     PADDING_MODES,
@@ -73,7 +80,7 @@ class Conv2DProduct(keras.layers.Layer):
         if padding not in PADDING_MODES:
             raise ValueError(f"{label}: unknown padding {padding!r}; use one of {PADDING_MODES}.")
         self.padding = padding
-        self.depthwise = bool(depthwise)
+        self.depthwise = check_bool(label, "depthwise", depthwise)
         if num_channels is not None:
             num_channels = positive_int(label, "num_channels", num_channels)
             if self.depthwise:
@@ -82,7 +89,7 @@ class Conv2DProduct(keras.layers.Layer):
                     f"the input channels); drop num_channels or set depthwise=False."
                 )
         self.num_channels = num_channels
-        self.seed = seed
+        self.seed = check_seed(label, "seed", seed)
 
     def build(self, input_shape):
         check_rank(self, input_shape, 4, "[batch, rows, cols, channels]")

@@ -10,11 +10,16 @@ from libspn_keras.layers.base_leaf import LeafBase
 class IndicatorLeaf(LeafBase):
     """One indicator per category: log-probability 0 for the observed category, ``-inf`` otherwise.
 
-    Input ``[batch, ..., d]`` of integer categories in ``[0, num_components)``
-    (floats are accepted and rounded), output ``[batch, ..., num_components]``.
-    A negative value or NaN marks the entry as unobserved. A category of
-    ``num_components`` or more has probability 0 (``-inf`` for every
-    component); the model queries reject such inputs with a ``ValueError``.
+    Input ``[batch, ..., d]`` of categories in ``[0, num_components)``, output
+    ``[batch, ..., num_components]``. Signed integer inputs mark a missing
+    entry with ``-1``; float inputs with ``NaN`` or ``-1.0``. Any other value
+    (a category ``>= num_components``, another negative number, a float with
+    a fraction, ``inf``) is refused: ``ValueError`` eagerly,
+    ``tf.errors.InvalidArgumentError`` inside ``tf.function`` (read as
+    missing under XLA, which drops assertions). Unsigned and bool inputs
+    cannot hold ``-1``: every entry is observed (a ``-1`` written into a
+    ``uint8`` array reads 255, a refused category unless there are 256);
+    the model queries mark missing entries in ``int32`` for such models.
 
     Args:
         num_components: Number of categories.
@@ -22,24 +27,49 @@ class IndicatorLeaf(LeafBase):
     """
 
     def call(self, x):
-        # One one-hot per entry, with unobserved entries (negative or NaN) marginalized to 0 for every category.
-        missing = tf.logical_not(self.observed_mask(x))
-        if x.dtype.is_floating:
-            x = tf.where(missing, tf.zeros_like(x), tf.round(x))
-        categories = tf.cast(x, tf.int32)
+        # One one-hot per entry; missing entries (and, under XLA, refused ones) give 0 for every category.
+        x = self.checked_input(x)
+        usable = self.usable_mask(x)
+        categories = tf.cast(tf.where(usable, x, tf.zeros_like(x)), tf.int32)
         log_prob = tf.one_hot(
             categories, self.num_components, on_value=0.0, off_value=-float("inf"), dtype=self.compute_dtype
         )
-        log_prob = tf.where(tf.expand_dims(missing, -1), tf.zeros_like(log_prob), log_prob)
+        log_prob = tf.where(tf.expand_dims(usable, -1), log_prob, tf.zeros_like(log_prob))
         if log_prob.shape[-2] == 1:
             return tf.squeeze(log_prob, axis=-2)
         return tf.reduce_sum(log_prob, axis=-2)
 
+    @property
+    def input_contract(self):
+        return (
+            f"Accepted: integer categories 0 to {self.num_components - 1}; -1 (or NaN for float input) marks a "
+            f"missing value (marginalized). Recode the data or raise num_components."
+        )
+
+    def convert_input(self, x):
+        # Bool categories are 0 and 1; unsigned ones are read in their own dtype (they cannot hold the marker).
+        return tf.cast(x, tf.int32) if x.dtype == tf.bool else x
+
     def observed_mask(self, x):
-        observed = x >= 0
+        if x.dtype.is_unsigned or x.dtype == tf.bool:
+            return tf.ones_like(x, dtype=tf.bool)
+        missing = tf.equal(x, tf.constant(-1, x.dtype))
         if x.dtype.is_floating:
-            observed = tf.logical_and(observed, tf.logical_not(tf.math.is_nan(x)))
-        return observed
+            missing = tf.logical_or(missing, tf.math.is_nan(x))
+        return tf.logical_not(missing)
+
+    def usable_mask(self, x):
+        if x.dtype == tf.bool:
+            return tf.ones_like(x, dtype=tf.bool)
+        valid = tf.ones_like(x, dtype=tf.bool) if x.dtype.is_unsigned else x >= tf.constant(0, x.dtype)
+        if not x.dtype.is_integer or self.num_components <= x.dtype.max:
+            valid = tf.logical_and(valid, x < tf.constant(self.num_components, x.dtype))
+        if x.dtype.is_floating:
+            valid = tf.logical_and(valid, tf.equal(x, tf.floor(x)))
+        return valid
+
+    def invalid_entries(self, x):
+        return tf.logical_not(tf.logical_or(self.usable_mask(x), tf.logical_not(self.observed_mask(x))))
 
     def component_log_prob(self, x):
         categories = tf.range(self.num_components, dtype=tf.int32)[:, None]

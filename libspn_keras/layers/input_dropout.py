@@ -4,6 +4,7 @@ import tensorflow as tf
 from tensorflow import keras
 
 from libspn_keras.layers.base_leaf import missing_value
+from libspn_keras.layers.validation import check_float, check_seed, layer_label
 
 
 @keras.utils.register_keras_serializable(package="libspn_keras")
@@ -26,10 +27,8 @@ class InputDropout(keras.layers.Layer):
 
     def __init__(self, rate, seed=None, **kwargs):
         super().__init__(**kwargs)
-        if not 0.0 <= rate <= 1.0:
-            raise ValueError(f"InputDropout '{self.name}': rate must be in [0, 1], got {rate}.")
-        self.rate = float(rate)
-        self.seed = seed
+        self.rate = check_float(layer_label(self), "rate", rate, minimum=0.0, maximum=1.0)
+        self.seed = check_seed(layer_label(self), "seed", seed)
 
     def call(self, x, training=False):
         if not training or self.rate == 0.0:

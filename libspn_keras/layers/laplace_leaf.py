@@ -5,6 +5,7 @@ import tensorflow_probability as tfp
 from tensorflow import keras
 
 from libspn_keras.layers.location_scale_leaf import LocationScaleLeafBase
+from libspn_keras.math.densities import laplace_log_prob
 
 
 @keras.utils.register_keras_serializable(package="libspn_keras")
@@ -16,6 +17,9 @@ class LaplaceLeaf(LocationScaleLeafBase):
 
     def distribution(self, location, scale):
         return tfp.distributions.Laplace(loc=location, scale=scale)
+
+    def log_density(self, x, location, scale):
+        return laplace_log_prob(x, location, scale)
 
     def scale_from_variance(self, variance):
         return tf.sqrt(variance / 2.0)

@@ -5,6 +5,8 @@ from tensorflow import keras
 
 from libspn_keras.constraints.greater_equal_epsilon import GreaterEqualEpsilon
 from libspn_keras.layers.base_leaf import LeafBase
+from libspn_keras.layers.initial_checks import checked_initializer
+from libspn_keras.layers.validation import check_bool, layer_label
 from libspn_keras.math.em_roles import leaf_counts, leaf_moments, pack_leaf_statistics, tag_leaf_statistics
 
 
@@ -15,7 +17,7 @@ def _statistics_log_prob(leaf):
     def log_prob(x, statistics):
         mean, variance = (tf.cast(moment, x.dtype) for moment in leaf_moments(statistics))
         scale = leaf.scale_constraint(leaf.scale_from_variance(tf.maximum(variance, 0.0)))
-        value = leaf.distribution(mean, scale).log_prob(x)
+        value = leaf.log_density(x, mean, scale)
 
         def grad(dy):
             # Moments about the current means, in float64 (see libspn_keras.math.em_roles.leaf_counts).
@@ -41,7 +43,10 @@ class LocationScaleLeafBase(LeafBase):
         location_trainable: Whether the locations are trained.
         scale_initializer: Initializer of the scales; default ones.
         scale_trainable: Whether the scales are trained.
-        scale_constraint: Constraint of the scales; default ``>= 1e-4``.
+        scale_constraint: Constraint of the scales; default ``>= 1e-4``. It
+            also applies to the initial scales (with a warning when it
+            changes one); initial scales that are still not positive normal
+            numbers, or non-finite initial locations, raise ``ValueError``.
         use_accumulators: Keep the parameters as EM sufficient statistics
             ``statistics`` ``[*cells, num_components, d, 3]`` (float64, so that
             variances of data far from 0 keep their precision) holding
@@ -53,6 +58,10 @@ class LocationScaleLeafBase(LeafBase):
             (exact for Normal leaves) and, when ``scale_trainable``, the scale
             from the weighted variance; ``location_trainable=False`` keeps
             the locations fixed.
+        accumulator_initializer: With ``use_accumulators``, the initial
+            count (weight) of the statistics of every component, default ones
+            (0.6.0's initial moment denominators): the larger, the less the
+            first EM steps move the initial locations and scales.
         **kwargs: Passed to ``keras.layers.Layer``.
     """
 
@@ -63,8 +72,9 @@ class LocationScaleLeafBase(LeafBase):
         location_trainable=True,
         scale_initializer=None,
         scale_trainable=False,
-        scale_constraint=None,
+        accumulator_initializer=None,
         use_accumulators=False,
+        scale_constraint=None,
         **kwargs,
     ):
         super().__init__(num_components, **kwargs)
@@ -73,13 +83,17 @@ class LocationScaleLeafBase(LeafBase):
             if location_initializer is not None
             else keras.initializers.TruncatedNormal(mean=0.0, stddev=1.0)
         )
-        self.location_trainable = bool(location_trainable)
+        label = layer_label(self)
+        self.location_trainable = check_bool(label, "location_trainable", location_trainable)
         self.scale_initializer = keras.initializers.get(scale_initializer if scale_initializer is not None else "ones")
-        self.scale_trainable = bool(scale_trainable)
+        self.scale_trainable = check_bool(label, "scale_trainable", scale_trainable)
         self.scale_constraint = keras.constraints.get(
             scale_constraint if scale_constraint is not None else GreaterEqualEpsilon(1e-4)
         )
-        self.use_accumulators = bool(use_accumulators)
+        self.use_accumulators = check_bool(label, "use_accumulators", use_accumulators)
+        self.accumulator_initializer = keras.initializers.get(
+            accumulator_initializer if accumulator_initializer is not None else "ones"
+        )
         if self.use_accumulators and self.scale_trainable and not self.em_scale_supported:
             raise ValueError(
                 f"{type(self).__name__} '{self.name}': its scale has no EM estimate from moments; with "
@@ -95,21 +109,54 @@ class LocationScaleLeafBase(LeafBase):
             self._build_statistics(shape)
             return
         self.location = self.add_weight(
-            name="location", shape=shape, initializer=self.location_initializer, trainable=self.location_trainable
+            name="location",
+            shape=shape,
+            initializer=self._checked_location_initializer(),
+            trainable=self.location_trainable,
         )
         self.scale = self.add_weight(
             name="scale",
             shape=shape,
-            initializer=self.scale_initializer,
+            initializer=self._checked_scale_initializer(),
             constraint=self.scale_constraint,
             trainable=self.scale_trainable,
         )
 
+    def _checked_location_initializer(self):
+        return checked_initializer(
+            self.location_initializer,
+            layer_label(self),
+            "location",
+            fix="Pass a location_initializer giving finite values.",
+        )
+
+    def _checked_scale_initializer(self):
+        return checked_initializer(
+            self.scale_initializer,
+            layer_label(self),
+            "scale",
+            constraint=self.scale_constraint,
+            positive=True,
+            fix="Pass a scale_initializer giving positive values (e.g. 'ones').",
+        )
+
     def _build_statistics(self, shape):
+        location_initializer = self._checked_location_initializer()
+        scale_initializer = self._checked_scale_initializer()
+
+        count_initializer = checked_initializer(
+            self.accumulator_initializer,
+            layer_label(self),
+            "statistics",
+            positive=True,
+            fix="Pass an accumulator_initializer giving positive counts (e.g. 'ones').",
+        )
+
         def initializer(shape, dtype=None):
-            location = self.location_initializer(shape[:-1], dtype=dtype)
-            variance = self.variance_from_scale(self.scale_initializer(shape[:-1], dtype=dtype))
-            return pack_leaf_statistics(location, variance)
+            location = location_initializer(shape[:-1], dtype=dtype)
+            variance = self.variance_from_scale(scale_initializer(shape[:-1], dtype=dtype))
+            count = tf.expand_dims(tf.cast(count_initializer(shape[:-1], dtype=dtype), location.dtype), -1)
+            return pack_leaf_statistics(location, variance) * count
 
         self.statistics = self.add_weight(
             name="statistics", shape=shape + (3,), initializer=initializer, dtype="float64"
@@ -119,7 +166,7 @@ class LocationScaleLeafBase(LeafBase):
     def component_log_prob(self, x):
         if self.use_accumulators:
             return _statistics_log_prob(self)(x, tf.convert_to_tensor(self.statistics))
-        return self.distribution(self.location_tensor(), self.scale_tensor()).log_prob(x)
+        return self.log_density(x, self.location_tensor(), self.scale_tensor())
 
     def location_tensor(self):
         """Locations ``[*cells, num_components, d]``."""
@@ -142,6 +189,7 @@ class LocationScaleLeafBase(LeafBase):
             scale_initializer=keras.initializers.serialize(self.scale_initializer),
             scale_trainable=self.scale_trainable,
             scale_constraint=keras.constraints.serialize(self.scale_constraint),
+            accumulator_initializer=keras.initializers.serialize(self.accumulator_initializer),
             use_accumulators=self.use_accumulators,
         )
         return config
@@ -149,6 +197,10 @@ class LocationScaleLeafBase(LeafBase):
     def distribution(self, location, scale):
         """A ``tfp.distributions`` object with the given ``location`` and ``scale``."""
         raise NotImplementedError
+
+    def log_density(self, x, location, scale):
+        """Log-density of the components at ``x``; subclasses give a cancellation-free formula."""
+        return self.distribution(location, scale).log_prob(x)
 
     def scale_from_variance(self, variance):
         """Scale of the distribution with the given variance (moment matching)."""
@@ -172,7 +224,7 @@ class LocationScaleLeafBase(LeafBase):
 
     def mode_log_prob(self):
         location = self.location_tensor()
-        return self.distribution(location, self.scale_tensor()).log_prob(location)
+        return self.log_density(location, location, self.scale_tensor())
 
     def sample_components(self, num_samples, seed=None):
         return self.distribution(self.location_tensor(), self.scale_tensor()).sample(num_samples, seed=seed)

@@ -7,7 +7,7 @@ import tensorflow as tf
 from tensorflow import keras
 
 from libspn_keras.layers.permute_and_pad_scopes import permute_and_pad
-from libspn_keras.layers.validation import check_int_list, check_known, check_rank, layer_label
+from libspn_keras.layers.validation import check_int_list, check_known, check_rank, check_seed, layer_label
 from libspn_keras.math.seeding import numpy_rng
 
 
@@ -33,8 +33,8 @@ class PermuteAndPadScopesRandom(keras.layers.Layer):
 
     def __init__(self, factors=None, seed=None, **kwargs):
         super().__init__(**kwargs)
-        self.factors = None if factors is None else [int(f) for f in factors]
-        self.seed = seed
+        self.factors = check_int_list(layer_label(self), "factors", factors, minimum=1, allow_none=True)
+        self.seed = check_seed(layer_label(self), "seed", seed)
 
     def set_factors(self, factors):
         """Sets the scope factors of the product layers above (0.6.0's way to give them after construction).

@@ -6,7 +6,7 @@ import tensorflow as tf
 from tensorflow import keras
 
 from libspn_keras.layers.base_sum import SumLayerBase
-from libspn_keras.layers.validation import check_known
+from libspn_keras.layers.validation import check_bool, check_known, layer_label
 
 
 @keras.utils.register_keras_serializable(package="libspn_keras")
@@ -29,7 +29,9 @@ class RootSum(SumLayerBase):
 
     def __init__(self, return_weighted_child_logits=True, **kwargs):
         super().__init__(**kwargs)
-        self.return_weighted_child_logits = bool(return_weighted_child_logits)
+        self.return_weighted_child_logits = check_bool(
+            layer_label(self), "return_weighted_child_logits", return_weighted_child_logits
+        )
 
     def build(self, input_shape):
         if len(input_shape) < 2:

@@ -2,12 +2,14 @@
 
 from tensorflow import keras
 
+from libspn_keras.layers.validation import check_bool
+from libspn_keras.models.guarded_training import InputGuardMixin
 from libspn_keras.models.queries import QueryMixin
 from libspn_keras.models.unsupervised import UnsupervisedTrainingMixin
 
 
 @keras.utils.register_keras_serializable(package="libspn_keras")
-class SumProductNetwork(QueryMixin, UnsupervisedTrainingMixin, keras.Model):
+class SumProductNetwork(InputGuardMixin, QueryMixin, UnsupervisedTrainingMixin, keras.Model):
     """A functional ``keras.Model`` of SPN layers that trains without labels.
 
     Use as ``SumProductNetwork(inputs, outputs)``.
@@ -21,4 +23,4 @@ class SumProductNetwork(QueryMixin, UnsupervisedTrainingMixin, keras.Model):
 
     def __init__(self, *args, unsupervised=True, **kwargs):
         super().__init__(*args, **kwargs)
-        self.unsupervised = bool(unsupervised)
+        self.unsupervised = check_bool(f"{type(self).__name__} '{self.name}'", "unsupervised", unsupervised)

@@ -1,0 +1,164 @@
+"""Training steps that never apply an update computed from input values the leaves refuse.
+
+The SPN models check every training batch against their leaves' input
+contract before the step runs. The step runs in a ``tf.cond`` on that check,
+so a batch holding a refused value (``+inf``, a category out of range, ...)
+changes no variable, optimizer slot or iteration count, in eager mode, in a
+``tf.function`` and under XLA alike. Then ``fit`` raises ``ValueError``
+(the default, ``compile(..., invalid_batches="raise")``) or, with
+``invalid_batches="skip"``, goes on and warns how many batches it skipped.
+
+Eagerly and in a ``tf.function`` the error comes from the check itself,
+before the step; XLA compiles assertions away, so there the skipped step is
+counted and ``fit`` raises right after it returns.
+"""
+
+import warnings
+
+import tensorflow as tf
+from tensorflow import keras
+
+from libspn_keras.layers.base_leaf import LeafBase
+from libspn_keras.layers.input_guard import guard_values
+from libspn_keras.layers.validation import check_choice, layer_label
+
+INVALID_BATCH_POLICIES = ("raise", "skip")
+
+
+def leaves_of(layer):
+    """Every leaf layer in ``layer`` and the layers (and models) nested in it."""
+    if isinstance(layer, LeafBase):
+        return [layer]
+    found = []
+    for sublayer in getattr(layer, "layers", []):
+        found.extend(leaves_of(sublayer))
+    return found
+
+
+def checked_batch(leaves, x, raise_errors=True):
+    """Whether no leaf refuses a value of the model input ``x`` (a scalar bool tensor).
+
+    The leaves' value checks are element-wise, so they are applied to the
+    model input directly: the layers allowed before a leaf move or normalize
+    values but never turn a refused value into an accepted one. With
+    ``raise_errors`` a refused value raises ``ValueError`` eagerly, and the
+    result depends on assertions that raise ``InvalidArgumentError`` in a
+    ``tf.function``.
+    """
+    x = tf.convert_to_tensor(x)
+    valid = tf.constant(True)
+    guards = []
+    for leaf in leaves:
+        values = leaf.convert_input(x)
+        invalid = leaf.invalid_entries(values)
+        if raise_errors:
+            guards.append(guard_values(layer_label(leaf), values, invalid, leaf.input_contract))
+        valid = tf.logical_and(valid, tf.logical_not(tf.reduce_any(tf.reshape(invalid, [-1]))))
+    if guards:
+        with tf.control_dependencies(guards):
+            valid = tf.identity(valid)
+    return valid
+
+
+def input_shape_matches(model, x):
+    """Whether ``x`` has the shape ``model`` was built for (a scalar bool tensor), asserted in the graph.
+
+    Raises:
+        ValueError: When a size known at trace time differs (and eagerly).
+    """
+    expected = tuple(model.inputs[0].shape[1:]) if getattr(model, "inputs", None) else None
+    if expected is None:
+        return tf.constant(True)
+    label = f"{type(model).__name__} '{model.name}'"
+    message = f"{label} was built for input of shape {(None, *expected)} but got shape"
+    given = tuple(x.shape[1:]) if x.shape.rank is not None else None
+    if given is not None:
+        if len(given) != len(expected) or any(
+            g is not None and e is not None and g != e for g, e in zip(given, expected)
+        ):
+            raise ValueError(f"{message} {(x.shape[0], *given)}. Feed data of the shape the model was built for.")
+        if all(g is not None or e is None for g, e in zip(given, expected)):
+            return tf.constant(True)
+    shape = tf.shape(x, out_type=tf.int64)
+    known = [axis for axis, size in enumerate(expected) if size is not None]
+    padded = tf.concat([shape, tf.zeros([len(expected) + 1], tf.int64)], axis=0)[1 : len(expected) + 1]
+    matches = tf.logical_and(
+        tf.equal(tf.size(shape), len(expected) + 1),
+        tf.reduce_all(tf.equal(tf.gather(padded, known), tf.constant([expected[axis] for axis in known], tf.int64))),
+    )
+    assertion = tf.debugging.Assert(matches, [message.replace(f" '{model.name}'", f" {model.name}"), shape])
+    with tf.control_dependencies([assertion]):
+        return tf.identity(matches)
+
+
+def refused_batch_message(model, leaves, skipped):
+    """What ``fit`` says after ``skipped`` steps were skipped for values the ``leaves`` refuse."""
+    contracts = " ".join(f"{layer_label(leaf)}: {leaf.input_contract}" for leaf in leaves)
+    advice = (
+        "To skip such batches with a warning instead, compile with invalid_batches='skip'."
+        if model.invalid_batches == "raise"
+        else ""
+    )
+    return (
+        f"{type(model).__name__} '{model.name}': {skipped} training batch(es) held input values its leaves refuse; "
+        f"their steps were skipped and changed nothing. {contracts} {advice}"
+    ).rstrip()
+
+
+class InputGuardMixin:
+    """``compile(..., invalid_batches="raise" | "skip")`` and training steps checked against the leaves."""
+
+    invalid_batches = "raise"
+
+    def compile(self, *args, invalid_batches="raise", **kwargs):
+        self.invalid_batches = check_choice(
+            f"{type(self).__name__} '{self.name}'", "invalid_batches", invalid_batches, INVALID_BATCH_POLICIES
+        )
+        super().compile(*args, **kwargs)
+
+    def train_step(self, data):
+        step = super().train_step
+        leaves = leaves_of(self)
+        inputs = keras.tree.flatten(keras.utils.unpack_x_y_sample_weight(data)[0])
+        if tf.distribute.has_strategy() or not leaves or not inputs:
+            # Replicas would have to agree on skipping; the leaves' own assertions stop the step instead.
+            return step(data)
+        x = tf.convert_to_tensor(inputs[0])
+        shape_ok = input_shape_matches(self, x)
+        valid = tf.logical_and(shape_ok, checked_batch(leaves, x, raise_errors=self.invalid_batches == "raise"))
+        counter = getattr(self, "_spn_refused_batches", None)
+
+        def skip():
+            if counter is not None:
+                counter.assign_add(1)
+            return self.get_metrics_result()
+
+        return tf.cond(valid, lambda: step(data), skip)
+
+    def make_train_function(self, force=False):
+        if self.train_function is not None and not force:
+            return self.train_function
+        if tf.distribute.has_strategy():
+            super().make_train_function(force=force)
+            return self.train_function
+        with tf.init_scope():
+            if getattr(self, "_spn_refused_batches", None) is None:
+                # A plain tf.Variable: not a weight of the model, not saved with it.
+                self._spn_refused_batches = tf.Variable(0, dtype=tf.int64, trainable=False, name="refused_batches")
+        counter = self._spn_refused_batches
+        super().make_train_function(force=force)
+        function = self.train_function
+
+        def checked_function(iterator):
+            before = int(counter.numpy())
+            logs = function(iterator)
+            skipped = int(counter.numpy()) - before
+            if skipped:
+                message = refused_batch_message(self, leaves_of(self), skipped)
+                if self.invalid_batches == "raise":
+                    raise ValueError(message)
+                warnings.warn(message, stacklevel=2)
+            return logs
+
+        self.train_function = checked_function
+        return checked_function

@@ -1,0 +1,385 @@
+"""Input contract: refused values and shapes never reach a variable; missing markers; dtype conversions.
+
+Issue 11 items 1-4: every case feeds exactly the input of the issue and
+asserts the error message or the exact value.
+"""
+
+import re
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from reference import np_logsumexp
+from tensorflow import keras
+
+from libspn_keras import layers, models
+from libspn_keras.optimizers import OnlineExpectationMaximization
+
+pytestmark = pytest.mark.filterwarnings("ignore:Do not pass an `input_shape`:UserWarning")
+
+FLOAT_CONTRACT = r"NaN marks a missing value"
+REFUSED = (ValueError, tf.errors.InvalidArgumentError)
+
+
+def normal_stack(use_accumulators=False, num_vars=4):
+    """FlatToRegions -> NormalLeaf -> DenseSum -> ReduceProduct -> RootSum over ``num_vars`` variables."""
+    sum_op = "em" if use_accumulators else "grad"
+    return [
+        keras.Input((num_vars,)),
+        layers.FlatToRegions(num_decomps=1),
+        layers.NormalLeaf(num_components=2, use_accumulators=use_accumulators, name="leaf"),
+        layers.DenseSum(num_sums=2, sum_op=sum_op),
+        layers.ReduceProduct(num_factors=num_vars),
+        layers.RootSum(return_weighted_child_logits=False, sum_op=sum_op),
+    ]
+
+
+def nll(_, y_pred):
+    return -tf.reduce_mean(y_pred)
+
+
+def compiled(wrapper, optimizer, mode):
+    """A fitted model of ``normal_stack``: an SPN model or a plain ``keras.Sequential``."""
+    keras.utils.set_random_seed(0)
+    use_em = optimizer == "em"
+    stack = normal_stack(use_accumulators=use_em)
+    model = models.SequentialSumProductNetwork(stack) if wrapper == "spn" else keras.Sequential(stack)
+    model.compile(
+        optimizer=OnlineExpectationMaximization(learning_rate=0.5) if use_em else keras.optimizers.Adam(0.05),
+        loss=None if wrapper == "spn" else nll,
+        run_eagerly=mode == "eager",
+        jit_compile=mode == "jit",
+    )
+    return model
+
+
+def batch(rng, size=16):
+    return rng.normal(size=(size, 4)).astype("float32")
+
+
+def fit_once(model, x):
+    if isinstance(model, models.SequentialSumProductNetwork):
+        return model.fit(x, epochs=1, batch_size=len(x), verbose=0, shuffle=False)
+    return model.fit(x, np.zeros(len(x)), epochs=1, batch_size=len(x), verbose=0, shuffle=False)
+
+
+def snapshot(model):
+    return [variable.numpy().copy() for variable in model.weights] + [model.optimizer.iterations.numpy()]
+
+
+def assert_same(before, after):
+    assert len(before) == len(after)
+    for a, b in zip(before, after):
+        np.testing.assert_array_equal(a, b)
+
+
+# ------------------------------------------------------------------- 11.1 non-finite values in a training batch
+
+
+@pytest.mark.parametrize("mode", ["eager", "graph"])
+@pytest.mark.parametrize("wrapper", ["spn", "sequential"])
+@pytest.mark.parametrize("optimizer,bad", [("adam", np.inf), ("em", -np.inf)])
+def test_infinite_value_in_batch_raises_before_any_update(optimizer, bad, wrapper, mode):
+    rng = np.random.default_rng(1)
+    model = compiled(wrapper, optimizer, mode)
+    fit_once(model, batch(rng))
+    before = snapshot(model)
+    x = batch(rng)
+    x[3, 1] = bad
+    with pytest.raises(REFUSED, match=FLOAT_CONTRACT) as excinfo:
+        fit_once(model, x)
+    assert re.search(r"NormalLeaf ('leaf'|named leaf)", str(excinfo.value))
+    if wrapper == "spn":
+        assert_same(before, snapshot(model))
+    else:
+        # A plain Keras model: no variable changes (its optimizer's iteration count may advance in a tf.function).
+        assert_same(before[:-1], snapshot(model)[:-1])
+    # The model stays usable: the next valid batch trains and everything stays finite.
+    fit_once(model, batch(rng))
+    assert all(np.all(np.isfinite(v)) for v in snapshot(model))
+    assert not np.array_equal(before[0], model.weights[0].numpy())
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "em"])
+def test_infinite_value_under_xla_skips_the_step_and_raises(optimizer):
+    # XLA compiles assertions away: the SPN model checks the batch itself, skips the step and fit raises after it.
+    rng = np.random.default_rng(2)
+    model = compiled("spn", optimizer, "jit")
+    fit_once(model, batch(rng))
+    before = snapshot(model)
+    x = batch(rng)
+    x[0, 0], x[5, 2] = np.inf, -np.inf
+    with pytest.raises(ValueError, match=r"1 training batch\(es\) held input values its leaves refuse") as excinfo:
+        fit_once(model, x)
+    assert "NormalLeaf 'leaf': Accepted: finite numbers; NaN marks a missing value" in str(excinfo.value)
+    assert_same(before, snapshot(model))
+    fit_once(model, batch(rng))
+    assert model.optimizer.iterations.numpy() == before[-1] + 1
+    assert all(np.all(np.isfinite(v)) for v in snapshot(model))
+
+
+@pytest.mark.parametrize("mode", ["eager", "graph", "jit"])
+def test_invalid_batches_skip_warns_and_trains_on_the_rest(mode):
+    rng = np.random.default_rng(12)
+    keras.utils.set_random_seed(0)
+    model = models.SequentialSumProductNetwork(normal_stack())
+    model.compile(
+        optimizer=keras.optimizers.Adam(0.05),
+        invalid_batches="skip",
+        run_eagerly=mode == "eager",
+        jit_compile=mode == "jit",
+    )
+    good, bad = batch(rng), batch(rng)
+    bad[2, 3] = np.inf
+    before = snapshot(model)
+    with pytest.warns(UserWarning, match=r"1 training batch\(es\) held input values its leaves refuse"):
+        model.fit(np.concatenate([bad, good]), epochs=1, batch_size=16, verbose=0, shuffle=False)
+    assert model.optimizer.iterations.numpy() == before[-1] + 1
+    assert all(np.all(np.isfinite(v)) for v in snapshot(model))
+
+
+def test_invalid_batches_argument_is_checked():
+    model = models.SequentialSumProductNetwork(normal_stack())
+    with pytest.raises(ValueError, match=r"invalid_batches must be one of \('raise', 'skip'\), got 'ignore'"):
+        model.compile(optimizer="adam", invalid_batches="ignore")
+
+
+def test_infinite_value_under_xla_in_a_plain_sequential_is_read_as_missing():
+    # A plain keras.Sequential cannot skip the step: the leaf marginalizes the entry (as if it were NaN), so
+    # nothing non-finite is written.
+    x = batch(np.random.default_rng(3))
+    with_inf, with_nan = x.copy(), x.copy()
+    with_inf[3, 1], with_nan[3, 1] = np.inf, np.nan
+    trained = []
+    for data in (with_inf, with_nan):
+        model = compiled("sequential", "adam", "jit")
+        history = fit_once(model, data)
+        assert np.isfinite(history.history["loss"][0])
+        trained.append(snapshot(model))
+    assert all(np.all(np.isfinite(v)) for v in trained[0])
+    for a, b in zip(*trained):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+def test_nan_marks_missing_values_and_trains():
+    rng = np.random.default_rng(4)
+    model = compiled("spn", "adam", "graph")
+    x = batch(rng)
+    x[:, 0] = np.nan
+    fit_once(model, x)
+    assert all(np.all(np.isfinite(v)) for v in snapshot(model))
+    # NaN is the marginal: the same as hiding the entry with an evidence mask.
+    probe = batch(rng)[:4]
+    mask = np.ones(probe.shape, bool)
+    mask[:, 0] = False
+    marked = probe.copy()
+    marked[:, 0] = np.nan
+    np.testing.assert_allclose(model.log_likelihood(marked), model.log_likelihood(probe, evidence_mask=mask))
+    assert np.all(np.isfinite(model.log_likelihood(marked)))
+
+
+def test_infinite_value_is_refused_by_queries():
+    model = models.SequentialSumProductNetwork(normal_stack())
+    with pytest.raises(ValueError, match=FLOAT_CONTRACT):
+        model.log_likelihood(np.array([[0.0, np.inf, 1.0, np.nan]], "float32"))
+
+
+# -------------------------------------------------------------------------------- 11.2 shapes the model was built for
+
+
+def rat_spn():
+    keras.utils.set_random_seed(5)
+    return models.build_rat_spn(num_vars=4, depth=2, num_decomps=2, num_input_distributions=2, num_sums=2)
+
+
+@pytest.mark.parametrize("columns,jit_compile", [(3, False), (5, "auto")])
+def test_rat_spn_refuses_another_number_of_variables_and_stays_usable(columns, jit_compile):
+    model = rat_spn()
+    model.compile(optimizer="adam", jit_compile=jit_compile)
+    rng = np.random.default_rng(6)
+    good = rng.integers(0, 2, size=(16, 4)).astype("int32")
+    model.fit(good, epochs=1, verbose=0)
+    reference = model.predict(good, verbose=0)
+    before = snapshot(model)
+    bad = rng.integers(0, 2, size=(16, columns)).astype("int32")
+    expected = (
+        r"IndicatorLeaf ('indicator_leaf\w*'|named indicator_leaf\w*) was built for input \[batch, \.\.\., d\] "
+        r"of shape \(None, 4, 2, 1\) but got shape"
+    )
+    with pytest.raises(ValueError, match=expected) as excinfo:
+        model(bad)
+    assert f"(16, {columns}, 2, 1)" in str(excinfo.value)
+    with pytest.raises(ValueError, match=expected):
+        model.log_likelihood(bad)
+    # A tf.function already traced for 4 columns is retraced with unknown sizes: checked when it runs (or compiles).
+    # The model checks the batch shape before the training step; predict's leaf checks it when the graph runs.
+    # (Under XLA, the default, the compiler refuses the shape when it compiles the step.)
+    with pytest.raises(
+        REFUSED,
+        match=rf"(?s)(but got shape\] \[16 {columns}\]|indicator_leaf.*\[16,{columns},2,1\] is not compatible)",
+    ):
+        model.fit(bad, epochs=1, verbose=0)
+    with pytest.raises(REFUSED, match=rf"(?s)indicator_leaf.*\[16,{columns},2,1\] is not compatible with expected"):
+        model.predict(bad, verbose=0)
+    assert_same(before, snapshot(model))
+    np.testing.assert_array_equal(model.predict(good, verbose=0), reference)
+    model.fit(good, epochs=1, verbose=0)
+    assert np.all(np.isfinite(model.log_likelihood(good)))
+
+
+def spatial_normal_model():
+    keras.utils.set_random_seed(7)
+    return models.SequentialSumProductNetwork(
+        [
+            keras.Input((4, 4, 1)),
+            layers.NormalLeaf(num_components=2, name="leaf"),
+            layers.Conv2DProduct(strides=2, dilations=1, kernel_size=2, depthwise=True),
+            layers.Local2DSum(num_sums=2),
+            layers.Conv2DProduct(strides=2, dilations=1, kernel_size=2, depthwise=True),
+            layers.SpatialToRegions(),
+            layers.RootSum(return_weighted_child_logits=False),
+        ]
+    )
+
+
+OTHER_SHAPES = {"4x4x2": (8, 4, 4, 2), "6x6": (8, 6, 6, 1), "flat": (8, 16), "rank1": (16,)}
+
+
+def check_spatial_shapes(names):
+    model = spatial_normal_model()
+    model.compile(optimizer="adam", jit_compile=False)
+    rng = np.random.default_rng(8)
+    good = rng.normal(size=(8, 4, 4, 1)).astype("float32")
+    model.fit(good, epochs=1, verbose=0)
+    reference = model.predict(good, verbose=0)
+    before = snapshot(model)
+    for name, shape in OTHER_SHAPES.items():
+        bad = rng.normal(size=shape).astype("float32")
+        with pytest.raises(ValueError, match=r"NormalLeaf 'leaf' was built for input .* \(None, 4, 4, 1\) but got"):
+            model(bad)
+        if name not in names:
+            continue
+        with pytest.raises(REFUSED, match=r"was built for input of shape \(None, 4, 4, 1\) but got shape\] \["):
+            model.fit(bad, epochs=1, verbose=0)
+        with pytest.raises(REFUSED, match=r"(?s)leaf.*(was built for input|is not compatible with expected shape)"):
+            model.predict(bad, verbose=0)
+    assert_same(before, snapshot(model))
+    np.testing.assert_array_equal(model.predict(good, verbose=0), reference)
+    model.fit(good, epochs=1, verbose=0)
+
+
+def test_spatial_model_refuses_other_shapes_and_stays_usable():
+    check_spatial_shapes(["4x4x2"])
+
+
+@pytest.mark.slow
+def test_spatial_model_refuses_other_shapes_in_fit_and_predict():
+    check_spatial_shapes(list(OTHER_SHAPES))
+
+
+# ------------------------------------------------------------------------------- 11.3 categories of integer models
+
+
+INT_CONTRACT = r"IndicatorLeaf 'leaf': .*integer categories 0 to 2; -1 \(or NaN for float input\) marks a missing"
+
+
+def indicator(num_components=3):
+    return layers.IndicatorLeaf(num_components=num_components, name="leaf")
+
+
+@pytest.mark.parametrize(
+    "value,dtype",
+    [
+        (0.9, "float32"),
+        (-0.5, "float32"),
+        (1e30, "float32"),
+        (np.inf, "float32"),
+        (-np.inf, "float32"),
+        (3, "int32"),
+        (-2, "int32"),
+        (2**32, "int64"),
+        (3.0, "float64"),
+    ],
+)
+def test_indicator_refuses_values_that_are_neither_categories_nor_the_marker(value, dtype):
+    x = np.array([[[0], [1], [2]]], dtype=dtype)
+    x[0, 1, 0] = value
+    with pytest.raises(ValueError, match=INT_CONTRACT) as excinfo:
+        indicator()(tf.constant(x))
+    assert "1 value(s)" in str(excinfo.value)
+
+
+def test_indicator_refuses_values_inside_tf_function():
+    leaf = indicator()
+    run = tf.function(lambda x: leaf(x))
+    run(tf.constant([[[0], [1]]], tf.int32))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"IndicatorLeaf named leaf: .*neither valid"):
+        run(tf.constant([[[0], [7]]], tf.int32))
+
+
+def test_indicator_missing_markers_per_dtype():
+    leaf = indicator()
+    for dtype in ("int8", "int16", "int32", "int64"):
+        out = leaf(tf.constant(np.array([[[-1], [2], [0]]], dtype))).numpy()
+        np.testing.assert_array_equal(out[0], [[0.0, 0.0, 0.0], [-np.inf, -np.inf, 0.0], [0.0, -np.inf, -np.inf]])
+    for dtype in ("float16", "float32", "float64"):
+        out = leaf(tf.constant(np.array([[[-1.0], [np.nan], [1.0]]], dtype))).numpy()
+        np.testing.assert_array_equal(out[0], [[0.0, 0.0, 0.0], [0.0, 0.0, 0.0], [-np.inf, 0.0, -np.inf]])
+
+
+def test_int64_model_refuses_a_category_that_would_wrap_to_zero():
+    keras.utils.set_random_seed(9)
+    model = models.build_rat_spn(
+        num_vars=2, depth=1, num_decomps=1, num_input_distributions=2, num_sums=2, input_dtype="int64"
+    )
+    np.testing.assert_allclose(
+        np_logsumexp(model.log_likelihood(np.array([[0, 0], [0, 1], [1, 0], [1, 1]]))), 0.0, atol=1e-6
+    )
+    with pytest.raises(ValueError, match=r"4294967296"):
+        model.log_likelihood(np.array([[0, 2**32]], "int64"))
+
+
+@pytest.mark.parametrize("input_dtype", ["uint8", "bool", "int32"])
+def test_unsigned_data_and_models(input_dtype):
+    # uint8 and bool cannot hold -1: every entry is observed, and queries mark missing entries in int32.
+    keras.utils.set_random_seed(10)
+    model = models.build_rat_spn(
+        num_vars=4, depth=2, num_decomps=2, num_input_distributions=2, num_sums=2, input_dtype=input_dtype
+    )
+    model.compile(optimizer="adam", jit_compile=input_dtype == "uint8")
+    data = np.random.default_rng(10).integers(0, 2, size=(32, 4)).astype("uint8")
+    model.fit(data.astype(input_dtype), epochs=1, verbose=0)
+    assert all(np.all(np.isfinite(v)) for v in snapshot(model))
+    mask = np.ones((32, 4), bool)
+    mask[:, 1] = False
+    masked = model.log_likelihood(data.astype(input_dtype), evidence_mask=mask)
+    marked = data.astype("int32")
+    marked[:, 1] = -1
+    np.testing.assert_allclose(masked, model.log_likelihood(marked), rtol=1e-6)
+    assert np.all(np.isfinite(masked))
+    samples = model.sample(5, seed=1)
+    assert samples.shape == (5, 4) and set(np.unique(samples)) <= {0, 1}
+    # -1 written into a uint8 array is 255: not a category of this model, and refused.
+    with pytest.raises(ValueError, match=r"255"):
+        model.log_likelihood(np.array([[0, 1, 255, 0]], "uint8"))
+
+
+def test_missing_value_helper_refuses_unsigned_dtypes():
+    from libspn_keras.layers.base_leaf import missing_value
+
+    assert np.isnan(missing_value("float32").numpy())
+    assert missing_value("int16").numpy() == -1
+    with pytest.raises(ValueError, match="uint8 cannot hold the missing marker -1"):
+        missing_value("uint8")
+
+
+# --------------------------------------------------------------------------------------- 11.4 integer data, float leaf
+
+
+def test_normal_leaf_casts_integer_input_to_its_float_dtype():
+    leaf = layers.NormalLeaf(num_components=2, location_initializer=keras.initializers.Constant(0.5))
+    as_int = leaf(tf.constant([[[1], [3]]], tf.int32))
+    assert as_int.dtype == tf.float32
+    np.testing.assert_array_equal(as_int, leaf(tf.constant([[[1.0], [3.0]]], tf.float32)))
+    # log N(1; 0.5, 1) exactly.
+    np.testing.assert_allclose(as_int[0, 0, 0], -0.125 - 0.5 * np.log(2 * np.pi), rtol=1e-6)

@@ -1,0 +1,107 @@
+"""Leaf log-densities at the extremes of float32 (issue 11.10), against float64 references computed here."""
+
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorflow import keras
+
+from libspn_keras import constraints, layers
+from libspn_keras.math.densities import cauchy_log_prob, laplace_log_prob, normal_log_prob
+
+
+def reference(kind, x, loc, scale):
+    """Float64 log-density from the float32 values actually stored."""
+    x, loc, scale = (np.float64(np.float32(v)) for v in (x, loc, scale))
+    z = (x - loc) / scale
+    if kind == "normal":
+        return -0.5 * z * z - math.log(scale) - 0.5 * math.log(2 * math.pi)
+    if kind == "laplace":
+        return -abs(z) - math.log(2 * scale)
+    return -math.log(math.pi * scale) - math.log1p(z * z)
+
+
+FUNCTIONS = {"normal": normal_log_prob, "laplace": laplace_log_prob, "cauchy": cauchy_log_prob}
+LEAVES = {"normal": layers.NormalLeaf, "laplace": layers.LaplaceLeaf, "cauchy": layers.CauchyLeaf}
+
+
+def test_normal_leaf_far_from_zero_with_a_small_scale_is_exact():
+    # The issue's case: scale 1e-4 at location 1e6, evaluated at 1e6 + 1 (TFP's x/scale - loc/scale gave -5.24e7).
+    leaf = layers.NormalLeaf(
+        num_components=1,
+        location_initializer=keras.initializers.Constant(1e6),
+        scale_initializer=keras.initializers.Constant(1e-4),
+    )
+    out = leaf(tf.constant([[[1e6 + 1.0]]], tf.float32)).numpy()[0, 0, 0]
+    np.testing.assert_allclose(out, reference("normal", 1e6 + 1.0, 1e6, 1e-4), rtol=1e-6)
+    np.testing.assert_allclose(out, -5.00e7, rtol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["normal", "laplace", "cauchy"])
+@pytest.mark.parametrize(
+    "x, loc, scale",
+    [
+        (1e6 + 1.0, 1e6, 1e-4),
+        (-3e7, -3e7 + 2.0, 1e-3),
+        (0.5, 0.25, 1.0),
+        (1e30, -1e30, 1.0),
+        (3.0, 3.0, 1e-30),
+        (1e-30, 0.0, 1e-35),
+    ],
+)
+def test_log_densities_match_a_float64_reference(kind, x, loc, scale):
+    out = FUNCTIONS[kind](tf.constant(x, tf.float32), tf.constant(loc, tf.float32), tf.constant(scale, tf.float32))
+    expected = reference(kind, x, loc, scale)
+    if expected < -np.finfo(np.float32).max:
+        assert out.numpy() == -np.inf
+    else:
+        np.testing.assert_allclose(out.numpy(), expected, rtol=2e-6)
+
+
+@pytest.mark.parametrize("kind", ["normal", "laplace", "cauchy"])
+def test_subnormal_scale_never_gives_nan(kind):
+    # 1e-38 is below float32's smallest normal number (TensorFlow flushes it to zero on CPU).
+    scale = tf.constant([1e-38, 1e-45, 0.0], tf.float32)
+    at_location = FUNCTIONS[kind](tf.zeros(3), tf.zeros(3), scale).numpy()
+    away = FUNCTIONS[kind](tf.ones(3), tf.zeros(3), scale).numpy()
+    assert np.all(np.isfinite(at_location)), at_location
+    tiny = np.finfo(np.float32).tiny
+    np.testing.assert_allclose(at_location, FUNCTIONS[kind](0.0, 0.0, tf.constant(tiny)).numpy(), rtol=1e-6)
+    assert not np.any(np.isnan(away)), away
+    assert np.all(away < at_location)
+
+
+@pytest.mark.parametrize("kind", ["normal", "laplace", "cauchy"])
+def test_leaves_use_the_exact_densities_and_their_gradients_are_finite(kind):
+    leaf = LEAVES[kind](
+        num_components=2,
+        location_initializer=keras.initializers.Constant(1e6),
+        scale_initializer=keras.initializers.Constant(1e-3),
+        scale_trainable=True,
+    )
+    x = tf.constant([[[1e6 + 0.5]], [[1e6 - 2.0]]], tf.float32)
+    with tf.GradientTape() as tape:
+        out = leaf(x)
+        total = tf.reduce_sum(out)
+    gradients = tape.gradient(total, leaf.trainable_variables)
+    np.testing.assert_allclose(out.numpy()[1, 0, 0], reference(kind, 1e6 - 2.0, 1e6, 1e-3), rtol=1e-6)
+    assert all(np.all(np.isfinite(g.numpy())) for g in gradients)
+
+
+def test_em_statistics_leaf_uses_the_exact_density():
+    leaf = layers.NormalLeaf(
+        num_components=1,
+        use_accumulators=True,
+        location_initializer=keras.initializers.Constant(1e3),
+        scale_initializer=keras.initializers.Constant(1e-2),
+        scale_constraint=constraints.GreaterEqualEpsilon(1e-6),
+    )
+    out = leaf(tf.constant([[[1e3 + 1.0]]], tf.float32)).numpy()[0, 0, 0]
+    np.testing.assert_allclose(out, reference("normal", 1e3 + 1.0, 1e3, 1e-2), rtol=1e-5)
+
+
+def test_mode_log_prob_is_the_density_at_the_location():
+    leaf = layers.NormalLeaf(num_components=1, scale_initializer=keras.initializers.Constant(1e-3))
+    leaf(tf.zeros((1, 1, 1)))
+    np.testing.assert_allclose(leaf.mode_log_prob().numpy(), -math.log(1e-3) - 0.5 * math.log(2 * math.pi), rtol=1e-6)
