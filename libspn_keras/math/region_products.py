@@ -8,6 +8,10 @@ the number of parts per product, is a gather and one segment sum.
 
 import tensorflow as tf
 
+from libspn_keras.math.products import log_outer_product
+
+__all__ = ["log_elementwise_product", "log_outer_product"]
+
 
 def log_elementwise_product(table, rows, segments, num_products):
     """Elementwise products: product ``p`` multiplies the nodes ``rows[segments == p]`` of ``table``.
@@ -22,13 +26,3 @@ def log_elementwise_product(table, rows, segments, num_products):
         ``[P, batch, k]``, the sums of the log-values of each product's nodes.
     """
     return tf.math.unsorted_segment_sum(tf.gather(table, rows), segments, num_products)
-
-
-def log_outer_product(left, right):
-    """Every product of a node of ``left`` ``[..., m]`` with one of ``right`` ``[..., n]``: ``[..., m * n]``.
-
-    Output ``i * n + j`` is ``left_i + right_j`` (the order of
-    :class:`~libspn_keras.layers.DenseProduct`).
-    """
-    out = tf.expand_dims(left, -1) + tf.expand_dims(right, -2)
-    return tf.reshape(out, tf.concat([tf.shape(left)[:-1], [left.shape[-1] * right.shape[-1]]], axis=0))
