@@ -42,7 +42,9 @@ def weights_of(model):
 R = 2
 
 
-def tiny_model(sum_op, logspace=None, num_decomps=R, return_weighted_child_logits=False, num_top_sums=2):
+def tiny_model(
+    sum_op, logspace=None, num_decomps=R, return_weighted_child_logits=False, num_top_sums=2, **model_kwargs
+):
     s = dict(sum_op=sum_op, logspace_accumulators=logspace)
     return models.SequentialSumProductNetwork(
         [
@@ -52,7 +54,8 @@ def tiny_model(sum_op, logspace=None, num_decomps=R, return_weighted_child_logit
             layers.DenseProduct(num_factors=2),
             layers.DenseSum(num_sums=num_top_sums, **s),
             layers.RootSum(return_weighted_child_logits=return_weighted_child_logits, **s),
-        ]
+        ],
+        **model_kwargs,
     )
 
 

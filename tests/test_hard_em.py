@@ -59,13 +59,19 @@ def hard_em_counts(x, accumulators, weighted=True):
     return [n0, n1, n2]
 
 
-@pytest.mark.parametrize("sum_op", HARD_OPS)
-def test_forward_is_exact_and_counts_are_per_sample_winners(sum_op):
-    rng = np.random.default_rng(5)
-    x = tiny_data(rng, size=50)
+def tiny_case(sum_op, seed, size=50):
+    """``(data, accumulators, tiny model holding them)`` drawn with ``seed``."""
+    rng = np.random.default_rng(seed)
+    x = tiny_data(rng, size=size)
     acc = random_tiny_accumulators(rng)
     model = tiny_model(sum_op)
     set_accumulators(model, acc)
+    return x, acc, model
+
+
+@pytest.mark.parametrize("sum_op", HARD_OPS)
+def test_forward_is_exact_and_counts_are_per_sample_winners(sum_op):
+    x, acc, model = tiny_case(sum_op, 5)
     exact = np.log(tiny_joint(x, acc).reshape(len(x), -1).sum(axis=1))
     np.testing.assert_allclose(model(x).numpy()[:, 0], exact, atol=1e-5)
     reference = hard_em_counts(x, acc, weighted=sum_op == "hard_em")
@@ -80,11 +86,7 @@ def test_forward_is_exact_and_counts_are_per_sample_winners(sum_op):
 
 @pytest.mark.parametrize("sum_op", HARD_OPS)
 def test_hard_em_step_is_the_brute_force_m_step(sum_op):
-    rng = np.random.default_rng(6)
-    x = tiny_data(rng, size=50)
-    acc = random_tiny_accumulators(rng)
-    model = tiny_model(sum_op)
-    set_accumulators(model, acc)
+    x, acc, model = tiny_case(sum_op, 6)
     model.compile(optimizer=em_optimizer(1.0), metrics=[metrics.LogLikelihood()])
     model.fit(x, batch_size=len(x), epochs=1, shuffle=False, verbose=0)
     expected = em_estimate(acc, hard_em_counts(x, acc, weighted=sum_op == "hard_em"))
@@ -95,11 +97,7 @@ def test_hard_em_step_is_the_brute_force_m_step(sum_op):
 
 @pytest.mark.slow  # XLA compilation of the routing loop: ~25 s on 2 cores
 def test_fit_under_jit_compile_matches_reference_steps():
-    rng = np.random.default_rng(16)
-    x = tiny_data(rng, size=64)
-    acc = random_tiny_accumulators(rng)
-    model = tiny_model("hard_em")
-    set_accumulators(model, acc)
+    x, acc, model = tiny_case("hard_em", 16, size=64)
     model.compile(optimizer=em_optimizer(1.0), metrics=[metrics.LogLikelihood()], jit_compile=True)
     history = model.fit(x, batch_size=len(x), epochs=2, shuffle=False, verbose=0).history["llh"]
     first = em_estimate(acc, hard_em_counts(x, acc))

@@ -8,32 +8,16 @@ import numpy as np
 import pytest
 from reference import all_binary
 from tensorflow import keras
-from test_em import R, normalize, random_tiny_accumulators, set_accumulators, tiny_joint
+from test_em import normalize, random_tiny_accumulators, set_accumulators, tiny_joint, tiny_model
 
 from libspn_keras import layers, models
 
 pytestmark = pytest.mark.filterwarnings("ignore:Do not pass an `input_shape`:UserWarning")
 
 
-def tiny(sum_op, **model_kwargs):
-    """The tiny model of ``test_em`` (2 binary variables, R decompositions, linear accumulators)."""
-    s = dict(sum_op=sum_op, logspace_accumulators=False)
-    return models.SequentialSumProductNetwork(
-        [
-            layers.FlatToRegions(num_decomps=R, input_shape=[2], dtype="int32"),
-            layers.IndicatorLeaf(num_components=2),
-            layers.DenseSum(num_sums=2, **s),
-            layers.DenseProduct(num_factors=2),
-            layers.DenseSum(num_sums=2, **s),
-            layers.RootSum(return_weighted_child_logits=False, **s),
-        ],
-        **model_kwargs,
-    )
-
-
 def built_tiny(sum_op, seed, **model_kwargs):
     acc = random_tiny_accumulators(np.random.default_rng(seed))
-    model = tiny(sum_op, **model_kwargs)
+    model = tiny_model(sum_op, logspace=False, **model_kwargs)
     set_accumulators(model, acc)
     return model, acc
 
