@@ -104,8 +104,9 @@ def region_graph_spn(num_classes=None):
     return region_graph_to_dense_spn(
         graph,
         layers.IndicatorLeaf(num_components=2),
-        [3, 3, num_classes or 2],
+        [3, 3],
         return_weighted_child_logits=num_classes is not None,
+        num_classes=num_classes,
     )
 
 
