@@ -46,6 +46,13 @@ def parse_args():
         default=os.environ.get("LIBSPN_ORIGINAL_PYTHON", str(HERE.parent.parent / "venv060" / "bin" / "python")),
         help="Python of a virtual environment with libspn-keras 0.6.0 (env LIBSPN_ORIGINAL_PYTHON)",
     )
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="also run our side from another tree (PATH holds its libspn_keras), e.g. a patched copy; repeatable",
+    )
     parser.add_argument("--quick", action="store_true", help="tiny model on random data, 2 epochs of 3 steps")
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per side and run")
     return parser.parse_args()
@@ -64,11 +71,12 @@ def original_available(python):
     return None
 
 
-def run_side(python, library, side_args, timeout):
+def run_side(python, library, side_args, timeout, tree=None):
     command = [python, str(HERE / "rat_spn_side.py"), "--library", library, *side_args]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    if library == "ours":  # this checkout, whether or not it is installed
-        env["PYTHONPATH"] = os.pathsep.join([str(HERE.parent)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    if library == "ours":  # this checkout (or a variant's tree), whether or not it is installed
+        tree = str(tree or HERE.parent)
+        env["PYTHONPATH"] = os.pathsep.join([tree] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     else:  # nothing of this checkout in the original's environment
         env.pop("PYTHONPATH", None)
     result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
@@ -93,7 +101,8 @@ def main():
     skip = original_available(args.original_python)
     if skip:
         print(f"original: skipped ({skip}); only this library runs, no ratios.")
-    libraries = ["ours"] if skip else ["ours", "original"]
+    variants = dict(item.split("=", 1) for item in args.variant)
+    libraries = ["ours", *variants] + ([] if skip else ["original"])
     configs = ["a", "b"] if args.config == "both" else [args.config]
     rows = []
     for config in configs:
@@ -109,11 +118,35 @@ def main():
         for round_index in range(args.rounds):
             order = libraries if round_index % 2 == 0 else libraries[::-1]
             for library in order:
-                python = sys.executable if library == "ours" else args.original_python
-                runs[library].append(run_side(python, library, side_args, args.timeout))
+                python = args.original_python if library == "original" else sys.executable
+                side = "original" if library == "original" else "ours"
+                runs[library].append(run_side(python, side, side_args, args.timeout, variants.get(library)))
                 print(f"  ({config}, {library}, round {round_index + 1}) {json.dumps(runs[library][-1])}", flush=True)
         rows.append((config, runs))
     report(rows, libraries, args)
+
+
+def ratio_lines(config, name, runs, steps, quick):
+    """The ratios of one of our sides (``name``) to 0.6.0 and to EinsumNetworks' figures."""
+    lines = []
+    ours = summary(runs[name], lambda run: seconds_per_epoch(run, steps))
+    if "original" in runs:
+        theirs = summary(runs["original"], lambda run: seconds_per_epoch(run, steps))
+        query_ratios = []
+        for q in QUERIES:
+            mine = summary(runs[name], lambda run, q=q: run["samples_per_second"].get(q))
+            old = summary(runs["original"], lambda run, q=q: run["samples_per_second"].get(q))
+            if not np.isnan(mine) and not np.isnan(old):
+                query_ratios.append(f"{q} {mine / old:.2f}x")
+        lines.append(f"({config}) training: 0.6.0 s/epoch / {name} = {theirs / ours:.2f}x")
+        if query_ratios:
+            lines.append(f"({config}) queries, {name} samples/s / 0.6.0: " + ", ".join(query_ratios))
+    if not quick:
+        lines.append(
+            f"({config}) EinsumNetworks CPU {EINSUM_S_PER_EPOCH[config]:.1f} s/epoch (ANCHORS.md) / {name} "
+            f"= {EINSUM_S_PER_EPOCH[config] / ours:.1f}x"
+        )
+    return lines
 
 
 def report(rows, libraries, args):
@@ -133,23 +166,8 @@ def report(rows, libraries, args):
                 + " | ".join("—" if np.isnan(rate) else f"{rate:,.0f}" for rate in rates)
                 + " |"
             )
-        ours = summary(runs["ours"], lambda run, steps=steps: seconds_per_epoch(run, steps))
-        if "original" in runs:
-            theirs = summary(runs["original"], lambda run, steps=steps: seconds_per_epoch(run, steps))
-            query_ratios = []
-            for q in QUERIES:
-                mine = summary(runs["ours"], lambda run, q=q: run["samples_per_second"].get(q))
-                old = summary(runs["original"], lambda run, q=q: run["samples_per_second"].get(q))
-                if not np.isnan(mine) and not np.isnan(old):
-                    query_ratios.append(f"{q} {mine / old:.2f}x")
-            ratios.append(f"({config}) training: 0.6.0 s/epoch / ours = {theirs / ours:.2f}x")
-            if query_ratios:
-                ratios.append(f"({config}) queries, ours samples/s / 0.6.0: " + ", ".join(query_ratios))
-        if not args.quick:
-            ratios.append(
-                f"({config}) EinsumNetworks CPU {EINSUM_S_PER_EPOCH[config]:.1f} s/epoch (ANCHORS.md) / ours "
-                f"= {EINSUM_S_PER_EPOCH[config] / ours:.1f}x"
-            )
+        for name in [library for library in libraries if library != "original"]:
+            ratios += ratio_lines(config, name, runs, steps, args.quick)
     print()
     for line in ratios:
         print(line)
