@@ -43,7 +43,7 @@ DOCS_REQUIRE = [
 ]
 EXTRAS_REQUIRE = {
     # The test command (scripts/test.sh) also builds the docs, so the test extra brings the docs' packages.
-    "test": ["pytest", "pytest-xdist", "ruff", *DOCS_REQUIRE],
+    "test": ["pytest", "pytest-xdist", "hypothesis", "ruff", *DOCS_REQUIRE],
     "examples": ["scikit-learn", "matplotlib"],
     # matplotlib for the PNG drawings, plotly for the interactive visualize_dense_spn.
     "visualize": ["matplotlib", "plotly"],

@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from libspn_keras.layers.validation import check_int
+from libspn_keras.arguments import check_int
 from libspn_keras.math.seeding import numpy_rng
 
 PRODUCT_KINDS = ("outer", "elementwise")

@@ -383,3 +383,15 @@ def test_normal_leaf_casts_integer_input_to_its_float_dtype():
     np.testing.assert_array_equal(as_int, leaf(tf.constant([[[1.0], [3.0]]], tf.float32)))
     # log N(1; 0.5, 1) exactly.
     np.testing.assert_allclose(as_int[0, 0, 0], -0.125 - 0.5 * np.log(2 * np.pi), rtol=1e-6)
+
+
+def test_normalizer_before_the_leaf_refuses_infinite_values():
+    # A sample-wise normalizer would turn a row holding inf into NaN (missing) before the leaf could refuse it.
+    model = keras.Sequential(
+        [keras.Input((4,)), layers.NormalizeStandardScore(axes="sample_wise", name="norm"), *normal_stack()[1:]]
+    )
+    x = np.array([[0.0, 1.0, np.inf, 2.0]], "float32")
+    with pytest.raises(ValueError, match=r"NormalizeStandardScore 'norm': the input holds 1 value\(s\)"):
+        model(x)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"NormalizeStandardScore named norm"):
+        tf.function(model)(x)

@@ -3,6 +3,8 @@
 import tensorflow as tf
 from tensorflow import keras
 
+from libspn_keras.arguments import check_int
+
 
 @keras.utils.register_keras_serializable(package="libspn_keras")
 class GreaterEqualEpsilonNormalized(keras.constraints.Constraint):
@@ -22,7 +24,7 @@ class GreaterEqualEpsilonNormalized(keras.constraints.Constraint):
         if not epsilon > 0:
             raise ValueError(f"GreaterEqualEpsilonNormalized: epsilon must be positive, got {epsilon}.")
         self.epsilon = float(epsilon)
-        self.axis = int(axis)
+        self.axis = check_int("GreaterEqualEpsilonNormalized", "axis", axis)
 
     def __call__(self, w):
         clipped = tf.maximum(w, tf.cast(self.epsilon, w.dtype))

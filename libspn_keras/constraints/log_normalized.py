@@ -3,6 +3,8 @@
 import tensorflow as tf
 from tensorflow import keras
 
+from libspn_keras.arguments import check_int
+
 
 @keras.utils.register_keras_serializable(package="libspn_keras")
 class LogNormalized(keras.constraints.Constraint):
@@ -18,7 +20,7 @@ class LogNormalized(keras.constraints.Constraint):
     """
 
     def __init__(self, axis=-2):
-        self.axis = int(axis)
+        self.axis = check_int("LogNormalized", "axis", axis)
 
     def __call__(self, w):
         return w - tf.reduce_logsumexp(w, axis=self.axis, keepdims=True)

@@ -6,6 +6,8 @@ import numpy as np
 import tensorflow as tf
 from tensorflow import keras
 
+from libspn_keras.arguments import check_bool
+
 
 @keras.utils.register_keras_serializable(package="libspn_keras")
 class Dirichlet(keras.initializers.Initializer):
@@ -39,7 +41,7 @@ class Dirichlet(keras.initializers.Initializer):
             raise ValueError(f"Dirichlet: alpha must be a positive number or a 1-D list of them, got {alpha!r}.")
         self.axis = int(axis)
         self.alpha = float(alpha_array) if alpha_array.ndim == 0 else alpha_array.tolist()
-        self.logspace = bool(logspace)
+        self.logspace = check_bool("Dirichlet", "logspace", logspace)
         self.seed = seed
 
     def __call__(self, shape, dtype=None):

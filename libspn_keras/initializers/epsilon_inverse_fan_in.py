@@ -3,6 +3,8 @@
 import tensorflow as tf
 from tensorflow import keras
 
+from libspn_keras.arguments import check_int
+
 
 @keras.utils.register_keras_serializable(package="libspn_keras")
 class EpsilonInverseFanIn(keras.initializers.Initializer):
@@ -24,7 +26,7 @@ class EpsilonInverseFanIn(keras.initializers.Initializer):
     def __init__(self, axis=-2, epsilon=1e-4):
         if not epsilon > 0:
             raise ValueError(f"EpsilonInverseFanIn: epsilon must be positive, got {epsilon}.")
-        self.axis = int(axis)
+        self.axis = check_int("EpsilonInverseFanIn", "axis", axis)
         self.epsilon = float(epsilon)
 
     def __call__(self, shape, dtype=None):

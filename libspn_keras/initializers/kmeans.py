@@ -4,6 +4,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow import keras
 
+from libspn_keras.arguments import check_bool
 from libspn_keras.initializers.data_based import DataInitializerBase
 from libspn_keras.math.clustering import align_centres, kmeans_plus_plus, lloyd, random_centres
 from libspn_keras.math.seeding import numpy_rng
@@ -97,17 +98,17 @@ class KMeans(DataInitializerBase):
             downsample is None or (isinstance(downsample, (int, np.integer)) and downsample >= 1),
             f"downsample must be None or an int >= 1, got {downsample!r}.",
         )
-        self.samplewise_normalization = bool(samplewise_normalization)
+        self.samplewise_normalization = check_bool("KMeans", "samplewise_normalization", samplewise_normalization)
         self.data_fraction = float(data_fraction)
         self.normalization_epsilon = float(normalization_epsilon)
         self.stop_epsilon = float(stop_epsilon)
         self.num_iters = int(num_iters)
-        self.group_centroids = bool(group_centroids)
+        self.group_centroids = check_bool("KMeans", "group_centroids", group_centroids)
         self.max_num_clusters = int(max_num_clusters)
         self.jitter_factor = float(jitter_factor)
         self.centroid_initialization = str(centroid_initialization)
         self.downsample = None if downsample is None else int(downsample)
-        self.use_groups = bool(use_groups)
+        self.use_groups = check_bool("KMeans", "use_groups", use_groups)
         self.seed = seed
         super().__init__(data)
 

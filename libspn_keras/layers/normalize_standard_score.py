@@ -6,6 +6,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow import keras
 
+from libspn_keras.layers.input_guard import guard_values
 from libspn_keras.layers.validation import check_bool, check_float, layer_label
 
 SAMPLE_WISE = "sample_wise"
@@ -111,6 +112,8 @@ class NormalizeStandardScore(keras.layers.Layer):
     def call(self, x, return_stats=None):
         if not x.dtype.is_floating:
             x = tf.cast(x, self.compute_dtype)
+        # +-inf would turn whole samples into NaN (missing) here, before a leaf could refuse them.
+        x = guard_values(layer_label(self), x, tf.math.is_inf(x), "Accepted: finite numbers; NaN marks missing values.")
         mean, std = self.statistics(x)
         normalized = (x - mean) / (std + self.normalization_epsilon)
         if self.return_stats if return_stats is None else return_stats:

@@ -3,6 +3,7 @@
 import tensorflow as tf
 from tensorflow import keras
 
+from libspn_keras.arguments import check_bool
 from libspn_keras.sum_ops.base import normalized_weights
 
 
@@ -25,7 +26,7 @@ class NormalizedEntropy(keras.regularizers.Regularizer):
 
     def __init__(self, strength=0.01, logspace_accumulators=True):
         self.strength = float(strength)
-        self.logspace_accumulators = bool(logspace_accumulators)
+        self.logspace_accumulators = check_bool("NormalizedEntropy", "logspace_accumulators", logspace_accumulators)
 
     def __call__(self, accumulators):
         if self.logspace_accumulators:

@@ -3,6 +3,7 @@
 import tensorflow as tf
 from tensorflow import keras
 
+from libspn_keras.arguments import check_bool
 from libspn_keras.sum_ops.base import normalized_weights
 
 
@@ -26,7 +27,7 @@ class NormalizedLp(keras.regularizers.Regularizer):
             raise ValueError(f"NormalizedLp: p must be > 0, got {p!r}.")
         self.strength = float(strength)
         self.p = float(p)
-        self.logspace_accumulators = bool(logspace_accumulators)
+        self.logspace_accumulators = check_bool("NormalizedLp", "logspace_accumulators", logspace_accumulators)
 
     def __call__(self, accumulators):
         weights = normalized_weights(accumulators, self.logspace_accumulators)
