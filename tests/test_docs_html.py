@@ -1,7 +1,8 @@
 """The built documentation in headless Chromium: every tutorial page shows pictures and no error, offline.
 
 Slow: it builds the docs (executing every notebook) unless ``docs/_build/html``
-is newer than every source file. Needs Debian's ``chromium`` package
+is newer than every source file, or ``LIBSPN_KERAS_DOCS_HTML`` names an
+already built HTML folder. Needs Debian's ``chromium`` package
 (``apt-get install -y chromium``); skipped without it. With
 ``LIBSPN_KERAS_DOCS_SCREENSHOT=PATH`` the completion page is also saved as a
 PNG screenshot at ``PATH``.
@@ -54,6 +55,8 @@ def _newest_source():
 @pytest.fixture(scope="module")
 def html_dir():
     """``docs/_build/html``, (re)built with warnings as errors unless it is newer than every source file."""
+    if os.environ.get("LIBSPN_KERAS_DOCS_HTML"):
+        return Path(os.environ["LIBSPN_KERAS_DOCS_HTML"])
     index = HTML / "tutorials" / "index.html"
     if not index.is_file() or index.stat().st_mtime < _newest_source():
         command = [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html", "docs", str(HTML)]

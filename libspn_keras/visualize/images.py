@@ -56,6 +56,6 @@ def image_grid(images, path=None, rows=None, titles=None):
             continue
         ax.imshow(np.ma.masked_invalid(images[index]), cmap=colour_map, vmin=vmin, vmax=vmax, interpolation="nearest")
         if titles is not None:
-            ax.set_title(str(titles[index]), fontsize=8)
+            ax.set_title(str(titles[index]), fontsize=10)
     figure.tight_layout()
     return finish(figure, path)
