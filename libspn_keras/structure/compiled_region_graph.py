@@ -6,7 +6,8 @@ from tensorflow import keras
 from libspn_keras.layers.base_sum import SumLayerBase
 from libspn_keras.layers.dense_sum import DenseSum
 from libspn_keras.layers.validation import check_known, check_rank, positive_int
-from libspn_keras.math.region_products import log_elementwise_product, log_outer_product
+from libspn_keras.math.products import log_outer_product
+from libspn_keras.math.region_products import gather_rows, log_elementwise_product
 from libspn_keras.region_graph import as_roots
 from libspn_keras.structure.plan import plan_region_graph
 from libspn_keras.structure.serialization import region_graph_from_config, region_graph_to_config
@@ -107,7 +108,7 @@ class CompiledRegionGraph(SumLayerBase):
             tables = {size: _gather_table(sources, entries) for size, entries in plan.tables.items()}
             if _fusable(plan, self.sum_op):
                 (size, left), (_, right) = plan.groups[0].slots
-                pair = tf.stack([tf.gather(tables[size], left), tf.gather(tables[size], right)], axis=1)
+                pair = tf.stack([gather_rows(tables[size], left), gather_rows(tables[size], right)], axis=1)
                 out = next(sum_layers).sum_of_pair_products(tf.expand_dims(tf.transpose(pair, [2, 0, 1, 3]), 3))
                 sources.append(tf.transpose(tf.squeeze(out, axis=2), [1, 0, 2]))
                 continue
@@ -132,7 +133,7 @@ class CompiledRegionGraph(SumLayerBase):
 
 
 def _gather_table(sources, entries):
-    parts = [tf.gather(sources[source], rows) for source, rows in entries]
+    parts = [gather_rows(sources[source], rows) for source, rows in entries]
     return parts[0] if len(parts) == 1 else tf.concat(parts, axis=0)
 
 
@@ -142,7 +143,7 @@ def _join(tables, group):
         return log_elementwise_product(tables[group.size], group.rows, group.segments, group.num_partitions)
     out = None
     for size, rows in group.slots:
-        part = tf.gather(tables[size], rows)
+        part = gather_rows(tables[size], rows)
         out = part if out is None else log_outer_product(out, part)
     return out
 
