@@ -1,0 +1,247 @@
+"""Train the README's DGC-SPN on Fashion-MNIST: discriminatively (default) or generatively with EM.
+
+Discriminative recipe (after the DGC-SPN paper): Cauchy leaves with a fixed
+scale, input dropout (pixels marginalized at random), dropout of sum children
+(``LogDropout`` below every sum), AMSGrad with a cosine-decaying learning
+rate, and cross-entropy on the class roots ``log p(x, y)``.
+
+Generative recipe (``--generative``): Normal leaves whose locations are
+learned by EM (``use_accumulators=True``), every sum with the EM sum op on
+linear accumulators, ``OnlineExpectationMaximization`` and the
+``NegativeLogJoint`` loss: each class root learns ``p(x | y)`` (times the
+class prior) from the images of its class only; prediction picks the class
+with the largest ``log p(x, y)``.
+
+Hyper-parameters were chosen with ``--validation 10000`` (the last 10,000
+training images held out; the test set stays untouched); see
+``docs/guide/dgc_fashion_mnist.md`` for the runs and figures.
+
+Usage::
+
+    python3 examples/dgc_spn_fashion_mnist.py                  # 15 epochs, discriminative
+    python3 examples/dgc_spn_fashion_mnist.py --generative     # EM
+    python3 examples/dgc_spn_fashion_mnist.py --quick          # smoke run on a few hundred images
+    python3 examples/dgc_spn_fashion_mnist.py --validation 10000 --epochs 5 --sum-dropout 0.1
+    python3 examples/dgc_spn_fashion_mnist.py --idx-dir DIR    # other IDX files of that layout, e.g. MNIST
+"""
+
+import argparse
+import os
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from tensorflow import keras  # noqa: E402
+
+from libspn_keras import constraints, datasets, initializers, layers, losses, models, optimizers  # noqa: E402
+
+# (stride, dilation, padding) of the product layers: 28 -> 14 -> 7 -> 8 -> 10 -> 14 -> 8 cells, the last ones
+# each covering the whole image. A sum layer follows every product but the last.
+PRODUCTS = [(2, 1, "valid"), (2, 1, "valid"), (1, 1, "full"), (1, 2, "full"), (1, 4, "full"), (1, 8, "final")]
+
+
+def build_model(
+    generative=False,
+    leaf="cauchy",
+    num_components=16,
+    sums=(16, 32, 32, 64, 64),
+    input_dropout=0.0,
+    sum_dropout=0.0,
+    kmeans_data=None,
+    min_scale=None,
+):
+    """The DGC-SPN of the README with ``log p(x, y)`` for 10 classes as output; optional dropout for training.
+
+    ``leaf`` is ``"cauchy"`` or ``"normal"`` (fixed unit scale on standardized
+    pixels; with ``generative`` always Normal, locations learned by EM).
+    ``input_dropout`` marginalizes each pixel with that probability during
+    training; ``sum_dropout`` drops each child of the class sums (``LogDropout``).
+    """
+    location_initializer = keras.initializers.TruncatedNormal(stddev=1.0, mean=0.0)
+    if kmeans_data is not None:
+        location_initializer = initializers.KMeans(kmeans_data, num_iters=10)
+    if generative:
+        sum_kwargs = dict(sum_op="em", logspace_accumulators=False)
+        root_kwargs = sum_kwargs
+        scale_kwargs = {}
+        if min_scale:
+            scale_kwargs = dict(scale_trainable=True, scale_constraint=constraints.GreaterEqualEpsilon(min_scale))
+        leaf_layer = layers.NormalLeaf(
+            num_components=num_components,
+            use_accumulators=True,
+            location_initializer=location_initializer,
+            **scale_kwargs,
+        )
+    else:
+        # Initial sum weights ~ TruncatedNormal(1, 0.5) (linear; the layer stores their logs); uniform class roots.
+        sum_kwargs = dict(
+            logspace_accumulators=True,
+            accumulator_initializer=keras.initializers.TruncatedNormal(stddev=0.5, mean=1.0),
+        )
+        root_kwargs = dict(logspace_accumulators=True, accumulator_initializer=keras.initializers.Constant(1.0))
+        leaf_class = {"cauchy": layers.CauchyLeaf, "normal": layers.NormalLeaf}[leaf]
+        leaf_layer = leaf_class(num_components=num_components, location_initializer=location_initializer)
+    # Dropout below the class sums only: below every Local2DSum it costs 50% more time per step.
+    dropout = [layers.LogDropout(sum_dropout)] if sum_dropout else []
+    stack = [keras.Input((28, 28, 1))]
+    stack += [layers.InputDropout(input_dropout)] if input_dropout else []
+    stack.append(leaf_layer)
+    for (stride, dilation, padding), num_sums in zip(PRODUCTS, list(sums) + [None]):
+        stack.append(
+            layers.Conv2DProduct(
+                depthwise=True, strides=[stride] * 2, dilations=[dilation] * 2, kernel_size=[2, 2], padding=padding
+            )
+        )
+        if num_sums is not None:
+            stack.append(layers.Local2DSum(num_sums=num_sums, **sum_kwargs))
+    stack += [layers.SpatialToRegions(), *dropout, layers.DenseSum(num_sums=10, **sum_kwargs)]
+    stack.append(layers.RootSum(return_weighted_child_logits=True, **root_kwargs))
+    return models.SequentialSumProductNetwork(stack)
+
+
+def load_data(idx_dir, validation, quick, seed, train_samples=None, samplewise=False):
+    """Standardized images ``[n, 28, 28, 1]`` as ``(train, evaluation, name)``.
+
+    Pixels are standardized with the training set's mean and std, or with
+    ``samplewise`` every image with its own. With ``validation`` the last that many training images are the evaluation
+    split; otherwise the test set is.
+    """
+    (x_train, y_train), (x_test, y_test) = datasets.load_fashion_mnist(idx_dir)
+    if validation:
+        x_test, y_test = x_train[-validation:], y_train[-validation:]
+        x_train, y_train = x_train[:-validation], y_train[:-validation]
+    if train_samples:
+        x_train, y_train = x_train[:train_samples], y_train[:train_samples]
+    if quick:
+        rng = np.random.default_rng(seed)
+        train, test = rng.permutation(len(x_train))[:640], rng.permutation(len(x_test))[:320]
+        (x_train, y_train), (x_test, y_test) = (x_train[train], y_train[train]), (x_test[test], y_test[test])
+    x_train, x_test = (x.astype("float32")[..., None] for x in (x_train, x_test))
+    if samplewise:
+        x_train, x_test = ((x - x.mean(axis=(1, 2, 3), keepdims=True)) for x in (x_train, x_test))
+        x_train, x_test = (x / (x.std(axis=(1, 2, 3), keepdims=True) + 1e-3) for x in (x_train, x_test))
+    else:
+        mean, std = x_train.mean(), x_train.std()
+        x_train, x_test = ((x - mean) / std for x in (x_train, x_test))
+    name = "validation" if validation else "test"
+    return (x_train, y_train.astype("int32")), (x_test, y_test.astype("int32")), name
+
+
+def training_data(x, y, args):
+    """Shuffled batches; with ``--flip`` each image is mirrored left-right with probability 1/2."""
+    data = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=args.seed).batch(args.batch_size)
+    if args.flip:
+        data = data.map(lambda images, labels: (tf.image.random_flip_left_right(images, seed=args.seed), labels))
+    return data.prefetch(tf.data.AUTOTUNE)
+
+
+def compile_model(model, args, steps):
+    if args.generative:
+        # Class-conditional EM: the loss -log p(x, y) routes each image to its own class root.
+        model.compile(
+            optimizer=optimizers.OnlineExpectationMaximization(learning_rate=args.learning_rate or 0.05),
+            loss=losses.NegativeLogJoint(),
+            metrics=["accuracy"],
+            jit_compile=True,
+        )
+    else:
+        schedule = keras.optimizers.schedules.CosineDecay(args.learning_rate or 1e-2, decay_steps=steps, alpha=0.01)
+        model.compile(
+            optimizer=keras.optimizers.Adam(schedule, amsgrad=True),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["accuracy"],
+            jit_compile=True,
+        )
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="2 epochs on 640 training images (a smoke test)")
+    parser.add_argument("--generative", action="store_true", help="class-conditional EM instead of cross-entropy")
+    parser.add_argument("--epochs", type=int, default=None, help="default 15 (2 with --quick)")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--learning-rate", type=float, default=None, help="default 1e-2 (AMSGrad), 0.05 (EM)")
+    parser.add_argument("--leaf", choices=["cauchy", "normal"], default="cauchy", help="discriminative leaf")
+    parser.add_argument("--sums", default="16,32,32,64,64", help="sums per cell of the five Local2DSum layers")
+    parser.add_argument("--num-components", type=int, default=16, help="leaf components per pixel")
+    parser.add_argument("--input-dropout", type=float, default=None, help="default 0.2 (0 with --generative)")
+    parser.add_argument("--sum-dropout", type=float, default=None, help="default 0.2 (0 with --generative)")
+    parser.add_argument(
+        "--flip",
+        type=int,
+        default=None,
+        help="1: mirror training images left-right at random (default 1, 0 with --generative)",
+    )
+    parser.add_argument(
+        "--kmeans",
+        type=int,
+        default=None,
+        help="1: leaf locations from per-pixel k-means (default 1 with --generative, else 0)",
+    )
+    parser.add_argument(
+        "--min-scale",
+        type=float,
+        default=None,
+        help="generative: learn leaf scales by EM, floored at this value (default 0.2; 0: scales fixed at 1)",
+    )
+    parser.add_argument(
+        "--validation",
+        type=int,
+        default=0,
+        help="hold out the last N training images and "
+        "evaluate on them instead of the test set (for choosing hyper-parameters)",
+    )
+    parser.add_argument("--samplewise", type=int, default=0, help="1: standardize every image with its own mean/std")
+    parser.add_argument("--train-samples", type=int, default=None, help="train on the first N images only")
+    parser.add_argument("--idx-dir", default=None, help="folder of IDX files (default: the Debian package's)")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args(argv)
+    default_dropout = 0.0 if args.generative else 0.2
+    args.input_dropout = default_dropout if args.input_dropout is None else args.input_dropout
+    args.sum_dropout = default_dropout if args.sum_dropout is None else args.sum_dropout
+    args.flip = (0 if args.generative else 1) if args.flip is None else args.flip
+    args.kmeans = (1 if args.generative else 0) if args.kmeans is None else args.kmeans
+    args.min_scale = (0.2 if args.generative else 0.0) if args.min_scale is None else args.min_scale
+    args.epochs = args.epochs if args.epochs is not None else (2 if args.quick else 15)
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    keras.utils.set_random_seed(args.seed)
+    (x_train, y_train), (x_eval, y_eval), eval_name = load_data(
+        args.idx_dir, args.validation, args.quick, args.seed, args.train_samples, args.samplewise
+    )
+    print(f"data: {len(x_train)} training and {len(x_eval)} {eval_name} images of shape {x_train.shape[1:]}")
+    sums = tuple(int(size) for size in args.sums.split(","))
+    kmeans_data = x_train[np.random.default_rng(args.seed).permutation(len(x_train))[:5000]] if args.kmeans else None
+    model = build_model(
+        args.generative,
+        args.leaf,
+        args.num_components,
+        sums,
+        args.input_dropout,
+        args.sum_dropout,
+        kmeans_data,
+        args.min_scale,
+    )
+    steps = args.epochs * -(-len(x_train) // args.batch_size)
+    compile_model(model, args, steps)
+    print(f"model: {model.count_params():,} parameters, jit_compile={model.jit_compile}")
+
+    start, cpu_start = time.perf_counter(), time.process_time()
+    model.fit(training_data(x_train, y_train, args), epochs=args.epochs, verbose=2, shuffle=False)
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
+
+    _, train_accuracy = model.evaluate(x_train, y_train, batch_size=256, verbose=0)
+    _, eval_accuracy = model.evaluate(x_eval, y_eval, batch_size=256, verbose=0)
+    print(f"training time: {seconds:.0f} s wall, {cpu_seconds:.0f} s CPU for {args.epochs} epoch(s)")
+    print(f"train accuracy: {train_accuracy:.4f}")
+    print(f"{eval_name} accuracy: {eval_accuracy:.4f}")
+    return eval_accuracy
+
+
+if __name__ == "__main__":
+    main()
