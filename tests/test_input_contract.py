@@ -73,6 +73,13 @@ def assert_same(before, after):
         np.testing.assert_array_equal(a, b)
 
 
+def assert_unchanged_and_usable(model, before, good, reference):
+    """Refused calls left every variable as it was, and the model still predicts and trains on good data."""
+    assert_same(before, snapshot(model))
+    np.testing.assert_array_equal(model.predict(good, verbose=0), reference)
+    model.fit(good, epochs=1, verbose=0)
+
+
 # ------------------------------------------------------------------- 11.1 non-finite values in a training batch
 
 
@@ -221,9 +228,7 @@ def test_rat_spn_refuses_another_number_of_variables_and_stays_usable(columns, j
         model.fit(bad, epochs=1, verbose=0)
     with pytest.raises(REFUSED, match=rf"(?s)indicator_leaf.*\[16,{columns},2,1\] is not compatible with expected"):
         model.predict(bad, verbose=0)
-    assert_same(before, snapshot(model))
-    np.testing.assert_array_equal(model.predict(good, verbose=0), reference)
-    model.fit(good, epochs=1, verbose=0)
+    assert_unchanged_and_usable(model, before, good, reference)
     assert np.all(np.isfinite(model.log_likelihood(good)))
 
 
@@ -263,9 +268,7 @@ def check_spatial_shapes(names):
             model.fit(bad, epochs=1, verbose=0)
         with pytest.raises(REFUSED, match=r"(?s)leaf.*(was built for input|is not compatible with expected shape)"):
             model.predict(bad, verbose=0)
-    assert_same(before, snapshot(model))
-    np.testing.assert_array_equal(model.predict(good, verbose=0), reference)
-    model.fit(good, epochs=1, verbose=0)
+    assert_unchanged_and_usable(model, before, good, reference)
 
 
 def test_spatial_model_refuses_other_shapes_and_stays_usable():

@@ -18,6 +18,7 @@ from tensorflow import keras
 from libspn_keras.math.log_matmul import log_matmul
 from libspn_keras.math.products import log_outer_product
 from libspn_keras.math.routing import route_signal
+from libspn_keras.math.stable import renormalized
 
 _REGISTRY = {}
 
@@ -106,7 +107,7 @@ def routed_sum(x, log_weights, forward=None, weighted=True, sample_prob=0.0):
         # The routing needs nothing of the forward's inner steps: keep a recording tape from holding them.
         x_value, log_weights_value = tf.stop_gradient(x), tf.stop_gradient(log_weights)
         if forward is None:
-            out = log_matmul(x_value, log_weights=log_weights_value)
+            out = renormalized(lambda x: log_matmul(x, log_weights=log_weights_value), x_value)
         else:
             out = forward(x_value, log_weights_value)
 

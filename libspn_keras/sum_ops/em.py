@@ -1,6 +1,7 @@
 """Soft EM: accumulators receive expected edge counts, children the posterior flow."""
 
 from libspn_keras.math.log_matmul import log_matmul, log_outer_matmul
+from libspn_keras.math.stable import renormalized
 from libspn_keras.sum_ops.base import CountingSumOpBase, count_weights, register_sum_op, weight_forms
 
 
@@ -19,7 +20,9 @@ class SumOpEMBackprop(CountingSumOpBase):
     fuses_products = True
 
     def weighted_sum(self, x, accumulators, logspace_accumulators):
-        return log_matmul(x, *weight_forms(accumulators, logspace_accumulators, count_weights))
+        forms = weight_forms(accumulators, logspace_accumulators, count_weights)
+        return renormalized(lambda x: log_matmul(x, *forms), x)
 
     def weighted_sum_of_products(self, left, right, accumulators, logspace_accumulators):
-        return log_outer_matmul(left, right, *weight_forms(accumulators, logspace_accumulators, count_weights))
+        forms = weight_forms(accumulators, logspace_accumulators, count_weights)
+        return renormalized(lambda left, right: log_outer_matmul(left, right, *forms), left, right)

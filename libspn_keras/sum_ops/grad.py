@@ -1,6 +1,7 @@
 """True gradients: discriminative and generative training by any Keras optimizer."""
 
 from libspn_keras.math.log_matmul import log_matmul, log_outer_matmul
+from libspn_keras.math.stable import renormalized
 from libspn_keras.sum_ops.base import (
     SumOpBase,
     add_log_weights,
@@ -55,12 +56,14 @@ class SumOpGradBackprop(SumOpBase):
             )
 
     def weighted_sum(self, x, accumulators, logspace_accumulators):
-        return log_matmul(x, *weight_forms(accumulators, logspace_accumulators))
+        forms = weight_forms(accumulators, logspace_accumulators)
+        return renormalized(lambda x: log_matmul(x, *forms), x)
 
     fuses_products = True
 
     def weighted_sum_of_products(self, left, right, accumulators, logspace_accumulators):
-        return log_outer_matmul(left, right, *weight_forms(accumulators, logspace_accumulators))
+        forms = weight_forms(accumulators, logspace_accumulators)
+        return renormalized(lambda left, right: log_outer_matmul(left, right, *forms), left, right)
 
     def weighted_children(self, x, accumulators, logspace_accumulators):
         return add_log_weights(x, normalized_log_weights(accumulators, logspace_accumulators))
