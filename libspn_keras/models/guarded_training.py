@@ -111,6 +111,16 @@ class InputGuardMixin:
     invalid_batches = "raise"
 
     def compile(self, *args, invalid_batches="raise", **kwargs):
+        """``keras.Model.compile`` with one more argument.
+
+        Args:
+            *args: Passed to ``compile``.
+            invalid_batches: ``"raise"`` (default): ``fit`` raises ``ValueError``
+                at a training batch holding values the leaves refuse, after
+                skipping its step; ``"skip"``: such batches are skipped and
+                ``fit`` warns how many.
+            **kwargs: Passed to ``compile``.
+        """
         self.invalid_batches = check_choice(
             f"{type(self).__name__} '{self.name}'", "invalid_batches", invalid_batches, INVALID_BATCH_POLICIES
         )
