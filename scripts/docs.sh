@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
 # Build the HTML documentation into docs/_build/html with Sphinx, treating every
 # warning as an error (--keep-going reports all of them before failing).
-# scripts/test.sh runs this after the tests, so CI checks the docs too.
+# scripts/test.sh runs this before the tests, so CI checks the docs too.
+#
+# The build executes every tutorial notebook in docs/tutorials/ (myst-nb, quick
+# mode: a few minutes on two cores); a cell that raises fails the build. To edit
+# prose without re-running unchanged notebooks, reuse cached outputs:
+#   LIBSPN_KERAS_DOCS_EXECUTE=cache bash scripts/docs.sh   (or =off: no outputs)
+# Cached outputs can be stale against changed library code; CI always executes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
