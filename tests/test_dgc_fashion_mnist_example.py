@@ -43,6 +43,7 @@ def idx_dir(tmp_path_factory):
     return write_fake_fashion_mnist(tmp_path_factory.mktemp("idx"))
 
 
+@pytest.mark.slow  # ~25 s on 2 quiet cores, mostly XLA compilation; the generative test below stays in CI
 def test_discriminative_quick_runs_the_recipe(idx_dir):
     out = run_script(SCRIPT, "--quick", "--idx-dir", idx_dir)
     assert "data: 640 training and 320 test images of shape (28, 28, 1)" in out
