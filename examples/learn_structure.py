@@ -8,12 +8,13 @@ then learned by EM (``OnlineExpectationMaximization``):
 
 1. mini-batch EM with a small pseudocount, the step size annealed from 1.0
    to 0.05 over the epochs;
-2. a few full-data EM steps (every batch's estimate averaged before the
-   update, step size 1.0).
+2. a few full-data EM steps (the estimates of batches of 4096 averaged
+   before the update, step size 1.0).
 
 After every epoch the model is scored on the validation split; the best
 weights are kept, and the number of latent states ``K`` is chosen among
-``--latents`` on the validation split too. The test split is read once, at
+``--latents`` on the validation split too (the smallest ``K`` within 0.005
+nats of the best). The test split is read once, at
 the end. The learned tree is drawn to ``OUTPUT_DIR/NAME_tree.png``.
 
 Usage::
@@ -39,6 +40,7 @@ from libspn_keras import models, optimizers  # noqa: E402
 from libspn_keras.structure import draw_region_graph  # noqa: E402
 
 DEFAULT_OUTPUT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "output")
+TIE_TOLERANCE = 0.005  # nats per sample
 
 
 def mean_log_likelihood(model, data, batch_size):
@@ -53,6 +55,7 @@ def train_hclt(train, valid, num_latents, args):
     model = models.build_hclt(train, num_latents)
     print(f"K={num_latents}: structure learned and compiled in {time.perf_counter() - start:.2f} s")
     steps = int(np.ceil(len(train) / args.batch_size))
+    full_steps = int(np.ceil(len(train) / args.full_batch_size))
     schedule = keras.optimizers.schedules.PolynomialDecay(1.0, steps * args.epochs, end_learning_rate=0.05)
     # The optimizer's pseudocount is in units of one batch: convert from samples.
     pseudocount = args.pseudocount / args.batch_size
@@ -62,15 +65,16 @@ def train_hclt(train, valid, num_latents, args):
         (
             args.full_epochs,
             optimizers.OnlineExpectationMaximization(
-                learning_rate=1.0, accumulate_batches=steps, pseudocount=pseudocount
+                learning_rate=1.0, accumulate_batches=full_steps, pseudocount=args.pseudocount / args.full_batch_size
             ),
         ),
     ]
     for phase, (epochs, optimizer) in enumerate(phases):
         model.compile(optimizer=optimizer, jit_compile=args.jit)
+        batch_size = args.batch_size if phase == 0 else args.full_batch_size
         for epoch in range(epochs):
             start = time.perf_counter()
-            model.fit(train, batch_size=args.batch_size, epochs=1, verbose=0, shuffle=True)
+            model.fit(train, batch_size=batch_size, epochs=1, verbose=0, shuffle=True)
             if phase == 0:
                 epoch_times.append(time.perf_counter() - start)
             score = mean_log_likelihood(model, valid, args.batch_size)
@@ -94,6 +98,7 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=None, help="mini-batch EM epochs (default 20)")
     parser.add_argument("--full-epochs", type=int, default=None, help="full-data EM epochs (default 3)")
     parser.add_argument("--batch-size", type=int, default=512)
+    parser.add_argument("--full-batch-size", type=int, default=4096, help="batch size of the full-data EM epochs")
     parser.add_argument("--pseudocount", type=float, default=1e-4, help="EM pseudocount per child, in samples")
     parser.add_argument("--output-dir", default=DEFAULT_OUTPUT_DIR)
     parser.add_argument("--seed", type=int, default=1234)
@@ -115,7 +120,11 @@ def main(argv=None):
     print(f"independent Bernoullis: test LL {independent_bernoulli_log_likelihood(train, test):.4f}")
 
     candidates = [train_hclt(train, valid, k, args) + (k,) for k in args.latents]
-    model, best_valid, per_epoch, num_latents = max(candidates, key=lambda candidate: candidate[1])
+    # The smallest K within TIE_TOLERANCE of the best validation likelihood: more states that do not help are noise.
+    top = max(candidate[1] for candidate in candidates)
+    model, best_valid, per_epoch, num_latents = min(
+        (c for c in candidates if c[1] >= top - TIE_TOLERANCE), key=lambda candidate: candidate[3]
+    )
     for _, valid_ll, seconds, k in candidates:
         print(f"K={k}: best valid LL {valid_ll:.4f}, {seconds:.2f} s per mini-batch epoch")
     print(f"chosen on validation: K={num_latents} ({model.count_params()} parameters)")
