@@ -87,7 +87,8 @@ def test_forward_is_exact_and_counts_are_per_sample_winners(sum_op):
 @pytest.mark.parametrize("sum_op", HARD_OPS)
 def test_hard_em_step_is_the_brute_force_m_step(sum_op):
     x, acc, model = tiny_case(sum_op, 6)
-    model.compile(optimizer=em_optimizer(1.0), metrics=[metrics.LogLikelihood()])
+    # Graph mode: XLA compiles the routing loops of three layers in ~20 s (the XLA path has its own slow test).
+    model.compile(optimizer=em_optimizer(1.0), metrics=[metrics.LogLikelihood()], jit_compile=False)
     model.fit(x, batch_size=len(x), epochs=1, shuffle=False, verbose=0)
     expected = em_estimate(acc, hard_em_counts(x, acc, weighted=sum_op == "hard_em"))
     for got, ref in zip(weights_of(model), expected):
@@ -244,7 +245,7 @@ def test_hard_em_improves_the_likelihood_on_nltcs_shaped_data(sum_op):
     keras.utils.set_random_seed(7)
     data = correlated_binary_data(np.random.default_rng(7), 400, 16)
     model = rat_spn(16, 3, 3, sum_op, num_sums=4)
-    model.compile(optimizer=em_optimizer(0.5), metrics=[metrics.LogLikelihood()])
+    model.compile(optimizer=em_optimizer(0.5), metrics=[metrics.LogLikelihood()], jit_compile=False)
     before = float(np.mean(model.log_likelihood(data)))
     history = model.fit(data, batch_size=100, epochs=5, shuffle=False, verbose=0).history["llh"]
     after = float(np.mean(model.log_likelihood(data)))
