@@ -10,9 +10,12 @@ and a notebook that raises fails the build. ``LIBSPN_KERAS_DOCS_EXECUTE``
 chooses myst-nb's execution mode: ``force`` (the default), ``cache`` (reuse
 outputs of unchanged notebooks from ``docs/_build/.jupyter_cache``, for
 editing prose; they may be stale against changed library code) or ``off``.
-MathJax and plotly.js are served with the pages (see :func:`_copy_offline_assets`),
-so math and interactive figures render without network access. The API
-reference uses autodoc with Google-style docstrings read by napoleon. Every object is documented once, at its public
+MathJax and plotly.js are served with the pages (the local extension
+``docs/_ext/offline_assets.py``), so math and interactive figures render
+without network access.
+
+The API reference uses autodoc with Google-style docstrings read by
+napoleon. Every object is documented once, at its public
 path (``libspn_keras.layers.DenseSum``, not ``libspn_keras.layers.dense_sum.DenseSum``);
 cross-references that docstrings write with the defining module's path are
 redirected to the public entry by :func:`_resolve_defining_path` below.
@@ -27,6 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent / "_ext"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # Read by the notebooks' kernels (which inherit this environment) through examples/spn_tutorials: small data and
 # few epochs, and plotly figures as HTML that uses the plotly.js served with the pages.
@@ -51,6 +55,7 @@ extensions = [
     "sphinx.ext.viewcode",
     "sphinx.ext.mathjax",
     "myst_nb",
+    "offline_assets",
 ]
 
 source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-nb"}
@@ -95,13 +100,6 @@ napoleon_numpy_docstring = False
 napoleon_use_param = True
 napoleon_use_rtype = True
 napoleon_include_init_with_doc = False
-
-# -- Math and interactive figures, served with the pages --------------------------
-
-# MathJax 3 (SVG output, every TeX extension in one file, so no fonts or extensions are fetched later), copied
-# from the sphinx-mathjax-offline package into _static/mathjax/.
-mathjax_path = "mathjax/tex-svg-full.js"
-PLOTLY_JS = "plotly.min.js"
 
 # -- HTML --------------------------------------------------------------------
 
@@ -202,42 +200,6 @@ def _init_signature(app, what, name, obj, options, signature, return_annotation)
     return str(init.replace(parameters=parameters, return_annotation=inspect.Signature.empty)), return_annotation
 
 
-def _offline_assets():
-    """``{path under _static: source file}`` of the JavaScript the pages load: MathJax and plotly.js."""
-    from importlib.metadata import distribution
-
-    import plotly
-
-    mathjax = distribution("sphinx-mathjax-offline").locate_file(
-        "sphinx-mathjax-offline/static/mathjax/tex-svg-full.js"
-    )
-    return {mathjax_path: Path(str(mathjax)), PLOTLY_JS: Path(plotly.__file__).parent / "package_data" / PLOTLY_JS}
-
-
-def _copy_offline_assets(app, exception):
-    """Copies MathJax and plotly.js into the built ``_static`` folder, so no page needs a CDN."""
-    if exception is not None or app.builder.format != "html":
-        return
-    import shutil
-
-    for target, source in _offline_assets().items():
-        destination = Path(app.outdir) / "_static" / target
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, destination)
-
-
-def _plotly_on_plotly_pages(app, pagename, templatename, context, doctree):
-    """Loads plotly.js in the ``<head>`` of the pages that hold a plotly figure.
-
-    The theme puts the registered scripts at the end of the body, after the
-    figures' inline scripts that call ``Plotly.newPlot``, so plotly.js goes
-    into the head through the page's meta tags instead.
-    """
-    if "plotly-graph-div" in context.get("body", ""):
-        src = context["pathto"](f"_static/{PLOTLY_JS}", 1)
-        context["metatags"] = context.get("metatags", "") + f'\n<script src="{src}"></script>'
-
-
 def _public_bases(app, name, obj, options, bases):
     """Shows base classes by their public paths: ``keras.layers.Layer``, ``libspn_keras.layers.SumLayerBase``."""
     public = []
@@ -256,7 +218,5 @@ def _public_bases(app, name, obj, options, bases):
 
 def setup(app):
     app.connect("autodoc-process-bases", _public_bases)
-    app.connect("html-page-context", _plotly_on_plotly_pages)
-    app.connect("build-finished", _copy_offline_assets)
     app.connect("missing-reference", _resolve_defining_path)
     app.connect("autodoc-process-signature", _init_signature)

@@ -47,7 +47,8 @@ def _newest_source():
     newest = 0.0
     for folder in SOURCES:
         for path in folder.rglob("*"):
-            if "_build" not in path.parts and "output" not in path.parts and path.is_file():
+            skipped = {"_build", "output", "__pycache__", ".ipynb_checkpoints"} & set(path.parts)
+            if not skipped and path.is_file():
                 newest = max(newest, path.stat().st_mtime)
     return newest
 
