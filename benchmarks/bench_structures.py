@@ -11,6 +11,9 @@ Parts (``--parts``, default all):
   the same shapes measured in the same run.
 - ``learnspn``: a LearnSPN-style structure against a RAT-SPN with about as
   many parameters, both trained by the same online EM; test log-likelihoods.
+- ``prune``: the LearnSPN-style model after training, pruned at several
+  thresholds: parameters and training log-likelihood before and after, and
+  the test log-likelihood after one epoch of fine-tuning.
 
 Example::
 
@@ -31,7 +34,7 @@ from tensorflow import keras  # noqa: E402
 
 from libspn_keras import datasets, layers, models, optimizers  # noqa: E402
 from libspn_keras.region_graph import RegionNode, RegionVariable  # noqa: E402
-from libspn_keras.structure import chow_liu_tree, learn_region_graph  # noqa: E402
+from libspn_keras.structure import chow_liu_tree, learn_region_graph, prune_partitions  # noqa: E402
 
 SPLITS = ("train", "valid", "test")
 
@@ -159,11 +162,27 @@ def bench_learnspn(train, test, args):
         )
 
 
+def bench_prune(train, test, args):
+    keras.utils.set_random_seed(0)
+    graph = learn_region_graph(train, min_instances=args.min_instances, seed=0)
+    model = models.compile_region_graph(graph, layers.IndicatorLeaf(2), num_sums=8, num_input_sums=8, sum_op="em")
+    train_em(model, train, args.epochs)
+    for threshold in args.thresholds:
+        pruned, report = prune_partitions(model, train, threshold=threshold)
+        train_em(pruned, train, 1)
+        print(
+            f"prune      {args.name} threshold {threshold}: {report['partitions_removed']} partitions removed, params "
+            f"{report['params_before']} -> {report['params_after']}, train LL {report['log_likelihood_before']:.3f} "
+            f"-> {report['log_likelihood_after']:.3f}; after 1 epoch of fine-tuning test LL "
+            f"{float(pruned.log_likelihood(test).mean()):.3f} (unpruned {float(model.log_likelihood(test).mean()):.3f})"
+        )
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default=os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "debd"))
     parser.add_argument("--name", default="accidents")
-    parser.add_argument("--parts", nargs="+", default=["structure", "hclt", "chain", "learnspn"])
+    parser.add_argument("--parts", nargs="+", default=["structure", "hclt", "chain", "learnspn", "prune"])
     parser.add_argument("--latents", type=int, nargs="+", default=[32, 64])
     parser.add_argument("--epochs", type=int, default=4, help="epochs for the timing and comparison runs")
     parser.add_argument("--chain-depth", type=int, default=100)
@@ -173,17 +192,19 @@ def main(argv=None):
     parser.add_argument("--rat-repetitions", type=int, default=10)
     parser.add_argument("--rat-sums", type=int, default=20)
     parser.add_argument("--min-instances", type=int, default=1000)
+    parser.add_argument("--thresholds", type=float, nargs="+", default=[0.02, 0.1, 0.3])
     parser.add_argument("--quick", action="store_true", help="tiny synthetic data and sizes (a smoke run)")
     args = parser.parse_args(argv)
     if args.quick:
         args.latents, args.epochs, args.chain_depth, args.chain_width, args.chain_batch = [4], 2, 10, 4, 64
-        args.rat_repetitions, args.rat_sums, args.min_instances = 2, 3, 500
+        args.rat_repetitions, args.rat_sums, args.min_instances, args.thresholds = 2, 3, 500, [0.3]
     train, _, test = load(args)
     parts = {
         "structure": lambda: bench_structure(train, args),
         "hclt": lambda: bench_hclt(train, args),
         "chain": lambda: bench_chain(args),
         "learnspn": lambda: bench_learnspn(train, test, args),
+        "prune": lambda: bench_prune(train, test, args),
     }
     for part in args.parts:
         parts[part]()

@@ -2,6 +2,7 @@
 
 import re
 
+import pytest
 from reference import run_script
 
 
@@ -14,3 +15,11 @@ def test_learn_structure_quick(tmp_path):
     # Better than the independent model on data whose variables depend on a hidden cluster.
     assert float(match.group(1)) > independent + 0.3, out
     assert (tmp_path / "synthetic_tree.png").stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_bench_structures_quick():
+    out = run_script("benchmarks/bench_structures.py", "--quick")
+    for part in ("structure ", "hclt ", "chain ", "learnspn ", "prune "):
+        assert any(line.startswith(part) for line in out.splitlines()), out
+    assert re.search(r"x the ideal$", out, re.MULTILINE), out
