@@ -7,6 +7,15 @@ shape ``[batch, *lead, sums]``. Weights are given linearly (``weights``) or
 as logarithms (``log_weights``); sums that the fast linear-space kernel
 cannot represent are recomputed exactly, so log-weights down to ``-10000``
 and linear weights up to the float32 maximum give exact results.
+
+A caller that knows its weights are normalized (each sum's weights add up
+to 1) and none is below :data:`MIN_FAST_WEIGHT` passes
+``checked_weights=True``: the fast kernel is then exact (each sum is at least
+the weight of its largest child, ``exp(0) * w``), and the range check, whose
+reductions and gated loop keep XLA from fusing a sum's ``log`` into the next
+layer, is skipped. The sum ops do so inside the models' training, evaluation
+and prediction steps, which check the weights of every sum first (see
+:class:`libspn_keras.models.fast_path.FastPathMixin`).
 """
 
 import string
@@ -20,6 +29,9 @@ from libspn_keras.math.stable import finite_max
 # Shifted linear sums outside [_UNDERFLOW, _OVERFLOW] may have lost their leading terms (or overflowed).
 _UNDERFLOW = 2.0**-100
 _OVERFLOW = 2.0**100
+
+#: Smallest normalized weight with which the fast kernel is exact without a range check (``checked_weights``).
+MIN_FAST_WEIGHT = _UNDERFLOW
 
 
 def _lead_letters(x, weights):
@@ -71,17 +83,22 @@ def _shifted_exp(x):
     return tf.exp(x - shift), shift
 
 
-def _fast_or_exact(linear, shift, children_fn, log_weights_fn, weight_shape, like):
+def _fast_or_exact(linear, shift, children_fn, log_weights_fn, weight_shape, like, checked=False):
     """``(out, linear sums for the gradient)``: the fast values, or exact ones if any sum is out of range.
 
     The exact path runs only when needed (see
-    :func:`~libspn_keras.math.blockwise.log_sum_where_needed`). The linear
-    sums are floored at the range's lower end, so the gradient stays finite
-    (and below its true value) through sums the fast kernel could not
-    represent, and is 0 through sums of value 0.
+    :func:`~libspn_keras.math.blockwise.log_sum_where_needed`); with
+    ``checked`` (normalized weights of at least :data:`MIN_FAST_WEIGHT`) it is
+    never needed and no range check runs. The linear sums are floored at the
+    range's lower end, so the gradient stays finite (and below its true value)
+    through sums the fast kernel could not represent, and is 0 through sums of
+    value 0.
     """
+    floored = tf.maximum(linear, _UNDERFLOW)
+    if checked:
+        # Every sum is at least the weight of its largest child (>= MIN_FAST_WEIGHT), or 0 where all children are.
+        return tf.math.log(linear) + shift, floored
     exact = tf.logical_or(tf.reduce_min(linear) < _UNDERFLOW, tf.reduce_max(linear) > _OVERFLOW)
-    linear = tf.maximum(linear, _UNDERFLOW)
 
     # Differentiated (for gradients of gradients) as the fast values: the exact path's loops are never traced back.
     @tf.custom_gradient
@@ -89,7 +106,7 @@ def _fast_or_exact(linear, shift, children_fn, log_weights_fn, weight_shape, lik
         out = log_sum_where_needed(children_fn, log_weights_fn, weight_shape, like, exact, fast, linear)
         return out, lambda dy, variables=None: _without_variables((dy, None), variables)
 
-    return fast_or_exact(tf.math.log(linear) + shift, linear), linear
+    return fast_or_exact(tf.math.log(floored) + shift, floored), floored
 
 
 def _weight_forms(weights, log_weights, name):
@@ -102,7 +119,7 @@ def _weight_forms(weights, log_weights, name):
     return (tf.exp(log_weights_fn()) if weights is None else weights), log_weights_fn
 
 
-def log_matmul(x, weights=None, log_weights=None):
+def log_matmul(x, weights=None, log_weights=None, checked_weights=False):
     """Log of a weighted sum of children given in log space.
 
     Args:
@@ -114,6 +131,10 @@ def log_matmul(x, weights=None, log_weights=None):
             or besides ``weights``: the form for weights too small for float32
             (down to ``e^-10000``). Given with ``weights``, it may be a
             function, called only when the exact path is needed.
+        checked_weights: ``True`` when the caller has checked that each
+            sum's weights add up to 1 and none is below
+            :data:`MIN_FAST_WEIGHT`: the fast kernel is then exact and runs
+            without the range check (nor the exact path).
 
     Returns:
         ``log(sum_c exp(x_c) * w_cs)`` of shape ``[batch, *lead, sums]``;
@@ -130,15 +151,16 @@ def log_matmul(x, weights=None, log_weights=None):
         through sums the fast kernel could not represent.
     """
     weights, log_weights_fn = _weight_forms(weights, log_weights, "log_matmul")
-    return _log_matmul_with(x, weights, log_weights_fn)
+    return _log_matmul_with(x, weights, log_weights_fn, checked_weights)
 
 
-def _log_matmul_with(x, weights, log_weights_fn):
+def _log_matmul_with(x, weights, log_weights_fn, checked=False):
     # The function is closed over rather than passed: custom gradients take tensors only.
     @tf.custom_gradient
     def kernel(x, weights):
         exp_x, shift = _shifted_exp(x)
-        out, linear = _fast_or_exact(_contract(exp_x, weights), shift, lambda: x, log_weights_fn, weights.shape, x)
+        linear = _contract(exp_x, weights)
+        out, linear = _fast_or_exact(linear, shift, lambda: x, log_weights_fn, weights.shape, x, checked)
 
         def grad(dy, variables=None):
             # d out_s / d x_c = w_cs exp(x_c - out_s) = exp_x_c * w_cs / linear_s.
@@ -151,7 +173,7 @@ def _log_matmul_with(x, weights, log_weights_fn):
     return kernel(x, weights)
 
 
-def log_outer_matmul(left, right, weights=None, log_weights=None):
+def log_outer_matmul(left, right, weights=None, log_weights=None, checked_weights=False):
     """Sums over all products of two children sets, without forming their log-space outer sum.
 
     Computes ``log sum_{i,j} exp(left_i + right_j) * w[(i, j), s]``, the
@@ -172,6 +194,7 @@ def log_outer_matmul(left, right, weights=None, log_weights=None):
             row ``i * k + j`` weighs the product of ``left_i`` and ``right_j``.
         log_weights: Their logarithms, instead of or besides ``weights`` (as
             for :func:`log_matmul`).
+        checked_weights: As for :func:`log_matmul`.
 
     Returns:
         ``[batch, *lead, sums]``.
@@ -190,7 +213,9 @@ def log_outer_matmul(left, right, weights=None, log_weights=None):
         linear = _contract(outer, weights) if shared else tf.matmul(outer, weights)
         products = lambda: log_outer_product(left, right)  # noqa: E731 (formed only on the exact path)
         shift = outside(left_shift + right_shift)
-        out, linear = _fast_or_exact(outside(linear), shift, products, log_weights_fn, weights.shape, left)
+        out, linear = _fast_or_exact(
+            outside(linear), shift, products, log_weights_fn, weights.shape, left, checked_weights
+        )
 
         def grad(dy, variables=None):
             scaled = inside(dy / linear)

@@ -8,12 +8,15 @@ from libspn_keras.layers.root_sum import RootSum
 from libspn_keras.layers.temporal_dense_product import TemporalDenseProduct
 from libspn_keras.models.dynamic_arguments import ORIGINAL_NETWORKS, dynamic_arguments, step_mask
 from libspn_keras.models.dynamic_queries import DynamicQueryMixin
+from libspn_keras.models.fast_path import FastPathMixin
 from libspn_keras.models.guarded_training import InputGuardMixin
 from libspn_keras.models.unsupervised import UnsupervisedTrainingMixin
 
 
 @keras.utils.register_keras_serializable(package="libspn_keras")
-class DynamicSumProductNetwork(DynamicQueryMixin, InputGuardMixin, UnsupervisedTrainingMixin, keras.Model):
+class DynamicSumProductNetwork(
+    DynamicQueryMixin, InputGuardMixin, UnsupervisedTrainingMixin, FastPathMixin, keras.Model
+):
     """A dynamic SPN over sequences ``[batch, time, ...]``, in either of two forms.
 
     **0.6.0's form** ``DynamicSumProductNetwork(template_network,

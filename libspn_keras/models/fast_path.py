@@ -11,6 +11,9 @@ compiled (``layer.supports_jit = False``), the model runs eagerly, or a
 
 import tensorflow as tf
 
+from libspn_keras.layers.base_sum import SumLayerBase
+from libspn_keras.sum_ops.checked import checked_accumulators, weights_fit_fast_kernel
+
 
 def layers_within(layer):
     """``layer`` and every layer (and model) nested in it, depth first."""
@@ -41,3 +44,112 @@ def resolve_jit_compile(model, jit_compile="auto", run_eagerly=False):
     if tf.distribute.has_strategy():
         return "auto"
     return all(getattr(layer, "supports_jit", True) for layer in layers_within(model))
+
+
+def sum_layers_within(model):
+    """The built sum layers of ``model`` (each once)."""
+    found = {}
+    for layer in layers_within(model):
+        if isinstance(layer, SumLayerBase) and getattr(layer, "accumulators", None) is not None:
+            found.setdefault(id(layer), layer)
+    return list(found.values())
+
+
+def fast_kernel_check(model):
+    """``(accumulators, check)``: the sum layers' accumulator variables, and a function telling whether all fit.
+
+    ``check()`` returns a scalar bool tensor, ``True`` when every sum layer's
+    normalized weights fit the fast log-matmul kernel
+    (:func:`~libspn_keras.sum_ops.checked.weights_fit_fast_kernel`); it reads
+    the variables' current values (compiled like the model's steps).
+    """
+    layers = sum_layers_within(model)
+
+    def check():
+        fits = [weights_fit_fast_kernel(layer.accumulators, layer.logspace_accumulators) for layer in layers]
+        return tf.reduce_all(tf.stack(fits)) if fits else tf.constant(True)
+
+    if not model.run_eagerly:
+        check = tf.function(check, jit_compile=model.jit_compile is True)
+    return [layer.accumulators for layer in layers], check
+
+
+class FastPathMixin:
+    """Runs the training, evaluation and prediction steps without the log-matmul's range check where it is exact.
+
+    Before each call of its train / test / predict function the model checks
+    (one small reduction over the accumulators) that every sum's normalized
+    weights are at least :data:`~libspn_keras.math.log_matmul.MIN_FAST_WEIGHT`,
+    and runs a copy of the function traced with ``checked_weights=True`` in
+    the sum layers when they are; otherwise the function with the range check
+    and exact path (traced only if ever needed). Both give the same values;
+    the checked one lets XLA fuse each sum's ``log`` into the layer above. With
+    ``steps_per_execution > 1`` the check runs inside the function before each
+    step (both variants are then compiled); under a distribution strategy the
+    range check stays.
+    """
+
+    def make_train_function(self, force=False):
+        return _on_fast_path(self, "train_function", super().make_train_function, force)
+
+    def make_test_function(self, force=False):
+        return _on_fast_path(self, "test_function", super().make_test_function, force)
+
+    def make_predict_function(self, force=False):
+        return _on_fast_path(self, "predict_function", super().make_predict_function, force)
+
+    def train_step(self, data):
+        return _step_checked_in_graph(self, super().train_step, data)
+
+    def test_step(self, data):
+        return _step_checked_in_graph(self, super().test_step, data)
+
+    def predict_step(self, data):
+        return _step_checked_in_graph(self, super().predict_step, data)
+
+
+def _on_fast_path(model, attribute, make, force):
+    """Makes ``model.<attribute>`` with ``make`` and, where it helps, wraps it to pick the checked variant."""
+    if getattr(model, attribute) is not None and not force:
+        return getattr(model, attribute)
+    model._spn_in_graph_check = None
+    make(force=force)
+    exact = getattr(model, attribute)
+    accumulators, check = fast_kernel_check(model)
+    if not accumulators or tf.distribute.has_strategy():
+        return exact
+    if getattr(model, "steps_per_execution", 1) > 1:
+        model._spn_in_graph_check = _InGraphCheck(accumulators, check)  # read by _step_checked_in_graph
+        return exact
+    make(force=True)
+    fast = getattr(model, attribute)
+
+    def function(*args, **kwargs):
+        if bool(check()):
+            with checked_accumulators(accumulators):  # active whenever ``fast`` traces, and only then
+                return fast(*args, **kwargs)
+        return exact(*args, **kwargs)
+
+    setattr(model, attribute, function)
+    return function
+
+
+def _step_checked_in_graph(model, step, data):
+    """``step(data)``, choosing the checked variant inside the graph when several steps run per call."""
+    found = getattr(model, "_spn_in_graph_check", None)
+    if found is None:
+        return step(data)
+
+    def checked():
+        with checked_accumulators(found.accumulators):
+            return step(data)
+
+    return tf.cond(found.check(), checked, lambda: step(data))
+
+
+class _InGraphCheck:
+    """The accumulators and check of a model whose steps choose their variant in the graph (a plain object, so
+    that Keras does not track the variables a second time)."""
+
+    def __init__(self, accumulators, check):
+        self.accumulators, self.check = accumulators, check

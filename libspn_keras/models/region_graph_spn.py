@@ -172,4 +172,3 @@ def compile_region_graph(
     if num_classes is not None:
         stack.append(RootSum(return_weighted_child_logits=True, **sum_kwargs))
     return SequentialSumProductNetwork(stack)
-

@@ -9,6 +9,7 @@ from libspn_keras.layers.log_dropout import LogDropout
 from libspn_keras.layers.permute_and_pad_scopes_random import PermuteAndPadScopesRandom
 from libspn_keras.layers.reduce_product import ReduceProduct
 from libspn_keras.models.evidence_inference import EvidenceInferenceMixin, is_input_and_mask
+from libspn_keras.models.fast_path import FastPathMixin
 from libspn_keras.models.guarded_training import InputGuardMixin
 from libspn_keras.models.queries import QueryMixin
 from libspn_keras.models.queries.chain import accepts_training
@@ -52,7 +53,7 @@ def fusable_pair(layer, following):
 
 @keras.utils.register_keras_serializable(package="libspn_keras")
 class SequentialSumProductNetwork(
-    InputGuardMixin, EvidenceInferenceMixin, QueryMixin, UnsupervisedTrainingMixin, keras.Sequential
+    InputGuardMixin, EvidenceInferenceMixin, QueryMixin, UnsupervisedTrainingMixin, FastPathMixin, keras.Sequential
 ):
     """A ``keras.Sequential`` of SPN layers that trains without labels and infers scope factors.
 

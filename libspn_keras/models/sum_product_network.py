@@ -3,13 +3,14 @@
 from tensorflow import keras
 
 from libspn_keras.layers.validation import check_bool
+from libspn_keras.models.fast_path import FastPathMixin
 from libspn_keras.models.guarded_training import InputGuardMixin
 from libspn_keras.models.queries import QueryMixin
 from libspn_keras.models.unsupervised import UnsupervisedTrainingMixin
 
 
 @keras.utils.register_keras_serializable(package="libspn_keras")
-class SumProductNetwork(InputGuardMixin, QueryMixin, UnsupervisedTrainingMixin, keras.Model):
+class SumProductNetwork(InputGuardMixin, QueryMixin, UnsupervisedTrainingMixin, FastPathMixin, keras.Model):
     """A functional ``keras.Model`` of SPN layers that trains without labels.
 
     Use as ``SumProductNetwork(inputs, outputs)``.

@@ -90,7 +90,7 @@ def weight_forms(accumulators, logspace_accumulators, linear_weights=normalized_
     return weights, lambda: tf.stop_gradient(normalized_log_weights(accumulators, logspace_accumulators))
 
 
-def routed_sum(x, log_weights, forward=None, weighted=True, sample_prob=0.0):
+def routed_sum(x, log_weights, forward=None, weighted=True, sample_prob=0.0, checked_weights=False):
     """A sum whose backward pass sends each sum's signal to one child (see :func:`~libspn_keras.math.route_signal`).
 
     Args:
@@ -100,6 +100,7 @@ def routed_sum(x, log_weights, forward=None, weighted=True, sample_prob=0.0):
             log-sum (:func:`~libspn_keras.math.log_matmul`) by default.
         weighted: Whether the choice weighs children by ``log w``.
         sample_prob: Probability of drawing the child instead of taking the best one.
+        checked_weights: Passed to the default forward (see :func:`~libspn_keras.math.log_matmul`).
     """
 
     @tf.custom_gradient
@@ -107,7 +108,9 @@ def routed_sum(x, log_weights, forward=None, weighted=True, sample_prob=0.0):
         # The routing needs nothing of the forward's inner steps: keep a recording tape from holding them.
         x_value, log_weights_value = tf.stop_gradient(x), tf.stop_gradient(log_weights)
         if forward is None:
-            out = renormalized(lambda x: log_matmul(x, log_weights=log_weights_value), x_value)
+            out = renormalized(
+                lambda x: log_matmul(x, log_weights=log_weights_value, checked_weights=checked_weights), x_value
+            )
         else:
             out = forward(x_value, log_weights_value)
 

@@ -3,6 +3,7 @@
 from libspn_keras.math.log_matmul import log_matmul, log_outer_matmul
 from libspn_keras.math.stable import renormalized
 from libspn_keras.sum_ops.base import CountingSumOpBase, count_weights, register_sum_op, weight_forms
+from libspn_keras.sum_ops.checked import is_checked
 
 
 @register_sum_op("em")
@@ -21,8 +22,12 @@ class SumOpEMBackprop(CountingSumOpBase):
 
     def weighted_sum(self, x, accumulators, logspace_accumulators):
         forms = weight_forms(accumulators, logspace_accumulators, count_weights)
-        return renormalized(lambda x: log_matmul(x, *forms), x)
+        checked = is_checked(accumulators)
+        return renormalized(lambda x: log_matmul(x, *forms, checked_weights=checked), x)
 
     def weighted_sum_of_products(self, left, right, accumulators, logspace_accumulators):
         forms = weight_forms(accumulators, logspace_accumulators, count_weights)
-        return renormalized(lambda left, right: log_outer_matmul(left, right, *forms), left, right)
+        checked = is_checked(accumulators)
+        return renormalized(
+            lambda left, right: log_outer_matmul(left, right, *forms, checked_weights=checked), left, right
+        )

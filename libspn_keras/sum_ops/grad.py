@@ -9,6 +9,7 @@ from libspn_keras.sum_ops.base import (
     register_sum_op,
     weight_forms,
 )
+from libspn_keras.sum_ops.checked import is_checked
 
 
 @register_sum_op("grad")
@@ -57,13 +58,17 @@ class SumOpGradBackprop(SumOpBase):
 
     def weighted_sum(self, x, accumulators, logspace_accumulators):
         forms = weight_forms(accumulators, logspace_accumulators)
-        return renormalized(lambda x: log_matmul(x, *forms), x)
+        checked = is_checked(accumulators)
+        return renormalized(lambda x: log_matmul(x, *forms, checked_weights=checked), x)
 
     fuses_products = True
 
     def weighted_sum_of_products(self, left, right, accumulators, logspace_accumulators):
         forms = weight_forms(accumulators, logspace_accumulators)
-        return renormalized(lambda left, right: log_outer_matmul(left, right, *forms), left, right)
+        checked = is_checked(accumulators)
+        return renormalized(
+            lambda left, right: log_outer_matmul(left, right, *forms, checked_weights=checked), left, right
+        )
 
     def weighted_children(self, x, accumulators, logspace_accumulators):
         return add_log_weights(x, normalized_log_weights(accumulators, logspace_accumulators))

@@ -7,6 +7,7 @@ from libspn_keras.sum_ops.base import (
     register_sum_op,
     routed_sum,
 )
+from libspn_keras.sum_ops.checked import is_checked
 
 
 @register_sum_op("hard_em")
@@ -39,6 +40,7 @@ class SumOpHardEMBackprop(CountingSumOpBase):
             count_log_weights(accumulators, logspace_accumulators),
             weighted=self.weighted,
             sample_prob=self.sample_prob or 0.0,
+            checked_weights=is_checked(accumulators),
         )
 
     def get_config(self):

@@ -1,6 +1,7 @@
 """Ancestral sampling: each sum passes its signal to one child drawn in proportion to ``w_c * S_c``."""
 
 from libspn_keras.sum_ops.base import CountingSumOpBase, count_log_weights, register_sum_op, routed_sum
+from libspn_keras.sum_ops.checked import is_checked
 
 
 @register_sum_op("sample")
@@ -14,4 +15,5 @@ class SumOpSampleBackprop(CountingSumOpBase):
     """
 
     def weighted_sum(self, x, accumulators, logspace_accumulators):
-        return routed_sum(x, count_log_weights(accumulators, logspace_accumulators), sample_prob=1.0)
+        log_weights = count_log_weights(accumulators, logspace_accumulators)
+        return routed_sum(x, log_weights, sample_prob=1.0, checked_weights=is_checked(accumulators))

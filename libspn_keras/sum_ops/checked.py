@@ -1,0 +1,58 @@
+"""Sum layers whose weights were checked for the fast log-matmul kernel.
+
+:func:`~libspn_keras.math.log_matmul` is exact without its range check (and
+its exact path) when each sum's weights are normalized and none is below
+:data:`~libspn_keras.math.log_matmul.MIN_FAST_WEIGHT`. The SPN models check
+that for every sum layer before each training, evaluation and prediction step
+(:func:`weights_fit_fast_kernel`) and trace the step that runs when it holds
+inside :func:`checked_accumulators`; the sum ops then pass
+``checked_weights=True`` for the layers whose accumulators were checked
+(:func:`is_checked`). Everywhere else, e.g. a layer called on its own, the
+range check stays.
+"""
+
+import contextlib
+import math
+import threading
+
+import tensorflow as tf
+
+from libspn_keras.math.log_matmul import MIN_FAST_WEIGHT
+
+_TRACE = threading.local()
+
+
+@contextlib.contextmanager
+def checked_accumulators(accumulators):
+    """Within the block (and in this thread), sums over ``accumulators`` (variables) skip the range check.
+
+    Enter it only around code that runs after :func:`weights_fit_fast_kernel`
+    held for each of them, with the same values.
+    """
+    saved = getattr(_TRACE, "accumulators", ())
+    _TRACE.accumulators = tuple(accumulators)
+    try:
+        yield
+    finally:
+        _TRACE.accumulators = saved
+
+
+def is_checked(accumulators):
+    """Whether ``accumulators`` (the variable a sum layer passes its op) is among the checked ones."""
+    return any(accumulators is checked for checked in getattr(_TRACE, "accumulators", ()))
+
+
+def weights_fit_fast_kernel(accumulators, logspace_accumulators):
+    """Scalar bool tensor: every normalized weight of these accumulators ``[*lead, children, sums]`` is large enough.
+
+    ``True`` when each weight, normalized over the children axis as the sum
+    ops normalize it, is at least ``MIN_FAST_WEIGHT``; ``False`` for a weight
+    of 0 or a non-finite accumulator.
+    """
+    accumulators = tf.convert_to_tensor(accumulators)
+    if logspace_accumulators:
+        lowest = tf.reduce_min(accumulators, axis=-2) - tf.reduce_logsumexp(accumulators, axis=-2)
+        return tf.reduce_all(lowest >= math.log(MIN_FAST_WEIGHT))
+    # Scaled by the largest first, as the sum ops normalize them, so that the total does not overflow.
+    scaled = accumulators / tf.reduce_max(accumulators, axis=-2, keepdims=True)
+    return tf.reduce_all(tf.reduce_min(scaled, axis=-2) >= MIN_FAST_WEIGHT * tf.reduce_sum(scaled, axis=-2))

@@ -1,0 +1,124 @@
+"""The models' steps skip the log-matmul range check only when the weights make the fast kernel exact."""
+
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from reference import all_binary, np_logsumexp
+
+import libspn_keras.sum_ops.grad as grad_sum_op
+from libspn_keras import layers, models, optimizers
+from libspn_keras.math.log_matmul import MIN_FAST_WEIGHT
+from libspn_keras.models.fast_path import fast_kernel_check
+from libspn_keras.sum_ops.checked import checked_accumulators, is_checked, weights_fit_fast_kernel
+
+
+def joint_table_spn(log_weights, sum_op="grad"):
+    """``p(x0, x1) = w[x]``: a root sum over the four products of two binary indicators.
+
+    Log-space accumulators for gradient training, linear ones (``exp(log_weights)``) for EM.
+    """
+    logspace = sum_op == "grad"
+    model = models.SequentialSumProductNetwork(
+        [
+            layers.FlatToRegions(num_decomps=1),
+            layers.IndicatorLeaf(num_components=2),
+            layers.DenseProduct(num_factors=2),
+            layers.RootSum(logspace_accumulators=logspace, return_weighted_child_logits=False, sum_op=sum_op),
+        ]
+    )
+    model.build((None, 2))
+    value = np.asarray(log_weights, np.float32) if logspace else np.exp(np.asarray(log_weights, np.float64))
+    model.layers[-1].accumulators.assign(np.reshape(value, model.layers[-1].accumulators.shape).astype(np.float32))
+    return model
+
+
+@pytest.mark.parametrize(
+    "accumulators, logspace, fits",
+    [
+        ([[1.0], [1.0]], False, True),
+        ([[1.0], [2.0**-99]], False, True),
+        ([[1.0], [2.0**-102]], False, False),
+        ([[1.0], [0.0]], False, False),
+        ([[1.0], [np.nan]], False, False),
+        ([[3e38], [3e38]], False, True),  # normalized after scaling, without overflow
+        ([[0.0], [-60.0]], True, True),
+        ([[0.0], [-80.0]], True, False),
+        ([[50.0], [-15.0]], True, True),
+    ],
+)
+def test_weights_fit_the_fast_kernel_only_when_every_normalized_weight_is_large_enough(accumulators, logspace, fits):
+    assert math.log(MIN_FAST_WEIGHT) == pytest.approx(-69.3147, abs=1e-3)
+    result = weights_fit_fast_kernel(tf.constant(accumulators, tf.float32), logspace)
+    assert bool(result) is fits
+
+
+def test_checked_accumulators_are_known_only_inside_the_block():
+    first, second = tf.Variable([[1.0]]), tf.Variable([[1.0]])
+    assert not is_checked(first)
+    with checked_accumulators([first]):
+        assert is_checked(first) and not is_checked(second)
+    assert not is_checked(first)
+
+
+def reference_log_likelihoods(log_weights):
+    """Brute force: the joint table is the normalized weights themselves, in the order of the four products."""
+    log_weights = np.asarray(log_weights, np.float64)
+    return np.sort(log_weights - np_logsumexp(log_weights))
+
+
+@pytest.mark.parametrize("jit_compile", [True, False])
+def test_predict_takes_the_fast_kernel_for_ordinary_weights(monkeypatch, jit_compile):
+    seen = []
+    monkeypatch.setattr(grad_sum_op, "is_checked", lambda acc: seen.append(is_checked(acc)) or seen[-1])
+    log_weights = [0.0, -1.0, -2.0, 0.5]
+    model = joint_table_spn(log_weights)
+    model.compile(loss=None, jit_compile=jit_compile)
+    predicted = model.predict(all_binary(2), verbose=0)
+    assert seen and all(seen)  # traced once, with the range check skipped
+    np.testing.assert_allclose(np.sort(predicted.ravel()), reference_log_likelihoods(log_weights), atol=2e-6)
+
+
+@pytest.mark.parametrize("jit_compile", [True, False])
+def test_a_weight_below_the_fast_kernels_range_gets_the_exact_sum(monkeypatch, jit_compile):
+    seen = []
+    monkeypatch.setattr(grad_sum_op, "is_checked", lambda acc: seen.append(is_checked(acc)) or seen[-1])
+    log_weights = [0.0, 0.0, 0.0, -200.0]
+    model = joint_table_spn(log_weights)
+    accumulators, check = fast_kernel_check(model)
+    assert len(accumulators) == 1 and not bool(check())
+    model.compile(loss=None, jit_compile=jit_compile)
+    predicted = np.sort(model.predict(all_binary(2), verbose=0).ravel())
+    assert seen and not any(seen)
+    expected = reference_log_likelihoods(log_weights)
+    assert expected[0] == pytest.approx(-200.0 - math.log(3.0))
+    np.testing.assert_allclose(predicted, expected, rtol=1e-6, atol=2e-6)
+
+    # The fast kernel alone cannot represent e^-200: the check is what keeps the result exact.
+    with checked_accumulators(accumulators):
+        fast = np.sort(model(all_binary(2)).numpy().ravel())
+    assert not np.isclose(fast[0], expected[0], atol=1.0)  # -inf or floored at log 2^-100
+
+
+def test_training_with_em_stays_exact_after_a_weight_leaves_the_fast_range():
+    model = joint_table_spn([0.0, 0.0, 0.0, 0.0], sum_op="em")
+    model.compile(optimizer=optimizers.OnlineExpectationMaximization(learning_rate=0.5), loss=None)
+    data = np.tile(all_binary(2)[:3], (8, 1))
+    model.fit(data, epochs=1, batch_size=24, verbose=0)
+    accumulators, check = fast_kernel_check(model)
+    assert bool(check())
+    # e^-80 is a normal float32 but below 2^-100: from here on the steps must take the exact path.
+    tiny = np.float32(np.exp(-80.0))
+    assert tiny > 0
+    shape = accumulators[0].shape
+    accumulators[0].assign(np.reshape([1.0, 1.0, 1.0, tiny], shape).astype(np.float32))
+    assert not bool(check())
+    before = np.sort(model.predict(all_binary(2), verbose=0).ravel())
+    np.testing.assert_allclose(before, reference_log_likelihoods([0.0, 0.0, 0.0, -80.0]), rtol=1e-5, atol=2e-6)
+    model.fit(data, epochs=1, batch_size=24, verbose=0)
+    weights = accumulators[0].numpy().ravel().astype(np.float64)
+    assert np.all(np.isfinite(weights)) and np.all(weights >= 0)
+    predicted = np.sort(model.predict(all_binary(2), verbose=0).ravel())
+    with np.errstate(divide="ignore"):
+        np.testing.assert_allclose(predicted, reference_log_likelihoods(np.log(weights)), rtol=1e-5, atol=2e-6)
