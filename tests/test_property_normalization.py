@@ -116,10 +116,12 @@ def spatial_configs(draw):
             channels = level["num_channels"] = draw(st.integers(1, min(combinations, 4)))
         levels.append(level)
         size = [s // k for s, k in zip(size, kernel)]
-    # A depthwise product, or a subset of channel combinations, right on the indicators gives some inputs
-    # probability 0: still a distribution, but without full support.
-    first = levels[0]
-    full_support = first["sum"] != "none" or first["product"] == "all"
+    # A depthwise product, or a subset of channel combinations, before any sum gives some inputs probability 0:
+    # still a distribution, but without full support.
+    full_support, summed = True, False
+    for level in levels:
+        summed = summed or level["sum"] != "none"
+        full_support = full_support and (summed or level["product"] == "all")
     return dict(
         shape=(rows, cols, 1),
         levels=levels,
