@@ -4,9 +4,12 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow  # ~30 s of XLA compilation at tiny sizes; run with -m slow
 def test_bench_sh_gpu_dry_run_writes_the_table(tmp_path):
     env = dict(os.environ, BENCH_OUT=str(tmp_path), TF_CPP_MIN_LOG_LEVEL="3")
     result = subprocess.run(

@@ -20,6 +20,7 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -195,6 +196,7 @@ def check_cases(out, cases):
     assert not failures, "\n\n".join(failures)
 
 
+@pytest.mark.slow  # ~60 s; the spatial model below checks the same mirrored training in CI
 def test_mirrored_rat_spn_trains_like_one_device(tmp_path):
     """Discrete RAT-SPNs: EM (mean loss, summed loss, accumulated batches), SGD, and a supervised classifier."""
     run_cases(tmp_path, RAT_SPN_CASES)

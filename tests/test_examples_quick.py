@@ -2,6 +2,7 @@
 
 import re
 
+import pytest
 from reference import run_script
 
 # Chance on the quick digits subsets (10 balanced classes, 320 training and 160 test images) is 0.10; the most
@@ -24,6 +25,7 @@ def test_dgc_spn_digits_quick():
     assert BETTER_THAN_CHANCE < float(test.group(1)) <= 1.0
 
 
+@pytest.mark.slow  # ~20 s; the sum layers' speed is a benchmark, their math is tested elsewhere
 def test_bench_sum_layers_quick():
     out = run_script("benchmarks/bench_sum_layers.py", "--quick")
     assert "layer/plain" in out and "log_mm/plain" in out

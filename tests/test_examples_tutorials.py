@@ -106,6 +106,7 @@ def test_sampling_quick(tmp_path):
 BETTER_THAN_CHANCE = 0.30
 
 
+@pytest.mark.slow  # the docs build executes the same tutorial code as a notebook
 def test_rat_spn_classification_quick():
     out = run_example("rat_spn_classification.py", "--quick", "--epochs", 4)
     assert "digits: 320 training and 160 test samples of 64 pixels" in out
@@ -140,6 +141,7 @@ def test_region_spns_quick(tmp_path):
     assert_png(tmp_path / "region_spn_layers.png")
 
 
+@pytest.mark.slow  # the docs build executes the same tutorial code as a notebook
 def test_debd_density_estimation_quick():
     out = run_example("debd_density_estimation.py", "--quick")
     assert "synthetic: 16 variables, 1000 train, 200 valid, 200 test samples" in out
@@ -155,6 +157,7 @@ def test_debd_density_estimation_quick():
         assert spn < 0 and independent < 0 and true < 0
 
 
+@pytest.mark.slow  # the docs build executes the same tutorial code as a notebook
 def test_dynamic_spn_quick():
     out = run_example("dynamic_spn.py", "--quick")
     assert "HMM sequences: 300 train, 100 held out, lengths 3..10 (padded to 10 with -1)" in out
