@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 import tensorflow as tf
-from reference import all_binary, np_logsumexp
+from reference import all_binary, np_logsumexp, randomize_accumulators
 
 import libspn_keras.sum_ops.grad as grad_sum_op
 from libspn_keras import layers, models, optimizers
@@ -122,3 +122,18 @@ def test_training_with_em_stays_exact_after_a_weight_leaves_the_fast_range():
     predicted = np.sort(model.predict(all_binary(2), verbose=0).ravel())
     with np.errstate(divide="ignore"):
         np.testing.assert_allclose(predicted, reference_log_likelihoods(np.log(weights)), rtol=1e-5, atol=2e-6)
+
+
+@pytest.mark.parametrize("sum_op", ["grad", "em", "hard_em", "unweighted_hard_em"])
+def test_predict_on_the_fast_path_is_normalized_under_every_sum_op(sum_op):
+    tf.keras.utils.set_random_seed(3)
+    model = models.build_rat_spn(
+        num_vars=5, depth=2, num_decomps=2, num_input_distributions=3, num_sums=3, sum_op=sum_op
+    )
+    model.build((None, 5))
+    randomize_accumulators(model, np.random.default_rng(4), scale=3.0)
+    accumulators, check = fast_kernel_check(model)
+    assert len(accumulators) >= 3 and bool(check())
+    model.compile(loss=None)
+    log_probabilities = model.predict(all_binary(5), verbose=0).ravel()
+    assert np_logsumexp(log_probabilities) == pytest.approx(0.0, abs=2e-6)
