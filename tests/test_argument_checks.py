@@ -282,8 +282,38 @@ def test_random_region_graph_checks_its_arguments(kwargs, argument):
         (lambda: constraints.GreaterEqualEpsilonNormalized(axis=-2.0), r"GreaterEqualEpsilonNormalized: axis must"),
         (lambda: regularizers.NormalizedLp(logspace_accumulators="no"), r"NormalizedLp: logspace_accumulators must"),
         (lambda: regularizers.NormalizedEntropy(logspace_accumulators=1), r"NormalizedEntropy: logspace_accumulators"),
+        (lambda: initializers.Dirichlet(alpha="0.1"), r"Dirichlet: alpha must be a positive number"),
+        (lambda: initializers.Dirichlet(alpha=[0.5, True]), r"Dirichlet: alpha must be a positive number"),
+        (lambda: constraints.Clip("0"), r"Clip: min must be a number or None, got '0'"),
+        (lambda: constraints.Clip(0.0, max=float("nan")), r"Clip: max must be a number or None, got nan"),
+        (lambda: constraints.Clip(min_value=True), r"Clip: min must be a number or None, got True"),
     ],
 )
 def test_initializers_constraints_and_regularizers_check_bools_and_ints(build, message):
     with pytest.raises(ValueError, match=message):
         build()
+
+
+def test_numeric_initializer_and_constraint_arguments_take_numpy_numbers():
+    assert constraints.Clip(np.float32(0.5), max=np.int64(2)).get_config() == {"min": 0.5, "max": 2.0}
+    assert initializers.Dirichlet(alpha=np.array([0.5, 2.0])).alpha == [0.5, 2.0]
+
+
+@pytest.mark.parametrize(
+    "kwargs, argument",
+    [
+        (dict(product_first="no"), "product_first"),
+        (dict(with_root="False"), "with_root"),
+        (dict(with_root=1), "with_root"),
+        (dict(input_dims="2"), "input_dims"),
+        (dict(input_dims=0), "input_dims"),
+    ],
+)
+def test_region_graph_to_dense_spn_checks_its_arguments(kwargs, argument):
+    from libspn_keras.region_graph import random_region_graph
+
+    root = random_region_graph(num_vars=4, depth=1, num_decomps=1, seed=0)
+    with pytest.raises(ValueError, match=rf"region_graph_to_dense_spn: {argument} must be"):
+        models.region_graph_to_dense_spn(
+            root, leaf_node=layers.IndicatorLeaf(num_components=2), num_sums_iterable=[2], **kwargs
+        )

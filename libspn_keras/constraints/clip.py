@@ -1,5 +1,9 @@
 """Keeps values inside an interval."""
 
+import math
+import numbers
+
+import numpy as np
 import tensorflow as tf
 from tensorflow import keras
 
@@ -7,10 +11,9 @@ from tensorflow import keras
 def _bound(name, value):
     if value is None:
         return None
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"Clip: {name} must be a number or None, got {value!r}.") from None
+    if isinstance(value, (str, bytes, bool, np.bool_)) or not isinstance(value, numbers.Real) or math.isnan(value):
+        raise ValueError(f"Clip: {name} must be a number or None, got {value!r}.")
+    return float(value)
 
 
 @keras.utils.register_keras_serializable(package="libspn_keras")

@@ -36,6 +36,8 @@ class Dirichlet(keras.initializers.Initializer):
                 f"Dirichlet: axis must be an int, got {axis!r}. The first argument is the axis, as in 0.6.0; "
                 f"write Dirichlet(alpha={axis!r}) to set the concentration."
             )
+        if any(isinstance(value, (str, bytes, bool, np.bool_)) for value in np.ravel(np.asarray(alpha, dtype=object))):
+            raise ValueError(f"Dirichlet: alpha must be a positive number or a 1-D list of them, got {alpha!r}.")
         alpha_array = np.asarray(alpha, dtype=np.float64)
         if alpha_array.ndim > 1 or alpha_array.size == 0 or not np.all(alpha_array > 0):
             raise ValueError(f"Dirichlet: alpha must be a positive number or a 1-D list of them, got {alpha!r}.")

@@ -8,6 +8,7 @@ from libspn_keras.layers.flat_to_regions import FlatToRegions
 from libspn_keras.layers.permute_and_pad_scopes import PermuteAndPadScopes
 from libspn_keras.layers.root_sum import RootSum
 from libspn_keras.layers.undecompose import Undecompose
+from libspn_keras.layers.validation import check_bool, check_int
 from libspn_keras.models.sequential_sum_product_network import SequentialSumProductNetwork
 from libspn_keras.region_graph import RegionNode, as_roots, region_graph_layout
 from libspn_keras.structure.compiled_region_graph import CompiledRegionGraph
@@ -100,6 +101,9 @@ def region_graph_to_dense_spn(
                 f"{_NAME}: decomposition {index} does not cover variables {missing}; every decomposition must "
                 f"cover all {num_vars} variables."
             )
+    product_first = check_bool(_NAME, "product_first", product_first)
+    with_root = check_bool(_NAME, "with_root", with_root)
+    input_dims = check_int(_NAME, "input_dims", input_dims, minimum=1)
     factors, permutations = region_graph_layout(roots)
     sum_kwargs.update(
         sum_op=sum_op,
