@@ -185,6 +185,50 @@ def test_nan_marks_missing_values_and_trains():
     assert np.all(np.isfinite(model.log_likelihood(marked)))
 
 
+@pytest.mark.parametrize("wrapper", ["sequential", "functional"])
+def test_evaluate_and_predict_under_xla_refuse_values_instead_of_reading_them_as_missing(wrapper):
+    # The SPN models compile with XLA by default, where the leaves' assertions are compiled away: the model
+    # counts refused batches itself and raises after the call (it changed no variable).
+    keras.utils.set_random_seed(11)
+    stack = normal_stack()
+    if wrapper == "sequential":
+        model = models.SequentialSumProductNetwork(stack)
+    else:
+        x = stack[0]
+        for layer in stack[1:]:
+            x = layer(x)
+        model = models.SumProductNetwork(stack[0], x)
+    model.compile(optimizer="adam")
+    assert model.jit_compile is True
+    good = batch(np.random.default_rng(11))
+    reference = model.predict(good, verbose=0)
+    before = snapshot(model)
+    bad = good.copy()
+    bad[4, 2] = -np.inf
+    expected = r"a batch held input values its leaves refuse .*NormalLeaf 'leaf': Accepted: finite numbers; NaN marks"
+    with pytest.raises(ValueError, match=expected):
+        model.predict(bad, verbose=0)
+    with pytest.raises(ValueError, match=expected):
+        model.evaluate(bad, verbose=0)
+    assert_unchanged_and_usable(model, before, good, reference)
+    marked = good.copy()
+    marked[4, 2] = np.nan
+    assert np.all(np.isfinite(model.predict(marked, verbose=0)))
+
+
+def test_predict_of_an_integer_model_under_xla_refuses_other_categories():
+    model = rat_spn()
+    model.compile(optimizer="adam")
+    good = np.random.default_rng(13).integers(0, 2, size=(16, 4)).astype("int32")
+    model.predict(good, verbose=0)
+    for bad_value, dtype in ((7, "int32"), (0.9, "float32")):
+        bad = good.astype(dtype)
+        bad[0, 0] = bad_value
+        with pytest.raises(ValueError, match=r"IndicatorLeaf '\w+': .*integer categories 0 to 1"):
+            model.predict(bad, verbose=0)
+    model.evaluate(good, verbose=0)
+
+
 def test_infinite_value_is_refused_by_queries():
     model = models.SequentialSumProductNetwork(normal_stack())
     with pytest.raises(ValueError, match=FLOAT_CONTRACT):

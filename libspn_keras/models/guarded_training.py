@@ -105,6 +105,15 @@ def refused_batch_message(model, leaves, skipped):
     ).rstrip()
 
 
+def refused_inference_message(model, leaves):
+    """What ``evaluate`` / ``predict`` say about a batch holding values the ``leaves`` refuse."""
+    contracts = " ".join(f"{layer_label(leaf)}: {leaf.input_contract}" for leaf in leaves)
+    return (
+        f"{type(model).__name__} '{model.name}': a batch held input values its leaves refuse (under XLA they would "
+        f"have been read as missing). {contracts}"
+    )
+
+
 class InputGuardMixin:
     """``compile(..., invalid_batches="raise" | "skip")`` and training steps checked against the leaves."""
 
@@ -144,6 +153,55 @@ class InputGuardMixin:
             return self.get_metrics_result()
 
         return tf.cond(valid, lambda: step(data), skip)
+
+    def test_step(self, data):
+        return self._counted_step(super().test_step, data)
+
+    def predict_step(self, data):
+        return self._counted_step(super().predict_step, data)
+
+    def _counted_step(self, step, data):
+        """``step(data)``, counting a batch whose values the leaves refuse (XLA compiles their assertions away)."""
+        leaves = leaves_of(self)
+        inputs = keras.tree.flatten(keras.utils.unpack_x_y_sample_weight(data)[0])
+        counter = getattr(self, "_spn_refused_inference_batches", None)
+        if counter is None or tf.distribute.has_strategy() or not leaves or not inputs:
+            return step(data)
+        refused = tf.logical_not(checked_batch(leaves, tf.convert_to_tensor(inputs[0])))
+        with tf.control_dependencies([counter.assign_add(tf.cast(refused, tf.int64))]):
+            return step(data)
+
+    def make_test_function(self, force=False):
+        return self._counting_function("test_function", super().make_test_function, force)
+
+    def make_predict_function(self, force=False):
+        return self._counting_function("predict_function", super().make_predict_function, force)
+
+    def _counting_function(self, attribute, make, force):
+        """Makes ``self.<attribute>`` with ``make``, wrapped to raise after a call that met a refused batch."""
+        if getattr(self, attribute) is not None and not force:
+            return getattr(self, attribute)
+        if tf.distribute.has_strategy():
+            make(force=force)
+            return getattr(self, attribute)
+        with tf.init_scope():
+            if getattr(self, "_spn_refused_inference_batches", None) is None:
+                self._spn_refused_inference_batches = tf.Variable(
+                    0, dtype=tf.int64, trainable=False, name="refused_inference_batches"
+                )
+        counter = self._spn_refused_inference_batches
+        make(force=force)
+        function = getattr(self, attribute)
+
+        def checked_function(*args, **kwargs):
+            before = int(counter.numpy())
+            outputs = function(*args, **kwargs)
+            if int(counter.numpy()) != before:
+                raise ValueError(refused_inference_message(self, leaves_of(self)))
+            return outputs
+
+        setattr(self, attribute, checked_function)
+        return checked_function
 
     def make_train_function(self, force=False):
         if self.train_function is not None and not force:
