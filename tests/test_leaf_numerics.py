@@ -120,6 +120,21 @@ def test_normalization_error_at_depth_10(sum_op):
     assert abs(1.0 - math.exp(log_total)) <= 1e-6, log_total
 
 
+@pytest.mark.parametrize("sum_op", ["em", "grad"])
+def test_normalization_at_depth_10_by_enumeration_through_the_default_predict(sum_op):
+    # Enumerating 8 of the 512 variables (the rest marginalized) sums to one under the default compile (XLA on
+    # CPU), where the renormalizing zero sample must round like the batch it corrects.
+    keras.utils.set_random_seed(0)
+    model = models.build_rat_spn(
+        num_vars=512, depth=10, num_decomps=2, num_input_distributions=2, num_sums=2, sum_op=sum_op
+    )
+    x = np.full((256, 512), -1, np.int32)
+    x[:, :8] = all_binary(8)
+    model.compile(loss=None)
+    log_p = model.predict(x, batch_size=256, verbose=0).astype(np.float64).ravel()
+    assert abs(1.0 - math.exp(np_logsumexp(log_p))) <= 1e-6
+
+
 def test_normalization_error_by_enumeration_at_depth_4():
     keras.utils.set_random_seed(4)
     model = models.build_rat_spn(num_vars=14, depth=4, num_decomps=2, num_input_distributions=2, num_sums=2)

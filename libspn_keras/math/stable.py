@@ -24,9 +24,10 @@ def renormalized(log_sum, *children):
     ends near 1 is biased (about ``-5e-9`` per sum, mostly where the partial
     sums cross 1), and products add the errors of every sum below them: 1e-5
     of probability mass at depth 10. Subtracting the kernel's own value for a
-    batch of one all-zero sample, which rounds the same way, cancels that
-    bias (every sum of a fully marginalized network gives exactly 0); it
-    changes no gradient and adds one batch-of-one contraction.
+    one all-zero sample, appended to the batch so that it is summed in the
+    same order and rounds the same way, cancels that bias (every sum of a
+    fully marginalized network gives exactly 0, with and without XLA); it
+    changes no gradient and adds one row to the batch.
 
     Args:
         log_sum: ``log_sum(*children) -> [batch, *lead, sums]`` in log space.
@@ -35,5 +36,8 @@ def renormalized(log_sum, *children):
     Returns:
         ``[batch, *lead, sums]``.
     """
-    zeros = [tf.zeros_like(child[:1]) for child in children]
-    return log_sum(*children) - tf.stop_gradient(log_sum(*zeros))
+    # The zero sample rides along as one more batch row: a separate batch-of-one contraction may be
+    # compiled (by XLA) into another summation order, with another rounding.
+    padded = [tf.concat([child, tf.zeros_like(child[:1])], axis=0) for child in children]
+    out = log_sum(*padded)
+    return out[:-1] - tf.stop_gradient(out[-1:])
