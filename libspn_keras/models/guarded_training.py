@@ -21,6 +21,12 @@ from tensorflow import keras
 from libspn_keras.layers.base_leaf import LeafBase
 from libspn_keras.layers.input_guard import guard_values
 from libspn_keras.layers.validation import check_choice, layer_label
+from libspn_keras.models.input_shapes import (
+    SHAPE_REFUSED,
+    input_shape_matches,
+    refused_shape_message,
+    with_known_input_shape,
+)
 
 INVALID_BATCH_POLICIES = ("raise", "skip")
 
@@ -58,37 +64,6 @@ def checked_batch(leaves, x, raise_errors=True):
         with tf.control_dependencies(guards):
             valid = tf.identity(valid)
     return valid
-
-
-def input_shape_matches(model, x):
-    """Whether ``x`` has the shape ``model`` was built for (a scalar bool tensor), asserted in the graph.
-
-    Raises:
-        ValueError: When a size known at trace time differs (and eagerly).
-    """
-    expected = tuple(model.inputs[0].shape[1:]) if getattr(model, "inputs", None) else None
-    if expected is None:
-        return tf.constant(True)
-    label = f"{type(model).__name__} '{model.name}'"
-    message = f"{label} was built for input of shape {(None, *expected)} but got shape"
-    given = tuple(x.shape[1:]) if x.shape.rank is not None else None
-    if given is not None:
-        if len(given) != len(expected) or any(
-            g is not None and e is not None and g != e for g, e in zip(given, expected)
-        ):
-            raise ValueError(f"{message} {(x.shape[0], *given)}. Feed data of the shape the model was built for.")
-        if all(g is not None or e is None for g, e in zip(given, expected)):
-            return tf.constant(True)
-    shape = tf.shape(x, out_type=tf.int64)
-    known = [axis for axis, size in enumerate(expected) if size is not None]
-    padded = tf.concat([shape, tf.zeros([len(expected) + 1], tf.int64)], axis=0)[1 : len(expected) + 1]
-    matches = tf.logical_and(
-        tf.equal(tf.size(shape), len(expected) + 1),
-        tf.reduce_all(tf.equal(tf.gather(padded, known), tf.constant([expected[axis] for axis in known], tf.int64))),
-    )
-    assertion = tf.debugging.Assert(matches, [message.replace(f" '{model.name}'", f" {model.name}"), shape])
-    with tf.control_dependencies([assertion]):
-        return tf.identity(matches)
 
 
 def refused_batch_message(model, leaves, skipped):
@@ -145,11 +120,12 @@ class InputGuardMixin:
         x = tf.convert_to_tensor(inputs[0])
         shape_ok = input_shape_matches(self, x)
         valid = tf.logical_and(shape_ok, checked_batch(leaves, x, raise_errors=self.invalid_batches == "raise"))
+        data = with_known_input_shape(self, data, x)
         counter = getattr(self, "_spn_refused_batches", None)
 
         def skip():
             if counter is not None:
-                counter.assign_add(1)
+                counter.assign_add(tf.where(shape_ok, tf.constant(1, tf.int64), SHAPE_REFUSED))
             return self.get_metrics_result()
 
         return tf.cond(valid, lambda: step(data), skip)
@@ -167,8 +143,11 @@ class InputGuardMixin:
         counter = getattr(self, "_spn_refused_inference_batches", None)
         if counter is None or tf.distribute.has_strategy() or not leaves or not inputs:
             return step(data)
-        refused = tf.logical_not(checked_batch(leaves, tf.convert_to_tensor(inputs[0])))
-        with tf.control_dependencies([counter.assign_add(tf.cast(refused, tf.int64))]):
+        x = tf.convert_to_tensor(inputs[0])
+        shape_ok = input_shape_matches(self, x)
+        refused = tf.cast(tf.logical_not(checked_batch(leaves, x)), tf.int64)
+        data = with_known_input_shape(self, data, x)
+        with tf.control_dependencies([counter.assign_add(tf.where(shape_ok, refused, SHAPE_REFUSED))]):
             return step(data)
 
     def make_test_function(self, force=False):
@@ -196,7 +175,10 @@ class InputGuardMixin:
         def checked_function(*args, **kwargs):
             before = int(counter.numpy())
             outputs = function(*args, **kwargs)
-            if int(counter.numpy()) != before:
+            refused = int(counter.numpy()) - before
+            if refused >= SHAPE_REFUSED:
+                raise ValueError(refused_shape_message(self, refused // SHAPE_REFUSED))
+            if refused:
                 raise ValueError(refused_inference_message(self, leaves_of(self)))
             return outputs
 
@@ -221,6 +203,8 @@ class InputGuardMixin:
             before = int(counter.numpy())
             logs = function(iterator)
             skipped = int(counter.numpy()) - before
+            if skipped >= SHAPE_REFUSED:
+                raise ValueError(refused_shape_message(self, skipped // SHAPE_REFUSED, "their steps were skipped"))
             if skipped:
                 message = refused_batch_message(self, leaves_of(self), skipped)
                 if self.invalid_batches == "raise":

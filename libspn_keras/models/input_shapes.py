@@ -1,0 +1,72 @@
+"""Checks of a batch's shape against the input shape an SPN model was built for (see ``guarded_training``)."""
+
+import math
+
+import tensorflow as tf
+from tensorflow import keras
+
+# A batch of another shape adds this to a model's refused-batch counters (values the leaves refuse add 1).
+SHAPE_REFUSED = 2**32
+
+
+def refused_shape_message(model, count, what="nothing was written"):
+    """What ``fit`` / ``evaluate`` / ``predict`` say after ``count`` batches of another shape than ``model``'s input."""
+    expected = (None, *model.inputs[0].shape[1:])
+    return (
+        f"{type(model).__name__} '{model.name}' was built for input of shape {expected}, but {count} batch(es) had "
+        f"another shape; {what} and the model is unchanged. Feed data of the shape the model was built for."
+    )
+
+
+def input_shape_matches(model, x):
+    """Whether ``x`` has the shape ``model`` was built for (a scalar bool tensor), asserted in the graph.
+
+    Raises:
+        ValueError: When a size known at trace time differs (and eagerly).
+    """
+    expected = tuple(model.inputs[0].shape[1:]) if getattr(model, "inputs", None) else None
+    if expected is None:
+        return tf.constant(True)
+    label = f"{type(model).__name__} '{model.name}'"
+    message = f"{label} was built for input of shape {(None, *expected)} but got shape"
+    given = tuple(x.shape[1:]) if x.shape.rank is not None else None
+    if given is not None:
+        if len(given) != len(expected) or any(
+            g is not None and e is not None and g != e for g, e in zip(given, expected)
+        ):
+            raise ValueError(f"{message} {(x.shape[0], *given)}. Feed data of the shape the model was built for.")
+        if all(g is not None or e is None for g, e in zip(given, expected)):
+            return tf.constant(True)
+    shape = tf.shape(x, out_type=tf.int64)
+    known = [axis for axis, size in enumerate(expected) if size is not None]
+    padded = tf.concat([shape, tf.zeros([len(expected) + 1], tf.int64)], axis=0)[1 : len(expected) + 1]
+    matches = tf.logical_and(
+        tf.equal(tf.size(shape), len(expected) + 1),
+        tf.reduce_all(tf.equal(tf.gather(padded, known), tf.constant([expected[axis] for axis in known], tf.int64))),
+    )
+    assertion = tf.debugging.Assert(matches, [message.replace(f" '{model.name}'", f" {model.name}"), shape])
+    with tf.control_dependencies([assertion]):
+        return tf.identity(matches)
+
+
+def with_known_input_shape(model, data, x):
+    """``data`` whose input ``x`` of unknown rank (a retraced step) gets the shape the model was built for.
+
+    The step that uses it runs only where :func:`input_shape_matches` held, so tracing it with that shape
+    is safe, and the model's layers see a shape they can build on instead of failing while they trace.
+    The values are taken apart and put back without any op that could fail on another shape (graph
+    optimizations may run it before the shape assertion, whose message must be the one the user sees).
+    """
+    x_data, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+    if x.shape.rank is not None or not getattr(model, "inputs", None) or keras.tree.is_nested(x_data):
+        return data
+    expected = model.inputs[0].shape[1:]
+    if any(size is None for size in expected):
+        return data
+    batch = tf.concat([tf.shape(x), [1]], axis=0)[0]
+    needed = batch * math.prod(expected)
+    flat = tf.reshape(x, [-1])[:needed]
+    flat = tf.pad(flat, [[0, needed - tf.size(flat)]])
+    shaped = tf.reshape(flat, tf.concat([[batch], expected], axis=0))
+    shaped.set_shape((None, *expected))
+    return keras.utils.pack_x_y_sample_weight(shaped, y, sample_weight)
