@@ -11,4 +11,4 @@ export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
 python3 -m pip install -q -e ".[test]"
 ruff check .
 bash scripts/docs.sh
-python3 -m pytest -m "not slow" -n 2 -q "$@"
+python3 -m pytest -m "not slow" -n 2 -q --durations=10 "$@"

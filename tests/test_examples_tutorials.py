@@ -49,6 +49,7 @@ def assert_completion_output(out, tmp_path):
         assert_png(tmp_path / f"completion_{mask}.png")
 
 
+@pytest.mark.slow  # the docs build executes the same tutorial code as a notebook
 @needs_matplotlib
 def test_image_completion_quick(tmp_path):
     out = run_example("image_completion.py", "--quick", "--output-dir", tmp_path)
@@ -88,6 +89,7 @@ def test_image_completion_fashion_mnist_idx_quick(tmp_path):
     assert_completion_output(out, out_dir)
 
 
+@pytest.mark.slow  # the docs build executes the same tutorial code as a notebook
 @needs_matplotlib
 def test_sampling_quick(tmp_path):
     out = run_example("sampling.py", "--quick", "--output-dir", tmp_path)
@@ -116,6 +118,7 @@ def test_rat_spn_classification_quick():
     assert line_value(rf"^mean test log p\(x\): ({NUMBER}) nats", out) < 0
 
 
+@pytest.mark.slow  # the docs build executes the same tutorial code as a notebook
 @needs_matplotlib
 def test_region_spns_quick(tmp_path):
     out = run_example("region_spns.py", "--quick", "--output-dir", tmp_path)
