@@ -137,3 +137,16 @@ def test_predict_on_the_fast_path_is_normalized_under_every_sum_op(sum_op):
     model.compile(loss=None)
     log_probabilities = model.predict(all_binary(5), verbose=0).ravel()
     assert np_logsumexp(log_probabilities) == pytest.approx(0.0, abs=2e-6)
+
+
+@pytest.mark.parametrize("log_weights", [[0.0, -1.0, -2.0, 0.5], [0.0, 0.0, 0.0, -200.0]])
+def test_compiled_queries_are_exact_on_both_sides_of_the_fast_range(log_weights):
+    model = joint_table_spn(log_weights)
+    model.compile(loss=None)  # XLA for the queries too
+    x = all_binary(2)
+    expected = reference_log_likelihoods(log_weights)
+    np.testing.assert_allclose(np.sort(model.log_likelihood(x)), expected, rtol=1e-6, atol=2e-6)
+    # Completing x1 picks the most probable value given x0, as the (brute-force checked) joint says.
+    joint = model.log_likelihood(x).reshape(2, 2, order="F")  # all_binary: x0 varies fastest
+    completed = model.complete(np.array([[0, -1], [1, -1]], np.int32))
+    np.testing.assert_array_equal(completed[:, 1], np.argmax(joint, axis=1))

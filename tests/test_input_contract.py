@@ -229,10 +229,20 @@ def test_predict_of_an_integer_model_under_xla_refuses_other_categories():
     model.evaluate(good, verbose=0)
 
 
-def test_infinite_value_is_refused_by_queries():
+@pytest.mark.parametrize("compiled", [False, True])
+def test_infinite_value_is_refused_by_queries(compiled):
+    # Compiled models run their queries with XLA, which drops the leaves' assertions: checked before.
     model = models.SequentialSumProductNetwork(normal_stack())
+    if compiled:
+        model.compile(optimizer="adam")
+        assert model.jit_compile is True
+    bad = np.array([[0.0, np.inf, 1.0, np.nan]], "float32")
     with pytest.raises(ValueError, match=FLOAT_CONTRACT):
-        model.log_likelihood(np.array([[0.0, np.inf, 1.0, np.nan]], "float32"))
+        model.log_likelihood(bad)
+    with pytest.raises(ValueError, match=FLOAT_CONTRACT):
+        model.complete(bad)
+    good = np.array([[0.0, 0.5, 1.0, np.nan]], "float32")
+    assert np.isfinite(model.log_likelihood(good)).all() and np.isfinite(model.complete(good)).all()
 
 
 # -------------------------------------------------------------------------------- 11.2 shapes the model was built for

@@ -153,3 +153,42 @@ class _InGraphCheck:
 
     def __init__(self, accumulators, check):
         self.accumulators, self.check = accumulators, check
+
+
+def compiled_query(model, key, function):
+    """``function`` (tensors in, tensors out) as a ``tf.function`` kept per ``model`` and ``key``.
+
+    Queries call it instead of running the model eagerly. Like the training
+    and prediction steps it takes the checked variant (no log-matmul range
+    check) while every sum's weights allow it, and it compiles with XLA when
+    the model's steps do (``model.jit_compile``; XLA compiles again for each
+    new batch size, as for ``predict``). Only deterministic functions belong
+    here: draws inside a traced function would not follow the seed of each
+    call.
+    """
+    cache = getattr(model, "_spn_compiled_queries", None)
+    if cache is None:
+        cache = _QueryCache()
+        model._spn_compiled_queries = cache
+    jit_compile = getattr(model, "jit_compile", False) is True
+    key = (key, jit_compile)
+    if key not in cache.functions:
+        accumulators, check = fast_kernel_check(model)
+        exact = tf.function(function, reduce_retracing=True, jit_compile=jit_compile)
+        fast = tf.function(function, reduce_retracing=True, jit_compile=jit_compile)
+
+        def run(*args):
+            if accumulators and not tf.distribute.has_strategy() and bool(check()):
+                with checked_accumulators(accumulators):
+                    return fast(*args)
+            return exact(*args)
+
+        cache.functions[key] = run
+    return cache.functions[key]
+
+
+class _QueryCache:
+    """Compiled query functions of one model (a plain object, so that Keras does not track it)."""
+
+    def __init__(self):
+        self.functions = {}

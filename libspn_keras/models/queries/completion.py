@@ -5,7 +5,8 @@ import tensorflow as tf
 
 from libspn_keras.layers.leaf_representation import LeafRepresentation
 from libspn_keras.math.seeding import random_source, stateless_seed
-from libspn_keras.models.queries.chain import copies_per_input, from_inputs, split_at_leaf, to_inputs
+from libspn_keras.models.fast_path import compiled_query
+from libspn_keras.models.queries.chain import copies_per_input, from_inputs, leaf_input, split_at_leaf, to_inputs
 from libspn_keras.models.queries.evidence import (
     check_categories,
     check_sample_statistics,
@@ -86,6 +87,14 @@ def _components(leaf, method, num_samples):
     return leaf.sample_components(num_samples, seed=stateless_seed())
 
 
+def _posterior_signal(layers):
+    def signal_and_root(x):
+        signal, _, root = leaf_signal(layers, x, "posterior_marginal")
+        return signal, root
+
+    return signal_and_root
+
+
 def complete(model, x, evidence_mask=None, method="posterior_marginal", seed=None):
     """Fills the missing entries of ``x``; see :meth:`QueryMixin.complete`."""
     if method not in COMPLETION_METHODS:
@@ -98,8 +107,13 @@ def complete(model, x, evidence_mask=None, method="posterior_marginal", seed=Non
     missing = missing_mask(x, leaf, evidence_mask, name=model.name)
     check_categories(model, leaf, x, missing)
     check_sample_statistics(model, pre, missing)
+    marked = mark_missing(x, missing)
     with random_source(seed):
-        signal, normalization, root = leaf_signal(layers, mark_missing(x, missing), method)
+        if method == "posterior_marginal":  # deterministic: compiled once per model
+            signal, root = compiled_query(model, "posterior_signal", _posterior_signal(layers))(marked)
+            normalization = leaf_input(pre, marked)[1]
+        else:
+            signal, normalization, root = leaf_signal(layers, marked, method)
         if not np.all(np.isfinite(root.numpy())):
             raise ValueError(
                 f"{model.name}.complete: the evidence of some samples has probability zero under the model, so no "

@@ -5,8 +5,9 @@ import tensorflow as tf
 from tensorflow import keras
 
 from libspn_keras.layers.base_leaf import missing_value
+from libspn_keras.layers.input_guard import guard_values
 from libspn_keras.layers.normalize_standard_score import NormalizeStandardScore
-from libspn_keras.layers.validation import check_int
+from libspn_keras.layers.validation import check_int, layer_label
 
 
 def missing_mask(x, leaf, evidence_mask=None, name="model"):
@@ -62,16 +63,21 @@ def check_num_samples(name, num_samples):
 
 
 def check_categories(model, leaf, x, missing):
-    """Raises ``ValueError`` if an observed category is outside ``[0, num_components)`` of an indicator leaf."""
-    if not leaf.is_categorical:
-        return
-    observed = tf.boolean_mask(x, tf.logical_not(missing)).numpy()
-    if observed.size and np.round(observed).max() >= leaf.num_components:
-        raise ValueError(
-            f"{model.name}: input holds category {int(np.round(observed).max())} but {type(leaf).__name__} "
-            f"'{leaf.name}' has {leaf.num_components} categories (0 to {leaf.num_components - 1}); recode the "
-            f"input or raise num_components."
-        )
+    """Raises ``ValueError`` for an observed category the leaf does not have, or another value it refuses (``inf``).
+
+    Checked eagerly before a query runs its compiled function, where XLA would compile the leaf's own
+    assertions away.
+    """
+    if leaf.is_categorical:
+        observed = tf.boolean_mask(x, tf.logical_not(missing)).numpy()
+        if observed.size and np.round(observed).max() >= leaf.num_components:
+            raise ValueError(
+                f"{model.name}: input holds category {int(np.round(observed).max())} but {type(leaf).__name__} "
+                f"'{leaf.name}' has {leaf.num_components} categories (0 to {leaf.num_components - 1}); recode the "
+                f"input or raise num_components."
+            )
+    values = leaf.convert_input(mark_missing(x, missing))
+    guard_values(layer_label(leaf), values, leaf.invalid_entries(values), leaf.input_contract)
 
 
 def check_sample_statistics(model, pre, missing):

@@ -3,6 +3,7 @@
 import tensorflow as tf
 
 from libspn_keras.math.seeding import random_source
+from libspn_keras.models.fast_path import compiled_query
 from libspn_keras.models.queries.chain import split_at_leaf
 from libspn_keras.models.queries.completion import complete, reconstruct
 from libspn_keras.models.queries.evidence import (
@@ -30,8 +31,11 @@ class QueryMixin:
         leaf = split_at_leaf(self)[1]
         missing = missing_mask(x, leaf, evidence_mask, name=self.name)
         check_categories(self, leaf, x, missing)
-        output = self(mark_missing(x, missing), training=False)
-        return tf.reduce_logsumexp(tf.reshape(output, [tf.shape(output)[0], -1]), axis=-1).numpy()
+        return compiled_query(self, "log_likelihood", self._log_likelihood_of_marked)(mark_missing(x, missing)).numpy()
+
+    def _log_likelihood_of_marked(self, x):
+        output = self(x, training=False)
+        return tf.reduce_logsumexp(tf.reshape(output, [tf.shape(output)[0], -1]), axis=-1)
 
     def complete(self, x, evidence_mask=None, method="posterior_marginal", seed=None):
         """Fills in missing entries of ``x`` (NaN, negative category, or ``evidence_mask`` False).
