@@ -122,15 +122,20 @@ def _on_fast_path(model, attribute, make, force):
         model._spn_in_graph_check = _InGraphCheck(accumulators, check)  # read by _step_checked_in_graph
         return exact
     make(force=True)
-    fast = getattr(model, attribute)
+    function = checked_or_exact(accumulators, check, getattr(model, attribute), exact)
+    setattr(model, attribute, function)
+    return function
+
+
+def checked_or_exact(accumulators, check, fast, exact):
+    """A function that calls ``fast`` (traced as checked) where ``check()`` holds, and ``exact`` otherwise."""
 
     def function(*args, **kwargs):
-        if bool(check()):
+        if accumulators and not tf.distribute.has_strategy() and bool(check()):
             with checked_accumulators(accumulators):  # active whenever ``fast`` traces, and only then
                 return fast(*args, **kwargs)
         return exact(*args, **kwargs)
 
-    setattr(model, attribute, function)
     return function
 
 
@@ -174,16 +179,8 @@ def compiled_query(model, key, function):
     key = (key, jit_compile)
     if key not in cache.functions:
         accumulators, check = fast_kernel_check(model)
-        exact = tf.function(function, reduce_retracing=True, jit_compile=jit_compile)
-        fast = tf.function(function, reduce_retracing=True, jit_compile=jit_compile)
-
-        def run(*args):
-            if accumulators and not tf.distribute.has_strategy() and bool(check()):
-                with checked_accumulators(accumulators):
-                    return fast(*args)
-            return exact(*args)
-
-        cache.functions[key] = run
+        fast, exact = (tf.function(function, reduce_retracing=True, jit_compile=jit_compile) for _ in range(2))
+        cache.functions[key] = checked_or_exact(accumulators, check, fast, exact)
     return cache.functions[key]
 
 
