@@ -42,7 +42,10 @@ def joint_table_spn(log_weights, sum_op="grad"):
         ([[1.0], [2.0**-102]], False, False),
         ([[1.0], [0.0]], False, False),
         ([[1.0], [np.nan]], False, False),
-        ([[3e38], [3e38]], False, True),  # normalized after scaling, without overflow
+        ([[3e38], [3e38]], False, False),  # the total overflows: the exact path, which handles it, runs
+        ([[1e-30], [1e-37]], False, True),  # tiny totals: a share of 1e-7 is not underflowed away
+        ([[1e-30], [0.0]], False, False),
+        ([[0.0], [0.0]], False, False),
         ([[0.0], [-60.0]], True, True),
         ([[0.0], [-80.0]], True, False),
         ([[50.0], [-15.0]], True, True),

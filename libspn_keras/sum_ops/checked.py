@@ -53,6 +53,8 @@ def weights_fit_fast_kernel(accumulators, logspace_accumulators):
     if logspace_accumulators:
         lowest = tf.reduce_min(accumulators, axis=-2) - tf.reduce_logsumexp(accumulators, axis=-2)
         return tf.reduce_all(lowest >= math.log(MIN_FAST_WEIGHT))
-    # Scaled by the largest first, as the sum ops normalize them, so that the total does not overflow.
-    scaled = accumulators / tf.reduce_max(accumulators, axis=-2, keepdims=True)
-    return tf.reduce_all(tf.reduce_min(scaled, axis=-2) >= MIN_FAST_WEIGHT * tf.reduce_sum(scaled, axis=-2))
+    # Two reductions and one division per sum (this runs before every step): a total that overflows or is 0
+    # gives a ratio of 0 or NaN, so the check fails rather than passes; the ratio itself cannot underflow
+    # above MIN_FAST_WEIGHT.
+    lowest_share = tf.reduce_min(accumulators, axis=-2) / tf.reduce_sum(accumulators, axis=-2)
+    return tf.reduce_all(lowest_share >= MIN_FAST_WEIGHT)
