@@ -169,7 +169,10 @@ def compiled_query(model, key, function):
     the model's steps do (``model.jit_compile``; XLA compiles again for each
     new batch size, as for ``predict``). Only deterministic functions belong
     here: draws inside a traced function would not follow the seed of each
-    call.
+    call. Nor do functions closing over per-call values other than their
+    tensor arguments (the trace would keep the first call's). A kept function
+    is made again when the model's layers or their sum ops are no longer the
+    ones it was traced with (e.g. after ``pop`` / ``add``).
     """
     cache = getattr(model, "_spn_compiled_queries", None)
     if cache is None:
@@ -177,15 +180,20 @@ def compiled_query(model, key, function):
         model._spn_compiled_queries = cache
     jit_compile = getattr(model, "jit_compile", False) is True
     key = (key, jit_compile)
-    if key not in cache.functions:
+    layers = layers_within(model)
+    traced_with = [*layers, *(getattr(layer, "sum_op", None) for layer in layers)]
+    kept = cache.functions.get(key)
+    if kept is None or len(kept[0]) != len(traced_with) or any(a is not b for a, b in zip(kept[0], traced_with)):
         accumulators, check = fast_kernel_check(model)
         fast, exact = (tf.function(function, reduce_retracing=True, jit_compile=jit_compile) for _ in range(2))
-        cache.functions[key] = checked_or_exact(accumulators, check, fast, exact)
-    return cache.functions[key]
+        kept = (traced_with, checked_or_exact(accumulators, check, fast, exact))
+        cache.functions[key] = kept
+    return kept[1]
 
 
 class _QueryCache:
-    """Compiled query functions of one model (a plain object, so that Keras does not track it)."""
+    """Compiled query functions of one model, each with the objects it was traced with (a plain object, so that
+    Keras does not track it)."""
 
     def __init__(self):
         self.functions = {}

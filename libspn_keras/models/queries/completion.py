@@ -109,7 +109,9 @@ def complete(model, x, evidence_mask=None, method="posterior_marginal", seed=Non
     check_sample_statistics(model, pre, missing)
     marked = mark_missing(x, missing)
     with random_source(seed):
-        if method == "posterior_marginal":  # deterministic: compiled once per model
+        # Deterministic: compiled once per model. Not for a model with its own query chain (a dynamic SPN),
+        # whose chain holds the sequence lengths of this call: a kept trace would answer with the first call's.
+        if method == "posterior_marginal" and not callable(getattr(model, "query_chain", None)):
             signal, root = compiled_query(model, "posterior_signal", _posterior_signal(layers))(marked)
             normalization = leaf_input(pre, marked)[1]
         else:

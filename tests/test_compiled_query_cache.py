@@ -1,0 +1,54 @@
+"""The compiled queries (models.fast_path.compiled_query) answer for the model as it is now, not as first traced."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from reference import all_binary, np_logsumexp
+
+from libspn_keras import layers
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_checked_weights import joint_table_spn  # noqa: E402
+from test_dynamic_spn_queries import left_padded, original_dspn  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings("ignore:Do not pass an `input_shape`:UserWarning")
+
+
+def joint_table(weights):
+    """Brute force for ``joint_table_spn``: ``p(x0, x1)`` is the normalized weight of product ``2 * x0 + x1``."""
+    weights = np.asarray(weights, np.float64) / np.sum(weights)
+    x = all_binary(2)
+    return np.log(weights[2 * x[:, 0] + x[:, 1]])
+
+
+@pytest.mark.parametrize("jit_compile", [True, False])
+def test_queries_follow_a_root_replaced_after_they_ran(jit_compile):
+    first, second = [0.1, 0.2, 0.3, 0.4], [0.4, 0.05, 0.05, 0.5]
+    model = joint_table_spn(np.log(first))
+    model.compile(loss=None, jit_compile=jit_compile)
+    x = all_binary(2)
+    np.testing.assert_allclose(model.log_likelihood(x), joint_table(first), atol=2e-6)
+    model.complete(np.array([[0, -1], [1, -1]], np.int32))
+
+    model.pop()
+    root = layers.RootSum(logspace_accumulators=True, return_weighted_child_logits=False)
+    model.add(root)
+    root.accumulators.assign(np.log(np.reshape(second, root.accumulators.shape)).astype(np.float32))
+    expected = joint_table(second)
+    np.testing.assert_allclose(model.log_likelihood(x), expected, atol=2e-6)
+    # x1 given x0: the most probable value under the new joint (0 given x0 = 0, 1 given x0 = 1; the first gave 1, 1).
+    completed = model.complete(np.array([[0, -1], [1, -1]], np.int32))
+    np.testing.assert_array_equal(completed[:, 1], np.argmax(expected.reshape(2, 2, order="F"), axis=1))
+    assert np_logsumexp(expected) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_dynamic_spn_completion_uses_the_sequence_lengths_of_each_call():
+    x, _ = left_padded(3)
+    x = x.copy()
+    x[:, 0, :] = -1  # the first step missing: filled only where it lies inside the sequence
+    lengths = np.resize([1, 2, 3], len(x))
+    model = original_dspn(seed=1)
+    model.complete([x, np.full(len(x), 3)])
+    np.testing.assert_array_equal(model.complete([x, lengths]), original_dspn(seed=1).complete([x, lengths]))
