@@ -171,8 +171,9 @@ def compiled_query(model, key, function):
     here: draws inside a traced function would not follow the seed of each
     call. Nor do functions closing over per-call values other than their
     tensor arguments (the trace would keep the first call's). A kept function
-    is made again when the model's layers or their sum ops are no longer the
-    ones it was traced with (e.g. after ``pop`` / ``add``).
+    is made again when the model's layers, their sum ops or accumulator
+    variables are no longer the ones it was traced with (e.g. after ``pop`` /
+    ``add``, or once a deferred-build model is built).
     """
     cache = getattr(model, "_spn_compiled_queries", None)
     if cache is None:
@@ -181,7 +182,7 @@ def compiled_query(model, key, function):
     jit_compile = getattr(model, "jit_compile", False) is True
     key = (key, jit_compile)
     layers = layers_within(model)
-    traced_with = [*layers, *(getattr(layer, "sum_op", None) for layer in layers)]
+    traced_with = [*layers, *(getattr(layer, name, None) for layer in layers for name in ("sum_op", "accumulators"))]
     kept = cache.functions.get(key)
     if kept is None or len(kept[0]) != len(traced_with) or any(a is not b for a, b in zip(kept[0], traced_with)):
         accumulators, check = fast_kernel_check(model)
