@@ -18,7 +18,7 @@ from libspn_keras.layers.base_sum import SumLayerBase
 from libspn_keras.layers.normalize_standard_score import NormalizeStandardScore
 from libspn_keras.models.queries import complete, mark_missing, missing_mask, split_at_leaf
 from libspn_keras.models.queries.chain import run_layers
-from libspn_keras.models.queries.evidence import check_categories, check_num_samples, query_dtype
+from libspn_keras.models.queries.evidence import check_leaf_values, check_num_samples, query_dtype
 
 
 def sum_layers_in(layer):
@@ -92,7 +92,7 @@ class DynamicQueryMixin:
         x, sequence_lens = self._split_input(x)
         leaf = split_at_leaf(self.template_model)[1]
         missing = missing_mask(x, leaf, evidence_mask, name=self.name)
-        check_categories(self, leaf, x, missing)
+        check_leaf_values(self, leaf, x, missing)
         x = mark_missing(x, missing)
         steps = tf.reshape(x, [-1, *x.shape[2:]])
         template = self.template_model(steps, training=False)

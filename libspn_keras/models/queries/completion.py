@@ -8,7 +8,7 @@ from libspn_keras.math.seeding import random_source, stateless_seed
 from libspn_keras.models.fast_path import compiled_query
 from libspn_keras.models.queries.chain import copies_per_input, from_inputs, leaf_input, split_at_leaf, to_inputs
 from libspn_keras.models.queries.evidence import (
-    check_categories,
+    check_leaf_values,
     check_sample_statistics,
     mark_missing,
     missing_mask,
@@ -105,7 +105,7 @@ def complete(model, x, evidence_mask=None, method="posterior_marginal", seed=Non
     layers = split_at_leaf(model)
     pre, leaf, _ = layers
     missing = missing_mask(x, leaf, evidence_mask, name=model.name)
-    check_categories(model, leaf, x, missing)
+    check_leaf_values(model, leaf, x, missing)
     check_sample_statistics(model, pre, missing)
     marked = mark_missing(x, missing)
     with random_source(seed):

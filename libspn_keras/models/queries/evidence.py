@@ -5,9 +5,9 @@ import tensorflow as tf
 from tensorflow import keras
 
 from libspn_keras.layers.base_leaf import missing_value
-from libspn_keras.layers.input_guard import guard_values
 from libspn_keras.layers.normalize_standard_score import NormalizeStandardScore
-from libspn_keras.layers.validation import check_int, layer_label
+from libspn_keras.layers.validation import check_int
+from libspn_keras.models.guarded_training import checked_batch
 
 
 def missing_mask(x, leaf, evidence_mask=None, name="model"):
@@ -62,7 +62,7 @@ def check_num_samples(name, num_samples):
     return check_int(name, "num_samples", num_samples, minimum=1)
 
 
-def check_categories(model, leaf, x, missing):
+def check_leaf_values(model, leaf, x, missing):
     """Raises ``ValueError`` for an observed category the leaf does not have, or another value it refuses (``inf``).
 
     Checked eagerly before a query runs its compiled function, where XLA would compile the leaf's own
@@ -76,8 +76,7 @@ def check_categories(model, leaf, x, missing):
                 f"'{leaf.name}' has {leaf.num_components} categories (0 to {leaf.num_components - 1}); recode the "
                 f"input or raise num_components."
             )
-    values = leaf.convert_input(mark_missing(x, missing))
-    guard_values(layer_label(leaf), values, leaf.invalid_entries(values), leaf.input_contract)
+    checked_batch([leaf], mark_missing(x, missing))
 
 
 def check_sample_statistics(model, pre, missing):

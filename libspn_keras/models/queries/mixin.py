@@ -7,7 +7,7 @@ from libspn_keras.models.fast_path import compiled_query
 from libspn_keras.models.queries.chain import split_at_leaf
 from libspn_keras.models.queries.completion import complete, reconstruct
 from libspn_keras.models.queries.evidence import (
-    check_categories,
+    check_leaf_values,
     check_num_samples,
     empty_evidence,
     input_dtype,
@@ -30,7 +30,7 @@ class QueryMixin:
         x = tf.cast(x, query_dtype(x.dtype))
         leaf = split_at_leaf(self)[1]
         missing = missing_mask(x, leaf, evidence_mask, name=self.name)
-        check_categories(self, leaf, x, missing)
+        check_leaf_values(self, leaf, x, missing)
         return compiled_query(self, "log_likelihood", self._log_likelihood_of_marked)(mark_missing(x, missing)).numpy()
 
     def _log_likelihood_of_marked(self, x):
