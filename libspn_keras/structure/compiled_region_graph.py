@@ -116,8 +116,7 @@ class CompiledRegionGraph(SumLayerBase):
             outputs = []
             for _, rows, _ in plan.buckets:
                 children = products[0] if rows is None else _assemble(products, rows)
-                out = next(sum_layers)(tf.expand_dims(tf.transpose(children, [1, 0, 2]), 2))
-                outputs.append(tf.transpose(tf.squeeze(out, axis=2), [1, 0, 2]))
+                outputs.append(_node_major_sum(next(sum_layers), children))
             sources.append(outputs[0] if len(outputs) == 1 else tf.concat(outputs, axis=0))
         return tf.reshape(sources[-1], [-1, self.num_root_sums])
 
@@ -130,6 +129,18 @@ class CompiledRegionGraph(SumLayerBase):
             region_graph=region_graph_to_config(self.roots), num_sums=self.num_sums, num_root_sums=self.num_root_sums
         )
         return config
+
+
+def _node_major_sum(layer, children):
+    """The sums of ``layer`` (a ``DenseSum`` over ``[batch, regions, 1, children]``) on node-major children.
+
+    ``[regions, batch, children]`` -> ``[regions, batch, sums]``, through the
+    sum op's node-major entry point (no transposes on its fast path).
+    """
+    out = layer.sum_op.weighted_sum_node_major(
+        tf.expand_dims(children, 1), layer.accumulators, layer.logspace_accumulators
+    )
+    return tf.squeeze(out, axis=1)
 
 
 def _gather_table(sources, entries):

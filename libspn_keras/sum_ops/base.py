@@ -16,9 +16,16 @@ import tensorflow as tf
 from tensorflow import keras
 
 from libspn_keras.math.log_matmul import log_matmul
+from libspn_keras.math.node_major import (
+    batch_first,
+    batch_inside,
+    checked_log_matmul_node_major,
+    renormalized_node_major,
+)
 from libspn_keras.math.products import log_outer_product
 from libspn_keras.math.routing import route_signal
 from libspn_keras.math.stable import renormalized
+from libspn_keras.sum_ops.checked import is_checked
 
 _REGISTRY = {}
 
@@ -160,6 +167,25 @@ class SumOpBase:
     def weighted_children(self, x, accumulators, logspace_accumulators):
         """Weighted children ``log w_c + x_c`` of one sum per position: ``[batch, *lead, children]``."""
         raise NotImplementedError
+
+    #: Linear weights of the node-major fast kernel (``normalized_weights``, or ``count_weights`` for EM counts);
+    #: ``None``: :meth:`weighted_sum_node_major` always goes through :meth:`weighted_sum`.
+    node_major_weights = None
+
+    def weighted_sum_node_major(self, x, accumulators, logspace_accumulators):
+        """:meth:`weighted_sum` with the batch inside: ``[*lead, batch, children]`` -> ``[*lead, batch, sums]``.
+
+        Accumulators ``[*lead, children, sums]`` as for :meth:`weighted_sum`.
+        Ops that set :attr:`node_major_weights` run checked accumulators
+        (see :mod:`~libspn_keras.sum_ops.checked`) as one batched matmul
+        (:func:`~libspn_keras.math.node_major.checked_log_matmul_node_major`);
+        otherwise the children are moved batch-first, summed by
+        :meth:`weighted_sum`, and moved back.
+        """
+        if self.node_major_weights is None or not is_checked(accumulators):
+            return batch_inside(self.weighted_sum(batch_first(x), accumulators, logspace_accumulators))
+        weights = type(self).node_major_weights(accumulators, logspace_accumulators)
+        return renormalized_node_major(lambda x: checked_log_matmul_node_major(x, weights), x)
 
     fuses_products = False
 

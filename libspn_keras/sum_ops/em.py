@@ -19,6 +19,7 @@ class SumOpEMBackprop(CountingSumOpBase):
     """
 
     fuses_products = True
+    node_major_weights = staticmethod(count_weights)
 
     def weighted_sum(self, x, accumulators, logspace_accumulators):
         forms = weight_forms(accumulators, logspace_accumulators, count_weights)

@@ -6,6 +6,7 @@ from libspn_keras.sum_ops.base import (
     SumOpBase,
     add_log_weights,
     normalized_log_weights,
+    normalized_weights,
     register_sum_op,
     weight_forms,
 )
@@ -62,6 +63,7 @@ class SumOpGradBackprop(SumOpBase):
         return renormalized(lambda x: log_matmul(x, *forms, checked_weights=checked), x)
 
     fuses_products = True
+    node_major_weights = staticmethod(normalized_weights)
 
     def weighted_sum_of_products(self, left, right, accumulators, logspace_accumulators):
         forms = weight_forms(accumulators, logspace_accumulators)
