@@ -12,6 +12,7 @@ compiled (``layer.supports_jit = False``), the model runs eagerly, or a
 import tensorflow as tf
 
 from libspn_keras.layers.base_sum import SumLayerBase
+from libspn_keras.models.iterator_release import releasing_iterators
 from libspn_keras.sum_ops.checked import checked_accumulators, weights_fit_fast_kernel
 
 
@@ -86,7 +87,10 @@ class FastPathMixin:
     the checked one lets XLA fuse each sum's ``log`` into the layer above. With
     ``steps_per_execution > 1`` the check runs inside the function before each
     step (both variants are then compiled); under a distribution strategy the
-    range check stays.
+    range check stays. The functions also keep the dataset iterator of the
+    last epoch and drop it off the main thread when the next epoch starts
+    (:mod:`~libspn_keras.models.iterator_release`), so no epoch waits for
+    tf.data's autotuning thread.
     """
 
     def make_train_function(self, force=False):
@@ -114,15 +118,16 @@ def _on_fast_path(model, attribute, make, force):
         return getattr(model, attribute)
     model._spn_in_graph_check = None
     make(force=force)
-    exact = getattr(model, attribute)
+    function = exact = getattr(model, attribute)
     accumulators, check = fast_kernel_check(model)
-    if not accumulators or tf.distribute.has_strategy():
+    if tf.distribute.has_strategy():
         return exact
-    if getattr(model, "steps_per_execution", 1) > 1:
+    if accumulators and getattr(model, "steps_per_execution", 1) > 1:
         model._spn_in_graph_check = _InGraphCheck(accumulators, check)  # read by _step_checked_in_graph
-        return exact
-    make(force=True)
-    function = checked_or_exact(accumulators, check, getattr(model, attribute), exact)
+    elif accumulators:
+        make(force=True)
+        function = checked_or_exact(accumulators, check, getattr(model, attribute), exact)
+    function = releasing_iterators(function)
     setattr(model, attribute, function)
     return function
 

@@ -1,0 +1,89 @@
+"""The SPN models keep each epoch's dataset iterator and delete replaced ones in a background thread."""
+
+import gc
+import threading
+import time
+import weakref
+
+import numpy as np
+import tensorflow as tf
+
+from libspn_keras import models, optimizers
+from libspn_keras.models.iterator_release import releasing_iterators
+
+
+def deleted_in(iterator):
+    """A dict that records the thread in which ``iterator`` is deleted (key ``"thread"``)."""
+    seen = {}
+    weakref.finalize(iterator, lambda: seen.setdefault("thread", threading.current_thread()))
+    return seen
+
+
+def wait_for(seen, seconds=30.0):
+    deadline = time.monotonic() + seconds
+    while "thread" not in seen and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return seen.get("thread")
+
+
+def dataset_iterator():
+    return iter(tf.data.Dataset.range(6).batch(2).prefetch(tf.data.AUTOTUNE))
+
+
+def test_the_last_iterator_is_kept_and_a_replaced_one_is_deleted_off_the_main_thread():
+    calls = []
+    step = releasing_iterators(lambda iterator, extra=None: calls.append(int(next(iterator)[0])) or extra)
+    first = dataset_iterator()
+    first_deleted = deleted_in(first)
+    assert step(first, extra="logs") == "logs"
+    del first
+    assert "thread" not in first_deleted  # kept by the wrapped function, not deleted on the main thread
+    second = dataset_iterator()
+    second_deleted = deleted_in(second)
+    step(second)
+    thread = wait_for(first_deleted)
+    assert thread is not None and thread is not threading.main_thread()
+    assert thread.name == "spn-iterator-release"
+    step(second)  # the same iterator again (the steps of one epoch): kept
+    del second
+    assert "thread" not in second_deleted
+    assert calls == [0, 0, 2]
+
+
+def test_other_arguments_pass_through_and_are_not_kept():
+    class Batch:
+        pass
+
+    step = releasing_iterators(lambda batch: batch)
+    batch = Batch()
+    deleted = deleted_in(batch)
+    assert step(batch) is batch
+    del batch
+    assert deleted.get("thread") is threading.main_thread()
+
+
+def live_iterators():
+    gc.collect()
+    return [obj for obj in gc.get_objects() if isinstance(obj, tf.data.Iterator)]
+
+
+def test_an_spn_model_keeps_the_last_epochs_iterator_and_releases_the_earlier_ones():
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 2, size=(64, 8)).astype(np.int32)
+    model = models.build_rat_spn(num_vars=8, depth=2, num_decomps=2, num_input_distributions=3, num_sums=3, sum_op="em")
+    model.compile(optimizer=optimizers.OnlineExpectationMaximization(0.05), jit_compile=False)
+    before = live_iterators()
+    history = model.fit(x, epochs=3, batch_size=16, verbose=0)
+    assert np.all(np.isfinite(history.history["loss"]))
+    kept = [it for it in live_iterators() if not any(it is old for old in before)]
+    assert len(kept) == 1  # the last epoch's; a plain keras.Model keeps none
+    last = deleted_in(kept[0])
+    del kept
+    model.fit(x, epochs=2, batch_size=16, verbose=0)
+    thread = wait_for(last)
+    assert thread is not None and thread is not threading.main_thread()
+    # evaluate and predict keep theirs the same way and give the same values call after call.
+    log_likelihood = model.predict(x, batch_size=16, verbose=0)
+    assert np.all(np.isfinite(log_likelihood)) and np.all(log_likelihood <= 0.0)
+    np.testing.assert_allclose(model.predict(x, batch_size=16, verbose=0), log_likelihood, rtol=1e-6)
+    assert np.isfinite(model.evaluate(x, batch_size=16, verbose=0))
