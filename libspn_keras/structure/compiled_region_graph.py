@@ -7,8 +7,9 @@ from libspn_keras.layers.base_sum import SumLayerBase
 from libspn_keras.layers.dense_sum import DenseSum
 from libspn_keras.layers.validation import check_known, check_rank, positive_int
 from libspn_keras.math.products import log_outer_product
-from libspn_keras.math.region_products import gather_rows, log_elementwise_product
+from libspn_keras.math.region_products import gather_rows, gather_sum
 from libspn_keras.region_graph import as_roots
+from libspn_keras.structure.level_reads import LevelReads
 from libspn_keras.structure.plan import plan_region_graph
 from libspn_keras.structure.serialization import region_graph_from_config, region_graph_to_config
 
@@ -99,20 +100,28 @@ class CompiledRegionGraph(SumLayerBase):
                 layer.build((None, num_regions, 1, num_children))
                 sum_layers.append(layer)
         self.sum_layers = sum_layers
+        self.reads = LevelReads(self.plans)
 
     def call(self, x):
-        # Node-major [nodes, batch, k] inside, so that gathers and segment sums work on the leading axis.
-        sources = [tf.transpose(tf.squeeze(x, axis=2), [1, 0, 2])]
+        # Node-major [nodes, batch, k] inside, so that gathers and sums of parts work on the leading axis.
+        leaf = tf.transpose(tf.squeeze(x, axis=2), [1, 0, 2])
+        sources, chunks = [leaf], _leaf_chunks(leaf, self.reads)
         sum_layers = iter(self.sum_layers)
-        for plan in self.plans:
-            tables = {size: _gather_table(sources, entries) for size, entries in plan.tables.items()}
+        for plan, chunk, reads in zip(self.plans, chunks, self.reads.groups):
+            tables = {}
+            if any(group_reads is None for group_reads in reads):
+                tables = {size: _gather_table(sources, entries) for size, entries in plan.tables.items()}
             if _fusable(plan, self.sum_op):
                 (size, left), (_, right) = plan.groups[0].slots
                 pair = tf.stack([gather_rows(tables[size], left), gather_rows(tables[size], right)], axis=1)
                 out = next(sum_layers).sum_of_pair_products(tf.expand_dims(tf.transpose(pair, [2, 0, 1, 3]), 3))
                 sources.append(tf.transpose(tf.squeeze(out, axis=2), [1, 0, 2]))
                 continue
-            products = [_join(tables, group) for group in plan.groups]
+            parts = [chunk] + sources[1:]
+            products = [
+                _join(tables, group) if group_reads is None else _elementwise(parts, group_reads)
+                for group, group_reads in zip(plan.groups, reads)
+            ]
             outputs = []
             for _, rows, _ in plan.buckets:
                 children = products[0] if rows is None else _assemble(products, rows)
@@ -129,6 +138,26 @@ class CompiledRegionGraph(SumLayerBase):
             region_graph=region_graph_to_config(self.roots), num_sums=self.num_sums, num_root_sums=self.num_root_sums
         )
         return config
+
+
+def _leaf_chunks(leaf, reads):
+    """Per level, the leaf nodes its elementwise products read (one gather for all levels, then a split)."""
+    rows = reads.all_leaf_rows
+    if not len(rows):
+        return [None] * len(reads.leaf_rows)
+    gathered = gather_sum(leaf, rows[:, None])
+    sizes = [0 if level_rows is None else len(level_rows) for level_rows in reads.leaf_rows]
+    pieces = iter(tf.split(gathered, [size for size in sizes if size], axis=0))
+    return [next(pieces) if size else None for size in sizes]
+
+
+def _elementwise(parts, reads):
+    """Elementwise products ``[P, batch, k]``: the sum of the log-values of their parts, read source by source."""
+    out = None
+    for source, index in reads:
+        term = gather_sum(parts[source], index)
+        out = term if out is None else out + term
+    return out
 
 
 def _node_major_sum(layer, children):
@@ -149,9 +178,7 @@ def _gather_table(sources, entries):
 
 
 def _join(tables, group):
-    """Products of one group of partitions, node-major: ``[partitions, batch, width]``."""
-    if group.kind == "elementwise":
-        return log_elementwise_product(tables[group.size], group.rows, group.segments, group.num_partitions)
+    """Outer products of one group of partitions, node-major: ``[partitions, batch, width]``."""
     out = None
     for size, rows in group.slots:
         part = gather_rows(tables[size], rows)
