@@ -43,7 +43,9 @@ def joint_table_spn(log_weights, sum_op="grad"):
         ([[1.0], [0.0]], False, False),
         ([[1.0], [np.nan]], False, False),
         ([[3e38], [3e38]], False, False),  # the total overflows: the exact path, which handles it, runs
-        ([[1e-30], [1e-37]], False, True),  # tiny totals: a share of 1e-7 is not underflowed away
+        ([[1e-30], [1e-37]], False, False),  # a tiny total: the EM kernel would underflow
+        ([[2.0**-20], [2.0**-30]], False, True),  # a small total, a share of 1e-3
+        ([[2.0**70], [1.0]], False, False),  # a total the EM kernel's gradient could not represent
         ([[1e-30], [0.0]], False, False),
         ([[0.0], [0.0]], False, False),
         ([[0.0], [-60.0]], True, True),

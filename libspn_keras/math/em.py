@@ -13,7 +13,7 @@ import tensorflow as tf
 from libspn_keras.math.em_roles import leaf_moments, pack_leaf_statistics
 
 
-def sum_estimate(counts, pseudocount=0.0, per_sum=True):
+def sum_estimate(counts, pseudocount=0.0, per_sum=True, with_total=False):
     """EM estimate of every sum's weights from its counts ``n_c`` (children on axis -2), pseudocount ``a`` added.
 
     With ``per_sum``, ``(n_c + a) / (sum n + K a)`` over the ``K`` children
@@ -22,18 +22,25 @@ def sum_estimate(counts, pseudocount=0.0, per_sum=True):
     that are shares of a batch, the total is the share that reached the sum.
     Either way no child of a reached sum gets weight 0 when ``a > 0``, and
     sums that received no count get an all-zero estimate: they carry no
-    information.
+    information. With ``with_total``, returns ``(estimate, total)``: each
+    sum's estimate total (``[*lead, 1, sums]``), as the formula gives it
+    (1 or ``sum n + K a`` where reached, else 0), with no second pass over
+    the estimate.
     """
     total = tf.reduce_sum(counts, axis=-2, keepdims=True)
     reached = total > 0
     estimate = counts + pseudocount
+    estimate_total = total + pseudocount * counts.shape[-2]
     if per_sum:
-        smoothed = total + pseudocount * counts.shape[-2]
-        estimate = estimate / tf.where(reached, smoothed, tf.ones_like(smoothed))
-    return tf.where(reached, estimate, tf.zeros_like(estimate))
+        estimate = estimate / tf.where(reached, estimate_total, tf.ones_like(estimate_total))
+        estimate_total = tf.ones_like(estimate_total)
+    estimate = tf.where(reached, estimate, tf.zeros_like(estimate))
+    if not with_total:
+        return estimate
+    return estimate, tf.where(reached, estimate_total, tf.zeros_like(estimate_total))
 
 
-def online_em_sum_update(accumulators, estimate, learning_rate):
+def online_em_sum_update(accumulators, estimate, learning_rate, estimate_total=None):
     """Online EM step of sum weights: ``(1 - eta) * w_old + eta * estimate``, renormalized.
 
     ``estimate`` is a (possibly averaged) :func:`sum_estimate` of total
@@ -41,10 +48,14 @@ def online_em_sum_update(accumulators, estimate, learning_rate):
     the batch's samples, did not reach the sum): the result is divided by
     ``1 - eta + eta * m``, as libspn-keras 0.6.0 does by normalizing its
     accumulators after every update. A sum that received no count keeps its
-    weights.
+    weights. ``estimate_total`` is ``m`` (``[*lead, 1, sums]``) where the
+    caller knows it (:func:`sum_estimate` with ``with_total``), which spares
+    a pass over the estimate; by default it is summed.
     """
+    if estimate_total is None:
+        estimate_total = tf.reduce_sum(estimate, axis=-2, keepdims=True)
     old = accumulators / tf.reduce_sum(accumulators, axis=-2, keepdims=True)
-    total = (1.0 - learning_rate) + learning_rate * tf.reduce_sum(estimate, axis=-2, keepdims=True)
+    total = (1.0 - learning_rate) + learning_rate * estimate_total
     kept = total <= 0
     updated = ((1.0 - learning_rate) * old + learning_rate * estimate) / tf.where(kept, tf.ones_like(total), total)
     return tf.where(kept, old, updated)

@@ -18,13 +18,11 @@ and prediction steps, which check the weights of every sum first (see
 :class:`libspn_keras.models.fast_path.FastPathMixin`).
 """
 
-import string
-
 import tensorflow as tf
 
 from libspn_keras.math.blockwise import log_sum_where_needed
+from libspn_keras.math.contractions import outer_sum_kernel, sum_kernel, without_variables
 from libspn_keras.math.products import log_outer_product
-from libspn_keras.math.stable import finite_max
 
 # Shifted linear sums outside [_UNDERFLOW, _OVERFLOW] may have lost their leading terms (or overflowed).
 _UNDERFLOW = 2.0**-100
@@ -32,55 +30,6 @@ _OVERFLOW = 2.0**100
 
 #: Smallest normalized weight with which the fast kernel is exact without a range check (``checked_weights``).
 MIN_FAST_WEIGHT = _UNDERFLOW
-
-
-def _lead_letters(x, weights):
-    num_lead = weights.shape.rank - 2
-    if x.shape.rank != num_lead + 2:
-        raise ValueError(
-            f"Cannot contract children of rank {x.shape.rank} with weights of rank "
-            f"{weights.shape.rank}: expected children of rank {num_lead + 2}."
-        )
-    return string.ascii_lowercase[:num_lead]
-
-
-def _flat_matmul(a, b, out_last, transpose_b=False):
-    """``a [..., k] @ b`` on the flattened leading axes of ``a``, reshaped back with last axis ``out_last``."""
-    flat = tf.reshape(a, [-1, tf.shape(a)[-1]])
-    out = tf.matmul(flat, b, transpose_b=transpose_b)
-    return tf.reshape(out, tf.concat([tf.shape(a)[:-1], [out_last]], axis=0))
-
-
-def _contract(x, weights):
-    """``out[b, ..., s] = sum_c x[b, ..., c] * weights[..., c, s]``."""
-    if weights.shape.rank == 2:
-        return _flat_matmul(x, weights, tf.shape(weights)[-1])
-    lead = _lead_letters(x, weights)
-    return tf.einsum(f"z{lead}x,{lead}xy->z{lead}y", x, weights)
-
-
-def _contract_transposed(dz, weights):
-    """Backward of :func:`_contract` to its first argument: ``sum_s dz[b, ..., s] * weights[..., c, s]``."""
-    if weights.shape.rank == 2:
-        return _flat_matmul(dz, weights, tf.shape(weights)[0], transpose_b=True)
-    lead = _lead_letters(dz, weights)
-    return tf.einsum(f"z{lead}y,{lead}xy->z{lead}x", dz, weights)
-
-
-def _contract_weights_grad(x, dz, weights):
-    """Backward of :func:`_contract` to ``weights``: ``sum over batch (and shared axes) of x_c * dz_s``."""
-    if weights.shape.rank == 2:
-        flat_x = tf.reshape(x, [-1, tf.shape(x)[-1]])
-        flat_dz = tf.reshape(dz, [-1, tf.shape(dz)[-1]])
-        return tf.matmul(flat_x, flat_dz, transpose_a=True)
-    lead = _lead_letters(x, weights)
-    return tf.einsum(f"z{lead}x,z{lead}y->{lead}xy", x, dz)
-
-
-def _shifted_exp(x):
-    """``(exp(x - shift), shift)`` over the last axis; the shift is the maximum, 0 where it is not finite."""
-    shift = finite_max(x, axis=-1)
-    return tf.exp(x - shift), shift
 
 
 def _fast_or_exact(linear, shift, children_fn, log_weights_fn, weight_shape, like, checked=False):
@@ -104,7 +53,7 @@ def _fast_or_exact(linear, shift, children_fn, log_weights_fn, weight_shape, lik
     @tf.custom_gradient
     def fast_or_exact(fast, linear):
         out = log_sum_where_needed(children_fn, log_weights_fn, weight_shape, like, exact, fast, linear)
-        return out, lambda dy, variables=None: _without_variables((dy, None), variables)
+        return out, lambda dy, variables=None: without_variables((dy, None), variables)
 
     return fast_or_exact(tf.math.log(floored) + shift, floored), floored
 
@@ -156,21 +105,10 @@ def log_matmul(x, weights=None, log_weights=None, checked_weights=False):
 
 def _log_matmul_with(x, weights, log_weights_fn, checked=False):
     # The function is closed over rather than passed: custom gradients take tensors only.
-    @tf.custom_gradient
-    def kernel(x, weights):
-        exp_x, shift = _shifted_exp(x)
-        linear = _contract(exp_x, weights)
-        out, linear = _fast_or_exact(linear, shift, lambda: x, log_weights_fn, weights.shape, x, checked)
+    def finish(linear, shift, _):
+        return _fast_or_exact(linear, shift, lambda: x, log_weights_fn, weights.shape, x, checked)
 
-        def grad(dy, variables=None):
-            # d out_s / d x_c = w_cs exp(x_c - out_s) = exp_x_c * w_cs / linear_s.
-            scaled = dy / linear
-            grads = exp_x * _contract_transposed(scaled, weights), _contract_weights_grad(exp_x, scaled, weights)
-            return _without_variables(grads, variables)
-
-        return out, grad
-
-    return kernel(x, weights)
+    return sum_kernel(x, weights, finish, lambda d_weights, _: d_weights)
 
 
 def log_outer_matmul(left, right, weights=None, log_weights=None, checked_weights=False):
@@ -201,47 +139,8 @@ def log_outer_matmul(left, right, weights=None, log_weights=None, checked_weight
     """
     weights, log_weights_fn = _weight_forms(weights, log_weights, "log_outer_matmul")
 
-    @tf.custom_gradient
-    def kernel(left, right, weights):
-        shared = weights.shape.rank == 2
-        inside = (lambda t: t) if shared else (lambda t: _batch_inside(t, True))
-        outside = (lambda t: t) if shared else (lambda t: _batch_inside(t, False))
-        exp_left, left_shift = _shifted_exp(inside(left))
-        exp_right, right_shift = _shifted_exp(inside(right))
-        outer_shape = tf.concat([tf.shape(exp_left)[:-1], [left.shape[-1] * right.shape[-1]]], axis=0)
-        outer = tf.reshape(tf.expand_dims(exp_left, -1) * tf.expand_dims(exp_right, -2), outer_shape)
-        linear = _contract(outer, weights) if shared else tf.matmul(outer, weights)
+    def finish(linear, shift, _):
         products = lambda: log_outer_product(left, right)  # noqa: E731 (formed only on the exact path)
-        shift = outside(left_shift + right_shift)
-        out, linear = _fast_or_exact(
-            outside(linear), shift, products, log_weights_fn, weights.shape, left, checked_weights
-        )
+        return _fast_or_exact(linear, shift, products, log_weights_fn, weights.shape, left, checked_weights)
 
-        def grad(dy, variables=None):
-            scaled = inside(dy / linear)
-            if shared:
-                d_outer = _contract_transposed(scaled, weights)
-                d_weights = _contract_weights_grad(outer, scaled, weights)
-            else:
-                d_outer = tf.matmul(scaled, weights, transpose_b=True)
-                d_weights = tf.matmul(outer, scaled, transpose_a=True)
-            d_outer = tf.reshape(d_outer, tf.concat([tf.shape(exp_left), [right.shape[-1]]], axis=0))
-            d_left = exp_left * tf.reduce_sum(d_outer * tf.expand_dims(exp_right, -2), axis=-1)
-            d_right = exp_right * tf.reduce_sum(d_outer * tf.expand_dims(exp_left, -1), axis=-2)
-            return _without_variables((outside(d_left), outside(d_right), d_weights), variables)
-
-        return out, grad
-
-    return kernel(left, right, weights)
-
-
-def _without_variables(grads, variables):
-    """The gradient of a kernel whose exact path may read variables (through ``log_weights``): none to them."""
-    return grads if variables is None else (grads, [None] * len(variables))
-
-
-def _batch_inside(tensor, inside):
-    """``[batch, *lead, k]`` <-> ``[*lead, batch, k]`` (``inside`` picks the direction)."""
-    rank = tensor.shape.rank
-    perm = list(range(1, rank - 1)) + [0, rank - 1] if inside else [rank - 2] + list(range(rank - 2)) + [rank - 1]
-    return tf.transpose(tensor, perm)
+    return outer_sum_kernel(left, right, weights, finish, lambda d_weights, _: d_weights)

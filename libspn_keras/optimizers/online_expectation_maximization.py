@@ -162,8 +162,9 @@ class OnlineExpectationMaximization(keras.optimizers.Optimizer):
         learning_rate = tf.cast(learning_rate, variable.dtype)
         counts = -tf.cast(gradient, variable.dtype)
         value = tf.convert_to_tensor(variable)
+        estimate_total = None  # of a sum estimate: known from one batch's counts, summed from averaged ones
         if role.kind == SUM_ACCUMULATORS:
-            counts = sum_estimate(counts, self.pseudocount, role.per_sum)
+            counts, estimate_total = sum_estimate(counts, self.pseudocount, role.per_sum, with_total=True)
         else:
             counts = uncentre_leaf_counts(counts)
         if self.accumulate_batches > 1:
@@ -172,8 +173,9 @@ class OnlineExpectationMaximization(keras.optimizers.Optimizer):
             apply_now = tf.equal((self.iterations + 1) % self.accumulate_batches, 0)
             slot.assign(tf.where(apply_now, tf.zeros_like(total), total))
             counts = total / self.accumulate_batches
+            estimate_total = None
         if role.kind == SUM_ACCUMULATORS:
-            updated = online_em_sum_update(value, counts, learning_rate)
+            updated = online_em_sum_update(value, counts, learning_rate, estimate_total)
         else:
             updated = online_em_leaf_update(
                 value,

@@ -17,6 +17,7 @@ import threading
 
 import tensorflow as tf
 
+from libspn_keras.math.counted_log_matmul import MAX_FAST_TOTAL, MIN_FAST_TOTAL
 from libspn_keras.math.log_matmul import MIN_FAST_WEIGHT
 
 _TRACE = threading.local()
@@ -46,8 +47,11 @@ def weights_fit_fast_kernel(accumulators, logspace_accumulators):
     """Scalar bool tensor: every normalized weight of these accumulators ``[*lead, children, sums]`` is large enough.
 
     ``True`` when each weight, normalized over the children axis as the sum
-    ops normalize it, is at least ``MIN_FAST_WEIGHT``; ``False`` for a weight
-    of 0 or a non-finite accumulator.
+    ops normalize it, is at least ``MIN_FAST_WEIGHT``, and, for linear
+    accumulators, each sum's total is within ``[MIN_FAST_TOTAL,
+    MAX_FAST_TOTAL]`` (:mod:`~libspn_keras.math.counted_log_matmul`
+    contracts the accumulators themselves); ``False`` for a weight of 0 or
+    a non-finite accumulator.
     """
     accumulators = tf.convert_to_tensor(accumulators)
     if logspace_accumulators:
@@ -56,5 +60,7 @@ def weights_fit_fast_kernel(accumulators, logspace_accumulators):
     # Two reductions and one division per sum (this runs before every step): a total that overflows or is 0
     # gives a ratio of 0 or NaN, so the check fails rather than passes; the ratio itself cannot underflow
     # above MIN_FAST_WEIGHT.
-    lowest_share = tf.reduce_min(accumulators, axis=-2) / tf.reduce_sum(accumulators, axis=-2)
-    return tf.reduce_all(lowest_share >= MIN_FAST_WEIGHT)
+    totals = tf.reduce_sum(accumulators, axis=-2)
+    lowest_share = tf.reduce_min(accumulators, axis=-2) / totals
+    in_range = tf.logical_and(totals >= MIN_FAST_TOTAL, totals <= MAX_FAST_TOTAL)
+    return tf.reduce_all(tf.logical_and(lowest_share >= MIN_FAST_WEIGHT, in_range))
