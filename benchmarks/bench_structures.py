@@ -4,11 +4,13 @@ Parts (``--parts``, default all):
 
 - ``structure``: Chow-Liu tree (mutual information + spanning tree) of the training data.
 - ``hclt``: seconds per HCLT training epoch (online EM, batches of 512) for
-  each ``--latents``, with the default ``compile()`` and with ``jit_compile=False``.
+  each ``--latents``, with the default ``compile()`` and with ``jit_compile=False``
+  (from each epoch's begin to its end, median of the epochs after the first).
 - ``chain``: a depth-``--chain-depth`` chain region graph, ``--chain-width``
-  sums per region, elementwise products: time of one gradient step against
-  the ideal ``3 x edges x K^2`` multiply-adds at the rate of a plain matmul of
-  the same shapes measured in the same run.
+  sums per region, elementwise products: time of one training step of the
+  default ``compile``/``fit`` (gradients, Adam) against the ideal
+  ``3 x edges x K^2`` multiply-adds at the rate of a plain matmul of the same
+  shapes, compiled alike, measured in the same run.
 - ``learnspn``: a LearnSPN-style structure against a RAT-SPN with about as
   many parameters, both trained by the same online EM; test log-likelihoods.
 - ``prune``: the LearnSPN-style model after training, pruned at several
@@ -70,14 +72,27 @@ def bench_structure(train, args):
     )
 
 
+class EpochTimer(keras.callbacks.Callback):
+    """Wall and CPU seconds of every epoch from its begin to its end (not ``fit``'s iterator setup and teardown)."""
+
+    def __init__(self):
+        super().__init__()
+        self.times, self.cpu_times = [], []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start, self.cpu_start = time.perf_counter(), time.process_time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.times.append(time.perf_counter() - self.start)
+        self.cpu_times.append(time.process_time() - self.cpu_start)
+
+
 def em_epoch_seconds(model, train, batch_size, epochs, jit_compile):
     model.compile(optimizer=optimizers.OnlineExpectationMaximization(learning_rate=0.1), jit_compile=jit_compile)
-    times, cpu_times = [], []
+    timer = EpochTimer()
     for _ in range(epochs):
-        seconds, _ = timed(lambda: model.fit(train, batch_size=batch_size, epochs=1, verbose=0))
-        times.append(seconds)
-        cpu_times.append(timed.cpu)
-    return times[0], float(np.median(times[1:])), float(np.median(cpu_times[1:]))
+        model.fit(train, batch_size=batch_size, epochs=1, verbose=0, callbacks=[timer])
+    return timer.times[0], float(np.median(timer.times[1:])), float(np.median(timer.cpu_times[1:]))
 
 
 def bench_hclt(train, args):
@@ -101,39 +116,63 @@ def chain(depth):
     return region
 
 
-def bench_chain(args):
-    depth, width, batch = args.chain_depth, args.chain_width, args.chain_batch
-    keras.utils.set_random_seed(0)
-    model = models.compile_region_graph(chain(depth), layers.NormalLeaf(num_components=width), num_sums=width)
-    x = tf.random.normal([batch, depth + 1])
-    variables = model.layers[-1].trainable_variables
-
-    @tf.function(jit_compile=args.chain_jit)
-    def step():
-        with tf.GradientTape() as tape:
-            loss = -tf.reduce_mean(model(x))
-        return tape.gradient(loss, variables)
-
+def plain_matmul_seconds(depth, width, batch, jit_compile):
+    """Seconds of a forward and backward matmul of ``depth x batch`` rows by ``[width, width]`` (the ideal's rate)."""
     a = tf.random.normal([depth * batch, width])
     w = tf.Variable(tf.random.normal([width, width]))
 
-    @tf.function(jit_compile=args.chain_jit)
+    @tf.function(jit_compile=jit_compile)
     def plain():
         with tf.GradientTape() as tape:
             tape.watch(a)
             out = tf.reduce_sum(tf.matmul(a, w))
         return tape.gradient(out, [a, w])
 
-    for f in (step, plain):
-        f()
-    step_seconds = min(timed(step, repeats=10)[0] for _ in range(3))
-    plain_seconds = min(timed(plain, repeats=10)[0] for _ in range(3))
+    plain()
+    return min(timed(plain, repeats=10)[0] for _ in range(3))
+
+
+def report_chain(label, step_seconds, plain_seconds, args):
+    depth, width, batch = args.chain_depth, args.chain_width, args.chain_batch
     # The plain matmul does depth x batch x K^2 multiply-adds forward and twice that backward, as the ideal step.
     rate = 3 * depth * batch * width**2 / plain_seconds
-    ideal = 3 * depth * width**2 * batch / rate
     print(
-        f"chain      depth {depth}, K={width}, batch {batch}, jit={args.chain_jit}: step {1e3 * step_seconds:.2f} ms, "
-        f"ideal {1e3 * ideal:.2f} ms at {rate / 1e9:.1f} G multiply-adds/s: {step_seconds / ideal:.2f}x the ideal"
+        f"chain      depth {depth}, K={width}, batch {batch}, {label}: step {1e3 * step_seconds:.2f} ms, "
+        f"ideal {1e3 * plain_seconds:.2f} ms at {rate / 1e9:.1f} G multiply-adds/s: "
+        f"{step_seconds / plain_seconds:.2f}x the ideal"
+    )
+
+
+def bench_chain(args):
+    """A training step of the default ``compile``/``fit`` (Adam), and with ``--chain-jit`` a bare XLA gradient step."""
+    depth, width, batch = args.chain_depth, args.chain_width, args.chain_batch
+    keras.utils.set_random_seed(0)
+    model = models.compile_region_graph(chain(depth), layers.NormalLeaf(num_components=width), num_sums=width)
+    x = np.random.default_rng(0).normal(size=(batch * args.chain_steps, depth + 1)).astype("float32")
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    timer = EpochTimer()
+    for _ in range(3):
+        model.fit(x, batch_size=batch, epochs=1, verbose=0, callbacks=[timer], shuffle=False)
+    step_seconds = min(timer.times[1:]) / args.chain_steps
+    jit_compile = getattr(model, "jit_compile", False) is True
+    report_chain(
+        f"fit (jit_compile={jit_compile})", step_seconds, plain_matmul_seconds(depth, width, batch, jit_compile), args
+    )
+    if not args.chain_jit:
+        return
+    inputs = tf.constant(x[:batch])
+    variables = model.layers[-1].trainable_variables
+
+    @tf.function(jit_compile=True)
+    def step():
+        with tf.GradientTape() as tape:
+            loss = -tf.reduce_mean(model(inputs))
+        return tape.gradient(loss, variables)
+
+    step()
+    step_seconds = min(timed(step, repeats=10)[0] for _ in range(3))
+    report_chain(
+        "bare XLA step (unchecked weights)", step_seconds, plain_matmul_seconds(depth, width, batch, True), args
     )
 
 
@@ -195,7 +234,8 @@ def main(argv=None):
     parser.add_argument("--chain-depth", type=int, default=100)
     parser.add_argument("--chain-width", type=int, default=32)
     parser.add_argument("--chain-batch", type=int, default=1024)
-    parser.add_argument("--chain-jit", action="store_true", help="XLA for the chain step and its plain matmul")
+    parser.add_argument("--chain-steps", type=int, default=8, help="training steps per timed chain epoch")
+    parser.add_argument("--chain-jit", action="store_true", help="also a bare XLA gradient step, outside fit")
     parser.add_argument("--rat-repetitions", type=int, default=10)
     parser.add_argument("--rat-sums", type=int, default=20)
     parser.add_argument("--min-instances", type=int, default=1000)
@@ -204,6 +244,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.quick:
         args.latents, args.epochs, args.chain_depth, args.chain_width, args.chain_batch = [4], 2, 10, 4, 64
+        args.chain_steps = 2
         args.rat_repetitions, args.rat_sums, args.min_instances, args.thresholds = 2, 3, 500, [0.3]
     train, _, test = load(args)
     parts = {

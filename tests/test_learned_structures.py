@@ -37,7 +37,8 @@ def test_learned_region_graph_trains_and_normalizes():
     root = learn_region_graph(data, min_instances=500, seed=1)
     model = models.compile_region_graph(root, layers.IndicatorLeaf(2), num_sums=3, num_input_sums=3, sum_op="em")
     before = model.log_likelihood(data).mean()
-    model.compile(optimizer=optimizers.OnlineExpectationMaximization(learning_rate=0.5, pseudocount=1e-3))
+    optimizer = optimizers.OnlineExpectationMaximization(learning_rate=0.5, pseudocount=1e-3)
+    model.compile(optimizer=optimizer, jit_compile=False)  # XLA, the default, costs compile time; tested elsewhere
     model.fit(data, batch_size=300, epochs=3, verbose=0)
     assert model.log_likelihood(data).mean() > before + 0.5
     assert abs(np_logsumexp(model(all_binary(6)).numpy())) < 1e-5

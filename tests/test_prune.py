@@ -15,7 +15,8 @@ def trained_model(roots, rng):
     data = (rng.random((600, 6)) < [0.2, 0.7, 0.5, 0.4, 0.8, 0.3]).astype("int32")
     data[:, 1] = data[:, 0] ^ (rng.random(600) < 0.1)
     model = models.compile_region_graph(roots, layers.IndicatorLeaf(2), num_sums=3, num_input_sums=3, sum_op="em")
-    model.compile(optimizer=optimizers.OnlineExpectationMaximization(learning_rate=0.5, pseudocount=1e-3))
+    optimizer = optimizers.OnlineExpectationMaximization(learning_rate=0.5, pseudocount=1e-3)
+    model.compile(optimizer=optimizer, jit_compile=False)  # XLA, the default, costs compile time; tested elsewhere
     model.fit(data, batch_size=200, epochs=3, verbose=0)
     return model, data
 
@@ -58,7 +59,7 @@ def test_pruning_keeps_normalization_removes_parameters_and_reports_the_loss(tmp
     np.testing.assert_allclose(before, report["log_likelihood_before"], atol=1e-4)
     assert before - after <= report["log_likelihood_before"] - report["log_likelihood_after"] + 1e-4
     # The pruned model trains and saves like any other.
-    pruned.compile(optimizer=optimizers.OnlineExpectationMaximization(learning_rate=0.5))
+    pruned.compile(optimizer=optimizers.OnlineExpectationMaximization(learning_rate=0.5), jit_compile=False)
     pruned.fit(data, batch_size=200, epochs=1, verbose=0)
     pruned.save(tmp_path / "pruned.keras")
     loaded = keras.models.load_model(tmp_path / "pruned.keras")

@@ -184,7 +184,7 @@ class SumOpBase:
         """
         if self.node_major_weights is None or not is_checked(accumulators):
             return batch_inside(self.weighted_sum(batch_first(x), accumulators, logspace_accumulators))
-        weights = type(self).node_major_weights(accumulators, logspace_accumulators)
+        weights = self.node_major_weights(accumulators, logspace_accumulators)
         return renormalized_node_major(lambda x: checked_log_matmul_node_major(x, weights), x)
 
     fuses_products = False
