@@ -12,6 +12,7 @@ from libspn_keras.math.counted_log_matmul import (
     counted_log_outer_matmul,
 )
 from libspn_keras.math.em import online_em_sum_update, sum_estimate
+from libspn_keras.math.products import log_product_of_groups
 
 
 def reference_sums_and_counts(x, accumulators, dy):
@@ -113,3 +114,38 @@ def test_online_em_sum_update_with_a_known_total_equals_the_summed_one():
     np.testing.assert_allclose(known, expected, rtol=1e-6)
     np.testing.assert_allclose(known[2, :, 1], old[2, :, 1], rtol=1e-6)  # the unreached sum keeps its weights
     np.testing.assert_allclose(known, online_em_sum_update(accumulators, estimate, 0.3).numpy(), rtol=1e-6)
+
+
+def test_log_product_of_groups_is_the_sum_of_the_logs():
+    rng = np.random.default_rng(4)
+    values = (2.0 ** rng.uniform(-126, 1, size=(3, 12, 2, 5))).astype(np.float32)
+    values[0, 0, 0, 0] = 0.0
+    values[1, 4, 1, 2] = np.inf
+    values[2, 7, 0, 1] = np.nan
+    got = log_product_of_groups(tf.constant(values), 6).numpy()
+    with np.errstate(divide="ignore"):
+        expected = np.log(values.astype(np.float64)).reshape(3, 2, 6, 2, 5).sum(axis=2)
+    finite = np.isfinite(expected)
+    np.testing.assert_allclose(got[finite], expected[finite], rtol=1e-6, atol=1e-4)
+    assert np.isneginf(got[0, 0, 0, 0]) and np.isposinf(got[1, 0, 1, 2]) and np.isnan(got[2, 1, 0, 1])
+    assert (~finite).sum() == 3
+    with pytest.raises(ValueError, match="num_factors"):
+        log_product_of_groups(tf.constant(values), 101)
+
+
+def test_counted_sums_then_products_match_the_product_of_the_sums():
+    rng = np.random.default_rng(5)
+    x = extreme_children(rng, (5, 6, 2, 3))
+    acc = extreme_accumulators(rng, (6, 2, 3, 4), 2.0)
+    dy = rng.random((5, 2, 2, 4))
+    kernel = lambda x, acc: counted_log_matmul(x, acc, product_factors=3)  # noqa: E731
+    out, (d_x, counts) = kernel_values(kernel, [x], acc, dy)
+    spread = np.repeat(dy, 3, axis=1)
+    ref_sums, ref_d_x, ref_counts = reference_sums_and_counts(x, acc, spread)
+    ref_out = ref_sums.reshape(5, 2, 3, 2, 4).sum(axis=2)
+    assert out.shape == (5, 2, 2, 4) and np.isneginf(out[0]).all()
+    finite = np.isfinite(ref_out)
+    np.testing.assert_allclose(out[finite], ref_out[finite], rtol=1e-6, atol=1e-4)
+    assert np.array_equal(np.isfinite(out), finite)
+    np.testing.assert_allclose(d_x, ref_d_x, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(counts, ref_counts, rtol=1e-4, atol=1e-6)

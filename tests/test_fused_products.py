@@ -7,6 +7,8 @@ from tensorflow import keras
 
 from libspn_keras import layers, models
 from libspn_keras.math.log_matmul import log_matmul, log_outer_matmul
+from libspn_keras.models.fast_path import fast_kernel_check
+from libspn_keras.sum_ops.checked import checked_accumulators
 
 
 def layer_by_layer(model, x):
@@ -29,6 +31,25 @@ def test_fused_model_matches_layer_by_layer(sum_op):
             tape.gradient(fused, model.trainable_weights), tape.gradient(reference, model.trainable_weights)
         ):
             np.testing.assert_allclose(fused_grad.numpy(), reference_grad.numpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_fused_model_on_the_checked_path_matches_layer_by_layer():
+    """Under EM on the checked path both pairs fuse (DenseSum -> ReduceProduct multiplies linear sums)."""
+    keras.utils.set_random_seed(3)
+    model = models.build_rat_spn(13, 2, 2, 3, 4, sum_op="em")
+    x = tf.constant((np.random.default_rng(3).random((16, 13)) < 0.4).astype("int32"))
+    model(x)
+    accumulators, check = fast_kernel_check(model)
+    assert bool(check())
+    with tf.GradientTape(persistent=True) as tape:
+        with checked_accumulators(accumulators):
+            fused = model(x)
+        reference = layer_by_layer(model, x)
+    np.testing.assert_allclose(fused.numpy(), reference.numpy(), rtol=1e-5, atol=1e-6)
+    for fused_grad, reference_grad in zip(
+        tape.gradient(fused, model.trainable_weights), tape.gradient(reference, model.trainable_weights)
+    ):
+        np.testing.assert_allclose(fused_grad.numpy(), reference_grad.numpy(), rtol=1e-4, atol=1e-6)
 
 
 def test_log_outer_matmul_against_outer_sum_with_extremes():

@@ -36,3 +36,12 @@ class DenseSum(NodeSumLayerBase):
         return self.sum_op.weighted_sum_of_products(
             groups[:, :, 0], groups[:, :, 1], self.accumulators, self.logspace_accumulators
         )
+
+    def sum_then_product(self, x, num_factors):
+        """The output of ``ReduceProduct(num_factors)`` on this layer's output for input ``x``.
+
+        Lets a model hand the pair to a sum op with ``fuses_reductions``,
+        which may multiply the sums' linear values instead of adding their
+        logs (see ``SumOpEMBackprop.weighted_sum_then_product``).
+        """
+        return self.sum_op.weighted_sum_then_product(x, self.accumulators, self.logspace_accumulators, num_factors)

@@ -83,8 +83,12 @@ def without_variables(grads, variables):
     return grads if variables is None else (grads, [None] * len(variables))
 
 
-def sum_kernel(x, weights, finish, weights_grad):
-    """The skeleton of :func:`~libspn_keras.math.log_matmul.log_matmul` (see the module docstring)."""
+def sum_kernel(x, weights, finish, weights_grad, spread=None):
+    """The skeleton of :func:`~libspn_keras.math.log_matmul.log_matmul` (see the module docstring).
+
+    ``spread`` maps the output's gradient back to the shape of the sums
+    where ``finish`` reduces them (e.g. into products of groups of sums).
+    """
 
     @tf.custom_gradient
     def kernel(x, weights):
@@ -92,7 +96,7 @@ def sum_kernel(x, weights, finish, weights_grad):
         out, floored = finish(contract(exp_x, weights), shift, weights)
 
         def grad(dy, variables=None):
-            scaled = dy / floored
+            scaled = (dy if spread is None else spread(dy)) / floored
             d_weights = weights_grad(contract_weights_grad(exp_x, scaled, weights), weights)
             return without_variables((exp_x * contract_transposed(scaled, weights), d_weights), variables)
 

@@ -22,6 +22,7 @@ import tensorflow as tf
 
 from libspn_keras.math.contractions import outer_sum_kernel, sum_kernel
 from libspn_keras.math.log_matmul import MIN_FAST_WEIGHT
+from libspn_keras.math.products import groups_of, log_product_of_groups, spread_groups
 
 #: Range of each sum's accumulator total in which these kernels are exact: every sum, at least
 #: ``MIN_FAST_WEIGHT * total`` unless all its children are 0, stays a normal float, and so does its gradient.
@@ -35,11 +36,22 @@ def _normalized(linear, shift, accumulators):
     return tf.math.log(linear / totals) + shift, tf.maximum(linear, totals * MIN_FAST_WEIGHT)
 
 
+def _normalized_products(num_factors):
+    """``finish`` of :func:`counted_log_matmul` with ``product_factors``: products of groups of the sums."""
+
+    def finish(linear, shift, accumulators):
+        totals = tf.reduce_sum(accumulators, axis=-2)
+        out = log_product_of_groups(linear / totals, num_factors)
+        return out + tf.reduce_sum(groups_of(shift, num_factors), axis=2), tf.maximum(linear, totals * MIN_FAST_WEIGHT)
+
+    return finish
+
+
 def _counts(d_accumulators, accumulators):
     return accumulators * d_accumulators
 
 
-def counted_log_matmul(x, accumulators):
+def counted_log_matmul(x, accumulators, product_factors=None):
     """Soft-EM sums of children given in log space, the weights normalized from ``accumulators`` on the fly.
 
     Args:
@@ -51,14 +63,26 @@ def counted_log_matmul(x, accumulators):
             :data:`~libspn_keras.math.log_matmul.MIN_FAST_WEIGHT` (as
             :func:`~libspn_keras.sum_ops.checked.weights_fit_fast_kernel`
             checks).
+        product_factors: ``None``, or the ``num_factors`` of a
+            ``ReduceProduct`` taking the sums (at most
+            :data:`~libspn_keras.math.products.MAX_GROUP_FACTORS`): the
+            result is then its output, the sums of each group of that many
+            adjacent positions on axis 1 (scopes) multiplied, with one
+            ``log`` per product (see
+            :func:`~libspn_keras.math.products.log_product_of_groups`).
 
     Returns:
-        ``log(sum_c exp(x_c) * a_cs / sum_c a_cs)``, ``[batch, *lead, sums]``;
-        ``-inf`` where every child is. The gradient to ``x`` is the true
-        one, to ``accumulators`` the expected edge counts (see the module
-        docstring); both are 0, never ``nan``, through sums of value 0.
+        ``log(sum_c exp(x_c) * a_cs / sum_c a_cs)``, ``[batch, *lead, sums]``
+        (``[batch, lead[0] / product_factors, *lead[1:], sums]`` with
+        ``product_factors``); ``-inf`` where every child is. The gradient to
+        ``x`` is the true one, to ``accumulators`` the expected edge counts
+        (see the module docstring); both are 0, never ``nan``, through sums
+        of value 0.
     """
-    return sum_kernel(x, accumulators, _normalized, _counts)
+    if product_factors is None:
+        return sum_kernel(x, accumulators, _normalized, _counts)
+    finish = _normalized_products(product_factors)
+    return sum_kernel(x, accumulators, finish, _counts, lambda dy: spread_groups(dy, product_factors))
 
 
 def counted_log_outer_matmul(left, right, accumulators):

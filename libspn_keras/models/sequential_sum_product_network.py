@@ -51,6 +51,15 @@ def fusable_pair(layer, following):
     )
 
 
+def fusable_reduction(layer, following):
+    """Whether ``layer`` -> ``following`` is a dense sum feeding a ``ReduceProduct`` through an op that fuses them."""
+    return (
+        isinstance(layer, DenseSum)
+        and isinstance(following, ReduceProduct)
+        and getattr(layer.sum_op, "fuses_reductions", False)
+    )
+
+
 @keras.utils.register_keras_serializable(package="libspn_keras")
 class SequentialSumProductNetwork(
     InputGuardMixin, EvidenceInferenceMixin, QueryMixin, UnsupervisedTrainingMixin, FastPathMixin, keras.Sequential
@@ -111,6 +120,10 @@ class SequentialSumProductNetwork(
             following = stack[index + 1] if index + 1 < len(stack) else None
             if fusable_pair(layer, following):
                 x = following.sum_of_pair_products(layer.grouped(x))
+                index += 2
+                continue
+            if fusable_reduction(layer, following):
+                x = layer.sum_then_product(x, following.num_factors)
                 index += 2
                 continue
             x = layer(x, training=training) if training is not None and accepts_training(layer) else layer(x)
