@@ -37,12 +37,19 @@ def _normalized(linear, shift, accumulators):
 
 
 def _normalized_products(num_factors):
-    """``finish`` of :func:`counted_log_matmul` with ``product_factors``: products of groups of the sums."""
+    """``finish`` of :func:`counted_log_matmul` with ``product_factors``: products of groups of the sums.
+
+    The products of the sums' linear values (each a normal float under the
+    checks), less those of their totals, which are few: no division per sum.
+    """
 
     def finish(linear, shift, accumulators):
         totals = tf.reduce_sum(accumulators, axis=-2)
-        out = log_product_of_groups(linear / totals, num_factors)
-        return out + tf.reduce_sum(groups_of(shift, num_factors), axis=2), tf.maximum(linear, totals * MIN_FAST_WEIGHT)
+        log_totals = tf.broadcast_to(tf.math.log(totals), tf.concat([[1], tf.shape(linear)[1:]], axis=0))
+        offsets = tf.reduce_sum(groups_of(shift, num_factors), axis=2) - tf.reduce_sum(
+            groups_of(log_totals, num_factors), axis=2
+        )
+        return log_product_of_groups(linear, num_factors) + offsets, tf.maximum(linear, totals * MIN_FAST_WEIGHT)
 
     return finish
 
