@@ -139,6 +139,11 @@ def ratio_lines(config, name, runs, steps, quick):
             if not np.isnan(mine) and not np.isnan(old):
                 query_ratios.append(f"{q} {mine / old:.2f}x")
         lines.append(f"({config}) training: 0.6.0 s/epoch / {name} = {theirs / ours:.2f}x")
+        step_theirs, step_ours = (summary(runs[key], lambda run: run.get("fit_step_ms")) for key in ("original", name))
+        lines.append(
+            f"({config}) training step inside fit (batch begin -> end, median): 0.6.0 {step_theirs:.1f} ms / "
+            f"{name} {step_ours:.1f} ms = {step_theirs / step_ours:.2f}x"
+        )
         if query_ratios:
             lines.append(f"({config}) queries, {name} samples/s / 0.6.0: " + ", ".join(query_ratios))
     if not quick:
@@ -151,8 +156,8 @@ def ratio_lines(config, name, runs, steps, quick):
 
 def report(rows, libraries, args):
     full_steps = {"a": 128, "b": 128}  # accidents: 12,758 training rows, batch 100
-    print("\n| config | library | params | s/epoch | ms/step | test LL | " + " | ".join(QUERIES) + " |")
-    print("|---|---|---:|---:|---:|---:|" + "---:|" * len(QUERIES))
+    print("\n| config | library | params | s/epoch | ms/step | fit step ms | test LL | " + " | ".join(QUERIES) + " |")
+    print("|---|---|---:|---:|---:|---:|---:|" + "---:|" * len(QUERIES))
     ratios = []
     for config, runs in rows:
         steps = runs["ours"][0]["steps_per_epoch"] if args.quick else full_steps[config]
@@ -162,6 +167,7 @@ def report(rows, libraries, args):
             rates = [summary(group, lambda run, q=q: run["samples_per_second"].get(q)) for q in QUERIES]
             print(
                 f"| {config} | {library} | {group[0]['params']:,} | {epoch:.2f} | {epoch * 1e3 / steps:.1f} "
+                f"| {summary(group, lambda run: run.get('fit_step_ms')):.1f} "
                 f"| {summary(group, lambda run: run['test_ll']):.3f} | "
                 + " | ".join("—" if np.isnan(rate) else f"{rate:,.0f}" for rate in rates)
                 + " |"

@@ -58,8 +58,18 @@ def load(args):
 
 
 class EpochTimer(tf.keras.callbacks.Callback):
+    """Seconds per epoch, and per training batch (``on_train_batch_begin`` to ``on_train_batch_end``: the step
+    itself, without the data pipeline's pauses between steps), per epoch."""
+
     def on_epoch_begin(self, epoch, logs=None):
         self.start = time.perf_counter()
+        self.step_seconds = getattr(self, "step_seconds", []) + [[]]
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.step_start = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step_seconds[-1].append(time.perf_counter() - self.step_start)
 
     def on_epoch_end(self, epoch, logs=None):
         self.seconds = getattr(self, "seconds", []) + [time.perf_counter() - self.start]
@@ -203,6 +213,10 @@ def main(argv=None):
         "steps_per_epoch": steps,
         "epoch_seconds": seconds,
         "ms_per_step": 1e3 * float(np.median(seconds[1:] if len(seconds) > 1 else seconds)) / steps
+        if seconds
+        else None,
+        # Median over the batches of the epochs after the first (which traces and compiles).
+        "fit_step_ms": 1e3 * float(np.median(np.concatenate(timer.step_seconds[1:] or timer.step_seconds)))
         if seconds
         else None,
         "isolated_step_ms": isolated_step_ms(model, tf.constant(train[: args.batch_size])) if args.epochs else None,

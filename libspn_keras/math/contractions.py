@@ -141,7 +141,8 @@ def outer_sum_kernel(left, right, weights, finish, weights_grad):
                 outer_t = tf.reshape(outer_t, tf.concat([tf.shape(outer_t)[:-3], [-1, tf.shape(outer_t)[-1]]], 0))
                 d_weights = tf.matmul(outer_t, scaled)
             d_outer = tf.reshape(d_outer, tf.concat([tf.shape(exp_left), [right.shape[-1]]], axis=0))
-            d_left = exp_left * tf.reduce_sum(d_outer * tf.expand_dims(exp_right, -2), axis=-1)
+            # d_left as batched matrix-vector products: a reduction over the minor axis runs serially on CPUs.
+            d_left = exp_left * tf.squeeze(tf.matmul(d_outer, tf.expand_dims(exp_right, -1)), -1)
             d_right = exp_right * tf.reduce_sum(d_outer * tf.expand_dims(exp_left, -1), axis=-2)
             grads = (outside(d_left), outside(d_right), weights_grad(d_weights, weights))
             return without_variables(grads, variables)
