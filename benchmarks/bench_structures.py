@@ -134,8 +134,7 @@ def plain_matmul_seconds(depth, width, batch, jit_compile):
 
 def report_chain(label, step_seconds, plain_seconds, args):
     depth, width, batch = args.chain_depth, args.chain_width, args.chain_batch
-    # The plain matmul does depth x batch x K^2 multiply-adds forward and twice that backward, as the ideal step.
-    rate = 3 * depth * batch * width**2 / plain_seconds
+    rate = 3 * depth * batch * width**2 / plain_seconds  # the ideal step's multiply-adds (forward, twice backward)
     print(
         f"chain      depth {depth}, K={width}, batch {batch}, {label}: step {1e3 * step_seconds:.2f} ms, "
         f"ideal {1e3 * plain_seconds:.2f} ms at {rate / 1e9:.1f} G multiply-adds/s: "
@@ -244,8 +243,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.quick:
         args.latents, args.epochs, args.chain_depth, args.chain_width, args.chain_batch = [4], 2, 10, 4, 64
-        args.chain_steps = 2
-        args.rat_repetitions, args.rat_sums, args.min_instances, args.thresholds = 2, 3, 500, [0.3]
+        args.chain_steps, args.rat_repetitions, args.rat_sums, args.min_instances, args.thresholds = 2, 2, 3, 500, [0.3]
     train, _, test = load(args)
     parts = {
         "structure": lambda: bench_structure(train, args),

@@ -168,19 +168,16 @@ class SumOpBase:
         """Weighted children ``log w_c + x_c`` of one sum per position: ``[batch, *lead, children]``."""
         raise NotImplementedError
 
-    #: Linear weights of the node-major fast kernel (``normalized_weights``, or ``count_weights`` for EM counts);
-    #: ``None``: :meth:`weighted_sum_node_major` always goes through :meth:`weighted_sum`.
-    node_major_weights = None
+    node_major_weights = None  # linear weights of the node-major fast kernel (a function of the accumulators)
 
     def weighted_sum_node_major(self, x, accumulators, logspace_accumulators):
         """:meth:`weighted_sum` with the batch inside: ``[*lead, batch, children]`` -> ``[*lead, batch, sums]``.
 
         Accumulators ``[*lead, children, sums]`` as for :meth:`weighted_sum`.
-        Ops that set :attr:`node_major_weights` run checked accumulators
-        (see :mod:`~libspn_keras.sum_ops.checked`) as one batched matmul
-        (:func:`~libspn_keras.math.node_major.checked_log_matmul_node_major`);
-        otherwise the children are moved batch-first, summed by
-        :meth:`weighted_sum`, and moved back.
+        Ops that set ``node_major_weights`` (e.g. ``count_weights``) run
+        checked accumulators (:mod:`~libspn_keras.sum_ops.checked`) as one
+        batched matmul (:func:`~libspn_keras.math.node_major.checked_log_matmul_node_major`);
+        otherwise the children go batch-first through :meth:`weighted_sum`.
         """
         if self.node_major_weights is None or not is_checked(accumulators):
             return batch_inside(self.weighted_sum(batch_first(x), accumulators, logspace_accumulators))
