@@ -6,15 +6,22 @@ every variable a latent with ``K`` states attached like the variable, and
 compiles the resulting region graph into one Keras model. Its parameters are
 then learned by EM (``OnlineExpectationMaximization``):
 
-1. mini-batch EM with a small pseudocount, the step size annealed from 1.0
-   to 0.05 over the epochs;
-2. a few full-data EM steps (the estimates of batches of 4096 averaged
-   before the update, step size 1.0).
+1. mini-batch EM, the step size annealed from 1.0 to 0.05 over the epochs;
+2. full-data EM steps (the estimates of batches of 4096 averaged before the
+   update, step size 1.0) until the validation likelihood stops improving
+   (at most ``--full-epochs``).
+
+Both phases use one Dirichlet prior: ``--pseudocount`` (default 0.003)
+pseudo-samples per child of every sum over the whole training set. Each batch
+gets its share (``pseudocount * batch / samples``), so both phases estimate
+towards the same smoothed maximum, and the prior keeps its strength on small
+and large datasets alike.
 
 After every epoch the model is scored on the validation split; the best
 weights are kept, and the number of latent states ``K`` is chosen among
 ``--latents`` on the validation split too (the smallest ``K`` within 0.005
-nats of the best). The test split is read once, at
+nats of the best; with several ``--pseudocount`` values, every pair is
+trained and that ``K``'s best prior is kept). The test split is read once, at
 the end. The learned tree is drawn to ``OUTPUT_DIR/NAME_tree.png``.
 
 Usage::
@@ -48,24 +55,25 @@ def mean_log_likelihood(model, data, batch_size):
     return -float(model.evaluate(data, batch_size=batch_size, verbose=0))
 
 
-def train_hclt(train, valid, num_latents, args):
+def train_hclt(train, valid, num_latents, prior, args):
     """Builds and trains one HCLT; returns ``(model, best validation LL, seconds per mini-batch epoch)``."""
     keras.utils.set_random_seed(args.seed)
     start = time.perf_counter()
     model = models.build_hclt(train, num_latents)
-    print(f"K={num_latents}: structure learned and compiled in {time.perf_counter() - start:.2f} s")
+    print(f"K={num_latents}, prior {prior:g}: structure learned and compiled in {time.perf_counter() - start:.2f} s")
     steps = int(np.ceil(len(train) / args.batch_size))
     full_steps = int(np.ceil(len(train) / args.full_batch_size))
     schedule = keras.optimizers.schedules.PolynomialDecay(1.0, steps * args.epochs, end_learning_rate=0.05)
-    # The optimizer's pseudocount is in units of one batch: convert from samples.
-    pseudocount = args.pseudocount / args.batch_size
+    # The optimizer's pseudocount is in units of one batch (counts are batch means): a batch of B samples gets
+    # pseudocount * B / len(train) pseudo-samples, the same value pseudocount / len(train) in those units.
+    pseudocount = prior / len(train)
     best, best_weights, epoch_times = -np.inf, None, []
     phases = [
         (args.epochs, optimizers.OnlineExpectationMaximization(learning_rate=schedule, pseudocount=pseudocount)),
         (
             args.full_epochs,
             optimizers.OnlineExpectationMaximization(
-                learning_rate=1.0, accumulate_batches=full_steps, pseudocount=args.pseudocount / args.full_batch_size
+                learning_rate=1.0, accumulate_batches=full_steps, pseudocount=pseudocount
             ),
         ),
     ]
@@ -79,10 +87,13 @@ def train_hclt(train, valid, num_latents, args):
                 epoch_times.append(time.perf_counter() - start)
             score = mean_log_likelihood(model, valid, args.batch_size)
             print(
-                f"K={num_latents} {'mini-batch' if phase == 0 else 'full-data'} epoch {epoch + 1}: valid LL {score:.4f}"
+                f"K={num_latents}, prior {prior:g}, {'mini-batch' if phase == 0 else 'full-data'} epoch {epoch + 1}: "
+                f"valid LL {score:.4f}"
             )
             if score > best:
                 best, best_weights = score, model.get_weights()
+            elif phase == 1:
+                break  # full-data EM only climbs the training likelihood: no validation gain, stop
     model.set_weights(best_weights)
     # The first epoch includes tracing and compilation.
     per_epoch = float(np.median(epoch_times[1:])) if len(epoch_times) > 1 else float("nan")
@@ -96,17 +107,24 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="tiny synthetic dataset, few epochs (a smoke test)")
     parser.add_argument("--latents", type=int, nargs="+", default=None, help="candidate K (default 32 64)")
     parser.add_argument("--epochs", type=int, default=None, help="mini-batch EM epochs (default 20)")
-    parser.add_argument("--full-epochs", type=int, default=None, help="full-data EM epochs (default 3)")
+    parser.add_argument("--full-epochs", type=int, default=None, help="most full-data EM epochs (default 10)")
     parser.add_argument("--batch-size", type=int, default=512)
     parser.add_argument("--full-batch-size", type=int, default=4096, help="batch size of the full-data EM epochs")
-    parser.add_argument("--pseudocount", type=float, default=1e-4, help="EM pseudocount per child, in samples")
+    parser.add_argument(
+        "--pseudocount",
+        type=float,
+        nargs="+",
+        default=None,
+        help="EM prior: pseudo-samples per child over the training set (default 0.003; several: chosen on valid)",
+    )
     parser.add_argument("--output-dir", default=DEFAULT_OUTPUT_DIR)
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--jit", choices=["auto", "on", "off"], default="auto", help="jit_compile of compile()")
     args = parser.parse_args(argv)
     args.latents = args.latents or ([4] if args.quick else [32, 64])
+    args.pseudocount = args.pseudocount or [0.003]
     args.epochs = args.epochs if args.epochs is not None else (2 if args.quick else 20)
-    args.full_epochs = args.full_epochs if args.full_epochs is not None else (1 if args.quick else 3)
+    args.full_epochs = args.full_epochs if args.full_epochs is not None else (1 if args.quick else 10)
     args.jit = {"auto": "auto", "on": True, "off": False}[args.jit]
 
     total_start = time.perf_counter()
@@ -119,15 +137,18 @@ def main(argv=None):
     print(f"{args.name}: {train.shape[1]} variables, {len(train)} / {len(valid)} / {len(test)} samples")
     print(f"independent Bernoullis: test LL {independent_bernoulli_log_likelihood(train, test):.4f}")
 
-    candidates = [train_hclt(train, valid, k, args) + (k,) for k in args.latents]
-    # The smallest K within TIE_TOLERANCE of the best validation likelihood: more states that do not help are noise.
+    candidates = [
+        train_hclt(train, valid, k, prior, args) + (k, prior) for k in args.latents for prior in args.pseudocount
+    ]
+    # The smallest K within TIE_TOLERANCE of the best validation likelihood (more states that do not help are
+    # noise), with its best prior.
     top = max(candidate[1] for candidate in candidates)
-    model, best_valid, per_epoch, num_latents = min(
-        (c for c in candidates if c[1] >= top - TIE_TOLERANCE), key=lambda candidate: candidate[3]
+    model, best_valid, per_epoch, num_latents, prior = min(
+        (c for c in candidates if c[1] >= top - TIE_TOLERANCE), key=lambda candidate: (candidate[3], -candidate[1])
     )
-    for _, valid_ll, seconds, k in candidates:
-        print(f"K={k}: best valid LL {valid_ll:.4f}, {seconds:.2f} s per mini-batch epoch")
-    print(f"chosen on validation: K={num_latents} ({model.count_params()} parameters)")
+    for _, valid_ll, seconds, k, pseudocount in candidates:
+        print(f"K={k}, prior {pseudocount:g}: best valid LL {valid_ll:.4f}, {seconds:.2f} s per mini-batch epoch")
+    print(f"chosen on validation: K={num_latents}, prior {prior:g} ({model.count_params()} parameters)")
 
     os.makedirs(args.output_dir, exist_ok=True)
     path = os.path.join(args.output_dir, f"{args.name}_tree.png")
