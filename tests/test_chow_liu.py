@@ -63,6 +63,32 @@ def test_mutual_information_matches_numpy_reference(num_categories):
     np.testing.assert_allclose(categorical_mutual_information(data, num_categories, 0.01), expected, atol=1e-10)
 
 
+def test_mutual_information_without_pseudocount_counts_unseen_cells_as_zero():
+    rng = np.random.default_rng(3)
+    first = rng.integers(0, 2, 400)
+    # x1 copies x0 (two of four cells never seen), x2 is x0 with 10% flips, x3 is constant 0.
+    flipped = np.where(rng.random(400) < 0.1, 1 - first, first)
+    data = np.stack([first, first, flipped, np.zeros(400, dtype=np.int64)], axis=1)
+    information = categorical_mutual_information(data, 2, pseudocount=0)
+    assert np.all(np.isfinite(information))
+    p = first.mean()
+    np.testing.assert_allclose(information[0, 1], -(p * np.log(p) + (1 - p) * np.log(1 - p)), rtol=1e-9)
+    table = np.zeros((2, 2))
+    np.add.at(table, (first, flipped), 1.0)
+    joint = table / table.sum()
+    outer = joint.sum(1, keepdims=True) * joint.sum(0, keepdims=True)
+    seen = joint > 0
+    np.testing.assert_allclose(information[0, 2], np.sum(joint[seen] * np.log(joint[seen] / outer[seen])))
+    np.testing.assert_allclose(information[:, 3], 0.0, atol=1e-12)
+    assert edge_set(chow_liu_tree(data, pseudocount=0)) >= {frozenset((0, 1))}
+
+
+@pytest.mark.parametrize("pseudocount", [-0.5, "0.1", None, True])
+def test_mutual_information_refuses_a_bad_pseudocount(pseudocount):
+    with pytest.raises(ValueError, match="pseudocount"):
+        categorical_mutual_information(np.zeros((4, 2), dtype=np.int64), 2, pseudocount)
+
+
 def test_gaussian_mutual_information_is_minus_half_log_one_minus_rho_squared():
     rng = np.random.default_rng(1)
     data = rng.normal(size=(1000, 4)) @ rng.normal(size=(4, 4))

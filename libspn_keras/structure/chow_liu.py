@@ -31,6 +31,11 @@ def categorical_mutual_information(data, num_categories=None, pseudocount=0.01):
         pseudocount: Added to every cell of each pairwise count table.
     """
     data = _check_data(data, "categorical_mutual_information")
+    if not isinstance(pseudocount, (int, float, np.number)) or isinstance(pseudocount, bool) or pseudocount < 0:
+        raise ValueError(
+            f"categorical_mutual_information: pseudocount must be a number >= 0 (added to every cell of the "
+            f"pairwise count tables), got {pseudocount!r}."
+        )
     codes = np.rint(data).astype(np.int64)
     num_categories = int(codes.max()) + 1 if num_categories is None else int(num_categories)
     if codes.min() < 0 or codes.max() >= num_categories:
@@ -45,7 +50,10 @@ def categorical_mutual_information(data, num_categories=None, pseudocount=0.01):
     joint = (counts + pseudocount) / (num_samples + pseudocount * num_categories**2)
     left = joint.sum(axis=3, keepdims=True)
     right = joint.sum(axis=1, keepdims=True)
-    information = np.sum(joint * (np.log(joint) - np.log(left) - np.log(right)), axis=(1, 3))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = joint * (np.log(joint) - np.log(left) - np.log(right))
+    # Cells never seen (possible without a pseudocount) add 0 log 0 = 0.
+    information = np.sum(np.where(joint > 0.0, terms, 0.0), axis=(1, 3))
     np.fill_diagonal(information, 0.0)
     return np.maximum(information, 0.0)
 
