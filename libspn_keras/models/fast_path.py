@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from libspn_keras.layers.base_sum import SumLayerBase
 from libspn_keras.models.iterator_release import releasing_iterators
+from libspn_keras.models.missed_steps import missed_step_check, rerun_on_miss, step_or_miss
 from libspn_keras.sum_ops.checked import checked_accumulators, weights_fit_fast_kernel
 
 
@@ -78,16 +79,19 @@ def fast_kernel_check(model):
 class FastPathMixin:
     """Runs the training, evaluation and prediction steps without the log-matmul's range check where it is exact.
 
-    Before each call of its train / test / predict function the model checks
-    (one small reduction over the accumulators) that every sum's normalized
-    weights are at least :data:`~libspn_keras.math.log_matmul.MIN_FAST_WEIGHT`,
-    and runs a copy of the function traced with ``checked_weights=True`` in
-    the sum layers when they are; otherwise the function with the range check
-    and exact path (traced only if ever needed). Both give the same values;
-    the checked one lets XLA fuse each sum's ``log`` into the layer above. With
-    ``steps_per_execution > 1`` the check runs inside the function before each
-    step (both variants are then compiled); under a distribution strategy the
-    range check stays. The functions also keep the dataset iterator of the
+    Each step checks (one small reduction over the accumulators) that every
+    sum's normalized weights are at least
+    :data:`~libspn_keras.math.log_matmul.MIN_FAST_WEIGHT`, and runs a copy of
+    the step traced with ``checked_weights=True`` in the sum layers when they
+    are; otherwise the step with the range check and exact path (traced only
+    if ever needed). Both give the same values; the checked one lets XLA fuse
+    each sum's ``log`` into the layer above. Train and test steps check inside
+    the checked function and, where the weights do not fit, change nothing
+    and are run again on the same batch by the exact function
+    (:mod:`~libspn_keras.models.missed_steps`); predict checks before each
+    call. With ``steps_per_execution > 1`` the check chooses between both
+    variants inside the function (both are then compiled); under a
+    distribution strategy the range check stays. The functions also keep the dataset iterator of the
     last epoch and drop it off the main thread when the next epoch starts
     (:mod:`~libspn_keras.models.iterator_release`), so no epoch waits for
     tf.data's autotuning thread.
@@ -103,10 +107,10 @@ class FastPathMixin:
         return _on_fast_path(self, "predict_function", super().make_predict_function, force)
 
     def train_step(self, data):
-        return _step_checked_in_graph(self, super().train_step, data)
+        return _step_checked_in_graph(self, super().train_step, data, may_miss=True)
 
     def test_step(self, data):
-        return _step_checked_in_graph(self, super().test_step, data)
+        return _step_checked_in_graph(self, super().test_step, data, may_miss=True)
 
     def predict_step(self, data):
         return _step_checked_in_graph(self, super().predict_step, data)
@@ -124,6 +128,12 @@ def _on_fast_path(model, attribute, make, force):
         return exact
     if accumulators and getattr(model, "steps_per_execution", 1) > 1:
         model._spn_in_graph_check = _InGraphCheck(accumulators, check)  # read by _step_checked_in_graph
+    elif accumulators and attribute != "predict_function":
+        model._spn_missed_step_check = missed_step_check(model, accumulators, check)  # read by the steps
+        make(force=True)
+        function = rerun_on_miss(
+            model._spn_missed_step_check, getattr(model, attribute), exact, compiled=not model.run_eagerly
+        )
     elif accumulators:
         make(force=True)
         function = checked_or_exact(accumulators, check, getattr(model, attribute), exact)
@@ -144,11 +154,17 @@ def checked_or_exact(accumulators, check, fast, exact):
     return function
 
 
-def _step_checked_in_graph(model, step, data):
-    """``step(data)``, choosing the checked variant inside the graph when several steps run per call."""
+def _step_checked_in_graph(model, step, data, may_miss=False):
+    """``step(data)``, choosing the checked variant inside the graph when several steps run per call.
+
+    With one step per call, a train / test step (``may_miss``) of the checked
+    variant checks the weights first and changes nothing where they do not
+    fit (:func:`~libspn_keras.models.missed_steps.step_or_miss`).
+    """
     found = getattr(model, "_spn_in_graph_check", None)
     if found is None:
-        return step(data)
+        missed = getattr(model, "_spn_missed_step_check", None)
+        return step_or_miss(model, missed, step, data) if may_miss and missed is not None else step(data)
 
     def checked():
         with checked_accumulators(found.accumulators):
