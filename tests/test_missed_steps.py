@@ -30,7 +30,7 @@ def mean_reference_log_likelihood(log_weights):
 
 
 class AssignTinyAfterFirstBatch(tf.keras.callbacks.Callback):
-    """Writes a weight below the fast kernel's range between the first and second step; keeps each step's logs."""
+    """Writes a weight below the fast kernel's range after the first call of the train function; keeps the losses."""
 
     def __init__(self):
         super().__init__()
@@ -38,7 +38,7 @@ class AssignTinyAfterFirstBatch(tf.keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         self.losses.append(float(logs["loss"]))
-        if batch == 0:
+        if len(self.losses) == 1:
             assign_tiny(self.model)
 
 
@@ -110,3 +110,16 @@ def test_steps_check_the_weights_inside_the_compiled_function_not_before_each_ca
     model.fit(data, epochs=2, batch_size=4, verbose=0)
     model.evaluate(data, batch_size=4, verbose=0)
     assert calls and not any(calls)  # called only while tracing the steps, never eagerly per step
+
+
+def test_several_steps_per_call_choose_the_exact_step_inside_the_function():
+    model = joint_table_spn([0.0, 0.0, 0.0, 0.0])
+    # A learning rate of 0 keeps the weights: every step's loss has a brute-force value.
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.0), jit_compile=True, steps_per_execution=2)
+    callback = AssignTinyAfterFirstBatch()  # called after each call of 2 steps
+    model.fit(np.tile(all_binary(2), (6, 1)), epochs=1, batch_size=4, shuffle=False, verbose=0, callbacks=[callback])
+    assert int(model.optimizer.iterations) == 6 and len(callback.losses) == 3
+    assert callback.losses[0] == pytest.approx(-math.log(0.25), rel=1e-5)
+    # Steps 3 and 4 ran on the tiny weight exactly (running means of the loss over the epoch).
+    expected = -(2 * math.log(0.25) + 2 * mean_reference_log_likelihood(TINY)) / 4
+    assert callback.losses[1] == pytest.approx(expected, rel=1e-5)
