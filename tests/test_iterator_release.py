@@ -48,6 +48,9 @@ def test_the_last_iterator_is_kept_and_a_replaced_one_is_deleted_off_the_main_th
     del second
     assert "thread" not in second_deleted
     assert calls == [0, 0, 2]
+    step.release()  # what the models call once fit / evaluate / predict returns
+    thread = wait_for(second_deleted)
+    assert thread is not None and thread is not threading.main_thread()
 
 
 def test_other_arguments_pass_through_and_are_not_kept():
@@ -67,23 +70,49 @@ def live_iterators():
     return [obj for obj in gc.get_objects() if isinstance(obj, tf.data.Iterator)]
 
 
-def test_an_spn_model_keeps_the_last_epochs_iterator_and_releases_the_earlier_ones():
+def no_new_iterators_left(before, seconds=30.0):
+    """Whether every iterator made since ``before`` is deleted within ``seconds`` (their threads may still run)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not [it for it in live_iterators() if not any(it is old for old in before)]:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+class KeepIterators:
+    """Records every tf.data iterator a step function is called with (weakly) and when it is deleted."""
+
+    def __init__(self, function):
+        self.function, self.deleted = function, []
+
+    def __call__(self, iterator, *args):
+        if isinstance(iterator, tf.data.Iterator) and all(iterator is not it() for it, _ in self.deleted):
+            self.deleted.append((weakref.ref(iterator), deleted_in(iterator)))
+        return self.function(iterator, *args)
+
+
+def test_an_spn_model_drops_each_epochs_iterator_off_the_main_thread_and_keeps_none_after_the_call():
     rng = np.random.default_rng(0)
     x = rng.integers(0, 2, size=(64, 8)).astype(np.int32)
-    model = models.build_rat_spn(num_vars=8, depth=2, num_decomps=2, num_input_distributions=3, num_sums=3, sum_op="em")
+    model = models.build_rat_spn(
+        num_vars=8, depth=2, num_decomps=2, num_input_distributions=3, num_sums=3, sum_op="em"
+    )
     model.compile(optimizer=optimizers.OnlineExpectationMaximization(0.05), jit_compile=False)
     before = live_iterators()
-    history = model.fit(x, epochs=3, batch_size=16, verbose=0)
-    assert np.all(np.isfinite(history.history["loss"]))
-    kept = [it for it in live_iterators() if not any(it is old for old in before)]
-    assert len(kept) == 1  # the last epoch's; a plain keras.Model keeps none
-    last = deleted_in(kept[0])
-    del kept
-    model.fit(x, epochs=2, batch_size=16, verbose=0)
-    thread = wait_for(last)
-    assert thread is not None and thread is not threading.main_thread()
-    # evaluate and predict keep theirs the same way and give the same values call after call.
+    model.make_train_function()
+    spy = KeepIterators(model.train_function)
+    model.train_function = spy
+    history = model.fit(x, validation_data=(x,), epochs=3, batch_size=16, verbose=0)
+    assert np.all(np.isfinite(history.history["loss"])) and np.all(np.isfinite(history.history["val_loss"]))
+    # The spy (outside the model's wrapper, holding nothing) sees one iterator per epoch, each deleted off-thread.
+    assert len(spy.deleted) == 3
+    threads = [wait_for(seen) for _, seen in spy.deleted]
+    assert all(thread is not None and thread is not threading.main_thread() for thread in threads)
+    assert no_new_iterators_left(before)
+    # evaluate and predict drop theirs too, and give the same values call after call.
     log_likelihood = model.predict(x, batch_size=16, verbose=0)
     assert np.all(np.isfinite(log_likelihood)) and np.all(log_likelihood <= 0.0)
     np.testing.assert_allclose(model.predict(x, batch_size=16, verbose=0), log_likelihood, rtol=1e-6)
     assert np.isfinite(model.evaluate(x, batch_size=16, verbose=0))
+    assert no_new_iterators_left(before)

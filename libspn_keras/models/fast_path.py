@@ -12,7 +12,7 @@ compiled (``layer.supports_jit = False``), the model runs eagerly, or a
 import tensorflow as tf
 
 from libspn_keras.layers.base_sum import SumLayerBase
-from libspn_keras.models.iterator_release import releasing_iterators
+from libspn_keras.models.iterator_release import IteratorReleaseMixin, keep_releasing, releasing_iterators
 from libspn_keras.models.missed_steps import missed_step_check, rerun_on_miss, step_or_miss
 from libspn_keras.sum_ops.checked import checked_accumulators, weights_fit_fast_kernel
 
@@ -76,7 +76,7 @@ def fast_kernel_check(model):
     return [layer.accumulators for layer in layers], check
 
 
-class FastPathMixin:
+class FastPathMixin(IteratorReleaseMixin):
     """Runs the training, evaluation and prediction steps without the log-matmul's range check where it is exact.
 
     Each step checks (one small reduction over the accumulators) that every
@@ -91,8 +91,9 @@ class FastPathMixin:
     (:mod:`~libspn_keras.models.missed_steps`); predict checks before each
     call. With ``steps_per_execution > 1`` the check chooses between both
     variants inside the function (both are then compiled); under a
-    distribution strategy the range check stays. The functions also keep the dataset iterator of the
-    last epoch and drop it off the main thread when the next epoch starts
+    distribution strategy the range check stays. The functions also keep
+    the dataset iterator of the last epoch and drop it off the main thread
+    when the next epoch starts or the call returns
     (:mod:`~libspn_keras.models.iterator_release`), so no epoch waits for
     tf.data's autotuning thread.
     """
@@ -138,6 +139,7 @@ def _on_fast_path(model, attribute, make, force):
         make(force=True)
         function = checked_or_exact(accumulators, check, getattr(model, attribute), exact)
     function = releasing_iterators(function)
+    keep_releasing(model, attribute, function)
     setattr(model, attribute, function)
     return function
 

@@ -7,11 +7,14 @@ arrays) can block until the pipeline's autotuning thread next wakes up, which
 it does at doubling intervals after the iterator was made (about 1.3 s,
 2.6 s, 5.1 s, ..., later once a minute). On this project's 2-core machine
 every other 1.8 s HCLT epoch ended 0.75 s late that way, and RAT-SPN epochs
-of 2 s paused now and then. The SPN models therefore keep the iterator their
-step function was last called with, and drop it in a short-lived background
-thread once a new one arrives.
+of 2 s paused now and then. The SPN models' step functions therefore keep
+the iterator they were last called with and drop it in a short-lived
+background thread once a new one arrives, or once the outermost ``fit``,
+``evaluate`` or ``predict`` returns (:class:`IteratorReleaseMixin`), so that
+no iterator outlives the call that made it.
 """
 
+import contextlib
 import threading
 
 import tensorflow as tf
@@ -21,20 +24,79 @@ def releasing_iterators(function):
     """``function(iterator, ...)`` that keeps its last ``tf.data`` iterator and drops replaced ones off-thread.
 
     Other arguments (e.g. the generator of ``train_on_batch``) pass through
-    untouched. The last iterator lives until the next call with another one,
-    or until the wrapped function is deleted.
+    untouched. The returned function has a ``release()`` method that drops
+    the kept iterator off-thread too.
     """
     held = []
+
+    def release():
+        if held:
+            # The list is the only reference: the iterator is deleted in the thread that empties it.
+            dropped = [held.pop()]
+            threading.Thread(target=dropped.clear, name="spn-iterator-release", daemon=True).start()
+            del dropped
 
     def wrapped(iterator, *args, **kwargs):
         if isinstance(iterator, tf.data.Iterator):
             if held and held[0] is not iterator:
-                # The list is the only reference: the iterator is deleted in the thread that empties it.
-                replaced = [held.pop()]
-                threading.Thread(target=replaced.clear, name="spn-iterator-release", daemon=True).start()
-                del replaced
+                release()
             if not held:
                 held.append(iterator)
         return function(iterator, *args, **kwargs)
 
+    wrapped.release = release
     return wrapped
+
+
+class IteratorReleaseMixin:
+    """``fit`` / ``evaluate`` / ``predict`` that drop the iterators their step functions kept once they return.
+
+    A call made inside another (``fit``'s validation runs ``evaluate``)
+    leaves them to the outer one, which still refers to its iterators.
+    """
+
+    def fit(self, *args, **kwargs):
+        with _released_after(self):
+            return super().fit(*args, **kwargs)
+
+    def evaluate(self, *args, **kwargs):
+        with _released_after(self):
+            return super().evaluate(*args, **kwargs)
+
+    def predict(self, *args, **kwargs):
+        with _released_after(self):
+            return super().predict(*args, **kwargs)
+
+
+def keep_releasing(model, attribute, function):
+    """Registers ``function.release`` (of :func:`releasing_iterators`) as the one of ``model.<attribute>``."""
+    releases = getattr(model, "_spn_iterator_releases", None)
+    if releases is None:
+        releases = _Releases()
+        model._spn_iterator_releases = releases
+    releases.by_function[attribute] = function.release
+
+
+@contextlib.contextmanager
+def _released_after(model):
+    releases = getattr(model, "_spn_iterator_releases", None)
+    if releases is None:
+        releases = _Releases()
+        model._spn_iterator_releases = releases
+    releases.depth += 1
+    try:
+        yield
+    finally:
+        releases.depth -= 1
+        if releases.depth == 0:
+            for release in releases.by_function.values():
+                release()
+
+
+class _Releases:
+    """The release functions of a model's step functions, and how many of its calls are running (a plain
+    object, so that Keras does not track it)."""
+
+    def __init__(self):
+        self.by_function = {}
+        self.depth = 0
