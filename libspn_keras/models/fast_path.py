@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from libspn_keras.layers.base_sum import SumLayerBase
 from libspn_keras.models.iterator_release import IteratorReleaseMixin, keep_releasing, releasing_iterators
-from libspn_keras.models.missed_steps import missed_step_check, rerun_on_miss, step_or_miss
+from libspn_keras.models.missed_steps import MissedStepCheck, missed_step_check, rerun_on_miss, step_or_miss
 from libspn_keras.sum_ops.checked import checked_accumulators, weights_fit_fast_kernel
 
 
@@ -128,7 +128,7 @@ def _on_fast_path(model, attribute, make, force):
     if tf.distribute.has_strategy():
         return exact
     if accumulators and getattr(model, "steps_per_execution", 1) > 1:
-        model._spn_in_graph_check = _InGraphCheck(accumulators, check)  # read by _step_checked_in_graph
+        model._spn_in_graph_check = MissedStepCheck(accumulators, check)  # read by _step_checked_in_graph
     elif accumulators and attribute != "predict_function":
         model._spn_missed_step_check = missed_step_check(model, accumulators, check)  # read by the steps
         make(force=True)
@@ -173,14 +173,6 @@ def _step_checked_in_graph(model, step, data, may_miss=False):
             return step(data)
 
     return tf.cond(found.check(), checked, lambda: step(data))
-
-
-class _InGraphCheck:
-    """The accumulators and check of a model whose steps choose their variant in the graph (a plain object, so
-    that Keras does not track the variables a second time)."""
-
-    def __init__(self, accumulators, check):
-        self.accumulators, self.check = accumulators, check
 
 
 def compiled_query(model, key, function):

@@ -70,19 +70,12 @@ class IteratorReleaseMixin:
 
 def keep_releasing(model, attribute, function):
     """Registers ``function.release`` (of :func:`releasing_iterators`) as the one of ``model.<attribute>``."""
-    releases = getattr(model, "_spn_iterator_releases", None)
-    if releases is None:
-        releases = _Releases()
-        model._spn_iterator_releases = releases
-    releases.by_function[attribute] = function.release
+    _releases_of(model).by_function[attribute] = function.release
 
 
 @contextlib.contextmanager
 def _released_after(model):
-    releases = getattr(model, "_spn_iterator_releases", None)
-    if releases is None:
-        releases = _Releases()
-        model._spn_iterator_releases = releases
+    releases = _releases_of(model)
     releases.depth += 1
     try:
         yield
@@ -91,6 +84,14 @@ def _released_after(model):
         if releases.depth == 0:
             for release in releases.by_function.values():
                 release()
+
+
+def _releases_of(model):
+    releases = getattr(model, "_spn_iterator_releases", None)
+    if releases is None:
+        releases = _Releases()
+        model._spn_iterator_releases = releases
+    return releases
 
 
 class _Releases:

@@ -21,10 +21,11 @@ from libspn_keras.sum_ops.checked import checked_accumulators, is_checked
 
 
 class MissedStepCheck:
-    """The accumulators and check of a model whose train / test steps check in the graph, and the flag its checked
-    variant sets when the weights do not fit (a plain object, so that Keras does not track the variables)."""
+    """The accumulators and check of a model whose steps check in the graph, and the flag its checked variant sets
+    when the weights do not fit (``None`` where several steps per call choose their variant in the graph instead;
+    a plain object, so that Keras does not track the variables)."""
 
-    def __init__(self, accumulators, check, missed):
+    def __init__(self, accumulators, check, missed=None):
         self.accumulators, self.check, self.missed = accumulators, check, missed
 
 
