@@ -1,4 +1,4 @@
-"""Learning a structure: a hidden Chow-Liu tree (HCLT) on a binary DEBD dataset, chosen on the validation split.
+"""Learning a structure: a hidden Chow-Liu tree (HCLT), or a mixture of them, on a binary DEBD dataset.
 
 ``build_hclt`` learns the Chow-Liu tree of the training data (the maximum
 spanning tree of the pairwise mutual information, rooted at its centre), gives
@@ -18,11 +18,20 @@ towards the same smoothed maximum, and the prior keeps its strength on small
 and large datasets alike.
 
 After every epoch the model is scored on the validation split; the best
-weights are kept, and the number of latent states ``K`` is chosen among
-``--latents`` on the validation split too (the smallest ``K`` within 0.005
-nats of the best; with several ``--pseudocount`` values, every pair is
-trained and that ``K``'s best prior is kept). The test split is read once, at
-the end. The learned tree is drawn to ``OUTPUT_DIR/NAME_tree.png``.
+weights are kept, and the model is chosen on the validation split too, in
+two stages:
+
+1. the number of latent states ``K`` among ``--latents``, with single trees
+   (the smallest ``K`` within 0.005 nats of the best; with several
+   ``--pseudocount`` values, every pair is trained and that ``K``'s best
+   prior is kept);
+2. the number of trees among ``--trees`` (default 1 and 2) at that ``K`` and
+   prior: ``build_hclt(num_trees=M)`` mixes the Chow-Liu tree and ``M - 1``
+   trees of bootstrap resamples of the training data under one root sum; the
+   fewest trees within 0.005 nats of the best are kept.
+
+The test split is read once, at the end. The learned structure is drawn to
+``OUTPUT_DIR/NAME_tree.png`` (with matplotlib).
 
 Usage::
 
@@ -55,12 +64,13 @@ def mean_log_likelihood(model, data, batch_size):
     return -float(model.evaluate(data, batch_size=batch_size, verbose=0))
 
 
-def train_hclt(train, valid, num_latents, prior, args):
-    """Builds and trains one HCLT; returns ``(model, best validation LL, seconds per mini-batch epoch)``."""
+def train_hclt(train, valid, num_latents, prior, args, num_trees=1):
+    """Builds and trains one HCLT (mixture); returns ``(model, best validation LL, seconds per mini-batch epoch)``."""
     keras.utils.set_random_seed(args.seed)
     start = time.perf_counter()
-    model = models.build_hclt(train, num_latents)
-    print(f"K={num_latents}, prior {prior:g}: structure learned and compiled in {time.perf_counter() - start:.2f} s")
+    model = models.build_hclt(train, num_latents, num_trees=num_trees, seed=args.seed)
+    name = f"K={num_latents}, prior {prior:g}" + (f", {num_trees} trees" if num_trees > 1 else "")
+    print(f"{name}: structure learned and compiled in {time.perf_counter() - start:.2f} s")
     steps = int(np.ceil(len(train) / args.batch_size))
     full_steps = int(np.ceil(len(train) / args.full_batch_size))
     schedule = keras.optimizers.schedules.PolynomialDecay(1.0, steps * args.epochs, end_learning_rate=0.05)
@@ -86,10 +96,7 @@ def train_hclt(train, valid, num_latents, prior, args):
             if phase == 0:
                 epoch_times.append(time.perf_counter() - start)
             score = mean_log_likelihood(model, valid, args.batch_size)
-            print(
-                f"K={num_latents}, prior {prior:g}, {'mini-batch' if phase == 0 else 'full-data'} epoch {epoch + 1}: "
-                f"valid LL {score:.4f}"
-            )
+            print(f"{name}, {'mini-batch' if phase == 0 else 'full-data'} epoch {epoch + 1}: valid LL {score:.4f}")
             if score > best:
                 best, best_weights = score, model.get_weights()
             elif phase == 1:
@@ -106,6 +113,9 @@ def main(argv=None):
     parser.add_argument("--name", default="nltcs")
     parser.add_argument("--quick", action="store_true", help="tiny synthetic dataset, few epochs (a smoke test)")
     parser.add_argument("--latents", type=int, nargs="+", default=None, help="candidate K (default 32 64)")
+    parser.add_argument(
+        "--trees", type=int, nargs="+", default=None, help="candidate numbers of mixed trees (default 1 2)"
+    )
     parser.add_argument("--epochs", type=int, default=None, help="mini-batch EM epochs (default 20)")
     parser.add_argument("--full-epochs", type=int, default=None, help="most full-data EM epochs (default 10)")
     parser.add_argument("--batch-size", type=int, default=512)
@@ -123,6 +133,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     args.latents = args.latents or ([4] if args.quick else [32, 64])
     args.pseudocount = args.pseudocount or [0.003]
+    args.trees = sorted(set(args.trees or [1, 2]) | {1})
     args.epochs = args.epochs if args.epochs is not None else (2 if args.quick else 20)
     args.full_epochs = args.full_epochs if args.full_epochs is not None else (1 if args.quick else 10)
     args.jit = {"auto": "auto", "on": True, "off": False}[args.jit]
@@ -148,12 +159,28 @@ def main(argv=None):
     )
     for _, valid_ll, seconds, k, pseudocount in candidates:
         print(f"K={k}, prior {pseudocount:g}: best valid LL {valid_ll:.4f}, {seconds:.2f} s per mini-batch epoch")
-    print(f"chosen on validation: K={num_latents}, prior {prior:g} ({model.count_params()} parameters)")
+    # Then the number of trees at that K and prior: the fewest within TIE_TOLERANCE of the best.
+    mixtures = [(model, best_valid, per_epoch, 1)] + [
+        train_hclt(train, valid, num_latents, prior, args, num_trees=m) + (m,) for m in args.trees[1:]
+    ]
+    for _, valid_ll, seconds, m in mixtures[1:]:
+        print(f"{m} trees: best valid LL {valid_ll:.4f}, {seconds:.2f} s per mini-batch epoch")
+    top = max(mixture[1] for mixture in mixtures)
+    model, best_valid, per_epoch, num_trees = min(
+        (m for m in mixtures if m[1] >= top - TIE_TOLERANCE), key=lambda mixture: mixture[3]
+    )
+    print(
+        f"chosen on validation: K={num_latents}, prior {prior:g}, {num_trees} tree{'s' * (num_trees > 1)} "
+        f"({model.count_params()} parameters)"
+    )
 
     os.makedirs(args.output_dir, exist_ok=True)
     path = os.path.join(args.output_dir, f"{args.name}_tree.png")
-    draw_region_graph(model.layers[-1].roots, path)
-    print(f"saved {path}")
+    try:
+        draw_region_graph(model.layers[-1].roots, path)
+        print(f"saved {path}")
+    except ImportError as error:  # matplotlib is optional: the drawing is skipped, the result still printed
+        print(f"structure not drawn: {error}")
     print(f"total time {time.perf_counter() - total_start:.1f} s")
     test_ll = mean_log_likelihood(model, test, args.batch_size)
     print(f"test_ll={test_ll:.4f}")

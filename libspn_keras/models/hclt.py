@@ -6,7 +6,9 @@ from tensorflow import keras
 from libspn_keras.layers.indicator_leaf import IndicatorLeaf
 from libspn_keras.layers.normal_leaf import NormalLeaf
 from libspn_keras.layers.validation import positive_int
+from libspn_keras.math.seeding import numpy_rng
 from libspn_keras.models.region_graph_spn import compile_region_graph
+from libspn_keras.region_graph import RegionNode
 from libspn_keras.structure.chow_liu import DATA_TYPES, chow_liu_tree, hclt_region_graph
 
 
@@ -24,6 +26,16 @@ def _gaussian_leaf(data, num_latents):
     )
 
 
+def _bootstrap_trees(data, num_trees, data_type, num_categories, pseudocount, seed):
+    """Parents of the Chow-Liu trees of ``data`` and of ``num_trees - 1`` bootstrap resamples of it."""
+    rng = numpy_rng(seed) if num_trees > 1 else None
+    trees = [chow_liu_tree(data, data_type, num_categories, pseudocount)]
+    for _ in range(num_trees - 1):
+        sample = data[rng.integers(0, len(data), len(data))]
+        trees.append(chow_liu_tree(sample, data_type, num_categories, pseudocount))
+    return trees
+
+
 def build_hclt(
     data,
     num_latents,
@@ -32,6 +44,8 @@ def build_hclt(
     sum_op="em",
     mutual_information_pseudocount=0.01,
     leaf=None,
+    num_trees=1,
+    seed=None,
     **sum_kwargs,
 ):
     """A hidden Chow-Liu tree SPN learned from ``data``, ready for ``compile``/``fit`` and every query.
@@ -42,6 +56,17 @@ def build_hclt(
     ``X_v`` in the tree: the model is ``sum_z prod_v p(x_v | z_v) p(z_v | z_parent(v))``,
     compiled through :func:`~libspn_keras.models.compile_region_graph`
     (elementwise products, ``num_latents`` x ``num_latents`` sums).
+
+    With ``num_trees`` > 1 the model is a mixture of that many HCLTs, over
+    trees: the Chow-Liu tree of ``data``, then those of bootstrap resamples
+    of it (tree ``m >= 1`` from the rows
+    ``numpy.random.default_rng(seed).integers(0, len(data), len(data))``,
+    one draw per tree in order; on data with strong dependencies they are
+    often the same tree). One root region whose partitions are
+    the trees' root products, under one sum of ``num_trees * num_latents``
+    weights, ``sum_m sum_z w_(m, z_root) prod_v ...``. Every tree has its own
+    latent transitions; the input distributions ``p(x_v | z_v)`` are shared
+    by all trees.
 
     Args:
         data: ``[samples, vars]`` training data (complete), used for the structure only.
@@ -54,6 +79,9 @@ def build_hclt(
         mutual_information_pseudocount: Smoothing of the pairwise counts.
         leaf: Optional leaf layer with ``num_latents`` components per variable
             (replaces the default indicators + input sums, or normals).
+        num_trees: Number of HCLTs mixed at the root (default 1, a single tree).
+        seed: Seed of the bootstrap resamples of the trees after the first
+            (default: drawn from NumPy's global state).
         **sum_kwargs: More sum-layer arguments (``accumulator_initializer``, ...).
 
     Returns:
@@ -67,8 +95,13 @@ def build_hclt(
         data_type = "categorical" if np.allclose(data, np.rint(data)) else "gaussian"
     if data_type not in DATA_TYPES:
         raise ValueError(f"build_hclt: data_type must be one of {DATA_TYPES}, got {data_type!r}.")
-    parents = chow_liu_tree(data, data_type, num_categories, mutual_information_pseudocount)
-    root = hclt_region_graph(parents)
+    num_trees = positive_int("build_hclt", "num_trees", num_trees)
+    trees = _bootstrap_trees(data, num_trees, data_type, num_categories, mutual_information_pseudocount, seed)
+    roots = [hclt_region_graph(parents) for parents in trees]
+    # A mixture: the root's partitions are the trees' root products, all under the one root sum.
+    root = roots[0]
+    if num_trees > 1:
+        root = RegionNode(partitions=[r.partitions[0] for r in roots], product="elementwise")
     num_input_sums = None
     if leaf is None and data_type == "categorical":
         categories = int(np.rint(data).max()) + 1 if num_categories is None else int(num_categories)
