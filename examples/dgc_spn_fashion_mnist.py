@@ -3,8 +3,8 @@
 Discriminative recipe (after the DGC-SPN paper): Cauchy leaves with a fixed
 scale, input dropout (pixels marginalized at random), dropout of the class
 sums' children (``LogDropout``), training images mirrored left-right at
-random, AMSGrad with a cosine-decaying learning rate, and cross-entropy on
-the class roots ``log p(x, y)``.
+random, AMSGrad with a learning rate decaying along a cosine from 4e-2 to
+4e-4, and cross-entropy on the class roots ``log p(x, y)``.
 
 Generative recipe (``--generative``): Normal leaves whose locations (started
 at per-pixel k-means centres) and scales (floored at 0.2) are learned by EM
@@ -84,7 +84,13 @@ def build_model(
         )
         root_kwargs = dict(logspace_accumulators=True, accumulator_initializer=keras.initializers.Constant(1.0))
         leaf_class = {"cauchy": layers.CauchyLeaf, "normal": layers.NormalLeaf}[leaf]
-        leaf_layer = leaf_class(num_components=num_components, location_initializer=location_initializer)
+        scale_kwargs = {}
+        if min_scale:
+            # Scales learned by gradient descent too, floored at min_scale.
+            scale_kwargs = dict(scale_trainable=True, scale_constraint=constraints.GreaterEqualEpsilon(min_scale))
+        leaf_layer = leaf_class(
+            num_components=num_components, location_initializer=location_initializer, **scale_kwargs
+        )
     # Dropout below the class sums only: below every Local2DSum it costs 50% more time per step.
     dropout = [layers.LogDropout(sum_dropout)] if sum_dropout else []
     stack = [keras.Input((28, 28, 1))]
@@ -149,7 +155,7 @@ def compile_model(model, args, steps):
             jit_compile=True,
         )
     else:
-        schedule = keras.optimizers.schedules.CosineDecay(args.learning_rate or 1e-2, decay_steps=steps, alpha=0.01)
+        schedule = keras.optimizers.schedules.CosineDecay(args.learning_rate or 4e-2, decay_steps=steps, alpha=0.01)
         model.compile(
             optimizer=keras.optimizers.Adam(schedule, amsgrad=True),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -166,7 +172,7 @@ def parse_args(argv):
     parser.add_argument(
         "--batch-size", type=int, default=None, help="default 64 (1,024 with --generative, 64 with --quick)"
     )
-    parser.add_argument("--learning-rate", type=float, default=None, help="default 1e-2 (AMSGrad), 0.5 (EM)")
+    parser.add_argument("--learning-rate", type=float, default=None, help="default 4e-2 (AMSGrad), 0.5 (EM)")
     parser.add_argument("--leaf", choices=["cauchy", "normal"], default="cauchy", help="discriminative leaf")
     parser.add_argument("--sums", default="16,32,32,64,64", help="sums per cell of the five Local2DSum layers")
     parser.add_argument("--num-components", type=int, default=16, help="leaf components per pixel")
@@ -188,7 +194,8 @@ def parse_args(argv):
         "--min-scale",
         type=float,
         default=None,
-        help="generative: learn leaf scales by EM, floored at this value (default 0.2; 0: scales fixed at 1)",
+        help="learn the leaf scales (by EM with --generative, else by gradient), floored at this value "
+        "(default 0.2 with --generative, else 0: scales fixed at 1)",
     )
     parser.add_argument(
         "--validation",
