@@ -7,7 +7,7 @@ random, AMSGrad with a learning rate decaying along a cosine from 4e-2 to
 4e-4, and cross-entropy on the class roots ``log p(x, y)``.
 
 Generative recipe (``--generative``): Normal leaves whose locations (started
-at per-pixel k-means centres) and scales (floored at 0.2) are learned by EM
+at per-pixel k-means centres) and scales (floored at 0.05) are learned by EM
 (``use_accumulators=True``), every sum with the EM sum op on linear
 accumulators, ``OnlineExpectationMaximization`` with large batches (1,024
 images) and a large step (0.5), and the ``NegativeLogJoint`` loss: each class
@@ -195,7 +195,7 @@ def parse_args(argv):
         type=float,
         default=None,
         help="learn the leaf scales (by EM with --generative, else by gradient), floored at this value "
-        "(default 0.2 with --generative, else 0: scales fixed at 1)",
+        "(default 0.05 with --generative, else 0: scales fixed at 1)",
     )
     parser.add_argument(
         "--validation",
@@ -214,7 +214,7 @@ def parse_args(argv):
     args.sum_dropout = default_dropout if args.sum_dropout is None else args.sum_dropout
     args.flip = (0 if args.generative else 1) if args.flip is None else args.flip
     args.kmeans = (1 if args.generative else 0) if args.kmeans is None else args.kmeans
-    args.min_scale = (0.2 if args.generative else 0.0) if args.min_scale is None else args.min_scale
+    args.min_scale = (0.05 if args.generative else 0.0) if args.min_scale is None else args.min_scale
     args.epochs = args.epochs if args.epochs is not None else (2 if args.quick else 15)
     if args.batch_size is None:
         # Generative: each EM step re-estimates the class sums' weights over 4,096 children from the images of
