@@ -64,12 +64,13 @@ def build_model(
     location_initializer = keras.initializers.TruncatedNormal(stddev=1.0, mean=0.0)
     if kmeans_data is not None:
         location_initializer = initializers.KMeans(kmeans_data, num_iters=10)
+    scale_kwargs = {}
+    if min_scale:
+        # Scales learned too (by EM with generative, else by gradient descent), floored at min_scale.
+        scale_kwargs = dict(scale_trainable=True, scale_constraint=constraints.GreaterEqualEpsilon(min_scale))
     if generative:
         sum_kwargs = dict(sum_op="em", logspace_accumulators=False)
         root_kwargs = sum_kwargs
-        scale_kwargs = {}
-        if min_scale:
-            scale_kwargs = dict(scale_trainable=True, scale_constraint=constraints.GreaterEqualEpsilon(min_scale))
         leaf_layer = layers.NormalLeaf(
             num_components=num_components,
             use_accumulators=True,
@@ -84,10 +85,6 @@ def build_model(
         )
         root_kwargs = dict(logspace_accumulators=True, accumulator_initializer=keras.initializers.Constant(1.0))
         leaf_class = {"cauchy": layers.CauchyLeaf, "normal": layers.NormalLeaf}[leaf]
-        scale_kwargs = {}
-        if min_scale:
-            # Scales learned by gradient descent too, floored at min_scale.
-            scale_kwargs = dict(scale_trainable=True, scale_constraint=constraints.GreaterEqualEpsilon(min_scale))
         leaf_layer = leaf_class(
             num_components=num_components, location_initializer=location_initializer, **scale_kwargs
         )

@@ -64,6 +64,14 @@ def mean_log_likelihood(model, data, batch_size):
     return -float(model.evaluate(data, batch_size=batch_size, verbose=0))
 
 
+def simplest_within_tolerance(candidates, size):
+    """The candidate ``(model, valid LL, ...)`` with the smallest ``candidate[size]`` among those within
+    ``TIE_TOLERANCE`` of the best validation LL; among equal sizes, the best validation LL."""
+    top = max(candidate[1] for candidate in candidates)
+    close = (candidate for candidate in candidates if candidate[1] >= top - TIE_TOLERANCE)
+    return min(close, key=lambda candidate: (candidate[size], -candidate[1]))
+
+
 def train_hclt(train, valid, num_latents, prior, args, num_trees=1):
     """Builds and trains one HCLT (mixture); returns ``(model, best validation LL, seconds per mini-batch epoch)``."""
     keras.utils.set_random_seed(args.seed)
@@ -153,10 +161,7 @@ def main(argv=None):
     ]
     # The smallest K within TIE_TOLERANCE of the best validation likelihood (more states that do not help are
     # noise), with its best prior.
-    top = max(candidate[1] for candidate in candidates)
-    model, best_valid, per_epoch, num_latents, prior = min(
-        (c for c in candidates if c[1] >= top - TIE_TOLERANCE), key=lambda candidate: (candidate[3], -candidate[1])
-    )
+    model, best_valid, per_epoch, num_latents, prior = simplest_within_tolerance(candidates, size=3)
     for _, valid_ll, seconds, k, pseudocount in candidates:
         print(f"K={k}, prior {pseudocount:g}: best valid LL {valid_ll:.4f}, {seconds:.2f} s per mini-batch epoch")
     # Then the number of trees at that K and prior: the fewest within TIE_TOLERANCE of the best.
@@ -165,10 +170,7 @@ def main(argv=None):
     ]
     for _, valid_ll, seconds, m in mixtures[1:]:
         print(f"{m} trees: best valid LL {valid_ll:.4f}, {seconds:.2f} s per mini-batch epoch")
-    top = max(mixture[1] for mixture in mixtures)
-    model, best_valid, per_epoch, num_trees = min(
-        (m for m in mixtures if m[1] >= top - TIE_TOLERANCE), key=lambda mixture: mixture[3]
-    )
+    model, best_valid, per_epoch, num_trees = simplest_within_tolerance(mixtures, size=3)
     print(
         f"chosen on validation: K={num_latents}, prior {prior:g}, {num_trees} tree{'s' * (num_trees > 1)} "
         f"({model.count_params()} parameters)"
