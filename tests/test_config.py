@@ -52,6 +52,9 @@ def test_builtin_defaults():
     assert isinstance(
         spn.get_default_accumulator_initializer(logspace_accumulators=True), keras.initializers.RandomUniform
     )
+    for bad in ("no", 0, None):
+        with pytest.raises(ValueError, match="get_default_accumulator_initializer: logspace_accumulators"):
+            spn.get_default_accumulator_initializer(logspace_accumulators=bad)
 
 
 def test_default_constraints_reach_new_layers(restore_constraints):

@@ -4,6 +4,7 @@ import math
 
 from tensorflow import keras
 
+from libspn_keras.arguments import check_bool
 from libspn_keras.config.defaults import get_default, set_default
 from libspn_keras.initializers.dirichlet import Dirichlet
 
@@ -22,6 +23,9 @@ def get_default_accumulator_initializer(logspace_accumulators=True):
     weights after the softmax) and ``Dirichlet(alpha=1)`` draws for linear
     ones, whose spread breaks the symmetry EM needs broken.
     """
+    logspace_accumulators = check_bool(
+        "get_default_accumulator_initializer", "logspace_accumulators", logspace_accumulators
+    )
     initializer = get_default("accumulator_initializer")
     if initializer is not None:
         return initializer

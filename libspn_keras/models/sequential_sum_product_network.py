@@ -56,7 +56,7 @@ def fusable_reduction(layer, following):
     return (
         isinstance(layer, DenseSum)
         and isinstance(following, ReduceProduct)
-        and getattr(layer.sum_op, "fuses_reductions", False)
+        and layer.sum_op.fuses_reductions
     )
 
 

@@ -22,7 +22,7 @@ from libspn_keras.math.node_major import (
     checked_log_matmul_node_major,
     renormalized_node_major,
 )
-from libspn_keras.math.products import log_outer_product
+from libspn_keras.math.products import groups_of, log_outer_product
 from libspn_keras.math.routing import route_signal
 from libspn_keras.math.stable import renormalized
 from libspn_keras.sum_ops.checked import is_checked
@@ -194,6 +194,18 @@ class SumOpBase:
         outer sum in log space.
         """
         return self.weighted_sum(log_outer_product(left, right), accumulators, logspace_accumulators)
+
+    fuses_reductions = False
+
+    def weighted_sum_then_product(self, x, accumulators, logspace_accumulators, num_factors):
+        """The sums, then the products of each ``num_factors`` adjacent scopes (axis 1) of them.
+
+        The ``DenseSum`` -> ``ReduceProduct`` pair: ``[batch, scopes, *lead, children]`` ->
+        ``[batch, scopes / num_factors, *lead, sums]``. Ops with
+        ``fuses_reductions = True`` compute it in one kernel; models only pair
+        the two layers for those.
+        """
+        return tf.reduce_sum(groups_of(self.weighted_sum(x, accumulators, logspace_accumulators), num_factors), axis=2)
 
     def get_config(self):
         return {}

@@ -4,7 +4,7 @@ import tensorflow as tf
 
 from libspn_keras.math.counted_log_matmul import counted_log_matmul, counted_log_outer_matmul
 from libspn_keras.math.log_matmul import log_matmul, log_outer_matmul
-from libspn_keras.math.products import MAX_GROUP_FACTORS, groups_of
+from libspn_keras.math.products import MAX_GROUP_FACTORS
 from libspn_keras.math.stable import renormalized
 from libspn_keras.sum_ops.base import CountingSumOpBase, count_weights, register_sum_op, weight_forms
 from libspn_keras.sum_ops.checked import is_checked
@@ -50,13 +50,9 @@ class SumOpEMBackprop(CountingSumOpBase):
         )
 
     def weighted_sum_then_product(self, x, accumulators, logspace_accumulators, num_factors):
-        """The sums, then the products of each ``num_factors`` adjacent scopes (axis 1) of them.
-
-        The ``DenseSum`` -> ``ReduceProduct`` pair: ``[batch, scopes, *lead, children]`` ->
-        ``[batch, scopes / num_factors, *lead, sums]``. On the checked path the
-        sums' linear values are multiplied, one ``log`` per product.
-        """
+        """As :meth:`SumOpBase.weighted_sum_then_product`; on the checked path the sums' linear values are
+        multiplied, one ``log`` per product."""
         if is_checked(accumulators) and not logspace_accumulators and num_factors <= MAX_GROUP_FACTORS:
             accumulators = tf.convert_to_tensor(accumulators)
             return renormalized(lambda x: counted_log_matmul(x, accumulators, product_factors=num_factors), x)
-        return tf.reduce_sum(groups_of(self.weighted_sum(x, accumulators, logspace_accumulators), num_factors), axis=2)
+        return super().weighted_sum_then_product(x, accumulators, logspace_accumulators, num_factors)
