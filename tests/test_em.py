@@ -709,3 +709,22 @@ def test_hard_em_counts_move_each_sum_by_the_share_of_the_batch_that_reached_it(
     model.fit(x, batch_size=len(x), epochs=1, shuffle=False, verbose=0)
     for got, reference in zip(weights_of(model), expected):
         np.testing.assert_allclose(got, reference, atol=1e-5)
+
+
+def test_soft_em_step_follows_a_learning_rate_schedule():
+    # A decaying step (stochastic EM converges only with one): each step uses the schedule's value at that step.
+    rng = np.random.default_rng(5)
+    x = tiny_data(rng, size=40)
+    first, second = x[:20], x[20:]
+    acc = random_tiny_accumulators(rng)
+    schedule = keras.optimizers.schedules.PiecewiseConstantDecay(boundaries=[0], values=[0.6, 0.2])
+    model = tiny_model("em")
+    set_accumulators(model, acc)
+    model.compile(optimizer=em_optimizer(schedule))
+    expected = [normalize(a) for a in acc]
+    for batch, eta in ((first, 0.6), (second, 0.2)):
+        w_em = em_estimate(expected, expected_counts(batch, expected))
+        expected = [(1 - eta) * old + eta * em for old, em in zip(expected, w_em)]
+        model.fit(batch, batch_size=len(batch), epochs=1, shuffle=False, verbose=0)
+        for got, ref in zip(weights_of(model), expected):
+            np.testing.assert_allclose(got, ref, atol=1e-5)

@@ -51,7 +51,10 @@ class OnlineExpectationMaximization(keras.optimizers.Optimizer):
     unchanged, with a warning naming them when the optimizer is built.
 
     Args:
-        learning_rate: ``eta`` in ``(0, 1]`` (0.6.0's ``lr`` is accepted too).
+        learning_rate: ``eta`` in ``(0, 1]`` (0.6.0's ``lr`` is accepted too),
+            or a ``keras.optimizers.schedules.LearningRateSchedule`` giving
+            ``eta`` per step (e.g. a decaying step, with which online EM
+            settles instead of wandering around a fixed point).
         accumulate_batches: Number of batches whose counts are averaged before
             an update (an int; a NumPy int as 0.6.0 users pass works too).
         pseudocount: Added to the count of every child of a sum before it is
