@@ -134,12 +134,49 @@ def load_data(idx_dir, validation, quick, seed, train_samples=None, samplewise=F
     return (x_train, y_train.astype("int32")), (x_test, y_test.astype("int32")), name
 
 
+def shift_images(images, rows, cols, max_shift):
+    """Images ``[n, h, w, c]`` moved: ``out[i, a, b] = images[i, a + rows[i] - max_shift, b + cols[i] - max_shift]``.
+
+    ``rows`` and ``cols`` are ints in ``[0, 2 * max_shift]``; the pixels moved in from outside take each image's
+    smallest value (the background).
+    """
+    height, width = images.shape[1], images.shape[2]
+    low = tf.reduce_min(images, axis=[1, 2, 3], keepdims=True)
+    pad = [[0, 0], [max_shift, max_shift], [max_shift, max_shift], [0, 0]]
+    padded = tf.where(tf.pad(tf.ones_like(images, tf.bool), pad), tf.pad(images, pad), low)
+    padded = tf.gather(padded, rows[:, None] + tf.range(height), axis=1, batch_dims=1)
+    return tf.gather(padded, cols[:, None] + tf.range(width), axis=2, batch_dims=1)
+
+
+def random_shift(images, max_shift, seed=None):
+    """``images`` each moved by up to ``max_shift`` pixels along each axis, uniformly at random."""
+    offsets = tf.random.uniform([2, tf.shape(images)[0]], 0, 2 * max_shift + 1, dtype=tf.int32, seed=seed)
+    return shift_images(images, offsets[0], offsets[1], max_shift)
+
+
 def training_data(x, y, args):
-    """Shuffled batches; with ``--flip`` each image is mirrored left-right with probability 1/2."""
+    """Shuffled batches; with ``--flip`` each image is mirrored left-right with probability 1/2, with ``--shift``
+    moved by up to that many pixels along each axis."""
     data = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=args.seed).batch(args.batch_size)
     if args.flip:
         data = data.map(lambda images, labels: (tf.image.random_flip_left_right(images, seed=args.seed), labels))
+    if args.shift:
+        data = data.map(lambda images, labels: (random_shift(images, args.shift, seed=args.seed), labels))
     return data.prefetch(tf.data.AUTOTUNE)
+
+
+def smoothed_cross_entropy(smoothing):
+    """Cross-entropy of integer labels and logits with the labels smoothed: ``(1 - smoothing)`` on the label's
+    class and ``smoothing`` spread evenly over all classes (as ``keras.losses.CategoricalCrossentropy``'s
+    ``label_smoothing``, which the sparse loss lacks)."""
+
+    def loss(labels, logits):
+        log_probs = keras.ops.log_softmax(logits, axis=-1)
+        labels = keras.ops.cast(keras.ops.reshape(labels, [-1]), "int32")
+        picked = keras.ops.take_along_axis(log_probs, labels[:, None], axis=-1)[:, 0]
+        return -(1.0 - smoothing) * picked - smoothing * keras.ops.mean(log_probs, axis=-1)
+
+    return loss
 
 
 def compile_model(model, args, steps):
@@ -154,8 +191,13 @@ def compile_model(model, args, steps):
     else:
         schedule = keras.optimizers.schedules.CosineDecay(args.learning_rate or 4e-2, decay_steps=steps, alpha=0.01)
         model.compile(
-            optimizer=keras.optimizers.Adam(schedule, amsgrad=True),
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            # With use_ema, fit ends by writing the averaged weights into the model.
+            optimizer=keras.optimizers.Adam(
+                schedule, amsgrad=True, use_ema=args.ema > 0, ema_momentum=args.ema or 0.99
+            ),
+            loss=smoothed_cross_entropy(args.label_smoothing)
+            if args.label_smoothing
+            else keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             metrics=["accuracy"],
             jit_compile=True,
         )
@@ -200,6 +242,18 @@ def parse_args(argv):
         default=0,
         help="hold out the last N training images and "
         "evaluate on them instead of the test set (for choosing hyper-parameters)",
+    )
+    parser.add_argument(
+        "--shift", type=int, default=0, help="move training images by up to N pixels along each axis at random"
+    )
+    parser.add_argument(
+        "--ema",
+        type=float,
+        default=0.0,
+        help="end with an exponential moving average of the weights with this momentum, e.g. 0.999 (0: none)",
+    )
+    parser.add_argument(
+        "--label-smoothing", type=float, default=0.0, help="label smoothing of the cross-entropy (discriminative)"
     )
     parser.add_argument("--samplewise", type=int, default=0, help="1: standardize every image with its own mean/std")
     parser.add_argument("--train-samples", type=int, default=None, help="train on the first N images only")

@@ -4,11 +4,15 @@ The fake images make an easy task: class ``k`` is a bright 8x8 square at one of 
 noisy background, so that a class-conditional density model separates the classes after a few EM steps.
 """
 
+import importlib.util
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from reference import run_script
+from tensorflow import keras
 from test_examples_tutorials import write_idx
 
 SCRIPT = "examples/dgc_spn_fashion_mnist.py"
@@ -68,3 +72,83 @@ def test_generative_quick_learns_the_classes(idx_dir):
     assert "model: 1,227,042 parameters, jit_compile=True" in out
     values = accuracies(out)
     assert values["train"] > 0.5 and values["test"] > 0.5, out
+
+
+@pytest.fixture(scope="module")
+def example():
+    """The example script as a module (its helpers and argument parser)."""
+    spec = importlib.util.spec_from_file_location("dgc_spn_fashion_mnist", Path(__file__).resolve().parents[1] / SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def shifted_reference(image, down, right):
+    """``image`` ``[h, w, c]`` moved ``down`` rows and ``right`` columns, the pixels moved in set to its minimum."""
+    out = np.full_like(image, image.min())
+    height, width = image.shape[:2]
+    for row in range(height):
+        for col in range(width):
+            if 0 <= row - down < height and 0 <= col - right < width:
+                out[row, col] = image[row - down, col - right]
+    return out
+
+
+def test_shift_images_against_numpy(example):
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(6, 5, 7, 2)).astype("float32")
+    rows, cols = rng.integers(0, 5, size=6), rng.integers(0, 5, size=6)
+    out = example.shift_images(tf.constant(images), tf.constant(rows, tf.int32), tf.constant(cols, tf.int32), 2)
+    # Offset 0 in [0, 4] moves the content 2 pixels down / right, offset 4 two pixels up / left.
+    expected = [shifted_reference(image, 2 - row, 2 - col) for image, row, col in zip(images, rows, cols)]
+    np.testing.assert_array_equal(out.numpy(), np.stack(expected))
+
+
+def test_random_shift_draws_every_offset_up_to_max_shift(example):
+    # Distinct pixel values above a background of 0, so that each output shows which shift made it.
+    image = np.zeros((9, 9, 1), "float32")
+    image[2:7, 2:7, 0] = np.arange(1, 26).reshape(5, 5)
+    out = example.random_shift(tf.constant(np.repeat(image[None], 300, axis=0)), 1, seed=3).numpy()
+    candidates = {(down, right): shifted_reference(image, down, right) for down in (-1, 0, 1) for right in (-1, 0, 1)}
+    found = [[key for key, candidate in candidates.items() if np.array_equal(shifted, candidate)] for shifted in out]
+    assert all(len(keys) == 1 for keys in found)
+    assert {keys[0] for keys in found} == set(candidates)  # all nine shifts, none larger
+
+
+def test_smoothed_cross_entropy_against_numpy(example):
+    rng = np.random.default_rng(1)
+    # Log joints of an SPN's class roots: large and negative, tens of nats apart.
+    logits = (-500.0 + 30.0 * rng.normal(size=(8, 10))).astype("float32")
+    labels = rng.integers(0, 10, size=8)
+    loss = example.smoothed_cross_entropy(0.1)(tf.constant(labels, tf.int32), tf.constant(logits)).numpy()
+    shifted = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    targets = 0.9 * np.eye(10)[labels] + 0.01
+    np.testing.assert_allclose(loss, -(targets * log_probs).sum(axis=1), rtol=1e-5)
+
+
+def test_ema_flag_ends_fit_with_the_averaged_weights(example):
+    # compile_model on a small dense classifier: with --ema 0.9 the weights after fit are the average that
+    # Keras keeps (first step: the weights themselves), computed here from the weights after every step.
+    args = example.parse_args(["--ema", "0.9"])
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(10)])
+    example.compile_model(model, args, steps=8)
+    seen = []
+    record = keras.callbacks.LambdaCallback(on_train_batch_end=lambda *_, **__: seen.append(model.get_weights()))
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(size=(64, 4)).astype("float32"), rng.integers(0, 10, size=64).astype("int32")
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0, shuffle=False, callbacks=[record])
+    assert len(seen) == 8
+    average = seen[0]
+    for weights in seen[1:]:
+        average = [0.9 * a + 0.1 * w for a, w in zip(average, weights)]
+    for final, expected, last in zip(model.get_weights(), average, seen[-1]):
+        np.testing.assert_allclose(final, expected, rtol=1e-5, atol=1e-6)
+        assert np.abs(final - last).max() > 1e-3
+
+
+def test_new_flags_parse(example):
+    args = example.parse_args([])
+    assert (args.shift, args.ema, args.label_smoothing) == (0, 0.0, 0.0)
+    args = example.parse_args(["--shift", "2", "--ema", "0.999", "--label-smoothing", "0.05"])
+    assert (args.shift, args.ema, args.label_smoothing) == (2, 0.999, 0.05)
