@@ -6,13 +6,17 @@ sums' children (``LogDropout``), training images mirrored left-right at
 random, AMSGrad with a learning rate decaying along a cosine from 4e-2 to
 4e-4, and cross-entropy on the class roots ``log p(x, y)``.
 
-Generative recipe (``--generative``): Normal leaves whose locations (started
-at per-pixel k-means centres) and scales (floored at 0.05) are learned by EM
-(``use_accumulators=True``), every sum with the EM sum op on linear
-accumulators, ``OnlineExpectationMaximization`` with large batches (1,024
-images) and a large step (0.5), and the ``NegativeLogJoint`` loss: each class
-root learns ``p(x | y)`` (times the class prior) from the images of its class
-only; prediction picks the class with the largest ``log p(x, y)``.
+Generative recipe (``--generative``): ten DGC-SPNs of the same architecture,
+one per class, each with a single root ``p(x | y)`` and trained by EM on the
+images of its class only. Normal leaves whose locations (started at per-pixel
+k-means centres of the class's images) and scales (floored at 0.05) are
+learned by EM (``use_accumulators=True``), every sum with the EM sum op on
+linear accumulators, ``OnlineExpectationMaximization`` with large batches
+(2,000 images: 200 of every class) and a step decaying along a cosine from
+0.5 to 0.02. Prediction picks the class with the largest
+``log p(x | y) + log p(y)``. ``--per-class 0`` trains the single network of
+the discriminative recipe instead, whose ten class roots share every layer
+below them, with the ``NegativeLogJoint`` loss (1,024 images a batch).
 
 Hyper-parameters were compared with ``--validation 10000`` (the last 10,000
 training images held out; the test set stays untouched); see
@@ -21,7 +25,7 @@ training images held out; the test set stays untouched); see
 Usage::
 
     python3 examples/dgc_spn_fashion_mnist.py                  # 15 epochs, discriminative
-    python3 examples/dgc_spn_fashion_mnist.py --generative     # EM
+    python3 examples/dgc_spn_fashion_mnist.py --generative     # EM, one network per class
     python3 examples/dgc_spn_fashion_mnist.py --quick          # smoke run on a few hundred images
     python3 examples/dgc_spn_fashion_mnist.py --validation 10000 --epochs 5 --sum-dropout 0.1
     python3 examples/dgc_spn_fashion_mnist.py --idx-dir DIR    # other IDX files of that layout, e.g. MNIST
@@ -44,6 +48,40 @@ from libspn_keras import constraints, datasets, initializers, layers, losses, mo
 PRODUCTS = [(2, 1, "valid"), (2, 1, "valid"), (1, 1, "full"), (1, 2, "full"), (1, 4, "full"), (1, 8, "final")]
 
 
+EM_SUMS = dict(sum_op="em", logspace_accumulators=False)
+
+
+def products_and_sums(sums, sum_kwargs):
+    """The six products of ``PRODUCTS``, each but the last followed by a ``Local2DSum`` of ``sums[i]`` per cell."""
+    stack = []
+    for (stride, dilation, padding), num_sums in zip(PRODUCTS, list(sums) + [None]):
+        stack.append(
+            layers.Conv2DProduct(
+                depthwise=True, strides=[stride] * 2, dilations=[dilation] * 2, kernel_size=[2, 2], padding=padding
+            )
+        )
+        if num_sums is not None:
+            stack.append(layers.Local2DSum(num_sums=num_sums, **sum_kwargs))
+    return stack
+
+
+def em_leaf(num_components, location_initializer, min_scale):
+    """Normal leaves with EM statistics: locations, and with ``min_scale`` scales floored at it, learned by EM."""
+    return layers.NormalLeaf(
+        num_components=num_components,
+        use_accumulators=True,
+        location_initializer=location_initializer,
+        **learned_scale_arguments(min_scale),
+    )
+
+
+def learned_scale_arguments(min_scale):
+    """Leaf arguments that learn the scales too (by EM with generative, else by gradient descent), floored."""
+    if not min_scale:
+        return {}
+    return dict(scale_trainable=True, scale_constraint=constraints.GreaterEqualEpsilon(min_scale))
+
+
 def build_model(
     generative=False,
     leaf="cauchy",
@@ -64,19 +102,9 @@ def build_model(
     location_initializer = keras.initializers.TruncatedNormal(stddev=1.0, mean=0.0)
     if kmeans_data is not None:
         location_initializer = initializers.KMeans(kmeans_data, num_iters=10)
-    scale_kwargs = {}
-    if min_scale:
-        # Scales learned too (by EM with generative, else by gradient descent), floored at min_scale.
-        scale_kwargs = dict(scale_trainable=True, scale_constraint=constraints.GreaterEqualEpsilon(min_scale))
     if generative:
-        sum_kwargs = dict(sum_op="em", logspace_accumulators=False)
-        root_kwargs = sum_kwargs
-        leaf_layer = layers.NormalLeaf(
-            num_components=num_components,
-            use_accumulators=True,
-            location_initializer=location_initializer,
-            **scale_kwargs,
-        )
+        sum_kwargs = root_kwargs = EM_SUMS
+        leaf_layer = em_leaf(num_components, location_initializer, min_scale)
     else:
         # Initial sum weights ~ TruncatedNormal(1, 0.5) (linear; the layer stores their logs); uniform class roots.
         sum_kwargs = dict(
@@ -86,24 +114,89 @@ def build_model(
         root_kwargs = dict(logspace_accumulators=True, accumulator_initializer=keras.initializers.Constant(1.0))
         leaf_class = {"cauchy": layers.CauchyLeaf, "normal": layers.NormalLeaf}[leaf]
         leaf_layer = leaf_class(
-            num_components=num_components, location_initializer=location_initializer, **scale_kwargs
+            num_components=num_components,
+            location_initializer=location_initializer,
+            **learned_scale_arguments(min_scale),
         )
     # Dropout below the class sums only: below every Local2DSum it costs 50% more time per step.
     dropout = [layers.LogDropout(sum_dropout)] if sum_dropout else []
     stack = [keras.Input((28, 28, 1))]
     stack += [layers.InputDropout(input_dropout)] if input_dropout else []
-    stack.append(leaf_layer)
-    for (stride, dilation, padding), num_sums in zip(PRODUCTS, list(sums) + [None]):
-        stack.append(
-            layers.Conv2DProduct(
-                depthwise=True, strides=[stride] * 2, dilations=[dilation] * 2, kernel_size=[2, 2], padding=padding
-            )
-        )
-        if num_sums is not None:
-            stack.append(layers.Local2DSum(num_sums=num_sums, **sum_kwargs))
+    stack += [leaf_layer, *products_and_sums(sums, sum_kwargs)]
     stack += [layers.SpatialToRegions(), *dropout, layers.DenseSum(num_sums=10, **sum_kwargs)]
     stack.append(layers.RootSum(return_weighted_child_logits=True, **root_kwargs))
     return models.SequentialSumProductNetwork(stack)
+
+
+def class_network(num_components, sums, kmeans_data, min_scale):
+    """The layers of one class's DGC-SPN: the architecture of ``build_model`` with one EM root, ``log p(x | y)``.
+
+    Leaf locations start at per-pixel k-means centres of ``kmeans_data`` (the class's images), or at random.
+    """
+    location_initializer = keras.initializers.TruncatedNormal(stddev=1.0, mean=0.0)
+    if kmeans_data is not None:
+        location_initializer = initializers.KMeans(kmeans_data, num_iters=10)
+    leaf = em_leaf(num_components, location_initializer, min_scale)
+    root = layers.RootSum(return_weighted_child_logits=False, **EM_SUMS)
+    return [leaf, *products_and_sums(sums, EM_SUMS), layers.SpatialToRegions(), root]
+
+
+def build_class_networks(x, y, num_components, sums, min_scale, seed, kmeans=True, num_classes=10):
+    """Ten DGC-SPNs, one per class, as a training model and a classifier that share their layers.
+
+    The trainer takes one image of every class per sample, ``[batch, classes, 28, 28, 1]``, and returns
+    ``log p(x_k | y=k)`` of image ``k`` under network ``k``, ``[batch, classes]``: minimizing minus their sum, EM
+    trains every network on the images of its class only, all ten in one step. The classifier gives every
+    image to every network and returns ``log p(x | y=k) + log p(y=k) = log p(x, y=k)`` ``[batch, classes]``
+    (the prior from the class frequencies of ``y``), as the class roots of ``build_model`` do.
+    """
+    rng = np.random.default_rng(seed)
+    networks = []
+    for label in range(num_classes):
+        images = x[y == label]
+        kmeans_data = images[rng.permutation(len(images))[:5000]] if kmeans else None
+        networks.append(class_network(num_components, sums, kmeans_data, min_scale))
+
+    def log_likelihoods(per_class_images):
+        outputs = []
+        for network, images in zip(networks, per_class_images):
+            for layer in network:
+                images = layer(images)
+            outputs.append(images)
+        return keras.layers.Concatenate()(outputs)
+
+    tuples = keras.Input((num_classes, 28, 28, 1))
+    trainer = models.SumProductNetwork(
+        tuples, log_likelihoods([tuples[:, label] for label in range(num_classes)]), unsupervised=False
+    )
+    images = keras.Input((28, 28, 1))
+    log_prior = np.log(np.bincount(y, minlength=num_classes) / len(y)).astype("float32")
+    classifier = models.SumProductNetwork(
+        images, log_likelihoods([images] * num_classes) + log_prior, unsupervised=False
+    )
+    return trainer, classifier
+
+
+def class_batches(x, y, args, num_classes=10):
+    """Endless batches of ``[batch / classes, classes, 28, 28, 1]``: image ``k`` of each sample is of class ``k``.
+
+    Every class's images are shuffled and repeated on their own; labels are dummies. With ``--flip`` each
+    image is mirrored left-right with probability 1/2.
+    """
+    streams = [
+        tf.data.Dataset.from_tensor_slices(x[y == label]).shuffle(np.sum(y == label), seed=args.seed + label)
+        for label in range(num_classes)
+    ]
+    data = tf.data.Dataset.zip(tuple(stream.repeat() for stream in streams)).map(lambda *images: tf.stack(images))
+    data = data.batch(args.batch_size // num_classes, drop_remainder=True)
+    if args.flip:
+        data = data.map(
+            lambda images: tf.reshape(
+                tf.image.random_flip_left_right(tf.reshape(images, [-1, 28, 28, 1]), seed=args.seed),
+                tf.shape(images),
+            )
+        )
+    return data.map(lambda images: (images, tf.zeros(tf.shape(images)[:1], tf.int32))).prefetch(tf.data.AUTOTUNE)
 
 
 def load_data(idx_dir, validation, quick, seed, train_samples=None, samplewise=False):
@@ -179,11 +272,34 @@ def smoothed_cross_entropy(smoothing):
     return loss
 
 
+def em_step(args, steps):
+    """The EM step: ``--learning-rate`` (default 0.5), constant or decaying along a cosine to 0.02 over ``steps``."""
+    start = args.learning_rate or 0.5
+    if args.em_schedule == "constant":
+        return start
+    return keras.optimizers.schedules.CosineDecay(start, decay_steps=steps, alpha=min(1.0, 0.02 / start))
+
+
+def minus_summed_log_likelihoods(_, log_likelihoods):
+    """The class networks' training loss: ``-sum_k log p(x_k | y=k)`` per sample (labels unused)."""
+    return -keras.ops.sum(log_likelihoods, axis=-1)
+
+
+def compile_class_networks(trainer, classifier, args, steps):
+    # XLA takes about 15 s per program of ten networks: not worth it for the few steps of --quick.
+    trainer.compile(
+        optimizer=optimizers.OnlineExpectationMaximization(learning_rate=em_step(args, steps)),
+        loss=minus_summed_log_likelihoods,
+        jit_compile=not args.quick,
+    )
+    classifier.compile(loss=losses.NegativeLogJoint(), metrics=["accuracy"], jit_compile=not args.quick)
+
+
 def compile_model(model, args, steps):
     if args.generative:
         # Class-conditional EM: the loss -log p(x, y) routes each image to its own class root.
         model.compile(
-            optimizer=optimizers.OnlineExpectationMaximization(learning_rate=args.learning_rate or 0.5),
+            optimizer=optimizers.OnlineExpectationMaximization(learning_rate=em_step(args, steps)),
             loss=losses.NegativeLogJoint(),
             metrics=["accuracy"],
             jit_compile=True,
@@ -207,9 +323,24 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="2 epochs on 640 training images (a smoke test)")
     parser.add_argument("--generative", action="store_true", help="class-conditional EM instead of cross-entropy")
+    parser.add_argument(
+        "--per-class",
+        type=int,
+        default=1,
+        help="with --generative: 1 (default) one network per class; 0 one network whose class roots share the rest",
+    )
+    parser.add_argument(
+        "--em-schedule",
+        choices=["cosine", "constant"],
+        default="cosine",
+        help="EM step: decaying along a cosine to 0.02 (default) or constant",
+    )
     parser.add_argument("--epochs", type=int, default=None, help="default 15 (2 with --quick)")
     parser.add_argument(
-        "--batch-size", type=int, default=None, help="default 64 (1,024 with --generative, 64 with --quick)"
+        "--batch-size",
+        type=int,
+        default=None,
+        help="default 64 (--generative: 2,000, i.e. 200 per class network; 1,024 with --per-class 0; 64 with --quick)",
     )
     parser.add_argument("--learning-rate", type=float, default=None, help="default 4e-2 (AMSGrad), 0.5 (EM)")
     parser.add_argument("--leaf", choices=["cauchy", "normal"], default="cauchy", help="discriminative leaf")
@@ -270,7 +401,8 @@ def parse_args(argv):
     if args.batch_size is None:
         # Generative: each EM step re-estimates the class sums' weights over 4,096 children from the images of
         # that class in the batch, so small batches make noisy steps (64 images and step 0.05: 75% on validation).
-        args.batch_size = 1024 if args.generative and not args.quick else 64
+        # One network per class sees only its share of each batch: 200 images of 2,000.
+        args.batch_size = (2000 if args.per_class else 1024) if args.generative and not args.quick else 64
     return args
 
 
@@ -282,29 +414,47 @@ def main(argv=None):
     )
     print(f"data: {len(x_train)} training and {len(x_eval)} {eval_name} images of shape {x_train.shape[1:]}")
     sums = tuple(int(size) for size in args.sums.split(","))
-    kmeans_data = x_train[np.random.default_rng(args.seed).permutation(len(x_train))[:5000]] if args.kmeans else None
-    model = build_model(
-        args.generative,
-        args.leaf,
-        args.num_components,
-        sums,
-        args.input_dropout,
-        args.sum_dropout,
-        kmeans_data,
-        args.min_scale,
-    )
-    steps = args.epochs * -(-len(x_train) // args.batch_size)
-    compile_model(model, args, steps)
-    print(f"model: {model.count_params():,} parameters, jit_compile={model.jit_compile}")
+    train_split, eval_batch = (x_train, y_train), 256
+    if args.generative and args.per_class:
+        trainer, model = build_class_networks(
+            x_train, y_train, args.num_components, sums, args.min_scale, args.seed, args.kmeans
+        )
+        # An epoch: the smallest class's images once (the other classes' streams carry on into the next epoch).
+        steps_per_epoch = np.bincount(y_train).min() // (args.batch_size // 10)
+        compile_class_networks(trainer, model, args, args.epochs * steps_per_epoch)
+        data = class_batches(x_train, y_train, args)
+        # Classifying runs all ten networks on every image: the training accuracy is measured on 10,000 images.
+        # Batches dividing both splits' sizes, so that the classifier is compiled for one shape only.
+        train_split, eval_batch = (x_train[:10000], y_train[:10000]), 64 if args.quick else 250
+        print(f"train accuracy below on the first {len(train_split[0])} training images")
+        print(f"model: ten networks, {model.count_params():,} parameters, jit_compile={trainer.jit_compile}")
+    else:
+        kmeans_data = (
+            x_train[np.random.default_rng(args.seed).permutation(len(x_train))[:5000]] if args.kmeans else None
+        )
+        model = trainer = build_model(
+            args.generative,
+            args.leaf,
+            args.num_components,
+            sums,
+            args.input_dropout,
+            args.sum_dropout,
+            kmeans_data,
+            args.min_scale,
+        )
+        steps_per_epoch = None
+        compile_model(model, args, args.epochs * -(-len(x_train) // args.batch_size))
+        data = training_data(x_train, y_train, args)
+        print(f"model: {model.count_params():,} parameters, jit_compile={model.jit_compile}")
 
     start, cpu_start = time.perf_counter(), time.process_time()
-    model.fit(training_data(x_train, y_train, args), epochs=args.epochs, verbose=2, shuffle=False)
+    trainer.fit(data, epochs=args.epochs, steps_per_epoch=steps_per_epoch, verbose=2, shuffle=False)
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
 
     print(f"training time: {seconds:.0f} s wall, {cpu_seconds:.0f} s CPU for {args.epochs} epoch(s)")
     accuracy = {}
-    for name, (x, y) in (("train", (x_train, y_train)), (eval_name, (x_eval, y_eval))):
-        accuracy[name] = model.evaluate(x, y, batch_size=256, verbose=0, return_dict=True)["accuracy"]
+    for name, (x, y) in (("train", train_split), (eval_name, (x_eval, y_eval))):
+        accuracy[name] = model.evaluate(x, y, batch_size=eval_batch, verbose=0, return_dict=True)["accuracy"]
         print(f"{name} accuracy: {accuracy[name]:.4f}")  # without dropout or flips
     return accuracy[eval_name]
 
