@@ -4,7 +4,8 @@ Discriminative recipe (after the DGC-SPN paper): Cauchy leaves with a fixed
 scale, input dropout (pixels marginalized at random), dropout of the class
 sums' children (``LogDropout``), training images mirrored left-right at
 random, AMSGrad with a learning rate decaying along a cosine from 4e-2 to
-4e-4, and cross-entropy on the class roots ``log p(x, y)``.
+4e-4, and cross-entropy on the class roots ``log p(x, y)`` with the labels
+smoothed by 0.1 (``--label-smoothing``).
 
 Generative recipe (``--generative``): ten DGC-SPNs of the same architecture,
 one per class, each with a single root ``p(x | y)`` and trained by EM on the
@@ -384,7 +385,10 @@ def parse_args(argv):
         help="end with an exponential moving average of the weights with this momentum, e.g. 0.999 (0: none)",
     )
     parser.add_argument(
-        "--label-smoothing", type=float, default=0.0, help="label smoothing of the cross-entropy (discriminative)"
+        "--label-smoothing",
+        type=float,
+        default=None,
+        help="label smoothing of the cross-entropy (default 0.1; not used with --generative)",
     )
     parser.add_argument("--samplewise", type=int, default=0, help="1: standardize every image with its own mean/std")
     parser.add_argument("--train-samples", type=int, default=None, help="train on the first N images only")
@@ -397,6 +401,8 @@ def parse_args(argv):
     args.flip = (0 if args.generative else 1) if args.flip is None else args.flip
     args.kmeans = (1 if args.generative else 0) if args.kmeans is None else args.kmeans
     args.min_scale = (0.05 if args.generative else 0.0) if args.min_scale is None else args.min_scale
+    if args.label_smoothing is None:
+        args.label_smoothing = 0.0 if args.generative else 0.1
     args.epochs = args.epochs if args.epochs is not None else (2 if args.quick else 15)
     if args.batch_size is None:
         # Generative: each EM step re-estimates the class sums' weights over 4,096 children from the images of

@@ -163,7 +163,8 @@ def test_ema_flag_ends_fit_with_the_averaged_weights(example):
 
 def test_new_flags_parse(example):
     args = example.parse_args([])
-    assert (args.shift, args.ema, args.label_smoothing) == (0, 0.0, 0.0)
+    assert (args.shift, args.ema, args.label_smoothing) == (0, 0.0, 0.1)  # smoothing chosen on validation
+    assert example.parse_args(["--generative"]).label_smoothing == 0.0
     args = example.parse_args(["--shift", "2", "--ema", "0.999", "--label-smoothing", "0.05"])
     assert (args.shift, args.ema, args.label_smoothing) == (2, 0.999, 0.05)
 
