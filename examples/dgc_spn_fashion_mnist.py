@@ -66,6 +66,13 @@ def products_and_sums(sums, sum_kwargs):
     return stack
 
 
+def leaf_locations(kmeans_data):
+    """Leaf location initializer: per-pixel k-means centres of ``kmeans_data``, or ``None``: random."""
+    if kmeans_data is not None:
+        return initializers.KMeans(kmeans_data, num_iters=10)
+    return keras.initializers.TruncatedNormal(stddev=1.0, mean=0.0)
+
+
 def em_leaf(num_components, location_initializer, min_scale):
     """Normal leaves with EM statistics: locations, and with ``min_scale`` scales floored at it, learned by EM."""
     return layers.NormalLeaf(
@@ -100,9 +107,7 @@ def build_model(
     ``input_dropout`` marginalizes each pixel with that probability during
     training; ``sum_dropout`` drops each child of the class sums (``LogDropout``).
     """
-    location_initializer = keras.initializers.TruncatedNormal(stddev=1.0, mean=0.0)
-    if kmeans_data is not None:
-        location_initializer = initializers.KMeans(kmeans_data, num_iters=10)
+    location_initializer = leaf_locations(kmeans_data)
     if generative:
         sum_kwargs = root_kwargs = EM_SUMS
         leaf_layer = em_leaf(num_components, location_initializer, min_scale)
@@ -134,10 +139,7 @@ def class_network(num_components, sums, kmeans_data, min_scale):
 
     Leaf locations start at per-pixel k-means centres of ``kmeans_data`` (the class's images), or at random.
     """
-    location_initializer = keras.initializers.TruncatedNormal(stddev=1.0, mean=0.0)
-    if kmeans_data is not None:
-        location_initializer = initializers.KMeans(kmeans_data, num_iters=10)
-    leaf = em_leaf(num_components, location_initializer, min_scale)
+    leaf = em_leaf(num_components, leaf_locations(kmeans_data), min_scale)
     root = layers.RootSum(return_weighted_child_logits=False, **EM_SUMS)
     return [leaf, *products_and_sums(sums, EM_SUMS), layers.SpatialToRegions(), root]
 
