@@ -263,14 +263,12 @@ def training_data(x, y, args):
 
 def smoothed_cross_entropy(smoothing):
     """Cross-entropy of integer labels and logits with the labels smoothed: ``(1 - smoothing)`` on the label's
-    class and ``smoothing`` spread evenly over all classes (as ``keras.losses.CategoricalCrossentropy``'s
-    ``label_smoothing``, which the sparse loss lacks)."""
+    class and ``smoothing`` spread evenly over all classes (Keras's categorical cross-entropy with
+    ``label_smoothing``, on one-hot labels, since the sparse loss lacks that argument)."""
 
     def loss(labels, logits):
-        log_probs = keras.ops.log_softmax(logits, axis=-1)
-        labels = keras.ops.cast(keras.ops.reshape(labels, [-1]), "int32")
-        picked = keras.ops.take_along_axis(log_probs, labels[:, None], axis=-1)[:, 0]
-        return -(1.0 - smoothing) * picked - smoothing * keras.ops.mean(log_probs, axis=-1)
+        one_hot = keras.ops.one_hot(keras.ops.reshape(labels, [-1]), keras.ops.shape(logits)[-1])
+        return keras.losses.categorical_crossentropy(one_hot, logits, from_logits=True, label_smoothing=smoothing)
 
     return loss
 
