@@ -68,10 +68,12 @@ def test_generative_quick_learns_the_classes(idx_dir):
     out = run_script(SCRIPT, "--quick", "--generative", "--learning-rate", 0.3, "--idx-dir", idx_dir)
     assert "data: 640 training and 320 test images of shape (28, 28, 1)" in out
     assert "train accuracy below on the first 640 training images" in out
-    # Per class network: EM leaves with (count, mean, second moment) besides location and scale per pixel and
-    # component (784 * 16 * 3 = 37,632), the five Local2DSum layers as in the discriminative test (1,148,416),
-    # one root over 8*8*64 children (4,096) and the six products' kernels (24): 1,190,168, ten times.
-    assert "model: ten networks, 11,901,680 parameters, jit_compile=False" in out
+    # Per class network, wider at the bottom than the discriminative one: EM leaves with 32 components per pixel,
+    # 3 numbers each besides location and scale (784 * 32 * 3 = 75,264), Local2DSum layers of 64, 64, 32, 64 and 64
+    # sums per cell on 14x14, 7x7, 8x8, 10x10 and 14x14 cells (196*32*64 + 49*64*64 + 64*64*32 + 100*32*64 +
+    # 196*64*64 = 1,740,800), one root over 8*8*64 children (4,096) and the six products' kernels (24): 1,820,184,
+    # ten times.
+    assert "model: ten networks, 18,201,840 parameters, jit_compile=False" in out
     values = accuracies(out)
     assert values["train"] > 0.5 and values["test"] > 0.5, out
 
@@ -165,6 +167,18 @@ def test_new_flags_parse(example):
     args = example.parse_args([])
     assert (args.shift, args.ema, args.label_smoothing) == (0, 0.0, 0.1)  # smoothing chosen on validation
     assert example.parse_args(["--generative"]).label_smoothing == 0.0
+
+
+def test_architecture_defaults_per_recipe(example):
+    # The README's network for the discriminative recipe and the shared-root EM one; the class networks of
+    # --generative are wider at the bottom (chosen on validation); explicit flags win in every mode.
+    for argv in ([], ["--generative", "--per-class", "0"]):
+        args = example.parse_args(argv)
+        assert (args.num_components, args.sums) == (16, "16,32,32,64,64")
+    args = example.parse_args(["--generative"])
+    assert (args.num_components, args.sums) == (32, "64,64,32,64,64")
+    args = example.parse_args(["--generative", "--num-components", "8", "--sums", "4,4,4,4,4"])
+    assert (args.num_components, args.sums) == (8, "4,4,4,4,4")
     args = example.parse_args(["--shift", "2", "--ema", "0.999", "--label-smoothing", "0.05"])
     assert (args.shift, args.ema, args.label_smoothing) == (2, 0.999, 0.05)
 
