@@ -167,6 +167,8 @@ def test_new_flags_parse(example):
     args = example.parse_args([])
     assert (args.shift, args.ema, args.label_smoothing) == (0, 0.0, 0.1)  # smoothing chosen on validation
     assert example.parse_args(["--generative"]).label_smoothing == 0.0
+    args = example.parse_args(["--shift", "2", "--ema", "0.999", "--label-smoothing", "0.05"])
+    assert (args.shift, args.ema, args.label_smoothing) == (2, 0.999, 0.05)
 
 
 def test_architecture_defaults_per_recipe(example):
@@ -179,8 +181,6 @@ def test_architecture_defaults_per_recipe(example):
     assert (args.num_components, args.sums) == (32, "64,64,32,64,64")
     args = example.parse_args(["--generative", "--num-components", "8", "--sums", "4,4,4,4,4"])
     assert (args.num_components, args.sums) == (8, "4,4,4,4,4")
-    args = example.parse_args(["--shift", "2", "--ema", "0.999", "--label-smoothing", "0.05"])
-    assert (args.shift, args.ema, args.label_smoothing) == (2, 0.999, 0.05)
 
 
 def test_class_batches_give_image_k_of_class_k(example):
