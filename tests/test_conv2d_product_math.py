@@ -40,9 +40,15 @@ GEOMETRIES = [
 ]
 
 
+# Non-depthwise products: 5 of the channel combinations at random, and (kernel 2 only: 3 ** 4 = 81 channels) all.
+CHANNEL_CHOICES = [(True, None), (False, 5)] + [(False, "all")]
+
+
 @pytest.mark.parametrize("size, kernel, stride, dilation, padding", GEOMETRIES)
-@pytest.mark.parametrize("depthwise", [True, False])
-def test_values_and_gradients_match_explicit_windows(size, kernel, stride, dilation, padding, depthwise):
+@pytest.mark.parametrize("depthwise, num_channels", CHANNEL_CHOICES)
+def test_values_and_gradients_match_explicit_windows(size, kernel, stride, dilation, padding, depthwise, num_channels):
+    if num_channels == "all" and kernel != 2:
+        pytest.skip("all channel combinations only for 2x2 kernels (3 ** 9 channels otherwise)")
     rng = np.random.default_rng(size * 10 + kernel)
     channels = 3
     x = rng.normal(size=(2, size, size, channels)).astype(np.float32)
@@ -53,13 +59,17 @@ def test_values_and_gradients_match_explicit_windows(size, kernel, stride, dilat
             kernel_size=kernel,
             padding=padding,
             depthwise=depthwise,
-            num_channels=None if depthwise else 5,
+            num_channels=None if num_channels == "all" else num_channels,
             seed=1,
         )
         layer.build(x.shape)
     except ValueError:
         pytest.skip("geometry rejected by the layer's coverage checks")
     picks = None if depthwise else np.argmax(layer.kernel.numpy(), axis=2)
+    if num_channels == "all":
+        # Output channel o takes channel digit k of o (base 3, the first cell's most significant) from cell k.
+        digits = (np.arange(3**4)[None, :] // 3 ** np.arange(3, -1, -1)[:, None]) % 3
+        np.testing.assert_array_equal(picks, digits.reshape(2, 2, -1))
     kernel_size, strides, dilations = layer.kernel_size, layer.strides, layer.dilations
     expected = numpy_product(x.astype(np.float64), kernel_size, strides, dilations, padding, picks)
     x_tensor = tf.constant(x)
@@ -88,3 +98,19 @@ def test_minus_infinity_passes_through_with_finite_gradients():
         total = tf.reduce_sum(tf.where(tf.math.is_finite(out), out, 0.0))
     assert np.isneginf(out.numpy()).sum() == 4
     assert np.all(np.isfinite(tape.gradient(total, x_tensor).numpy()))
+
+
+@pytest.mark.parametrize("depthwise", [True, False])
+def test_compiled_products_match_eager_with_minus_infinity(depthwise):
+    """XLA fuses these products into the layers around them; the values, -inf included, stay the eager ones."""
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(3, 8, 8, 2)).astype(np.float32)
+    x[1, 3, 4, 0] = -np.inf
+    layer = layers.Conv2DProduct(strides=2, dilations=1, kernel_size=2, depthwise=depthwise)
+    eager = layer(tf.constant(x)).numpy()
+    compiled = tf.function(lambda t: layer(t), jit_compile=True)(tf.constant(x)).numpy()
+    assert eager.shape == (3, 4, 4, 2 if depthwise else 16)
+    np.testing.assert_array_equal(np.isneginf(compiled), np.isneginf(eager))
+    assert np.isneginf(eager).sum() == (1 if depthwise else 8)
+    finite = np.isfinite(eager)
+    np.testing.assert_allclose(compiled[finite], eager[finite], rtol=1e-6, atol=1e-6)

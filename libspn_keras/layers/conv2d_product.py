@@ -1,5 +1,7 @@
 """Products over (dilated) spatial windows, the product layers of DGC-SPNs."""
 
+import functools
+
 import numpy as np
 import tensorflow as tf
 from tensorflow import keras
@@ -12,6 +14,7 @@ from libspn_keras.layers.validation import (
     positive_int,
     positive_int_pair,
 )
+from libspn_keras.math.products import log_outer_product
 from libspn_keras.math.seeding import numpy_rng
 from libspn_keras.math.spatial import (
     PADDING_MODES,
@@ -103,6 +106,7 @@ class Conv2DProduct(keras.layers.Layer):
         else:
             combinations = self._channel_combinations(channels)
             self._out_channels = combinations.shape[-1]
+            self._all_combinations = self._out_channels == channels ** (self.kernel_size[0] * self.kernel_size[1])
             one_hot = np.eye(channels, dtype="float32")[combinations]  # [kr, kc, out, in]
             kernel_value = np.transpose(one_hot, (0, 1, 3, 2))
             self.kernel = self.add_weight(
@@ -117,6 +121,10 @@ class Conv2DProduct(keras.layers.Layer):
         if self.depthwise:
             return depthwise_window_product(x, self.kernel_size, self.dilations, self.strides, self._output_size)
         windows = kernel_window_slices(x, self.kernel_size, self.dilations, self.strides, self._output_size)
+        if self._all_combinations:
+            # Every combination in order (the first cell's channel most significant): nested outer sums, which XLA
+            # fuses like any broadcast; a gather would recompute the fused cells below it once per output channel.
+            return functools.reduce(log_outer_product, windows)
         picks = tf.reshape(tf.argmax(self.kernel, axis=2, output_type=tf.int32), [len(windows), -1])
         return tf.add_n([tf.gather(window, picks[i], axis=-1) for i, window in enumerate(windows)])
 
