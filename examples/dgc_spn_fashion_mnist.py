@@ -417,8 +417,10 @@ def parse_args(argv):
     args.epochs = args.epochs if args.epochs is not None else (2 if args.quick else 15)
     # The class networks gain from more leaf components and wider lower sums (validation 85.1% against 84.1%).
     wider = args.generative and args.per_class
-    args.sums = args.sums or ("64,64,32,64,64" if wider else "16,32,32,64,64")
-    args.num_components = args.num_components or (32 if wider else 16)
+    if args.sums is None:
+        args.sums = "64,64,32,64,64" if wider else "16,32,32,64,64"
+    if args.num_components is None:
+        args.num_components = 32 if wider else 16
     if args.batch_size is None:
         # Generative: each EM step re-estimates the class sums' weights over 4,096 children from the images of
         # that class in the batch, so small batches make noisy steps (64 images and step 0.05: 75% on validation).
