@@ -67,8 +67,9 @@ def test_values_and_gradients_match_explicit_windows(size, kernel, stride, dilat
         pytest.skip("geometry rejected by the layer's coverage checks")
     picks = None if depthwise else np.argmax(layer.kernel.numpy(), axis=2)
     if num_channels == "all":
-        # Output channel o takes channel digit k of o (base 3, the first cell's most significant) from cell k.
-        digits = (np.arange(3**4)[None, :] // 3 ** np.arange(3, -1, -1)[:, None]) % 3
+        # Output channel o takes channel digit k of o (base 3, the first cell's least significant, as in 0.6.0)
+        # from cell k (row-major).
+        digits = np.array([[o // 3**k % 3 for o in range(3**4)] for k in range(4)])
         np.testing.assert_array_equal(picks, digits.reshape(2, 2, -1))
     kernel_size, strides, dilations = layer.kernel_size, layer.strides, layer.dilations
     expected = numpy_product(x.astype(np.float64), kernel_size, strides, dilations, padding, picks)

@@ -109,6 +109,17 @@ def test_temporal_dense_product_is_an_outer_sum():
     assert layers.TemporalDenseProduct().compute_output_shape([(None, 1, 1, 3), (None, 1, 1, 2)]) == (None, 1, 1, 6)
 
 
-def test_temporal_product_refuses_several_scopes():
-    with pytest.raises(ValueError, match="single scopes"):
-        layers.TemporalDenseProduct().build([(None, 2, 1, 4), (None, 2, 1, 5)])
+def test_temporal_product_multiplies_scope_by_scope():
+    rng = np.random.default_rng(2)
+    previous = np.log(rng.random((4, 2, 3, 3))).astype("float32")
+    current = np.log(rng.random((4, 2, 3, 2))).astype("float32")
+    out = layers.TemporalDenseProduct()([previous, current]).numpy()
+    assert out.shape == (4, 2, 3, 6)
+    for s, d, i, j in np.ndindex(2, 3, 3, 2):
+        np.testing.assert_allclose(out[:, s, d, i * 2 + j], previous[:, s, d, i] + current[:, s, d, j], rtol=1e-6)
+    assert layers.TemporalDenseProduct().compute_output_shape([(None, 2, 3, 3), (None, 2, 3, 2)]) == (None, 2, 3, 6)
+
+
+def test_temporal_product_refuses_unequal_scopes():
+    with pytest.raises(ValueError, match="same \\[scopes, decomps\\]"):
+        layers.TemporalDenseProduct().build([(None, 2, 1, 4), (None, 1, 1, 5)])

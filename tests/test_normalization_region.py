@@ -245,6 +245,20 @@ def test_undecompose_shape_and_values():
     assert layer.compute_output_shape((None, 1, 4, 3)) == (None, 1, 2, 6)
     for g, k, n in itertools.product(range(2), range(2), range(3)):
         np.testing.assert_array_equal(out2[:, 0, g, k * 3 + n], x[:, 0, g * 2 + k, n])
+    np.testing.assert_array_equal(layers.Undecompose(num_decomps=1)(x).numpy(), out)
+
+
+def test_undecompose_num_decomps_counts_the_output_decompositions():
+    # As in 0.6.0: num_decomps=k makes k decompositions, each joining decomps / k neighbours.
+    x = np.random.default_rng(4).normal(size=(2, 1, 8, 3)).astype(np.float32)
+    for num_decomps in (1, 2, 4, 8):
+        layer = layers.Undecompose(num_decomps=num_decomps)
+        out = layer(x).numpy()
+        group = 8 // num_decomps
+        assert out.shape == (2, 1, num_decomps, group * 3)
+        assert layer.compute_output_shape((None, 1, 8, 3)) == (None, 1, num_decomps, group * 3)
+        for g, k, n in itertools.product(range(num_decomps), range(group), range(3)):
+            np.testing.assert_array_equal(out[:, 0, g, k * 3 + n], x[:, 0, g * group + k, n])
 
 
 def test_undecompose_then_root_is_normalized_mixture_of_decompositions():

@@ -80,6 +80,7 @@ ORIGINAL_QUERIES_FAIL_ON_REGIONS = ("complete", "complete_argmax", "zero_evidenc
 # (complete_stats_preserving) the two completions agree; on other values they differ, 0.6.0 being the one
 # that reads what it should not.
 NORMALIZED_COMPLETIONS = ("complete", "complete_argmax")
+NORMALIZED_CASES = ("dgc_normal_em_normalized", "dgc_all_combinations")
 
 
 @pytest.fixture(scope="module")
@@ -104,15 +105,6 @@ def logsumexp(values, axis):
     return np.squeeze(top, axis) + np.log(np.sum(np.exp(values - top), axis=axis))
 
 
-def all_combination_permutation(original, ours, channels_in):
-    """Index of each 0.6.0 output channel among ours, matching the input channel taken at every kernel cell."""
-    picks_original = np.asarray(original).reshape(-1, channels_in, channels_in**4).argmax(axis=1)
-    picks_ours = np.asarray(ours).reshape(-1, channels_in, channels_in**4).argmax(axis=1)
-    index = {tuple(column): j for j, column in enumerate(picks_ours.T)}
-    assert len(index) == channels_in**4, "ours does not take every combination once"
-    return np.array([index[tuple(column)] for column in picks_original.T])
-
-
 @pytest.mark.slow  # one process per library for all cases (~25 s + ~35 s); skipped anyway without ../venv060
 @pytest.mark.parametrize("case", FORWARD_CASES)
 def test_forward_values_and_queries_match_the_original(forward_values, case):
@@ -122,14 +114,6 @@ def test_forward_values_and_queries_match_the_original(forward_values, case):
     ]
     assert ours["variables"] == renamed  # same variables, same order, same sizes: 0.6.0 weights transfer
     assert {"layer_0", "model", "masked", "complete", "complete_argmax", "zero_evidence"} <= original.keys()
-    if case == "dgc_all_combinations":
-        # The channel order of all-combination products differs (test below); only values up to the first of
-        # them are equal as they stand, that product's output is equal up to the order of its channels.
-        permutation = all_combination_permutation(original["kernel_2"], ours["kernel_2"], channels_in=2)
-        assert_same(np.asarray(ours["layer_2"])[..., permutation], original["layer_2"], "layer_2 (permuted)")
-        for key in ("layer_0", "layer_1"):
-            assert_same(ours[key], original[key], key)
-        return
     for key, value in original.items():
         if key == "variables":
             continue
@@ -137,12 +121,12 @@ def test_forward_values_and_queries_match_the_original(forward_values, case):
             assert "tf.Tensor(shape=(None, 7), dtype=bool)" in value["error"], value
             assert not isinstance(ours[key], dict), ours[key]  # this library answers them
             continue
-        if case == "dgc_normal_em_normalized" and key in NORMALIZED_COMPLETIONS:
+        if case in NORMALIZED_CASES and key in NORMALIZED_COMPLETIONS:
             continue  # see NORMALIZED_COMPLETIONS; complete_stats_preserving is compared instead
         assert_same(ours[key], value, key)
     # This library's own queries against 0.6.0's marginalization (leaf outputs set to 0 where unobserved);
     # with a normalization in front, on inputs whose hidden entries leave its statistics unchanged.
-    masked = original["masked_stats_preserving" if case == "dgc_normal_em_normalized" else "masked"]
+    masked = original["masked_stats_preserving" if case in NORMALIZED_CASES else "masked"]
     assert_same(ours["api_marked"], masked, "NaN / -1 marked inputs")
     assert_same(ours["api_log_likelihood"], logsumexp(np.asarray(masked), axis=1), "log_likelihood")
     if not isinstance(original["zero_evidence"], dict):
@@ -165,12 +149,6 @@ def test_undecompose_by_default_matches_the_original(forward_values):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="reported to the lead: 0.6.0's Undecompose(num_decomps=k) makes k decompositions out of the input's "
-    "(default 1: fold all); here num_decomps is the number folded together, so Undecompose(num_decomps=1) "
-    "leaves the input as it is",
-)
 def test_undecompose_num_decomps_means_what_it_meant_in_the_original(forward_values):
     original, ours = (side["undecompose"] for side in forward_values)
     for key in ("num_decomps_1", "num_decomps_2"):
@@ -178,25 +156,14 @@ def test_undecompose_num_decomps_means_what_it_meant_in_the_original(forward_val
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="reported to the lead: the all-combination order of Conv2DProduct differs from 0.6.0's (0.6.0: the "
-    "first kernel cell's channel is the least significant digit; here the most significant), and the fast path "
-    "ignores the kernel variable, so a 0.6.0 checkpoint's kernel does not restore 0.6.0's order",
-)
 def test_all_combination_products_take_the_original_channel_order(forward_values):
     original, ours = (side["dgc_all_combinations"] for side in forward_values)
     assert_same(ours["model_with_original_kernels"], original["model"], "0.6.0's kernels loaded")
-    for key in ("kernel_2", "layer_2", "model", "masked", "complete", "zero_evidence"):
+    for key in ("kernel_2", "layer_2", "model", "masked", "complete_stats_preserving", "zero_evidence"):
         assert_same(ours[key], original[key], key)
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="reported to the lead: TemporalDenseProduct refuses inputs with several scopes or decompositions "
-    "([batch, S, D, n]), which 0.6.0 multiplies per (scope, decomposition)",
-)
 def test_temporal_dense_product_takes_several_scopes_as_the_original(forward_values):
     original, ours = (side["temporal_dense_product"] for side in forward_values)
     assert_same(ours["several_scopes"], original["several_scopes"], "several scopes")

@@ -47,7 +47,10 @@ class Conv2DProduct(keras.layers.Layer):
         kernel_size: Int or pair; cells per window along each axis.
         num_channels: Output channels when ``depthwise=False``: each output
             channel picks one input channel per kernel cell. ``None`` takes
-            all ``channels ** (kernel rows * kernel cols)`` combinations;
+            all ``channels ** (kernel rows * kernel cols)`` combinations, in
+            0.6.0's order: output channel ``o`` takes channel
+            ``(o // channels ** k) % channels`` from kernel cell ``k``
+            (row-major);
             fewer draws that many distinct combinations at random
             (reproducible through ``seed`` or ``keras.utils.set_random_seed``).
             Must be ``None`` when ``depthwise=True``.
@@ -122,9 +125,10 @@ class Conv2DProduct(keras.layers.Layer):
             return depthwise_window_product(x, self.kernel_size, self.dilations, self.strides, self._output_size)
         windows = kernel_window_slices(x, self.kernel_size, self.dilations, self.strides, self._output_size)
         if self._all_combinations:
-            # Every combination in order (the first cell's channel most significant): nested outer sums, which XLA
-            # fuses like any broadcast; a gather would recompute the fused cells below it once per output channel.
-            return functools.reduce(log_outer_product, windows)
+            # Every combination in 0.6.0's order (the first cell's channel least significant): nested outer sums,
+            # which XLA fuses like any broadcast; a gather would recompute the fused cells below it once per output
+            # channel.
+            return functools.reduce(log_outer_product, windows[::-1])
         picks = tf.reshape(tf.argmax(self.kernel, axis=2, output_type=tf.int32), [len(windows), -1])
         return tf.add_n([tf.gather(window, picks[i], axis=-1) for i, window in enumerate(windows)])
 
@@ -201,5 +205,7 @@ class Conv2DProduct(keras.layers.Layer):
             codes = np.arange(total)
         else:
             codes = np.sort(numpy_rng(self.seed).choice(total, size=wanted, replace=False))
-        digits = (codes[None, :] // channels ** np.arange(area - 1, -1, -1)[:, None]) % channels
+        # Cell k (row-major over the kernel) takes digit k of the code, the first cell's the least significant, as
+        # in 0.6.0, so that its models and checkpoints keep their channel order.
+        digits = (codes[None, :] // channels ** np.arange(area)[:, None]) % channels
         return digits.reshape(self.kernel_size[0], self.kernel_size[1], wanted)

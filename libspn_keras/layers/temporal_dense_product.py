@@ -2,7 +2,7 @@
 
 from tensorflow import keras
 
-from libspn_keras.layers.validation import check_rank
+from libspn_keras.layers.validation import check_known, check_rank
 from libspn_keras.math.products import log_outer_product
 
 
@@ -10,10 +10,12 @@ from libspn_keras.math.products import log_outer_product
 class TemporalDenseProduct(keras.layers.Layer):
     """Outer product of the nodes at ``t - 1`` and at ``t``, for dynamic SPNs.
 
-    Inputs ``[previous, current]`` of shapes ``[batch, 1, 1, n_prev]`` and
-    ``[batch, 1, 1, n_cur]`` (single scopes, over the variables of steps
-    ``1..t-1`` and of step ``t``); output ``[batch, 1, 1, n_prev * n_cur]``,
-    node ``(i, j)`` being ``previous_i * current_j``.
+    Inputs ``[previous, current]`` of shapes ``[batch, scopes, decomps, n_prev]``
+    and ``[batch, scopes, decomps, n_cur]`` (in a dynamic SPN usually single
+    scopes, ``[batch, 1, 1, n]``, over the variables of steps ``1..t-1`` and
+    of step ``t``); output ``[batch, scopes, decomps, n_prev * n_cur]``, node
+    ``(i, j)`` of each scope and decomposition being ``previous_i * current_j``
+    of that same scope and decomposition (as in 0.6.0).
 
     Args:
         **kwargs: Passed to ``keras.layers.Layer``.
@@ -23,13 +25,14 @@ class TemporalDenseProduct(keras.layers.Layer):
         if len(input_shape) != 2:
             raise ValueError(f"TemporalDenseProduct '{self.name}' takes a list [previous, current] of two inputs.")
         for shape in input_shape:
-            check_rank(self, shape, 4, "[batch, 1, 1, nodes] for both inputs")
-            if tuple(shape[1:3]) != (1, 1):
-                raise ValueError(
-                    f"TemporalDenseProduct '{self.name}' joins single scopes: both inputs must be "
-                    f"[batch, 1, 1, nodes], "
-                    f"got {tuple(shape)}. Reduce each time step to one scope first."
-                )
+            check_rank(self, shape, 4, "[batch, scopes, decomps, nodes] for both inputs")
+            check_known(self, shape, (1, 2, 3), "scopes, decompositions and nodes")
+        previous, current = input_shape
+        if tuple(previous[1:3]) != tuple(current[1:3]):
+            raise ValueError(
+                f"TemporalDenseProduct '{self.name}' multiplies scope by scope and decomposition by decomposition: "
+                f"both inputs need the same [scopes, decomps], got {tuple(previous)} and {tuple(current)}."
+            )
 
     def call(self, inputs):
         previous, current = inputs
@@ -37,4 +40,4 @@ class TemporalDenseProduct(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         previous, current = input_shape
-        return (previous[0], 1, 1, previous[-1] * current[-1])
+        return (previous[0], previous[1], previous[2], previous[-1] * current[-1])

@@ -8,21 +8,23 @@ from libspn_keras.layers.validation import check_known, check_rank, positive_int
 
 @keras.utils.register_keras_serializable(package="libspn_keras")
 class Undecompose(keras.layers.Layer):
-    """``[batch, 1, decomps, nodes]`` -> ``[batch, 1, decomps / num_decomps, num_decomps * nodes]``.
+    """``[batch, 1, decomps, nodes]`` -> ``[batch, 1, num_decomps, (decomps / num_decomps) * nodes]``.
 
-    Groups of ``num_decomps`` decompositions become one, with their nodes side
-    by side, so that a sum above can mix them.
+    Neighbouring decompositions are joined into ``num_decomps`` groups, with
+    their nodes side by side, so that a sum above can mix them: output
+    decomposition ``j`` holds input decompositions ``j * g .. (j + 1) * g - 1``
+    with ``g = decomps / num_decomps``. As in 0.6.0, ``num_decomps`` is the
+    number of decompositions that come out.
 
     Args:
-        num_decomps: Decompositions folded together; ``None`` folds all.
+        num_decomps: Decompositions of the output; it must divide the input's.
+            Default 1: all decompositions joined into one.
         **kwargs: Passed to ``keras.layers.Layer``.
     """
 
-    def __init__(self, num_decomps=None, **kwargs):
+    def __init__(self, num_decomps=1, **kwargs):
         super().__init__(**kwargs)
-        self.num_decomps = (
-            None if num_decomps is None else positive_int(f"Undecompose '{self.name}'", "num_decomps", num_decomps)
-        )
+        self.num_decomps = positive_int(f"Undecompose '{self.name}'", "num_decomps", num_decomps)
 
     def build(self, input_shape):
         check_rank(self, input_shape, 4, "[batch, 1, decomps, nodes]")
@@ -32,25 +34,19 @@ class Undecompose(keras.layers.Layer):
                 f"Undecompose '{self.name}' needs a single scope, but its input {tuple(input_shape)} has "
                 f"{input_shape[1]} scopes. Join them first with DenseProduct / ReduceProduct."
             )
-        folded = self._folded(input_shape[2])
-        if folded < 1 or input_shape[2] % folded:
+        if input_shape[2] % self.num_decomps:
             raise ValueError(
-                f"Undecompose '{self.name}': num_decomps={folded} must divide the {input_shape[2]} "
-                f"decompositions of the input."
+                f"Undecompose '{self.name}': num_decomps={self.num_decomps} (the decompositions of the output) "
+                f"must divide the {input_shape[2]} decompositions of the input."
             )
 
     def call(self, x):
-        folded = self._folded(x.shape[2])
-        return tf.reshape(x, [-1, 1, x.shape[2] // folded, folded * x.shape[3]])
+        return tf.reshape(x, [-1, 1, self.num_decomps, x.shape[2] // self.num_decomps * x.shape[3]])
 
     def compute_output_shape(self, input_shape):
-        folded = self._folded(input_shape[2])
-        return (input_shape[0], 1, input_shape[2] // folded, folded * input_shape[3])
+        return (input_shape[0], 1, self.num_decomps, input_shape[2] // self.num_decomps * input_shape[3])
 
     def get_config(self):
         config = super().get_config()
         config.update(num_decomps=self.num_decomps)
         return config
-
-    def _folded(self, num_decomps):
-        return num_decomps if self.num_decomps is None else self.num_decomps
