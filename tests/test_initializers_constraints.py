@@ -201,9 +201,12 @@ def test_greater_equal_epsilon_normalized_clips_then_normalizes():
     assert np.all(out > 0)
     np.testing.assert_allclose(out.sum(axis=-2), 1.0, rtol=1e-6)
     np.testing.assert_allclose(out[0, :, 1], [0.25, 0.25, 0.5], rtol=1e-6)
-    np.testing.assert_allclose(out[0, :, 0], np.array([1e-3, 1e-3, 3.0]) / 3.002, rtol=1e-6)
+    # As in 0.6.0 the floor is epsilon divided by the number of children (3 here).
+    np.testing.assert_allclose(out[0, :, 0], np.array([1e-3 / 3, 1e-3 / 3, 3.0]) / (3.0 + 2e-3 / 3), rtol=1e-6)
     out_last = constraints.GreaterEqualEpsilonNormalized(axis=-1)(w).numpy()
     np.testing.assert_allclose(out_last.sum(axis=-1), 1.0, rtol=1e-6)
+    out_last = constraints.GreaterEqualEpsilonNormalized(epsilon=0.1, axis=-1)(w).numpy()  # 2 children: floor 0.05
+    np.testing.assert_allclose(out_last[0, :2], [[0.05 / 2.05, 2.0 / 2.05], [0.05 / 2.05, 2.0 / 2.05]], rtol=1e-6)
 
 
 def test_log_normalized_exponentiates_to_one():

@@ -8,12 +8,13 @@ from libspn_keras.arguments import check_int
 
 @keras.utils.register_keras_serializable(package="libspn_keras")
 class GreaterEqualEpsilonNormalized(keras.constraints.Constraint):
-    """Clips every value to at least ``epsilon``, then divides by the total over ``axis``.
+    """Clips every value to at least ``epsilon / n``, then divides by the total over ``axis``.
 
-    For linear-space accumulators ``[*lead, children, sums]`` this keeps
-    every sum's weights a proper distribution over its children (each slice
-    along ``axis`` sums to 1). The clip comes first, so a normalized value
-    can end up slightly below ``epsilon`` when the clipped total exceeds 1.
+    ``n`` is the size of ``axis`` (the number of children), as in 0.6.0. For
+    linear-space accumulators ``[*lead, children, sums]`` this keeps every
+    sum's weights a proper distribution over its children (each slice along
+    ``axis`` sums to 1). The clip comes first, so a normalized value can end
+    up slightly below ``epsilon / n`` when the clipped total exceeds 1.
 
     Args:
         epsilon: Smallest value kept before normalizing; must be positive.
@@ -27,7 +28,8 @@ class GreaterEqualEpsilonNormalized(keras.constraints.Constraint):
         self.axis = check_int("GreaterEqualEpsilonNormalized", "axis", axis)
 
     def __call__(self, w):
-        clipped = tf.maximum(w, tf.cast(self.epsilon, w.dtype))
+        size = tf.cast(tf.shape(w)[self.axis], w.dtype)
+        clipped = tf.maximum(w, tf.cast(self.epsilon, w.dtype) / size)
         return clipped / tf.reduce_sum(clipped, axis=self.axis, keepdims=True)
 
     def get_config(self):
