@@ -212,3 +212,23 @@ def test_queries_on_this_librarys_form_with_missing_steps():
     completed = model.mpe(middle_missing[::4])
     np.testing.assert_array_equal(completed[:, [0, 2]], middle_missing[::4][:, [0, 2]])
     assert model.sample(5, seed=1).shape == (5, MAX_STEPS, NUM_VARS)
+
+
+def test_dynamic_spn_tracks_its_networks_in_the_original_order():
+    """0.6.0 assigns template, top, t0, t - 1 in its constructor, and model.weights follows that order: a 0.6.0
+    model's get_weights() fits set_weights() here only in that order."""
+    template = keras.Sequential(
+        [
+            layers.FlatToRegions(num_decomps=1, input_shape=[2], dtype=tf.int32),
+            layers.IndicatorLeaf(num_components=2),
+            layers.DenseSum(num_sums=3),
+            layers.ReduceProduct(num_factors=2),
+        ]
+    )
+    t0 = keras.Sequential([layers.DenseSum(num_sums=2, input_shape=[1, 1, 3])])
+    t_minus_1 = keras.Sequential([layers.DenseSum(num_sums=2, input_shape=[1, 1, 4])])
+    top = keras.Sequential([layers.RootSum(return_weighted_child_logits=False, input_shape=[1, 1, 4])])
+    model = models.DynamicSumProductNetwork(template, t0, t_minus_1, top)
+    model([np.zeros((1, 3, 2), np.int32), np.ones(1)])
+    expected = [v for network in (template, top, t0, t_minus_1) for v in network.weights]
+    assert [id(v) for v in model.weights] == [id(v) for v in expected]

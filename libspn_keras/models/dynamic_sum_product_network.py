@@ -73,7 +73,9 @@ class DynamicSumProductNetwork(
         self.unsupervised = bool(arguments.get("unsupervised", True))
         self.temporal_product = TemporalDenseProduct()
         if self.original_form:
-            for name in ORIGINAL_NETWORKS:
+            # Tracked in 0.6.0's order (template, top, t0, t - 1): model.weights and get_weights() follow it, so a
+            # 0.6.0 model's get_weights() fits set_weights() here.
+            for name in ("template_network", "top_network", "interface_network_t0", "interface_network_t_minus_1"):
                 setattr(self, name, arguments[name])
             self.return_last_step = bool(arguments.get("return_last_step", True))
             return
