@@ -319,3 +319,46 @@ def test_em_training_with_one_metric_object():
     history = model.fit(x, epochs=4, batch_size=100, verbose=0).history["llh"]
     assert history[-1] > history[0] + 0.05
     assert abs(np_logsumexp(model(all_binary(6)).numpy())) < 1e-5
+
+
+def test_060_positional_and_keyword_arguments_bind_as_in_060():
+    # Sum layers: 0.6.0's positional order after num_sums / return_weighted_child_logits.
+    dense = layers.DenseSum(3, False, keras.initializers.Constant(1.0), "em")
+    assert dense.logspace_accumulators is False and dense.sum_op == spnk.sum_ops.get("em")
+    assert isinstance(dense.accumulator_initializer, keras.initializers.Constant)
+    for layer_class in (layers.Local2DSum, layers.Conv2DSum):
+        assert layer_class(2, False).logspace_accumulators is False
+    root = layers.RootSum(False, True, None, False)
+    assert (root.return_weighted_child_logits, root.logspace_accumulators, root.trainable) == (False, True, False)
+    # Leaves: 0.6.0's positional order of each leaf, and IndicatorLeaf's dtype (0.6.0's default tf.int32).
+    assert layers.CauchyLeaf(4, None, True, None, None, False, True).scale_trainable is True
+    assert layers.LaplaceLeaf(4, None, False).location_trainable is False
+    indicator = layers.IndicatorLeaf(2, tf.int32)
+    out = indicator(np.array([[[1]], [[0]]], dtype=np.int32)).numpy()
+    np.testing.assert_array_equal(out.reshape(2, 2), [[-np.inf, 0.0], [0.0, -np.inf]])
+    assert indicator.compute_dtype == "float32"
+    assert layers.IndicatorLeaf(num_components=2, dtype=tf.int32).compute_dtype == "float32"
+    leaf_arguments = layers.BaseLeaf.__init__.__code__.co_varnames[:4]
+    assert leaf_arguments == ("self", "num_components", "leaf_representation", "dtype")
+    # Keyword names of the configuration functions.
+    spnk.set_default_sum_op(op="hard_em")
+    try:
+        assert spnk.get_default_sum_op() == spnk.sum_ops.get("hard_em")
+    finally:
+        spnk.set_default_sum_op(op=None)
+    spnk.set_default_linear_accumulators_constraint(op=spnk.constraints.GreaterEqualEpsilonNormalized())
+    spnk.set_default_logspace_accumulators_constraint(op=spnk.constraints.LogNormalized())
+    try:
+        constraint = layers.DenseSum(2).linear_accumulator_constraint
+        assert isinstance(constraint, spnk.constraints.GreaterEqualEpsilonNormalized)
+    finally:
+        spnk.set_default_linear_accumulators_constraint(op=None)
+        spnk.set_default_logspace_accumulators_constraint(op=None)
+    # PermuteAndPadScopes without permutations, set before building (0.6.0's None default).
+    permute = layers.PermuteAndPadScopes()
+    with pytest.raises(ValueError, match="no permutations"):
+        permute(np.zeros((1, 2, 1, 3), np.float32))
+    permute = layers.PermuteAndPadScopes()
+    permute.permutations = [[1, 0, -1]]
+    x = np.arange(6, dtype=np.float32).reshape(1, 2, 1, 3)
+    np.testing.assert_array_equal(permute(x).numpy()[0, :, 0], [[3, 4, 5], [0, 1, 2], [0, 0, 0]])

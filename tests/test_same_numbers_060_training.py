@@ -297,6 +297,8 @@ DOCUMENTED_SIGNATURES = {
     "losses.NegativeLogJoint": "Keras 3 loss defaults (reduction 'sum_over_batch_size', a name)",
     "losses.NegativeLogLikelihood": "Keras 3 loss defaults (reduction 'sum_over_batch_size', a name)",
     "layers.NormalizeStandardScore": "equivalent defaults: None resolves to 1e-8, 'sample_wise' is the enum member",
+    "layers.BaseLeaf": "equivalent default: dtype None is Keras's float32",
+    "layers.IndicatorLeaf": "equivalent default: dtype names the categories' dtype, which is read whatever it is",
 }
 
 
@@ -331,18 +333,7 @@ def signature_differences(original, ours):
     return differences
 
 
-UNDOCUMENTED_SIGNATURES = (
-    "Signature differences not in migration.md / SPEC §7b, reported to the lead: positional arguments after the "
-    "first of DenseSum, Local2DSum, Conv2DSum, RootSum are keyword-only here; IndicatorLeaf's second positional "
-    "argument is dtype in 0.6.0, leaf_representation here; LaplaceLeaf and CauchyLeaf take their arguments in "
-    "another positional order; set_default_sum_op(op=...), set_default_*_accumulators_constraint(op=...) and "
-    "visualize_dense_spn(dense_spn=...) keyword names differ; OnlineExpectationMaximization's third positional "
-    "argument is name in 0.6.0; PermuteAndPadScopes' permutations (default None in 0.6.0) is required here"
-)
-
-
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=UNDOCUMENTED_SIGNATURES)
 def test_every_original_signature_binds_the_same_here(sides):
     original, ours = (side["signatures"] for side in sides)
     differences = signature_differences(original, ours)

@@ -39,6 +39,7 @@ def test_visualize_dense_spn(tmp_path):
     model = region_graph_to_dense_spn(roots, layers.NormalLeaf(num_components=3), [4, 4, 1])
     path = tmp_path / "spn.png"
     assert visualize.visualize_dense_spn(model, path) == path
+    assert visualize.visualize_dense_spn(dense_spn=model, show_legend=path) == path  # 0.6.0's keyword
     _read_png(path)
 
 

@@ -6,9 +6,9 @@ from libspn_keras.config.defaults import get_default, set_default
 from libspn_keras.constraints.greater_equal_epsilon import GreaterEqualEpsilon
 
 
-def set_default_linear_accumulators_constraint(constraint):
-    """Sets the constraint applied to linear-space accumulators after each update."""
-    set_default("linear_accumulator_constraint", keras.constraints.get(constraint) if constraint is not None else None)
+def set_default_linear_accumulators_constraint(op):
+    """Sets the constraint ``op`` applied to linear-space accumulators after each update (``None``: the default)."""
+    set_default("linear_accumulator_constraint", keras.constraints.get(op) if op is not None else None)
 
 
 def get_default_linear_accumulators_constraint():

@@ -22,16 +22,16 @@ def _resolve(identifier, layer_name):
     return _resolvers[0](identifier, layer_name=layer_name)
 
 
-def set_default_sum_op(sum_op):
+def set_default_sum_op(op):
     """Sets the sum op used by sum layers created without ``sum_op`` (validated now).
 
     Args:
-        sum_op: A :class:`~libspn_keras.sum_ops.SumOpBase` instance, a
+        op: A :class:`~libspn_keras.sum_ops.SumOpBase` instance, a
             registered name (``"grad"``, ``"em"``, ...), a
             :class:`~libspn_keras.BackpropMode`, or ``None`` for the built-in
             default (gradients).
     """
-    set_default("sum_op", None if sum_op is None else _resolve(sum_op, "set_default_sum_op"))
+    set_default("sum_op", None if op is None else _resolve(op, "set_default_sum_op"))
 
 
 def get_default_sum_op():

@@ -48,10 +48,13 @@ class LeafBase(keras.layers.Layer):
         leaf_representation: What a component contributes where the model
             reconstructs inputs (``infer_no_evidence``, ``zero_evidence_inference``):
             ``LeafRepresentation.MODE`` (0.6.0's default) or ``.SAMPLE``, or their values ``"mode"``, ``"sample"``.
+        dtype: Passed to ``keras.layers.Layer`` (third by position, as in 0.6.0).
         **kwargs: Passed to ``keras.layers.Layer``.
     """
 
-    def __init__(self, num_components, leaf_representation=LeafRepresentation.MODE, **kwargs):
+    def __init__(self, num_components, leaf_representation=LeafRepresentation.MODE, dtype=None, **kwargs):
+        if dtype is not None:
+            kwargs["dtype"] = dtype
         super().__init__(**kwargs)
         self.num_components = positive_int(f"{type(self).__name__} '{self.name}'", "num_components", num_components)
         try:

@@ -150,11 +150,32 @@ class NodeSumLayerBase(SumLayerBase):
 
     Args:
         num_sums: Number of sums at every position.
-        **kwargs: Arguments of :class:`SumLayerBase`.
+        **kwargs: Arguments of :class:`SumLayerBase`; the first six may also
+            be passed by position, in 0.6.0's order (``logspace_accumulators``,
+            ``accumulator_initializer``, ``sum_op``, ``accumulator_regularizer``,
+            ``logspace_accumulator_constraint``, ``linear_accumulator_constraint``).
     """
 
-    def __init__(self, num_sums, **kwargs):
-        super().__init__(**kwargs)
+    def __init__(
+        self,
+        num_sums,
+        logspace_accumulators=None,
+        accumulator_initializer=None,
+        sum_op=None,
+        accumulator_regularizer=None,
+        logspace_accumulator_constraint=None,
+        linear_accumulator_constraint=None,
+        **kwargs,
+    ):
+        super().__init__(
+            logspace_accumulators=logspace_accumulators,
+            accumulator_initializer=accumulator_initializer,
+            sum_op=sum_op,
+            accumulator_regularizer=accumulator_regularizer,
+            logspace_accumulator_constraint=logspace_accumulator_constraint,
+            linear_accumulator_constraint=linear_accumulator_constraint,
+            **kwargs,
+        )
         self.num_sums = positive_int(f"{type(self).__name__} '{self.name}'", "num_sums", num_sums)
 
     def call(self, x):

@@ -12,7 +12,31 @@ class CauchyLeaf(LocationScaleLeafBase):
     """Cauchy components (``tfp.distributions.Cauchy``) per variable; see :class:`LocationScaleLeafBase`.
 
     Input ``[batch, ..., d]``, output ``[batch, ..., num_components]``.
+    The arguments are those of :class:`LocationScaleLeafBase`, by position in
+    0.6.0's order for this leaf.
     """
+
+    def __init__(
+        self,
+        num_components,
+        location_initializer=None,
+        location_trainable=True,
+        scale_initializer=None,
+        accumulator_initializer=None,
+        use_accumulators=False,
+        scale_trainable=False,
+        **kwargs,
+    ):
+        super().__init__(
+            num_components,
+            location_initializer=location_initializer,
+            location_trainable=location_trainable,
+            scale_initializer=scale_initializer,
+            accumulator_initializer=accumulator_initializer,
+            use_accumulators=use_accumulators,
+            scale_trainable=scale_trainable,
+            **kwargs,
+        )
 
     # A Cauchy distribution has no variance: with use_accumulators only its location is learned by EM.
     em_scale_supported = False

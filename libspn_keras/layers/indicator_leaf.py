@@ -23,8 +23,16 @@ class IndicatorLeaf(LeafBase):
 
     Args:
         num_components: Number of categories.
-        **kwargs: Passed to ``keras.layers.Layer``.
+        dtype: 0.6.0's argument (its default ``tf.int32``): the dtype of the
+            categories read. Any input dtype above is read anyway; an integer
+            or bool ``dtype`` is therefore ignored, and the layer computes its
+            log-probabilities in floats. A float ``dtype`` sets the layer's
+            dtype as for any Keras layer.
+        **kwargs: Passed to :class:`~libspn_keras.layers.BaseLeaf`.
     """
+
+    def __init__(self, num_components, dtype=None, **kwargs):
+        super().__init__(num_components, dtype=None if _names_categories(dtype) else dtype, **kwargs)
 
     def call(self, x):
         # One one-hot per entry; missing entries (and, under XLA, refused ones) give 0 for every category.
@@ -90,3 +98,12 @@ class IndicatorLeaf(LeafBase):
 
     def sample_components(self, num_samples, seed=None):
         return tf.broadcast_to(self.mode(), (num_samples, *self.cells_shape, self.num_components, self.num_dims))
+
+
+def _names_categories(dtype):
+    """Whether ``dtype`` is an integer or bool dtype (0.6.0's way of naming the input's dtype)."""
+    try:
+        dtype = tf.as_dtype(dtype)
+    except (TypeError, ValueError):
+        return False  # a Keras dtype policy or its config: the layer's own dtype
+    return dtype.is_integer or dtype == tf.bool

@@ -55,16 +55,23 @@ class PermuteAndPadScopes(keras.layers.Layer):
     Args:
         permutations: Nested list ``[decomps][scopes_out]`` of scope indices
             or ``-1``; every input scope must appear exactly once per decomposition.
+            ``None`` (as in 0.6.0): set ``layer.permutations`` before the layer is built.
         **kwargs: Passed to ``keras.layers.Layer``.
     """
 
-    def __init__(self, permutations, **kwargs):
+    def __init__(self, permutations=None, **kwargs):
         super().__init__(**kwargs)
-        self.permutations = np.asarray(permutations, dtype="int64").tolist()
+        self.permutations = None if permutations is None else np.asarray(permutations, dtype="int64").tolist()
 
     def build(self, input_shape):
         check_rank(self, input_shape, 4, "[batch, scopes, decomps, nodes]")
         check_known(self, input_shape, (1, 2, 3), "scopes, decompositions and nodes")
+        if self.permutations is None:
+            raise ValueError(
+                f"PermuteAndPadScopes '{self.name}' has no permutations: pass permutations=[[...], ...] (one list "
+                f"of scope indices or -1 per decomposition) or set layer.permutations before building it."
+            )
+        self.permutations = np.asarray(self.permutations, dtype="int64").tolist()
         validate_permutations(self, np.asarray(self.permutations), input_shape[1], input_shape[2])
 
     def call(self, x):

@@ -24,11 +24,36 @@ class RootSum(SumLayerBase):
             ``SparseCategoricalCrossentropy(from_logits=True)``. If ``False``
             the output is ``log p(x)`` of shape ``[batch, 1]``.
         **kwargs: Sum-layer arguments of
-            :class:`~libspn_keras.layers.base_sum.SumLayerBase`.
+            :class:`~libspn_keras.layers.base_sum.SumLayerBase`; these may
+            also be passed by position, in 0.6.0's order
+            (``logspace_accumulators``, ``accumulator_initializer``,
+            ``trainable``, ``logspace_accumulator_constraint``,
+            ``accumulator_regularizer``, ``linear_accumulator_constraint``,
+            ``sum_op``).
     """
 
-    def __init__(self, return_weighted_child_logits=True, **kwargs):
-        super().__init__(**kwargs)
+    def __init__(
+        self,
+        return_weighted_child_logits=True,
+        logspace_accumulators=None,
+        accumulator_initializer=None,
+        trainable=True,
+        logspace_accumulator_constraint=None,
+        accumulator_regularizer=None,
+        linear_accumulator_constraint=None,
+        sum_op=None,
+        **kwargs,
+    ):
+        super().__init__(
+            logspace_accumulators=logspace_accumulators,
+            accumulator_initializer=accumulator_initializer,
+            trainable=trainable,
+            logspace_accumulator_constraint=logspace_accumulator_constraint,
+            accumulator_regularizer=accumulator_regularizer,
+            linear_accumulator_constraint=linear_accumulator_constraint,
+            sum_op=sum_op,
+            **kwargs,
+        )
         self.return_weighted_child_logits = check_bool(
             layer_label(self), "return_weighted_child_logits", return_weighted_child_logits
         )

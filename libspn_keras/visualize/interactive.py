@@ -75,7 +75,7 @@ def _hover(node):
     )
 
 
-def visualize_dense_spn(model, show_legend=False, show_padding=True, transparent=False, node_size=30):
+def visualize_dense_spn(dense_spn, show_legend=False, show_padding=True, transparent=False, node_size=30):
     """An interactive picture of a dense SPN, node by node: leaves at the bottom, the root at the top.
 
     Every leaf, product and sum node is a marker (circles for leaves, crossed
@@ -99,7 +99,7 @@ def visualize_dense_spn(model, show_legend=False, show_padding=True, transparent
     the path.
 
     Args:
-        model: A built dense SPN, e.g. from
+        dense_spn: A built dense SPN model (0.6.0's name for the argument), e.g. from
             :func:`~libspn_keras.region_graph.region_graph_to_dense_spn`.
         show_legend: Show the legend of node groups (layer and scope) on the right.
         show_padding: Draw the padding nodes of marginalized scopes and their edges.
@@ -109,6 +109,7 @@ def visualize_dense_spn(model, show_legend=False, show_padding=True, transparent
     Returns:
         A ``plotly.graph_objects.Figure``.
     """
+    model = dense_spn
     if isinstance(show_legend, (str, os.PathLike)):
         return visualize_layer_stack(model, show_legend)
     for name, value in (("show_legend", show_legend), ("show_padding", show_padding), ("transparent", transparent)):
