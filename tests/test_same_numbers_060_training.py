@@ -59,7 +59,7 @@ PROJECTED = (
     "then skips the normalization in the forward pass, so its gradient is that of the weights themselves; this "
     "library normalizes in the forward pass (migration.md, 'Stored accumulators'), so its gradient is 0.6.0's "
     "projected through the normalization (test_one_step_gradients_are_the_originals_projected). The steps differ "
-    "from the first one on, whichever constraints are passed: reported to the lead."
+    "from the first one on, whichever constraints are passed (migration.md, 'Stored accumulators')."
 )
 
 
@@ -168,8 +168,8 @@ LEAF_UPDATE = (
     "(1 - eta) old + eta * batch value / batch size, starting from accumulator_initializer) and reads the location "
     "and scale off their ratios (stepwise online EM, Cappe & Moulines 2009); this library moves location and "
     "variance by eta towards each batch's EM estimate, whatever the counts. Equal for eta = 1 or full batches; "
-    "the same fixed points otherwise, different steps. Not documented in migration.md; changing it changes every "
-    "EM recipe with use_accumulators=True: reported to the lead (test_em_mixture_* shows both rules in numpy)."
+    "the same fixed points otherwise, different steps. Documented in migration.md (EM of leaf locations and scales); "
+    "changing it would change every EM recipe with use_accumulators=True (test_em_mixture_* shows both rules in numpy)."
 )
 
 
