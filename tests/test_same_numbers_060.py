@@ -42,12 +42,17 @@ def skip_without_original():
         pytest.skip("no virtual environment with libspn-keras 0.6.0 beside the checkout")
 
 
+def run_both(*arguments, script="em_steps.py"):
+    """``(0.6.0's result, this library's)`` of ``side/script``; skips without ../venv060."""
+    skip_without_original()
+    original = run_side(ORIGINAL_PYTHON, "original", *arguments, script=script)
+    return original, run_side(sys.executable, "ours", *arguments, script=script)
+
+
 @pytest.mark.slow  # two processes per case (~30 s); skipped anyway without ../venv060
 @pytest.mark.parametrize("sum_op", ["em", "hard_em"])
 def test_online_em_steps_match_the_original(sum_op):
-    skip_without_original()
-    original = run_side(ORIGINAL_PYTHON, "original", sum_op)
-    ours = run_side(sys.executable, "ours", sum_op)
+    original, ours = run_both(sum_op)
     assert original.keys() == ours.keys() and len(ours) == 4
     for name, value in original.items():
         np.testing.assert_allclose(ours[name], value, atol=2e-6, err_msg=name)
@@ -85,10 +90,7 @@ NORMALIZED_CASES = ("dgc_normal_em_normalized", "dgc_all_combinations")
 
 @pytest.fixture(scope="module")
 def forward_values():
-    skip_without_original()
-    original = run_side(ORIGINAL_PYTHON, "original", script="forward_values.py")
-    ours = run_side(sys.executable, "ours", script="forward_values.py")
-    return original, ours
+    return run_both(script="forward_values.py")
 
 
 def assert_same(ours, original, name):

@@ -7,21 +7,16 @@ initializers and constraints, 0.6.0's dynamic SPN form, and the signatures of 0.
 classes and functions. Slow; skipped without ``../venv060`` (see ``../shared/ANCHORS.md``).
 """
 
-import sys
-
 import numpy as np
 import pytest
-from test_same_numbers_060 import ORIGINAL_PYTHON, run_side, skip_without_original
+from test_same_numbers_060 import run_both
 
 TOLERANCE = dict(rtol=1e-5, atol=2e-6)
 
 
 @pytest.fixture(scope="module")
 def sides():
-    skip_without_original()
-    original = run_side(ORIGINAL_PYTHON, "original", script="training_values.py")
-    ours = run_side(sys.executable, "ours", script="training_values.py")
-    return original, ours
+    return run_both(script="training_values.py")
 
 
 def ok(value, name):

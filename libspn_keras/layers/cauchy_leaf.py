@@ -27,16 +27,15 @@ class CauchyLeaf(LocationScaleLeafBase):
         scale_trainable=False,
         **kwargs,
     ):
-        super().__init__(
-            num_components,
+        kwargs.update(
             location_initializer=location_initializer,
             location_trainable=location_trainable,
             scale_initializer=scale_initializer,
             accumulator_initializer=accumulator_initializer,
             use_accumulators=use_accumulators,
             scale_trainable=scale_trainable,
-            **kwargs,
         )
+        super().__init__(num_components, **kwargs)
 
     # A Cauchy distribution has no variance: with use_accumulators only its location is learned by EM.
     em_scale_supported = False

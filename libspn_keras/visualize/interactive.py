@@ -109,15 +109,14 @@ def visualize_dense_spn(dense_spn, show_legend=False, show_padding=True, transpa
     Returns:
         A ``plotly.graph_objects.Figure``.
     """
-    model = dense_spn
     if isinstance(show_legend, (str, os.PathLike)):
-        return visualize_layer_stack(model, show_legend)
+        return visualize_layer_stack(dense_spn, show_legend)
     for name, value in (("show_legend", show_legend), ("show_padding", show_padding), ("transparent", transparent)):
         _check_flag(name, value)
     if isinstance(node_size, bool) or not isinstance(node_size, (int, float)) or not node_size > 0:
         raise ValueError(f"visualize_dense_spn: node_size must be a positive number of pixels, got {node_size!r}.")
     go = _plotly()
-    graph = dense_spn_graph(model)
+    graph = dense_spn_graph(dense_spn)
     nodes = graph.nodes
     shown = [show_padding or node.kind != "padding" for node in nodes]
     positions = _positions(nodes)
@@ -165,7 +164,7 @@ def visualize_dense_spn(dense_spn, show_legend=False, show_padding=True, transpa
     rows = 1 + max(node.layer for node in nodes)
     hidden_axis = {"showgrid": False, "zeroline": False, "showticklabels": False, "ticks": ""}
     figure.update_layout(
-        title=f"{type(model).__name__} '{model.name}': {sum(shown)} nodes",
+        title=f"{type(dense_spn).__name__} '{dense_spn.name}': {sum(shown)} nodes",
         xaxis=hidden_axis,
         yaxis=hidden_axis,
         plot_bgcolor=background,
