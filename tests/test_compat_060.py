@@ -346,14 +346,20 @@ def test_060_positional_and_keyword_arguments_bind_as_in_060():
         assert spnk.get_default_sum_op() == spnk.sum_ops.get("hard_em")
     finally:
         spnk.set_default_sum_op(op=None)
-    spnk.set_default_linear_accumulators_constraint(op=spnk.constraints.GreaterEqualEpsilonNormalized())
-    spnk.set_default_logspace_accumulators_constraint(op=spnk.constraints.LogNormalized())
+    saved = {name: spnk.config.get_default(name) for name in spnk.config.DEFAULT_NAMES}
+    spnk.set_default_linear_accumulators_constraint(op=spnk.constraints.GreaterEqualEpsilon())
+    spnk.set_default_logspace_accumulators_constraint(op=spnk.constraints.Clip(-5.0))
     try:
-        constraint = layers.DenseSum(2).linear_accumulator_constraint
-        assert isinstance(constraint, spnk.constraints.GreaterEqualEpsilonNormalized)
-    finally:
+        assert isinstance(layers.DenseSum(2).linear_accumulator_constraint, spnk.constraints.GreaterEqualEpsilon)
+        assert isinstance(layers.DenseSum(2).logspace_accumulator_constraint, spnk.constraints.Clip)
+        # None means no constraint, as in 0.6.0.
         spnk.set_default_linear_accumulators_constraint(op=None)
         spnk.set_default_logspace_accumulators_constraint(op=None)
+        assert layers.DenseSum(2).linear_accumulator_constraint is None
+        assert layers.DenseSum(2).logspace_accumulator_constraint is None
+    finally:
+        for name, value in saved.items():
+            spnk.config.set_default(name, value)
     # PermuteAndPadScopes without permutations, set before building (0.6.0's None default).
     permute = layers.PermuteAndPadScopes()
     with pytest.raises(ValueError, match="no permutations"):

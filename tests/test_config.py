@@ -46,6 +46,7 @@ def test_stored_defaults_are_read_and_restored_by_name(restore_constraints):
 
 
 def test_builtin_defaults():
+    # Not 0.6.0's normalizing ones: gradients pass through the normalization (docs/guide/migration.md).
     assert isinstance(spn.get_default_linear_accumulators_constraint(), constraints.GreaterEqualEpsilon)
     assert spn.get_default_logspace_accumulators_constraint() is None
     assert isinstance(spn.get_default_accumulator_initializer(logspace_accumulators=False), initializers.Dirichlet)
@@ -67,7 +68,12 @@ def test_default_constraints_reach_new_layers(restore_constraints):
     # The constraint actually applied to each layer's accumulators is the default of its space.
     np.testing.assert_allclose(linear.accumulators.constraint(np.array([0.0, 9.0], "float32")), [0.2, 5.0], rtol=1e-6)
     np.testing.assert_allclose(logspace.accumulators.constraint(np.array([-9.0, 9.0], "float32")), [-3.0, 3.0])
+    # The typed setters take None as 0.6.0 does: no constraint; set_default(name, None) restores the built-in one.
     spn.set_default_linear_accumulators_constraint(None)
+    spn.set_default_logspace_accumulators_constraint(None)
+    assert spn.get_default_linear_accumulators_constraint() is None
+    assert layers.DenseSum(num_sums=2, sum_op="grad").logspace_accumulator_constraint is None
+    config.set_default("linear_accumulator_constraint", None)
     assert isinstance(spn.get_default_linear_accumulators_constraint(), constraints.GreaterEqualEpsilon)
 
 

@@ -16,7 +16,7 @@ import tensorflow as tf
 from reference import all_binary, np_logsumexp, sum_layers
 from tensorflow import keras
 
-from libspn_keras import layers, losses, metrics, models, optimizers
+from libspn_keras import constraints, layers, losses, metrics, models, optimizers
 
 pytestmark = pytest.mark.filterwarnings("ignore:Do not pass an `input_shape`:UserWarning")
 
@@ -43,9 +43,15 @@ R = 2
 
 
 def tiny_model(
-    sum_op, logspace=None, num_decomps=R, return_weighted_child_logits=False, num_top_sums=2, **model_kwargs
+    sum_op,
+    logspace=None,
+    num_decomps=R,
+    return_weighted_child_logits=False,
+    num_top_sums=2,
+    logspace_constraint=None,
+    **model_kwargs,
 ):
-    s = dict(sum_op=sum_op, logspace_accumulators=logspace)
+    s = dict(sum_op=sum_op, logspace_accumulators=logspace, logspace_accumulator_constraint=logspace_constraint)
     return models.SequentialSumProductNetwork(
         [
             layers.FlatToRegions(num_decomps=num_decomps, input_shape=[2], dtype="int32"),
@@ -142,15 +148,21 @@ def sum_gradients(model, x):
 # --------------------------------------------------------------------------------------------------------------
 
 
-def counts_from_log_space_gradients(x, accumulators):
-    """Expected counts by ``n_sc = d log P / d a_sc + w_sc * n_s`` on a 'grad' model with log-space accumulators.
+def counts_from_log_space_gradients(x, accumulators, projected):
+    """Expected counts from the gradients of a 'grad' model with log-space accumulators.
 
-    ``n_s`` is found top-down: the root is reached by every sample, every
-    other sum by the counts of the edges entering it.
+    Without a constraint (``projected``, the default) the gradient passes
+    through the softmax, and ``n_sc = d log P / d a_sc + w_sc * n_s``, with
+    ``n_s`` found top-down: the root is reached by every sample, every other
+    sum by the counts of the edges entering it. Under ``LogNormalized``
+    (0.6.0's gradient) it is that of the log-weights themselves,
+    ``d log P / d log w_sc``, which is the count ``n_sc``.
     """
-    model = tiny_model("grad", logspace=True)
+    model = tiny_model("grad", logspace=True, logspace_constraint=None if projected else constraints.LogNormalized())
     set_accumulators(model, accumulators, logspace=True)
     g0, g1, g2 = sum_gradients(model, x)
+    if not projected:
+        return [g0, g1, g2]
     w0, w1, w2 = (normalize(a) for a in accumulators)
     n2 = g2 + w2 * len(x)
     n_mid = n2[:, 0].reshape(R, 2)  # reach of the middle sum (r, k)
@@ -167,9 +179,10 @@ def test_soft_em_counts_match_enumeration_and_gradient_identity():
     x[:5, 1] = -1  # some missing values: the leaf sums of variable 1 then see both indicators
     acc = random_tiny_accumulators(rng)
     reference = expected_counts(x, acc)
-    via_gradients = counts_from_log_space_gradients(x, acc)
-    for ref, alt in zip(reference, via_gradients):
-        np.testing.assert_allclose(alt, ref, atol=1e-4)
+    for projected in (False, True):
+        via_gradients = counts_from_log_space_gradients(x, acc, projected)
+        for ref, alt in zip(reference, via_gradients):
+            np.testing.assert_allclose(alt, ref, atol=1e-4)
 
     model = tiny_model("em")
     set_accumulators(model, acc)

@@ -21,6 +21,8 @@ class GreaterEqualEpsilonNormalized(keras.constraints.Constraint):
         axis: Axis to normalize over; default the children axis ``-2``.
     """
 
+    keeps_normalized = True  # sum ops give these accumulators 0.6.0's raw gradient (see sum_ops.kept_normalized)
+
     def __init__(self, epsilon=1e-10, axis=-2):
         if not epsilon > 0:
             raise ValueError(f"GreaterEqualEpsilonNormalized: epsilon must be positive, got {epsilon}.")

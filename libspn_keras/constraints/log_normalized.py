@@ -19,6 +19,8 @@ class LogNormalized(keras.constraints.Constraint):
         axis: Axis to normalize over; default the children axis ``-2``.
     """
 
+    keeps_normalized = True  # sum ops give these accumulators 0.6.0's raw gradient (see sum_ops.kept_normalized)
+
     def __init__(self, axis=-2):
         self.axis = check_int("LogNormalized", "axis", axis)
 

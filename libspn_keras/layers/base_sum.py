@@ -3,6 +3,7 @@
 from tensorflow import keras
 
 from libspn_keras import config, sum_ops
+from libspn_keras.constraints.unconstrained import UNCONSTRAINED
 from libspn_keras.initializers.logspace import logspace_wrapper_initializer
 from libspn_keras.layers.initial_checks import checked_initializer
 from libspn_keras.layers.validation import check_bool, positive_int
@@ -11,13 +12,32 @@ from libspn_keras.sum_ops.base import CountingSumOpBase
 from libspn_keras.sum_ops.em import SumOpEMBackprop
 
 
+def _constraint(identifier, default):
+    """A sum layer's accumulator constraint: ``None`` takes ``default()``, ``UNCONSTRAINED`` none at all."""
+    if identifier is None:
+        return default()
+    if isinstance(identifier, str) and identifier == UNCONSTRAINED:
+        return None
+    return keras.constraints.get(identifier)
+
+
+def _serialized_constraint(constraint):
+    # None would mean "the default" when the layer is loaded again.
+    return UNCONSTRAINED if constraint is None else keras.constraints.serialize(constraint)
+
+
 class SumLayerBase(keras.layers.Layer):
     """Holds accumulators ``[*lead, children, sums]`` and delegates all weighting to a sum op.
 
     The weights of the forward pass are the accumulators normalized over the
     children axis (a softmax for log-space accumulators, a division by their
     total for linear ones), so the network stays a normalized distribution
-    whatever values an optimizer writes.
+    whatever values an optimizer writes. Gradients pass through that
+    normalization, except under a constraint that renormalizes the stored
+    accumulators after every update (``GreaterEqualEpsilonNormalized``,
+    ``LogNormalized``): those give 0.6.0's gradient, that of the weights the
+    accumulators stand for, step for step (see
+    :func:`~libspn_keras.sum_ops.base.gradient_weights`).
 
     Args:
         sum_op: How children are weighted and what flows backward: a
@@ -38,13 +58,16 @@ class SumLayerBase(keras.layers.Layer):
             ``None`` takes the global default.
         accumulator_regularizer: Optional regularizer of the accumulators.
         linear_accumulator_constraint: Constraint for linear-space
-            accumulators; ``None`` takes the global default (``>= 1e-10``).
+            accumulators; ``None`` takes the global default (``>= 1e-10``),
+            ``constraints.UNCONSTRAINED`` none.
             It also applies to the initial values, so an initializer with
             values <= 0 (e.g. Keras' ``RandomUniform()``) starts at the
             constrained values, with a warning; values the constraint
             leaves invalid (non-positive, non-finite) raise ``ValueError``.
         logspace_accumulator_constraint: Constraint for log-space
-            accumulators; ``None`` takes the global default (none).
+            accumulators; ``None`` takes the global default (none: the
+            accumulators are softmax logits), ``constraints.UNCONSTRAINED``
+            none even when a global default is set.
         **kwargs: Passed to ``keras.layers.Layer``.
     """
 
@@ -72,15 +95,11 @@ class SumLayerBase(keras.layers.Layer):
             else config.get_default_accumulator_initializer(self.logspace_accumulators)
         )
         self.accumulator_regularizer = keras.regularizers.get(accumulator_regularizer)
-        self.linear_accumulator_constraint = (
-            keras.constraints.get(linear_accumulator_constraint)
-            if linear_accumulator_constraint is not None
-            else config.get_default_linear_accumulators_constraint()
+        self.linear_accumulator_constraint = _constraint(
+            linear_accumulator_constraint, config.get_default_linear_accumulators_constraint
         )
-        self.logspace_accumulator_constraint = (
-            keras.constraints.get(logspace_accumulator_constraint)
-            if logspace_accumulator_constraint is not None
-            else config.get_default_logspace_accumulators_constraint()
+        self.logspace_accumulator_constraint = _constraint(
+            logspace_accumulator_constraint, config.get_default_logspace_accumulators_constraint
         )
 
     @property
@@ -132,12 +151,8 @@ class SumLayerBase(keras.layers.Layer):
             accumulator_regularizer=keras.regularizers.serialize(self.accumulator_regularizer)
             if self.accumulator_regularizer is not None
             else None,
-            linear_accumulator_constraint=keras.constraints.serialize(self.linear_accumulator_constraint)
-            if self.linear_accumulator_constraint is not None
-            else None,
-            logspace_accumulator_constraint=keras.constraints.serialize(self.logspace_accumulator_constraint)
-            if self.logspace_accumulator_constraint is not None
-            else None,
+            linear_accumulator_constraint=_serialized_constraint(self.linear_accumulator_constraint),
+            logspace_accumulator_constraint=_serialized_constraint(self.logspace_accumulator_constraint),
         )
         return config_dict
 

@@ -61,6 +61,53 @@ def normalized_log_weights(accumulators, logspace_accumulators):
     return tf.nn.log_softmax(log_accumulators, axis=-2)
 
 
+def kept_normalized(accumulators):
+    """Whether ``accumulators`` (a sum layer's variable) have a constraint that renormalizes them after each update.
+
+    True for :class:`~libspn_keras.constraints.GreaterEqualEpsilonNormalized`
+    and :class:`~libspn_keras.constraints.LogNormalized` (0.6.0's defaults)
+    and any constraint with ``keeps_normalized = True``.
+    """
+    return bool(getattr(getattr(accumulators, "constraint", None), "keeps_normalized", False))
+
+
+def _straight_through(normalized, raw):
+    """The value of ``normalized``, the gradient of ``raw`` (``raw - raw`` is exactly 0, so no rounding)."""
+    return tf.stop_gradient(normalized) + (raw - tf.stop_gradient(raw))
+
+
+def gradient_weights(accumulators, logspace_accumulators):
+    """Normalized linear weights as gradient training differentiates them.
+
+    Accumulators get the gradient through the normalization (of a softmax of
+    log-space ones), except those whose constraint renormalizes them after
+    each update (:func:`kept_normalized`). These get the gradient of the
+    weights they stand for (``w = acc``, or ``w = exp(acc)`` in log space),
+    as in 0.6.0, which skipped the forward normalization under such
+    constraints: the optimizer steps on that gradient and the constraint
+    projects back. The values are normalized either way. On a likelihood that
+    gradient is positive for every child, so its steps favour the children
+    already used most: plain SGD ends with all weight on one child per sum
+    rather than at the maximum likelihood.
+    """
+    weights = normalized_weights(accumulators, logspace_accumulators)
+    if not kept_normalized(accumulators):
+        return weights
+    accumulators = tf.convert_to_tensor(accumulators)
+    if logspace_accumulators:
+        return tf.stop_gradient(weights) * tf.exp(accumulators - tf.stop_gradient(accumulators))
+    return _straight_through(weights, accumulators)
+
+
+def gradient_log_weights(accumulators, logspace_accumulators):
+    """Log of :func:`gradient_weights`, with the gradient that function describes."""
+    log_weights = normalized_log_weights(accumulators, logspace_accumulators)
+    if not kept_normalized(accumulators):
+        return log_weights
+    accumulators = tf.convert_to_tensor(accumulators)
+    return _straight_through(log_weights, accumulators if logspace_accumulators else tf.math.log(accumulators))
+
+
 def _counted(normalize, accumulators, logspace_accumulators, to_counts):
     """``normalize(accumulators)`` whose backward pass hands ``to_counts(upstream, value)`` to the accumulators."""
 
@@ -92,8 +139,8 @@ def weight_forms(accumulators, logspace_accumulators, linear_weights=normalized_
     """``(weights, log_weights_fn)`` for :func:`~libspn_keras.math.log_matmul`: linear weights for its fast
     kernel (``linear_weights`` decides their gradient), and a function giving the normalized log-weights
     should its exact path be needed (it then computes them, without gradient)."""
+    weights = linear_weights(accumulators, logspace_accumulators)  # the variable: its constraint may matter
     accumulators = tf.convert_to_tensor(accumulators)
-    weights = linear_weights(accumulators, logspace_accumulators)
     return weights, lambda: tf.stop_gradient(normalized_log_weights(accumulators, logspace_accumulators))
 
 
@@ -254,6 +301,9 @@ __all__ = [
     "check_sample_prob",
     "count_log_weights",
     "count_weights",
+    "gradient_log_weights",
+    "gradient_weights",
+    "kept_normalized",
     "normalized_log_weights",
     "normalized_weights",
     "register_sum_op",

@@ -5,8 +5,8 @@ from libspn_keras.math.stable import renormalized
 from libspn_keras.sum_ops.base import (
     SumOpBase,
     add_log_weights,
-    normalized_log_weights,
-    normalized_weights,
+    gradient_log_weights,
+    gradient_weights,
     register_sum_op,
     weight_forms,
 )
@@ -58,22 +58,22 @@ class SumOpGradBackprop(SumOpBase):
             )
 
     def weighted_sum(self, x, accumulators, logspace_accumulators):
-        forms = weight_forms(accumulators, logspace_accumulators)
+        forms = weight_forms(accumulators, logspace_accumulators, gradient_weights)
         checked = is_checked(accumulators)
         return renormalized(lambda x: log_matmul(x, *forms, checked_weights=checked), x)
 
     fuses_products = True
-    node_major_weights = staticmethod(normalized_weights)
+    node_major_weights = staticmethod(gradient_weights)
 
     def weighted_sum_of_products(self, left, right, accumulators, logspace_accumulators):
-        forms = weight_forms(accumulators, logspace_accumulators)
+        forms = weight_forms(accumulators, logspace_accumulators, gradient_weights)
         checked = is_checked(accumulators)
         return renormalized(
             lambda left, right: log_outer_matmul(left, right, *forms, checked_weights=checked), left, right
         )
 
     def weighted_children(self, x, accumulators, logspace_accumulators):
-        return add_log_weights(x, normalized_log_weights(accumulators, logspace_accumulators))
+        return add_log_weights(x, gradient_log_weights(accumulators, logspace_accumulators))
 
     def get_config(self):
         return {} if self.logspace_accumulators is None else {"logspace_accumulators": self.logspace_accumulators}

@@ -83,8 +83,17 @@ def state(model):
 # --- 1. gradient training ----------------------------------------------------------------------------------------
 
 
+def original_constraints():
+    """0.6.0's default constraints, given explicitly: under them both libraries take 0.6.0's gradient steps
+    (this library's defaults differentiate through the normalization; test_gradient_parametrization.py)."""
+    return dict(
+        linear_accumulator_constraint=spnk.constraints.GreaterEqualEpsilonNormalized(),
+        logspace_accumulator_constraint=spnk.constraints.LogNormalized(),
+    )
+
+
 def dgc_classifier(logspace):
-    kwargs = dict(logspace_accumulators=logspace)
+    kwargs = dict(logspace_accumulators=logspace, **original_constraints())
     return [
         layers.NormalLeaf(num_components=2, input_shape=(4, 4, 1)),
         layers.Conv2DProduct(depthwise=True, strides=[2, 2], dilations=[1, 1], kernel_size=[2, 2], padding="valid"),
@@ -97,7 +106,7 @@ def dgc_classifier(logspace):
 
 
 def region_spn(logspace, leaf_kwargs=None, root_logits=False):
-    kwargs = dict(logspace_accumulators=logspace)
+    kwargs = dict(logspace_accumulators=logspace, **original_constraints())
     return [
         layers.FlatToRegions(num_decomps=2, input_shape=[NUM_VARS]),
         layers.NormalLeaf(num_components=2, **(leaf_kwargs or {})),
@@ -185,7 +194,9 @@ def gradient_training():
             def fit(opt_name=opt_name, kwargs=kwargs):
                 model = build(make_layers, x, unsupervised)  # noqa: B023
                 model.compile(optimizer=optimizer(opt_name, **kwargs), loss=make_loss(loss_name))  # noqa: B023
-                model.fit(x, y, epochs=1, batch_size=4, shuffle=False, verbose=0)  # noqa: B023
+                # Unsupervised models get no labels: 0.6.0 would read them as sample weights (migration.md).
+                labels = None if unsupervised else y  # noqa: B023
+                model.fit(x, labels, epochs=1, batch_size=4, shuffle=False, verbose=0)  # noqa: B023
                 out = state(model)
                 out["logits"] = np.asarray(model.predict(x, verbose=0), np.float64).ravel().tolist()  # noqa: B023
                 return out
@@ -205,7 +216,7 @@ def attempt_dict(result, key, function):
 
 
 def region_sums(logspace, sum_op):
-    kwargs = dict(logspace_accumulators=logspace, sum_op=SUM_OPS[sum_op]())
+    kwargs = dict(logspace_accumulators=logspace, sum_op=SUM_OPS[sum_op](), **original_constraints())
     return [
         layers.DenseSum(num_sums=2, **kwargs),
         layers.DenseProduct(num_factors=2),
@@ -217,7 +228,7 @@ def region_sums(logspace, sum_op):
 
 
 def spatial_sums(logspace, sum_op):
-    kwargs = dict(logspace_accumulators=logspace, sum_op=SUM_OPS[sum_op]())
+    kwargs = dict(logspace_accumulators=logspace, sum_op=SUM_OPS[sum_op](), **original_constraints())
     return [
         layers.Conv2DProduct(depthwise=True, strides=[2, 2], dilations=[1, 1], kernel_size=[2, 2], padding="valid"),
         layers.Local2DSum(num_sums=2, **kwargs),
