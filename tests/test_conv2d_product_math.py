@@ -115,3 +115,43 @@ def test_compiled_products_match_eager_with_minus_infinity(depthwise):
     assert np.isneginf(eager).sum() == (1 if depthwise else 8)
     finite = np.isfinite(eager)
     np.testing.assert_allclose(compiled[finite], eager[finite], rtol=1e-6, atol=1e-6)
+
+
+def reference_060_picks(channels, kernel_size, num_channels):
+    """0.6.0's draw of a subset of channel combinations from NumPy's global state, ``[rows, cols, out]``."""
+    area = kernel_size[0] * kernel_size[1]
+    if num_channels >= channels:
+        cells = []
+        for _ in range(area):
+            cell = np.arange(num_channels) % channels
+            np.random.shuffle(cell)
+            cells.append(cell)
+        return np.asarray(cells).reshape(*kernel_size, num_channels)
+    return np.random.randint(channels, size=area * num_channels).reshape(*kernel_size, num_channels)
+
+
+@pytest.mark.parametrize("channels, num_channels", [(3, 6), (3, 4), (5, 2)])
+def test_a_subset_of_combinations_is_drawn_as_060_draws_it(channels, num_channels):
+    """From NumPy's global state, call for call, so a seeded 0.6.0 script gets the same structure."""
+    np.random.seed(11)
+    expected = [reference_060_picks(channels, [2, 2], num_channels) for _ in range(2)]
+    np.random.seed(11)
+    x = np.random.default_rng(0).normal(size=(2, 4, 4, channels)).astype(np.float32)
+    for picks in expected:  # two layers drawn one after the other
+        layer = layers.Conv2DProduct(strides=2, dilations=1, kernel_size=2, num_channels=num_channels)
+        out = layer(x).numpy()
+        np.testing.assert_array_equal(np.argmax(layer.kernel.numpy(), axis=2), picks)
+        np.testing.assert_allclose(out, numpy_product(x, [2, 2], [2, 2], [1, 1], "valid", picks), rtol=1e-5)
+        if num_channels >= channels:  # every cell uses every input channel equally often
+            for cell in picks.reshape(4, num_channels):
+                assert np.ptp(np.bincount(cell, minlength=channels)) <= 1
+
+
+def test_an_explicit_seed_draws_the_same_combinations_whatever_the_global_state():
+    kernels = []
+    for global_seed in (1, 2):
+        np.random.seed(global_seed)
+        layer = layers.Conv2DProduct(strides=2, dilations=1, kernel_size=2, num_channels=5, seed=3)
+        layer.build((None, 4, 4, 3))
+        kernels.append(layer.kernel.numpy())
+    np.testing.assert_array_equal(*kernels)

@@ -231,15 +231,17 @@ def test_depthwise_with_num_channels(num_channels):
         (1, 2, 2, 1),
     ],
 )
-def test_num_channels_exceeding_combinations(channels, kernel_size, num_channels, total):
+def test_num_channels_exceeding_combinations_takes_all_with_a_warning_as_in_060(
+    channels, kernel_size, num_channels, total
+):
     layer = _product(name="onehot", kernel_size=kernel_size, num_channels=num_channels)
-    with pytest.raises(ValueError) as excinfo:
-        layer(keras.Input((4, 4, channels)))
-    _assert_names_layer(excinfo, "Conv2DProduct", "onehot")
-    message = str(excinfo.value)
-    assert f"num_channels={num_channels}" in message, message
-    assert f"{total} distinct" in message, message
-    assert "lower num_channels" in message, message
+    with pytest.warns(UserWarning) as record:
+        out = layer(keras.Input((4, 4, channels)))
+    message = str(record[0].message)
+    assert "Conv2DProduct 'onehot'" in message and f"num_channels={num_channels}" in message, message
+    assert f"{total} distinct" in message and f"using all {total}" in message, message
+    assert layer.num_channels == total and out.shape[-1] == total
+    assert layer.compute_output_shape((None, 4, 4, channels))[-1] == total
 
 
 @pytest.mark.parametrize("num_channels", [0, -2])

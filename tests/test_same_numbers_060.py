@@ -169,3 +169,12 @@ def test_all_combination_products_take_the_original_channel_order(forward_values
 def test_temporal_dense_product_takes_several_scopes_as_the_original(forward_values):
     original, ours = (side["temporal_dense_product"] for side in forward_values)
     assert_same(ours["several_scopes"], original["several_scopes"], "several scopes")
+
+
+@pytest.mark.slow  # two processes; skipped anyway without ../venv060
+def test_random_structures_are_drawn_as_in_060():
+    """After np.random.seed, Conv2DProduct channel subsets and PermuteAndPadScopesRandom permutations are 0.6.0's."""
+    original, ours = run_both(script="random_structures.py")
+    assert original.keys() == ours.keys() and len(ours) == 12
+    for name, value in original.items():
+        np.testing.assert_allclose(ours[name], value, rtol=1e-6, atol=1e-6, err_msg=name)

@@ -1,6 +1,7 @@
 """Products over (dilated) spatial windows, the product layers of DGC-SPNs."""
 
 import functools
+import warnings
 
 import numpy as np
 import tensorflow as tf
@@ -15,7 +16,7 @@ from libspn_keras.layers.validation import (
     positive_int_pair,
 )
 from libspn_keras.math.products import log_outer_product
-from libspn_keras.math.seeding import numpy_rng
+from libspn_keras.math.seeding import structure_random_state
 from libspn_keras.math.spatial import (
     PADDING_MODES,
     depthwise_window_product,
@@ -51,8 +52,13 @@ class Conv2DProduct(keras.layers.Layer):
             0.6.0's order: output channel ``o`` takes channel
             ``(o // channels ** k) % channels`` from kernel cell ``k``
             (row-major);
-            fewer draws that many distinct combinations at random
-            (reproducible through ``seed`` or ``keras.utils.set_random_seed``).
+            fewer draws that many at random as 0.6.0 does (each kernel cell
+            uses every input channel equally often when there are at least
+            as many outputs as channels, so combinations may repeat), from
+            NumPy's global state (``keras.utils.set_random_seed`` or
+            ``np.random.seed`` make it reproducible, and a seeded 0.6.0
+            script gets the same picks) or from ``seed``. More than all
+            combinations gives all of them, with a warning.
             Must be ``None`` when ``depthwise=True``.
         padding: ``"valid"`` (none), ``"full"`` (``k_eff - 1`` on every side)
             or ``"final"`` (``(k_eff - 1) * 2 - size`` on top and left, for
@@ -136,10 +142,10 @@ class Conv2DProduct(keras.layers.Layer):
         rows, cols = (self._axis_output_size(axis, input_shape[axis + 1]) for axis in (0, 1))
         if self.depthwise:
             channels = input_shape[3]
-        elif self.num_channels is not None:
-            channels = self.num_channels
         else:
             channels = input_shape[3] ** (self.kernel_size[0] * self.kernel_size[1])
+            if self.num_channels is not None:
+                channels = min(channels, self.num_channels)
         return (input_shape[0], rows, cols, channels)
 
     def get_config(self):
@@ -192,20 +198,32 @@ class Conv2DProduct(keras.layers.Layer):
         total = channels**area
         wanted = total if self.num_channels is None else self.num_channels
         if wanted > total:
-            raise ValueError(
+            warnings.warn(
                 f"Conv2DProduct '{self.name}': num_channels={wanted} exceeds the {total} distinct channel "
-                f"combinations of {channels} channels over {area} kernel cells; lower num_channels."
+                f"combinations of {channels} channels over {area} kernel cells; using all {total}, as "
+                f"libspn-keras 0.6.0 does. Pass num_channels=None for all of them.",
+                stacklevel=3,
             )
+            wanted = self.num_channels = total
         if wanted > _MAX_CHANNEL_COMBINATIONS:
             raise ValueError(
                 f"Conv2DProduct '{self.name}': {wanted} output channels is too many; set num_channels to at "
                 f"most {_MAX_CHANNEL_COMBINATIONS} or use depthwise=True."
             )
+        shape = (self.kernel_size[0], self.kernel_size[1], wanted)
         if wanted == total:
+            # Cell k (row-major over the kernel) takes digit k of the output channel, the first cell's the least
+            # significant, as in 0.6.0, so that its models and checkpoints keep their channel order.
             codes = np.arange(total)
-        else:
-            codes = np.sort(numpy_rng(self.seed).choice(total, size=wanted, replace=False))
-        # Cell k (row-major over the kernel) takes digit k of the code, the first cell's the least significant, as
-        # in 0.6.0, so that its models and checkpoints keep their channel order.
-        digits = (codes[None, :] // channels ** np.arange(area)[:, None]) % channels
-        return digits.reshape(self.kernel_size[0], self.kernel_size[1], wanted)
+            return ((codes[None, :] // channels ** np.arange(area)[:, None]) % channels).reshape(shape)
+        # 0.6.0's draw, call for call: each cell uses every input channel equally often, in shuffled order; with
+        # fewer outputs than channels, independent picks.
+        random = structure_random_state(self.seed)
+        if wanted >= channels:
+            picks = []
+            for _ in range(area):
+                cell = np.arange(wanted) % channels
+                random.shuffle(cell)
+                picks.append(cell)
+            return np.asarray(picks).reshape(shape)
+        return random.randint(channels, size=area * wanted).reshape(shape)

@@ -8,7 +8,7 @@ from tensorflow import keras
 
 from libspn_keras.layers.permute_and_pad_scopes import permute_and_pad
 from libspn_keras.layers.validation import check_int_list, check_known, check_rank, check_seed, layer_label
-from libspn_keras.math.seeding import numpy_rng
+from libspn_keras.math.seeding import structure_random_state
 
 
 @keras.utils.register_keras_serializable(package="libspn_keras")
@@ -27,7 +27,9 @@ class PermuteAndPadScopesRandom(keras.layers.Layer):
             :class:`~libspn_keras.models.SequentialSumProductNetwork` infer them,
             or :meth:`set_factors` give them later.
         seed: Optional int seed; by default the draw follows NumPy's global
-            state, which ``keras.utils.set_random_seed`` sets.
+            state (which ``keras.utils.set_random_seed`` sets) exactly as
+            0.6.0's does, so a seeded 0.6.0 script gets the same permutations
+            (padding scopes stored as ``-1``, as there).
         **kwargs: Passed to ``keras.layers.Layer``.
     """
 
@@ -65,9 +67,15 @@ class PermuteAndPadScopesRandom(keras.layers.Layer):
                 f"PermuteAndPadScopesRandom '{self.name}': factors {self.factors} cover {total} scopes but the "
                 f"input has {num_scopes}. Increase the factors (their product must be >= {num_scopes})."
             )
-        rng = numpy_rng(self.seed)
-        slots = np.concatenate([np.arange(num_scopes), np.full(total - num_scopes, num_scopes)])
-        permutations = np.stack([rng.permutation(slots) for _ in range(num_decomps)])
+        # 0.6.0's draw, call for call: a permutation of the scopes per decomposition, then padding scopes (-1)
+        # inserted at regular positions.
+        random = structure_random_state(self.seed)
+        rows = [list(random.permutation(num_scopes)) for _ in range(num_decomps)]
+        num_padding = total - num_scopes
+        for row in rows if num_padding else ():
+            for i in range(num_padding):
+                row.insert(i * (total // num_padding), -1)
+        permutations = np.asarray(rows, dtype=np.int32)
         self.permutations = self.add_weight(
             name="permutations",
             shape=permutations.shape,
@@ -77,7 +85,9 @@ class PermuteAndPadScopesRandom(keras.layers.Layer):
         )
 
     def call(self, x):
-        return permute_and_pad(x, tf.convert_to_tensor(self.permutations))
+        permutations = tf.convert_to_tensor(self.permutations)
+        # -1 marks a padding scope, as in 0.6.0's weights; models saved before kept the number of scopes there.
+        return permute_and_pad(x, tf.where(permutations < 0, x.shape[1], permutations))
 
     def compute_output_shape(self, input_shape):
         total = math.prod(self.factors) if self.factors is not None else None

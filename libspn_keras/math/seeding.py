@@ -27,6 +27,18 @@ def numpy_rng(seed=None):
     return np.random.default_rng(resolve_seed(seed))
 
 
+def structure_random_state(seed=None):
+    """What random structures are drawn from: NumPy's global functions for ``seed=None``, else a ``RandomState``.
+
+    libspn-keras 0.6.0 drew its random structures (channel picks of
+    ``Conv2DProduct``, scope permutations of ``PermuteAndPadScopesRandom``)
+    from NumPy's global state. Drawing the same way, in the same order, gives
+    a 0.6.0 script that seeds NumPy (or calls ``keras.utils.set_random_seed``)
+    the same structure.
+    """
+    return np.random if seed is None else np.random.RandomState(int(seed))
+
+
 def _stack():
     if not hasattr(_sources, "stack"):
         _sources.stack = []
