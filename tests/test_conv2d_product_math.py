@@ -155,3 +155,11 @@ def test_an_explicit_seed_draws_the_same_combinations_whatever_the_global_state(
         layer.build((None, 4, 4, 3))
         kernels.append(layer.kernel.numpy())
     np.testing.assert_array_equal(*kernels)
+
+
+def test_seeds_beyond_32_bits_draw_too():
+    layer = layers.Conv2DProduct(strides=2, dilations=1, kernel_size=2, num_channels=5, seed=2**40 + 3)
+    layer.build((None, 4, 4, 3))
+    again = layers.Conv2DProduct(strides=2, dilations=1, kernel_size=2, num_channels=5, seed=2**40 + 3)
+    again.build((None, 4, 4, 3))
+    np.testing.assert_array_equal(layer.kernel.numpy(), again.kernel.numpy())

@@ -172,3 +172,51 @@ def test_unconstrained_overrides_a_global_default_and_round_trips():
         assert layers.DenseSum.from_config(layer.get_config()).logspace_accumulator_constraint is None
     finally:
         config.set_default("logspace_accumulator_constraint", saved)
+
+
+@pytest.mark.parametrize("logspace", [True, False])
+@pytest.mark.parametrize("weighted_child_logits", [False, True])
+def test_weights_of_zero_stay_finite_under_normalizing_constraints(logspace, weighted_child_logits):
+    """A child with weight 0 (log -inf) contributes nothing, value and gradient, as without the constraint."""
+    w = np.array([0.5, 0.5, 0.0, 0.0])
+    with np.errstate(divide="ignore"):
+        stored = (np.log(w) if logspace else w).reshape(CHILDREN, 1).astype("float32")
+    values, grads = [], []
+    for constraint in (None, normalizing(logspace)):
+        layer = root(logspace, constraint, weights(), weighted_child_logits)
+        layer.accumulators.assign(stored)  # past the constraint, as set_weights or pruning would write it
+        values.append(log_likelihood(layer).numpy())
+        grads.append(gradient(layer))
+    expected = np_logsumexp(X[:, :2] + np.log(0.5), axis=1)
+    for value in values:
+        np.testing.assert_allclose(value, expected, rtol=1e-5)
+    assert np.all(np.isfinite(grads[1][:2])) and not np.any(np.isnan(grads[1]))
+
+
+def test_constraints_normalizing_another_axis_keep_the_softmax_gradient():
+    layer = layers.DenseSum(num_sums=2, logspace_accumulator_constraint=constraints.LogNormalized(axis=-1))
+    layer.build((None, 1, 1, 3))
+    assert not kept_normalized(layer.accumulators)
+    layer = layers.DenseSum(num_sums=2, logspace_accumulator_constraint=constraints.LogNormalized(axis=2))
+    layer.build((None, 1, 1, 3))  # accumulators [1, 1, 3, 2]: axis 2 is the children axis
+    assert kept_normalized(layer.accumulators)
+
+
+def test_a_compiled_region_graph_passes_unconstrained_to_its_sums():
+    from libspn_keras.region_graph import RegionNode, RegionVariable
+
+    saved = config.get_default("logspace_accumulator_constraint")
+    config.set_default_logspace_accumulators_constraint(constraints.LogNormalized())
+    try:
+        graph = RegionNode([RegionVariable(0), RegionVariable(1)], product="elementwise")
+        model = models.compile_region_graph(
+            graph,
+            layers.NormalLeaf(num_components=2),
+            num_sums=2,
+            logspace_accumulator_constraint=constraints.UNCONSTRAINED,
+        )
+        model(np.zeros((1, 2), "float32"))
+        compiled = model.layers[-1]
+        assert compiled.sum_layers and all(s.logspace_accumulator_constraint is None for s in compiled.sum_layers)
+    finally:
+        config.set_default("logspace_accumulator_constraint", saved)

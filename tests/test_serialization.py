@@ -168,8 +168,9 @@ def test_one_hot_random_channel_subset_survives_save(tmp_path):
     model = keras.Sequential([keras.Input((4, 4, 3)), layer])
     picks = _one_hot_picks(layer)
     assert picks.shape == (2, 2, 7)
-    # The combinations are distinct and each picks one channel per cell.
-    assert len({tuple(column) for column in picks.reshape(4, 7).T}) == 7
+    # Each kernel cell uses every input channel about equally often (0.6.0's draw; combinations may repeat).
+    for cell in picks.reshape(4, 7):
+        assert np.ptp(np.bincount(cell, minlength=3)) <= 1
     np.testing.assert_array_equal(layer.kernel.numpy().sum(axis=2), 1.0)
     x = _inputs((4, 4, 3), "log", batch=5)
     expected = model(x).numpy()

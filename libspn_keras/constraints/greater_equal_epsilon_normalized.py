@@ -14,14 +14,17 @@ class GreaterEqualEpsilonNormalized(keras.constraints.Constraint):
     linear-space accumulators ``[*lead, children, sums]`` this keeps every
     sum's weights a proper distribution over its children (each slice along
     ``axis`` sums to 1). The clip comes first, so a normalized value can end
-    up slightly below ``epsilon / n`` when the clipped total exceeds 1.
+    up slightly below ``epsilon / n`` when the clipped total exceeds 1. As in
+    libspn-keras 0.6.0 (its default), the sum layers then differentiate the
+    weights themselves rather than their normalization, and this constraint
+    projects back after each step (see the guide on log-space accumulators).
 
     Args:
         epsilon: Smallest value kept before normalizing; must be positive.
         axis: Axis to normalize over; default the children axis ``-2``.
     """
 
-    keeps_normalized = True  # sum ops give these accumulators 0.6.0's raw gradient (see sum_ops.kept_normalized)
+    keeps_normalized = True  # read by libspn_keras.sum_ops.base.kept_normalized: 0.6.0's gradient
 
     def __init__(self, epsilon=1e-10, axis=-2):
         if not epsilon > 0:

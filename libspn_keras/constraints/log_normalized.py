@@ -13,13 +13,17 @@ class LogNormalized(keras.constraints.Constraint):
     For log-space accumulators ``[*lead, children, sums]``: every sum's
     log-weights become the log of a proper distribution over its children,
     without changing the weights the forward pass computes (it normalizes
-    over the same axis anyway).
+    over the same axis anyway). As in libspn-keras 0.6.0 (its default), the
+    sum layers then differentiate the log-weights themselves rather than
+    their softmax: the optimizer steps on that gradient and this constraint
+    projects back. Step for step 0.6.0's training; on a likelihood it does
+    not find the maximum (see the guide on log-space accumulators).
 
     Args:
         axis: Axis to normalize over; default the children axis ``-2``.
     """
 
-    keeps_normalized = True  # sum ops give these accumulators 0.6.0's raw gradient (see sum_ops.kept_normalized)
+    keeps_normalized = True  # read by libspn_keras.sum_ops.base.kept_normalized: 0.6.0's gradient
 
     def __init__(self, axis=-2):
         self.axis = check_int("LogNormalized", "axis", axis)

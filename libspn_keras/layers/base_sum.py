@@ -21,9 +21,17 @@ def _constraint(identifier, default):
     return keras.constraints.get(identifier)
 
 
+def constraint_argument(constraint):
+    """A layer's resolved constraint as an argument for another sum layer: ``None`` (none) becomes ``UNCONSTRAINED``.
+
+    A constraint argument of ``None`` means "the default", so layers that
+    build sum layers with their own constraints pass them through this.
+    """
+    return UNCONSTRAINED if constraint is None else constraint
+
+
 def _serialized_constraint(constraint):
-    # None would mean "the default" when the layer is loaded again.
-    return UNCONSTRAINED if constraint is None else keras.constraints.serialize(constraint)
+    return constraint_argument(constraint if constraint is None else keras.constraints.serialize(constraint))
 
 
 class SumLayerBase(keras.layers.Layer):
@@ -36,8 +44,8 @@ class SumLayerBase(keras.layers.Layer):
     normalization, except under a constraint that renormalizes the stored
     accumulators after every update (``GreaterEqualEpsilonNormalized``,
     ``LogNormalized``): those give 0.6.0's gradient, that of the weights the
-    accumulators stand for, step for step (see
-    :func:`~libspn_keras.sum_ops.base.gradient_weights`).
+    accumulators stand for, step for step (see the guide on log-space
+    accumulators).
 
     Args:
         sum_op: How children are weighted and what flows backward: a

@@ -142,6 +142,8 @@ class Conv2DProduct(keras.layers.Layer):
         rows, cols = (self._axis_output_size(axis, input_shape[axis + 1]) for axis in (0, 1))
         if self.depthwise:
             channels = input_shape[3]
+        elif input_shape[3] is None:
+            channels = self.num_channels
         else:
             channels = input_shape[3] ** (self.kernel_size[0] * self.kernel_size[1])
             if self.num_channels is not None:

@@ -36,7 +36,7 @@ def structure_random_state(seed=None):
     a 0.6.0 script that seeds NumPy (or calls ``keras.utils.set_random_seed``)
     the same structure.
     """
-    return np.random if seed is None else np.random.RandomState(int(seed))
+    return np.random if seed is None else np.random.RandomState(int(seed) % 2**32)
 
 
 def _stack():

@@ -5,7 +5,7 @@ from collections.abc import Sequence
 import tensorflow as tf
 from tensorflow import keras
 
-from libspn_keras.layers.base_sum import SumLayerBase
+from libspn_keras.layers.base_sum import SumLayerBase, constraint_argument
 from libspn_keras.layers.dense_sum import DenseSum
 from libspn_keras.layers.validation import check_known, check_rank, positive_int
 from libspn_keras.math.products import log_outer_product
@@ -110,8 +110,8 @@ class CompiledRegionGraph(SumLayerBase):
                     logspace_accumulators=self.logspace_accumulators,
                     accumulator_initializer=self.accumulator_initializer,
                     accumulator_regularizer=self.accumulator_regularizer,
-                    linear_accumulator_constraint=self.linear_accumulator_constraint,
-                    logspace_accumulator_constraint=self.logspace_accumulator_constraint,
+                    linear_accumulator_constraint=constraint_argument(self.linear_accumulator_constraint),
+                    logspace_accumulator_constraint=constraint_argument(self.logspace_accumulator_constraint),
                     name=f"{self.name}_level{level}_sums{bucket}",
                 )
                 layer.build((None, num_regions, 1, num_children))

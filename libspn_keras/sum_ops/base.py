@@ -66,14 +66,26 @@ def kept_normalized(accumulators):
 
     True for :class:`~libspn_keras.constraints.GreaterEqualEpsilonNormalized`
     and :class:`~libspn_keras.constraints.LogNormalized` (0.6.0's defaults)
-    and any constraint with ``keeps_normalized = True``.
+    and any constraint with ``keeps_normalized = True``, when it normalizes
+    over the children axis (``axis`` -2, as by default).
     """
-    return bool(getattr(getattr(accumulators, "constraint", None), "keeps_normalized", False))
+    constraint = getattr(accumulators, "constraint", None)
+    if not getattr(constraint, "keeps_normalized", False):
+        return False
+    axis = getattr(constraint, "axis", -2)
+    return axis in (-2, len(accumulators.shape) - 2)
 
 
-def _straight_through(normalized, raw):
-    """The value of ``normalized``, the gradient of ``raw`` (``raw - raw`` is exactly 0, so no rounding)."""
-    return tf.stop_gradient(normalized) + (raw - tf.stop_gradient(raw))
+def _zero_with_gradient_of(raw, valid=None):
+    """0, with the gradient of ``raw`` where ``valid`` (default: where finite) and none elsewhere.
+
+    ``raw - raw`` is exactly 0, so the values it is added to stay as they are;
+    entries outside ``valid`` (a weight of 0) must not reach the subtraction,
+    where ``-inf - -inf`` would be NaN.
+    """
+    valid = tf.math.is_finite(raw) if valid is None else valid
+    safe = tf.where(valid, raw, tf.zeros_like(raw))
+    return safe - tf.stop_gradient(safe)
 
 
 def gradient_weights(accumulators, logspace_accumulators):
@@ -95,8 +107,8 @@ def gradient_weights(accumulators, logspace_accumulators):
         return weights
     accumulators = tf.convert_to_tensor(accumulators)
     if logspace_accumulators:
-        return tf.stop_gradient(weights) * tf.exp(accumulators - tf.stop_gradient(accumulators))
-    return _straight_through(weights, accumulators)
+        return tf.stop_gradient(weights) * tf.exp(_zero_with_gradient_of(accumulators))
+    return tf.stop_gradient(weights) + _zero_with_gradient_of(accumulators)
 
 
 def gradient_log_weights(accumulators, logspace_accumulators):
@@ -105,7 +117,12 @@ def gradient_log_weights(accumulators, logspace_accumulators):
     if not kept_normalized(accumulators):
         return log_weights
     accumulators = tf.convert_to_tensor(accumulators)
-    return _straight_through(log_weights, accumulators if logspace_accumulators else tf.math.log(accumulators))
+    if logspace_accumulators:
+        return tf.stop_gradient(log_weights) + _zero_with_gradient_of(accumulators)
+    # d log(a) / da is infinite at a weight of 0: take the log of a safe value there, and no gradient.
+    positive = accumulators > 0
+    raw = tf.math.log(tf.where(positive, accumulators, tf.ones_like(accumulators)))
+    return tf.stop_gradient(log_weights) + _zero_with_gradient_of(raw, positive)
 
 
 def _counted(normalize, accumulators, logspace_accumulators, to_counts):

@@ -19,6 +19,9 @@ class SumOpGradBackprop(SumOpBase):
 
     Accumulators are log-space by default (normalized with a softmax over the
     children), so an unconstrained optimizer such as Adam can update them.
+    Under a constraint that renormalizes them after every update
+    (``LogNormalized``, ``GreaterEqualEpsilonNormalized``, 0.6.0's defaults)
+    the gradient is that of the weights themselves, as in 0.6.0.
 
     Args:
         logspace_accumulators: As in libspn-keras 0.6.0, the accumulator space
