@@ -31,7 +31,8 @@ def constraint_argument(constraint):
 
 
 def _serialized_constraint(constraint):
-    return constraint_argument(constraint if constraint is None else keras.constraints.serialize(constraint))
+    # Not None, which would mean "the default" when the layer is loaded again.
+    return UNCONSTRAINED if constraint is None else keras.constraints.serialize(constraint)
 
 
 class SumLayerBase(keras.layers.Layer):
