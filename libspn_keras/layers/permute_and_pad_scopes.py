@@ -8,7 +8,7 @@ from libspn_keras.layers.validation import check_known, check_rank
 
 
 def permute_and_pad(x, permutations):
-    """Gathers scopes per decomposition; an index equal to the number of scopes is a padding scope (log 1 = 0).
+    """Gathers scopes per decomposition; an index of -1 (0.6.0's) or of the number of scopes pads (log 1 = 0).
 
     Args:
         x: ``[batch, scopes, decomps, nodes]``.
@@ -20,6 +20,7 @@ def permute_and_pad(x, permutations):
     num_scopes, num_decomps, num_nodes = x.shape[1], x.shape[2], x.shape[3]
     num_out = permutations.shape[1]
     permutations = tf.cast(permutations, tf.int32)
+    permutations = tf.where(permutations < 0, num_scopes, permutations)
     # Position of every (scope, decomposition) in the flattened output; padding scopes gather from an extra row.
     flat_index = tf.reshape(tf.transpose(permutations) * num_decomps + tf.range(num_decomps)[tf.newaxis, :], [-1])
     output_slot = tf.reshape(tf.range(num_out)[:, tf.newaxis] * num_decomps + tf.range(num_decomps), [-1])
@@ -75,7 +76,7 @@ class PermuteAndPadScopes(keras.layers.Layer):
         validate_permutations(self, np.asarray(self.permutations), input_shape[1], input_shape[2])
 
     def call(self, x):
-        return permute_and_pad(x, self.padded_permutations(x.shape[1]))
+        return permute_and_pad(x, tf.constant(self.permutations, dtype=tf.int32))
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], len(self.permutations[0]), input_shape[2], input_shape[3])
@@ -84,10 +85,6 @@ class PermuteAndPadScopes(keras.layers.Layer):
         config = super().get_config()
         config.update(permutations=self.permutations)
         return config
-
-    def padded_permutations(self, num_scopes):
-        permutations = np.asarray(self.permutations)
-        return tf.constant(np.where(permutations < 0, num_scopes, permutations), dtype=tf.int32)
 
 
 def validate_permutations(layer, permutations, num_scopes, num_decomps):

@@ -72,9 +72,10 @@ class PermuteAndPadScopesRandom(keras.layers.Layer):
         random = structure_random_state(self.seed)
         rows = [list(random.permutation(num_scopes)) for _ in range(num_decomps)]
         num_padding = total - num_scopes
-        for row in rows if num_padding else ():
-            for i in range(num_padding):
-                row.insert(i * (total // num_padding), -1)
+        if num_padding:
+            for row in rows:
+                for i in range(num_padding):
+                    row.insert(i * (total // num_padding), -1)
         permutations = np.asarray(rows, dtype=np.int32)
         self.permutations = self.add_weight(
             name="permutations",
@@ -85,9 +86,8 @@ class PermuteAndPadScopesRandom(keras.layers.Layer):
         )
 
     def call(self, x):
-        permutations = tf.convert_to_tensor(self.permutations)
-        # -1 marks a padding scope, as in 0.6.0's weights; models saved before kept the number of scopes there.
-        return permute_and_pad(x, tf.where(permutations < 0, x.shape[1], permutations))
+        # Padding scopes are -1, as in 0.6.0's weights; models saved before store the number of scopes there.
+        return permute_and_pad(x, tf.convert_to_tensor(self.permutations))
 
     def compute_output_shape(self, input_shape):
         total = math.prod(self.factors) if self.factors is not None else None
