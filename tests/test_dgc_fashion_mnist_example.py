@@ -58,6 +58,7 @@ def test_discriminative_quick_runs_the_recipe(idx_dir):
     assert "model: 1,214,498 parameters, jit_compile=True" in out
     epochs = re.findall(r"^\d+/\d+ - .* - accuracy: \d\.\d+ - loss: (\d+\.\d+)$", out, re.MULTILINE)
     assert len(epochs) == 2, out
+    assert re.search(r"^test accuracy with mirror images: \d\.\d{4}$", out, re.MULTILINE), out
     assert re.search(r"^training time: \d+ s wall, \d+ s CPU for 2 epoch\(s\)$", out, re.MULTILINE), out
     assert all(0.0 <= value <= 1.0 for value in accuracies(out).values())
 
@@ -216,6 +217,32 @@ def test_class_networks_classifier_is_each_class_network_plus_its_log_prior(exam
     assert np.min(np.std(per_class, axis=1)) > 1.0
     prior = np.bincount(labels) / len(labels)
     np.testing.assert_allclose(classifier(x).numpy(), per_class + np.log(prior), rtol=1e-5)
+
+
+def test_mirrored_log_posteriors_add_both_views_normalized_over_classes(example):
+    # A linear "log joint" per class that reads every pixel with its own weight, so that mirroring matters.
+    rng = np.random.default_rng(4)
+    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(10)])
+    images = rng.normal(size=(7, 28, 28, 1)).astype("float32")
+    out = np.asarray(example.mirrored_log_posteriors(model, images, batch_size=3))
+
+    kernel, bias = (weight.astype(np.float64) for weight in model.get_weights())
+
+    def log_posteriors(batch):
+        logits = batch.reshape(len(batch), -1) @ kernel + bias
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+    mirrored = np.stack([np.fliplr(image) for image in images])  # columns reversed, rows kept
+    assert not np.allclose(log_posteriors(mirrored), log_posteriors(images))
+    np.testing.assert_allclose(out, log_posteriors(images) + log_posteriors(mirrored), rtol=1e-4, atol=1e-4)
+
+
+def test_test_flips_follow_the_training_flips_by_default(example):
+    assert example.parse_args([]).test_flips == 1
+    assert example.parse_args(["--generative"]).test_flips == 0
+    assert example.parse_args(["--flip", "0"]).test_flips == 0
+    assert example.parse_args(["--flip", "0", "--test-flips", "1"]).test_flips == 1
 
 
 def test_em_step_decays_along_a_cosine_to_0_02(example):
