@@ -1,10 +1,8 @@
 """The default constraint of linear-space accumulators."""
 
-from tensorflow import keras
-
 from libspn_keras.config.defaults import get_default, set_default
 from libspn_keras.constraints.greater_equal_epsilon import GreaterEqualEpsilon
-from libspn_keras.constraints.unconstrained import UNCONSTRAINED
+from libspn_keras.constraints.unconstrained import UNCONSTRAINED, stored_default_constraint
 
 
 def set_default_linear_accumulators_constraint(op):
@@ -14,8 +12,7 @@ def set_default_linear_accumulators_constraint(op):
     :func:`~libspn_keras.config.set_default` with ``None`` restores the
     built-in ``GreaterEqualEpsilon()``.
     """
-    stored = UNCONSTRAINED if op is None or op == UNCONSTRAINED else keras.constraints.get(op)
-    set_default("linear_accumulator_constraint", stored)
+    set_default("linear_accumulator_constraint", stored_default_constraint(op))
 
 
 def get_default_linear_accumulators_constraint():

@@ -1,15 +1,12 @@
 """The default constraint of log-space accumulators."""
 
-from tensorflow import keras
-
 from libspn_keras.config.defaults import get_default, set_default
-from libspn_keras.constraints.unconstrained import UNCONSTRAINED
+from libspn_keras.constraints.unconstrained import UNCONSTRAINED, stored_default_constraint
 
 
 def set_default_logspace_accumulators_constraint(op):
     """Sets the constraint ``op`` applied to log-space accumulators after each update (``None``: none)."""
-    stored = UNCONSTRAINED if op is None or op == UNCONSTRAINED else keras.constraints.get(op)
-    set_default("logspace_accumulator_constraint", stored)
+    set_default("logspace_accumulator_constraint", stored_default_constraint(op))
 
 
 def get_default_logspace_accumulators_constraint():

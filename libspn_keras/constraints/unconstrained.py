@@ -1,5 +1,7 @@
 """The marker for sum accumulators without a constraint."""
 
+from tensorflow import keras
+
 UNCONSTRAINED = "unconstrained"
 """Passed as a sum layer's accumulator constraint (or stored as a default): no constraint at all.
 
@@ -8,3 +10,15 @@ A sum layer's ``None`` takes the library-wide default, as in libspn-keras
 constraint, log-space accumulators are the logits of a softmax and gradient
 training differentiates through that softmax.
 """
+
+
+def stored_default_constraint(op):
+    """``op`` as the config module stores a default accumulator constraint.
+
+    ``None`` (0.6.0's "no constraint") and ``UNCONSTRAINED`` are stored as
+    ``UNCONSTRAINED``, since a stored ``None`` means "the built-in default";
+    anything else goes through ``keras.constraints.get``.
+    """
+    if op is None or (isinstance(op, str) and op == UNCONSTRAINED):
+        return UNCONSTRAINED
+    return keras.constraints.get(op)
