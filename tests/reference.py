@@ -71,3 +71,33 @@ def run_script(relative_path, *args, timeout=300):
         f"--- stdout ---\n{result.stdout[-4000:]}\n--- stderr ---\n{result.stderr[-4000:]}"
     )
     return result.stdout
+
+
+def mixture_steps(x, rule, eta=0.4, batch=6):
+    """Online-EM steps of a two-normal mixture (one variable) in numpy, by either leaf rule.
+
+    The mixture of ``tests/side/training_values.py``: locations -1 and 1, scales 0.8 and 1.3, weights 0.3
+    and 0.7, initial counts 1 and 2. ``rule`` is an ``OnlineExpectationMaximization(leaf_update=...)``
+    value: ``"running_statistics"`` (0.6.0's) or ``"towards_estimate"``.
+    """
+    location, scale, weights = np.array([-1.0, 1.0]), np.array([0.8, 1.3]), np.array([0.3, 0.7])
+    count = np.array([1.0, 2.0])  # accumulator_initializer
+    first, second = location * count, (scale**2 + location**2) * count
+    for start in range(0, len(x), batch):
+        xb = x[start : start + batch, None]
+        density = np.exp(-0.5 * ((xb - location) / scale) ** 2) / (scale * np.sqrt(2 * np.pi))
+        r = weights * density
+        r /= r.sum(axis=1, keepdims=True)
+        weights = (1 - eta) * weights + eta * r.sum(axis=0) / batch  # both: per-sum normalized counts
+        if rule == "running_statistics":
+            count = (1 - eta) * count + eta * r.sum(axis=0) / batch
+            first = (1 - eta) * first + eta * (r * xb).sum(axis=0) / batch
+            second = (1 - eta) * second + eta * (r * xb**2).sum(axis=0) / batch
+            location = first / count
+            scale = np.sqrt(second / count - location**2)
+        else:
+            em_location = (r * xb).sum(axis=0) / r.sum(axis=0)
+            em_variance = (r * (xb - em_location) ** 2).sum(axis=0) / r.sum(axis=0)
+            location = (1 - eta) * location + eta * em_location
+            scale = np.sqrt((1 - eta) * scale**2 + eta * em_variance)
+    return {"1_location": location, "1_scale": scale, "2_weights": weights}

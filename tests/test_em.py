@@ -13,7 +13,7 @@ import math
 import numpy as np
 import pytest
 import tensorflow as tf
-from reference import all_binary, np_logsumexp, sum_layers
+from reference import all_binary, mixture_steps, np_logsumexp, sum_layers
 from tensorflow import keras
 
 from libspn_keras import constraints, layers, losses, metrics, models, optimizers
@@ -662,19 +662,31 @@ def gaussian_model(num_components=1):
     )
 
 
-def test_variance_prior_matches_numpy_over_accumulated_batches():
-    x = np.random.default_rng(22).normal(loc=1.5, scale=0.4, size=(50, 1)).astype(np.float32)
-    pseudocount, prior_variance, eta = 0.2, 2.0, 0.6
+def fit_one_gaussian(x, count, leaf_update, eta=0.6, pseudocount=0.2, prior_variance=2.0, **kwargs):
+    """One Gaussian from mean 0.3, variance 0.5 and running count ``count``; two batches of 25 accumulated."""
     model = gaussian_model()
     model(x[:1])
     leaf = leaf_of(model)
     set_leaf_statistics(leaf, [0.3], [0.5])
+    leaf.statistics.assign(leaf.statistics * count)
     model.compile(
         optimizer=optimizers.OnlineExpectationMaximization(
-            eta, accumulate_batches=2, pseudocount=pseudocount, prior_variance=prior_variance
+            eta,
+            accumulate_batches=2,
+            pseudocount=pseudocount,
+            prior_variance=prior_variance,
+            leaf_update=leaf_update,
+            **kwargs,
         )
     )
     model.fit(x, batch_size=25, epochs=1, shuffle=False, verbose=0)
+    return float(np.squeeze(leaf.location_tensor())), float(np.squeeze(leaf.scale_tensor())) ** 2, leaf
+
+
+def test_variance_prior_matches_numpy_over_accumulated_batches():
+    x = np.random.default_rng(22).normal(loc=1.5, scale=0.4, size=(50, 1)).astype(np.float32)
+    pseudocount, prior_variance, eta = 0.2, 2.0, 0.6
+    location, variance, _ = fit_one_gaussian(x, 1.0, "towards_estimate", eta, pseudocount, prior_variance)
 
     # One component: every sample's responsibility is 1. Per-sample moments about the old mean, averaged
     # over the two batches (equal sizes here), then the smoothed M-step and a step of rate eta.
@@ -683,9 +695,98 @@ def test_variance_prior_matches_numpy_over_accumulated_batches():
     s1 = np.mean([h.mean() for h in halves])
     s2 = np.mean([(h**2).mean() for h in halves])
     em_variance = (s2 - s1**2 + pseudocount * prior_variance) / (1.0 + pseudocount)
-    assert float(np.squeeze(leaf.location_tensor())) == pytest.approx(0.3 + eta * s1, abs=1e-5)
-    variance = float(np.squeeze(leaf.scale_tensor())) ** 2
+    assert location == pytest.approx(0.3 + eta * s1, abs=1e-5)
     assert variance == pytest.approx((1 - eta) * 0.5 + eta * em_variance, rel=1e-5)
+
+
+@pytest.mark.parametrize("count", [1.0, 7.0])
+def test_running_statistics_rule_matches_numpy_sums_over_accumulated_batches(count):
+    # The default rule (0.6.0's): running averages of (n, sum x, sum x^2), read off as ratios. With a
+    # pseudocount a, a pseudo-observations at the batch's EM mean with variance prior_variance join the batch.
+    x = np.random.default_rng(23).normal(loc=1.5, scale=0.4, size=(50, 1)).astype(np.float32)
+    pseudocount, prior_variance, eta = 0.2, 2.0, 0.6
+    location, variance, leaf = fit_one_gaussian(x, count, "running_statistics", eta, pseudocount, prior_variance)
+
+    values = x[:, 0].astype(np.float64)
+    n, sx, sxx = 1.0, values.mean(), (values**2).mean()  # per-sample averages over both batches
+    em_mean = sx / n
+    n, sx, sxx = n + pseudocount, sx + pseudocount * em_mean, sxx + pseudocount * (em_mean**2 + prior_variance)
+    old = np.array([count, count * 0.3, count * (0.5 + 0.3**2)])
+    running = (1 - eta) * old + eta * np.array([n, sx, sxx])
+    assert location == pytest.approx(running[1] / running[0], abs=1e-6)
+    assert variance == pytest.approx(running[2] / running[0] - (running[1] / running[0]) ** 2, rel=1e-5)
+    np.testing.assert_allclose(np.squeeze(leaf.statistics.numpy()), running, rtol=1e-6)
+
+
+def test_leaf_update_rules_agree_for_a_full_step_and_differ_for_partial_steps():
+    x = np.random.default_rng(24).normal(loc=-2.0, scale=0.7, size=(50, 1)).astype(np.float32)
+    full = [fit_one_gaussian(x, 3.0, rule, eta=1.0)[:2] for rule in ("running_statistics", "towards_estimate")]
+    np.testing.assert_allclose(full[0], full[1], rtol=1e-5)
+    partial = [fit_one_gaussian(x, 3.0, rule, eta=0.3)[:2] for rule in ("running_statistics", "towards_estimate")]
+    # With a running count of 3 against one batch's worth, the running statistics move less.
+    assert abs(partial[0][0] - 0.3) < abs(partial[1][0] - 0.3) - 0.1
+
+
+def test_running_statistics_of_unreached_components_decay_and_keep_their_moments():
+    # Two components far apart; all data near the first. The second keeps its mean and variance, and its
+    # count decays by (1 - eta) per step; many steps later the statistics are still finite.
+    x = np.random.default_rng(25).normal(loc=0.0, scale=0.3, size=(40, 1)).astype(np.float32)
+    model = gaussian_model(num_components=2)
+    model(x[:1])
+    leaf = leaf_of(model)
+    set_leaf_statistics(leaf, [0.1, 50.0], [0.5, 0.25])
+    eta = 0.9
+    before = np.squeeze(leaf.statistics.numpy())[1]
+    model.compile(optimizer=optimizers.OnlineExpectationMaximization(eta))
+    model.fit(x, batch_size=10, epochs=1, shuffle=False, verbose=0)
+    stats = np.squeeze(leaf.statistics.numpy())
+    np.testing.assert_allclose(stats[1], before * (1 - np.float64(np.float32(eta))) ** 4, rtol=1e-9)
+    model.fit(np.tile(x, (100, 1)), batch_size=10, epochs=1, shuffle=False, verbose=0)  # 400 more steps
+    assert np.all(np.isfinite(leaf.statistics.numpy()))
+    assert float(np.squeeze(leaf.location_tensor())[1]) == pytest.approx(50.0)
+    assert float(np.squeeze(leaf.scale_tensor())[1]) == pytest.approx(0.5, rel=1e-3)
+
+
+@pytest.mark.parametrize("rule", ["running_statistics", "towards_estimate"])
+def test_two_normal_mixture_follows_the_leaf_rule_in_numpy(rule):
+    x = np.array([[-2.1], [-1.7], [-0.4], [0.3], [1.2], [2.5], [-1.1], [0.8], [1.9], [-2.6], [0.1], [1.4]], np.float32)
+    model = models.SequentialSumProductNetwork(
+        [
+            layers.FlatToRegions(num_decomps=1, input_shape=[1]),
+            layers.NormalLeaf(
+                num_components=2,
+                use_accumulators=True,
+                scale_trainable=True,
+                location_initializer=keras.initializers.Constant([-1.0, 1.0]),
+                scale_initializer=keras.initializers.Constant([0.8, 1.3]),
+                accumulator_initializer=keras.initializers.Constant([1.0, 2.0]),
+            ),
+            layers.RootSum(return_weighted_child_logits=False, sum_op="em", logspace_accumulators=False),
+        ]
+    )
+    model(x[:1])
+    root = model.layers[-1]
+    root.accumulators.assign(np.reshape([0.3, 0.7], tuple(root.accumulators.shape)))
+    model.compile(optimizer=optimizers.OnlineExpectationMaximization(0.4, leaf_update=rule))
+    model.fit(x, epochs=1, batch_size=6, shuffle=False, verbose=0)
+    reference = mixture_steps(x[:, 0].astype(np.float64), rule)
+    leaf = leaf_of(model)
+    np.testing.assert_allclose(np.ravel(leaf.location_tensor()), reference["1_location"], rtol=1e-5)
+    np.testing.assert_allclose(np.ravel(leaf.scale_tensor()), reference["1_scale"], rtol=1e-5)
+    weights = np.ravel(root.accumulators.numpy())
+    np.testing.assert_allclose(weights / weights.sum(), reference["2_weights"], rtol=1e-5)
+
+
+def test_leaf_update_is_checked_and_serialized():
+    optimizer = optimizers.OnlineExpectationMaximization(0.1, leaf_update="towards_estimate")
+    assert optimizer.get_config()["leaf_update"] == "towards_estimate"
+    assert optimizers.OnlineExpectationMaximization.from_config(optimizer.get_config()).leaf_update == (
+        "towards_estimate"
+    )
+    assert optimizers.OnlineExpectationMaximization().leaf_update == "running_statistics"
+    for bad in ("stepwise", 1, None):
+        with pytest.raises(ValueError, match="leaf_update must be one of"):
+            optimizers.OnlineExpectationMaximization(leaf_update=bad)
 
 
 def test_variance_prior_stops_a_component_from_collapsing_onto_one_sample():

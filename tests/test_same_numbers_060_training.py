@@ -9,6 +9,7 @@ classes and functions. Slow; skipped without ``../venv060`` (see ``../shared/ANC
 
 import numpy as np
 import pytest
+from reference import mixture_steps
 from test_same_numbers_060 import run_both
 
 TOLERANCE = dict(rtol=1e-5, atol=2e-6)
@@ -141,14 +142,6 @@ EM_SUMS_ONLY = [
     "em_schedule",
 ]
 EM_LEAF_UPDATES = ["em_location", "em_location_scale", "hard_em_location_scale", "em_accumulate_2_location_scale"]
-LEAF_UPDATE = (
-    "0.6.0 keeps a normal leaf's EM statistics as running sums (count, sum r x, sum r x^2, each "
-    "(1 - eta) old + eta * batch value / batch size, starting from accumulator_initializer) and reads the location "
-    "and scale off their ratios (stepwise online EM, Cappe & Moulines 2009); this library moves location and "
-    "variance by eta towards each batch's EM estimate, whatever the counts. Equal for eta = 1 or full batches; "
-    "the same fixed points otherwise, different steps. Documented in migration.md (EM of leaf locations and scales); "
-    "changing it would change every EM recipe with use_accumulators=True (test_em_mixture_* shows both rules in numpy)."
-)
 
 
 @pytest.mark.slow
@@ -160,49 +153,22 @@ def test_online_em_of_sums_over_normal_leaves_matches_the_original(sides, case):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=LEAF_UPDATE)
 @pytest.mark.parametrize("case", EM_LEAF_UPDATES)
 def test_online_em_leaf_updates_match_the_original(sides, case):
     original, ours = (side["online_em"][case] for side in sides)
     close_dicts(ours, original, case, rtol=1e-4, atol=1e-5)
 
 
-def mixture_steps(x, rule, eta=0.4, batch=6):
-    """Two online-EM steps of the mixture in side/training_values.py, by 0.6.0's rule or this library's."""
-    location, scale, weights = np.array([-1.0, 1.0]), np.array([0.8, 1.3]), np.array([0.3, 0.7])
-    count = np.array([1.0, 2.0])  # accumulator_initializer
-    first, second = location * count, (scale**2 + location**2) * count
-    for start in range(0, len(x), batch):
-        xb = x[start : start + batch, None]
-        density = np.exp(-0.5 * ((xb - location) / scale) ** 2) / (scale * np.sqrt(2 * np.pi))
-        r = weights * density
-        r /= r.sum(axis=1, keepdims=True)
-        weights = (1 - eta) * weights + eta * r.sum(axis=0) / batch  # both: per-sum normalized counts
-        if rule == "original":
-            count = (1 - eta) * count + eta * r.sum(axis=0) / batch
-            first = (1 - eta) * first + eta * (r * xb).sum(axis=0) / batch
-            second = (1 - eta) * second + eta * (r * xb**2).sum(axis=0) / batch
-            location = first / count
-            scale = np.sqrt(second / count - location**2)
-        else:
-            em_location = (r * xb).sum(axis=0) / r.sum(axis=0)
-            em_variance = (r * (xb - em_location) ** 2).sum(axis=0) / r.sum(axis=0)
-            location = (1 - eta) * location + eta * em_location
-            scale = np.sqrt((1 - eta) * scale**2 + eta * em_variance)
-    return {"1_location": location, "1_scale": scale, "2_weights": weights}
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("side", ["original", "ours"])
-def test_em_mixture_follows_each_librarys_rule_in_numpy(sides, side):
+def test_em_mixture_follows_the_running_statistics_rule_in_numpy(sides, side):
     result = ok(sides[side == "ours"]["online_em"]["mixture"], side)
-    reference = mixture_steps(np.asarray(result["x"]), side)
+    reference = mixture_steps(np.asarray(result["x"]), "running_statistics")
     for key, value in reference.items():
         close(result["trained"][key], value, f"{side}/{key}", rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=LEAF_UPDATE)
 def test_em_mixture_matches_the_original(sides):
     original, ours = (side["online_em"]["mixture"] for side in sides)
     close_dicts(ours, original, "mixture")

@@ -12,6 +12,9 @@ import tensorflow as tf
 
 from libspn_keras.math.em_roles import leaf_moments, pack_leaf_statistics
 
+# Smallest running count of a leaf component (float64 statistics): far below any count a batch adds.
+_MIN_LEAF_COUNT = 1e-200
+
 
 def sum_estimate(counts, pseudocount=0.0, per_sum=True, with_total=False):
     """EM estimate of every sum's weights from its counts ``n_c`` (children on axis -2), pseudocount ``a`` added.
@@ -61,28 +64,84 @@ def online_em_sum_update(accumulators, estimate, learning_rate, estimate_total=N
     return tf.where(kept, old, updated)
 
 
-def online_em_leaf_update(
-    statistics, counts, learning_rate, update_mean, update_variance, pseudocount=0.0, prior_variance=1.0
-):
-    """Online EM step of a location(-scale) leaf, returning statistics ``(1, mean, variance + mean^2)``.
+def _leaf_batch_estimate(counts, update_mean, pseudocount, prior_variance):
+    """One batch's EM estimate of each component: ``(reached, count, shift, variance)``.
 
     ``counts`` are ``(sum r, sum r d, sum r d^2)`` with ``d = x - mean_old``
-    (:func:`~libspn_keras.math.em_roles.leaf_counts`). The EM mean is
-    ``mean_old + sum r d / sum r``; the EM variance is taken about the mean
-    the component ends up with (the EM mean, or the fixed one), with the
-    prior ``(sum r (x - mean)^2 + a * prior_variance) / (sum r + a)`` for a
+    (:func:`~libspn_keras.math.em_roles.leaf_counts`). ``shift`` moves the
+    old mean to the EM mean ``mean_old + sum r d / sum r`` (0 for fixed
+    means). ``variance`` is taken about the mean the component ends up with
+    (the EM mean, or the fixed one), with the prior
+    ``(sum r (x - mean)^2 + a * prior_variance) / (sum r + a)`` for a
     pseudocount ``a`` (pseudo-observations spread with ``prior_variance``, so
-    a variance never collapses to 0). Each moves by ``eta`` towards its EM
-    value when updated; components that no sample reached keep their values.
+    a variance never collapses to 0); ``count`` is ``sum r + a``, the weight
+    of the estimate. Components that no sample reached have ``reached``
+    false and count 0.
     """
-    old_mean, old_variance = leaf_moments(statistics)
     count = counts[..., 0]
     reached = count > 0
     safe = tf.where(reached, count, tf.ones_like(count))
     shift = counts[..., 1] / safe
-    centre = shift if update_mean else tf.zeros_like(shift)
-    spread = tf.maximum(counts[..., 2] - 2.0 * centre * counts[..., 1] + tf.square(centre) * count, 0.0)
-    em_variance = (spread + pseudocount * prior_variance) / (safe + pseudocount)
+    if not update_mean:
+        shift = tf.zeros_like(shift)
+    spread = tf.maximum(counts[..., 2] - 2.0 * shift * counts[..., 1] + tf.square(shift) * count, 0.0)
+    variance = (spread + pseudocount * prior_variance) / (safe + pseudocount)
+    weight = tf.where(reached, count + pseudocount, tf.zeros_like(count))
+    return reached, weight, shift, variance
+
+
+def online_em_leaf_update(
+    statistics, counts, learning_rate, update_mean, update_variance, pseudocount=0.0, prior_variance=1.0
+):
+    """Online EM step of a location(-scale) leaf by running statistics, as libspn-keras 0.6.0 takes it.
+
+    The statistics ``(n, sum x, sum x^2)`` are running averages: each step
+    makes them ``(1 - eta) * old + eta * batch``, the batch's
+    responsibility-weighted statistics (plus, with a pseudocount ``a``,
+    ``a`` pseudo-observations at the batch's EM mean spread with
+    ``prior_variance``), and the mean and variance are read off their
+    ratios (stepwise online EM, Cappe & Moulines 2009). So a component
+    moves by the share of the running count that the batch holds, and the
+    counts of components no sample reached decay by ``1 - eta`` while their
+    mean and variance stay. The combination is computed from deviations
+    about the means (Chan's pairwise update), the same values as the sums
+    themselves without their cancellation. A fixed mean stays, and the
+    variance is then the spread about it; a fixed variance stays.
+
+    ``counts`` are as for :func:`_leaf_batch_estimate`. Returns the new
+    statistics ``(n, n * mean, n * (variance + mean^2))``.
+    """
+    old_count = statistics[..., 0]
+    old_mean, old_variance = leaf_moments(statistics)
+    _, weight, shift, batch_variance = _leaf_batch_estimate(counts, update_mean, pseudocount, prior_variance)
+    kept_count = (1.0 - learning_rate) * old_count
+    batch_count = learning_rate * weight
+    total = kept_count + batch_count
+    safe_total = tf.where(total > 0, total, tf.ones_like(total))
+    move = batch_count * shift / safe_total
+    mean = old_mean + move
+    variance = old_variance
+    if update_variance:
+        kept_spread = kept_count * (old_variance + tf.square(move))
+        spread = kept_spread + batch_count * (batch_variance + tf.square(shift - move))
+        variance = tf.where(total > 0, spread / safe_total, old_variance)
+    # Counts of long-unreached components shrink geometrically; a floor keeps them (and their ratios) finite.
+    return pack_leaf_statistics(mean, variance) * tf.expand_dims(tf.maximum(total, _MIN_LEAF_COUNT), -1)
+
+
+def online_em_leaf_update_towards_estimate(
+    statistics, counts, learning_rate, update_mean, update_variance, pseudocount=0.0, prior_variance=1.0
+):
+    """Online EM step of a location(-scale) leaf that moves its mean and variance towards the batch's estimate.
+
+    The EM mean and variance of :func:`_leaf_batch_estimate` are reached by
+    a step ``eta`` each, whatever the running counts: ``mean_old + eta *
+    shift`` and ``(1 - eta) * variance_old + eta * variance_em``.
+    Components that no sample reached keep their values. Returns statistics
+    ``(1, mean, variance + mean^2)``.
+    """
+    old_mean, old_variance = leaf_moments(statistics)
+    reached, _, shift, em_variance = _leaf_batch_estimate(counts, update_mean, pseudocount, prior_variance)
     mean = old_mean
     if update_mean:
         mean = tf.where(reached, old_mean + learning_rate * shift, old_mean)

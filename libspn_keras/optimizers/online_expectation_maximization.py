@@ -8,7 +8,12 @@ import tensorflow as tf
 from tensorflow import keras
 
 from libspn_keras.layers.validation import check_float, positive_int
-from libspn_keras.math.em import online_em_leaf_update, online_em_sum_update, sum_estimate
+from libspn_keras.math.em import (
+    online_em_leaf_update,
+    online_em_leaf_update_towards_estimate,
+    online_em_sum_update,
+    sum_estimate,
+)
 from libspn_keras.math.em_roles import (
     LEAF_STATISTICS,
     SUM_ACCUMULATORS,
@@ -16,6 +21,12 @@ from libspn_keras.math.em_roles import (
     em_role,
     uncentre_leaf_counts,
 )
+
+#: How ``OnlineExpectationMaximization`` updates leaf statistics (its ``leaf_update`` argument).
+LEAF_UPDATES = {
+    "running_statistics": online_em_leaf_update,
+    "towards_estimate": online_em_leaf_update_towards_estimate,
+}
 
 
 def _is_leaf(role):
@@ -47,8 +58,9 @@ class OnlineExpectationMaximization(keras.optimizers.Optimizer):
     :class:`~libspn_keras.math.em_roles.EMRole`). ``eta = 1`` with one full-data batch is one batch EM
     step. Leaves built with ``use_accumulators=True`` get the matching update
     of their location (and variance when the scale is trainable), from the
-    moments averaged over the same batches. Other trainable variables stay
-    unchanged, with a warning naming them when the optimizer is built.
+    moments averaged over the same batches (see ``leaf_update``). Other
+    trainable variables stay unchanged, with a warning naming them when the
+    optimizer is built.
 
     Args:
         learning_rate: ``eta`` in ``(0, 1]`` (0.6.0's ``lr`` is accepted too),
@@ -66,6 +78,17 @@ class OnlineExpectationMaximization(keras.optimizers.Optimizer):
             5 samples' worth per child. ``0`` (default) applies no prior.
         prior_variance: Variance of the pseudo-observations that keep leaf
             variances from collapsing (suits standardized data).
+        leaf_update: How leaf statistics learn. ``"running_statistics"``
+            (default, libspn-keras 0.6.0's rule): each component keeps
+            running averages of its responsibility-weighted count, ``x`` and
+            ``x^2``, each ``(1 - eta) * old + eta * batch`` (starting from the
+            leaf's ``accumulator_initializer`` counts), and its location and
+            variance are their ratios, so a component moves by the share of
+            its running count that the batch holds (stepwise online EM).
+            ``"towards_estimate"``: the location and variance move by
+            ``eta`` towards each batch's EM estimate, whatever the counts.
+            Both have the EM estimates as fixed points and agree for
+            ``eta = 1``.
         name: Name of the optimizer.
         **kwargs: Passed to ``keras.optimizers.Optimizer``.
     """
@@ -76,6 +99,7 @@ class OnlineExpectationMaximization(keras.optimizers.Optimizer):
         accumulate_batches=1,
         pseudocount=0.0,
         prior_variance=1.0,
+        leaf_update="running_statistics",
         name="online_expectation_maximization",
         **kwargs,
     ):
@@ -91,6 +115,12 @@ class OnlineExpectationMaximization(keras.optimizers.Optimizer):
         owner = "OnlineExpectationMaximization"
         self.pseudocount = check_float(owner, "pseudocount", pseudocount, minimum=0.0)
         self.prior_variance = check_float(owner, "prior_variance", prior_variance, minimum=0.0, min_open=True)
+        if not isinstance(leaf_update, str) or leaf_update not in LEAF_UPDATES:
+            raise ValueError(
+                f"{owner}: leaf_update must be one of {', '.join(repr(name) for name in LEAF_UPDATES)}, got "
+                f"{leaf_update!r}."
+            )
+        self.leaf_update = leaf_update
 
     def build(self, variables):
         if self.built:
@@ -180,7 +210,7 @@ class OnlineExpectationMaximization(keras.optimizers.Optimizer):
         if role.kind == SUM_ACCUMULATORS:
             updated = online_em_sum_update(value, counts, learning_rate, estimate_total)
         else:
-            updated = online_em_leaf_update(
+            updated = LEAF_UPDATES[self.leaf_update](
                 value,
                 counts,
                 learning_rate,
@@ -199,5 +229,6 @@ class OnlineExpectationMaximization(keras.optimizers.Optimizer):
             accumulate_batches=self.accumulate_batches,
             pseudocount=self.pseudocount,
             prior_variance=self.prior_variance,
+            leaf_update=self.leaf_update,
         )
         return config
