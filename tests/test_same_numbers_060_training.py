@@ -49,7 +49,7 @@ def per_sum(values, children_sums):
 
 # --- 1. gradient training -----------------------------------------------------------------------------------------
 
-TRAINING_CASES = ["dgc_log", "dgc_linear", "region_log", "region_linear"]
+TRAINING_CASES = ["dgc_log", "dgc_linear", "region_log", "region_linear", "region_log_scale_trainable"]
 
 
 @pytest.mark.slow

@@ -1,6 +1,7 @@
 """Base of the leaves of a location-scale family from ``tensorflow_probability``."""
 
 import tensorflow as tf
+import tensorflow_probability as tfp
 from tensorflow import keras
 
 from libspn_keras.constraints.greater_equal_epsilon import GreaterEqualEpsilon
@@ -28,6 +29,32 @@ def _statistics_log_prob(leaf):
     return log_prob
 
 
+class _RawScaleFloor(keras.constraints.Constraint):
+    """0.6.0's constraint of a stored trainable scale ``softplus^-1(scale)``: at least -2, so that the scale is at
+    least softplus(-2) ~ 0.127 after every optimizer step (:class:`GreaterEqualEpsilon` takes positive floors only).
+    """
+
+    floor = -2.0
+
+    def __call__(self, w):
+        return tf.maximum(w, tf.cast(self.floor, w.dtype))
+
+    def get_config(self):
+        return {}
+
+
+def _softplus_inverse_of(initializer):
+    """``softplus^-1`` of the values of ``initializer`` (checked scales), without loss for tiny and huge ones."""
+
+    def initialize(shape, dtype=None):
+        scale = tf.convert_to_tensor(initializer(shape, dtype=dtype))
+        # tfp's inverse is log(x) for tiny x and x for large x; in float64 for one rounding only.
+        raw = tfp.math.softplus_inverse(tf.cast(scale, tf.float64))
+        return tf.cast(raw, scale.dtype)
+
+    return initialize
+
+
 class LocationScaleLeafBase(LeafBase):
     """Leaves with a location and a scale per variable cell, component and dimension.
 
@@ -42,11 +69,21 @@ class LocationScaleLeafBase(LeafBase):
             ``TruncatedNormal(mean=0, stddev=1)``.
         location_trainable: Whether the locations are trained.
         scale_initializer: Initializer of the scales; default ones.
-        scale_trainable: Whether the scales are trained.
-        scale_constraint: Constraint of the scales; default ``>= 1e-4``. It
-            also applies to the initial scales (with a warning when it
-            changes one); initial scales that are still not positive normal
-            numbers, or non-finite initial locations, raise ``ValueError``.
+        scale_trainable: Whether the scales are trained. Without
+            ``use_accumulators`` a trainable scale is stored as 0.6.0 stores
+            it: the variable ``scale`` holds ``softplus^-1(scale)``, kept
+            ``>= -2`` after every optimizer step (so the scale stays at least
+            ``softplus(-2)`` ~ 0.127), and the scale is ``softplus`` of it;
+            gradient steps and ``get_weights``/``set_weights`` lists are
+            0.6.0's. A fixed scale (the default) is stored as the scale.
+        scale_constraint: Constraint of the scales; default ``>= 1e-4``.
+            Applied to the scale whenever it is read (after the ``softplus``
+            of a trainable one, as in 0.6.0), so also to values set by
+            ``assign`` or ``set_weights``; it is the variable's constraint of
+            a fixed scale. It also applies to the initial scales (with a
+            warning when it changes one); initial scales that are still not
+            positive normal numbers, or non-finite initial locations, raise
+            ``ValueError``.
         use_accumulators: Keep the parameters as EM sufficient statistics
             ``statistics`` ``[*cells, num_components, d, 3]`` (float64, so that
             variances of data far from 0 keep their precision) holding
@@ -114,13 +151,28 @@ class LocationScaleLeafBase(LeafBase):
             initializer=self._checked_location_initializer(),
             trainable=self.location_trainable,
         )
-        self.scale = self.add_weight(
-            name="scale",
-            shape=shape,
-            initializer=self._checked_scale_initializer(),
-            constraint=self.scale_constraint,
-            trainable=self.scale_trainable,
-        )
+        if self.scale_trainable:
+            # As 0.6.0 stores a trainable scale: softplus^-1(scale), kept >= -2 (scale >= softplus(-2) ~ 0.127).
+            self.scale = self.add_weight(
+                name="scale",
+                shape=shape,
+                initializer=_softplus_inverse_of(self._checked_scale_initializer()),
+                constraint=_RawScaleFloor(),
+                trainable=True,
+            )
+        else:
+            self.scale = self.add_weight(
+                name="scale",
+                shape=shape,
+                initializer=self._checked_scale_initializer(),
+                constraint=self.scale_constraint,
+                trainable=False,
+            )
+
+    @property
+    def stores_softplus_inverse_scale(self):
+        """Whether the ``scale`` variable holds ``softplus^-1(scale)`` (trainable scales without EM statistics)."""
+        return self.scale_trainable and not self.use_accumulators
 
     def _checked_location_initializer(self):
         return checked_initializer(
@@ -179,7 +231,11 @@ class LocationScaleLeafBase(LeafBase):
         if self.use_accumulators:
             variance = tf.cast(leaf_moments(tf.convert_to_tensor(self.statistics))[1], self.compute_dtype)
             return self.scale_constraint(self.scale_from_variance(tf.maximum(variance, 0.0)))
-        return tf.convert_to_tensor(self.scale)
+        scale = tf.convert_to_tensor(self.scale)
+        if self.stores_softplus_inverse_scale:
+            scale = tf.math.softplus(scale)
+        # Applied when read, as in 0.6.0: also to values set by assign / set_weights.
+        return self.scale_constraint(scale)
 
     def get_config(self):
         config = super().get_config()

@@ -6,7 +6,7 @@ it runs under, with the same deterministic values in every variable, and prints 
 
 - ``gradient_training``: one-step gradients and the weights after ``model.fit`` with SGD and Adam
   (on 0.6.0 the legacy tf_keras optimizers of its era) of a small DGC-SPN classifier and a small
-  region SPN (grad sum op, log-space and linear accumulators);
+  region SPN (grad sum op, log-space and linear accumulators), and of the region SPN with trainable leaf scales;
 - ``backward``: the gradient every sum op hands to the accumulators and to the leaf output;
 - ``online_em``: online EM with normal leaves keeping EM statistics (location, and scale), hard
   EM, ``accumulate_batches`` and the optimizer's learning-rate arguments and schedules;
@@ -139,6 +139,8 @@ TRAINING_CASES = {
     "dgc_linear": (lambda: dgc_classifier(False), image_data, "sparse_ce", False),
     "region_log": (lambda: region_spn(True), flat_data, "nll", True),
     "region_linear": (lambda: region_spn(False), flat_data, "nll", True),
+    # A trainable scale: both libraries store softplus^-1(scale), kept >= -2, and fill that variable alike.
+    "region_log_scale_trainable": (lambda: region_spn(True, dict(scale_trainable=True)), flat_data, "nll", True),
 }
 
 
