@@ -272,3 +272,13 @@ def test_registered_names():
     for obj in STATELESS + [initializers.KMeans(np.zeros((3, 1, 1)))]:
         name = keras.utils.get_registered_name(type(obj))
         assert name == f"libspn_keras>{type(obj).__name__}"
+
+
+def test_greater_equal_epsilon_takes_any_finite_floor_as_0_6_0_does():
+    # 0.6.0 floors its stored softplus^-1 scales with GreaterEqualEpsilon(-2.0); non-finite floors are refused.
+    w = tf.constant([-3.0, -2.0, 0.5])
+    np.testing.assert_array_equal(constraints.GreaterEqualEpsilon(-2.0)(w).numpy(), [-2.0, -2.0, 0.5])
+    np.testing.assert_array_equal(constraints.GreaterEqualEpsilon(0)(w).numpy(), [0.0, 0.0, 0.5])
+    for bad in (float("nan"), float("inf"), "1e-3", None, True):
+        with pytest.raises(ValueError, match="GreaterEqualEpsilon: epsilon must be a finite number"):
+            constraints.GreaterEqualEpsilon(bad)

@@ -1,7 +1,9 @@
-"""Keeps linear-space accumulators strictly positive."""
+"""Keeps linear-space accumulators strictly positive (or any values above a floor)."""
 
 import tensorflow as tf
 from tensorflow import keras
+
+from libspn_keras.arguments import check_float
 
 
 @keras.utils.register_keras_serializable(package="libspn_keras")
@@ -9,13 +11,14 @@ class GreaterEqualEpsilon(keras.constraints.Constraint):
     """Clips every value to at least ``epsilon``.
 
     Args:
-        epsilon: Smallest value allowed; must be positive.
+        epsilon: Smallest value allowed, a finite number. Positive for
+            linear-space weights (the default keeps them strictly
+            positive); any floor suits unbounded parameters, as 0.6.0's
+            ``GreaterEqualEpsilon(-2.0)`` on stored ``softplus^-1`` scales.
     """
 
     def __init__(self, epsilon=1e-10):
-        if not epsilon > 0:
-            raise ValueError(f"GreaterEqualEpsilon: epsilon must be positive, got {epsilon}.")
-        self.epsilon = float(epsilon)
+        self.epsilon = check_float("GreaterEqualEpsilon", "epsilon", epsilon)
 
     def __call__(self, w):
         return tf.maximum(w, tf.cast(self.epsilon, w.dtype))

@@ -10,6 +10,8 @@ from libspn_keras.layers.initial_checks import checked_initializer
 from libspn_keras.layers.validation import check_bool, layer_label
 from libspn_keras.math.em_roles import leaf_counts, leaf_moments, pack_leaf_statistics, tag_leaf_statistics
 
+# 0.6.0's floor of a stored trainable scale softplus^-1(scale): the scale stays >= softplus(-2) ~ 0.127 after steps.
+_RAW_SCALE_FLOOR = -2.0
 
 def _statistics_log_prob(leaf):
     """``log_prob(x, statistics)`` whose backward pass hands responsibility-weighted moments to the statistics."""
@@ -27,20 +29,6 @@ def _statistics_log_prob(leaf):
         return value, grad
 
     return log_prob
-
-
-class _RawScaleFloor(keras.constraints.Constraint):
-    """0.6.0's constraint of a stored trainable scale ``softplus^-1(scale)``: at least -2, so that the scale is at
-    least softplus(-2) ~ 0.127 after every optimizer step (:class:`GreaterEqualEpsilon` takes positive floors only).
-    """
-
-    floor = -2.0
-
-    def __call__(self, w):
-        return tf.maximum(w, tf.cast(self.floor, w.dtype))
-
-    def get_config(self):
-        return {}
 
 
 def _softplus_inverse_of(initializer):
@@ -157,7 +145,7 @@ class LocationScaleLeafBase(LeafBase):
                 name="scale",
                 shape=shape,
                 initializer=_softplus_inverse_of(self._checked_scale_initializer()),
-                constraint=_RawScaleFloor(),
+                constraint=GreaterEqualEpsilon(_RAW_SCALE_FLOOR),
                 trainable=True,
             )
         else:

@@ -7,7 +7,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow import keras
 
-from libspn_keras.layers.validation import check_float, positive_int
+from libspn_keras.layers.validation import check_choice, check_float, positive_int
 from libspn_keras.math.em import (
     online_em_leaf_update,
     online_em_leaf_update_towards_estimate,
@@ -115,12 +115,7 @@ class OnlineExpectationMaximization(keras.optimizers.Optimizer):
         owner = "OnlineExpectationMaximization"
         self.pseudocount = check_float(owner, "pseudocount", pseudocount, minimum=0.0)
         self.prior_variance = check_float(owner, "prior_variance", prior_variance, minimum=0.0, min_open=True)
-        if not isinstance(leaf_update, str) or leaf_update not in LEAF_UPDATES:
-            raise ValueError(
-                f"{owner}: leaf_update must be one of {', '.join(repr(name) for name in LEAF_UPDATES)}, got "
-                f"{leaf_update!r}."
-            )
-        self.leaf_update = leaf_update
+        self.leaf_update = check_choice(owner, "leaf_update", leaf_update, tuple(LEAF_UPDATES))
 
     def build(self, variables):
         if self.built:
