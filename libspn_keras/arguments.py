@@ -18,6 +18,26 @@ class ArgumentError(ValueError, TypeError):
     """A constructor argument of the wrong type or out of range."""
 
 
+def as_scalar(value):
+    """The number held by a 0-d NumPy array or a scalar eager tensor; any other value unchanged.
+
+    libspn-keras 0.6.0 handed its numeric arguments to TensorFlow as they
+    were, so ``np.array(0.5)`` or ``tf.constant(4)`` worked wherever a number
+    did; the checks read them as that number. Variables are left as they are
+    (and refused by the checks): reading one once would silently freeze a
+    value that 0.6.0 read at every step.
+    """
+    if isinstance(value, np.ndarray):
+        return value[()] if value.ndim == 0 else value
+    if hasattr(value, "numpy") and not hasattr(value, "assign"):
+        try:
+            held = np.asarray(value.numpy())
+        except Exception:  # a symbolic tensor has no value yet
+            return value
+        return held[()] if held.ndim == 0 else value
+    return value
+
+
 def is_int(value):
     """Whether ``value`` is a Python or NumPy integer (bools are not integers here)."""
     return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
@@ -25,6 +45,7 @@ def is_int(value):
 
 def _is_positive_int(value):
     """Whether ``value`` is an integer >= 1 (Python or NumPy integer, not a bool)."""
+    value = as_scalar(value)
     return is_int(value) and value >= 1
 
 
@@ -48,13 +69,14 @@ def positive_int(layer_name, argument, value):
     """Validates a positive int argument (Python or NumPy integer) and returns it as a Python int."""
     if not _is_positive_int(value):
         raise ArgumentError(f"{layer_name}: {argument} must be an int >= 1, got {value!r}.")
-    return int(value)
+    return int(as_scalar(value))
 
 
 def check_int(owner, argument, value, minimum=None, maximum=None, allow_none=False):
     """Validates an int argument in ``[minimum, maximum]`` (bounds optional) and returns it as a Python int."""
     if value is None and allow_none:
         return None
+    value = as_scalar(value)
     bounds = _bounds_text(minimum, maximum)
     if not is_int(value) or (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
         none_text = " or None" if allow_none else ""
@@ -66,6 +88,7 @@ def check_bool(owner, argument, value, allow_none=False):
     """Validates a bool argument (``True``/``False`` or a NumPy bool; not strings or ints) and returns it."""
     if value is None and allow_none:
         return None
+    value = as_scalar(value)
     if not isinstance(value, (bool, np.bool_)):
         none_text = ", False or None" if allow_none else " or False"
         raise ArgumentError(f"{owner}: {argument} must be True{none_text}, got {value!r} ({type(value).__name__}).")
@@ -74,6 +97,7 @@ def check_bool(owner, argument, value, allow_none=False):
 
 def check_float(owner, argument, value, minimum=None, maximum=None, min_open=False, max_open=False):
     """Validates a finite real argument within the given bounds and returns it as a Python float."""
+    value = as_scalar(value)
     ok = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)) and math.isfinite(value)
     if ok and minimum is not None:
         ok = value > minimum if min_open else value >= minimum

@@ -96,7 +96,7 @@ def test_build_rat_spn_checks_its_arguments(kwargs, argument):
         models.build_rat_spn(**arguments)
 
 
-@pytest.mark.parametrize("value", ["0.1", True, 0.0, -0.5, 1.5, float("nan")])
+@pytest.mark.parametrize("value", ["0.1", True, -0.5, 1.5, float("nan")])
 def test_em_learning_rate_is_a_number_in_0_1(value):
     with pytest.raises(ValueError, match=r"OnlineExpectationMaximization: learning_rate must be a finite number in"):
         OnlineExpectationMaximization(learning_rate=value)
@@ -284,9 +284,9 @@ def test_random_region_graph_checks_its_arguments(kwargs, argument):
         (lambda: regularizers.NormalizedEntropy(logspace_accumulators=1), r"NormalizedEntropy: logspace_accumulators"),
         (lambda: initializers.Dirichlet(alpha="0.1"), r"Dirichlet: alpha must be a positive number"),
         (lambda: initializers.Dirichlet(alpha=[0.5, True]), r"Dirichlet: alpha must be a positive number"),
-        (lambda: constraints.Clip("0"), r"Clip: min must be a number or None, got '0'"),
-        (lambda: constraints.Clip(0.0, max=float("nan")), r"Clip: max must be a number or None, got nan"),
-        (lambda: constraints.Clip(min_value=True), r"Clip: min must be a number or None, got True"),
+        (lambda: constraints.Clip("0"), r"Clip: min must be a number, .* or None, got '0'"),
+        (lambda: constraints.Clip(0.0, max=float("nan")), r"Clip: max must be a number, .* or None, got nan"),
+        (lambda: constraints.Clip(min_value=True), r"Clip: min must be a number, .* or None, got True"),
     ],
 )
 def test_initializers_constraints_and_regularizers_check_bools_and_ints(build, message):

@@ -94,7 +94,7 @@ def test_online_em_config_round_trip_and_validation():
     for bad in (-0.1, float("nan"), float("inf"), "0.1", None):
         with pytest.raises(ValueError, match="pseudocount"):
             optimizers.OnlineExpectationMaximization(pseudocount=bad)
-    for bad in (0.0, 1.5, float("nan"), True, "0.1"):
+    for bad in (-0.1, 1.5, float("nan"), True, "0.1"):  # 0 (nothing moves) is allowed, as in 0.6.0
         with pytest.raises(ValueError, match="learning_rate"):
             optimizers.OnlineExpectationMaximization(learning_rate=bad)
     for bad in (0.0, -1.0, float("inf")):

@@ -1,5 +1,7 @@
 """Bad arguments and bad inputs raise ``ValueError`` naming the layer and saying what to change."""
 
+import warnings
+
 import numpy as np
 import pytest
 from tensorflow import keras
@@ -215,12 +217,16 @@ def test_root_sum_single_scope_is_accepted():
 
 
 @pytest.mark.parametrize("num_channels", [1, 4])
-def test_depthwise_with_num_channels(num_channels):
-    with pytest.raises(ValueError, match="num_channels") as excinfo:
-        _product(name="dw", depthwise=True, num_channels=num_channels)
-    _assert_names_layer(excinfo, "Conv2DProduct", "dw")
-    message = str(excinfo.value)
-    assert "depthwise=False" in message or "drop num_channels" in message, message
+def test_depthwise_ignores_num_channels_as_0_6_0_documents(num_channels):
+    # 0.6.0: "If True, the value of num_channels will be ignored"; a number other than the input's warns.
+    layer = _product(name="dw", depthwise=True, num_channels=num_channels)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert layer(keras.Input((4, 4, 4))).shape == (None, 3, 3, 4)
+    ignored = [w for w in caught if "num_channels" in str(w.message)]
+    assert len(ignored) == (num_channels != 4), [str(w.message) for w in caught]
+    if ignored:
+        assert "Conv2DProduct 'dw'" in str(ignored[0].message) and "ignored" in str(ignored[0].message)
 
 
 @pytest.mark.parametrize(

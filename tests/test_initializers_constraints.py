@@ -52,7 +52,7 @@ def test_epsilon_inverse_fan_in_is_a_flat_start_in_a_sum_layer():
 
 def test_epsilon_inverse_fan_in_rejects_bad_arguments():
     with pytest.raises(ValueError, match="epsilon"):
-        initializers.EpsilonInverseFanIn(epsilon=0.0)
+        initializers.EpsilonInverseFanIn(epsilon=-1e-4)
     with pytest.raises(ValueError, match="axis"):
         initializers.EpsilonInverseFanIn(axis=3)((2, 2))
 

@@ -7,13 +7,30 @@ import numpy as np
 import tensorflow as tf
 from tensorflow import keras
 
+from libspn_keras.arguments import ArgumentError, as_scalar
+
 
 def _bound(name, value):
+    """``None``, a float, or (per element, as ``tf.clip_by_value`` took it in 0.6.0) a nested list of floats."""
     if value is None:
         return None
-    if isinstance(value, (str, bytes, bool, np.bool_)) or not isinstance(value, numbers.Real) or math.isnan(value):
-        raise ValueError(f"Clip: {name} must be a number or None, got {value!r}.")
-    return float(value)
+    value = as_scalar(value)
+    if hasattr(value, "assign"):
+        raise ArgumentError(
+            f"Clip: {name} must be a number, an array of numbers or None, got the variable {value!r}; pass its "
+            f"value (the bound is fixed when the constraint is made)."
+        )
+    if isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)):
+        if math.isnan(value):
+            raise ArgumentError(f"Clip: {name} must be a number, an array of numbers or None, got {value!r}.")
+        return float(value)
+    try:
+        array = np.asarray(value)
+    except Exception:  # e.g. a symbolic tensor
+        array = np.asarray(None)
+    if array.ndim == 0 or array.size == 0 or array.dtype.kind not in "iuf" or np.isnan(array).any():
+        raise ArgumentError(f"Clip: {name} must be a number, an array of numbers or None, got {value!r}.")
+    return array.astype(np.float64).tolist()
 
 
 @keras.utils.register_keras_serializable(package="libspn_keras")
@@ -26,8 +43,11 @@ class Clip(keras.constraints.Constraint):
     ``max_value`` are accepted as other names for them.
 
     Args:
-        min: Lower bound, or ``None`` for none.
-        max: Upper bound, or ``None`` for none; at least ``min``.
+        min: Lower bound, or ``None`` for none. An array (broadcast against
+            the values, as 0.6.0's ``tf.clip_by_value`` did) bounds each
+            value separately.
+        max: Upper bound, or ``None`` for none; at least ``min`` (elementwise
+            for arrays).
         min_value: Same as ``min`` (give one of the two).
         max_value: Same as ``max`` (give one of the two).
     """
@@ -39,8 +59,15 @@ class Clip(keras.constraints.Constraint):
             raise ValueError("Clip: give max or max_value, not both.")
         self.min_value = _bound("min", min if min is not None else min_value)
         self.max_value = _bound("max", max if max is not None else max_value)
-        if self.min_value is not None and self.max_value is not None and self.min_value > self.max_value:
-            raise ValueError(f"Clip: min {self.min_value} is greater than max {self.max_value}.")
+        if self.min_value is not None and self.max_value is not None:
+            try:
+                crossed = np.any(np.asarray(self.min_value) > np.asarray(self.max_value))
+            except ValueError:  # shapes that do not broadcast
+                raise ArgumentError(
+                    f"Clip: min {self.min_value} and max {self.max_value} do not broadcast against each other."
+                ) from None
+            if crossed:
+                raise ArgumentError(f"Clip: min {self.min_value} is greater than max {self.max_value}.")
 
     @property
     def min(self):
@@ -54,9 +81,9 @@ class Clip(keras.constraints.Constraint):
 
     def __call__(self, w):
         if self.min_value is not None:
-            w = tf.maximum(w, tf.cast(self.min_value, w.dtype))
+            w = tf.maximum(w, tf.constant(self.min_value, w.dtype))
         if self.max_value is not None:
-            w = tf.minimum(w, tf.cast(self.max_value, w.dtype))
+            w = tf.minimum(w, tf.constant(self.max_value, w.dtype))
         return w
 
     def get_config(self):

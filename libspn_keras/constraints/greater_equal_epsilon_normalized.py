@@ -3,7 +3,7 @@
 import tensorflow as tf
 from tensorflow import keras
 
-from libspn_keras.arguments import check_int
+from libspn_keras.arguments import check_float, check_int
 
 
 @keras.utils.register_keras_serializable(package="libspn_keras")
@@ -20,16 +20,17 @@ class GreaterEqualEpsilonNormalized(keras.constraints.Constraint):
     projects back after each step (see the guide on log-space accumulators).
 
     Args:
-        epsilon: Smallest value kept before normalizing; must be positive.
+        epsilon: Smallest value kept before normalizing, ``>= 0``. ``0``
+            (accepted by 0.6.0 as well) only clips negative values to 0, so a
+            sum whose weights are all 0 has no distribution (NaN, as in 0.6.0).
         axis: Axis to normalize over; default the children axis ``-2``.
     """
 
     keeps_normalized = True  # read by libspn_keras.sum_ops.base.kept_normalized: 0.6.0's gradient
 
     def __init__(self, epsilon=1e-10, axis=-2):
-        if not epsilon > 0:
-            raise ValueError(f"GreaterEqualEpsilonNormalized: epsilon must be positive, got {epsilon}.")
-        self.epsilon = float(epsilon)
+        # 0.6.0 took any number; a negative floor would let negative weights through, which are no distribution.
+        self.epsilon = check_float("GreaterEqualEpsilonNormalized", "epsilon", epsilon, minimum=0.0)
         self.axis = check_int("GreaterEqualEpsilonNormalized", "axis", axis)
 
     def __call__(self, w):

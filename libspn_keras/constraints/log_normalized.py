@@ -21,15 +21,18 @@ class LogNormalized(keras.constraints.Constraint):
 
     Args:
         axis: Axis to normalize over; default the children axis ``-2``.
+            ``None`` (0.6.0's ``Optional[int]``, which it handed to
+            ``tf.nn.log_softmax``) is the last axis.
     """
 
     keeps_normalized = True  # read by libspn_keras.sum_ops.base.kept_normalized: 0.6.0's gradient
 
     def __init__(self, axis=-2):
-        self.axis = check_int("LogNormalized", "axis", axis)
+        self.axis = check_int("LogNormalized", "axis", axis, allow_none=True)
 
     def __call__(self, w):
-        return w - tf.reduce_logsumexp(w, axis=self.axis, keepdims=True)
+        axis = -1 if self.axis is None else self.axis
+        return w - tf.reduce_logsumexp(w, axis=axis, keepdims=True)
 
     def get_config(self):
         return {"axis": self.axis}

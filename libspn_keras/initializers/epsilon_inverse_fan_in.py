@@ -3,7 +3,7 @@
 import tensorflow as tf
 from tensorflow import keras
 
-from libspn_keras.arguments import check_int
+from libspn_keras.arguments import check_float, check_int
 
 
 @keras.utils.register_keras_serializable(package="libspn_keras")
@@ -20,14 +20,17 @@ class EpsilonInverseFanIn(keras.initializers.Initializer):
 
     Args:
         axis: The children axis whose size is the fan-in; default ``-2``.
-        epsilon: Total of the values along ``axis``; must be positive. Default ``1e-4`` (as in 0.6.0).
+        epsilon: Total of the values along ``axis``, ``>= 0``. Default ``1e-4`` (as in 0.6.0).
+            ``0`` gives zeros, as in 0.6.0: a linear-space sum layer floors
+            them with its constraint (the default ``GreaterEqualEpsilon``, or
+            0.6.0's ``GreaterEqualEpsilonNormalized``), which is again a flat
+            start; log-space accumulators cannot start at ``log 0``.
     """
 
     def __init__(self, axis=-2, epsilon=1e-4):
-        if not epsilon > 0:
-            raise ValueError(f"EpsilonInverseFanIn: epsilon must be positive, got {epsilon}.")
         self.axis = check_int("EpsilonInverseFanIn", "axis", axis)
-        self.epsilon = float(epsilon)
+        # 0.6.0 took any number; negative values are no accumulators (counts), so those stay refused.
+        self.epsilon = check_float("EpsilonInverseFanIn", "epsilon", epsilon, minimum=0.0)
 
     def __call__(self, shape, dtype=None):
         shape = tuple(shape)

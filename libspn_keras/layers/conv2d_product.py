@@ -59,7 +59,8 @@ class Conv2DProduct(keras.layers.Layer):
             ``np.random.seed`` make it reproducible, and a seeded 0.6.0
             script gets the same picks) or from ``seed``. More than all
             combinations gives all of them, with a warning.
-            Must be ``None`` when ``depthwise=True``.
+            Ignored when ``depthwise=True``, as 0.6.0 documents (the output
+            keeps the input channels; a different number warns at build).
         padding: ``"valid"`` (none), ``"full"`` (``k_eff - 1`` on every side)
             or ``"final"`` (``(k_eff - 1) * 2 - size`` on top and left, for
             the last product of a DGC-SPN).
@@ -95,11 +96,6 @@ class Conv2DProduct(keras.layers.Layer):
         self.depthwise = check_bool(label, "depthwise", depthwise)
         if num_channels is not None:
             num_channels = positive_int(label, "num_channels", num_channels)
-            if self.depthwise:
-                raise ValueError(
-                    f"{label}: num_channels must be None when depthwise=True (a depthwise product keeps "
-                    f"the input channels); drop num_channels or set depthwise=False."
-                )
         self.num_channels = num_channels
         self.seed = check_seed(label, "seed", seed)
 
@@ -110,6 +106,12 @@ class Conv2DProduct(keras.layers.Layer):
         self._output_size = [self._axis_output_size(axis, input_shape[axis + 1]) for axis in (0, 1)]
         channels = input_shape[3]
         if self.depthwise:
+            if self.num_channels is not None and self.num_channels != channels:
+                warnings.warn(
+                    f"Conv2DProduct '{self.name}': num_channels={self.num_channels} is ignored with depthwise=True "
+                    f"(as in libspn-keras 0.6.0); the output keeps the {channels} input channels.",
+                    stacklevel=2,
+                )
             self.kernel = self.add_weight(name="kernel", shape=self.kernel_size, initializer="ones", trainable=False)
             self._out_channels = channels
         else:

@@ -3,7 +3,7 @@
 import tensorflow as tf
 from tensorflow import keras
 
-from libspn_keras.layers.validation import check_float, check_int, check_seed, layer_label
+from libspn_keras.layers.validation import check_float, check_int, layer_label
 
 
 def _noise_shape(owner, noise_shape):
@@ -37,7 +37,7 @@ class LogDropout(keras.layers.Layer):
             (as in 0.6.0), e.g. ``[1, 1, nodes]`` on ``[batch, scopes, decomps,
             nodes]`` drops the same nodes in every scope and decomposition.
             Sizes of 1 broadcast; ``None`` entries take the input's size.
-        seed: Optional int seed.
+        seed: Optional int seed (any int, as in 0.6.0).
         axis_at_least_one: Optional axis of the input along which at least
             one entry is always kept (the one with the largest noise draw),
             e.g. ``-1`` so that no sum loses all its children.
@@ -56,7 +56,8 @@ class LogDropout(keras.layers.Layer):
             )
         self.rate = rate
         self.noise_shape = _noise_shape(owner, noise_shape)
-        self.seed = check_seed(owner, "seed", seed)
+        # Any int, as in 0.6.0, which hands it to tf.random.uniform (negative op seeds are seeds too).
+        self.seed = check_int(owner, "seed", seed, allow_none=True)
         self.axis_at_least_one = axis_at_least_one
 
     def build(self, input_shape):

@@ -2,7 +2,7 @@
 
 from tensorflow import keras
 
-from libspn_keras.losses.root_outputs import log_likelihood_from_root
+from libspn_keras.losses.root_outputs import keras_reduction, log_likelihood_from_root
 
 
 @keras.utils.register_keras_serializable(package="libspn_keras")
@@ -14,12 +14,12 @@ class NegativeLogLikelihood(keras.losses.Loss):
     ``log p(x)``.
 
     Args:
-        reduction: Keras loss reduction.
+        reduction: Keras loss reduction; Keras 2's ``"auto"`` (0.6.0's default) means ``"sum_over_batch_size"``.
         name: Name of the loss.
     """
 
     def __init__(self, reduction="sum_over_batch_size", name="negative_log_likelihood", **kwargs):
-        super().__init__(reduction=reduction, name=name, **kwargs)
+        super().__init__(reduction=keras_reduction(reduction), name=name, **kwargs)
 
     def call(self, y_true, y_pred):
         return -log_likelihood_from_root(y_pred)

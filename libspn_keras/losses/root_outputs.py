@@ -3,6 +3,18 @@
 import tensorflow as tf
 
 
+def keras_reduction(reduction):
+    """A Keras 3 loss reduction for ``reduction``, reading Keras 2's ``"auto"`` as it resolved it.
+
+    0.6.0's losses were Keras 2 losses, whose ``reduction`` could be
+    ``"auto"`` (``tf.keras.losses.Reduction.AUTO``, still defined), which
+    meant ``"sum_over_batch_size"``; Keras 3 refuses it.
+    """
+    if isinstance(reduction, str) and reduction.lower() == "auto":
+        return "sum_over_batch_size"
+    return reduction
+
+
 def log_likelihood_from_root(y_pred):
     """``log p(x)`` ``[batch]`` from ``[batch, 1]`` (``log p(x)``) or ``[batch, classes]`` (``log p(x, y)``)."""
     return tf.reduce_logsumexp(y_pred, axis=-1)

@@ -7,6 +7,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow import keras
 
+from libspn_keras.arguments import as_scalar
 from libspn_keras.layers.validation import check_choice, check_float, positive_int
 from libspn_keras.math.em import (
     online_em_leaf_update,
@@ -63,7 +64,7 @@ class OnlineExpectationMaximization(keras.optimizers.Optimizer):
     optimizer is built.
 
     Args:
-        learning_rate: ``eta`` in ``(0, 1]`` (0.6.0's ``lr`` is accepted too),
+        learning_rate: ``eta`` in ``[0, 1]`` (0.6.0's ``lr`` is accepted too; ``0`` leaves everything as it is),
             or a ``keras.optimizers.schedules.LearningRateSchedule`` giving
             ``eta`` per step (e.g. a decaying step, with which online EM
             settles instead of wandering around a fixed point).
@@ -103,11 +104,12 @@ class OnlineExpectationMaximization(keras.optimizers.Optimizer):
         name="online_expectation_maximization",
         **kwargs,
     ):
-        learning_rate = kwargs.pop("lr", learning_rate)
+        learning_rate = as_scalar(kwargs.pop("lr", learning_rate))  # 0.6.0 also took np.array(0.1), tf.constant(0.1)
         if isinstance(learning_rate, (numbers.Real, str, np.bool_)):
-            # eta, the EM step size; NumPy floats become Python floats (Keras takes no others).
+            # eta, the EM step size; NumPy floats become Python floats (Keras takes no others). 0 (nothing moves, as
+            # in 0.6.0) is allowed; above 1 the step would overshoot the EM estimate and can make counts negative.
             learning_rate = check_float(
-                "OnlineExpectationMaximization", "learning_rate", learning_rate, minimum=0.0, maximum=1.0, min_open=True
+                "OnlineExpectationMaximization", "learning_rate", learning_rate, minimum=0.0, maximum=1.0
             )
         accumulate_batches = positive_int("OnlineExpectationMaximization", "accumulate_batches", accumulate_batches)
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)

@@ -1,5 +1,6 @@
 """True gradients: discriminative and generative training by any Keras optimizer."""
 
+from libspn_keras.arguments import check_bool
 from libspn_keras.math.log_matmul import log_matmul, log_outer_matmul
 from libspn_keras.math.stable import renormalized
 from libspn_keras.sum_ops.base import (
@@ -34,11 +35,9 @@ class SumOpGradBackprop(SumOpBase):
     """
 
     def __init__(self, logspace_accumulators=None):
-        if logspace_accumulators is not None and not isinstance(logspace_accumulators, bool):
-            raise ValueError(
-                f"SumOpGradBackprop: logspace_accumulators must be None, True or False, got {logspace_accumulators!r}."
-            )
-        self.logspace_accumulators = logspace_accumulators
+        self.logspace_accumulators = check_bool(
+            "SumOpGradBackprop", "logspace_accumulators", logspace_accumulators, allow_none=True
+        )
 
     @property
     def default_logspace_accumulators(self):

@@ -1,11 +1,16 @@
 """An interactive, node-level picture of a dense SPN, drawn with plotly (an optional dependency)."""
 
+import numbers
 import os
 
+import numpy as np
+
+from libspn_keras.arguments import as_scalar, check_bool
 from libspn_keras.visualize.figures import format_scope
 from libspn_keras.visualize.layer_stacks import visualize_layer_stack
 from libspn_keras.visualize.node_graphs import dense_spn_graph
 
+_NAME = "visualize_dense_spn"
 _SYMBOLS = {"leaf": "circle", "sum": "circle-cross", "product": "circle-x", "padding": "asterisk-open"}
 # A qualitative palette (ColorBrewer Set3): one colour per scope, so a scope keeps its colour from layer to layer.
 _PADDING = "#7f7f7f"  # open asterisks are drawn in the marker colour
@@ -34,11 +39,6 @@ def _plotly():
             "(or pip install 'libspn-keras[visualize]')"
         ) from error
     return go
-
-
-def _check_flag(name, value):
-    if not isinstance(value, bool):
-        raise ValueError(f"visualize_dense_spn: {name} must be True or False, got {value!r}.")
 
 
 def _positions(nodes):
@@ -111,9 +111,12 @@ def visualize_dense_spn(dense_spn, show_legend=False, show_padding=True, transpa
     """
     if isinstance(show_legend, (str, os.PathLike)):
         return visualize_layer_stack(dense_spn, show_legend)
-    for name, value in (("show_legend", show_legend), ("show_padding", show_padding), ("transparent", transparent)):
-        _check_flag(name, value)
-    if isinstance(node_size, bool) or not isinstance(node_size, (int, float)) or not node_size > 0:
+    # Python or NumPy bools (NumPy ones become Python bools, which plotly insists on).
+    show_legend = check_bool(_NAME, "show_legend", show_legend)
+    show_padding = check_bool(_NAME, "show_padding", show_padding)
+    transparent = check_bool(_NAME, "transparent", transparent)
+    node_size = as_scalar(node_size)
+    if isinstance(node_size, (bool, np.bool_)) or not isinstance(node_size, numbers.Real) or not node_size > 0:
         raise ValueError(f"visualize_dense_spn: node_size must be a positive number of pixels, got {node_size!r}.")
     go = _plotly()
     graph = dense_spn_graph(dense_spn)
