@@ -13,6 +13,7 @@ from libspn_keras.math.em_roles import leaf_counts, leaf_moments, pack_leaf_stat
 # 0.6.0's floor of a stored trainable scale softplus^-1(scale): the scale stays >= softplus(-2) ~ 0.127 after steps.
 _RAW_SCALE_FLOOR = -2.0
 
+
 def _statistics_log_prob(leaf):
     """``log_prob(x, statistics)`` whose backward pass hands responsibility-weighted moments to the statistics."""
 
