@@ -140,7 +140,7 @@ class LocationScaleLeafBase(LeafBase):
             initializer=self._checked_location_initializer(),
             trainable=self.location_trainable,
         )
-        if self.scale_trainable:
+        if self.stores_softplus_inverse_scale:
             # As 0.6.0 stores a trainable scale: softplus^-1(scale), kept >= -2 (scale >= softplus(-2) ~ 0.127).
             self.scale = self.add_weight(
                 name="scale",
