@@ -53,11 +53,7 @@ def fusable_pair(layer, following):
 
 def fusable_reduction(layer, following):
     """Whether ``layer`` -> ``following`` is a dense sum feeding a ``ReduceProduct`` through an op that fuses them."""
-    return (
-        isinstance(layer, DenseSum)
-        and isinstance(following, ReduceProduct)
-        and layer.sum_op.fuses_reductions
-    )
+    return isinstance(layer, DenseSum) and isinstance(following, ReduceProduct) and layer.sum_op.fuses_reductions
 
 
 @keras.utils.register_keras_serializable(package="libspn_keras")
