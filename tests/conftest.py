@@ -9,13 +9,15 @@ import pytest
 # Lets test modules import the shared references in tests/reference.py.
 sys.path.insert(0, os.path.dirname(__file__))
 
-# A full (generation 2) garbage collection runs the finalizers of every unreachable object left in reference
-# cycles, e.g. by the tracebacks of the many tests that check that a call is refused. Now and then one of them
-# blocks: an automatic full collection on the main thread took 27 s inside one test (measured with gc.callbacks),
-# and single tests that take 2-6 s alone took 35-70 s in CI runs, a different one each run. Which finalizer waits
-# was not pinned down (tf.data iterators, whose deletion can wait for the pipeline's autotuning thread, are the
-# suspects). Full collections therefore run in a background thread between tests (at most one at a time, at most
-# every _FULL_COLLECTION_SECONDS), and never automatically; a finalizer that waits then holds up no test.
+# A full (generation 2) garbage collection runs the finalizers of every unreachable object left in reference cycles,
+# e.g. by the tracebacks of the many tests that check that a call is refused. Now and then one of them blocks: an
+# automatic full collection on the main thread took 27 s inside one test (measured with gc.callbacks), and single
+# tests that take 2-6 s alone took 35-70 s in CI runs, a different one each run. Which finalizer waits was not pinned
+# down: in a stack dump taken 8 s into a 64 s collection the main thread showed no Python finalizer frame, so a C++
+# destructor was waiting, and 64 s is about the longest sleep of tf.data's autotuning thread (deleting an iterator can
+# wait for that thread to wake). Full collections therefore run in a background thread between tests (at most one at a
+# time, at most every _FULL_COLLECTION_SECONDS), and never automatically; a finalizer that waits then holds up no
+# test.
 _FULL_COLLECTION_SECONDS = 20.0
 _collector = {"thread": None, "last": time.monotonic()}
 
