@@ -43,6 +43,11 @@ def is_int(value):
     return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
 
 
+def is_real(value):
+    """Whether ``value`` is a Python or NumPy real number (bools are not numbers here)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
 def _is_positive_int(value):
     """Whether ``value`` is an integer >= 1 (Python or NumPy integer, not a bool)."""
     value = as_scalar(value)
@@ -98,7 +103,7 @@ def check_bool(owner, argument, value, allow_none=False):
 def check_float(owner, argument, value, minimum=None, maximum=None, min_open=False, max_open=False):
     """Validates a finite real argument within the given bounds and returns it as a Python float."""
     value = as_scalar(value)
-    ok = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)) and math.isfinite(value)
+    ok = is_real(value) and math.isfinite(value)
     if ok and minimum is not None:
         ok = value > minimum if min_open else value >= minimum
     if ok and maximum is not None:

@@ -1,13 +1,12 @@
 """Keeps values inside an interval."""
 
 import math
-import numbers
 
 import numpy as np
 import tensorflow as tf
 from tensorflow import keras
 
-from libspn_keras.arguments import ArgumentError, as_scalar
+from libspn_keras.arguments import ArgumentError, as_scalar, is_real
 
 
 def _bound(name, value):
@@ -20,7 +19,7 @@ def _bound(name, value):
             f"Clip: {name} must be a number, an array of numbers or None, got the variable {value!r}; pass its "
             f"value (the bound is fixed when the constraint is made)."
         )
-    if isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)):
+    if is_real(value):
         if math.isnan(value):
             raise ArgumentError(f"Clip: {name} must be a number, an array of numbers or None, got {value!r}.")
         return float(value)

@@ -10,13 +10,10 @@ Accumulators have shape ``[*lead, children, sums]`` (children on axis -2);
 children values have shape ``[batch, *lead, children]``.
 """
 
-import numbers
-
-import numpy as np
 import tensorflow as tf
 from tensorflow import keras
 
-from libspn_keras.arguments import as_scalar
+from libspn_keras.arguments import as_scalar, is_real
 from libspn_keras.math.log_matmul import log_matmul
 from libspn_keras.math.node_major import (
     batch_first,
@@ -306,8 +303,7 @@ def check_sample_prob(owner, sample_prob):
     if sample_prob is None:
         return None
     sample_prob = as_scalar(sample_prob)  # 0.6.0 typed it float or tf.Tensor: a scalar tensor is its value
-    number = isinstance(sample_prob, numbers.Real) and not isinstance(sample_prob, (bool, np.bool_))
-    if not number or not 0.0 <= sample_prob <= 1.0:
+    if not is_real(sample_prob) or not 0.0 <= sample_prob <= 1.0:
         raise ValueError(
             f"{owner}: sample_prob must be None or a number in [0, 1] (the probability of drawing the winning "
             f"child in proportion to its weighted value instead of taking the best one), got {sample_prob!r}."

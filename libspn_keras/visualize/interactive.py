@@ -1,11 +1,8 @@
 """An interactive, node-level picture of a dense SPN, drawn with plotly (an optional dependency)."""
 
-import numbers
 import os
 
-import numpy as np
-
-from libspn_keras.arguments import as_scalar, check_bool
+from libspn_keras.arguments import as_scalar, check_bool, is_real
 from libspn_keras.visualize.figures import format_scope
 from libspn_keras.visualize.layer_stacks import visualize_layer_stack
 from libspn_keras.visualize.node_graphs import dense_spn_graph
@@ -116,7 +113,7 @@ def visualize_dense_spn(dense_spn, show_legend=False, show_padding=True, transpa
     show_padding = check_bool(_NAME, "show_padding", show_padding)
     transparent = check_bool(_NAME, "transparent", transparent)
     node_size = as_scalar(node_size)
-    if isinstance(node_size, (bool, np.bool_)) or not isinstance(node_size, numbers.Real) or not node_size > 0:
+    if not is_real(node_size) or not node_size > 0:
         raise ValueError(f"visualize_dense_spn: node_size must be a positive number of pixels, got {node_size!r}.")
     go = _plotly()
     graph = dense_spn_graph(dense_spn)
