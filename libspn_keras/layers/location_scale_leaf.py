@@ -140,23 +140,17 @@ class LocationScaleLeafBase(LeafBase):
             initializer=self._checked_location_initializer(),
             trainable=self.location_trainable,
         )
-        if self.stores_softplus_inverse_scale:
-            # As 0.6.0 stores a trainable scale: softplus^-1(scale), kept >= -2 (scale >= softplus(-2) ~ 0.127).
-            self.scale = self.add_weight(
-                name="scale",
-                shape=shape,
-                initializer=_softplus_inverse_of(self._checked_scale_initializer()),
-                constraint=GreaterEqualEpsilon(_RAW_SCALE_FLOOR),
-                trainable=True,
-            )
-        else:
-            self.scale = self.add_weight(
-                name="scale",
-                shape=shape,
-                initializer=self._checked_scale_initializer(),
-                constraint=self.scale_constraint,
-                trainable=False,
-            )
+        # A trainable scale is stored as 0.6.0 stores it: softplus^-1(scale), kept >= -2 (scale >= softplus(-2)
+        # ~ 0.127); a fixed one as the scale, under its constraint.
+        raw = self.stores_softplus_inverse_scale
+        scale_initializer = self._checked_scale_initializer()
+        self.scale = self.add_weight(
+            name="scale",
+            shape=shape,
+            initializer=_softplus_inverse_of(scale_initializer) if raw else scale_initializer,
+            constraint=GreaterEqualEpsilon(_RAW_SCALE_FLOOR) if raw else self.scale_constraint,
+            trainable=raw,
+        )
 
     @property
     def stores_softplus_inverse_scale(self):
