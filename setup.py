@@ -34,6 +34,7 @@ INSTALL_REQUIRES = [
 DOCS_REQUIRE = [
     "sphinx",
     "myst-nb",
+    "jupyter-cache",  # scripts/execute_notebooks.py fills myst-nb's cache ahead of Sphinx
     "furo",
     "ipykernel",
     "sphinx-mathjax-offline",

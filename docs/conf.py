@@ -31,11 +31,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent / "_ext"))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-# Read by the notebooks' kernels (which inherit this environment) through examples/spn_tutorials: small data and
-# few epochs, and plotly figures as HTML that uses the plotly.js served with the pages.
-os.environ.setdefault("LIBSPN_KERAS_TUTORIALS_QUICK", "1")
-os.environ["LIBSPN_KERAS_DOCS_BUILD"] = "1"
+from notebook_environment import set_notebook_environment  # noqa: E402
+
+set_notebook_environment()
 
 import libspn_keras  # noqa: E402
 

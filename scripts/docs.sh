@@ -3,14 +3,20 @@
 # warning as an error (--keep-going reports all of them before failing).
 # scripts/test.sh runs this before the tests, so CI checks the docs too.
 #
-# The build executes every tutorial notebook in docs/tutorials/ (myst-nb, in quick
-# mode, two at a time with -j 2: about two minutes on two cores); a cell that
-# raises fails the build. To edit
-# prose without re-running unchanged notebooks, reuse cached outputs:
+# Every tutorial notebook in docs/tutorials/ is executed first, in quick mode and
+# as many at a time as there are cores (scripts/execute_notebooks.py, about a
+# minute and a half on two cores); a cell that raises fails the build. Sphinx then
+# renders the fresh outputs from the jupyter-cache. To edit prose without
+# re-running unchanged notebooks, reuse cached outputs:
 #   LIBSPN_KERAS_DOCS_EXECUTE=cache bash scripts/docs.sh   (or =off: no outputs)
 # Cached outputs can be stale against changed library code; CI always executes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
 
-python3 -m pip install -q -e ".[docs]" && python3 -m sphinx -j 2 -W --keep-going -q -b html docs docs/_build/html
+python3 -m pip install -q -e ".[docs]"
+if [ "${LIBSPN_KERAS_DOCS_EXECUTE:-force}" = force ]; then
+    python3 scripts/execute_notebooks.py
+    export LIBSPN_KERAS_DOCS_EXECUTE=cache
+fi
+python3 -m sphinx -j 2 -W --keep-going -q -b html docs docs/_build/html
