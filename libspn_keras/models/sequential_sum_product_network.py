@@ -14,6 +14,7 @@ from libspn_keras.models.guarded_training import InputGuardMixin
 from libspn_keras.models.queries import QueryMixin
 from libspn_keras.models.queries.chain import accepts_training
 from libspn_keras.models.unsupervised import UnsupervisedTrainingMixin
+from libspn_keras.models.weight_files import WeightFilesMixin
 
 
 def infer_scope_factors(layers):
@@ -58,7 +59,13 @@ def fusable_reduction(layer, following):
 
 @keras.utils.register_keras_serializable(package="libspn_keras")
 class SequentialSumProductNetwork(
-    InputGuardMixin, EvidenceInferenceMixin, QueryMixin, UnsupervisedTrainingMixin, FastPathMixin, keras.Sequential
+    InputGuardMixin,
+    EvidenceInferenceMixin,
+    QueryMixin,
+    UnsupervisedTrainingMixin,
+    FastPathMixin,
+    WeightFilesMixin,
+    keras.Sequential,
 ):
     """A ``keras.Sequential`` of SPN layers that trains without labels and infers scope factors.
 

@@ -7,10 +7,13 @@ from libspn_keras.models.fast_path import FastPathMixin
 from libspn_keras.models.guarded_training import InputGuardMixin
 from libspn_keras.models.queries import QueryMixin
 from libspn_keras.models.unsupervised import UnsupervisedTrainingMixin
+from libspn_keras.models.weight_files import WeightFilesMixin
 
 
 @keras.utils.register_keras_serializable(package="libspn_keras")
-class SumProductNetwork(InputGuardMixin, QueryMixin, UnsupervisedTrainingMixin, FastPathMixin, keras.Model):
+class SumProductNetwork(
+    InputGuardMixin, QueryMixin, UnsupervisedTrainingMixin, FastPathMixin, WeightFilesMixin, keras.Model
+):
     """A functional ``keras.Model`` of SPN layers that trains without labels.
 
     Use as ``SumProductNetwork(inputs, outputs)``.

@@ -1,0 +1,222 @@
+"""``save_weights``/``load_weights`` that also take libspn-keras 0.6.0's weight files and file names.
+
+0.6.0 ran on Keras 2, whose ``save_weights`` wrote a TensorFlow checkpoint (``model.save_weights("ckpt/spn")``:
+``ckpt/spn.index`` and ``ckpt/spn.data-*``) or, for a name ending in ``.h5``, a Keras 2 HDF5 file. Keras 3 reads
+neither into these models: it writes and reads only ``.weights.h5`` names, and its reader of Keras 2 HDF5 files
+wants the variables' shapes as Keras 2 saved them (0.6.0 kept leading axes of size 1 that this library drops) and
+their names.
+
+The models here load both kinds of 0.6.0 file: layer by layer in the order of the layers that hold variables (as
+Keras 2 wrote them), each variable by its 0.6.0 name (``sum_weights`` for :attr:`accumulators`,
+``onehot_kernel`` for a product's ``kernel``, ``stddev`` for ``std``) and reshaped to this library's shape, which
+holds the same number of values in the same order. EM leaves (``use_accumulators=True``) get their statistics
+from 0.6.0's moment accumulators, so that they hold the same location and scale. A file that does not fit the
+model (another number of layers with variables, a missing or extra variable, another size) is refused with a
+``ValueError`` that names the layer, before any variable is written.
+
+Under any other name than ``.weights.h5`` (``"spn.h5"``, ``"ckpt/spn"``), ``save_weights`` writes Keras 3's
+weights format under exactly that name, and ``load_weights`` reads it back, so a 0.6.0 script that saves and
+reloads its model runs unchanged.
+"""
+
+import os
+import re
+import shutil
+import tempfile
+
+import h5py
+import numpy as np
+import tensorflow as tf
+
+# This library's variable name -> 0.6.0's, where they differ.
+_NAMES_060 = {"accumulators": "sum_weights", "kernel": "onehot_kernel", "std": "stddev"}
+_CHECKPOINT_KEY = re.compile(r"^layer_with_weights-(\d+)/([^/]+)/\.ATTRIBUTES/VARIABLE_VALUE$")
+_KERAS3_SUFFIXES = (".keras", ".weights.h5", ".weights.json")
+
+
+class Restored060Checkpoint:
+    """What ``load_weights`` of a 0.6.0 TensorFlow checkpoint returns, as Keras 2 returned a load status.
+
+    Every model variable was written (or the load was refused), so the checks pass; optimizer slots in the
+    checkpoint are not read (``compile`` and ``fit`` build new ones), as with Keras 2's ``expect_partial()``.
+    """
+
+    def expect_partial(self):
+        return self
+
+    def assert_consumed(self):
+        return self
+
+    def assert_existing_objects_matched(self):
+        return self
+
+    def assert_nontrivial_match(self):
+        return self
+
+
+class WeightFilesMixin:
+    """Adds 0.6.0's weight files and file names to a Keras model's ``save_weights`` and ``load_weights``."""
+
+    def save_weights(self, filepath, overwrite=True, save_format=None, options=None, **kwargs):
+        """Keras 3's ``save_weights``; a name not ending in ``.weights.h5`` (0.6.0's) is written in its format too.
+
+        ``save_format`` and ``options`` (Keras 2's arguments) are accepted and have no effect.
+        """
+        path = os.fspath(filepath)
+        if path.endswith(_KERAS3_SUFFIXES) or kwargs.get("max_shard_size") is not None:
+            return super().save_weights(filepath, overwrite=overwrite, **kwargs)
+        # A 0.6.0 name: Keras 3's weights format under exactly this name (save_format and options were Keras 2's).
+        if not overwrite and os.path.exists(path):
+            raise FileExistsError(f"{type(self).__name__}.save_weights: {path} exists and overwrite=False.")
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        with tempfile.TemporaryDirectory() as folder:
+            temporary = os.path.join(folder, "model.weights.h5")
+            super().save_weights(temporary, **kwargs)
+            shutil.move(temporary, path)
+        return None
+
+    def load_weights(self, filepath, skip_mismatch=False, by_name=False, options=None, **kwargs):
+        """Keras 3's ``load_weights``, which also reads 0.6.0's checkpoints and Keras 2 HDF5 files (see the module).
+
+        Returns a :class:`Restored060Checkpoint` for a 0.6.0 checkpoint (``.expect_partial()`` works as in
+        0.6.0 scripts), ``None`` otherwise. Raises ``ValueError`` naming the layer when a 0.6.0 file does not fit
+        the model; no variable is changed then.
+        """
+        path = os.fspath(filepath)
+        if path.endswith(_KERAS3_SUFFIXES):
+            return super().load_weights(filepath, skip_mismatch=skip_mismatch, **kwargs)
+        if os.path.exists(path + ".index"):
+            self._assign_060(_read_checkpoint(path), path, by_name)
+            return Restored060Checkpoint()
+        if os.path.isfile(path) and h5py.is_hdf5(path):
+            saved = _read_keras2_h5(path)
+            if saved is not None:
+                self._assign_060(saved, path, by_name)
+                return None
+            # Keras 3's weights format under a 0.6.0 name (see save_weights): read it under its own suffix.
+            with tempfile.TemporaryDirectory() as folder:
+                alias = os.path.join(folder, "model.weights.h5")
+                os.symlink(os.path.abspath(path), alias)
+                return super().load_weights(alias, skip_mismatch=skip_mismatch, **kwargs)
+        return super().load_weights(filepath, skip_mismatch=skip_mismatch, **kwargs)
+
+    def _assign_060(self, saved, path, by_name):
+        label = f"{type(self).__name__} '{self.name}'"
+        if by_name:
+            raise ValueError(
+                f"{label}: load_weights(by_name=True) is not supported for 0.6.0 weight files ({path}); "
+                "they are loaded by the order of the layers, as saved: call it without by_name."
+            )
+        if not self.built or not self.weights:
+            raise ValueError(
+                f"{label}: build the model before loading 0.6.0 weights from {path} (call it on a batch of data, "
+                "as 0.6.0 models were before saving), so that it has variables to load them into."
+            )
+        layers = [layer for layer in self.layers if layer.weights]
+        if len(layers) != len(saved):
+            raise ValueError(
+                f"{label}: {path} holds variables of {len(saved)} layers and this model has {len(layers)} layers "
+                f"with variables ({', '.join(layer.name for layer in layers)}). Build the model with the layers "
+                "that 0.6.0 saved, in the same order."
+            )
+        assignments = [pair for layer, values in zip(layers, saved) for pair in _layer_values(layer, values, path)]
+        for variable, value in assignments:
+            variable.assign(value)
+
+
+def _read_checkpoint(path):
+    """``[{variable name: array}]`` of the layers with variables in a Keras 2 checkpoint, in layer order."""
+    reader = tf.train.load_checkpoint(path)
+    layers = {}
+    for key in reader.get_variable_to_shape_map():
+        match = _CHECKPOINT_KEY.match(key)
+        if match:
+            layers.setdefault(int(match.group(1)), {})[match.group(2)] = reader.get_tensor(key)
+    return [layers[index] for index in sorted(layers)]
+
+
+def _read_keras2_h5(path):
+    """``[{variable name: array}]`` as :func:`_read_checkpoint`, or ``None`` if ``path`` is not a Keras 2 file."""
+    with h5py.File(path, "r") as file:
+        group = file["model_weights"] if "model_weights" in file else file  # a whole model, or weights only
+        if "layer_names" not in group.attrs:
+            return None
+        layers = []
+        for layer_name in group.attrs["layer_names"]:
+            layer = group[_text(layer_name)]
+            names = [_text(name) for name in layer.attrs.get("weight_names", [])]
+            if names:
+                layers.append({name.split("/")[-1].split(":")[0]: np.asarray(layer[name]) for name in names})
+        return layers
+
+
+def _text(value):
+    return value.decode("utf8") if isinstance(value, bytes) else str(value)
+
+
+def _layer_values(layer, saved, path):
+    """``[(variable, value)]`` for ``layer`` from 0.6.0's variables ``saved`` of the matching layer."""
+    label = f"{type(layer).__name__} '{layer.name}'"
+    if getattr(layer, "use_accumulators", False) and hasattr(layer, "statistics"):
+        saved = dict(saved, statistics=_leaf_statistics_060(layer, saved, label, path))
+    pairs, used = [], set()
+    for variable in layer.weights:
+        name = variable.name.split("/")[-1].split(":")[0]
+        key = name if name in saved else _NAMES_060.get(name)
+        if key not in saved:
+            raise ValueError(
+                f"{label}: {path} has no value for its variable '{name}' (0.6.0 saved {sorted(saved)} for this "
+                "layer). Build the layer with the arguments 0.6.0's layer had."
+            )
+        value = np.asarray(saved[key])
+        shape = tuple(variable.shape)
+        if value.size != int(np.prod(shape)):
+            raise ValueError(
+                f"{label}: {path} holds {value.size} values of shape {value.shape} for '{name}', which has "
+                f"shape {shape}. Build the layer with the sizes 0.6.0's layer had."
+            )
+        pairs.append((variable, value.reshape(shape).astype(variable.dtype)))
+        used.add(key)
+    unused = sorted(set(saved) - used - {key for key in _MOMENTS_060 if "statistics" in used})
+    if unused:
+        raise ValueError(
+            f"{label}: {path} holds 0.6.0 variables {unused} that this layer does not have. Build the layer with "
+            "the arguments 0.6.0's layer had (e.g. use_accumulators, scale_trainable)."
+        )
+    return pairs
+
+
+_MOMENTS_060 = (
+    "first_order_moment_denom_accum",
+    "first_order_moment_num_accum",
+    "second_order_moment_denom_accum",
+    "second_order_moment_num_accum",
+    "scale",
+)
+
+
+def _leaf_statistics_060(leaf, saved, label, path):
+    """An EM leaf's ``[..., 3]`` statistics that give the location and scale of 0.6.0's moment accumulators.
+
+    0.6.0 kept ``n`` and ``n * location``, and either ``n2`` and ``n2 * (scale^2 + location^2)`` (a scale
+    learned by EM) or the fixed ``scale`` itself.
+    """
+    if not {"first_order_moment_denom_accum", "first_order_moment_num_accum"} <= set(saved):
+        raise ValueError(
+            f"{label}: {path} holds {sorted(saved)} for this leaf, not 0.6.0's moment accumulators: build the "
+            "leaf with the use_accumulators that 0.6.0's leaf had."
+        )
+    count = np.asarray(saved["first_order_moment_denom_accum"], np.float64)
+    location = np.divide(saved["first_order_moment_num_accum"], count, out=np.zeros_like(count), where=count != 0)
+    if "second_order_moment_num_accum" in saved:
+        second = np.asarray(saved["second_order_moment_denom_accum"], np.float64)
+        squares = np.divide(
+            saved["second_order_moment_num_accum"], second, out=np.zeros_like(second), where=second != 0
+        )
+        scale = np.sqrt(np.maximum(squares - location**2, 0.0))
+    elif "scale" in saved:
+        scale = np.asarray(saved["scale"], np.float64)
+    else:
+        raise ValueError(f"{label}: {path} holds neither 0.6.0's second moments nor its scale for this leaf.")
+    variance = np.asarray(leaf.variance_from_scale(tf.constant(scale, tf.float64)), np.float64)
+    return np.stack([count, count * location, count * (variance + location**2)], axis=-1)

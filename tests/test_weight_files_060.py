@@ -1,0 +1,121 @@
+"""Weight files written by libspn-keras 0.6.0's ``save_weights`` load into the same models here and give 0.6.0's
+numbers; ``save_weights``/``load_weights`` take 0.6.0's file names.
+
+``tests/data/weights_060/`` was written by ``tests/side/weights_060.py`` under 0.6.0 (Keras 2, TF 2.21): per case
+a Keras 2 HDF5 file, a TensorFlow checkpoint and 0.6.0's predictions. The variables were filled with values or
+trained by 0.6.0's online EM (EM leaves with moment accumulators, random permutations, an adapted global
+normalization).
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from tensorflow import keras
+
+from libspn_keras import layers, models
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / "data" / "weights_060"
+sys.path.insert(0, str(HERE / "side"))
+import weights_060  # noqa: E402
+
+PREDICTIONS = json.loads((DATA / "predictions.json").read_text())
+
+
+@pytest.mark.parametrize("kind", ["h5", "checkpoint"])
+@pytest.mark.parametrize("name", sorted(weights_060.CASES))
+def test_0_6_0_weight_files_give_0_6_0_predictions(name, kind):
+    model = weights_060.build(name)
+    x = np.asarray(PREDICTIONS[name]["x"], dtype=weights_060.inputs(name).dtype)
+    expected = np.asarray(PREDICTIONS[name]["predict"])
+    before = model.predict(x, verbose=0)
+    assert not np.allclose(before, expected, atol=1e-3)  # the fresh model's own values are not 0.6.0's
+    if kind == "h5":
+        assert model.load_weights(DATA / f"{name}.h5") is None
+    else:
+        model.load_weights(str(DATA / f"{name}_ckpt")).expect_partial()  # as 0.6.0 scripts call it
+    np.testing.assert_allclose(model.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-4)
+
+
+def test_em_leaf_statistics_hold_0_6_0_moments():
+    """A leaf that 0.6.0 trained by EM: location and scale from its moment accumulators, read from the file."""
+    import h5py
+
+    model = weights_060.build("rat_em_leaves_trained")
+    model.load_weights(DATA / "rat_em_leaves_trained.h5")
+    leaf = next(layer for layer in model.layers if isinstance(layer, layers.NormalLeaf))
+    with h5py.File(DATA / "rat_em_leaves_trained.h5") as file:
+        names = [name.decode() if isinstance(name, bytes) else name for name in file.attrs["layer_names"]]
+        group = file[next(name for name in names if name.startswith("normal_leaf"))]
+        moments = {
+            (key.decode() if isinstance(key, bytes) else key).split("/")[-1].split(":")[0]: np.asarray(group[key])
+            for key in group.attrs["weight_names"]
+        }
+    location = moments["first_order_moment_num_accum"] / moments["first_order_moment_denom_accum"]
+    squares = moments["second_order_moment_num_accum"] / moments["second_order_moment_denom_accum"]
+    np.testing.assert_allclose(leaf.location_tensor().numpy().ravel(), location.ravel(), rtol=1e-5)
+    np.testing.assert_allclose(leaf.scale_tensor().numpy().ravel(), np.sqrt(squares - location**2).ravel(), rtol=1e-4)
+    assert not np.allclose(location, 0.0) and not np.allclose(moments["first_order_moment_denom_accum"], 1.0)
+
+
+@pytest.mark.parametrize("filename", ["spn.h5", "checkpoints/spn", "spn.weights.h5"])
+def test_weights_saved_under_0_6_0_names_load_back(tmp_path, filename):
+    source = weights_060.build("rat_em_leaves_trained")
+    source.load_weights(DATA / "rat_em_leaves_trained.h5")
+    x = weights_060.inputs("rat_em_leaves_trained")
+    path = tmp_path / filename
+    source.save_weights(str(path))
+    target = weights_060.build("rat_em_leaves_trained")
+    assert not np.allclose(target.predict(x, verbose=0), source.predict(x, verbose=0))
+    target.load_weights(str(path))
+    np.testing.assert_allclose(target.predict(x, verbose=0), source.predict(x, verbose=0), rtol=1e-6)
+    for mine, theirs in zip(target.weights, source.weights):
+        np.testing.assert_array_equal(mine.numpy(), theirs.numpy())
+
+
+def test_functional_model_loads_0_6_0_weights():
+    sequential = weights_060.build("rat_indicator")
+    inputs = keras.Input(sequential.inputs[0].shape[1:], dtype=sequential.inputs[0].dtype)
+    outputs = inputs
+    for layer in weights_060.CASES["rat_indicator"][1]():
+        outputs = layer(outputs)
+    functional = models.SumProductNetwork(inputs, outputs)
+    functional.load_weights(str(DATA / "rat_indicator_ckpt"))
+    x = np.asarray(PREDICTIONS["rat_indicator"]["x"], dtype=np.int32)
+    np.testing.assert_allclose(functional.predict(x, verbose=0), PREDICTIONS["rat_indicator"]["predict"], rtol=1e-5)
+
+
+def test_a_file_of_another_model_is_refused_and_nothing_is_written():
+    # 0.6.0 trained this leaf by EM (moment accumulators); built without use_accumulators it has location and scale.
+    leaf = layers.NormalLeaf(num_components=2, scale_trainable=True)
+    stack = weights_060.rat_layers(leaf, layers.PermuteAndPadScopesRandom(), "float32", normalize=True)
+    model = weights_060.build("rat_em_leaves_trained", stack)
+    before = [w.numpy().copy() for w in model.weights]
+    with pytest.raises(ValueError, match=r"NormalLeaf '.*': .* no value for its variable 'location' .*first_order"):
+        model.load_weights(DATA / "rat_em_leaves_trained.h5")
+    with pytest.raises(ValueError, match=r"holds variables of 10 layers and this model has 7 layers with variables"):
+        model.load_weights(str(DATA / "dgc_trainable_scale_ckpt"))
+    # Refused before anything was written: the normalization (first layer) was loadable from the first file.
+    for value, variable in zip(before, model.weights):
+        np.testing.assert_array_equal(variable.numpy(), value)
+    with pytest.raises(ValueError, match="by the order of the layers"):
+        model.load_weights(DATA / "rat_em_leaves_trained.h5", by_name=True)
+
+
+def test_an_unbuilt_model_is_told_to_build_first():
+    model = models.SequentialSumProductNetwork(
+        [layers.FlatToRegions(num_decomps=1), layers.IndicatorLeaf(num_components=2), layers.RootSum()]
+    )
+    with pytest.raises(ValueError, match="build the model before loading 0.6.0 weights"):
+        model.load_weights(str(DATA / "rat_indicator_ckpt"))
+
+
+def test_save_weights_keeps_keras_overwrite_refusal(tmp_path):
+    model = weights_060.build("rat_indicator")
+    path = tmp_path / "spn.h5"
+    model.save_weights(str(path))
+    with pytest.raises(FileExistsError, match="overwrite=False"):
+        model.save_weights(str(path), overwrite=False)
