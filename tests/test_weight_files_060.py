@@ -88,6 +88,17 @@ def test_functional_model_loads_0_6_0_weights():
     np.testing.assert_allclose(functional.predict(x, verbose=0), PREDICTIONS["rat_indicator"]["predict"], rtol=1e-5)
 
 
+def test_a_plain_keras_sequential_loads_them_with_load_060_weights():
+    x = np.asarray(PREDICTIONS["dgc_trainable_scale"]["x"], dtype=np.float32)
+    weights_060.build("dgc_trainable_scale")  # sets the case's sum op
+    model = keras.Sequential(weights_060.CASES["dgc_trainable_scale"][1]())
+    model(x[:1])
+    models.load_060_weights(model, DATA / "dgc_trainable_scale.h5")
+    np.testing.assert_allclose(model.predict(x, verbose=0), PREDICTIONS["dgc_trainable_scale"]["predict"], rtol=1e-5)
+    with pytest.raises(ValueError, match="neither a TensorFlow checkpoint .* nor a Keras 2 HDF5 weight file"):
+        models.load_060_weights(model, DATA / "predictions.json")
+
+
 def test_a_file_of_another_model_is_refused_and_nothing_is_written():
     # 0.6.0 trained this leaf by EM (moment accumulators); built without use_accumulators it has location and scale.
     leaf = layers.NormalLeaf(num_components=2, scale_trainable=True)

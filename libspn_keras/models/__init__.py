@@ -6,6 +6,7 @@ from libspn_keras.models.rat_spn import build_rat_spn
 from libspn_keras.models.region_graph_spn import compile_region_graph, region_graph_to_dense_spn
 from libspn_keras.models.sequential_sum_product_network import SequentialSumProductNetwork
 from libspn_keras.models.sum_product_network import SumProductNetwork
+from libspn_keras.models.weight_files import load_060_weights
 
 __all__ = [
     "DynamicSumProductNetwork",
@@ -14,5 +15,6 @@ __all__ = [
     "build_hclt",
     "build_rat_spn",
     "compile_region_graph",
+    "load_060_weights",
     "region_graph_to_dense_spn",
 ]

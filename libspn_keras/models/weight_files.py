@@ -86,13 +86,11 @@ class WeightFilesMixin:
         if path.endswith(_KERAS3_SUFFIXES):
             return super().load_weights(filepath, skip_mismatch=skip_mismatch, **kwargs)
         if os.path.exists(path + ".index"):
-            self._assign_060(_read_checkpoint(path), path, by_name)
-            return Restored060Checkpoint()
+            return load_060_weights(self, path, by_name)
         if os.path.isfile(path) and h5py.is_hdf5(path):
-            saved = _read_keras2_h5(path)
-            if saved is not None:
-                self._assign_060(saved, path, by_name)
-                return None
+            if _read_keras2_h5(path, names_only=True) is not None:
+                load_060_weights(self, path, by_name)
+                return None  # as Keras 2's load_weights of an HDF5 file
             # Keras 3's weights format under a 0.6.0 name (see save_weights): read it under its own suffix.
             with tempfile.TemporaryDirectory() as folder:
                 alias = os.path.join(folder, "model.weights.h5")
@@ -100,28 +98,60 @@ class WeightFilesMixin:
                 return super().load_weights(alias, skip_mismatch=skip_mismatch, **kwargs)
         return super().load_weights(filepath, skip_mismatch=skip_mismatch, **kwargs)
 
-    def _assign_060(self, saved, path, by_name):
-        label = f"{type(self).__name__} '{self.name}'"
-        if by_name:
-            raise ValueError(
-                f"{label}: load_weights(by_name=True) is not supported for 0.6.0 weight files ({path}); "
-                "they are loaded by the order of the layers, as saved: call it without by_name."
-            )
-        if not self.built or not self.weights:
-            raise ValueError(
-                f"{label}: build the model before loading 0.6.0 weights from {path} (call it on a batch of data, "
-                "as 0.6.0 models were before saving), so that it has variables to load them into."
-            )
-        layers = [layer for layer in self.layers if layer.weights]
-        if len(layers) != len(saved):
-            raise ValueError(
-                f"{label}: {path} holds variables of {len(saved)} layers and this model has {len(layers)} layers "
-                f"with variables ({', '.join(layer.name for layer in layers)}). Build the model with the layers "
-                "that 0.6.0 saved, in the same order."
-            )
-        assignments = [pair for layer, values in zip(layers, saved) for pair in _layer_values(layer, values, path)]
-        for variable, value in assignments:
-            variable.assign(value)
+
+def load_060_weights(model, filepath, by_name=False):
+    """Loads a weight file of libspn-keras 0.6.0's ``save_weights`` into ``model``, any built Keras model.
+
+    The models of this library do this in ``load_weights``; this function serves others, e.g. the seed's plain
+    ``keras.Sequential`` of SPN layers, whose ``load_weights`` is Keras 3's.
+
+    Args:
+        model: The model 0.6.0 saved, rebuilt here with the same layers in the same order and built (called on
+            a batch of data).
+        filepath: A TensorFlow checkpoint prefix (``"ckpt/spn"``, with ``ckpt/spn.index`` beside it) or a Keras 2
+            HDF5 file.
+        by_name: Keras 2's argument; only ``False`` (load in layer order) is supported.
+
+    Returns:
+        A :class:`Restored060Checkpoint` (``.expect_partial()`` works as in 0.6.0 scripts).
+
+    Raises:
+        ValueError: naming the layer, when the file does not fit the model (another number of layers with
+            variables, a missing or extra variable, another size) or is not a 0.6.0 weight file; no variable is
+            changed then.
+    """
+    path = os.fspath(filepath)
+    label = f"{type(model).__name__} '{model.name}'"
+    if os.path.exists(path + ".index"):
+        saved = _read_checkpoint(path)
+    else:
+        saved = _read_keras2_h5(path) if os.path.isfile(path) and h5py.is_hdf5(path) else None
+    if saved is None:
+        raise ValueError(
+            f"{label}: {path} is neither a TensorFlow checkpoint (no {path}.index) nor a Keras 2 HDF5 weight file, "
+            "which is what 0.6.0's save_weights wrote. Pass the path given to 0.6.0's save_weights."
+        )
+    if by_name:
+        raise ValueError(
+            f"{label}: load_weights(by_name=True) is not supported for 0.6.0 weight files ({path}); "
+            "they are loaded by the order of the layers, as saved: call it without by_name."
+        )
+    if not model.built or not model.weights:
+        raise ValueError(
+            f"{label}: build the model before loading 0.6.0 weights from {path} (call it on a batch of data, "
+            "as 0.6.0 models were before saving), so that it has variables to load them into."
+        )
+    layers = [layer for layer in model.layers if layer.weights]
+    if len(layers) != len(saved):
+        raise ValueError(
+            f"{label}: {path} holds variables of {len(saved)} layers and this model has {len(layers)} layers "
+            f"with variables ({', '.join(layer.name for layer in layers)}). Build the model with the layers "
+            "that 0.6.0 saved, in the same order."
+        )
+    assignments = [pair for layer, values in zip(layers, saved) for pair in _layer_values(layer, values, path)]
+    for variable, value in assignments:
+        variable.assign(value)
+    return Restored060Checkpoint()
 
 
 def _read_checkpoint(path):
@@ -135,12 +165,14 @@ def _read_checkpoint(path):
     return [layers[index] for index in sorted(layers)]
 
 
-def _read_keras2_h5(path):
+def _read_keras2_h5(path, names_only=False):
     """``[{variable name: array}]`` as :func:`_read_checkpoint`, or ``None`` if ``path`` is not a Keras 2 file."""
     with h5py.File(path, "r") as file:
         group = file["model_weights"] if "model_weights" in file else file  # a whole model, or weights only
         if "layer_names" not in group.attrs:
             return None
+        if names_only:
+            return [_text(name) for name in group.attrs["layer_names"]]
         layers = []
         for layer_name in group.attrs["layer_names"]:
             layer = group[_text(layer_name)]
