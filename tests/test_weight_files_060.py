@@ -8,6 +8,7 @@ normalization).
 """
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -130,3 +131,25 @@ def test_save_weights_keeps_keras_overwrite_refusal(tmp_path):
     model.save_weights(str(path))
     with pytest.raises(FileExistsError, match="overwrite=False"):
         model.save_weights(str(path), overwrite=False)
+
+
+@pytest.mark.slow  # runs 0.6.0 (~15 s); skipped anyway without ../venv060
+def test_files_written_by_0_6_0_now_load_as_the_committed_ones(tmp_path):
+    """Regenerates tests/data/weights_060 under 0.6.0 (where ../venv060 exists) and loads the fresh files."""
+    import subprocess
+
+    from test_same_numbers_060 import ORIGINAL_PYTHON, skip_without_original
+
+    skip_without_original()
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    script = HERE / "side" / "weights_060.py"
+    result = subprocess.run(
+        [str(ORIGINAL_PYTHON), str(script), "original", str(tmp_path)], env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    fresh = json.loads((tmp_path / "predictions.json").read_text())
+    for name in weights_060.CASES:
+        model = weights_060.build(name)
+        x = np.asarray(fresh[name]["x"], dtype=weights_060.inputs(name).dtype)
+        model.load_weights(str(tmp_path / f"{name}_ckpt"))
+        np.testing.assert_allclose(model.predict(x, verbose=0), fresh[name]["predict"], rtol=1e-5, atol=1e-4)
