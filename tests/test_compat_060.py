@@ -50,6 +50,7 @@ ORIGINAL_NAMES = {
         "ReduceProduct", "PermuteAndPadScopesRandom", "TemporalDenseProduct", "Conv2DSum",
     ],
     "libspn_keras.layers.base_leaf": ["BaseLeaf", "LeafRepresentation"],
+    "libspn_keras.layers.location_scale_leaf": ["LocationScaleLeafBase", "NormalLeaf", "LaplaceLeaf", "CauchyLeaf"],
     "libspn_keras.layers.normalize_standard_score": ["NormalizeAxes", "NormalizeStandardScore"],
     "libspn_keras.initializers": [
         "Dirichlet", "EpsilonInverseFanIn", "Equidistant", "PoonDomingosMeanOfQuantileSplit", "KMeans",

@@ -1,5 +1,7 @@
 """Base of the leaves of a location-scale family from ``tensorflow_probability``."""
 
+import importlib
+
 import tensorflow as tf
 import tensorflow_probability as tfp
 from tensorflow import keras
@@ -267,3 +269,18 @@ class LocationScaleLeafBase(LeafBase):
 
     def sample_components(self, num_samples, seed=None):
         return self.distribution(self.location_tensor(), self.scale_tensor()).sample(num_samples, seed=seed)
+
+
+_LEAVES_BY_060_PATH = {
+    "NormalLeaf": "libspn_keras.layers.normal_leaf",
+    "LaplaceLeaf": "libspn_keras.layers.laplace_leaf",
+    "CauchyLeaf": "libspn_keras.layers.cauchy_leaf",
+}
+
+
+def __getattr__(name):
+    """0.6.0 defined its three leaves in this module (``from libspn_keras.layers.location_scale_leaf import
+    NormalLeaf``); here each has its own file, which imports this one, so they are looked up when asked for."""
+    if name in _LEAVES_BY_060_PATH:
+        return getattr(importlib.import_module(_LEAVES_BY_060_PATH[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
