@@ -100,6 +100,33 @@ def test_config_submodules_share_one_state():
     assert isinstance(get_default_sum_op(), spnk.SumOpGradBackprop)
 
 
+def test_060_leaf_and_root_attributes():
+    """0.6.0's ``loc``, ``get_modes()`` ``[1, *cells, K, d]``, ``get_leaf_representation(size)`` and the root's
+    ``num_sums``, checked against the variables in numpy."""
+    normal = layers.NormalLeaf(num_components=3)
+    normal.build((None, 4, 2, 1))
+    location = np.random.default_rng(0).normal(size=(4, 2, 3, 1)).astype(np.float32)
+    normal.location.assign(location)
+    assert normal.loc is normal.location
+    np.testing.assert_array_equal(normal.get_modes().numpy(), location[None])
+    np.testing.assert_array_equal(normal.get_leaf_representation(5).numpy(), np.repeat(location[None], 5, axis=0))
+    sampled = layers.NormalLeaf(num_components=3, leaf_representation=layers.LeafRepresentation.SAMPLE)
+    sampled.build((None, 4, 2, 1))
+    draws = sampled.get_leaf_representation(200).numpy()
+    spread = draws - sampled.location.numpy()[None]
+    assert draws.shape == (200, 4, 2, 3, 1) and abs(spread.std() - 1.0) < 0.1  # draws around each location, scale 1
+    em = layers.NormalLeaf(num_components=3, use_accumulators=True)
+    em.build((None, 4, 2, 1))
+    with pytest.raises(AttributeError, match="location_tensor"):
+        em.loc  # noqa: B018 -- the attribute access is what is tested
+
+    indicator = layers.IndicatorLeaf(num_components=2)
+    indicator.build((None, 3, 2, 1))
+    expected = np.broadcast_to(np.arange(2, dtype=np.float32)[:, None], (4, 3, 2, 2, 1))
+    np.testing.assert_array_equal(indicator.get_leaf_representation(4).numpy(), expected)
+    assert layers.RootSum().num_sums == 1
+
+
 # --- numpy references of the layers ----------------------------------------------------------------------------
 
 

@@ -156,6 +156,19 @@ class LeafBase(keras.layers.Layer):
         """One draw from every component for each of ``num_samples``: ``[num_samples, *cells, K, d]``."""
         raise NotImplementedError
 
+    def get_modes(self):
+        """0.6.0's name: :meth:`mode` of every component as ``[1, *cells, K, d]`` (0.6.0's shape)."""
+        return tf.broadcast_to(self.mode(), (1, *self.cells_shape, self.num_components, self.num_dims))
+
+    def get_leaf_representation(self, size):
+        """0.6.0's: what every component fills in where a model reconstructs inputs, ``[size, *cells, K, d]``.
+
+        The modes repeated ``size`` times, or ``size`` draws with ``leaf_representation=LeafRepresentation.SAMPLE``.
+        """
+        if self.leaf_representation == LeafRepresentation.SAMPLE:
+            return self.sample_components(size)
+        return tf.repeat(self.get_modes(), size, axis=0)
+
 
 BaseLeaf = LeafBase
 """0.6.0's name of :class:`LeafBase`."""

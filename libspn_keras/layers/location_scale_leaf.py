@@ -205,6 +205,16 @@ class LocationScaleLeafBase(LeafBase):
             return _statistics_log_prob(self)(x, tf.convert_to_tensor(self.statistics))
         return self.log_density(x, self.location_tensor(), self.scale_tensor())
 
+    @property
+    def loc(self):
+        """0.6.0's name of the :attr:`location` variable (of leaves without EM statistics, as in 0.6.0)."""
+        if self.use_accumulators:
+            raise AttributeError(
+                f"{layer_label(self)}: with use_accumulators=True the locations live in the EM statistics (as in "
+                "0.6.0, which had no loc then either); read location_tensor()."
+            )
+        return self.location
+
     def location_tensor(self):
         """Locations ``[*cells, num_components, d]``."""
         if self.use_accumulators:

@@ -57,6 +57,7 @@ class RootSum(SumLayerBase):
         self.return_weighted_child_logits = check_bool(
             layer_label(self), "return_weighted_child_logits", return_weighted_child_logits
         )
+        self.num_sums = 1  # 0.6.0's attribute: a root is a sum layer with a single sum
 
     def build(self, input_shape):
         if len(input_shape) < 2:
