@@ -11,12 +11,35 @@ inside ``tf.function`` an assertion raises ``tf.errors.InvalidArgumentError``
 before anything that depends on the layer's output (a loss, a gradient, an
 optimizer update) runs. XLA (``jit_compile=True``) compiles assertions away,
 so callers also make the offending entries harmless (the leaves read them as
-missing) and the SPN models skip the update of such a batch.
+missing) and the SPN models skip the update of such a batch. Where the SPN
+models trace a step or query for XLA they build no assertion at all
+(:func:`compiled_by_xla`): XLA would drop each one with a warning on the
+console at every compilation.
 """
 
+import contextlib
 import re
+import threading
 
 import tensorflow as tf
+
+_tracing = threading.local()
+
+
+@contextlib.contextmanager
+def compiled_by_xla(active=True):
+    """Within it (when ``active``), :func:`guard_values` builds no assertion: the code being traced is compiled by XLA.
+
+    XLA compiles assertions away, logging ``Ignoring Assert operator`` for
+    each; what protects the variables there is the models' own check of every
+    batch (:mod:`~libspn_keras.models.guarded_training`), not the assertion.
+    """
+    previous = getattr(_tracing, "xla", False)
+    _tracing.xla = previous or bool(active)
+    try:
+        yield
+    finally:
+        _tracing.xla = previous
 
 
 def check_input_shape(label, x, expected, built_for):
@@ -73,6 +96,8 @@ def guard_values(label, x, invalid, contract):
                 f"{label}: the input holds {int(count)} value(s) that are neither valid nor the missing marker, "
                 f"e.g. {examples}. {contract} Nothing was computed or updated."
             )
+        return x
+    if getattr(_tracing, "xla", False):
         return x
     message = f"{_graph_text(label)}: the input holds value(s) that are neither valid nor the missing marker. "
     message += f"{_graph_text(contract)} Count:"

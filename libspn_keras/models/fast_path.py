@@ -9,9 +9,12 @@ compiled (``layer.supports_jit = False``), the model runs eagerly, or a
 ``tf.distribute`` strategy is active (where Keras itself keeps XLA off).
 """
 
+import functools
+
 import tensorflow as tf
 
 from libspn_keras.layers.base_sum import SumLayerBase
+from libspn_keras.layers.input_guard import compiled_by_xla
 from libspn_keras.models.iterator_release import IteratorReleaseMixin, keep_releasing, releasing_iterators
 from libspn_keras.models.missed_steps import MissedStepCheck, missed_step_check, rerun_on_miss, step_or_miss
 from libspn_keras.sum_ops.checked import checked_accumulators, weights_fit_fast_kernel
@@ -201,10 +204,22 @@ def compiled_query(model, key, function):
     kept = cache.functions.get(key)
     if kept is None or len(kept[0]) != len(traced_with) or any(a is not b for a, b in zip(kept[0], traced_with)):
         accumulators, check = fast_kernel_check(model)
-        fast, exact = (tf.function(function, reduce_retracing=True, jit_compile=jit_compile) for _ in range(2))
+        traced = _traced_for_xla(function) if jit_compile else function
+        fast, exact = (tf.function(traced, reduce_retracing=True, jit_compile=jit_compile) for _ in range(2))
         kept = (traced_with, checked_or_exact(accumulators, check, fast, exact))
         cache.functions[key] = kept
     return kept[1]
+
+
+def _traced_for_xla(function):
+    """``function``, traced without the input assertions that XLA would drop (:func:`compiled_by_xla`)."""
+
+    @functools.wraps(function)
+    def traced(*args, **kwargs):
+        with compiled_by_xla():
+            return function(*args, **kwargs)
+
+    return traced
 
 
 class _QueryCache:

@@ -19,7 +19,7 @@ import tensorflow as tf
 from tensorflow import keras
 
 from libspn_keras.layers.base_leaf import LeafBase
-from libspn_keras.layers.input_guard import guard_values
+from libspn_keras.layers.input_guard import compiled_by_xla, guard_values
 from libspn_keras.layers.validation import check_choice, layer_label
 from libspn_keras.models.input_shapes import (
     SHAPE_REFUSED,
@@ -111,6 +111,18 @@ class InputGuardMixin:
         super().compile(*args, **kwargs)
 
     def train_step(self, data):
+        with compiled_by_xla(self.jit_compile is True):
+            return self._guarded_train_step(data)
+
+    def test_step(self, data):
+        with compiled_by_xla(self.jit_compile is True):
+            return self._counted_step(super().test_step, data)
+
+    def predict_step(self, data):
+        with compiled_by_xla(self.jit_compile is True):
+            return self._counted_step(super().predict_step, data)
+
+    def _guarded_train_step(self, data):
         step = super().train_step
         leaves = leaves_of(self)
         inputs = keras.tree.flatten(keras.utils.unpack_x_y_sample_weight(data)[0])
@@ -129,12 +141,6 @@ class InputGuardMixin:
             return self.get_metrics_result()
 
         return tf.cond(valid, lambda: step(data), skip)
-
-    def test_step(self, data):
-        return self._counted_step(super().test_step, data)
-
-    def predict_step(self, data):
-        return self._counted_step(super().predict_step, data)
 
     def _counted_step(self, step, data):
         """``step(data)``, counting a batch whose values the leaves refuse (XLA compiles their assertions away)."""
