@@ -77,6 +77,17 @@ def test_weights_saved_under_0_6_0_names_load_back(tmp_path, filename):
         np.testing.assert_array_equal(mine.numpy(), theirs.numpy())
 
 
+def test_a_keras_2_style_h5_written_here_loads_too(tmp_path):
+    """``model.save("spn.h5")`` (Keras's legacy HDF5 format, with this library's names and shapes) loads back."""
+    source = weights_060.build("rat_em_leaves_trained")
+    source.load_weights(DATA / "rat_em_leaves_trained.h5")
+    source.save(tmp_path / "spn.h5")
+    target = weights_060.build("rat_em_leaves_trained")
+    target.load_weights(tmp_path / "spn.h5")
+    x = weights_060.inputs("rat_em_leaves_trained")
+    np.testing.assert_allclose(target.predict(x, verbose=0), source.predict(x, verbose=0), rtol=1e-6)
+
+
 def test_functional_model_loads_0_6_0_weights():
     sequential = weights_060.build("rat_indicator")
     inputs = keras.Input(sequential.inputs[0].shape[1:], dtype=sequential.inputs[0].dtype)

@@ -189,7 +189,7 @@ def _text(value):
 def _layer_values(layer, saved, path):
     """``[(variable, value)]`` for ``layer`` from 0.6.0's variables ``saved`` of the matching layer."""
     label = f"{type(layer).__name__} '{layer.name}'"
-    if getattr(layer, "use_accumulators", False) and hasattr(layer, "statistics"):
+    if getattr(layer, "use_accumulators", False) and hasattr(layer, "statistics") and "statistics" not in saved:
         saved = dict(saved, statistics=_leaf_statistics_060(layer, saved, label, path))
     pairs, used = [], set()
     for variable in layer.weights:
