@@ -41,6 +41,18 @@ def test_0_6_0_weight_files_give_0_6_0_predictions(name, kind):
     np.testing.assert_allclose(model.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-4)
 
 
+@pytest.mark.parametrize("kind", ["h5", "checkpoint"])
+def test_0_6_0_dynamic_spn_weight_files_give_0_6_0_values(kind):
+    """0.6.0's dynamic SPN holds four networks; its checkpoint names them, its HDF5 file keeps one group each."""
+    model = weights_060.dynamic_model()
+    case = PREDICTIONS[weights_060.DYNAMIC]
+    x, lengths = np.asarray(case["x"], np.int32), np.asarray(case["lengths"], np.int32)
+    assert not np.allclose(model([x, lengths]).numpy(), case["predict"], atol=1e-3)
+    name = weights_060.DYNAMIC + (".h5" if kind == "h5" else "_ckpt")
+    model.load_weights(str(DATA / name))
+    np.testing.assert_allclose(model([x, lengths]).numpy(), case["predict"], rtol=1e-5, atol=1e-5)
+
+
 def test_em_leaf_statistics_hold_0_6_0_moments():
     """A leaf that 0.6.0 trained by EM: location and scale from its moment accumulators, read from the file."""
     import h5py
@@ -119,7 +131,7 @@ def test_a_file_of_another_model_is_refused_and_nothing_is_written():
     before = [w.numpy().copy() for w in model.weights]
     with pytest.raises(ValueError, match=r"NormalLeaf '.*': .* no value for its variable 'location' .*first_order"):
         model.load_weights(DATA / "rat_em_leaves_trained.h5")
-    with pytest.raises(ValueError, match=r"holds variables of 10 layers and this model has 7 layers with variables"):
+    with pytest.raises(ValueError, match=r"holds variables of 10 layers and this network has 7 layers with variables"):
         model.load_weights(str(DATA / "dgc_trainable_scale_ckpt"))
     # Refused before anything was written: the normalization (first layer) was loadable from the first file.
     for value, variable in zip(before, model.weights):
@@ -164,3 +176,8 @@ def test_files_written_by_0_6_0_now_load_as_the_committed_ones(tmp_path):
         x = np.asarray(fresh[name]["x"], dtype=weights_060.inputs(name).dtype)
         model.load_weights(str(tmp_path / f"{name}_ckpt"))
         np.testing.assert_allclose(model.predict(x, verbose=0), fresh[name]["predict"], rtol=1e-5, atol=1e-4)
+    dynamic = weights_060.dynamic_model()
+    case = fresh[weights_060.DYNAMIC]
+    dynamic.load_weights(str(tmp_path / f"{weights_060.DYNAMIC}.h5"))
+    inputs = [np.asarray(case["x"], np.int32), np.asarray(case["lengths"], np.int32)]
+    np.testing.assert_allclose(dynamic(inputs).numpy(), case["predict"], rtol=1e-5, atol=1e-5)

@@ -11,11 +11,12 @@ from libspn_keras.models.dynamic_queries import DynamicQueryMixin
 from libspn_keras.models.fast_path import FastPathMixin
 from libspn_keras.models.guarded_training import InputGuardMixin
 from libspn_keras.models.unsupervised import UnsupervisedTrainingMixin
+from libspn_keras.models.weight_files import WeightFilesMixin
 
 
 @keras.utils.register_keras_serializable(package="libspn_keras")
 class DynamicSumProductNetwork(
-    DynamicQueryMixin, InputGuardMixin, UnsupervisedTrainingMixin, FastPathMixin, keras.Model
+    DynamicQueryMixin, InputGuardMixin, UnsupervisedTrainingMixin, FastPathMixin, WeightFilesMixin, keras.Model
 ):
     """A dynamic SPN over sequences ``[batch, time, ...]``, in either of two forms.
 

@@ -7,7 +7,7 @@ wants the variables' shapes as Keras 2 saved them (0.6.0 kept leading axes of si
 their names.
 
 The models here load both kinds of 0.6.0 file: layer by layer in the order of the layers that hold variables (as
-Keras 2 wrote them), each variable by its 0.6.0 name (``sum_weights`` for :attr:`accumulators`,
+Keras 2 wrote them; the networks inside a dynamic SPN by their names in a checkpoint, in order in an HDF5 file), each variable by its 0.6.0 name (``sum_weights`` for :attr:`accumulators`,
 ``onehot_kernel`` for a product's ``kernel``, ``stddev`` for ``std``) and reshaped to this library's shape, which
 holds the same number of values in the same order. EM leaves (``use_accumulators=True``) get their statistics
 from 0.6.0's moment accumulators, so that they hold the same location and scale. A file that does not fit the
@@ -30,7 +30,8 @@ import tensorflow as tf
 
 # This library's variable name -> 0.6.0's, where they differ.
 _NAMES_060 = {"accumulators": "sum_weights", "kernel": "onehot_kernel", "std": "stddev"}
-_CHECKPOINT_KEY = re.compile(r"^layer_with_weights-(\d+)/([^/]+)/\.ATTRIBUTES/VARIABLE_VALUE$")
+# "[network path/]layer_with_weights-<i>/<variable>/.ATTRIBUTES/VARIABLE_VALUE"; the path names nested networks.
+_CHECKPOINT_KEY = re.compile(r"^((?:[^/]+/)*?)layer_with_weights-(\d+)/([^/]+)/\.ATTRIBUTES/VARIABLE_VALUE$")
 _KERAS3_SUFFIXES = (".keras", ".weights.h5", ".weights.json")
 
 
@@ -122,7 +123,8 @@ def load_060_weights(model, filepath, by_name=False):
     """
     path = os.fspath(filepath)
     label = f"{type(model).__name__} '{model.name}'"
-    if os.path.exists(path + ".index"):
+    checkpoint = os.path.exists(path + ".index")
+    if checkpoint:
         saved = _read_checkpoint(path)
     else:
         saved = _read_keras2_h5(path) if os.path.isfile(path) and h5py.is_hdf5(path) else None
@@ -141,32 +143,88 @@ def load_060_weights(model, filepath, by_name=False):
             f"{label}: build the model before loading 0.6.0 weights from {path} (call it on a batch of data, "
             "as 0.6.0 models were before saving), so that it has variables to load them into."
         )
-    layers = [layer for layer in model.layers if layer.weights]
-    if len(layers) != len(saved):
-        raise ValueError(
-            f"{label}: {path} holds variables of {len(saved)} layers and this model has {len(layers)} layers "
-            f"with variables ({', '.join(layer.name for layer in layers)}). Build the model with the layers "
-            "that 0.6.0 saved, in the same order."
-        )
-    assignments = [pair for layer, values in zip(layers, saved) for pair in _layer_values(layer, values, path)]
+    if checkpoint:
+        pairs = [
+            pair for prefix, layers in saved.items() for pair in _paired(_network_at(model, prefix, path), layers, path)
+        ]
+    else:
+        pairs = _paired(model, saved, path)
+    assignments = [assignment for layer, values in pairs for assignment in _layer_values(layer, values, path)]
     for variable, value in assignments:
         variable.assign(value)
     return Restored060Checkpoint()
 
 
+def _paired(network, saved, path):
+    """``[(layer, {name: array})]``: ``network``'s layers with variables against ``saved`` (in the same order).
+
+    An entry of ``saved`` that is itself a list holds a nested network's layers (a Keras 2 HDF5 file keeps a
+    sub-network's variables in one group).
+    """
+    layers = [layer for layer in network.layers if layer.weights]
+    if len(layers) != len(saved):
+        raise ValueError(
+            f"{type(network).__name__} '{network.name}': {path} holds variables of {len(saved)} layers and this "
+            f"network has {len(layers)} layers with variables ({', '.join(layer.name for layer in layers)}). Build "
+            "the model with the layers that 0.6.0 saved, in the same order."
+        )
+    pairs = []
+    for layer, values in zip(layers, saved):
+        if isinstance(values, list) and not hasattr(layer, "layers") and len(values) == 1:
+            values = values[0]  # a layer whose variables Keras 2 named after another scope
+        if isinstance(values, list):
+            if not hasattr(layer, "layers"):
+                raise ValueError(
+                    f"{type(layer).__name__} '{layer.name}': {path} holds a network of {len(values)} layers with "
+                    "variables at its place. Build the model with the networks that 0.6.0 saved."
+                )
+            pairs.extend(_paired(layer, values, path))
+        else:
+            pairs.append((layer, values))
+    return pairs
+
+
+def _network_at(model, prefix, path):
+    """The network that a checkpoint's key prefix (``"template_network/"``) names inside ``model``."""
+    network = model
+    for part in filter(None, prefix.split("/")):
+        index = re.fullmatch(r"layer(_with_weights)?-(\d+)", part)
+        if index:
+            layers = [layer for layer in network.layers if layer.weights or not index.group(1)]
+            found = layers[int(index.group(2))] if int(index.group(2)) < len(layers) else None
+        else:
+            found = getattr(network, part, None)
+        if found is None or not hasattr(found, "layers"):
+            raise ValueError(
+                f"{type(model).__name__} '{model.name}': {path} holds the variables of a network "
+                f"'{prefix.rstrip('/')}' that this model does not have. Build the model with the networks that 0.6.0 "
+                "saved."
+            )
+        network = found
+    return network
+
+
 def _read_checkpoint(path):
-    """``[{variable name: array}]`` of the layers with variables in a Keras 2 checkpoint, in layer order."""
+    """``{network path: [{variable name: array}]}`` of a Keras 2 checkpoint: its layers with variables, in order.
+
+    The path is ``""`` for the saved model's own layers and, e.g., ``"template_network/"`` for those of a network
+    it holds (0.6.0's dynamic SPN).
+    """
     reader = tf.train.load_checkpoint(path)
-    layers = {}
+    networks = {}
     for key in reader.get_variable_to_shape_map():
         match = _CHECKPOINT_KEY.match(key)
-        if match:
-            layers.setdefault(int(match.group(1)), {})[match.group(2)] = reader.get_tensor(key)
-    return [layers[index] for index in sorted(layers)]
+        if match and not match.group(1).startswith("optimizer/"):
+            layers = networks.setdefault(match.group(1), {})
+            layers.setdefault(int(match.group(2)), {})[match.group(3)] = reader.get_tensor(key)
+    return {prefix: [layers[index] for index in sorted(layers)] for prefix, layers in sorted(networks.items())}
 
 
 def _read_keras2_h5(path, names_only=False):
-    """``[{variable name: array}]`` as :func:`_read_checkpoint`, or ``None`` if ``path`` is not a Keras 2 file."""
+    """``[{variable name: array}]`` of the layers with variables in order, or ``None`` if not a Keras 2 file.
+
+    A nested network (a group whose variables belong to several layers) is a list of such dicts.
+    """
     with h5py.File(path, "r") as file:
         group = file["model_weights"] if "model_weights" in file else file  # a whole model, or weights only
         if "layer_names" not in group.attrs:
@@ -174,11 +232,16 @@ def _read_keras2_h5(path, names_only=False):
         if names_only:
             return [_text(name) for name in group.attrs["layer_names"]]
         layers = []
-        for layer_name in group.attrs["layer_names"]:
-            layer = group[_text(layer_name)]
-            names = [_text(name) for name in layer.attrs.get("weight_names", [])]
-            if names:
-                layers.append({name.split("/")[-1].split(":")[0]: np.asarray(layer[name]) for name in names})
+        for layer_name in map(_text, group.attrs["layer_names"]):
+            names = [_text(name) for name in group[layer_name].attrs.get("weight_names", [])]
+            by_layer = {}
+            for name in names:  # "<layer>/<variable>:0", in the order Keras 2 wrote them
+                owner, variable = name.rsplit("/", 1) if "/" in name else (layer_name, name)
+                by_layer.setdefault(owner, {})[variable.split(":")[0]] = np.asarray(group[layer_name][name])
+            if list(by_layer) == [layer_name]:
+                layers.extend(by_layer.values())
+            elif by_layer:
+                layers.append(list(by_layer.values()))
         return layers
 
 

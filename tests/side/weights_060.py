@@ -105,6 +105,39 @@ CASES = {
     ),
     "dgc_cauchy_linear": ("grad", lambda: dgc_layers(layers.CauchyLeaf(num_components=2), False), False, False),
 }
+DYNAMIC = "dynamic_trained"  # 0.6.0's dynamic SPN of four networks, trained by 0.6.0's online EM on sequences
+NUM_STEPS = 4
+
+
+def dynamic_model():
+    """0.6.0's form ``DynamicSumProductNetwork(template, interface_t0, interface_t_minus_1, top)`` on 2 variables."""
+    spnk.set_default_sum_op(SUM_OPS["em"]())
+    keras = tf.keras
+    template = keras.Sequential(
+        [
+            layers.FlatToRegions(num_decomps=1, input_shape=[2], dtype=tf.int32),
+            layers.IndicatorLeaf(num_components=2),
+            layers.DenseSum(num_sums=3),
+            layers.ReduceProduct(num_factors=2),
+        ]
+    )
+    t0 = keras.Sequential([layers.DenseSum(num_sums=2, input_shape=[1, 1, 3])])
+    t_minus_1 = keras.Sequential([layers.DenseSum(num_sums=2, input_shape=[1, 1, 4])])
+    top = keras.Sequential([layers.RootSum(return_weighted_child_logits=False, input_shape=[1, 1, 4])])
+    model = spnk.models.DynamicSumProductNetwork(template, t0, t_minus_1, top)
+    x, lengths = dynamic_inputs()
+    model([x[:1], lengths[:1]])
+    return model
+
+
+def dynamic_inputs():
+    rng = np.random.default_rng(12)
+    x = rng.integers(0, 2, size=(8, NUM_STEPS, 2)).astype(np.int32)
+    lengths = np.array([1, 2, 3, 4, 4, 2, 3, 4], dtype=np.int32)
+    x[np.arange(NUM_STEPS)[None, :] < (NUM_STEPS - lengths)[:, None]] = 0  # left-padded, as 0.6.0 expects
+    return x, lengths
+
+
 SUM_OPS = {"grad": spnk.SumOpGradBackprop, "em": spnk.SumOpEMBackprop, "hard_em": spnk.SumOpHardEMBackprop}
 
 
@@ -166,6 +199,19 @@ def main(folder):
         predictions[name] = {"x": x.tolist(), "predict": model.predict(x, verbose=0).tolist()}
         model.save_weights(os.path.join(folder, f"{name}.h5"))
         model.save_weights(os.path.join(folder, f"{name}_ckpt"))
+    model = dynamic_model()
+    x, lengths = dynamic_inputs()
+    model.compile(
+        optimizer=spnk.optimizers.OnlineExpectationMaximization(0.3), loss=spnk.losses.NegativeLogLikelihood()
+    )
+    model.fit(x, lengths, epochs=3, batch_size=4, verbose=0)  # 0.6.0 takes the lengths in place of labels
+    predictions[DYNAMIC] = {
+        "x": x.tolist(),
+        "lengths": lengths.tolist(),
+        "predict": model([x, lengths]).numpy().tolist(),
+    }
+    model.save_weights(os.path.join(folder, f"{DYNAMIC}.h5"))
+    model.save_weights(os.path.join(folder, f"{DYNAMIC}_ckpt"))
     os.remove(os.path.join(folder, "checkpoint"))  # Keras 2's index of the latest checkpoint; not read
     with open(os.path.join(folder, "predictions.json"), "w") as file:
         json.dump(predictions, file)
