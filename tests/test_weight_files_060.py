@@ -181,3 +181,34 @@ def test_files_written_by_0_6_0_now_load_as_the_committed_ones(tmp_path):
     dynamic.load_weights(str(tmp_path / f"{weights_060.DYNAMIC}.h5"))
     inputs = [np.asarray(case["x"], np.int32), np.asarray(case["lengths"], np.int32)]
     np.testing.assert_allclose(dynamic(inputs).numpy(), case["predict"], rtol=1e-5, atol=1e-5)
+
+
+def test_saving_over_a_0_6_0_checkpoint_replaces_it(tmp_path):
+    """``save_weights("ckpt/spn")`` after loading 0.6.0's ``ckpt/spn``: the next load reads what was just saved."""
+    import shutil
+
+    for suffix in (".index", ".data-00000-of-00001"):
+        shutil.copy(DATA / f"rat_indicator_ckpt{suffix}", tmp_path / f"spn{suffix}")
+    model = weights_060.build("rat_indicator")
+    model.load_weights(str(tmp_path / "spn"))
+    for variable in model.weights:
+        variable.assign(np.zeros(variable.shape, np.float32))  # uniform log-space weights
+    model.save_weights(str(tmp_path / "spn"))
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["spn"]
+    reloaded = weights_060.build("rat_indicator")
+    reloaded.load_weights(str(tmp_path / "spn"))
+    for variable in reloaded.weights:
+        np.testing.assert_array_equal(variable.numpy(), 0.0)
+    with pytest.raises(ValueError, match="is a folder; pass a file name"):
+        model.save_weights(str(tmp_path))
+
+
+def test_sum_weights_of_the_other_space_are_refused():
+    """0.6.0's files do not say whether sums were in log space; values only one space can hold are refused."""
+    linear = weights_060.build("dgc_cauchy_linear", weights_060.dgc_layers(layers.CauchyLeaf(num_components=2), True))
+    with pytest.raises(ValueError, match="normalized linear sum weights .* logspace_accumulators=False"):
+        linear.load_weights(DATA / "dgc_cauchy_linear.h5")
+    leaf = layers.NormalLeaf(num_components=2, scale_trainable=True)
+    log_space = weights_060.build("dgc_trainable_scale", weights_060.dgc_layers(leaf, False))
+    with pytest.raises(ValueError, match="negative sum weights .* logspace_accumulators=True"):
+        log_space.load_weights(str(DATA / "dgc_trainable_scale_ckpt"))

@@ -6,19 +6,23 @@ neither into these models: it writes and reads only ``.weights.h5`` names, and i
 wants the variables' shapes as Keras 2 saved them (0.6.0 kept leading axes of size 1 that this library drops) and
 their names.
 
-The models here load both kinds of 0.6.0 file: layer by layer in the order of the layers that hold variables (as
-Keras 2 wrote them; the networks inside a dynamic SPN by their names in a checkpoint, in order in an HDF5 file), each variable by its 0.6.0 name (``sum_weights`` for :attr:`accumulators`,
-``onehot_kernel`` for a product's ``kernel``, ``stddev`` for ``std``) and reshaped to this library's shape, which
-holds the same number of values in the same order. EM leaves (``use_accumulators=True``) get their statistics
-from 0.6.0's moment accumulators, so that they hold the same location and scale. A file that does not fit the
-model (another number of layers with variables, a missing or extra variable, another size) is refused with a
-``ValueError`` that names the layer, before any variable is written.
+The models here load both kinds of 0.6.0 file: layer by layer in the order of the layers that hold variables
+(networks nested in the model too: by their names in a checkpoint, as Keras 2 ordered them in an HDF5 file), each
+variable by its 0.6.0 name (``sum_weights`` for :attr:`accumulators`, ``onehot_kernel`` for a product's
+``kernel``, ``stddev`` for ``std``) and reshaped to this library's shape, which holds the same number of values
+in the same order. EM leaves (``use_accumulators=True``) get their statistics from 0.6.0's moment accumulators,
+so that they hold the same location and scale. A file that does not fit the model (another number of layers with
+variables, a missing or extra variable, another size, values that cannot be in the layer's space, such as
+negative linear sum weights) is refused with a ``ValueError`` that names the layer, before any variable is
+written. 0.6.0's files do not say whether sums were in log space or whether a scale was trainable (stored as
+``softplus^-1``): build the layers with 0.6.0's arguments.
 
 Under any other name than ``.weights.h5`` (``"spn.h5"``, ``"ckpt/spn"``), ``save_weights`` writes Keras 3's
 weights format under exactly that name, and ``load_weights`` reads it back, so a 0.6.0 script that saves and
 reloads its model runs unchanged.
 """
 
+import glob
 import os
 import re
 import shutil
@@ -67,13 +71,19 @@ class WeightFilesMixin:
         if path.endswith(_KERAS3_SUFFIXES) or kwargs.get("max_shard_size") is not None:
             return super().save_weights(filepath, overwrite=overwrite, **kwargs)
         # A 0.6.0 name: Keras 3's weights format under exactly this name (save_format and options were Keras 2's).
-        if not overwrite and os.path.exists(path):
-            raise FileExistsError(f"{type(self).__name__}.save_weights: {path} exists and overwrite=False.")
+        label = f"{type(self).__name__} '{self.name}'.save_weights"
+        if os.path.isdir(path):
+            raise ValueError(f"{label}: {path} is a folder; pass a file name (e.g. {os.path.join(path, 'spn.h5')}).")
+        if not overwrite and (os.path.exists(path) or os.path.exists(path + ".index")):
+            raise FileExistsError(f"{label}: {path} exists and overwrite=False.")
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         with tempfile.TemporaryDirectory() as folder:
             temporary = os.path.join(folder, "model.weights.h5")
             super().save_weights(temporary, **kwargs)
             shutil.move(temporary, path)
+        # A checkpoint of the same name (0.6.0's) is replaced, as saving it again under Keras 2 would have.
+        for stale in glob.glob(glob.escape(path) + ".index") + glob.glob(glob.escape(path) + ".data-*-of-*"):
+            os.remove(stale)
         return None
 
     def load_weights(self, filepath, skip_mismatch=False, by_name=False, options=None, **kwargs):
@@ -86,7 +96,7 @@ class WeightFilesMixin:
         path = os.fspath(filepath)
         if path.endswith(_KERAS3_SUFFIXES):
             return super().load_weights(filepath, skip_mismatch=skip_mismatch, **kwargs)
-        if os.path.exists(path + ".index"):
+        if _is_checkpoint(path):
             return load_060_weights(self, path, by_name)
         if os.path.isfile(path) and h5py.is_hdf5(path):
             if _read_keras2_h5(path, names_only=True) is not None:
@@ -123,7 +133,7 @@ def load_060_weights(model, filepath, by_name=False):
     """
     path = os.fspath(filepath)
     label = f"{type(model).__name__} '{model.name}'"
-    checkpoint = os.path.exists(path + ".index")
+    checkpoint = _is_checkpoint(path)
     if checkpoint:
         saved = _read_checkpoint(path)
     else:
@@ -155,6 +165,58 @@ def load_060_weights(model, filepath, by_name=False):
     return Restored060Checkpoint()
 
 
+def _is_checkpoint(path):
+    """Whether ``path`` names a TensorFlow checkpoint (``path.index``), not a newer file of that very name."""
+    index = path + ".index"
+    if not os.path.exists(index):
+        return False
+    return not (os.path.isfile(path) and os.path.getmtime(path) >= os.path.getmtime(index))
+
+
+class _NestedGroup(list):
+    """A Keras 2 HDF5 group holding a nested network: ``[(layer name as saved, {variable: array})]``.
+
+    Keras 2 wrote a network's trainable variables before its fixed ones, so the layers come out of order where
+    some hold only fixed variables; :func:`_in_layer_order` restores it by name.
+    """
+
+
+def _in_layer_order(network, group):
+    """The saved layers of ``group`` in the order of ``network``'s layers with variables, matched by name.
+
+    Keras names layers ``<kind>`` or ``<kind>_<n>``, numbered as they were made: each layer takes the saved
+    layer of its own name, else the lowest-numbered one of its kind left, else one with its variables' names, else
+    the next one left.
+    """
+    left = list(group)
+
+    def kind_and_number(name):
+        match = re.fullmatch(r"(.*?)(?:_(\d+))?", name.split("/")[-1])
+        return match.group(1), int(match.group(2) or 0)
+
+    def fits(layer, values):  # the saved variables have 0.6.0's names of the layer's variables
+        names = {_NAMES_060.get(n, n) for n in (v.name.split("/")[-1].split(":")[0] for v in layer.weights)}
+        if "statistics" in names:
+            names = {"first_order_moment_denom_accum"}
+        return names <= set(values)
+
+    ordered = []
+    for layer in (layer for layer in network.layers if layer.weights):
+        kind = kind_and_number(layer.name)[0]
+        same_name = [entry for entry in left if entry[0].split("/")[-1] == layer.name]
+        same_kind = sorted(
+            (entry for entry in left if kind_and_number(entry[0])[0] == kind), key=lambda e: kind_and_number(e[0])[1]
+        )
+        # Variables that Keras 2 saved without their layer's name (0.6.0's adapted normalization) go by their names.
+        same_names = [entry for entry in left if fits(layer, entry[1])]
+        chosen = (same_name or same_kind or same_names or left[:1] or [None])[0]
+        if chosen is None:
+            break
+        left.remove(chosen)
+        ordered.append(chosen[1])
+    return ordered + [values for _, values in left]
+
+
 def _paired(network, saved, path):
     """``[(layer, {name: array})]``: ``network``'s layers with variables against ``saved`` (in the same order).
 
@@ -170,8 +232,11 @@ def _paired(network, saved, path):
         )
     pairs = []
     for layer, values in zip(layers, saved):
-        if isinstance(values, list) and not hasattr(layer, "layers") and len(values) == 1:
-            values = values[0]  # a layer whose variables Keras 2 named after another scope
+        if isinstance(values, _NestedGroup):
+            if not hasattr(layer, "layers") and len(values) == 1:
+                values = values[0][1]  # a layer whose variables Keras 2 named after another scope
+            elif hasattr(layer, "layers"):
+                values = _in_layer_order(layer, values)
         if isinstance(values, list):
             if not hasattr(layer, "layers"):
                 raise ValueError(
@@ -208,7 +273,7 @@ def _read_checkpoint(path):
     """``{network path: [{variable name: array}]}`` of a Keras 2 checkpoint: its layers with variables, in order.
 
     The path is ``""`` for the saved model's own layers and, e.g., ``"template_network/"`` for those of a network
-    it holds (0.6.0's dynamic SPN).
+    it holds as an attribute (0.6.0's dynamic SPN). A network nested as a layer is a list in its place.
     """
     reader = tf.train.load_checkpoint(path)
     networks = {}
@@ -217,7 +282,20 @@ def _read_checkpoint(path):
         if match and not match.group(1).startswith("optimizer/"):
             layers = networks.setdefault(match.group(1), {})
             layers.setdefault(int(match.group(2)), {})[match.group(3)] = reader.get_tensor(key)
-    return {prefix: [layers[index] for index in sorted(layers)] for prefix, layers in sorted(networks.items())}
+    nested = {}  # prefix -> {index: prefix of the network nested there}
+    for prefix in networks:
+        found = re.fullmatch(r"(.*?)layer_with_weights-(\d+)/", prefix)
+        while found:
+            nested.setdefault(found.group(1), {})[int(found.group(2))] = found.group(0)
+            found = re.fullmatch(r"(.*?)layer_with_weights-(\d+)/", found.group(1))
+
+    def assembled(prefix):
+        layers = dict(networks.get(prefix, {}))
+        layers.update({index: assembled(inner) for index, inner in nested.get(prefix, {}).items()})
+        return [layers[index] for index in sorted(layers)]
+
+    roots = {prefix for prefix in [*networks, *nested] if not re.fullmatch(r".*layer_with_weights-\d+/", prefix)}
+    return {prefix: assembled(prefix) for prefix in sorted(roots)}
 
 
 def _read_keras2_h5(path, names_only=False):
@@ -241,7 +319,7 @@ def _read_keras2_h5(path, names_only=False):
             if list(by_layer) == [layer_name]:
                 layers.extend(by_layer.values())
             elif by_layer:
-                layers.append(list(by_layer.values()))
+                layers.append(_NestedGroup(by_layer.items()))
         return layers
 
 
@@ -270,6 +348,7 @@ def _layer_values(layer, saved, path):
                 f"{label}: {path} holds {value.size} values of shape {value.shape} for '{name}', which has "
                 f"shape {shape}. Build the layer with the sizes 0.6.0's layer had."
             )
+        _check_value_space(layer, name, value, label, path)
         pairs.append((variable, value.reshape(shape).astype(variable.dtype)))
         used.add(key)
     unused = sorted(set(saved) - used - {key for key in _MOMENTS_060 if "statistics" in used})
@@ -279,6 +358,27 @@ def _layer_values(layer, saved, path):
             "the arguments 0.6.0's layer had (e.g. use_accumulators, scale_trainable)."
         )
     return pairs
+
+
+def _check_value_space(layer, name, value, label, path):
+    """Refuses values that cannot be what ``layer`` stores (0.6.0's files do not say which space they are in)."""
+    if name == "accumulators" and getattr(layer, "logspace_accumulators", None) is False and np.any(value < 0):
+        raise ValueError(
+            f"{label}: {path} holds negative sum weights for it, which only log-space accumulators hold: build "
+            "the layer with logspace_accumulators=True, as 0.6.0's layer was."
+        )
+    if name == "accumulators" and getattr(layer, "logspace_accumulators", None) is True and value.ndim >= 2:
+        columns = value.reshape(-1, value.shape[-2], value.shape[-1])
+        if np.all(value >= 0) and np.allclose(columns.sum(axis=1), 1.0, atol=1e-4):
+            raise ValueError(
+                f"{label}: {path} holds normalized linear sum weights for it: build the layer with "
+                "logspace_accumulators=False, as 0.6.0's layer was."
+            )
+    if name == "scale" and getattr(layer, "stores_softplus_inverse_scale", True) is False and np.any(value <= 0):
+        raise ValueError(
+            f"{label}: {path} holds scales <= 0 for it, which is how 0.6.0 stored trainable scales (softplus^-1): "
+            "build the leaf with scale_trainable=True, as 0.6.0's leaf was."
+        )
 
 
 _MOMENTS_060 = (

@@ -66,6 +66,31 @@ def dgc_layers(leaf, logspace):
     ]
 
 
+def nested_layers():
+    """A ``keras.Sequential`` nested in the model, holding an adapted normalization (whose variables Keras 2 saved
+    without the layer's name) and a frozen sum (whose variables Keras 2 saved after the trainable ones)."""
+    normalize = layers.NormalizeStandardScore(axes=layers.NormalizeAxes.GLOBAL, input_shape=[NUM_VARS])
+    normalize.adapt(tf.data.Dataset.from_tensor_slices(inputs("nested")).batch(3))
+    inner = tf.keras.Sequential(
+        [
+            normalize,
+            layers.FlatToRegions(num_decomps=1),
+            layers.NormalLeaf(num_components=2),
+            layers.DenseSum(num_sums=3, trainable=False),
+            layers.PermuteAndPadScopes([[3, 0, 6, -1, 1, 5, 2, 4]]),
+            layers.ReduceProduct(num_factors=2),
+            layers.DenseSum(num_sums=2),
+        ]
+    )
+    return [
+        inner,
+        layers.DenseProduct(num_factors=2),
+        layers.DenseSum(num_sums=2),
+        layers.DenseProduct(num_factors=2),
+        layers.RootSum(return_weighted_child_logits=False),
+    ]
+
+
 def fixed_permutations():
     return layers.PermuteAndPadScopes([[3, 0, 6, -1, 1, 5, 2, 4], [-1, 5, 4, 1, 0, 2, 6, 3]])
 
@@ -97,6 +122,7 @@ CASES = {
         False,
         True,
     ),
+    "nested": ("grad", nested_layers, False, False),
     "dgc_trainable_scale": (
         "grad",
         lambda: dgc_layers(layers.NormalLeaf(num_components=2, scale_trainable=True), True),
@@ -163,9 +189,15 @@ def build(name, stack=None):
     return model
 
 
+def flat_layers(model):
+    """The layers of ``model``, those of nested networks in their place."""
+    for layer in model.layers:
+        yield from flat_layers(layer) if hasattr(layer, "layers") else [layer]
+
+
 def fill(model):
     """0.6.0 side: values that differ per variable and entry, valid for each role."""
-    for i, layer in enumerate(model.layers):
+    for i, layer in enumerate(flat_layers(model)):
         for j, variable in enumerate(layer.weights):
             name = variable.name.split("/")[-1].split(":")[0]
             rng = np.random.default_rng([i, j])
