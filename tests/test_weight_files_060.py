@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from tensorflow import keras
 
+import libspn_keras as spnk
 from libspn_keras import layers, models
 
 HERE = Path(__file__).resolve().parent
@@ -24,6 +25,13 @@ sys.path.insert(0, str(HERE / "side"))
 import weights_060  # noqa: E402
 
 PREDICTIONS = json.loads((DATA / "predictions.json").read_text())
+
+
+@pytest.fixture(autouse=True)
+def _default_sum_op_restored():
+    """The cases set the global default sum op, as 0.6.0 scripts do; later tests get the library's default back."""
+    yield
+    spnk.set_default_sum_op(None)
 
 
 @pytest.mark.parametrize("kind", ["h5", "checkpoint"])
