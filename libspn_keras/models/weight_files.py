@@ -32,6 +32,8 @@ import h5py
 import numpy as np
 import tensorflow as tf
 
+from libspn_keras.math.em_roles import pack_leaf_statistics
+
 # This library's variable name -> 0.6.0's, where they differ.
 _NAMES_060 = {"accumulators": "sum_weights", "kernel": "onehot_kernel", "std": "stddev"}
 # "[network path/]layer_with_weights-<i>/<variable>/.ATTRIBUTES/VARIABLE_VALUE"; the path names nested networks.
@@ -99,7 +101,7 @@ class WeightFilesMixin:
         if _is_checkpoint(path):
             return load_060_weights(self, path, by_name)
         if os.path.isfile(path) and h5py.is_hdf5(path):
-            if _read_keras2_h5(path, names_only=True) is not None:
+            if _is_keras2_h5(path):
                 load_060_weights(self, path, by_name)
                 return None  # as Keras 2's load_weights of an HDF5 file
             # Keras 3's weights format under a 0.6.0 name (see save_weights): read it under its own suffix.
@@ -195,13 +197,13 @@ def _in_layer_order(network, group):
         return match.group(1), int(match.group(2) or 0)
 
     def fits(layer, values):  # the saved variables have 0.6.0's names of the layer's variables
-        names = {_NAMES_060.get(n, n) for n in (v.name.split("/")[-1].split(":")[0] for v in layer.weights)}
+        names = {_NAMES_060.get(_short_name(variable), _short_name(variable)) for variable in layer.weights}
         if "statistics" in names:
             names = {"first_order_moment_denom_accum"}
         return names <= set(values)
 
     ordered = []
-    for layer in (layer for layer in network.layers if layer.weights):
+    for layer in _layers_with_variables(network):
         kind = kind_and_number(layer.name)[0]
         same_name = [entry for entry in left if entry[0].split("/")[-1] == layer.name]
         same_kind = sorted(
@@ -223,7 +225,7 @@ def _paired(network, saved, path):
     An entry of ``saved`` that is itself a list holds a nested network's layers (a Keras 2 HDF5 file keeps a
     sub-network's variables in one group).
     """
-    layers = [layer for layer in network.layers if layer.weights]
+    layers = _layers_with_variables(network)
     if len(layers) != len(saved):
         raise ValueError(
             f"{type(network).__name__} '{network.name}': {path} holds variables of {len(saved)} layers and this "
@@ -298,17 +300,26 @@ def _read_checkpoint(path):
     return {prefix: assembled(prefix) for prefix in sorted(roots)}
 
 
-def _read_keras2_h5(path, names_only=False):
+def _keras2_weights(file):
+    """The group of a Keras 2 HDF5 file that lists the layers' weights, or ``None`` (e.g. Keras 3's format)."""
+    group = file["model_weights"] if "model_weights" in file else file  # a whole model, or weights only
+    return group if "layer_names" in group.attrs else None
+
+
+def _is_keras2_h5(path):
+    with h5py.File(path, "r") as file:
+        return _keras2_weights(file) is not None
+
+
+def _read_keras2_h5(path):
     """``[{variable name: array}]`` of the layers with variables in order, or ``None`` if not a Keras 2 file.
 
     A nested network (a group whose variables belong to several layers) is a list of such dicts.
     """
     with h5py.File(path, "r") as file:
-        group = file["model_weights"] if "model_weights" in file else file  # a whole model, or weights only
-        if "layer_names" not in group.attrs:
+        group = _keras2_weights(file)
+        if group is None:
             return None
-        if names_only:
-            return [_text(name) for name in group.attrs["layer_names"]]
         layers = []
         for layer_name in map(_text, group.attrs["layer_names"]):
             names = [_text(name) for name in group[layer_name].attrs.get("weight_names", [])]
@@ -323,6 +334,15 @@ def _read_keras2_h5(path, names_only=False):
         return layers
 
 
+def _layers_with_variables(network):
+    return [layer for layer in network.layers if layer.weights]
+
+
+def _short_name(variable):
+    """A variable's own name (``accumulators``), without its layer's path or Keras 2's ``:0``."""
+    return variable.name.split("/")[-1].split(":")[0]
+
+
 def _text(value):
     return value.decode("utf8") if isinstance(value, bytes) else str(value)
 
@@ -334,7 +354,7 @@ def _layer_values(layer, saved, path):
         saved = dict(saved, statistics=_leaf_statistics_060(layer, saved, label, path))
     pairs, used = [], set()
     for variable in layer.weights:
-        name = variable.name.split("/")[-1].split(":")[0]
+        name = _short_name(variable)
         key = name if name in saved else _NAMES_060.get(name)
         if key not in saved:
             raise ValueError(
@@ -413,5 +433,5 @@ def _leaf_statistics_060(leaf, saved, label, path):
         scale = np.asarray(saved["scale"], np.float64)
     else:
         raise ValueError(f"{label}: {path} holds neither 0.6.0's second moments nor its scale for this leaf.")
-    variance = np.asarray(leaf.variance_from_scale(tf.constant(scale, tf.float64)), np.float64)
-    return np.stack([count, count * location, count * (variance + location**2)], axis=-1)
+    variance = leaf.variance_from_scale(tf.constant(scale, tf.float64))
+    return (pack_leaf_statistics(tf.constant(location), variance) * count[..., None]).numpy()
