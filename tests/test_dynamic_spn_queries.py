@@ -1,6 +1,8 @@
 """Dynamic SPNs in 0.6.0's form ([x, sequence_lens], four networks) and queries on both forms."""
 
 import itertools
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,6 +11,9 @@ from reference import np_logsumexp
 from tensorflow import keras
 
 from libspn_keras import layers, models, optimizers
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "side"))
+import weights_060  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore:Do not pass an `input_shape`:UserWarning")
 
@@ -217,18 +222,12 @@ def test_queries_on_this_librarys_form_with_missing_steps():
 def test_dynamic_spn_tracks_its_networks_in_the_original_order():
     """0.6.0 assigns template, top, t0, t - 1 in its constructor, and model.weights follows that order: a 0.6.0
     model's get_weights() fits set_weights() here only in that order."""
-    template = keras.Sequential(
-        [
-            layers.FlatToRegions(num_decomps=1, input_shape=[2], dtype=tf.int32),
-            layers.IndicatorLeaf(num_components=2),
-            layers.DenseSum(num_sums=3),
-            layers.ReduceProduct(num_factors=2),
-        ]
+    model = weights_060.dynamic_model("grad")  # the same networks as 0.6.0's weight files of a dynamic SPN
+    template, t0, t_minus_1, top = (
+        model.template_network,
+        model.interface_network_t0,
+        model.interface_network_t_minus_1,
+        model.top_network,
     )
-    t0 = keras.Sequential([layers.DenseSum(num_sums=2, input_shape=[1, 1, 3])])
-    t_minus_1 = keras.Sequential([layers.DenseSum(num_sums=2, input_shape=[1, 1, 4])])
-    top = keras.Sequential([layers.RootSum(return_weighted_child_logits=False, input_shape=[1, 1, 4])])
-    model = models.DynamicSumProductNetwork(template, t0, t_minus_1, top)
-    model([np.zeros((1, 3, 2), np.int32), np.ones(1)])
     expected = [v for network in (template, top, t0, t_minus_1) for v in network.weights]
     assert [id(v) for v in model.weights] == [id(v) for v in expected]

@@ -135,21 +135,22 @@ DYNAMIC = "dynamic_trained"  # 0.6.0's dynamic SPN of four networks, trained by 
 NUM_STEPS = 4
 
 
-def dynamic_model():
-    """0.6.0's form ``DynamicSumProductNetwork(template, interface_t0, interface_t_minus_1, top)`` on 2 variables."""
-    spnk.set_default_sum_op(SUM_OPS["em"]())
+def dynamic_model(sum_op="em"):
+    """0.6.0's form ``DynamicSumProductNetwork(template, interface_t0, interface_t_minus_1, top)`` on 2 variables,
+    every sum with its own ``sum_op`` (the global default is left alone), built on one batch."""
     keras = tf.keras
+    ops = dict(sum_op=SUM_OPS[sum_op]())
     template = keras.Sequential(
         [
             layers.FlatToRegions(num_decomps=1, input_shape=[2], dtype=tf.int32),
             layers.IndicatorLeaf(num_components=2),
-            layers.DenseSum(num_sums=3),
+            layers.DenseSum(num_sums=3, **ops),
             layers.ReduceProduct(num_factors=2),
         ]
     )
-    t0 = keras.Sequential([layers.DenseSum(num_sums=2, input_shape=[1, 1, 3])])
-    t_minus_1 = keras.Sequential([layers.DenseSum(num_sums=2, input_shape=[1, 1, 4])])
-    top = keras.Sequential([layers.RootSum(return_weighted_child_logits=False, input_shape=[1, 1, 4])])
+    t0 = keras.Sequential([layers.DenseSum(num_sums=2, input_shape=[1, 1, 3], **ops)])
+    t_minus_1 = keras.Sequential([layers.DenseSum(num_sums=2, input_shape=[1, 1, 4], **ops)])
+    top = keras.Sequential([layers.RootSum(return_weighted_child_logits=False, input_shape=[1, 1, 4], **ops)])
     model = spnk.models.DynamicSumProductNetwork(template, t0, t_minus_1, top)
     x, lengths = dynamic_inputs()
     model([x[:1], lengths[:1]])
