@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 from reference import np_logsumexp
 
+from libspn_keras.math.contractions import MAX_UNROLLED_CHILDREN
 from libspn_keras.math.counted_log_matmul import (
     MAX_FAST_TOTAL,
     MIN_FAST_TOTAL,
@@ -12,6 +13,7 @@ from libspn_keras.math.counted_log_matmul import (
     counted_log_outer_matmul,
 )
 from libspn_keras.math.em import online_em_sum_update, sum_estimate
+from libspn_keras.math.log_matmul import log_matmul
 from libspn_keras.math.products import log_product_of_groups
 
 
@@ -149,3 +151,50 @@ def test_counted_sums_then_products_match_the_product_of_the_sums():
     assert np.array_equal(np.isfinite(out), finite)
     np.testing.assert_allclose(d_x, ref_d_x, rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(counts, ref_counts, rtol=1e-4, atol=1e-6)
+
+
+def jit_kernel_values(kernel, inputs, accumulators, dy):
+    """:func:`kernel_values` with the kernel and its gradient compiled by XLA."""
+
+    @tf.function(jit_compile=True)
+    def values(inputs, accumulators):
+        with tf.GradientTape() as tape:
+            tape.watch([*inputs, accumulators])
+            out = kernel(*inputs, accumulators)
+        return out, tape.gradient(out, [*inputs, accumulators], output_gradients=tf.constant(dy, tf.float32))
+
+    out, grads = values([tf.constant(v, tf.float32) for v in inputs], tf.constant(accumulators, tf.float32))
+    return out.numpy(), [g.numpy() for g in grads]
+
+
+@pytest.mark.parametrize("num_children", [1, 2, MAX_UNROLLED_CHILDREN, MAX_UNROLLED_CHILDREN + 1])
+@pytest.mark.parametrize("product_factors", [None, 2])
+@pytest.mark.parametrize("values", [kernel_values, jit_kernel_values], ids=["eager", "xla"])
+def test_sums_over_few_children_match_the_reference(num_children, product_factors, values):
+    """Up to ``MAX_UNROLLED_CHILDREN`` children the checked kernels add broadcast products instead of a matmul."""
+    rng = np.random.default_rng(6)
+    x = extreme_children(rng, (5, 4, 3, num_children))
+    x[2, 1, 0, 0] = 0.0  # an indicator-like child: the others are -inf or far below
+    acc = extreme_accumulators(rng, (4, 3, num_children, 5), 3.0)
+    out_shape = (5, 4 // (product_factors or 1), 3, 5)
+    dy = rng.random(out_shape)
+    spread = np.repeat(dy, product_factors or 1, axis=1)
+    ref_sums, ref_d_x, ref_counts = reference_sums_and_counts(x, acc, spread)
+    ref_out = ref_sums if product_factors is None else ref_sums.reshape(5, 2, 2, 3, 5).sum(axis=2)
+    finite = np.isfinite(ref_out)
+
+    counted = lambda x, acc: counted_log_matmul(x, acc, product_factors=product_factors)  # noqa: E731
+    out, (d_x, counts) = values(counted, [x], acc, dy)
+    assert out.shape == out_shape and np.array_equal(np.isfinite(out), finite)
+    np.testing.assert_allclose(out[finite], ref_out[finite], rtol=1e-6, atol=1e-4)
+    np.testing.assert_allclose(d_x, ref_d_x, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(counts, ref_counts, rtol=1e-4, atol=1e-6)
+
+    if product_factors is None:  # the gradient sum ops' kernel, on weights checked to be normalized
+        weights = acc / acc.sum(axis=-2, keepdims=True)
+        checked = lambda x, w: log_matmul(x, w, checked_weights=True)  # noqa: E731
+        out, (d_x, d_weights) = values(checked, [x], weights, dy)
+        np.testing.assert_allclose(out[finite], ref_out[finite], rtol=1e-6, atol=1e-4)
+        assert np.array_equal(np.isfinite(out), finite)
+        np.testing.assert_allclose(d_x, ref_d_x, rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(d_weights * weights, ref_counts, rtol=1e-4, atol=1e-6)

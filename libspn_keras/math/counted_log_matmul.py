@@ -18,6 +18,8 @@ expected edge counts ``a_cs sum_x exp(x_c - m) g_s`` (``w_cs dL/dw_cs`` for
 Shapes follow :mod:`libspn_keras.math.log_matmul`.
 """
 
+import functools
+
 import tensorflow as tf
 
 from libspn_keras.math.contractions import outer_sum_kernel, sum_kernel
@@ -87,9 +89,10 @@ def counted_log_matmul(x, accumulators, product_factors=None):
         of value 0.
     """
     if product_factors is None:
-        return sum_kernel(x, accumulators, _normalized, _counts)
+        return sum_kernel(x, accumulators, _normalized, _counts, unroll_small=True)
     finish = _normalized_products(product_factors)
-    return sum_kernel(x, accumulators, finish, _counts, lambda dy: spread_groups(dy, product_factors))
+    spread = functools.partial(spread_groups, num_factors=product_factors)
+    return sum_kernel(x, accumulators, finish, _counts, spread, unroll_small=True)
 
 
 def counted_log_outer_matmul(left, right, accumulators):
