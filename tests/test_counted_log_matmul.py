@@ -171,7 +171,7 @@ def jit_kernel_values(kernel, inputs, accumulators, dy):
 @pytest.mark.parametrize("product_factors", [None, 2])
 @pytest.mark.parametrize("values", [kernel_values, jit_kernel_values], ids=["eager", "xla"])
 def test_sums_over_few_children_match_the_reference(num_children, product_factors, values):
-    """Up to ``MAX_UNROLLED_CHILDREN`` children the checked kernels add broadcast products instead of a matmul."""
+    """Up to ``MAX_UNROLLED_CHILDREN`` children the soft-EM sums under products add broadcast products, not a matmul."""
     rng = np.random.default_rng(6)
     x = extreme_children(rng, (5, 4, 3, num_children))
     x[2, 1, 0, 0] = 0.0  # an indicator-like child: the others are -inf or far below

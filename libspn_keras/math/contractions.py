@@ -41,12 +41,12 @@ def _flat_matmul(a, b, out_last, transpose_b=False):
 
 
 #: Most children a per-position contraction adds up as broadcast products, when the kernel asks for it
-#: (``unroll_small``), instead of contracting them by a batched matmul. For a sum over two or three children (over
-#: an indicator leaf, say) the matmul spends its time moving the batch inside and back, while the products are one
-#: loop that XLA fuses with the ``exp`` before and the ``log`` (and products) after: the step of a RAT-SPN trained
-#: by EM is 10-16% faster on CPUs. From four children on the fused loop recomputes too many exponentials and the
-#: matmul is faster. Only kernels without the range check unroll: the check reads the sums in reductions of their
-#: own, into each of which XLA then copies the products (posterior queries 1.4x slower).
+#: (``unroll_small``), instead of contracting them by a batched matmul. For a sum over two or three children (the
+#: input sums over an indicator leaf) the matmul spends its time moving the batch inside and back, while the products
+#: are one loop that XLA fuses with the ``exp`` before and the products of sums after: the soft-EM step of a RAT-SPN
+#: is 9-16% faster on CPUs. The kernels that take one ``log`` per sum do not ask for it: in the fused loop that
+#: ``log`` runs unvectorized (posterior queries 1.2-1.4x slower). From four children on, the fused loop recomputes
+#: too many exponentials and the matmul is faster.
 MAX_UNROLLED_CHILDREN = 3
 
 
@@ -108,8 +108,8 @@ def sum_kernel(x, weights, finish, weights_grad, spread=None, unroll_small=False
 
     ``spread`` maps the output's gradient back to the shape of the sums
     where ``finish`` reduces them (e.g. into products of groups of sums);
-    ``unroll_small`` is for kernels whose ``finish`` has no range check (see
-    :data:`MAX_UNROLLED_CHILDREN`).
+    ``unroll_small`` is for kernels whose ``finish`` takes no ``log`` per
+    sum (see :data:`MAX_UNROLLED_CHILDREN`).
     """
 
     @tf.custom_gradient

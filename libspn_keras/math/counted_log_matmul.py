@@ -89,7 +89,7 @@ def counted_log_matmul(x, accumulators, product_factors=None):
         of value 0.
     """
     if product_factors is None:
-        return sum_kernel(x, accumulators, _normalized, _counts, unroll_small=True)
+        return sum_kernel(x, accumulators, _normalized, _counts)
     finish = _normalized_products(product_factors)
     spread = functools.partial(spread_groups, num_factors=product_factors)
     return sum_kernel(x, accumulators, finish, _counts, spread, unroll_small=True)

@@ -108,7 +108,7 @@ def _log_matmul_with(x, weights, log_weights_fn, checked=False):
     def finish(linear, shift, _):
         return _fast_or_exact(linear, shift, lambda: x, log_weights_fn, weights.shape, x, checked)
 
-    return sum_kernel(x, weights, finish, lambda d_weights, _: d_weights, unroll_small=checked)
+    return sum_kernel(x, weights, finish, lambda d_weights, _: d_weights)
 
 
 def log_outer_matmul(left, right, weights=None, log_weights=None, checked_weights=False):
