@@ -41,12 +41,12 @@ def _flat_matmul(a, b, out_last, transpose_b=False):
 
 
 #: Most children a per-position contraction adds up as broadcast products, when the kernel asks for it
-#: (``unroll_small``), instead of contracting them by a batched matmul. For a sum over two or three children (the
-#: input sums over an indicator leaf) the matmul spends its time moving the batch inside and back, while the products
-#: are one loop that XLA fuses with the ``exp`` before and the products of sums after: the soft-EM step of a RAT-SPN
-#: is 9-16% faster on CPUs. The kernels that take one ``log`` per sum do not ask for it: in the fused loop that
-#: ``log`` runs unvectorized (posterior queries 1.2-1.4x slower). From four children on, the fused loop recomputes
-#: too many exponentials and the matmul is faster.
+#: (``unroll_small``), instead of contracting them by a batched matmul. For a sum over two or three children (the input
+#: sums over an indicator leaf) the matmul spends its time moving the batch inside and back, while the products are one
+#: loop that XLA fuses with the ``exp`` before and the products of sums after: the soft-EM steps of the RAT-SPNs in
+#: ``benchmarks/bench_vs_original.py`` are 16-20% (small) and about 5% (large) faster on CPUs. The kernels that take
+#: one ``log`` per sum do not ask for it: in the fused loop that ``log`` runs unvectorized (posterior queries 1.2-1.4x
+#: slower). From four children on, the fused loop recomputes too many exponentials and the matmul is faster.
 MAX_UNROLLED_CHILDREN = 3
 
 
