@@ -78,7 +78,10 @@ def counted_log_matmul(x, accumulators, product_factors=None):
             result is then its output, the sums of each group of that many
             adjacent positions on axis 1 (scopes) multiplied, with one
             ``log`` per product (see
-            :func:`~libspn_keras.math.products.log_product_of_groups`).
+            :func:`~libspn_keras.math.products.log_product_of_groups`);
+            sums over at most
+            :data:`~libspn_keras.math.contractions.MAX_UNROLLED_CHILDREN`
+            children are then added up elementwise, not by a matmul.
 
     Returns:
         ``log(sum_c exp(x_c) * a_cs / sum_c a_cs)``, ``[batch, *lead, sums]``
