@@ -29,13 +29,18 @@ def reference_sums_and_counts(x, accumulators, dy):
     return out, flow.sum(axis=-1), flow.sum(axis=batch_axes)
 
 
-def kernel_values(kernel, inputs, accumulators, dy):
-    inputs = [tf.constant(v, tf.float32) for v in inputs]
-    accumulators = tf.constant(accumulators, tf.float32)
-    with tf.GradientTape() as tape:
-        tape.watch([*inputs, accumulators])
-        out = kernel(*inputs, accumulators)
-    grads = tape.gradient(out, [*inputs, accumulators], output_gradients=tf.constant(dy, tf.float32))
+def kernel_values(kernel, inputs, accumulators, dy, jit=False):
+    """The kernel's output and its gradients to ``inputs`` and ``accumulators``; with ``jit``, compiled by XLA."""
+
+    def values(inputs, accumulators):
+        with tf.GradientTape() as tape:
+            tape.watch([*inputs, accumulators])
+            out = kernel(*inputs, accumulators)
+        return out, tape.gradient(out, [*inputs, accumulators], output_gradients=tf.constant(dy, tf.float32))
+
+    if jit:
+        values = tf.function(values, jit_compile=True)
+    out, grads = values([tf.constant(v, tf.float32) for v in inputs], tf.constant(accumulators, tf.float32))
     return out.numpy(), [g.numpy() for g in grads]
 
 
@@ -153,24 +158,10 @@ def test_counted_sums_then_products_match_the_product_of_the_sums():
     np.testing.assert_allclose(counts, ref_counts, rtol=1e-4, atol=1e-6)
 
 
-def jit_kernel_values(kernel, inputs, accumulators, dy):
-    """:func:`kernel_values` with the kernel and its gradient compiled by XLA."""
-
-    @tf.function(jit_compile=True)
-    def values(inputs, accumulators):
-        with tf.GradientTape() as tape:
-            tape.watch([*inputs, accumulators])
-            out = kernel(*inputs, accumulators)
-        return out, tape.gradient(out, [*inputs, accumulators], output_gradients=tf.constant(dy, tf.float32))
-
-    out, grads = values([tf.constant(v, tf.float32) for v in inputs], tf.constant(accumulators, tf.float32))
-    return out.numpy(), [g.numpy() for g in grads]
-
-
 @pytest.mark.parametrize("num_children", [1, 2, MAX_UNROLLED_CHILDREN, MAX_UNROLLED_CHILDREN + 1])
 @pytest.mark.parametrize("product_factors", [None, 2])
-@pytest.mark.parametrize("values", [kernel_values, jit_kernel_values], ids=["eager", "xla"])
-def test_sums_over_few_children_match_the_reference(num_children, product_factors, values):
+@pytest.mark.parametrize("jit", [False, True], ids=["eager", "xla"])
+def test_sums_over_few_children_match_the_reference(num_children, product_factors, jit):
     """Up to ``MAX_UNROLLED_CHILDREN`` children the soft-EM sums under products add broadcast products, not a matmul."""
     rng = np.random.default_rng(6)
     x = extreme_children(rng, (5, 4, 3, num_children))
@@ -184,7 +175,7 @@ def test_sums_over_few_children_match_the_reference(num_children, product_factor
     finite = np.isfinite(ref_out)
 
     counted = lambda x, acc: counted_log_matmul(x, acc, product_factors=product_factors)  # noqa: E731
-    out, (d_x, counts) = values(counted, [x], acc, dy)
+    out, (d_x, counts) = kernel_values(counted, [x], acc, dy, jit)
     assert out.shape == out_shape and np.array_equal(np.isfinite(out), finite)
     np.testing.assert_allclose(out[finite], ref_out[finite], rtol=1e-6, atol=1e-4)
     np.testing.assert_allclose(d_x, ref_d_x, rtol=1e-4, atol=1e-6)
@@ -193,7 +184,7 @@ def test_sums_over_few_children_match_the_reference(num_children, product_factor
     if product_factors is None:  # the gradient sum ops' kernel, on weights checked to be normalized
         weights = acc / acc.sum(axis=-2, keepdims=True)
         checked = lambda x, w: log_matmul(x, w, checked_weights=True)  # noqa: E731
-        out, (d_x, d_weights) = values(checked, [x], weights, dy)
+        out, (d_x, d_weights) = kernel_values(checked, [x], weights, dy, jit)
         np.testing.assert_allclose(out[finite], ref_out[finite], rtol=1e-6, atol=1e-4)
         assert np.array_equal(np.isfinite(out), finite)
         np.testing.assert_allclose(d_x, ref_d_x, rtol=1e-4, atol=1e-6)
