@@ -7,9 +7,10 @@ compiles the resulting region graph into one Keras model. Its parameters are
 then learned by EM (``OnlineExpectationMaximization``):
 
 1. mini-batch EM, the step size annealed from 1.0 to 0.05 over the epochs;
-2. full-data EM steps (the estimates of batches of 4096 averaged before the
-   update, step size 1.0) until the validation likelihood stops improving
-   (at most ``--full-epochs``).
+2. full-data EM steps (the estimates of equal batches of at most 4096 rows
+   averaged before the update, step size 1.0) until the validation likelihood
+   stops improving (at most ``--full-epochs``). On wide data the batches are
+   smaller, so that one batch's activations stay within about 5 GB.
 
 Both phases use one Dirichlet prior: ``--pseudocount`` (default 0.003)
 pseudo-samples per child of every sum over the whole training set. Each batch
@@ -57,6 +58,18 @@ from libspn_keras.structure import draw_region_graph  # noqa: E402
 
 DEFAULT_OUTPUT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "output")
 TIE_TOLERANCE = 0.005  # nats per sample
+# A batch's forward and backward pass keeps about 80 bytes per row, variable, latent state and tree: this many
+# of them (about 5 GB) per full-data batch lets 1,500 variables with K=64 and two trees run on 24 GB.
+FULL_BATCH_VALUES = 2**26
+
+
+def full_data_batches(num_rows, values_per_row, most_rows):
+    """``(rows per batch, number of batches)`` for full-data EM: batches as equal as they can be, so that
+    averaging their estimates weighs every row alike, each of at most ``most_rows`` rows and at most
+    ``FULL_BATCH_VALUES`` activations."""
+    most_rows = max(1, min(most_rows, FULL_BATCH_VALUES // values_per_row))
+    num_batches = -(-num_rows // most_rows)
+    return -(-num_rows // num_batches), num_batches
 
 
 def mean_log_likelihood(model, data, batch_size):
@@ -80,7 +93,9 @@ def train_hclt(train, valid, num_latents, prior, args, num_trees=1):
     name = f"K={num_latents}, prior {prior:g}" + (f", {num_trees} trees" if num_trees > 1 else "")
     print(f"{name}: structure learned and compiled in {time.perf_counter() - start:.2f} s")
     steps = int(np.ceil(len(train) / args.batch_size))
-    full_steps = int(np.ceil(len(train) / args.full_batch_size))
+    full_batch_size, full_steps = full_data_batches(
+        len(train), train.shape[1] * num_latents * num_trees, args.full_batch_size
+    )
     schedule = keras.optimizers.schedules.PolynomialDecay(1.0, steps * args.epochs, end_learning_rate=0.05)
     # The optimizer's pseudocount is in units of one batch (counts are batch means): a batch of B samples gets
     # pseudocount * B / len(train) pseudo-samples, the same value pseudocount / len(train) in those units.
@@ -97,7 +112,7 @@ def train_hclt(train, valid, num_latents, prior, args, num_trees=1):
     ]
     for phase, (epochs, optimizer) in enumerate(phases):
         model.compile(optimizer=optimizer, jit_compile=args.jit)
-        batch_size = args.batch_size if phase == 0 else args.full_batch_size
+        batch_size = args.batch_size if phase == 0 else full_batch_size
         for epoch in range(epochs):
             start = time.perf_counter()
             model.fit(train, batch_size=batch_size, epochs=1, verbose=0, shuffle=True)
@@ -127,7 +142,9 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=None, help="mini-batch EM epochs (default 20)")
     parser.add_argument("--full-epochs", type=int, default=None, help="most full-data EM epochs (default 10)")
     parser.add_argument("--batch-size", type=int, default=512)
-    parser.add_argument("--full-batch-size", type=int, default=4096, help="batch size of the full-data EM epochs")
+    parser.add_argument(
+        "--full-batch-size", type=int, default=4096, help="most rows per batch of the full-data EM epochs"
+    )
     parser.add_argument(
         "--pseudocount",
         type=float,

@@ -2,9 +2,12 @@
 
 import importlib.util
 import re
+from pathlib import Path
 
 import pytest
 from reference import run_script
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 def test_learn_structure_quick(tmp_path):
@@ -23,6 +26,40 @@ def test_learn_structure_quick(tmp_path):
         assert (tmp_path / "synthetic_tree.png").stat().st_size > 1000
     else:
         assert "structure not drawn" in out, out
+
+
+@pytest.fixture
+def example(monkeypatch):
+    """The example script as a module (it imports ``spn_tutorials`` from ``examples/``)."""
+    monkeypatch.syspath_prepend(str(EXAMPLES))
+    spec = importlib.util.spec_from_file_location("learn_structure", EXAMPLES / "learn_structure.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    "num_rows, values_per_row, most_rows",
+    [
+        (12758, 111 * 64, 4096),  # accidents, K=64: the row limit binds
+        (2461, 1556 * 64 * 2, 4096),  # ad's shape, K=64, two trees: the activation limit binds
+        (291326, 17 * 64, 4096),  # msnbc's shape: many batches
+        (7, 5, 4096),  # fewer rows than one batch
+        (10, 2**27, 4096),  # a single row over the limit still makes batches of one row
+        (4096, 1, 4096),  # exactly one full batch
+    ],
+)
+def test_full_data_batches_are_equal_and_within_the_limits(example, num_rows, values_per_row, most_rows):
+    rows, num_batches = example.full_data_batches(num_rows, values_per_row, most_rows)
+    # Keras cuts the epoch into batches of `rows`; the last holds the rest.
+    sizes = [rows] * (num_rows // rows) + ([num_rows % rows] if num_rows % rows else [])
+    assert len(sizes) == num_batches and sum(sizes) == num_rows
+    assert max(sizes) - min(sizes) <= num_batches  # equal up to rounding: the averaged estimates weigh rows alike
+    assert rows <= most_rows
+    assert rows == 1 or rows * values_per_row <= example.FULL_BATCH_VALUES
+    # No more batches than the limits require.
+    limit = max(1, min(most_rows, example.FULL_BATCH_VALUES // values_per_row))
+    assert num_batches == -(-num_rows // limit)
 
 
 @pytest.mark.slow
