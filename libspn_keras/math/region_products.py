@@ -112,7 +112,7 @@ def _masked_gather_sum(table, index):
         return _padded_gather_sum(table, index)
     parts = [_padded_gather_sum(table, class_index) for _, class_index in classes]
     order = np.argsort(np.concatenate([rows for rows, _ in classes]))
-    return tf.gather(tf.concat(parts, axis=0), order)
+    return gather_rows(tf.concat(parts, axis=0), order)  # no gather where the classes are already in order
 
 
 def _padded_gather_sum(table, index):
