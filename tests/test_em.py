@@ -842,3 +842,75 @@ def test_soft_em_step_follows_a_learning_rate_schedule():
         model.fit(batch, batch_size=len(batch), epochs=1, shuffle=False, verbose=0)
         for got, ref in zip(weights_of(model), expected):
             np.testing.assert_allclose(got, ref, atol=1e-5)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# A sample of probability 0 in a batch (float32 underflow far out in a leaf's tail, or every child of a sum dropped
+# by LogDropout) adds nothing; the other samples train as without it, and nothing non-finite is written.
+# --------------------------------------------------------------------------------------------------------------
+
+
+def two_variable_normal_model(sum_op, dropout=None):
+    keras.utils.set_random_seed(3)
+    stack = [
+        keras.Input((2,)),
+        layers.FlatToRegions(num_decomps=1),
+        layers.NormalLeaf(num_components=2, use_accumulators=sum_op != "grad"),
+        layers.DenseProduct(num_factors=2),
+    ]
+    stack += [layers.LogDropout(dropout)] if dropout else []
+    stack.append(layers.RootSum(return_weighted_child_logits=False, sum_op=sum_op))
+    return models.SequentialSumProductNetwork(stack)
+
+
+@pytest.mark.parametrize("sum_op", ["em", "hard_em", "unweighted_hard_em", "grad"])
+def test_a_sample_of_probability_zero_adds_nothing_to_the_step(sum_op):
+    x = np.random.default_rng(0).normal(size=(6, 2)).astype(np.float32)
+    x[2, 1] = 1e20  # a valid value: (x - mu)^2 / sigma^2 overflows float32, so log p(x) = -inf
+    trained = []
+    for data in (x, np.delete(x, 2, axis=0)):
+        model = two_variable_normal_model(sum_op)
+        assert np.isneginf(model(data).numpy().ravel()).sum() == (len(data) == 6)
+        em = sum_op != "grad"
+        model.compile(optimizer=optimizers.OnlineExpectationMaximization(0.5) if em else keras.optimizers.Adam(0.1))
+        loss = model.fit(data, batch_size=len(data), epochs=1, verbose=0, shuffle=False).history["loss"][0]
+        assert np.isinf(loss) == (len(data) == 6)
+        weights = [np.asarray(variable) for variable in model.weights]
+        assert all(np.isfinite(w).all() for w in weights), sum_op
+        assert np.isfinite(model(x[:2]).numpy()).all()
+        trained.append(weights)
+    (*_, root_with), (*_, root_without) = trained
+    assert not np.allclose(root_without, two_variable_normal_model(sum_op).weights[-1].numpy())
+    if sum_op in ("em", "grad"):  # soft EM normalizes each sum's counts; Adam's first step is scale-free
+        np.testing.assert_allclose(root_with, root_without, atol=1e-5)
+    else:  # hard EM moves a sum by the share of the batch that reached it: 5 of 6 samples here
+        np.testing.assert_array_equal(root_with.argmax(axis=-2), root_without.argmax(axis=-2))
+
+
+def test_sums_still_learn_when_log_dropout_drops_every_child_of_a_sample():
+    # With 4 children and rate 0.5 a sample loses them all with probability 1/16: 16 samples, 20 steps.
+    model = two_variable_normal_model("em", dropout=0.5)
+    model.compile(optimizer=optimizers.OnlineExpectationMaximization(0.5))
+    x = np.random.default_rng(1).normal(size=(16, 2)).astype(np.float32)
+    root = model.layers[-1]
+    losses_seen = []
+    for _ in range(20):
+        before = normalize(root.accumulators.numpy())
+        losses_seen.append(model.fit(x, batch_size=16, epochs=1, verbose=0).history["loss"][0])
+        assert all(np.isfinite(np.asarray(variable)).all() for variable in model.weights)
+        if np.isinf(losses_seen[-1]):
+            assert not np.allclose(normalize(root.accumulators.numpy()), before)
+    assert np.isinf(losses_seen).sum() >= 3  # the case this test is about did occur
+
+
+def test_log_likelihood_from_root_has_no_gradient_for_a_sample_of_probability_zero():
+    from libspn_keras.losses.root_outputs import log_likelihood_from_root
+
+    logits = tf.constant([[-1.0, -2.0, 0.5], [-np.inf, -np.inf, -np.inf], [-np.inf, -3.0, -np.inf]])
+    with tf.GradientTape() as tape:
+        tape.watch(logits)
+        values = log_likelihood_from_root(logits)
+    gradient = tape.gradient(values, logits).numpy()
+    np.testing.assert_allclose(values.numpy(), np_logsumexp(logits.numpy(), axis=-1), rtol=1e-6)
+    np.testing.assert_allclose(gradient[0], np.exp(logits[0] - np_logsumexp(logits.numpy()[0])), rtol=1e-6)
+    np.testing.assert_array_equal(gradient[1:], [[0, 0, 0], [0, 1, 0]])

@@ -2,6 +2,8 @@
 
 import tensorflow as tf
 
+from libspn_keras.math.stable import log_sum_exp
+
 
 def keras_reduction(reduction):
     """A Keras 3 loss reduction for ``reduction``, reading Keras 2's ``"auto"`` as it resolved it.
@@ -16,8 +18,12 @@ def keras_reduction(reduction):
 
 
 def log_likelihood_from_root(y_pred):
-    """``log p(x)`` ``[batch]`` from ``[batch, 1]`` (``log p(x)``) or ``[batch, classes]`` (``log p(x, y)``)."""
-    return tf.reduce_logsumexp(y_pred, axis=-1)
+    """``log p(x)`` ``[batch]`` from ``[batch, 1]`` (``log p(x)``) or ``[batch, classes]`` (``log p(x, y)``).
+
+    A sample of probability 0 gives ``-inf`` and no gradient (see
+    :func:`~libspn_keras.math.stable.log_sum_exp`).
+    """
+    return log_sum_exp(y_pred, axis=-1)
 
 
 def log_joint_from_root(y_true, y_pred):

@@ -50,9 +50,12 @@ def random_source(seed=None):
     """Within the block, the library's draws come from a generator seeded by :func:`resolve_seed` (``seed``).
 
     Yields the ``tf.random.Generator``. TensorFlow's global generator and
-    seed are neither read nor changed.
+    seed are neither read nor changed. Different seeds, however close,
+    give independent streams (each seed is a Philox key of its own).
     """
-    generator = tf.random.Generator.from_seed(resolve_seed(seed))
+    # The seed is Philox's key, not its counter: ``Generator.from_seed(s)`` starts the counter at ``s`` under one key,
+    # so seeds ``s`` and ``s + 1`` would give the same stream four numbers apart.
+    generator = tf.random.Generator.from_key_counter(key=resolve_seed(seed), counter=[0, 0], alg="philox")
     _stack().append(generator)
     try:
         yield generator

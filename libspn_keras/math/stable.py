@@ -15,6 +15,22 @@ def finite_max(x, axis, keepdims=True):
     return tf.stop_gradient(x_max)
 
 
+def log_sum_exp(x, axis=-1):
+    """``log(sum(exp(x)))`` over ``axis``, with no gradient (0, not ``nan``) where every entry is ``-inf``.
+
+    ``tf.reduce_logsumexp`` of all ``-inf`` values is ``-inf`` too, but its
+    gradient is ``0 / 0``. One sample of probability 0 in a batch (a value
+    far out in a leaf's tail, a child dropped by ``LogDropout``) would then
+    turn every gradient and EM count of the batch into ``nan``; here it adds
+    nothing, and the other samples train as they would without it.
+    """
+    shift = finite_max(x, axis, keepdims=True)
+    total = tf.reduce_sum(tf.exp(x - shift), axis=axis)
+    reached = total > 0
+    log_total = tf.math.log(tf.where(reached, total, tf.ones_like(total))) + tf.squeeze(shift, axis)
+    return tf.where(reached, log_total, tf.fill(tf.shape(total), tf.constant(-float("inf"), x.dtype)))
+
+
 def renormalized(log_sum, *children):
     """``log_sum(*children)`` less the same sums of children of log-value 0, as a constant.
 

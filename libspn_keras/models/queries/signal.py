@@ -9,6 +9,7 @@ induced tree (max-product sums) or of a tree drawn from the posterior
 import tensorflow as tf
 
 from libspn_keras.math.routing import argmax_one_hot, sample_one_hot
+from libspn_keras.math.stable import log_sum_exp
 from libspn_keras.models.queries.chain import leaf_input, run_layers, sum_ops_replaced
 from libspn_keras.sum_ops.grad import SumOpGradBackprop
 from libspn_keras.sum_ops.max_product import SumOpMaxProduct
@@ -29,7 +30,7 @@ def root_value(output, method):
     (``method=None``), the sum of the outputs as libspn-keras 0.6.0 did.
     """
     if method == "posterior_marginal":
-        return tf.reduce_logsumexp(output, axis=-1)
+        return log_sum_exp(output, axis=-1)
     if method is None:
         return tf.reduce_sum(output, axis=-1)
     if method == "mpe":
