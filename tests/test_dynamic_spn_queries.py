@@ -231,3 +231,35 @@ def test_dynamic_spn_tracks_its_networks_in_the_original_order():
     )
     expected = [v for network in (template, top, t0, t_minus_1) for v in network.weights]
     assert [id(v) for v in model.weights] == [id(v) for v in expected]
+
+
+def test_sampling_a_dynamic_spn_with_continuous_leaves_draws_one_component_per_step():
+    # The leaf of a dynamic SPN sees batch x steps rows; its component draws must have that many rows too.
+    keras.utils.set_random_seed(12)
+    template = keras.Sequential(
+        [
+            layers.FlatToRegions(num_decomps=1),
+            layers.NormalLeaf(num_components=3),
+            layers.DenseProduct(num_factors=2),
+            layers.DenseSum(num_sums=4),
+        ]
+    )
+    model = models.DynamicSumProductNetwork(template, num_interface_sums=3)
+    model.build((None, 5, 2))
+    leaf = template.layers[1]
+    locations = np.array([[0.0, 5.0, 10.0], [-30.0, -20.0, -10.0]], "float32")  # per variable, per component
+    leaf.location.assign(locations.reshape(2, 1, 3, 1))
+    leaf.scale.assign(np.full((2, 1, 3, 1), 1e-3, "float32"))
+    samples = model.sample(7, seed=4)
+    assert samples.shape == (7, 5, 2)
+    for variable in range(2):
+        distance = np.abs(samples[..., variable, None] - locations[variable]).min(axis=-1)
+        assert distance.max() < 0.01, (variable, samples[..., variable])
+    x = np.where(np.arange(5)[None, :, None] == 2, np.nan, 5.0 + np.zeros((6, 5, 2), "float32")).astype("float32")
+    x[..., 1] = -20.0
+    x[:, 2] = np.nan
+    completed = model.complete(x, method="sample", seed=5)
+    np.testing.assert_array_equal(completed[:, [0, 1, 3, 4]], x[:, [0, 1, 3, 4]])
+    for variable in range(2):
+        distance = np.abs(completed[:, 2, variable, None] - locations[variable]).min(axis=-1)
+        assert distance.max() < 0.01

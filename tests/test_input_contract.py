@@ -270,17 +270,29 @@ def test_rat_spn_refuses_another_number_of_variables_and_stays_usable(columns, j
     with pytest.raises(ValueError, match=expected) as excinfo:
         model(bad)
     assert f"(16, {columns}, 2, 1)" in str(excinfo.value)
-    with pytest.raises(ValueError, match=expected):
-        model.log_likelihood(bad)
+    model_message = r"SequentialSumProductNetwork '\w+' was built for input of shape \(None, 4\) but got shape"
+    model.log_likelihood(good)  # queries check the shape eagerly, also once their function is traced
+    for query in (model.log_likelihood, model.complete, model.mpe):
+        with pytest.raises(ValueError, match=model_message):
+            query(bad)
     # A tf.function already traced for 4 columns is retraced with unknown sizes: checked when it runs (or compiles).
     # The model checks the batch shape before the training step; predict's leaf checks it when the graph runs.
-    # (Under XLA, the default, the compiler refuses the shape when it compiles the step.)
+    # (Under XLA, the default, the compiler refuses the shape when it compiles the step.) With a batch size the
+    # retraced step knows the batch axis; the leaf's own shape assertion once let graph optimizations fold the
+    # model's check to true, so the step ran and advanced the optimizer's iteration count before failing.
+    for batch_size in (None, 16, 8):
+        with pytest.raises(
+            REFUSED,
+            match=rf"(?s)(but got shape\] \[{batch_size or 16} {columns}\]|indicator_leaf.*\[16,{columns},2,1\] is "
+            r"not compatible|batch\(es\) had another shape; their steps were skipped)",
+        ):
+            model.fit(bad, epochs=1, verbose=0, batch_size=batch_size)
+        assert_same(before, snapshot(model))
     with pytest.raises(
         REFUSED,
-        match=rf"(?s)(but got shape\] \[16 {columns}\]|indicator_leaf.*\[16,{columns},2,1\] is not compatible)",
+        match=rf"(?s)(indicator_leaf.*\[16,{columns},2,1\] is not compatible with expected"
+        rf"|but got shape\] \[16 {columns}\]|batch\(es\) had another shape; nothing was written)",
     ):
-        model.fit(bad, epochs=1, verbose=0)
-    with pytest.raises(REFUSED, match=rf"(?s)indicator_leaf.*\[16,{columns},2,1\] is not compatible with expected"):
         model.predict(bad, verbose=0)
     assert_unchanged_and_usable(model, before, good, reference)
     assert np.all(np.isfinite(model.log_likelihood(good)))
@@ -479,3 +491,20 @@ def test_normalizer_before_the_leaf_refuses_infinite_values():
         model(x)
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"NormalizeStandardScore named norm"):
         tf.function(model)(x)
+
+
+def test_queries_name_fractions_and_infinities_as_refused_values_not_as_categories():
+    # 1.9 once read as "category 2", and inf raised Python's OverflowError while the message was being written.
+    model = rat_spn()
+    good = np.random.default_rng(9).integers(0, 2, size=(8, 4)).astype("int32")
+    refused = r"IndicatorLeaf '\w+': the input holds \d+ value\(s\) that are neither valid nor the missing marker"
+    for bad_value in (1.9, 0.5, np.inf, -np.inf):
+        bad = good.astype("float32")
+        bad[0, 1] = bad_value
+        for query in (model.log_likelihood, model.complete):
+            with pytest.raises(ValueError, match=refused):
+                query(bad)
+    too_large = good.astype("float32")
+    too_large[0, 1] = 2.0
+    with pytest.raises(ValueError, match="input holds category 2 but IndicatorLeaf"):
+        model.log_likelihood(too_large)

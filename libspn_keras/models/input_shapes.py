@@ -50,15 +50,20 @@ def input_shape_matches(model, x):
 
 
 def with_known_input_shape(model, data, x):
-    """``data`` whose input ``x`` of unknown rank (a retraced step) gets the shape the model was built for.
+    """``data`` whose input ``x`` of partly unknown shape (a retraced step) gets the shape the model was built for.
 
     The step that uses it runs only where :func:`input_shape_matches` held, so tracing it with that shape
     is safe, and the model's layers see a shape they can build on instead of failing while they trace.
-    The values are taken apart and put back without any op that could fail on another shape (graph
-    optimizations may run it before the shape assertion, whose message must be the one the user sees).
+    The values are taken apart and put back without any op that could fail on another shape: graph
+    optimizations may run it before the shape assertion, whose message must be the one the user sees. Nor
+    may the layers assert the shape of ``x`` itself (``tf.ensure_shape``): Grappler then takes that shape as
+    known and folds the check of :func:`input_shape_matches` to true, so a batch of another shape would run
+    the step.
     """
     x_data, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-    if x.shape.rank is not None or not getattr(model, "inputs", None) or keras.tree.is_nested(x_data):
+    if not getattr(model, "inputs", None) or keras.tree.is_nested(x_data):
+        return data
+    if x.shape.rank is not None and x.shape[1:].is_fully_defined():
         return data
     expected = model.inputs[0].shape[1:]
     if any(size is None for size in expected):

@@ -73,7 +73,7 @@ def reconstruct(model, x, evidence_mask=None, weighted=True, training=None):
     missing = missing_mask(x, leaf, evidence_mask, name=model.name)
     signal, normalization, _ = leaf_signal(layers, mark_missing(x, missing), None, training=training)
     drawn = getattr(leaf, "leaf_representation", LeafRepresentation.MODE) is LeafRepresentation.SAMPLE
-    components = leaf.sample_components(tf.shape(x)[0], seed=stateless_seed()) if drawn else leaf.mode()
+    components = leaf.sample_components(tf.shape(signal)[0], seed=stateless_seed()) if drawn else leaf.mode()
     filled = fill_from_signal(signal, components, pre, hard=not weighted)
     filled = _to_input_units(filled, x, normalization)
     return tf.where(missing, filled, tf.cast(x, filled.dtype))
@@ -125,7 +125,8 @@ def complete(model, x, evidence_mask=None, method="posterior_marginal", seed=Non
             category = tf.argmax(to_inputs(signal, pre), axis=-1, output_type=tf.int32)
             filled = tf.broadcast_to(tf.expand_dims(category, -1), tf.concat([tf.shape(category), [leaf.num_dims]], 0))
         else:
-            components = _components(leaf, method, tf.shape(x)[0])
+            # One draw per leaf row: a dynamic SPN's leaf sees every time step of every sequence as a row.
+            components = _components(leaf, method, tf.shape(signal)[0])
             filled = fill_from_signal(signal, components, pre, hard=method != "posterior_marginal")
             filled = _to_input_units(filled, x, normalization)
     result = tf.where(missing, tf.cast(tf.reshape(filled, tf.shape(x)), x.dtype), x)

@@ -8,6 +8,7 @@ from libspn_keras.layers.base_leaf import missing_value
 from libspn_keras.layers.normalize_standard_score import NormalizeStandardScore
 from libspn_keras.layers.validation import check_int
 from libspn_keras.models.guarded_training import checked_batch
+from libspn_keras.models.input_shapes import input_shape_matches
 
 
 def missing_mask(x, leaf, evidence_mask=None, name="model"):
@@ -63,16 +64,19 @@ def check_num_samples(name, num_samples):
 
 
 def check_leaf_values(model, leaf, x, missing):
-    """Raises ``ValueError`` for an observed category the leaf does not have, or another value it refuses (``inf``).
+    """Raises ``ValueError`` for input of another shape than the model's, an observed category the leaf does not
+    have, or another value it refuses (``inf``, a fraction).
 
     Checked eagerly before a query runs its compiled function, where XLA would compile the leaf's own
-    assertions away.
+    assertions away, and where a function traced for several shapes would check the shape only as it runs.
     """
+    input_shape_matches(model, x)
     if leaf.is_categorical:
         observed = tf.boolean_mask(x, tf.logical_not(missing)).numpy()
-        if observed.size and np.round(observed).max() >= leaf.num_components:
+        categories = observed[np.isfinite(observed) & (observed == np.round(observed))]  # others: checked below
+        if categories.size and categories.max() >= leaf.num_components:
             raise ValueError(
-                f"{model.name}: input holds category {int(np.round(observed).max())} but {type(leaf).__name__} "
+                f"{model.name}: input holds category {int(categories.max())} but {type(leaf).__name__} "
                 f"'{leaf.name}' has {leaf.num_components} categories (0 to {leaf.num_components - 1}); recode the "
                 f"input or raise num_components."
             )
