@@ -263,3 +263,23 @@ def test_sampling_a_dynamic_spn_with_continuous_leaves_draws_one_component_per_s
     for variable in range(2):
         distance = np.abs(completed[:, 2, variable, None] - locations[variable]).min(axis=-1)
         assert distance.max() < 0.01
+
+
+@pytest.mark.parametrize("lengths", [[7, 3, 3, 3], [-2, 3, 3, 3], [3, 3], [1.5, 3, 3, 3]])
+def test_original_form_refuses_lengths_that_do_not_fit_the_sequences(lengths):
+    model = original_dspn(seed=13)
+    model.compile(optimizer=keras.optimizers.Adam(0.1))
+    x = np.random.default_rng(13).integers(0, 2, size=(4, MAX_STEPS, NUM_VARS)).astype("int32")
+    before = [variable.numpy().copy() for variable in model.weights]
+    message = r"sequence_lens must hold one length per sequence of x, each from 0 to its 3 steps"
+    with pytest.raises(ValueError, match=message):
+        model([x, np.array(lengths)])
+    with pytest.raises(ValueError, match=message):
+        model.log_likelihood([x, np.array(lengths)])
+    with pytest.raises(ValueError, match=message):
+        model.fit(x, np.array(lengths), verbose=0)
+    for old, variable in zip(before, model.weights):
+        np.testing.assert_array_equal(old, variable.numpy())
+    # Lengths from 0 (nothing observed: log p = 0) to all the steps are sequences.
+    log_p = model([x, np.array([0, 1, 2, 3])]).numpy()[:, 0]
+    assert log_p[0] == 0.0 and np.all(np.isfinite(log_p)) and np.all(log_p[1:] < 0)

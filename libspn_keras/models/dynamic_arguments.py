@@ -2,6 +2,7 @@
 
 import numbers
 
+import numpy as np
 import tensorflow as tf
 
 ORIGINAL_NETWORKS = ("template_network", "interface_network_t0", "interface_network_t_minus_1", "top_network")
@@ -54,6 +55,34 @@ def dynamic_arguments(args, kwargs):
         if not isinstance(count, numbers.Integral) or isinstance(count, bool) or count < 1:
             raise ValueError(f"DynamicSumProductNetwork: num_interface_sums must be an int >= 1, got {count!r}.")
     return original, arguments, remaining
+
+
+def check_sequence_lens(label, sequence_lens, num_sequences, num_steps):
+    """``sequence_lens`` as int32 ``[batch]``, checked: one length per sequence, each from 0 to ``num_steps``.
+
+    Raises ``ValueError`` where the values are known (eagerly, and for NumPy input to ``fit``); in a graph the
+    check is an assertion (which XLA compiles away).
+    """
+    advice = (
+        f"{label}: sequence_lens must hold one length per sequence of x, each from 0 to its {num_steps} steps "
+        f"(x holds the sequences left-padded to that many steps)"
+    )
+    lengths = tf.convert_to_tensor(sequence_lens)
+    if lengths.dtype.is_floating and tf.executing_eagerly() and not np.all(np.mod(lengths.numpy(), 1) == 0):
+        raise ValueError(f"{advice}; got lengths that are not whole numbers: {lengths.numpy().ravel()[:8].tolist()}.")
+    lengths = tf.reshape(tf.cast(lengths, tf.int32), [-1])
+    if tf.executing_eagerly() and isinstance(num_sequences, int):
+        values = lengths.numpy()
+        if values.shape[0] != num_sequences or np.any(values < 0) or np.any(values > num_steps):
+            raise ValueError(f"{advice}; got {values.shape[0]} length(s) for {num_sequences}: {values[:8].tolist()}.")
+        return lengths
+    assertions = [
+        tf.debugging.assert_equal(tf.size(lengths), num_sequences, message=f"{advice}; got another number of them."),
+        tf.debugging.assert_greater_equal(lengths, 0, message=f"{advice}; got a negative length."),
+        tf.debugging.assert_less_equal(lengths, num_steps, message=f"{advice}; got a length beyond the steps of x."),
+    ]
+    with tf.control_dependencies(assertions):
+        return tf.identity(lengths)
 
 
 def step_mask(sequence_lens, num_steps):

@@ -1,12 +1,18 @@
 """Dynamic SPNs for sequences: one template network per step, chained through interface networks."""
 
+import numpy as np
 import tensorflow as tf
 from tensorflow import keras
 
 from libspn_keras.layers.dense_sum import DenseSum
 from libspn_keras.layers.root_sum import RootSum
 from libspn_keras.layers.temporal_dense_product import TemporalDenseProduct
-from libspn_keras.models.dynamic_arguments import ORIGINAL_NETWORKS, dynamic_arguments, step_mask
+from libspn_keras.models.dynamic_arguments import (
+    ORIGINAL_NETWORKS,
+    check_sequence_lens,
+    dynamic_arguments,
+    step_mask,
+)
 from libspn_keras.models.dynamic_queries import DynamicQueryMixin
 from libspn_keras.models.fast_path import FastPathMixin
 from libspn_keras.models.guarded_training import InputGuardMixin
@@ -184,7 +190,11 @@ class DynamicSumProductNetwork(
             The model output (see the class description).
         """
         num_steps = template.shape[1]
-        mask = None if sequence_lens is None else step_mask(sequence_lens, num_steps)
+        mask = None
+        if sequence_lens is not None:
+            num_sequences = template.shape[0] if template.shape[0] is not None else tf.shape(template)[0]
+            label = f"DynamicSumProductNetwork '{self.name}'"
+            mask = step_mask(check_sequence_lens(label, sequence_lens, num_sequences, num_steps), num_steps)
         if not self.original_form:
             interface = tf.zeros_like(template[:, 0, :, :, :1]) + tf.zeros([self.num_interface_sums], template.dtype)
             for step in range(num_steps):
@@ -204,6 +214,12 @@ class DynamicSumProductNetwork(
                 outputs.append(_masked(top, tf.reshape(active, [-1] + [1] * (top.shape.rank - 1))))
             previous = self.interface_network_t_minus_1(products, training=training)
         return outputs[-1] if last_step else tf.stack(outputs, axis=1)
+
+    def fit(self, x=None, y=None, *args, **kwargs):
+        # 0.6.0's form takes the lengths in place of labels; check NumPy ones here, where XLA would drop assertions.
+        if self.original_form and isinstance(x, np.ndarray) and isinstance(y, (np.ndarray, list)):
+            check_sequence_lens(f"DynamicSumProductNetwork '{self.name}'", np.asarray(y), len(x), x.shape[1])
+        return super().fit(x, y, *args, **kwargs)
 
     def train_step(self, data):
         return super().train_step(self._with_lengths_as_input(data))

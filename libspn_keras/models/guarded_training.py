@@ -110,6 +110,13 @@ class InputGuardMixin:
         )
         super().compile(*args, **kwargs)
 
+    def get_compile_config(self):
+        # Saved with the model, so that a loaded model skips (or raises at) refused batches as it did.
+        config = super().get_compile_config()
+        if config is not None and self.invalid_batches != "raise":
+            config = {**config, "invalid_batches": self.invalid_batches}
+        return config
+
     def train_step(self, data):
         with compiled_by_xla(self.jit_compile is True):
             return self._guarded_train_step(data)
