@@ -116,3 +116,22 @@ def test_nearby_seeds_draw_independent_streams():
         for shift in range(3):
             same = np.mean(np.all(first[shift:] == other[: len(other) - shift], axis=1))
             assert same < independent + 0.05, (seed, shift, same, independent)
+
+
+@pytest.mark.parametrize("bad", ["a", 1.5, True, [1]])
+def test_queries_refuse_a_seed_that_is_not_an_int(bad):
+    model = gaussian_model()
+    with pytest.raises(ValueError, match="seed must be an int or None"):
+        model.sample(2, seed=bad)
+    assert model.sample(2, seed=np.int64(3)).shape == (2, 4, 4, 1)
+
+
+def test_evidence_mask_must_be_boolean_or_zero_one():
+    model = gaussian_model()
+    x = np.random.default_rng(3).normal(size=(2, 4, 4, 1)).astype(np.float32)
+    mask = np.random.default_rng(4).random(x.shape) < 0.5
+    expected = model.log_likelihood(x, evidence_mask=mask)
+    np.testing.assert_array_equal(model.log_likelihood(x, evidence_mask=mask.astype(np.int32)), expected)
+    np.testing.assert_array_equal(model.log_likelihood(x, evidence_mask=mask.astype(np.float32)), expected)
+    with pytest.raises(ValueError, match=r"evidence_mask must be boolean \(True = observed\), or 0 and 1"):
+        model.log_likelihood(x, evidence_mask=np.where(mask, 1.0, 0.5))

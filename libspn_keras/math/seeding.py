@@ -8,6 +8,7 @@ generator, as Keras layers without a seed do.
 """
 
 import contextlib
+import numbers
 import threading
 
 import numpy as np
@@ -19,7 +20,11 @@ _sources = threading.local()
 
 def resolve_seed(seed):
     """``seed`` itself, or for ``None`` a fresh seed from NumPy's global state (``keras.utils.set_random_seed``)."""
-    return int(seed) if seed is not None else int(np.random.randint(_MAX_SEED))
+    if seed is None:
+        return int(np.random.randint(_MAX_SEED))
+    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool):
+        raise ValueError(f"seed must be an int or None, got {seed!r}.")
+    return int(seed)
 
 
 def numpy_rng(seed=None):

@@ -15,6 +15,14 @@ def missing_mask(x, leaf, evidence_mask=None, name="model"):
     """Unobserved entries: those ``leaf`` reads as missing (NaN, negative categories) and ``evidence_mask == False``."""
     missing = tf.logical_not(leaf.observed_mask(x))
     if evidence_mask is not None:
+        if not tf.is_tensor(evidence_mask) or hasattr(evidence_mask, "numpy"):  # values at hand: check them
+            values = np.asarray(evidence_mask)
+            if values.dtype != bool and not (values.dtype.kind in "iuf" and np.isin(values, (0, 1)).all()):
+                raise ValueError(
+                    f"{name}: evidence_mask must be boolean (True = observed), or 0 and 1; got {values.dtype} values "
+                    f"such as {values.ravel()[~np.isin(values.ravel(), (0, 1))][:3].tolist()}."
+                )
+            evidence_mask = values.astype(bool)
         evidence_mask = tf.convert_to_tensor(evidence_mask, dtype=tf.bool)
         if not evidence_mask.shape.is_compatible_with(x.shape):
             raise ValueError(
