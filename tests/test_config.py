@@ -111,23 +111,27 @@ def test_online_em_defaults_and_060_spellings():
     assert optimizers.OnlineExpectationMaximization(accumulate_batches=np.int64(3)).accumulate_batches == 3
 
 
-def test_online_em_warns_once_about_the_variables_it_leaves_alone():
+def test_online_em_updates_gradient_variables_by_the_060_rule_and_warns_once():
     keras.utils.set_random_seed(0)
     leaf = layers.NormalLeaf(num_components=2, name="gradient_leaf")
-    model = spn.models.SequentialSumProductNetwork(
-        [
-            keras.Input((1,)),
-            layers.FlatToRegions(1),
-            leaf,
-            layers.RootSum(return_weighted_child_logits=False, sum_op="em"),
-        ]
-    )
-    location = leaf.location.numpy().copy()
-    model.compile(optimizer=optimizers.OnlineExpectationMaximization(learning_rate=1.0))
+    root = layers.RootSum(return_weighted_child_logits=False, sum_op="em")
+    model = spn.models.SequentialSumProductNetwork([keras.Input((1,)), layers.FlatToRegions(1), leaf, root])
     x = np.random.default_rng(0).normal(size=(50, 1)).astype("float32")
-    with pytest.warns(UserWarning, match="stay unchanged: .*gradient_leaf/location") as caught:
-        model.fit(x, batch_size=50, verbose=0)
+    model(x)
+    location = leaf.location.numpy().astype(np.float64).reshape(2)
+    scale = leaf.scale.numpy().astype(np.float64).reshape(2)
+    weights = root.accumulators.numpy().astype(np.float64).reshape(2)
+    weights = weights / weights.sum()
+    # The mean gradient of log p(x) with respect to each location, by hand: r_k (x - mu_k) / sigma_k^2.
+    data = x.astype(np.float64)
+    joint = np.log(weights) - 0.5 * ((data - location) / scale) ** 2 - np.log(scale)
+    responsibility = np.exp(joint - joint.max(axis=1, keepdims=True))
+    responsibility /= responsibility.sum(axis=1, keepdims=True)
+    d_location = (responsibility * (data - location) / scale**2).mean(axis=0)
+    model.compile(optimizer=optimizers.OnlineExpectationMaximization(learning_rate=0.5))
+    with pytest.warns(UserWarning, match="gradient_leaf/location. As in libspn-keras 0.6.0") as caught:
+        model.fit(x, batch_size=50, verbose=0, shuffle=False)
+        # libspn-keras 0.6.0 applied (1 - lr) * value + lr * (-gradient) to every variable, these too.
+        np.testing.assert_allclose(leaf.location.numpy().reshape(2), 0.5 * location + 0.5 * d_location, rtol=1e-5)
         model.fit(x, batch_size=25, verbose=0)
-    assert sum("stay unchanged" in str(w.message) for w in caught) == 1
-    # Gradient-trained locations are not EM parameters: the optimizer must not move them.
-    np.testing.assert_array_equal(leaf.location.numpy(), location)
+    assert sum("receive gradients, not EM counts" in str(w.message) for w in caught) == 1

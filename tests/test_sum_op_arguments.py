@@ -70,3 +70,23 @@ def test_swapping_sum_ops_never_reinterprets_accumulators():
     target.set_weights(model.get_weights())
     np.testing.assert_allclose(target(x).numpy(), expected, atol=1e-6)
     assert isinstance(rat("em").layers[-1].sum_op, SumOpEMBackprop)
+
+
+def test_default_logspace_accumulators_is_a_method_as_in_060():
+    # 0.6.0's sum ops answer default_logspace_accumulators() (a method); custom ops written for it define one.
+    import libspn_keras as spnk
+
+    assert spnk.SumOpGradBackprop().default_logspace_accumulators() is True
+    assert spnk.SumOpGradBackprop(logspace_accumulators=False).default_logspace_accumulators() is False
+    for op in (spnk.SumOpEMBackprop(), spnk.SumOpHardEMBackprop(), spnk.SumOpUnweightedHardEMBackprop()):
+        assert op.default_logspace_accumulators() is False
+
+    class LinearGrad(spnk.SumOpGradBackprop):
+        def default_logspace_accumulators(self):
+            return False
+
+    class LogGradAttribute(spnk.SumOpGradBackprop):
+        default_logspace_accumulators = True
+
+    assert spnk.layers.DenseSum(num_sums=2, sum_op=LinearGrad()).logspace_accumulators is False
+    assert spnk.layers.DenseSum(num_sums=2, sum_op=LogGradAttribute()).logspace_accumulators is True

@@ -60,8 +60,11 @@ class OnlineExpectationMaximization(keras.optimizers.Optimizer):
     step. Leaves built with ``use_accumulators=True`` get the matching update
     of their location (and variance when the scale is trainable), from the
     moments averaged over the same batches (see ``leaf_update``). Other
-    trainable variables stay unchanged, with a warning naming them when the
-    optimizer is built.
+    trainable variables (e.g. the locations of leaves built without
+    ``use_accumulators``) get 0.6.0's rule for them,
+    ``(1 - eta) * value - eta * gradient`` (the gradient averaged over the
+    same batches), so that 0.6.0 scripts give the same numbers; that is no EM
+    step, and the optimizer warns, naming them, when it is built.
 
     Args:
         learning_rate: ``eta`` in ``[0, 1]`` (0.6.0's ``lr`` is accepted too; ``0`` leaves everything as it is),
@@ -139,8 +142,9 @@ class OnlineExpectationMaximization(keras.optimizers.Optimizer):
         if ignored:
             warnings.warn(
                 f"OnlineExpectationMaximization: {len(ignored)} trainable variable(s) receive gradients, not EM "
-                f"counts, and stay unchanged: {', '.join(ignored)}. Build leaves with use_accumulators=True to "
-                f"learn their locations by EM, or make these variables non-trainable.",
+                f"counts: {', '.join(ignored)}. As in libspn-keras 0.6.0 they are updated by "
+                f"(1 - learning_rate) * value - learning_rate * gradient, which is not an EM step. Build leaves "
+                f"with use_accumulators=True to learn their locations by EM, or make these variables non-trainable.",
                 stacklevel=2,
             )
         self._counts = []
@@ -187,13 +191,13 @@ class OnlineExpectationMaximization(keras.optimizers.Optimizer):
                 f"optimizer was built for."
             )
         role = self._roles[index]
-        if role is None:
-            return
         learning_rate = tf.cast(learning_rate, variable.dtype)
         counts = -tf.cast(gradient, variable.dtype)
         value = tf.convert_to_tensor(variable)
         estimate_total = None  # of a sum estimate: known from one batch's counts, summed from averaged ones
-        if role.kind == SUM_ACCUMULATORS:
+        if role is None:
+            pass  # 0.6.0's rule below, on the (averaged) negative gradient itself
+        elif role.kind == SUM_ACCUMULATORS:
             counts, estimate_total = sum_estimate(counts, self.pseudocount, role.per_sum, with_total=True)
         else:
             counts = uncentre_leaf_counts(counts)
@@ -204,7 +208,11 @@ class OnlineExpectationMaximization(keras.optimizers.Optimizer):
             slot.assign(tf.where(apply_now, tf.zeros_like(total), total))
             counts = total / self.accumulate_batches
             estimate_total = None
-        if role.kind == SUM_ACCUMULATORS:
+        if role is None:
+            # What libspn-keras 0.6.0 did to every variable, so that its scripts give the same numbers; for a
+            # variable that receives a gradient rather than EM counts this is no EM step (see the warning in build).
+            updated = (1.0 - learning_rate) * value + learning_rate * counts
+        elif role.kind == SUM_ACCUMULATORS:
             updated = online_em_sum_update(value, counts, learning_rate, estimate_total)
         else:
             updated = LEAF_UPDATES[self.leaf_update](

@@ -200,19 +200,27 @@ def add_log_weights(x, log_weights):
 class SumOpBase:
     """Base class of the sum ops; see the module docstring.
 
-    Subclasses set ``default_logspace_accumulators`` and
+    Subclasses override :meth:`default_logspace_accumulators` (a method, as
+    in libspn-keras 0.6.0; a plain bool class attribute works too), set
     ``supports_logspace_accumulators`` and implement :meth:`weighted_sum` and
     :meth:`weighted_children`.
     """
 
     name = None
-    default_logspace_accumulators = False
     supports_logspace_accumulators = True
+
+    def default_logspace_accumulators(self):
+        """Whether sum layers using this op store log-space accumulators unless told otherwise."""
+        return False
+
+    def _default_space(self):
+        default = self.default_logspace_accumulators
+        return bool(default() if callable(default) else default)
 
     def resolve_logspace_accumulators(self, logspace_accumulators, layer_name):
         """The ``logspace_accumulators`` setting to use, validated against this op."""
         if logspace_accumulators is None:
-            return self.default_logspace_accumulators
+            return self._default_space()
         if logspace_accumulators and not self.supports_logspace_accumulators:
             raise ValueError(
                 f"{layer_name}: sum op '{self.name}' needs linear-space accumulators (its updates are "
@@ -291,7 +299,6 @@ class SumOpBase:
 class CountingSumOpBase(SumOpBase):
     """Shared base of the EM-style ops: linear accumulators receive edge counts, not gradients."""
 
-    default_logspace_accumulators = False
     supports_logspace_accumulators = False
 
     def weighted_children(self, x, accumulators, logspace_accumulators):

@@ -39,13 +39,12 @@ class SumOpGradBackprop(SumOpBase):
             "SumOpGradBackprop", "logspace_accumulators", logspace_accumulators, allow_none=True
         )
 
-    @property
     def default_logspace_accumulators(self):
         return True if self.logspace_accumulators is None else self.logspace_accumulators
 
     def resolve_logspace_accumulators(self, logspace_accumulators, layer_name):
         if logspace_accumulators is None:
-            return self.default_logspace_accumulators
+            return self._default_space()
         self.check_accumulator_space(bool(logspace_accumulators), layer_name)
         return bool(logspace_accumulators)
 
