@@ -49,6 +49,11 @@ def original_dspn(seed=0, sum_op="grad", **kwargs):
     return model
 
 
+def template_over(leaf, *above):
+    """A template network of this library's form: the step's variables as one region, ``leaf``, then ``above``."""
+    return keras.Sequential([layers.FlatToRegions(num_decomps=1), leaf, *above])
+
+
 def left_padded(length, padding_value=0):
     """All binary sequences of ``length`` steps, left-padded to MAX_STEPS, and their lengths."""
     sequences = np.array(list(itertools.product([0, 1], repeat=NUM_VARS * length)), "int32")
@@ -196,14 +201,11 @@ def test_sample_draws_from_the_sequence_distribution():
 
 def test_queries_on_this_librarys_form_with_missing_steps():
     keras.utils.set_random_seed(11)
-    template = keras.Sequential(
-        [
-            layers.FlatToRegions(num_decomps=1),
-            layers.IndicatorLeaf(num_components=2),
-            layers.DenseSum(num_sums=3),
-            layers.DenseProduct(num_factors=2),
-            layers.DenseSum(num_sums=3),
-        ]
+    template = template_over(
+        layers.IndicatorLeaf(num_components=2),
+        layers.DenseSum(num_sums=3),
+        layers.DenseProduct(num_factors=2),
+        layers.DenseSum(num_sums=3),
     )
     model = models.DynamicSumProductNetwork(template, num_interface_sums=2)
     model.build((None, MAX_STEPS, NUM_VARS))
@@ -236,13 +238,8 @@ def test_dynamic_spn_tracks_its_networks_in_the_original_order():
 def test_sampling_a_dynamic_spn_with_continuous_leaves_draws_one_component_per_step():
     # The leaf of a dynamic SPN sees batch x steps rows; its component draws must have that many rows too.
     keras.utils.set_random_seed(12)
-    template = keras.Sequential(
-        [
-            layers.FlatToRegions(num_decomps=1),
-            layers.NormalLeaf(num_components=3),
-            layers.DenseProduct(num_factors=2),
-            layers.DenseSum(num_sums=4),
-        ]
+    template = template_over(
+        layers.NormalLeaf(num_components=3), layers.DenseProduct(num_factors=2), layers.DenseSum(num_sums=4)
     )
     model = models.DynamicSumProductNetwork(template, num_interface_sums=3)
     model.build((None, 5, 2))
