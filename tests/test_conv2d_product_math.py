@@ -163,3 +163,14 @@ def test_seeds_beyond_32_bits_draw_too():
     again = layers.Conv2DProduct(strides=2, dilations=1, kernel_size=2, num_channels=5, seed=2**40 + 3)
     again.build((None, 4, 4, 3))
     np.testing.assert_array_equal(layer.kernel.numpy(), again.kernel.numpy())
+
+
+def test_final_padding_leaves_an_axis_with_a_one_wide_kernel_unpadded():
+    # As in 0.6.0: padding='final' pads only axes along which the kernel joins cells; kernel [2, 1] joins rows only.
+    x = np.random.default_rng(0).normal(size=(2, 3, 2, 1)).astype(np.float32)
+    layer = layers.Conv2DProduct(strides=1, dilations=[2, 1], kernel_size=[2, 1], padding="final", depthwise=True)
+    out = layer(x).numpy()
+    # Rows: k_eff 3, one padding row on top, windows (pad, row 1) and (row 0, row 2); columns untouched.
+    expected = np.stack([x[:, 1], x[:, 0] + x[:, 2]], axis=1)
+    assert layer.compute_output_shape((None, 3, 2, 1)) == (None, 2, 2, 1)
+    np.testing.assert_allclose(out, expected, rtol=1e-6)

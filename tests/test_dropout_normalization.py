@@ -323,3 +323,32 @@ def test_adapt_accepts_labelled_datasets():
     layer = layers.NormalizeStandardScore(axes="variable_wise")
     layer.adapt(labelled)
     np.testing.assert_allclose(layer.mean.numpy(), x.mean(axis=0), rtol=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Errors that name the layer and the fix
+
+
+def test_log_dropout_noise_shape_that_does_not_broadcast_is_refused_at_build():
+    layer = layers.LogDropout(0.5, noise_shape=[3, 1, None])
+    with pytest.raises(ValueError, match=r"LogDropout '.*'.*does not broadcast.*input axis 1 has size 4"):
+        layer(keras.Input((4, 4, 3)))
+    ok = layers.LogDropout(0.5, noise_shape=[1, 4, None])
+    assert ok(np.zeros((2, 4, 4, 3), np.float32), training=True).shape == (2, 4, 4, 3)
+
+
+def test_input_dropout_on_unsigned_input_names_the_layer():
+    layer = layers.InputDropout(0.5, name="drop_pixels")
+    x = np.ones((2, 4, 4, 1), np.uint8)
+    np.testing.assert_array_equal(layer(x, training=False), x)
+    with pytest.raises(ValueError, match="InputDropout 'drop_pixels'.*uint8.*signed integer"):
+        layer(x, training=True)
+
+
+def test_variable_wise_statistics_refuse_an_input_of_another_shape():
+    layer = layers.NormalizeStandardScore(axes="variable_wise", name="norm")
+    layer.adapt(np.random.default_rng(0).normal(size=(6, 4, 4, 1)))
+    with pytest.raises(ValueError, match="NormalizeStandardScore 'norm'.*shape \\(4, 4, 1\\).*\\(2, 3, 3, 1\\)"):
+        layer(np.zeros((2, 3, 3, 1), np.float32))
+    with pytest.raises(ValueError, match="NormalizeStandardScore 'norm'.*data given to adapt"):
+        layer.adapt(np.zeros((5, 3, 3, 1)))

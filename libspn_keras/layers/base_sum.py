@@ -5,6 +5,7 @@ from tensorflow import keras
 from libspn_keras import config, sum_ops
 from libspn_keras.constraints.unconstrained import UNCONSTRAINED
 from libspn_keras.initializers.logspace import logspace_wrapper_initializer
+from libspn_keras.layers.cell_scopes import KeepsCellScopes
 from libspn_keras.layers.initial_checks import checked_initializer
 from libspn_keras.layers.validation import check_bool, positive_int
 from libspn_keras.math.em_roles import tag_sum_accumulators
@@ -166,7 +167,7 @@ class SumLayerBase(keras.layers.Layer):
         return config_dict
 
 
-class NodeSumLayerBase(SumLayerBase):
+class NodeSumLayerBase(KeepsCellScopes, SumLayerBase):
     """Base of the layers with ``num_sums`` sums at every position: ``[batch, *lead, ch] -> [batch, *lead, num_sums]``.
 
     Subclasses only decide, in ``build``, which positions share weights by

@@ -7,6 +7,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow import keras
 
+from libspn_keras.layers.cell_scopes import cell_scopes, describe_cells, record_cell_scopes
 from libspn_keras.layers.validation import (
     check_bool,
     check_known,
@@ -19,6 +20,7 @@ from libspn_keras.math.products import log_outer_product
 from libspn_keras.math.seeding import structure_random_state
 from libspn_keras.math.spatial import (
     PADDING_MODES,
+    axis_product_scopes,
     depthwise_window_product,
     effective_kernel_size,
     kernel_window_slices,
@@ -63,7 +65,8 @@ class Conv2DProduct(keras.layers.Layer):
             keeps the input channels; a different number warns at build).
         padding: ``"valid"`` (none), ``"full"`` (``k_eff - 1`` on every side)
             or ``"final"`` (``(k_eff - 1) * 2 - size`` on top and left, for
-            the last product of a DGC-SPN).
+            the last product of a DGC-SPN; none along an axis where the kernel
+            is 1 wide, as in 0.6.0).
         depthwise: If ``True`` channel ``c`` of the output is the product of
             channel ``c`` of every cell in the window. Its kernel is a fixed
             ``[kernel rows, kernel cols]`` mask of ones, kept as a weight for
@@ -152,6 +155,29 @@ class Conv2DProduct(keras.layers.Layer):
                 channels = min(channels, self.num_channels)
         return (input_shape[0], rows, cols, channels)
 
+    def compute_output_spec(self, x):
+        output = super().compute_output_spec(x)
+        scopes = cell_scopes(x)
+        if scopes is None:
+            return output
+        (rows, row_overlap), (cols, col_overlap) = (
+            axis_product_scopes(
+                scopes[axis],
+                self._pads[axis],
+                self.kernel_size[axis],
+                self.dilations[axis],
+                self.strides[axis],
+                self._output_size[axis],
+            )
+            for axis in (0, 1)
+        )
+        # Two cells of a window share variables when they overlap along one axis and the window covers anything
+        # along the other.
+        joins_overlap = (row_overlap[:, None] & cols.any(axis=1)[None, :]) | (rows.any(axis=1)[:, None] & col_overlap)
+        if joins_overlap.any():
+            self._refuse_overlap(np.argwhere(joins_overlap)[0], scopes, row_overlap, col_overlap)
+        return record_cell_scopes(output, (rows, cols))
+
     def get_config(self):
         config = super().get_config()
         config.update(
@@ -165,14 +191,29 @@ class Conv2DProduct(keras.layers.Layer):
         )
         return config
 
+    def _refuse_overlap(self, cell, scopes, row_overlap, col_overlap):
+        axis = 0 if row_overlap[cell[0]] else 1
+        padded = np.pad(scopes[axis], [tuple(self._pads[axis]), (0, 0)])
+        starts = cell[axis] * self.strides[axis] + np.arange(self.kernel_size[axis]) * self.dilations[axis]
+        shared = padded[starts].sum(axis=0) > 1
+        axis_name = ("row", "column")[axis]
+        raise ValueError(
+            f"Conv2DProduct '{self.name}': output cell {tuple(int(i) for i in cell)} would multiply input cells "
+            f"that both cover image {describe_cells(shared, axis_name)}, so the product is not decomposable and the "
+            f"network is no longer a normalized distribution. The cells a window joins must cover disjoint parts "
+            f"of the image: after a product with overlapping windows (stride below kernel_size * dilations), "
+            f"double the dilations of the next one (1, 2, 4, ... as in DGC-SPNs), or use strides equal to "
+            f"kernel_size."
+        )
+
     def _axis_padding(self, axis, size):
         pads = spatial_padding(self.padding, size, self.kernel_size[axis], self.dilations[axis])
         if pads[0] < 0:
             k_eff = effective_kernel_size(self.kernel_size[axis], self.dilations[axis])
             raise ValueError(
-                f"Conv2DProduct '{self.name}': padding='final' needs (k_eff - 1) * 2 >= size on every axis, "
-                f"but axis {axis} has size {size} and k_eff {k_eff}. Double the dilation of this layer or use "
-                f"padding='valid'/'full'."
+                f"Conv2DProduct '{self.name}': padding='final' needs (k_eff - 1) * 2 >= size on every axis with a "
+                f"kernel wider than 1, but axis {axis} has size {size} and k_eff {k_eff}. Double the dilation of "
+                f"this layer or use padding='valid'/'full'."
             )
         return pads
 
@@ -192,7 +233,8 @@ class Conv2DProduct(keras.layers.Layer):
                 f"window with kernel_size={self.kernel_size[axis]}, strides={self.strides[axis]}, "
                 f"dilations={self.dilations[axis]}, padding='{self.padding}', so their variables would drop "
                 f"out of every scope. Choose sizes where the windows tile the axis (e.g. an even size for "
-                f"kernel 2 / stride 2), or use padding='full'."
+                f"kernel 2 / stride 2)"
+                + (", or use padding='full'." if self.padding != "full" else ", or a smaller stride.")
             )
         return out_size
 

@@ -38,7 +38,11 @@ class InputDropout(keras.layers.Layer):
             keep = tf.random.uniform(tf.shape(x), seed=self.seed) >= self.rate
         else:
             keep = tf.expand_dims(tf.random.uniform(tf.shape(x)[:-1], seed=self.seed) >= self.rate, axis=-1)
-        return tf.where(keep, x, missing_value(x.dtype))
+        try:
+            missing = missing_value(x.dtype)
+        except ValueError as error:
+            raise ValueError(f"{layer_label(self)}: {error} InputDropout marks dropped variables missing.") from None
+        return tf.where(keep, x, missing)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)

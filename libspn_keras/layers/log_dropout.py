@@ -3,6 +3,7 @@
 import tensorflow as tf
 from tensorflow import keras
 
+from libspn_keras.layers.cell_scopes import KeepsCellScopes
 from libspn_keras.layers.validation import check_float, check_int, layer_label
 
 
@@ -22,7 +23,7 @@ def _noise_shape(owner, noise_shape):
 
 
 @keras.utils.register_keras_serializable(package="libspn_keras")
-class LogDropout(keras.layers.Layer):
+class LogDropout(KeepsCellScopes, keras.layers.Layer):
     """During training, sets each log-value to ``-inf`` (probability 0) with probability ``rate``.
 
     Place it directly below a sum layer: the sum then mixes a random subset of
@@ -66,6 +67,14 @@ class LogDropout(keras.layers.Layer):
                 f"LogDropout '{self.name}': noise_shape {self.noise_shape} needs one entry per non-batch axis of "
                 f"the input {tuple(input_shape)}."
             )
+        if self.noise_shape is not None:
+            for axis, (size, input_size) in enumerate(zip(self.noise_shape, input_shape[1:]), start=1):
+                if size not in (None, 1) and input_size is not None and size != input_size:
+                    raise ValueError(
+                        f"LogDropout '{self.name}': noise_shape {self.noise_shape} does not broadcast to the input "
+                        f"{tuple(input_shape)}: entry {axis - 1} is {size} but input axis {axis} has size "
+                        f"{input_size}. Use 1 (the same drop for all of that axis), None or {input_size}."
+                    )
         if self.axis_at_least_one is not None and not -len(input_shape) <= self.axis_at_least_one < len(input_shape):
             raise ValueError(
                 f"LogDropout '{self.name}': axis_at_least_one {self.axis_at_least_one} is not an axis of the input "

@@ -114,6 +114,8 @@ class NormalizeStandardScore(keras.layers.Layer):
             x = tf.cast(x, self.compute_dtype)
         # +-inf would turn whole samples into NaN (missing) here, before a leaf could refuse them.
         x = guard_values(layer_label(self), x, tf.math.is_inf(x), "Accepted: finite numbers; NaN marks missing values.")
+        if self.axes == VARIABLE_WISE:
+            self._check_variable_shape(x.shape, "input")
         mean, std = self.statistics(x)
         normalized = (x - mean) / (std + self.normalization_epsilon)
         if self.return_stats if return_stats is None else return_stats:
@@ -151,10 +153,23 @@ class NormalizeStandardScore(keras.layers.Layer):
         data = tf.convert_to_tensor(np.asarray(data, dtype="float32"))
         if not self.built:
             self.build(data.shape)
+        if self.axes == VARIABLE_WISE:
+            self._check_variable_shape(data.shape, "data given to adapt")
         axis = 0 if self.axes == VARIABLE_WISE else None
         mean, std = _nan_moments(data, axis=axis, keepdims=False)
         self.mean.assign(mean)
         self.std.assign(std)
+
+    def _check_variable_shape(self, shape, what):
+        """Raises ``ValueError`` unless ``shape`` (batch first) fits the per-variable statistics."""
+        expected = tuple(self.mean.shape)
+        found = tuple(shape[1:])
+        if len(found) != len(expected) or any(f is not None and f != e for f, e in zip(found, expected)):
+            raise ValueError(
+                f"{layer_label(self)}: the variable-wise statistics have shape {expected} (one per input position, "
+                f"fixed when the layer was built or adapted), but the {what} has shape {tuple(shape)}. Use a layer "
+                f"built and adapted for this input shape."
+            )
 
     def statistics(self, x):
         """``(mean, std)`` used for ``x``, broadcastable to its shape."""

@@ -16,7 +16,8 @@ def spatial_padding(padding, size, kernel_size, dilation):
 
     ``valid``: none. ``full``: ``k_eff - 1`` on both sides. ``final``:
     ``(k_eff - 1) * 2 - size`` before, none after, so that a last product
-    layer with doubled dilations joins every scope into one.
+    layer with doubled dilations joins every scope into one; none along an
+    axis where the kernel is 1 wide (nothing is joined along it), as in 0.6.0.
     """
     k_eff = effective_kernel_size(kernel_size, dilation)
     if padding == "valid":
@@ -24,7 +25,7 @@ def spatial_padding(padding, size, kernel_size, dilation):
     if padding == "full":
         return k_eff - 1, k_eff - 1
     if padding == "final":
-        return (k_eff - 1) * 2 - size, 0
+        return ((k_eff - 1) * 2 - size, 0) if kernel_size > 1 else (0, 0)
     raise ValueError(f"Unknown padding {padding!r}; use one of {PADDING_MODES}.")
 
 
@@ -135,3 +136,22 @@ def depthwise_window_product(x_padded, kernel_size, dilations, strides, output_s
     """
     rows = _axis_window_sum(x_padded, 1, kernel_size[0], dilations[0], strides[0], output_size[0])
     return _axis_window_sum(rows, 2, kernel_size[1], dilations[1], strides[1], output_size[1])
+
+
+def axis_product_scopes(scopes, pads, kernel_size, dilation, stride, output_size):
+    """What each output cell of a product layer covers along one axis, and which windows join overlapping cells.
+
+    Every spatial layer acts on rows and columns separately, so the scope of
+    cell ``(i, j)`` is ``rows[i] x cols[j]``: the image rows times the image
+    columns it covers. ``scopes`` is that per-axis cover, bool
+    ``[size, image size]``; padding cells cover nothing.
+
+    Returns:
+        ``(output_scopes, overlapping)``: bool ``[output_size, image size]``,
+        the union of each window's cells, and bool ``[output_size]``, whether
+        two cells of the window cover a common image row (or column).
+    """
+    padded = np.pad(np.asarray(scopes, dtype=bool), [tuple(pads), (0, 0)])
+    cells = np.arange(output_size)[:, None] * stride + np.arange(kernel_size)[None, :] * dilation
+    counts = padded[cells].sum(axis=1)
+    return counts > 0, (counts > 1).any(axis=1)
