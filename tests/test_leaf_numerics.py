@@ -143,3 +143,50 @@ def test_normalization_error_by_enumeration_at_depth_4():
     randomize_accumulators(model, np.random.default_rng(4), scale=1.0)
     log_p = model(x).numpy().astype(np.float64)[:, 0]
     assert abs(1.0 - math.exp(np_logsumexp(log_p))) <= 1e-6
+
+
+@pytest.mark.parametrize("kind", ["normal", "laplace", "cauchy"])
+@pytest.mark.parametrize("scale", [1e-3, 1.0])
+def test_overflowing_standardized_value_gives_no_nan_gradient(kind, scale):
+    """x = +-3e38 is a valid float32 input: z (or 2z, or (x - loc) / scale^2) overflows, yet no gradient is NaN,
+    also when the signal reaching the density is 0 (a sample of probability 0, which the models mask).
+    """
+    x = tf.constant([3e38, -3e38, 0.5], tf.float32)
+    loc = tf.Variable([-1e30, 1e30, 0.0])
+    log_scale = tf.Variable(tf.fill([3], math.log(scale)))
+    for upstream in (tf.ones([3]), tf.zeros([3])):
+        with tf.GradientTape() as tape:
+            value = FUNCTIONS[kind](x, loc, tf.exp(log_scale))
+            total = tf.reduce_sum(tf.where(tf.math.is_finite(value), value, 0.0) * upstream)
+        for grad in tape.gradient(total, [loc, log_scale]):
+            assert not np.any(np.isnan(grad.numpy())), (kind, scale, grad.numpy())
+    if kind == "cauchy":  # finite for every finite x: about -2 log|z| - log(pi * scale)
+        stored = np.float64(np.float32(scale))
+        expected = -2 * math.log(3e38 / stored) - math.log(math.pi * stored)
+        np.testing.assert_allclose(value.numpy()[0], expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("leaf", ["NormalLeaf", "CauchyLeaf", "LaplaceLeaf"])
+def test_sgd_step_with_a_huge_valid_input_writes_no_nan(leaf):
+    x = np.random.default_rng(0).normal(size=(16, 2)).astype(np.float32)
+    x[0, 0] = 3e38
+    model = models.SequentialSumProductNetwork(
+        [
+            keras.Input((2,)),
+            layers.FlatToRegions(1),
+            getattr(layers, leaf)(2, scale_trainable=True, scale_initializer=keras.initializers.Constant(1e-3)),
+            layers.DenseProduct(2),
+            layers.RootSum(return_weighted_child_logits=False),
+        ]
+    )
+    model.compile(optimizer=keras.optimizers.SGD(0.01))
+    model.fit(x, epochs=1, batch_size=16, verbose=0)
+    for variable in model.trainable_variables:
+        assert np.all(np.isfinite(variable.numpy())), variable.path
+
+
+def test_cauchy_is_finite_in_float16_beyond_the_square_root_of_its_range():
+    half = tf.float16
+    value = cauchy_log_prob(tf.constant([300.0, 1e4], half), tf.constant(0.0, half), tf.constant(1.0, half))
+    expected = [-math.log(math.pi) - math.log1p(9e4), -math.log(math.pi) - math.log1p(1e8)]
+    np.testing.assert_allclose(value.numpy(), expected, rtol=2e-3)

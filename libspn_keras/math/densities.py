@@ -7,7 +7,9 @@ computed by subtracting first: ``x / scale - loc / scale`` (how
 are clamped to the smallest normal number of the dtype, since TensorFlow
 flushes subnormal numbers to zero on CPU, so a tiny scale gives a finite
 log-density at the location and ``-inf`` (probability 0 to float precision)
-far from it, never ``NaN``.
+far from it, never ``NaN``. Gradients are never ``NaN`` either: where
+``z`` (or ``z^2``) overflows, the difference is masked before the division,
+so no ``0 * inf`` reaches the location or the scale.
 """
 
 import math
@@ -30,33 +32,69 @@ def standardized(x, loc, scale):
     return (x - loc) / scale
 
 
-def normal_log_prob(x, loc, scale):
-    """Log-density of ``Normal(loc, scale)`` at ``x`` (broadcasting)."""
+def _split(x, loc, scale):
+    """``(scale, x - loc, |z|)``: the clamped scale, the difference, and ``|z|`` for masks only (no gradient).
+
+    ``|z|`` may be ``inf`` (``x - loc`` or the division overflowing). Each
+    density masks the difference *before* dividing where ``|z|`` exceeds
+    what its formula can take: a gradient of ``0 * inf`` (the zero signal
+    reaching a masked branch, or a sample with probability 0, times an
+    overflowed ``2 z`` or ``(x - loc) / scale^2``) would otherwise be
+    ``NaN`` and poison every parameter it reaches.
+    """
     scale = safe_scale(scale)
-    z = standardized(x, loc, scale)
-    return -0.5 * tf.square(z) - tf.math.log(scale) - _HALF_LOG_TWO_PI
+    diff = x - loc
+    return scale, diff, tf.stop_gradient(tf.abs(diff) / scale)
+
+
+def _beyond(z_abs, limit):
+    """Where ``|z|`` exceeds ``limit`` or is infinite."""
+    return tf.logical_not(z_abs <= limit)
+
+
+def normal_log_prob(x, loc, scale):
+    """Log-density of ``Normal(loc, scale)`` at ``x`` (broadcasting).
+
+    ``-inf`` where ``z^2`` overflows (``|z| > sqrt(max)``), with gradient 0 there.
+    """
+    scale, diff, z_abs = _split(x, loc, scale)
+    far = _beyond(z_abs, math.sqrt(np.finfo(scale.dtype.as_numpy_dtype).max))
+    z = tf.where(far, tf.zeros_like(diff), diff) / scale
+    log_prob = -0.5 * tf.square(z) - tf.math.log(scale) - _HALF_LOG_TWO_PI
+    return tf.where(far, tf.constant(-np.inf, log_prob.dtype), log_prob)
 
 
 def laplace_log_prob(x, loc, scale):
-    """Log-density of ``Laplace(loc, scale)`` at ``x`` (broadcasting)."""
-    scale = safe_scale(scale)
-    return -tf.abs(standardized(x, loc, scale)) - tf.math.log(scale) - _LOG_TWO
+    """Log-density of ``Laplace(loc, scale)`` at ``x`` (broadcasting); ``-inf`` where ``z`` overflows."""
+    scale, diff, z_abs = _split(x, loc, scale)
+    far = _beyond(z_abs, np.finfo(scale.dtype.as_numpy_dtype).max)
+    z = tf.where(far, tf.zeros_like(diff), diff) / scale
+    log_prob = -tf.abs(z) - tf.math.log(scale) - _LOG_TWO
+    return tf.where(far, tf.constant(-np.inf, log_prob.dtype), log_prob)
 
 
 def cauchy_log_prob(x, loc, scale):
-    """Log-density of ``Cauchy(loc, scale)`` at ``x`` (broadcasting).
+    """Log-density of ``Cauchy(loc, scale)`` at ``x`` (broadcasting), finite for every finite ``x``.
 
     ``log1p(z^2)`` overflows for ``|z| > ~1.8e19`` in float32, so beyond
-    ``|z| = 1e4`` it is computed as ``2 log|z| + log1p(1 / z^2)``.
+    ``|z| = 1e4`` (128 in float16) it is computed as ``2 log|z| + log1p((1 / z)^2)``; where
+    ``z`` itself overflows, ``log|z|`` is ``log|x / 2 - loc / 2| + log 2 -
+    log(scale)``.
     """
-    scale = safe_scale(scale)
-    z = tf.abs(standardized(x, loc, scale))
-    large = z > 1e4
-    z_small = tf.where(large, tf.zeros_like(z), z)
-    z_large = tf.where(large, z, tf.ones_like(z))
+    scale, diff, z_abs = _split(x, loc, scale)
+    largest = np.finfo(scale.dtype.as_numpy_dtype).max
+    large = _beyond(z_abs, min(1e4, 0.5 * math.sqrt(largest)))  # float16: z^2 overflows above 256
+    overflow = _beyond(z_abs, largest)
+    z_small = tf.where(large, tf.zeros_like(diff), diff) / scale
+    z_large = tf.abs(tf.where(tf.logical_and(large, tf.logical_not(overflow)), diff, scale)) / scale
+    half_diff = tf.abs(tf.where(overflow, 0.5 * x - 0.5 * loc, tf.ones_like(diff)))
     log_term = tf.where(
-        large,
-        2.0 * tf.math.log(z_large) + tf.math.log1p(tf.math.reciprocal(tf.square(z_large))),
-        tf.math.log1p(tf.square(z_small)),
+        overflow,
+        2.0 * (tf.math.log(half_diff) + _LOG_TWO - tf.math.log(scale)),
+        tf.where(
+            large,
+            2.0 * tf.math.log(z_large) + tf.math.log1p(tf.square(tf.math.reciprocal(z_large))),
+            tf.math.log1p(tf.square(z_small)),
+        ),
     )
     return -log_term - tf.math.log(scale) - _LOG_PI
