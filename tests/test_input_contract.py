@@ -526,3 +526,37 @@ def test_the_invalid_batch_policy_is_saved_with_the_model(tmp_path):
     with pytest.warns(UserWarning, match=r"1 training batch\(es\) held input values its leaves refuse"):
         loaded.fit(bad, epochs=1, verbose=0, batch_size=16)
     assert_same(before, snapshot(loaded))
+
+
+@pytest.mark.parametrize("marker", [-1.0, np.nan])
+def test_float_data_marks_missing_entries_of_an_integer_model(marker):
+    # Keras casts the model input to int32; the query must hand it -1, not NaN (which would become an arbitrary int).
+    keras.utils.set_random_seed(12)
+    model = models.build_rat_spn(num_vars=3, depth=1, num_decomps=1, num_input_distributions=2, num_sums=2)
+    expected = np_logsumexp(
+        np.stack([model.log_likelihood(np.array([[0, 1, c]], "int32")) for c in range(2)], axis=-1), axis=-1
+    )
+    np.testing.assert_allclose(model.log_likelihood(np.array([[0, 1, marker]], "float32")), expected, rtol=1e-5)
+    np.testing.assert_array_equal(model.complete(np.array([[0, 1, marker]], "float32"))[:, :2], [[0, 1]])
+
+
+def test_a_float64_model_is_queried_in_float64():
+    # Data around 1e4 with a spread of 1e-2: float32 keeps 3 significant digits of the spread.
+    x = np.random.default_rng(0).normal(1e4, 1e-2, (5, 1))
+    model = models.SequentialSumProductNetwork(
+        [
+            keras.Input((1,), dtype="float64"),
+            layers.FlatToRegions(num_decomps=1, dtype="float64"),
+            layers.NormalLeaf(
+                num_components=1,
+                location_initializer=keras.initializers.Constant(1e4),
+                scale_initializer=keras.initializers.Constant(1e-2),
+                dtype="float64",
+            ),
+            layers.RootSum(return_weighted_child_logits=False, dtype="float64"),
+        ]
+    )
+    expected = -0.5 * ((x[:, 0] - 1e4) / 1e-2) ** 2 - np.log(1e-2 * np.sqrt(2 * np.pi))
+    np.testing.assert_allclose(model.log_likelihood(x), expected, rtol=0, atol=1e-9)
+    missing = np.array([[np.nan]])
+    np.testing.assert_allclose(model.complete(missing), [[1e4]], rtol=0, atol=1e-9)

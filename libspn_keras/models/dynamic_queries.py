@@ -101,7 +101,8 @@ class DynamicQueryMixin:
         return tf.reduce_logsumexp(tf.reshape(output, [tf.shape(output)[0], -1]), axis=-1).numpy()
 
     def complete(self, x, evidence_mask=None, method="posterior_marginal", seed=None):
-        """Fills in the missing entries of the sequences ``x``; see :meth:`QueryMixin.complete`.
+        """Fills in the missing entries of the sequences ``x``; see
+        :meth:`~libspn_keras.models.queries.QueryMixin.complete`.
 
         Returns:
             A NumPy array shaped like the sequences, observed entries unchanged.

@@ -69,7 +69,7 @@ def reconstruct(model, x, evidence_mask=None, weighted=True, training=None):
     layers = split_at_leaf(model)
     pre, leaf, _ = layers
     x = tf.convert_to_tensor(x)
-    x = tf.cast(x, query_dtype(x.dtype))
+    x = tf.cast(x, query_dtype(x.dtype, model))
     missing = missing_mask(x, leaf, evidence_mask, name=model.name)
     signal, normalization, _ = leaf_signal(layers, mark_missing(x, missing), None, training=training)
     drawn = getattr(leaf, "leaf_representation", LeafRepresentation.MODE) is LeafRepresentation.SAMPLE
@@ -96,12 +96,12 @@ def _posterior_signal(layers):
 
 
 def complete(model, x, evidence_mask=None, method="posterior_marginal", seed=None):
-    """Fills the missing entries of ``x``; see :meth:`QueryMixin.complete`."""
+    """Fills the missing entries of ``x``; see :meth:`~libspn_keras.models.queries.QueryMixin.complete`."""
     if method not in COMPLETION_METHODS:
         raise ValueError(f"{model.name}.complete: method must be one of {COMPLETION_METHODS}, got {method!r}.")
     x = tf.convert_to_tensor(x)
     input_dtype = x.dtype
-    x = tf.cast(x, query_dtype(x.dtype))
+    x = tf.cast(x, query_dtype(x.dtype, model))
     layers = split_at_leaf(model)
     pre, leaf, _ = layers
     missing = missing_mask(x, leaf, evidence_mask, name=model.name)

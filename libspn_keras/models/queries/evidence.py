@@ -33,19 +33,44 @@ def missing_mask(x, leaf, evidence_mask=None, name="model"):
     return missing
 
 
-def query_dtype(dtype):
-    """The dtype queries work in for inputs of ``dtype``: float32 for floats, a signed type that holds -1 otherwise."""
+def query_dtype(dtype, model=None):
+    """The dtype queries work in for inputs of ``dtype``: float32 for floats, a signed type that holds -1 otherwise.
+
+    Floats stay float64 for a ``model`` whose input is float64, so that its
+    data keep their digits.
+    """
     dtype = tf.as_dtype(dtype)
     if dtype.is_floating:
-        return tf.float32
+        return tf.float64 if model is not None and _reads_float64(model) else tf.float32
     if dtype.is_unsigned or dtype == tf.bool:
         return tf.int32
     return dtype
 
 
+def _reads_float64(model):
+    try:
+        inputs = model.inputs
+    except (AttributeError, ValueError):  # a subclassed model without a functional input
+        return False
+    return bool(inputs) and tf.as_dtype(inputs[0].dtype) == tf.float64
+
+
 def mark_missing(x, missing):
     """``x`` with the missing entries set to the marker the leaves marginalize (NaN, or -1 for integers)."""
     return tf.where(missing, missing_value(x.dtype), x)
+
+
+def mark_missing_for_model(model, x, missing):
+    """:func:`mark_missing` in the model's input dtype when that is an integer type.
+
+    Keras casts a model's input to its dtype, and the float marker NaN would
+    become an arbitrary integer there; ``x`` has passed :func:`check_leaf_values`,
+    so its observed entries are whole numbers and the cast is exact.
+    """
+    dtype = query_dtype(input_dtype(model))
+    if dtype.is_integer and x.dtype.is_floating:
+        x = tf.cast(tf.where(missing, tf.zeros_like(x), x), dtype)
+    return mark_missing(x, missing)
 
 
 def input_dtype(model):
