@@ -37,7 +37,7 @@ The test split is read once, at the end. The learned structure is drawn to
 Usage::
 
     python3 examples/learn_structure.py --data ../shared/data/debd --name accidents
-    python3 examples/learn_structure.py --quick    # tiny synthetic dataset, a few seconds
+    python3 examples/learn_structure.py --quick    # tiny synthetic dataset, about 1.5 min on 2 CPU cores
 
 The last line printed is ``test_ll=<mean test log-likelihood>``.
 """

@@ -28,7 +28,7 @@ class IndicatorLeaf(LeafBase):
             or bool ``dtype`` is therefore ignored, and the layer computes its
             log-probabilities in floats. A float ``dtype`` sets the layer's
             dtype as for any Keras layer.
-        **kwargs: Passed to :class:`~libspn_keras.layers.BaseLeaf`.
+        **kwargs: Passed to :class:`~libspn_keras.layers.LeafBase`.
     """
 
     def __init__(self, num_components, dtype=None, **kwargs):

@@ -97,7 +97,7 @@ def visualize_dense_spn(dense_spn, show_legend=False, show_padding=True, transpa
 
     Args:
         dense_spn: A built dense SPN model (0.6.0's name for the argument), e.g. from
-            :func:`~libspn_keras.region_graph.region_graph_to_dense_spn`.
+            :func:`~libspn_keras.models.region_graph_to_dense_spn`.
         show_legend: Show the legend of node groups (layer and scope) on the right.
         show_padding: Draw the padding nodes of marginalized scopes and their edges.
         transparent: Transparent background instead of white.

@@ -95,7 +95,7 @@ def _probe(layer, input_shape):
 def dense_spn_graph(model, max_nodes=5000):
     """The node-level graph of a dense SPN: every node with its scope, and every edge.
 
-    Supports the stacks that :func:`~libspn_keras.region_graph.region_graph_to_dense_spn`
+    Supports the stacks that :func:`~libspn_keras.models.region_graph_to_dense_spn`
     and :func:`~libspn_keras.models.build_rat_spn` build, and hand-made
     ``keras.Sequential`` models of the same layers: anything before the leaf
     (``FlatToRegions``, normalization), a leaf on ``[batch, scopes, decomps, d]``
