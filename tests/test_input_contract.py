@@ -560,3 +560,16 @@ def test_a_float64_model_is_queried_in_float64():
     np.testing.assert_allclose(model.log_likelihood(x), expected, rtol=0, atol=1e-9)
     missing = np.array([[np.nan]])
     np.testing.assert_allclose(model.complete(missing), [[1e4]], rtol=0, atol=1e-9)
+
+
+def test_eager_call_of_an_integer_model_checks_float_data_instead_of_truncating_it():
+    keras.utils.set_random_seed(13)
+    model = models.build_rat_spn(num_vars=3, depth=1, num_decomps=1, num_input_distributions=2, num_sums=2)
+    expected = model(np.array([[0, 1, -1]], "int32")).numpy()
+    for marker in (np.nan, -1.0):
+        np.testing.assert_allclose(model(np.array([[0, 1, marker]], "float32")).numpy(), expected, rtol=1e-6)
+    # Keras alone would read 0.9 as category 0 and 1.5 as 1.
+    for refused in (0.9, 1.5, np.inf, -2.0):
+        with pytest.raises(ValueError, match=r"IndicatorLeaf .*neither valid nor the missing marker"):
+            model(np.array([[0, 1, refused]], "float32"))
+    assert np.isfinite(model(np.array([[0, 1, 1]], "float32")).numpy()).all()

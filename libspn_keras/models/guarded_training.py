@@ -23,6 +23,7 @@ from libspn_keras.layers.input_guard import compiled_by_xla, guard_values
 from libspn_keras.layers.validation import check_choice, layer_label
 from libspn_keras.models.input_shapes import (
     SHAPE_REFUSED,
+    input_dtype,
     input_shape_matches,
     refused_shape_message,
     with_known_input_shape,
@@ -116,6 +117,32 @@ class InputGuardMixin:
         if config is not None and self.invalid_batches != "raise":
             config = {**config, "invalid_batches": self.invalid_batches}
         return config
+
+    def __call__(self, *args, **kwargs):
+        if args and tf.executing_eagerly():
+            args = (self._integer_input(args[0]), *args[1:])
+        return super().__call__(*args, **kwargs)
+
+    def _integer_input(self, x):
+        """Float data for a model that reads integers, checked and converted as ``fit`` and the queries do.
+
+        Keras would cast it to the model's dtype itself, reading 0.9 as
+        category 0 and NaN as an arbitrary integer.
+        """
+        if isinstance(x, (list, tuple, dict, keras.KerasTensor)) or not getattr(self, "inputs", None):
+            return x
+        dtype = input_dtype(self)
+        leaves = leaves_of(self)
+        if not dtype.is_integer or dtype.is_unsigned or not leaves:
+            return x
+        values = tf.convert_to_tensor(x)
+        if not values.dtype.is_floating:
+            return x
+        input_shape_matches(self, values)
+        checked_batch(leaves, values)
+        missing = tf.logical_or(tf.math.is_nan(values), values < 0)
+        observed = tf.cast(tf.where(missing, tf.zeros_like(values), values), dtype)
+        return tf.where(missing, tf.constant(-1, dtype), observed)
 
     def train_step(self, data):
         with compiled_by_xla(self.jit_compile is True):

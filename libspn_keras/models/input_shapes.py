@@ -1,4 +1,4 @@
-"""Checks of a batch's shape against the input shape an SPN model was built for (see ``guarded_training``)."""
+"""The input an SPN model was built for: its dtype, and checks of a batch's shape against it (``guarded_training``)."""
 
 import math
 
@@ -75,3 +75,15 @@ def with_known_input_shape(model, data, x):
     shaped = tf.reshape(flat, tf.concat([[batch], expected], axis=0))
     shaped.set_shape((None, *expected))
     return keras.utils.pack_x_y_sample_weight(shaped, y, sample_weight)
+
+
+def input_dtype(model):
+    """The dtype of the model's inputs: that of its input, or of its first layer when that is an integer type.
+
+    A first layer built with ``dtype="int32"`` (as 0.6.0 models were) reads
+    integers even where Keras gives the model a float input.
+    """
+    first = next((layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)), None)
+    if first is not None and tf.as_dtype(first.compute_dtype).is_integer:
+        return tf.as_dtype(first.compute_dtype)
+    return tf.as_dtype(model.inputs[0].dtype)

@@ -2,13 +2,12 @@
 
 import numpy as np
 import tensorflow as tf
-from tensorflow import keras
 
 from libspn_keras.layers.base_leaf import missing_value
 from libspn_keras.layers.normalize_standard_score import NormalizeStandardScore
 from libspn_keras.layers.validation import check_int
 from libspn_keras.models.guarded_training import checked_batch
-from libspn_keras.models.input_shapes import input_shape_matches
+from libspn_keras.models.input_shapes import input_dtype, input_shape_matches
 
 
 def missing_mask(x, leaf, evidence_mask=None, name="model"):
@@ -71,18 +70,6 @@ def mark_missing_for_model(model, x, missing):
     if dtype.is_integer and x.dtype.is_floating:
         x = tf.cast(tf.where(missing, tf.zeros_like(x), x), dtype)
     return mark_missing(x, missing)
-
-
-def input_dtype(model):
-    """The dtype of the model's inputs: that of its input, or of its first layer when that is an integer type.
-
-    A first layer built with ``dtype="int32"`` (as 0.6.0 models were) reads
-    integers even where Keras gives the model a float input.
-    """
-    first = next((layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)), None)
-    if first is not None and tf.as_dtype(first.compute_dtype).is_integer:
-        return tf.as_dtype(first.compute_dtype)
-    return tf.as_dtype(model.inputs[0].dtype)
 
 
 def empty_evidence(model, num_samples):
