@@ -914,3 +914,33 @@ def test_log_likelihood_from_root_has_no_gradient_for_a_sample_of_probability_ze
     np.testing.assert_allclose(values.numpy(), np_logsumexp(logits.numpy(), axis=-1), rtol=1e-6)
     np.testing.assert_allclose(gradient[0], np.exp(logits[0] - np_logsumexp(logits.numpy()[0])), rtol=1e-6)
     np.testing.assert_array_equal(gradient[1:], [[0, 0, 0], [0, 1, 0]])
+
+
+@pytest.mark.parametrize("reuse_optimizer", [False, True])
+def test_swapping_a_built_layers_sum_op_changes_its_em_update(reuse_optimizer):
+    from libspn_keras import SumOpEMBackprop
+
+    # Hard EM, then soft EM on the same layer: the second step must be a soft-EM step (counts normalized per sum)
+    # also when the layer was built with hard EM and when the optimizer was built during the hard-EM step.
+    rng = np.random.default_rng(0)
+    x = np.log(rng.uniform(0.05, 1, size=(6, 2, 1, 3))).astype(np.float32)
+    w0 = rng.dirichlet(np.ones(3), size=(2, 1, 2)).swapaxes(-1, -2).astype(np.float32)
+    layer = layers.DenseSum(num_sums=2, sum_op="hard_em", accumulator_initializer=keras.initializers.Constant(w0))
+    layer(x)
+
+    def step(optimizer):
+        with tf.GradientTape() as tape:
+            loss = -tf.reduce_mean(tf.reduce_sum(tf.reduce_logsumexp(layer(x), -1), [1, 2]))
+        optimizer.apply_gradients([(tape.gradient(loss, layer.accumulators), layer.accumulators)])
+
+    optimizer = optimizers.OnlineExpectationMaximization(learning_rate=0.4)
+    step(optimizer)
+    before = normalize(layer.accumulators.numpy())
+    layer.sum_op = SumOpEMBackprop()
+    step(optimizer if reuse_optimizer else optimizers.OnlineExpectationMaximization(learning_rate=0.4))
+    log_children = x[..., :, None] + np.log(before)[None]  # [batch, scopes, decomps, children, sums]
+    log_sums = np_logsumexp(log_children, axis=3)  # [batch, scopes, decomps, sums]
+    upstream = np.exp(log_sums - np.expand_dims(np_logsumexp(log_sums, axis=-1), -1))  # the loss's signal per sum
+    counts = (np.expand_dims(upstream, 3) * np.exp(log_children - np.expand_dims(log_sums, 3))).sum(axis=0)
+    expected = 0.6 * before + 0.4 * counts / counts.sum(axis=-2, keepdims=True)
+    np.testing.assert_allclose(normalize(layer.accumulators.numpy()), expected, atol=1e-5)

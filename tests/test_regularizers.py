@@ -30,6 +30,17 @@ def test_entropy_and_lp_match_numpy(logspace):
         regularizers.NormalizedLp(p=0.0)
 
 
+def test_entropy_of_linear_weights_with_a_zero_weight_has_a_finite_gradient():
+    import tensorflow as tf
+
+    accumulators = tf.Variable([[0.0], [1.0], [3.0]])
+    with tf.GradientTape() as tape:
+        value = regularizers.NormalizedEntropy(1.0, logspace_accumulators=False)(accumulators)
+    w = np.array([0.25, 0.75])
+    np.testing.assert_allclose(float(value), -(w * np.log(w)).sum(), rtol=1e-6)
+    assert np.all(np.isfinite(tape.gradient(value, accumulators).numpy()))
+
+
 def rat(regularizer):
     keras.utils.set_random_seed(1)
     return models.build_rat_spn(6, 2, 2, 3, 3, sum_op="grad", accumulator_regularizer=regularizer)

@@ -9,6 +9,21 @@ from tensorflow import keras
 from libspn_keras.arguments import check_bool
 
 
+def _log_dirichlet(concentration, axis, dtype, seed):
+    """Log of Dirichlet draws along ``axis``, exact where the Gamma draws themselves would underflow.
+
+    A Gamma(alpha) draw is Gamma(alpha + 1) * U ** (1 / alpha), whose log
+    stays finite for any alpha > 0.
+    """
+    tiny = tf.constant(np.finfo(dtype.as_numpy_dtype).tiny, dtype)
+    gamma = tf.random.gamma([], alpha=concentration + 1.0, dtype=dtype, seed=seed)
+    uniform = tf.random.uniform(tf.shape(concentration), minval=tiny, maxval=1.0, dtype=dtype, seed=seed)
+    log_draws = tf.math.log(tf.maximum(gamma, tiny)) + tf.math.log(uniform) / concentration
+    # Shifted by the largest first, so that the normalization is exact however far below 0 the logs lie.
+    shifted = log_draws - tf.reduce_max(log_draws, axis=axis, keepdims=True)
+    return shifted - tf.math.log(tf.reduce_sum(tf.exp(shifted), axis=axis, keepdims=True))
+
+
 @keras.utils.register_keras_serializable(package="libspn_keras")
 class Dirichlet(keras.initializers.Initializer):
     """Draws the values along ``axis`` (by default the children axis of accumulators) from a Dirichlet.
@@ -52,7 +67,10 @@ class Dirichlet(keras.initializers.Initializer):
         if not -len(shape) <= self.axis < len(shape):
             raise ValueError(f"Dirichlet: axis {self.axis} is out of range for a variable of shape {shape}.")
         axis = self.axis % len(shape)
-        alpha = np.asarray(self.alpha, dtype=dtype.as_numpy_dtype)
+        # Drawn in float32 (float64 for float64 variables): tf.random.gamma takes no bfloat16, and float16
+        # draws underflow already for moderate concentrations.
+        work_dtype = tf.float64 if dtype == tf.float64 else tf.float32
+        alpha = np.asarray(self.alpha, dtype=work_dtype.as_numpy_dtype)
         if alpha.ndim == 1:
             if alpha.size != shape[axis]:
                 raise ValueError(
@@ -60,11 +78,20 @@ class Dirichlet(keras.initializers.Initializer):
                     f"(variable shape {shape}); give one per entry or a scalar."
                 )
             alpha = alpha.reshape([-1] + [1] * (len(shape) - axis - 1))
-        concentration = tf.broadcast_to(tf.constant(alpha, dtype), shape)
-        draws = tf.random.gamma([], alpha=concentration, dtype=dtype, seed=self.seed)
-        draws = tf.maximum(draws, tf.constant(1e-30, dtype))
+        concentration = tf.broadcast_to(tf.constant(alpha, work_dtype), shape)
+        draws = tf.random.gamma([], alpha=concentration, dtype=work_dtype, seed=self.seed)
+        draws = tf.maximum(draws, tf.constant(1e-30, work_dtype))
         weights = draws / tf.reduce_sum(draws, axis=axis, keepdims=True)
-        return tf.math.log(weights) if self.logspace else weights
+        log_weights = tf.math.log(weights)
+        # Small concentrations (0.01 and below) make whole slices of Gamma draws underflow to 0, which the floor
+        # above would turn into flat weights instead of the nearly one-hot draws they stand for: redraw those
+        # slices in log space. Eagerly, only when there are any, so that other draws stay as they are.
+        degenerate = tf.reduce_max(draws, axis=axis, keepdims=True) < 1e-20
+        if not tf.executing_eagerly() or bool(tf.reduce_any(degenerate)):
+            redrawn = _log_dirichlet(concentration, axis, work_dtype, self.seed)
+            log_weights = tf.where(degenerate, redrawn, log_weights)
+            weights = tf.where(degenerate, tf.exp(redrawn), weights)
+        return tf.cast(log_weights if self.logspace else weights, dtype)
 
     def get_config(self):
         return {"axis": self.axis, "alpha": self.alpha, "logspace": self.logspace, "seed": self.seed}

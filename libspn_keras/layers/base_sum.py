@@ -114,7 +114,12 @@ class SumLayerBase(keras.layers.Layer):
 
     @property
     def sum_op(self):
-        """The layer's sum op; assigning another checks that it can read the layer's accumulator space."""
+        """The layer's sum op; assigning another checks that it can read the layer's accumulator space.
+
+        Assigning also updates what the accumulators deliver backward for the
+        EM optimizer (counts or gradients; soft-EM or routed counts), so a
+        built layer can switch, e.g., from hard to soft EM.
+        """
         return self._sum_op
 
     @sum_op.setter
@@ -122,6 +127,8 @@ class SumLayerBase(keras.layers.Layer):
         if getattr(self, "logspace_accumulators", None) is not None:
             sum_op.check_accumulator_space(self.logspace_accumulators, f"{type(self).__name__} '{self.name}'")
         self._sum_op = sum_op
+        if getattr(self, "accumulators", None) is not None:
+            self._tag_accumulators()
 
     def build_accumulators(self, shape):
         """Creates ``self.accumulators`` of ``shape`` and tags it for the EM optimizer."""
@@ -148,8 +155,14 @@ class SumLayerBase(keras.layers.Layer):
             constraint=constraint,
             trainable=True,
         )
+        self._tag_accumulators()
+
+    def _tag_accumulators(self):
+        """Tags the accumulators with the EM role of the current sum op (see :mod:`libspn_keras.math.em_roles`)."""
         # As in 0.6.0, soft-EM counts are normalized per sum; those of ops routing to one child are batch shares.
-        counting, per_sum = isinstance(self.sum_op, CountingSumOpBase), isinstance(self.sum_op, SumOpEMBackprop)
+        # Log-space accumulators (a gradient-built layer given an EM op, e.g. for a query) take no EM step.
+        counting = isinstance(self.sum_op, CountingSumOpBase) and not self.logspace_accumulators
+        per_sum = isinstance(self.sum_op, SumOpEMBackprop)
         tag_sum_accumulators(self.accumulators, self.name, counting=counting, per_sum=per_sum)
 
     def get_config(self):

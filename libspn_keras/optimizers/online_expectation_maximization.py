@@ -41,6 +41,16 @@ def _backend_handles(variable):
     return (variable, value, *strategy.experimental_local_results(value))
 
 
+def _check_counting(role):
+    """Raises ``ValueError`` for sum accumulators whose sum op delivers gradients rather than edge counts."""
+    if role is not None and role.kind == SUM_ACCUMULATORS and not role.counting:
+        raise ValueError(
+            f"OnlineExpectationMaximization: sum layer '{role.layer}' does not deliver edge counts (its sum "
+            f"op computes true gradients). Build every sum layer with an EM sum op (sum_op='em', "
+            f"'hard_em', ...) and linear-space accumulators, or train with a gradient optimizer."
+        )
+
+
 @keras.utils.register_keras_serializable(package="libspn_keras")
 class OnlineExpectationMaximization(keras.optimizers.Optimizer):
     """Applies EM M-steps from the counts that EM sum ops and leaf statistics send backward.
@@ -127,17 +137,15 @@ class OnlineExpectationMaximization(keras.optimizers.Optimizer):
             return
         super().build(variables)
         self._roles = [em_role(variable) for variable in variables]
+        # The roles are read again at every update: a sum layer whose sum op is swapped (e.g. from hard to soft
+        # EM) retags its accumulators. A function, not a list, so that Keras does not track the model's variables.
+        self._current_role = lambda index, variables=tuple(variables): em_role(variables[index])
         # Keras hands update_step the backend variable (one replica's under a distribution strategy): map them all.
         self._variable_index = {
             id(handle): index for index, variable in enumerate(variables) for handle in _backend_handles(variable)
         }
         for role in self._roles:
-            if role is not None and role.kind == SUM_ACCUMULATORS and not role.counting:
-                raise ValueError(
-                    f"OnlineExpectationMaximization: sum layer '{role.layer}' does not deliver edge counts (its sum "
-                    f"op computes true gradients). Build every sum layer with an EM sum op (sum_op='em', "
-                    f"'hard_em', ...) and linear-space accumulators, or train with a gradient optimizer."
-                )
+            _check_counting(role)
         ignored = [variable.path for variable, role in zip(variables, self._roles) if role is None]
         if ignored:
             warnings.warn(
@@ -190,7 +198,8 @@ class OnlineExpectationMaximization(keras.optimizers.Optimizer):
                 f"OnlineExpectationMaximization: variable '{variable.name}' was not among the variables the "
                 f"optimizer was built for."
             )
-        role = self._roles[index]
+        role = self._current_role(index)
+        _check_counting(role)
         learning_rate = tf.cast(learning_rate, variable.dtype)
         counts = -tf.cast(gradient, variable.dtype)
         value = tf.convert_to_tensor(variable)

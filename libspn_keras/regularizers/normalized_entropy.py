@@ -1,5 +1,6 @@
 """Entropy of the normalized sum weights, as a Keras regularizer."""
 
+import numpy as np
 import tensorflow as tf
 from tensorflow import keras
 
@@ -34,7 +35,9 @@ class NormalizedEntropy(keras.regularizers.Regularizer):
             weights = tf.exp(log_weights)
         else:
             weights = normalized_weights(accumulators, False)
-            log_weights = tf.math.log(weights)
+            # A weight of exactly 0 adds 0 to the entropy; log(0) would make the gradient of the whole sum NaN.
+            tiny = tf.constant(np.finfo(weights.dtype.as_numpy_dtype).tiny, weights.dtype)
+            log_weights = tf.math.log(tf.maximum(weights, tiny))
         entropy = -tf.reduce_sum(tf.math.multiply_no_nan(log_weights, weights))
         return self.strength * entropy
 
