@@ -61,8 +61,26 @@ def test_load_idx_rejects_bad_files(tmp_path):
     with pytest.raises(ValueError, match="magic"):
         datasets.load_idx(path)
     path.write_bytes(bytes([0, 0, 0x08, 1]) + struct.pack(">I", 10) + b"\x00" * 3)
-    with pytest.raises(ValueError, match="header promises"):
+    with pytest.raises(ValueError, match="promises shape"):
         datasets.load_idx(path)
+    # A header cut short, and a partial multi-byte value: messages naming the file, not NumPy's.
+    path.write_bytes(bytes([0, 0, 0x08, 3]) + struct.pack(">I", 2))
+    with pytest.raises(ValueError, match="cut short"):
+        datasets.load_idx(path)
+    path.write_bytes(bytes([0, 0, 0x0B, 1]) + struct.pack(">I", 2) + b"\x00" * 3)
+    with pytest.raises(ValueError, match="bad.*promises shape \\(2,\\)"):
+        datasets.load_idx(path)
+
+
+@pytest.mark.parametrize("code, dtype", [(0x09, ">i1"), (0x0B, ">i2"), (0x0C, ">i4"), (0x0D, ">f4"), (0x0E, ">f8")])
+def test_load_idx_reads_big_endian_values_into_native_arrays(tmp_path, code, dtype):
+    values = np.arange(-6, 6).reshape(3, 4)
+    path = tmp_path / "values.idx"
+    header = bytes([0, 0, code, 2]) + struct.pack(">II", 3, 4)
+    path.write_bytes(header + values.astype(dtype).tobytes())
+    loaded = datasets.load_idx(path)
+    np.testing.assert_array_equal(loaded, values)
+    assert loaded.dtype.isnative and loaded.flags.writeable
 
 
 def test_load_fashion_mnist_reads_an_idx_folder(tmp_path):

@@ -211,6 +211,19 @@ def test_build_rat_spn_normalizes(num_classes):
     assert abs(np_logsumexp(out)) < 1e-5
 
 
+def test_build_rat_spn_with_a_continuous_leaf_takes_float_input():
+    """An int32 input (the default for indicator leaves) would truncate continuous values before the leaf."""
+    keras.utils.set_random_seed(4)
+    x = np.random.default_rng(0).normal(size=(5, 4)).astype("float32")
+    model = models.build_rat_spn(4, 1, 2, 2, 2, leaf=layers.NormalLeaf(num_components=2))
+    assert model.inputs[0].dtype == "float32"
+    exact = keras.Sequential([keras.Input((4,), dtype="float32"), *model.layers])
+    np.testing.assert_allclose(model.predict(x, verbose=0), exact.predict(x, verbose=0), rtol=1e-5, atol=1e-5)
+    assert models.build_rat_spn(4, 1, 2, 2, 2).inputs[0].dtype == "int32"
+    explicit = models.build_rat_spn(4, 1, 2, 2, 2, leaf=layers.NormalLeaf(num_components=2), input_dtype="float64")
+    assert explicit.inputs[0].dtype == "float64"
+
+
 def test_build_rat_spn_rejects_too_deep_structures():
     with pytest.raises(ValueError, match="lower the depth"):
         models.build_rat_spn(3, 4, 1, 2, 2)

@@ -91,6 +91,21 @@ def check_valid(graph, num_vars):
     assert len(roots) == 1 and roots[0].scope == frozenset(range(num_vars))
 
 
+def test_sum_children_of_tiny_weight_keep_their_edges():
+    """A trained sum may give a child a weight far below 1e-12; the edge is still part of the structure."""
+    model = small_stack(num_sums=2)
+    root = model.layers[-1]
+    assert len(visualize.dense_spn_graph(model).edges) == 16 + 16 + 8 + 4  # as counted by hand
+    for log_weight in (-30.0, -80.0):  # weights ~1e-13 and ~2e-35 against ~1/3 for the others
+        assert root.logspace_accumulators
+        accumulators = np.zeros(root.accumulators.shape, np.float32)
+        accumulators[0, 0] = log_weight
+        root.accumulators.assign(accumulators)
+        graph = visualize.dense_spn_graph(model)
+        assert len(graph.edges) == 44
+        assert len(graph.children(len(graph.nodes) - 1)) == 4
+
+
 def test_region_graph_spn_with_padding():
     model = region_graph_to_dense_spn(
         two_decompositions(), layers.IndicatorLeaf(num_components=2), num_sums_iterable=[2, 1]

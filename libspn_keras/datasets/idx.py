@@ -15,8 +15,19 @@ def load_idx(path):
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
         raise ValueError(f"load_idx: {path} is not an IDX file (bad magic number).")
     num_dims = raw[3]
+    offset = 4 + 4 * num_dims
+    if len(raw) < offset:
+        raise ValueError(
+            f"load_idx: {path} is cut short: its header announces {num_dims} dimensions ({offset} header bytes), "
+            f"the file has {len(raw)} bytes."
+        )
     shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(num_dims))
-    data = np.frombuffer(raw, dtype=_IDX_DTYPES[raw[2]], offset=4 + 4 * num_dims)
-    if data.size != int(np.prod(shape)):
-        raise ValueError(f"load_idx: {path} holds {data.size} values, its header promises shape {shape}.")
-    return data.reshape(shape)
+    dtype = np.dtype(_IDX_DTYPES[raw[2]])
+    num_bytes = len(raw) - offset
+    if num_bytes != int(np.prod(shape)) * dtype.itemsize:
+        raise ValueError(
+            f"load_idx: {path} holds {num_bytes} bytes of {dtype.itemsize}-byte values after its header, which "
+            f"promises shape {shape} ({int(np.prod(shape)) * dtype.itemsize} bytes)."
+        )
+    # A writable array in the machine's byte order (IDX stores multi-byte values big-endian).
+    return np.frombuffer(raw, dtype=dtype, offset=offset).astype(dtype.newbyteorder("=")).reshape(shape)

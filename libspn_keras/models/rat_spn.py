@@ -25,7 +25,7 @@ def build_rat_spn(
     num_sums,
     leaf=None,
     num_classes=None,
-    input_dtype="int32",
+    input_dtype=None,
     **sum_kwargs,
 ):
     """A RAT-SPN: random balanced binary splits of the variables, repeated ``num_decomps`` times.
@@ -47,7 +47,9 @@ def build_rat_spn(
         leaf: Leaf layer; default ``IndicatorLeaf(num_components=2)`` for binary data.
         num_classes: ``None`` for density estimation (root returns ``log p(x)``);
             else the number of class roots (root returns per-class logits).
-        input_dtype: Dtype of the model input.
+        input_dtype: Dtype of the model input; by default ``"int32"`` for an
+            ``IndicatorLeaf`` (categories) and ``"float32"`` for any other leaf,
+            whose continuous values an integer input would truncate.
         **sum_kwargs: Passed to every sum layer (``sum_op``, ``logspace_accumulators``, ...).
 
     Returns:
@@ -66,6 +68,8 @@ def build_rat_spn(
             f"build_rat_spn: depth={depth} needs 1 <= 2**depth <= 2 * num_vars ({2 * num_vars}); lower the depth."
         )
     leaf = leaf if leaf is not None else IndicatorLeaf(num_components=2)
+    if input_dtype is None:
+        input_dtype = "int32" if isinstance(leaf, IndicatorLeaf) else "float32"
     top_sums = num_classes if num_classes is not None else 1
     stack = [
         keras.Input(shape=(num_vars,), dtype=input_dtype),

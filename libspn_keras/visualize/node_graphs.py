@@ -4,7 +4,8 @@ The children of a layer's nodes are read off the layer itself rather than
 from per-layer wiring rules: the layer is called on a batch in which each
 row raises one input node (a log-value of 0) by a large amount, and an output
 node is a parent of that input node exactly when its value changes. Sums
-change with every child of non-zero weight, products with every factor, and
+change with every child of non-zero weight (down to float32's smallest
+normal number, so trained sums keep every edge), products with every factor, and
 permutations with the one scope they copy; a padding scope changes with
 nothing. Scopes follow from the children, starting at the leaves.
 """
@@ -15,9 +16,11 @@ import numpy as np
 
 from libspn_keras.visualize.layer_stacks import layer_kind, layer_output_shapes
 
-# A raised input node: log-value 20, i.e. a likelihood of e^20 against 1 for the others. A sum child of weight
-# w then moves the sum by log(1 + w (e^20 - 1)), far above the threshold below for any w above ~1e-12.
-_RAISE = 20.0
+# A raised input node: log-value 80, i.e. a likelihood of e^80 against 1 for the others. A sum child of weight
+# w then moves the sum by log(1 + w (e^80 - 1)), above the threshold below for any w above ~2e-38 (float32's
+# smallest normal number), so trained sums with tiny weights keep all their edges. The sums shift each row by its
+# own maximum, so the rows left at 0 are computed as without the raise.
+_RAISE = 80.0
 _CHANGED = 1e-3
 _SPATIAL_LAYERS = ("Conv2DProduct", "Conv2DSum", "Local2DSum", "SpatialToRegions", "TemporalDenseProduct")
 
