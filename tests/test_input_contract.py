@@ -573,3 +573,8 @@ def test_eager_call_of_an_integer_model_checks_float_data_instead_of_truncating_
         with pytest.raises(ValueError, match=r"IndicatorLeaf .*neither valid nor the missing marker"):
             model(np.array([[0, 1, refused]], "float32"))
     assert np.isfinite(model(np.array([[0, 1, 1]], "float32")).numpy()).all()
+    # Inside predict's compiled step too (NaN used to reach the leaf as an arbitrary integer).
+    batch = np.array([[0, 1, np.nan], [1, 0, -1.0]], "float32")
+    expected_batch = model(np.array([[0, 1, -1], [1, 0, -1]], "int32")).numpy()
+    np.testing.assert_allclose(model.predict(batch, verbose=0), expected_batch, rtol=1e-5)
+    np.testing.assert_allclose(tf.function(model)(tf.constant(batch)).numpy(), expected_batch, rtol=1e-5)

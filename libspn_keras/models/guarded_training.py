@@ -119,7 +119,7 @@ class InputGuardMixin:
         return config
 
     def __call__(self, *args, **kwargs):
-        if args and tf.executing_eagerly():
+        if args:
             args = (self._integer_input(args[0]), *args[1:])
         return super().__call__(*args, **kwargs)
 
@@ -127,7 +127,9 @@ class InputGuardMixin:
         """Float data for a model that reads integers, checked and converted as ``fit`` and the queries do.
 
         Keras would cast it to the model's dtype itself, reading 0.9 as
-        category 0 and NaN as an arbitrary integer.
+        category 0 and NaN as an arbitrary integer. In a graph the values
+        are checked by assertions (none under XLA, where ``fit``, ``predict``
+        and ``evaluate`` have checked the batch before the call).
         """
         if isinstance(x, (list, tuple, dict, keras.KerasTensor)) or not getattr(self, "inputs", None):
             return x
@@ -138,8 +140,10 @@ class InputGuardMixin:
         values = tf.convert_to_tensor(x)
         if not values.dtype.is_floating:
             return x
-        input_shape_matches(self, values)
-        checked_batch(leaves, values)
+        if tf.executing_eagerly():
+            input_shape_matches(self, values)
+        with tf.control_dependencies([checked_batch(leaves, values)]):
+            values = tf.identity(values)
         missing = tf.logical_or(tf.math.is_nan(values), values < 0)
         observed = tf.cast(tf.where(missing, tf.zeros_like(values), values), dtype)
         return tf.where(missing, tf.constant(-1, dtype), observed)
