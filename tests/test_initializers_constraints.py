@@ -30,7 +30,6 @@ def test_dirichlet_logspace_exponentiates_to_normalized_weights():
     np.testing.assert_allclose(np.exp(log_weights).sum(axis=-2), 1.0, rtol=1e-5)
 
 
-
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_dirichlet_small_alpha_gives_nearly_one_hot_draws(dtype):
     # Gamma(0.01) draws underflow to 0; drawn naively, whole slices became flat (1/K each) instead of one-hot.
@@ -39,6 +38,7 @@ def test_dirichlet_small_alpha_gives_nearly_one_hot_draws(dtype):
     assert np.mean(weights.max(axis=-1) > 0.99) > 0.95
     log_weights = initializers.Dirichlet(alpha=0.001, logspace=True, seed=3)((2000, 4, 1), dtype=dtype).numpy()
     assert np.all(np.isfinite(log_weights))
+
 
 # --- EpsilonInverseFanIn -------------------------------------------------------
 

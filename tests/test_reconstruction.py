@@ -117,6 +117,52 @@ def test_fit_evaluate_predict_on_reconstructions():
     assert (restored.infer_no_evidence, restored.infer_weighted_sum, restored.unsupervised) == (True, True, False)
 
 
+def reconstruction_model(x, jit_compile):
+    model = continuous_model(infer_no_evidence=True)
+    model.layers[0].adapt(x)
+    model.compile(optimizer=keras.optimizers.SGD(0.05), loss="mse", jit_compile=jit_compile)
+    return model
+
+
+def test_reconstruction_training_weighs_entries_and_sample_weights():
+    rng = np.random.default_rng(8)
+    x = (rng.normal(size=(7, 4, 4, 1)) * 2.0 + 10.0).astype(np.float32)
+    mask = rng.uniform(size=x.shape) < 0.5
+    mask[3:6] = True  # the second batch of 3 has no unobserved entry
+    model = reconstruction_model(x, jit_compile=False)
+    start = model.get_weights()
+    # The logged loss is Keras's mean of the batch losses weighed by samples; a batch without unobserved entries
+    # adds 0, not NaN.
+    losses, counts = [], []
+    for begin in range(0, 7, 3):
+        xb, mb = x[begin : begin + 3], mask[begin : begin + 3]
+        hidden = ~mb
+        prediction = model.predict([xb, mb], verbose=0)
+        losses.append(np.mean((prediction[hidden] - xb[hidden]) ** 2) if hidden.any() else 0.0)
+        counts.append(len(xb))
+        model.train_on_batch(xb, mb)
+    stepped = model.get_weights()
+    model.set_weights(start)
+    logged = model.fit(x, mask, batch_size=3, epochs=1, shuffle=False, verbose=0).history["loss"][0]
+    np.testing.assert_allclose(logged, np.dot(losses, counts) / np.sum(counts), rtol=1e-5)
+    for trained, expected in zip(model.get_weights(), stepped):
+        np.testing.assert_allclose(trained, expected, rtol=1e-5, atol=1e-6)
+    # Sample weights weigh the unobserved entries of their sample: weight 0 changes nothing, and weight 2 on
+    # every sample of a batch doubles the SGD step of the unweighted loss.
+    model.set_weights(start)
+    model.fit(x, mask, sample_weight=np.zeros(7, np.float32), batch_size=7, epochs=1, verbose=0)
+    for trained, expected in zip(model.get_weights(), start):
+        np.testing.assert_array_equal(trained, expected)
+    model.set_weights(start)
+    model.fit(x, mask, sample_weight=np.full(7, 2.0, np.float32), batch_size=7, epochs=1, verbose=0)
+    doubled = model.get_weights()
+    model.set_weights(start)
+    model.optimizer.learning_rate.assign(0.1)
+    model.fit(x, mask, batch_size=7, epochs=1, verbose=0)
+    for trained, expected in zip(doubled, model.get_weights()):
+        np.testing.assert_allclose(trained, expected, rtol=1e-5, atol=1e-6)
+
+
 def test_infer_no_evidence_arguments_are_checked():
     with pytest.raises(ValueError, match="unsupervised"):
         continuous_model(infer_no_evidence=True, unsupervised=True)

@@ -4,7 +4,11 @@ The reconstruction is :func:`~libspn_keras.models.queries.reconstruct`: the
 signal from the root, routed by the sum layers' own ops, weighs (or picks) the
 leaf components' modes for every unobserved input. ``fit(x, evidence_mask)``
 trains on it as the original did: the compiled loss (e.g. mean squared error)
-compares the unobserved entries of ``x`` with their reconstruction.
+compares the unobserved entries of ``x`` with their reconstruction. Sample
+weights weigh every unobserved entry of their sample (0.6.0 refused them). The
+logged ``loss`` is Keras's mean of the batch losses weighed by samples (0.6.0's
+Keras 2 weighed them by unobserved entries), and a batch without unobserved
+entries adds a loss of 0.
 """
 
 import tensorflow as tf
@@ -67,20 +71,36 @@ class EvidenceInferenceMixin:
         finally:
             self._training_on_reconstructions = False
 
-    def _unobserved_only(self, x, y, y_pred):
+    def _unobserved_only(self, x, y, y_pred, sample_weight=None):
+        """``(y, y_pred, sample_weight)`` for the unobserved entries: vectors ``[n]`` (0.6.0's) and ``None``.
+
+        With ``sample_weight`` (one per sample, or one per entry), the entries
+        come as ``[n, 1]`` with one weight each, that of their sample, so that
+        the loss and metrics weigh every unobserved entry.
+        """
         unobserved = tf.logical_not(tf.cast(x[1], tf.bool))
-        return tf.boolean_mask(tf.cast(y, y_pred.dtype), unobserved), tf.boolean_mask(y_pred, unobserved)
+        y = tf.boolean_mask(tf.cast(y, y_pred.dtype), unobserved)
+        y_pred = tf.boolean_mask(y_pred, unobserved)
+        if sample_weight is None:
+            return y, y_pred, None
+        weights = tf.cast(sample_weight, y_pred.dtype)
+        if weights.shape.rank != unobserved.shape.rank:
+            weights = tf.reshape(weights, tf.concat([tf.shape(weights)[:1], tf.ones_like(tf.shape(unobserved)[1:])], 0))
+        weights = tf.boolean_mask(tf.broadcast_to(weights, tf.shape(unobserved)), unobserved)
+        return y[:, tf.newaxis], y_pred[:, tf.newaxis], weights
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        if self._training_on_reconstructions:
-            y, y_pred = self._unobserved_only(x, y, y_pred)
-            sample_weight = None
-        return super().compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training)
+        if not self._training_on_reconstructions:
+            return super().compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training)
+        y, y_pred, sample_weight = self._unobserved_only(x, y, y_pred, sample_weight)
+        loss = super().compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training)
+        # A batch without unobserved entries has no loss: a mean over nothing would be NaN.
+        loss = tf.where(tf.shape(y)[0] > 0, loss, tf.zeros_like(loss))
+        return loss
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         if self._training_on_reconstructions:
-            y, y_pred = self._unobserved_only(x, y, y_pred)
-            sample_weight = None
+            y, y_pred, sample_weight = self._unobserved_only(x, y, y_pred, sample_weight)
         return super().compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
     def get_config(self):
