@@ -136,6 +136,32 @@ def test_log_dropout_rejects_bad_rate(rate):
         layers.LogDropout(rate)
 
 
+def test_log_dropout_seed_fixes_the_pattern_and_different_seeds_differ():
+    x = np.zeros((60, 3, 2, 6), np.float32)
+
+    def dropped(seed):
+        tf.random.set_seed(0)  # the same global seed: only the layer's own seed may tell the patterns apart
+        return np.isneginf(layers.LogDropout(0.5, seed=seed)(x, training=True).numpy())
+
+    np.testing.assert_array_equal(dropped(1), dropped(1))
+    assert np.mean(dropped(1) != dropped(2)) > 0.3  # independent patterns at rate 0.5 differ in half the entries
+
+
+@pytest.mark.parametrize("rate", [0.5, 0.8])
+def test_log_dropout_at_least_one_only_rescues_rows_that_lost_every_child(rate):
+    # Each child is kept with probability 1 - rate; a row whose children are all dropped keeps one (the largest
+    # draw). So the expected number kept per row of n children is n (1 - rate) + rate ** n, not one more.
+    n = 5
+    x = np.random.default_rng(6).normal(size=(4000, 2, n)).astype(np.float32)
+    out = layers.LogDropout(rate, axis_at_least_one=-1, seed=3)(x, training=True).numpy()
+    kept = np.isfinite(out).sum(axis=-1)
+    assert kept.min() == 1
+    assert kept.mean() == pytest.approx(n * (1 - rate) + rate**n, abs=0.06)
+    # The rows with exactly one kept child: those with one survivor, plus those with none (rescued).
+    expected_one = n * (1 - rate) * rate ** (n - 1) + rate**n
+    assert np.mean(kept == 1) == pytest.approx(expected_one, abs=0.03)
+
+
 def test_log_dropout_below_sums_only_changes_training_output():
     keras.utils.set_random_seed(4)
 
@@ -234,6 +260,22 @@ def test_inverse_with_statistics_round_trips(axes):
     # The statistics broadcast against the input.
     mean, std = (np.asarray(s) for s in layer.statistics(tf.constant(x)))
     assert np.broadcast_shapes(mean.shape, x.shape) == x.shape and np.broadcast_shapes(std.shape, x.shape) == x.shape
+
+
+@pytest.mark.parametrize("axes", ["sample_wise", "variable_wise"])
+def test_inverse_undoes_a_large_normalization_epsilon(axes):
+    # With epsilon comparable to the std, the forward divides by std + epsilon; the inverse must multiply by it.
+    data = np.random.default_rng(8).normal(loc=3.0, scale=0.7, size=(50, 4)).astype(np.float32)
+    layer = layers.NormalizeStandardScore(normalization_epsilon=0.5, axes=axes)
+    layer.adapt(data)
+    x = data[:6]
+    # Sample-wise: each sample's own moments; variable-wise: those of the adapted data, per variable.
+    source, axis = (x, 1) if axes == "sample_wise" else (data, 0)
+    mean, std = source.mean(axis=axis, keepdims=True), source.std(axis=axis, keepdims=True)
+    normalized = layer(x)
+    np.testing.assert_allclose(normalized.numpy(), (x - mean) / (std + 0.5), rtol=1e-4, atol=1e-5)
+    back = layer.inverse(normalized, *layer.statistics(tf.constant(x))).numpy()
+    np.testing.assert_allclose(back, x, rtol=1e-5, atol=1e-5)
 
 
 def test_constant_variable_gives_finite_output():

@@ -305,7 +305,9 @@ def test_log_matmul_gradient_function_under_xla():
 
 def _spec_pads(padding, size, k, d):
     k_eff = (k - 1) * d + 1
-    return {"valid": (0, 0), "full": (k_eff - 1, k_eff - 1), "final": ((k_eff - 1) * 2 - size, 0)}[padding]
+    # 'final' leaves an axis with a 1-wide kernel unpadded, as 0.6.0's Conv2DProduct._pad_sizes does.
+    final = ((k_eff - 1) * 2 - size, 0) if k > 1 else (0, 0)
+    return {"valid": (0, 0), "full": (k_eff - 1, k_eff - 1), "final": final}[padding]
 
 
 def _spec_out(size, pads, k, d, s):

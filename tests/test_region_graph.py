@@ -187,6 +187,27 @@ def test_random_region_graph_is_seeded():
     assert first != [repr(r) for r in spn.random_region_graph(8, 2, 3, seed=10)]
 
 
+@pytest.mark.parametrize("num_vars, depth", [(8, 2), (7, 2), (11, 3), (5, 4)])
+def test_random_region_graph_halves_each_region(num_vars, depth):
+    # RAT-SPN splits: every region splits its variables into halves (the first floor(n / 2) of the shuffled
+    # order, then the rest) for `depth` levels; a region still holding several variables at the bottom is the
+    # product of its single variables.
+    def check(region, levels_left):
+        if isinstance(region, spn.RegionVariable):
+            return [region.index]
+        parts = [check(child, levels_left - 1) for child in region.children]
+        sizes = [len(part) for part in parts]
+        if levels_left == 0:
+            assert sizes == [1] * len(parts)
+        else:
+            n = sum(sizes)
+            assert sizes == [n // 2, n - n // 2], (region, levels_left)
+        return [v for part in parts for v in part]
+
+    for root in spn.random_region_graph(num_vars, depth, 2, seed=3):
+        assert sorted(check(root, depth)) == list(range(num_vars))
+
+
 def test_region_graph_model_trains_with_em_and_round_trips(tmp_path):
     keras.utils.set_random_seed(4)
     data = (np.random.rand(300, 5) < [0.1, 0.8, 0.5, 0.3, 0.9]).astype("float32")
