@@ -154,3 +154,18 @@ def test_axis_product_scopes_matches_a_window_by_window_reference():
             np.testing.assert_array_equal(covers[out], np.any(cells, axis=0))
             shared = any((a & b).any() for i, a in enumerate(cells) for b in cells[i + 1 :])
             assert overlapping[out] == shared
+
+
+def test_a_sequential_without_input_still_infers_output_specs_layer_by_layer():
+    # keras.Sequential.compute_output_spec of an unbuilt model calls each layer's with training=...; nothing is checked
+    # before the layers are built, and the model checks its stack when it is called on an Input.
+    stack = [
+        layers.IndicatorLeaf(num_components=2),
+        layers.Conv2DProduct(strides=2, dilations=1, kernel_size=2),
+        layers.Local2DSum(num_sums=2),
+        layers.Conv2DProduct(strides=2, dilations=1, kernel_size=2),
+        layers.SpatialToRegions(),
+    ]
+    model = keras.Sequential(stack)
+    assert model.compute_output_spec(keras.KerasTensor((None, 4, 4, 1)), training=False).shape == (None, 1, 1, 16)
+    assert model(keras.Input((4, 4, 1))).shape == (None, 1, 1, 16)

@@ -155,10 +155,10 @@ class Conv2DProduct(keras.layers.Layer):
                 channels = min(channels, self.num_channels)
         return (input_shape[0], rows, cols, channels)
 
-    def compute_output_spec(self, x):
-        output = super().compute_output_spec(x)
+    def compute_output_spec(self, x, *args, **kwargs):
+        output = super().compute_output_spec(x, *args, **kwargs)
         scopes = cell_scopes(x)
-        if scopes is None:
+        if scopes is None or not self.built:
             return output
         (rows, row_overlap), (cols, col_overlap) = (
             axis_product_scopes(

@@ -30,10 +30,10 @@ class SpatialToRegions(keras.layers.Layer):
     def call(self, x):
         return tf.reshape(x, [-1, 1, 1, math.prod(x.shape[1:])])
 
-    def compute_output_spec(self, x):
-        output = super().compute_output_spec(x)
+    def compute_output_spec(self, x, *args, **kwargs):
+        output = super().compute_output_spec(x, *args, **kwargs)
         scopes = cell_scopes(x, recorded_only=True)
-        if scopes is not None:
+        if scopes is not None and self.built:
             for axis, axis_name in enumerate(("row", "column")):
                 cover = scopes[axis]
                 differs = np.flatnonzero((cover != cover[:1]).any(axis=1))
