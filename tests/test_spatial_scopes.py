@@ -147,13 +147,13 @@ def test_axis_product_scopes_matches_a_window_by_window_reference():
         out_size = -(-(size + sum(pads) - (kernel - 1) * dilation) // stride)
         if out_size < 1:
             continue
-        covers, overlapping = axis_product_scopes(scopes, pads, kernel, dilation, stride, out_size)
+        covers, shared = axis_product_scopes(scopes, pads, kernel, dilation, stride, out_size)
         padded = [np.zeros(image, bool)] * pads[0] + list(scopes) + [np.zeros(image, bool)] * pads[1]
         for out in range(out_size):
             cells = [padded[out * stride + k * dilation] for k in range(kernel)]
             np.testing.assert_array_equal(covers[out], np.any(cells, axis=0))
-            shared = any((a & b).any() for i, a in enumerate(cells) for b in cells[i + 1 :])
-            assert overlapping[out] == shared
+            pairs = [a & b for i, a in enumerate(cells) for b in cells[i + 1 :]]
+            np.testing.assert_array_equal(shared[out], np.any(pairs, axis=0) if pairs else np.zeros(image, bool))
 
 
 def test_a_sequential_without_input_still_infers_output_specs_layer_by_layer():

@@ -160,7 +160,7 @@ class Conv2DProduct(keras.layers.Layer):
         scopes = cell_scopes(x)
         if scopes is None or not self.built:
             return output
-        (rows, row_overlap), (cols, col_overlap) = (
+        (rows, shared_rows), (cols, shared_cols) = (
             axis_product_scopes(
                 scopes[axis],
                 self._pads[axis],
@@ -173,9 +173,19 @@ class Conv2DProduct(keras.layers.Layer):
         )
         # Two cells of a window share variables when they overlap along one axis and the window covers anything
         # along the other.
+        row_overlap, col_overlap = shared_rows.any(axis=1), shared_cols.any(axis=1)
         joins_overlap = (row_overlap[:, None] & cols.any(axis=1)[None, :]) | (rows.any(axis=1)[:, None] & col_overlap)
         if joins_overlap.any():
-            self._refuse_overlap(np.argwhere(joins_overlap)[0], scopes, row_overlap, col_overlap)
+            i, j = np.argwhere(joins_overlap)[0]
+            shared, axis_name = (shared_rows[i], "row") if row_overlap[i] else (shared_cols[j], "column")
+            raise ValueError(
+                f"Conv2DProduct '{self.name}': output cell {(int(i), int(j))} would multiply input cells that both "
+                f"cover image {describe_cells(shared, axis_name)}, so the product is not decomposable and the "
+                f"network is no longer a normalized distribution. The cells a window joins must cover disjoint "
+                f"parts of the image: after a product with overlapping windows (stride below kernel_size * "
+                f"dilations), double the dilations of the next one (1, 2, 4, ... as in DGC-SPNs), or use strides "
+                f"equal to kernel_size."
+            )
         return record_cell_scopes(output, (rows, cols))
 
     def get_config(self):
@@ -190,21 +200,6 @@ class Conv2DProduct(keras.layers.Layer):
             seed=self.seed,
         )
         return config
-
-    def _refuse_overlap(self, cell, scopes, row_overlap, col_overlap):
-        axis = 0 if row_overlap[cell[0]] else 1
-        padded = np.pad(scopes[axis], [tuple(self._pads[axis]), (0, 0)])
-        starts = cell[axis] * self.strides[axis] + np.arange(self.kernel_size[axis]) * self.dilations[axis]
-        shared = padded[starts].sum(axis=0) > 1
-        axis_name = ("row", "column")[axis]
-        raise ValueError(
-            f"Conv2DProduct '{self.name}': output cell {tuple(int(i) for i in cell)} would multiply input cells "
-            f"that both cover image {describe_cells(shared, axis_name)}, so the product is not decomposable and the "
-            f"network is no longer a normalized distribution. The cells a window joins must cover disjoint parts "
-            f"of the image: after a product with overlapping windows (stride below kernel_size * dilations), "
-            f"double the dilations of the next one (1, 2, 4, ... as in DGC-SPNs), or use strides equal to "
-            f"kernel_size."
-        )
 
     def _axis_padding(self, axis, size):
         pads = spatial_padding(self.padding, size, self.kernel_size[axis], self.dilations[axis])

@@ -147,11 +147,11 @@ def axis_product_scopes(scopes, pads, kernel_size, dilation, stride, output_size
     ``[size, image size]``; padding cells cover nothing.
 
     Returns:
-        ``(output_scopes, overlapping)``: bool ``[output_size, image size]``,
-        the union of each window's cells, and bool ``[output_size]``, whether
-        two cells of the window cover a common image row (or column).
+        ``(output_scopes, shared)``, both bool ``[output_size, image size]``:
+        the union of each window's cells, and the image rows (or columns)
+        that two or more cells of the window cover.
     """
     padded = np.pad(np.asarray(scopes, dtype=bool), [tuple(pads), (0, 0)])
     cells = np.arange(output_size)[:, None] * stride + np.arange(kernel_size)[None, :] * dilation
     counts = padded[cells].sum(axis=1)
-    return counts > 0, (counts > 1).any(axis=1)
+    return counts > 0, counts > 1
