@@ -48,28 +48,14 @@ def query_dtype(dtype, model=None):
 
 def _reads_float64(model):
     try:
-        inputs = model.inputs
-    except (AttributeError, ValueError):  # a subclassed model without a functional input
+        return input_dtype(model) == tf.float64
+    except (AttributeError, IndexError, ValueError):  # a subclassed model without a functional input
         return False
-    return bool(inputs) and tf.as_dtype(inputs[0].dtype) == tf.float64
 
 
 def mark_missing(x, missing):
     """``x`` with the missing entries set to the marker the leaves marginalize (NaN, or -1 for integers)."""
     return tf.where(missing, missing_value(x.dtype), x)
-
-
-def mark_missing_for_model(model, x, missing):
-    """:func:`mark_missing` in the model's input dtype when that is an integer type.
-
-    Keras casts a model's input to its dtype, and the float marker NaN would
-    become an arbitrary integer there; ``x`` has passed :func:`check_leaf_values`,
-    so its observed entries are whole numbers and the cast is exact.
-    """
-    dtype = query_dtype(input_dtype(model))
-    if dtype.is_integer and x.dtype.is_floating:
-        x = tf.cast(tf.where(missing, tf.zeros_like(x), x), dtype)
-    return mark_missing(x, missing)
 
 
 def empty_evidence(model, num_samples):

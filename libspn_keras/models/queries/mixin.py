@@ -11,7 +11,7 @@ from libspn_keras.models.queries.evidence import (
     check_num_samples,
     empty_evidence,
     input_dtype,
-    mark_missing_for_model,
+    mark_missing,
     missing_mask,
     query_dtype,
 )
@@ -31,8 +31,7 @@ class QueryMixin:
         leaf = split_at_leaf(self)[1]
         missing = missing_mask(x, leaf, evidence_mask, name=self.name)
         check_leaf_values(self, leaf, x, missing)
-        marked = mark_missing_for_model(self, x, missing)
-        return compiled_query(self, "log_likelihood", self._log_likelihood_of_marked)(marked).numpy()
+        return compiled_query(self, "log_likelihood", self._log_likelihood_of_marked)(mark_missing(x, missing)).numpy()
 
     def _log_likelihood_of_marked(self, x):
         output = self(x, training=False)
