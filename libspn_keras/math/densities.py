@@ -27,11 +27,6 @@ def safe_scale(scale):
     return tf.maximum(scale, np.finfo(scale.dtype.as_numpy_dtype).tiny)
 
 
-def standardized(x, loc, scale):
-    """``(x - loc) / scale`` with the difference taken before the division."""
-    return (x - loc) / scale
-
-
 def _split(x, loc, scale):
     """``(scale, x - loc, |z|)``: the clamped scale, the difference, and ``|z|`` for masks only (no gradient).
 
@@ -52,14 +47,19 @@ def _beyond(z_abs, limit):
     return tf.logical_not(z_abs <= limit)
 
 
+def _z_within(diff, scale, z_abs, limit):
+    """``(z, beyond)``: ``z`` where ``|z| <= limit`` and 0 elsewhere (masked before the division), and where."""
+    beyond = _beyond(z_abs, limit)
+    return tf.where(beyond, tf.zeros_like(diff), diff) / scale, beyond
+
+
 def normal_log_prob(x, loc, scale):
     """Log-density of ``Normal(loc, scale)`` at ``x`` (broadcasting).
 
     ``-inf`` where ``z^2`` overflows (``|z| > sqrt(max)``), with gradient 0 there.
     """
     scale, diff, z_abs = _split(x, loc, scale)
-    far = _beyond(z_abs, math.sqrt(np.finfo(scale.dtype.as_numpy_dtype).max))
-    z = tf.where(far, tf.zeros_like(diff), diff) / scale
+    z, far = _z_within(diff, scale, z_abs, math.sqrt(np.finfo(scale.dtype.as_numpy_dtype).max))
     log_prob = -0.5 * tf.square(z) - tf.math.log(scale) - _HALF_LOG_TWO_PI
     return tf.where(far, tf.constant(-np.inf, log_prob.dtype), log_prob)
 
@@ -67,8 +67,7 @@ def normal_log_prob(x, loc, scale):
 def laplace_log_prob(x, loc, scale):
     """Log-density of ``Laplace(loc, scale)`` at ``x`` (broadcasting); ``-inf`` where ``z`` overflows."""
     scale, diff, z_abs = _split(x, loc, scale)
-    far = _beyond(z_abs, np.finfo(scale.dtype.as_numpy_dtype).max)
-    z = tf.where(far, tf.zeros_like(diff), diff) / scale
+    z, far = _z_within(diff, scale, z_abs, np.finfo(scale.dtype.as_numpy_dtype).max)
     log_prob = -tf.abs(z) - tf.math.log(scale) - _LOG_TWO
     return tf.where(far, tf.constant(-np.inf, log_prob.dtype), log_prob)
 
@@ -83,9 +82,8 @@ def cauchy_log_prob(x, loc, scale):
     """
     scale, diff, z_abs = _split(x, loc, scale)
     largest = np.finfo(scale.dtype.as_numpy_dtype).max
-    large = _beyond(z_abs, min(1e4, 0.5 * math.sqrt(largest)))  # float16: z^2 overflows above 256
+    z_small, large = _z_within(diff, scale, z_abs, min(1e4, 0.5 * math.sqrt(largest)))  # float16: z^2 > max above 256
     overflow = _beyond(z_abs, largest)
-    z_small = tf.where(large, tf.zeros_like(diff), diff) / scale
     z_large = tf.abs(tf.where(tf.logical_and(large, tf.logical_not(overflow)), diff, scale)) / scale
     half_diff = tf.abs(tf.where(overflow, 0.5 * x - 0.5 * loc, tf.ones_like(diff)))
     log_term = tf.where(
