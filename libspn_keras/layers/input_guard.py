@@ -12,9 +12,11 @@ before anything that depends on the layer's output (a loss, a gradient, an
 optimizer update) runs. XLA (``jit_compile=True``) compiles assertions away,
 so callers also make the offending entries harmless (the leaves read them as
 missing) and the SPN models skip the update of such a batch. Where the SPN
-models trace a step or query for XLA they build no assertion at all
-(:func:`compiled_by_xla`): XLA would drop each one with a warning on the
-console at every compilation.
+models check each batch themselves (their ``fit``, ``evaluate`` and
+``predict`` steps, in graph mode and under XLA alike) or trace a query for
+XLA, they build no assertion at all (:func:`without_value_assertions`): their
+own check raises ``ValueError`` after the step, and XLA would drop each
+assertion with a warning on the console at every compilation.
 """
 
 import contextlib
@@ -27,12 +29,14 @@ _tracing = threading.local()
 
 
 @contextlib.contextmanager
-def compiled_by_xla(active=True):
-    """Within it (when ``active``), :func:`guard_values` builds no assertion: the code being traced is compiled by XLA.
+def without_value_assertions(active=True):
+    """Within it (when ``active``), :func:`guard_values` builds no assertion in the code being traced.
 
-    XLA compiles assertions away, logging ``Ignoring Assert operator`` for
-    each; what protects the variables there is the models' own check of every
-    batch (:mod:`~libspn_keras.models.guarded_training`), not the assertion.
+    For code compiled by XLA, which compiles assertions away (logging
+    ``Ignoring Assert operator`` for each), and for the SPN models' steps:
+    what protects the variables there is the models' own check of every
+    batch (:mod:`~libspn_keras.models.guarded_training`), which raises
+    ``ValueError`` after the step, not the assertion.
     """
     previous = getattr(_tracing, "xla", False)
     _tracing.xla = previous or bool(active)

@@ -14,7 +14,7 @@ import functools
 import tensorflow as tf
 
 from libspn_keras.layers.base_sum import SumLayerBase
-from libspn_keras.layers.input_guard import compiled_by_xla
+from libspn_keras.layers.input_guard import without_value_assertions
 from libspn_keras.models.iterator_release import IteratorReleaseMixin, keep_releasing, releasing_iterators
 from libspn_keras.models.missed_steps import MissedStepCheck, missed_step_check, rerun_on_miss, step_or_miss
 from libspn_keras.sum_ops.checked import checked_accumulators, weights_fit_fast_kernel
@@ -212,11 +212,11 @@ def compiled_query(model, key, function):
 
 
 def _traced_for_xla(function):
-    """``function``, traced without the input assertions that XLA would drop (:func:`compiled_by_xla`)."""
+    """``function``, traced without the input assertions that XLA would drop (:func:`without_value_assertions`)."""
 
     @functools.wraps(function)
     def traced(*args, **kwargs):
-        with compiled_by_xla():
+        with without_value_assertions():
             return function(*args, **kwargs)
 
     return traced

@@ -8,9 +8,10 @@ changes no variable, optimizer slot or iteration count, in eager mode, in a
 (the default, ``compile(..., invalid_batches="raise")``) or, with
 ``invalid_batches="skip"``, goes on and warns how many batches it skipped.
 
-Eagerly and in a ``tf.function`` the error comes from the check itself,
-before the step; XLA compiles assertions away, so there the skipped step is
-counted and ``fit`` raises right after it returns.
+Eagerly the error comes from the check itself, before the step. In a
+``tf.function`` and under XLA (which compiles assertions away) the steps
+build no assertion: the skipped step is counted and ``fit`` raises right
+after it returns, so graph mode and XLA raise the same ``ValueError``.
 """
 
 import warnings
@@ -19,7 +20,7 @@ import tensorflow as tf
 from tensorflow import keras
 
 from libspn_keras.layers.base_leaf import LeafBase
-from libspn_keras.layers.input_guard import compiled_by_xla, guard_values
+from libspn_keras.layers.input_guard import guard_values, without_value_assertions
 from libspn_keras.layers.validation import check_choice, layer_label
 from libspn_keras.models.input_shapes import (
     SHAPE_REFUSED,
@@ -85,8 +86,8 @@ def refused_inference_message(model, leaves):
     """What ``evaluate`` / ``predict`` say about a batch holding values the ``leaves`` refuse."""
     contracts = " ".join(f"{layer_label(leaf)}: {leaf.input_contract}" for leaf in leaves)
     return (
-        f"{type(model).__name__} '{model.name}': a batch held input values its leaves refuse (under XLA they would "
-        f"have been read as missing). {contracts}"
+        f"{type(model).__name__} '{model.name}': a batch held input values its leaves refuse; the call's outputs "
+        f"are discarded (they read those values as missing). {contracts}"
     )
 
 
@@ -152,16 +153,31 @@ class InputGuardMixin:
         return tf.where(missing, tf.constant(-1, dtype), observed)
 
     def train_step(self, data):
-        with compiled_by_xla(self.jit_compile is True):
+        with without_value_assertions(self._step_checks_batches("_spn_refused_batches")):
             return self._guarded_train_step(data)
 
     def test_step(self, data):
-        with compiled_by_xla(self.jit_compile is True):
+        with without_value_assertions(self._step_checks_batches("_spn_refused_inference_batches")):
             return self._counted_step(super().test_step, data)
 
     def predict_step(self, data):
-        with compiled_by_xla(self.jit_compile is True):
+        with without_value_assertions(self._step_checks_batches("_spn_refused_inference_batches")):
             return self._counted_step(super().predict_step, data)
+
+    def _step_checks_batches(self, counter):
+        """Whether the step being traced leaves refused batches to the model's own check, not to assertions.
+
+        Under XLA assertions are compiled away anyway. Elsewhere the check
+        counts a refused batch in ``counter`` and the function made by
+        ``make_*_function`` raises ``ValueError`` after the call, so that
+        ``fit``, ``evaluate`` and ``predict`` raise the same error in graph
+        mode as under XLA (an assertion would raise a raw
+        ``InvalidArgumentError``). Under a distribution strategy the steps
+        are not counted, and the leaves' assertions stop them.
+        """
+        if self.jit_compile is True:
+            return True
+        return getattr(self, counter, None) is not None and not tf.distribute.has_strategy()
 
     def _guarded_train_step(self, data):
         step = super().train_step
