@@ -601,6 +601,32 @@ def test_fixed_locations_stay_fixed_under_leaf_em():
     assert float(np.squeeze(leaf.scale_tensor())) == pytest.approx(expected, rel=1e-4)
 
 
+def test_leaf_statistics_are_trainable_only_when_em_updates_them():
+    # As 0.6.0's moment accumulators: trainable with the location or the scale, frozen with neither.
+    x = np.random.default_rng(1).normal(size=(64, 1)).astype("float32")
+    for location_trainable, scale_trainable in ((False, False), (True, False), (False, True)):
+        leaf = layers.NormalLeaf(
+            num_components=2,
+            use_accumulators=True,
+            location_trainable=location_trainable,
+            scale_trainable=scale_trainable,
+            location_initializer=keras.initializers.Constant([[-1.0, 1.0]]),
+        )
+        stack = [keras.Input((1,)), layers.FlatToRegions(num_decomps=1), leaf]
+        model = models.SequentialSumProductNetwork(
+            [*stack, layers.RootSum(return_weighted_child_logits=False, sum_op="em")]
+        )
+        trainable = location_trainable or scale_trainable
+        assert [v.name for v in leaf.trainable_weights] == (["statistics"] if trainable else [])
+        assert model.count_params() - sum(int(np.prod(v.shape)) for v in model.trainable_weights) == (
+            0 if trainable else 6
+        )
+        model.compile(optimizer=optimizers.OnlineExpectationMaximization(1.0))
+        before = leaf.statistics.numpy().copy()
+        model.fit(x, batch_size=64, verbose=0)
+        assert np.array_equal(leaf.statistics.numpy(), before) is not trainable
+
+
 def test_em_learning_rate_must_be_a_step_size():
     for bad in (1.5, -0.1, float("nan")):  # 0 is accepted as in 0.6.0 (nothing moves)
         with pytest.raises(ValueError, match="learning_rate"):

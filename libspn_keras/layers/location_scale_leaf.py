@@ -195,8 +195,13 @@ class LocationScaleLeafBase(LeafBase):
             count = tf.expand_dims(tf.cast(count_initializer(shape[:-1], dtype=dtype), location.dtype), -1)
             return pack_leaf_statistics(location, variance) * count
 
+        # Trainable when EM updates a part of them, as 0.6.0's moment accumulators were.
         self.statistics = self.add_weight(
-            name="statistics", shape=shape + (3,), initializer=initializer, dtype="float64"
+            name="statistics",
+            shape=shape + (3,),
+            initializer=initializer,
+            dtype="float64",
+            trainable=self.location_trainable or self.scale_trainable,
         )
         tag_leaf_statistics(self.statistics, self.name, self.location_trainable, self.scale_trainable)
 
