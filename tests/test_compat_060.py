@@ -88,6 +88,36 @@ def test_every_060_name_imports_from_its_060_path(module):
     assert not missing, f"{module} lacks {missing}"
 
 
+# Subclass relations among 0.6.0's public classes, read from its source: scripts that pick layers out of a model
+# with isinstance (0.6.0's own drawing code does) find the same layers here.
+SUBCLASSES_060 = {
+    "PermuteAndPadScopesRandom": "PermuteAndPadScopes",
+    "Conv2DSum": "DenseSum",
+    "Local2DSum": "DenseSum",
+    "RootSum": "DenseSum",
+    "IndicatorLeaf": "BaseLeaf",
+    "NormalLeaf": "LocationScaleLeafBase",
+    "LaplaceLeaf": "LocationScaleLeafBase",
+    "CauchyLeaf": "LocationScaleLeafBase",
+    "LocationScaleLeafBase": "BaseLeaf",
+}
+
+
+@pytest.mark.parametrize("name,base", sorted(SUBCLASSES_060.items()))
+def test_060_class_hierarchy(name, base):
+    assert issubclass(getattr(layers, name), getattr(layers, base))
+
+
+def test_060_subclasses_keep_their_own_configs():
+    root = layers.RootSum(return_weighted_child_logits=False)
+    assert root.num_sums == 1 and "num_sums" not in root.get_config()
+    assert layers.RootSum.from_config(root.get_config()).get_config() == root.get_config()
+    random = layers.PermuteAndPadScopesRandom(factors=[2, 2], seed=3)
+    random(np.zeros((1, 3, 2, 2), "float32"))
+    assert "permutations" not in random.get_config()
+    assert layers.PermuteAndPadScopesRandom.from_config(random.get_config()).get_config() == random.get_config()
+
+
 def test_config_submodules_share_one_state():
     from libspn_keras.config.sum_op import get_default_sum_op, set_default_sum_op
 

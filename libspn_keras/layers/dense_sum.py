@@ -21,6 +21,11 @@ class DenseSum(NodeSumLayerBase):
             (``sum_op``, ``logspace_accumulators``, ``accumulator_initializer``, ...).
     """
 
+    # Whether models may hand a DenseProduct below or a ReduceProduct above straight to this layer's sum op
+    # (sum_of_pair_products / sum_then_product); the subclasses that weigh other layouts (as in 0.6.0,
+    # Conv2DSum, Local2DSum and RootSum are DenseSums) set it False.
+    fuses_with_region_products = True
+
     def build(self, input_shape):
         check_rank(self, input_shape, 4, "[batch, scopes, decomps, nodes]")
         check_known(self, input_shape, (1, 2, 3), "scopes, decompositions and nodes")

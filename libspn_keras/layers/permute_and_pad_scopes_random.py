@@ -6,14 +6,17 @@ import numpy as np
 import tensorflow as tf
 from tensorflow import keras
 
-from libspn_keras.layers.permute_and_pad_scopes import permute_and_pad
+from libspn_keras.layers.permute_and_pad_scopes import PermuteAndPadScopes, permute_and_pad
 from libspn_keras.layers.validation import check_int_list, check_known, check_rank, check_seed, layer_label
 from libspn_keras.math.seeding import structure_random_state
 
 
 @keras.utils.register_keras_serializable(package="libspn_keras")
-class PermuteAndPadScopesRandom(keras.layers.Layer):
+class PermuteAndPadScopesRandom(PermuteAndPadScopes):
     """Shuffles the scopes of every decomposition independently and pads them to ``prod(factors)``.
+
+    A :class:`~libspn_keras.layers.PermuteAndPadScopes` (as in 0.6.0) whose
+    permutations are drawn when it is built instead of given.
 
     Input ``[batch, scopes, decomps, nodes]``, output
     ``[batch, prod(factors), decomps, nodes]``. Padding scopes hold 0 in log
@@ -34,7 +37,7 @@ class PermuteAndPadScopesRandom(keras.layers.Layer):
     """
 
     def __init__(self, factors=None, seed=None, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(permutations=None, **kwargs)
         self.factors = check_int_list(layer_label(self), "factors", factors, minimum=1, allow_none=True)
         self.seed = check_seed(layer_label(self), "seed", seed)
 
@@ -94,6 +97,7 @@ class PermuteAndPadScopesRandom(keras.layers.Layer):
         return (input_shape[0], total, input_shape[2], input_shape[3])
 
     def get_config(self):
-        config = super().get_config()
+        # The drawn permutations are a weight, saved with the model's weights rather than in the config.
+        config = keras.layers.Layer.get_config(self)
         config.update(factors=self.factors, seed=self.seed)
         return config

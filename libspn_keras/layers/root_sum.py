@@ -5,17 +5,19 @@ import math
 import tensorflow as tf
 from tensorflow import keras
 
-from libspn_keras.layers.base_sum import SumLayerBase
+from libspn_keras.layers.dense_sum import DenseSum
 from libspn_keras.layers.validation import check_bool, check_known, layer_label
 
 
 @keras.utils.register_keras_serializable(package="libspn_keras")
-class RootSum(SumLayerBase):
+class RootSum(DenseSum):
     """A single sum over all nodes of its input, which must hold one scope.
 
     Input ``[batch, children]``, or ``[batch, 1, ...]`` whose non-batch axes
     are flattened into the children (e.g. ``[batch, 1, decomps, nodes]`` or
     ``[batch, 1, 1, nodes]``). Accumulators ``[children, 1]``.
+
+    A :class:`~libspn_keras.layers.DenseSum` with a single sum, as in 0.6.0.
 
     Args:
         return_weighted_child_logits: If ``True`` the output is
@@ -32,6 +34,8 @@ class RootSum(SumLayerBase):
             ``sum_op``).
     """
 
+    fuses_with_region_products = False
+
     def __init__(
         self,
         return_weighted_child_logits=True,
@@ -45,6 +49,7 @@ class RootSum(SumLayerBase):
         **kwargs,
     ):
         super().__init__(
+            num_sums=1,  # 0.6.0's attribute: a root is a sum layer with a single sum
             logspace_accumulators=logspace_accumulators,
             accumulator_initializer=accumulator_initializer,
             trainable=trainable,
@@ -57,7 +62,6 @@ class RootSum(SumLayerBase):
         self.return_weighted_child_logits = check_bool(
             layer_label(self), "return_weighted_child_logits", return_weighted_child_logits
         )
-        self.num_sums = 1  # 0.6.0's attribute: a root is a sum layer with a single sum
 
     def build(self, input_shape):
         if len(input_shape) < 2:
@@ -88,6 +92,7 @@ class RootSum(SumLayerBase):
 
     def get_config(self):
         config = super().get_config()
+        del config["num_sums"]
         config.update(return_weighted_child_logits=self.return_weighted_child_logits)
         return config
 

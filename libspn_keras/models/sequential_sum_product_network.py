@@ -48,13 +48,19 @@ def fusable_pair(layer, following):
         isinstance(layer, DenseProduct)
         and layer.num_factors == 2
         and isinstance(following, DenseSum)
+        and following.fuses_with_region_products
         and following.sum_op.fuses_products
     )
 
 
 def fusable_reduction(layer, following):
     """Whether ``layer`` -> ``following`` is a dense sum feeding a ``ReduceProduct`` through an op that fuses them."""
-    return isinstance(layer, DenseSum) and isinstance(following, ReduceProduct) and layer.sum_op.fuses_reductions
+    return (
+        isinstance(layer, DenseSum)
+        and layer.fuses_with_region_products
+        and isinstance(following, ReduceProduct)
+        and layer.sum_op.fuses_reductions
+    )
 
 
 @keras.utils.register_keras_serializable(package="libspn_keras")
