@@ -7,6 +7,7 @@ import pytest
 from reference import np_logsumexp
 from tensorflow import keras
 
+import libspn_keras as spnk
 from libspn_keras import layers, metrics, models, optimizers
 
 MAX_STEPS = 3
@@ -91,6 +92,21 @@ def test_em_training_never_lowers_the_likelihood_and_round_trips(tmp_path):
     model.save(tmp_path / "dynamic.keras")
     loaded = keras.models.load_model(tmp_path / "dynamic.keras")
     np.testing.assert_allclose(loaded(data).numpy(), model(data).numpy(), rtol=1e-6)
+
+
+def test_backprop_mode_in_sum_kwargs_saves_and_loads(tmp_path):
+    # 0.6.0's way to choose the sum op; the model's config once kept the enum, which Keras cannot save.
+    template = keras.Sequential(
+        [keras.Input((2,), dtype="int32"), layers.FlatToRegions(num_decomps=1), layers.IndicatorLeaf(num_components=2),
+         layers.DenseProduct(num_factors=2), layers.DenseSum(num_sums=2)]
+    )  # fmt: skip
+    model = models.DynamicSumProductNetwork(template, 2, sum_kwargs={"backprop_mode": spnk.BackpropMode.HARD_EM})
+    data = markov_sequences(8, np.random.default_rng(4))
+    expected = model(data).numpy()
+    model.save(tmp_path / "dynamic.keras")
+    loaded = keras.models.load_model(tmp_path / "dynamic.keras")
+    np.testing.assert_allclose(loaded(data).numpy(), expected, rtol=1e-6)
+    assert type(loaded.interface.sum_op) is type(model.interface.sum_op) is spnk.SumOpHardEMBackprop
 
 
 def test_template_must_end_in_a_single_scope():

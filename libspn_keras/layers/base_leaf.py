@@ -1,8 +1,8 @@
 """Common base of the leaf layers, which turn raw inputs into log-probabilities per component."""
 
 import tensorflow as tf
-from tensorflow import keras
 
+from libspn_keras.layers.full_precision import FullPrecisionLayer
 from libspn_keras.layers.input_guard import check_input_shape, guard_values
 from libspn_keras.layers.leaf_representation import LeafRepresentation
 from libspn_keras.layers.validation import check_known, layer_label, positive_int
@@ -25,7 +25,7 @@ def missing_value(dtype):
     return tf.constant(-1, dtype)
 
 
-class LeafBase(keras.layers.Layer):
+class LeafBase(FullPrecisionLayer):
     """Input ``[batch, ..., d]`` -> log-probabilities ``[batch, ..., num_components]``.
 
     The last input axis holds the ``d`` dimensions of one variable (``d = 1``

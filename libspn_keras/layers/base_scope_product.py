@@ -1,12 +1,12 @@
 """Common base of the products that join groups of adjacent scopes."""
 
 import tensorflow as tf
-from tensorflow import keras
 
+from libspn_keras.layers.full_precision import FullPrecisionLayer
 from libspn_keras.layers.validation import check_known, check_node_count, check_rank, positive_int
 
 
-class ScopeProductBase(keras.layers.Layer):
+class ScopeProductBase(FullPrecisionLayer):
     """Joins each group of ``num_factors`` adjacent scopes of ``[batch, scopes, decomps, nodes]``.
 
     Subclasses decide how nodes combine in ``call`` and ``compute_output_shape``.

@@ -6,6 +6,7 @@ from libspn_keras import config, sum_ops
 from libspn_keras.constraints.unconstrained import UNCONSTRAINED
 from libspn_keras.initializers.logspace import logspace_wrapper_initializer
 from libspn_keras.layers.cell_scopes import KeepsCellScopes
+from libspn_keras.layers.full_precision import FullPrecisionLayer
 from libspn_keras.layers.initial_checks import checked_initializer
 from libspn_keras.layers.validation import check_bool, positive_int
 from libspn_keras.math.em_roles import tag_sum_accumulators
@@ -36,7 +37,7 @@ def _serialized_constraint(constraint):
     return UNCONSTRAINED if constraint is None else keras.constraints.serialize(constraint)
 
 
-class SumLayerBase(keras.layers.Layer):
+class SumLayerBase(FullPrecisionLayer):
     """Holds accumulators ``[*lead, children, sums]`` and delegates all weighting to a sum op.
 
     The weights of the forward pass are the accumulators normalized over the

@@ -8,6 +8,7 @@ import tensorflow as tf
 from tensorflow import keras
 
 from libspn_keras.layers.cell_scopes import cell_scopes, describe_cells, record_cell_scopes
+from libspn_keras.layers.full_precision import FullPrecisionLayer
 from libspn_keras.layers.validation import (
     check_bool,
     check_known,
@@ -34,7 +35,7 @@ _MAX_CHANNEL_COMBINATIONS = 2**20
 
 
 @keras.utils.register_keras_serializable(package="libspn_keras")
-class Conv2DProduct(keras.layers.Layer):
+class Conv2DProduct(FullPrecisionLayer):
     """Log-space products of the cells in every (dilated) kernel window.
 
     Input ``[batch, rows, cols, channels]`` of log-probabilities, output

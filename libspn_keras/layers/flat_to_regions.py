@@ -3,11 +3,12 @@
 import tensorflow as tf
 from tensorflow import keras
 
+from libspn_keras.layers.full_precision import FullPrecisionLayer
 from libspn_keras.layers.validation import check_known, positive_int
 
 
 @keras.utils.register_keras_serializable(package="libspn_keras")
-class FlatToRegions(keras.layers.Layer):
+class FlatToRegions(FullPrecisionLayer):
     """``[batch, vars]`` or ``[batch, vars, d]`` -> ``[batch, vars, num_decomps, d]``.
 
     Each variable becomes one scope, repeated for every decomposition, ready

@@ -4,11 +4,12 @@ import tensorflow as tf
 from tensorflow import keras
 
 from libspn_keras.layers.base_leaf import missing_value
+from libspn_keras.layers.full_precision import FullPrecisionLayer
 from libspn_keras.layers.validation import check_float, check_seed, layer_label
 
 
 @keras.utils.register_keras_serializable(package="libspn_keras")
-class InputDropout(keras.layers.Layer):
+class InputDropout(FullPrecisionLayer):
     """During training, marks each input variable unobserved with probability ``rate``.
 
     Place it before the leaf layer. Dropped entries become NaN (float inputs)

@@ -4,6 +4,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow import keras
 
+from libspn_keras.layers.full_precision import FullPrecisionLayer
 from libspn_keras.layers.validation import check_known, check_rank
 
 
@@ -45,7 +46,7 @@ def permute_and_pad(x, permutations):
 
 
 @keras.utils.register_keras_serializable(package="libspn_keras")
-class PermuteAndPadScopes(keras.layers.Layer):
+class PermuteAndPadScopes(FullPrecisionLayer):
     """Reorders the scopes of each decomposition and inserts padding scopes.
 
     Input ``[batch, scopes, decomps, nodes]``, output

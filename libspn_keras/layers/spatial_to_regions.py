@@ -7,11 +7,12 @@ import tensorflow as tf
 from tensorflow import keras
 
 from libspn_keras.layers.cell_scopes import cell_scopes, describe_cells
+from libspn_keras.layers.full_precision import FullPrecisionLayer
 from libspn_keras.layers.validation import check_known, check_rank
 
 
 @keras.utils.register_keras_serializable(package="libspn_keras")
-class SpatialToRegions(keras.layers.Layer):
+class SpatialToRegions(FullPrecisionLayer):
     """``[batch, rows, cols, channels]`` -> ``[batch, 1, 1, rows * cols * channels]``.
 
     Use it after the last product of a DGC-SPN, whose cells all cover the whole

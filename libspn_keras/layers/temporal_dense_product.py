@@ -2,12 +2,13 @@
 
 from tensorflow import keras
 
+from libspn_keras.layers.full_precision import FullPrecisionLayer
 from libspn_keras.layers.validation import check_known, check_rank
 from libspn_keras.math.products import log_outer_product
 
 
 @keras.utils.register_keras_serializable(package="libspn_keras")
-class TemporalDenseProduct(keras.layers.Layer):
+class TemporalDenseProduct(FullPrecisionLayer):
     """Outer product of the nodes at ``t - 1`` and at ``t``, for dynamic SPNs.
 
     Inputs ``[previous, current]`` of shapes ``[batch, scopes, decomps, n_prev]``

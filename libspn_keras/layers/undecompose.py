@@ -3,11 +3,12 @@
 import tensorflow as tf
 from tensorflow import keras
 
+from libspn_keras.layers.full_precision import FullPrecisionLayer
 from libspn_keras.layers.validation import check_known, check_rank, positive_int
 
 
 @keras.utils.register_keras_serializable(package="libspn_keras")
-class Undecompose(keras.layers.Layer):
+class Undecompose(FullPrecisionLayer):
     """``[batch, 1, decomps, nodes]`` -> ``[batch, 1, num_decomps, (decomps / num_decomps) * nodes]``.
 
     Neighbouring decompositions are joined into ``num_decomps`` groups, with

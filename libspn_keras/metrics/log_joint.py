@@ -16,6 +16,8 @@ class LogJoint(keras.metrics.Mean):
 
     def __init__(self, name="log_joint", dtype=None):
         super().__init__(name=name, dtype=dtype)
+        # Higher is better: Keras callbacks in mode='auto' (EarlyStopping, ModelCheckpoint, ...) read this.
+        self._direction = "up"
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         return super().update_state(log_joint_from_root(y_true, y_pred), sample_weight=sample_weight)

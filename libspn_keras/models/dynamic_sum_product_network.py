@@ -4,7 +4,9 @@ import numpy as np
 import tensorflow as tf
 from tensorflow import keras
 
+from libspn_keras.backprop_mode import BackpropMode
 from libspn_keras.layers.dense_sum import DenseSum
+from libspn_keras.layers.full_precision import keep_full_precision
 from libspn_keras.layers.root_sum import RootSum
 from libspn_keras.layers.temporal_dense_product import TemporalDenseProduct
 from libspn_keras.models.dynamic_arguments import (
@@ -77,6 +79,7 @@ class DynamicSumProductNetwork(
     def __init__(self, *args, **kwargs):
         self.original_form, arguments, model_kwargs = dynamic_arguments(args, kwargs)
         super().__init__(**model_kwargs)
+        keep_full_precision(self)
         self.unsupervised = bool(arguments.get("unsupervised", True))
         self.temporal_product = TemporalDenseProduct()
         if self.original_form:
@@ -147,10 +150,7 @@ class DynamicSumProductNetwork(
             template=keras.utils.serialize_keras_object(self.template),
             num_interface_sums=self.num_interface_sums,
             return_weighted_child_logits=self.return_weighted_child_logits,
-            sum_kwargs={
-                key: keras.utils.serialize_keras_object(value) if hasattr(value, "get_config") else value
-                for key, value in self.sum_kwargs.items()
-            },
+            sum_kwargs={key: _serialized_sum_argument(value) for key, value in self.sum_kwargs.items()},
         )
         return config
 
@@ -247,6 +247,13 @@ class DynamicSumProductNetwork(
                 f"DynamicSumProductNetwork '{self.name}': interface_network_t_minus_1 outputs {next_shape} but the "
                 f"interface of the next step must match interface_network_t0's output {interface_shape}."
             )
+
+
+def _serialized_sum_argument(value):
+    """A sum-layer argument as Keras can save it: a ``BackpropMode`` as its op name (which ``sum_ops.get`` reads)."""
+    if isinstance(value, BackpropMode):
+        return value.value
+    return keras.utils.serialize_keras_object(value) if hasattr(value, "get_config") else value
 
 
 def _is_shape(shape):

@@ -5,6 +5,7 @@ from tensorflow import keras
 from libspn_keras.layers.conv2d_product import Conv2DProduct
 from libspn_keras.layers.dense_product import DenseProduct
 from libspn_keras.layers.dense_sum import DenseSum
+from libspn_keras.layers.full_precision import keep_full_precision
 from libspn_keras.layers.log_dropout import LogDropout
 from libspn_keras.layers.permute_and_pad_scopes_random import PermuteAndPadScopesRandom
 from libspn_keras.layers.reduce_product import ReduceProduct
@@ -107,6 +108,7 @@ class SequentialSumProductNetwork(
         check_log_dropout_placement(layers)
         infer_scope_factors(layers)
         super().__init__(layers=layers, name=name, **kwargs)
+        keep_full_precision(self)
         self.unsupervised = self.configure_evidence_inference(infer_no_evidence, infer_weighted_sum, unsupervised)
 
     def build(self, input_shape=None):

@@ -2,6 +2,7 @@
 
 from tensorflow import keras
 
+from libspn_keras.layers.full_precision import keep_full_precision
 from libspn_keras.layers.validation import check_bool
 from libspn_keras.models.fast_path import FastPathMixin
 from libspn_keras.models.guarded_training import InputGuardMixin
@@ -27,4 +28,5 @@ class SumProductNetwork(
 
     def __init__(self, *args, unsupervised=True, **kwargs):
         super().__init__(*args, **kwargs)
+        keep_full_precision(self)
         self.unsupervised = check_bool(f"{type(self).__name__} '{self.name}'", "unsupervised", unsupervised)

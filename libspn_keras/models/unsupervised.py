@@ -1,5 +1,6 @@
 """Training without labels for SPN models, with the checks and distribution handling every SPN model shares."""
 
+import numpy as np
 import tensorflow as tf
 from tensorflow import keras
 
@@ -76,6 +77,19 @@ class UnsupervisedTrainingMixin:
         self.compile(**keras.utils.deserialize_keras_object(config))
         if getattr(self, "optimizer", None) is not None and self.built:
             self.optimizer.build(self.trainable_variables)
+
+    def fit(self, x=None, y=None, *args, **kwargs):
+        return super().fit(x, self._labels_for_sample_weight(y, kwargs.get("sample_weight")), *args, **kwargs)
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        return super().evaluate(x, self._labels_for_sample_weight(y, kwargs.get("sample_weight")), *args, **kwargs)
+
+    def _labels_for_sample_weight(self, y, sample_weight):
+        # Keras drops ``sample_weight`` when ``y`` is None (it packs ``(x,)``). Without labels the loss and metrics
+        # of an unsupervised model get zeros anyway (``_labels_or_zeros``): pass those, so the weights are kept.
+        if y is not None or sample_weight is None or not self.unsupervised or getattr(self, "original_form", False):
+            return y
+        return np.zeros([len(sample_weight)], dtype="int32")
 
     def train_step(self, data):
         check_optimizer_can_train(self)

@@ -5,11 +5,12 @@ import math
 import tensorflow as tf
 from tensorflow import keras
 
+from libspn_keras.layers.full_precision import FullPrecisionLayer
 from libspn_keras.layers.validation import layer_label
 
 
 @keras.utils.register_keras_serializable(package="libspn_keras")
-class DataSoftening(keras.layers.Layer):
+class DataSoftening(FullPrecisionLayer):
     """Softens indicators in training: the observed category keeps probability ``beta``, the others share the rest.
 
     Place directly after an :class:`~libspn_keras.layers.IndicatorLeaf`

@@ -61,7 +61,8 @@ def leaf_signal(layers, x, method, training=None):
     leaf_output = leaf(values)
     if method == "mpe":
         unobserved = tf.cast(tf.logical_not(leaf.observed_mask(values)), leaf_output.dtype)
-        leaf_output += tf.reduce_sum(tf.expand_dims(unobserved, -2) * leaf.mode_log_prob(), axis=-1)
+        mode_log_prob = tf.cast(leaf.mode_log_prob(), leaf_output.dtype)
+        leaf_output += tf.reduce_sum(tf.expand_dims(unobserved, -2) * mode_log_prob, axis=-1)
     sum_op = SIGNAL_SUM_OPS[method]() if method is not None else None
     with tf.GradientTape() as tape:
         tape.watch(leaf_output)

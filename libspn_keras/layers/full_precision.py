@@ -1,0 +1,40 @@
+"""SPN layers compute in full precision under Keras's mixed-precision policies."""
+
+from tensorflow import keras
+
+_HALF_PRECISION = ("float16", "bfloat16")
+
+
+class FullPrecisionLayer(keras.layers.Layer):
+    """Base of the library's layers: under a ``mixed_float16`` / ``mixed_bfloat16`` policy they compute in float32.
+
+    An SPN's values are log-probabilities of a few hundred nats, which half
+    precision resolves to 0.25 (float16) or 2 (bfloat16) nats: classes would
+    tie and likelihoods round. As Keras advises for numerically sensitive
+    layers, the library's layers therefore keep float32 under a mixed
+    global policy; the layers around them still run in half precision, and
+    Keras casts the tensors between them. A ``dtype`` passed to the layer is
+    used as given.
+
+    Args:
+        **kwargs: Passed to ``keras.layers.Layer``.
+    """
+
+    def __init__(self, **kwargs):
+        if kwargs.get("dtype") is None and keras.mixed_precision.global_policy().compute_dtype in _HALF_PRECISION:
+            kwargs["dtype"] = "float32"
+        super().__init__(**kwargs)
+
+
+def keep_full_precision(model):
+    """Sets an SPN model's own policy to float32 under a mixed global policy, as its layers have.
+
+    The models call some of their layers' kernels directly (fused product-sum
+    pairs), inside the model's own autocast scope, so the model computes in
+    float32 as well.
+
+    Args:
+        model: The SPN model, right after ``keras.Model.__init__``.
+    """
+    if model.compute_dtype in _HALF_PRECISION:
+        model.dtype_policy = "float32"

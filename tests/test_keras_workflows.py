@@ -1,0 +1,126 @@
+"""Ordinary Keras workflows on SPN models: callbacks on the library's metrics, sample weights without labels,
+and Keras's mixed-precision policies.
+
+References are brute force over the joint assignments of a tiny binary RAT-SPN (``reference.all_binary``) or the
+same model run under the float32 policy, never the library's output alone.
+"""
+
+import numpy as np
+import pytest
+from reference import all_binary
+from tensorflow import keras
+
+from libspn_keras import layers, metrics, models, optimizers
+
+
+def rat_spn(**kwargs):
+    keras.utils.set_random_seed(0)
+    return models.build_rat_spn(4, depth=1, num_decomps=2, num_input_distributions=2, num_sums=2, **kwargs)
+
+
+def binary_data(size=64, seed=0):
+    return (np.random.default_rng(seed).random((size, 4)) < 0.3).astype("int32")
+
+
+@pytest.mark.parametrize(
+    "callback",
+    [
+        lambda path: keras.callbacks.EarlyStopping(monitor="val_llh", patience=1),
+        lambda path: keras.callbacks.ModelCheckpoint(str(path / "best.keras"), monitor="val_llh", save_best_only=True),
+        lambda path: keras.callbacks.ReduceLROnPlateau(monitor="val_llh", patience=1),
+    ],
+    ids=["early_stopping", "model_checkpoint", "reduce_lr"],
+)
+def test_callbacks_maximize_the_log_likelihood_metric_in_auto_mode(callback, tmp_path):
+    # Keras infers min/max from the metric in mode='auto': a log-likelihood is better when higher.
+    assert metrics.LogLikelihood()._direction == "up" and metrics.LogJoint()._direction == "up"
+    model = rat_spn()
+    model.compile(optimizer=keras.optimizers.Adam(0.1), metrics=[metrics.LogLikelihood()])
+    x = binary_data()
+    made = callback(tmp_path)
+    model.fit(x, epochs=2, batch_size=32, verbose=0, validation_data=(x,), callbacks=[made])
+    assert made.monitor_op(1.0, 0.0)
+
+
+def test_sample_weights_without_labels_weigh_the_samples():
+    # Keras drops sample_weight when y is None; unsupervised SPN models keep it.
+    x = binary_data()
+    model = rat_spn()
+    model.compile(optimizer=keras.optimizers.SGD(0.1))
+    start = model.get_weights()
+    model.fit(x, sample_weight=np.zeros(len(x), "float32"), batch_size=len(x), verbose=0)
+    for after, before in zip(model.get_weights(), start):
+        np.testing.assert_array_equal(after, before)
+    # Weight 2 on every sample is the unweighted step at twice the learning rate.
+    model.fit(x, sample_weight=np.full(len(x), 2.0, "float32"), batch_size=len(x), verbose=0)
+    doubled = model.get_weights()
+    model.set_weights(start)
+    model.optimizer.learning_rate.assign(0.2)
+    model.fit(x, batch_size=len(x), verbose=0)
+    for a, b in zip(doubled, model.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    # evaluate weighs them too: only the first sample counts (Keras divides the weighted sum by the batch size).
+    weights = np.zeros(len(x), "float32")
+    weights[0] = 1.0
+    loss = model.evaluate(x, sample_weight=weights, batch_size=len(x), verbose=0)
+    np.testing.assert_allclose(loss, -model.log_likelihood(x[:1])[0] / len(x), rtol=1e-5)
+
+
+@pytest.fixture(params=["mixed_float16", "mixed_bfloat16"])
+def mixed_policy(request):
+    keras.mixed_precision.set_global_policy(request.param)
+    try:
+        yield request.param
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def test_spn_layers_compute_in_float32_under_mixed_precision(mixed_policy):
+    model = rat_spn()
+    assert all(layer.compute_dtype == "float32" for layer in model.layers)
+    assert layers.DenseSum(num_sums=2, dtype="float64").compute_dtype == "float64"  # a given dtype is kept
+    x = all_binary(4).astype("int32")
+    log_p = model.log_likelihood(x)
+    keras.mixed_precision.set_global_policy("float32")
+    reference = rat_spn()
+    reference.set_weights(model.get_weights())
+    # The 16 joint assignments sum to 1, and the values equal the float32 model's (half precision would round
+    # them to 0.01-0.1 nats).
+    np.testing.assert_allclose(np.exp(log_p).sum(), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(log_p, reference.log_likelihood(x), rtol=1e-6)
+
+
+def test_queries_and_training_under_mixed_precision(mixed_policy):
+    x = binary_data()
+    model = rat_spn(sum_op="em", logspace_accumulators=False)
+    # The model computes in float32 too, so Keras does not wrap the optimizer to scale the loss (EM counts).
+    model.compile(optimizer=optimizers.OnlineExpectationMaximization(0.1))
+    assert model.compute_dtype == "float32"
+    assert isinstance(model.optimizer, optimizers.OnlineExpectationMaximization)
+    before = model.log_likelihood(x).mean()
+    model.fit(x, epochs=3, batch_size=32, verbose=0)
+    assert model.log_likelihood(x).mean() > before
+    with_gaps = x[:4].copy()
+    with_gaps[:, 0] = -1
+    completed = model.complete(with_gaps)
+    assert set(np.unique(completed[:, 0])) <= {0, 1} and np.array_equal(completed[:, 1:], x[:4, 1:])
+    assert model.mpe(with_gaps).shape == (4, 4)
+    assert set(np.unique(model.sample(8, seed=1))) <= {0, 1}
+
+
+def test_continuous_queries_under_mixed_precision(mixed_policy):
+    # Completion weighs the leaf components' float32 modes by the signal.
+    keras.utils.set_random_seed(3)
+    model = models.SequentialSumProductNetwork(
+        [
+            keras.Input((4,)),
+            layers.FlatToRegions(num_decomps=1),
+            layers.NormalLeaf(num_components=2),
+            layers.DenseProduct(num_factors=4),
+            layers.RootSum(),
+        ]
+    )
+    x = np.random.default_rng(0).normal(size=(3, 4)).astype("float32")
+    x[:, 0] = np.nan
+    for result in (model.complete(x), model.mpe(x), model.sample(2, seed=0)):
+        assert result.dtype == np.float32 and np.all(np.isfinite(result))
