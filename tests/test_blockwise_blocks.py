@@ -7,19 +7,10 @@ repository's tests use layers small enough for one block. Checked against float6
 
 import numpy as np
 import tensorflow as tf
+from test_log_math_extremes import reference
 
 from libspn_keras.math import blockwise_log_matmul, log_matmul, max_plus_matmul
 from libspn_keras.math.blockwise import _blocks_of
-
-
-def reference(x, log_weights):
-    x = np.asarray(x, np.float64)
-    log_weights = np.asarray(log_weights, np.float64)
-    if log_weights.ndim == 2:
-        log_weights = log_weights.reshape((1,) * (x.ndim - 1) + log_weights.shape)
-    terms = x[..., :, None] + log_weights
-    top = terms.max(axis=-2, keepdims=True)
-    return np.squeeze(top + np.log(np.exp(terms - top).sum(axis=-2, keepdims=True)), axis=-2)
 
 
 def _several_blocks():
