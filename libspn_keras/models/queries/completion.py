@@ -40,8 +40,8 @@ def fill_from_signal(signal, components, pre, hard=False):
             (of any copy) with the largest signal; otherwise the average of
             the components weighted by the signal, normalized per input.
     """
-    # Under a mixed-precision policy the signal is in the compute dtype (float16), the components in the
-    # variables' dtype (float32): combine them in the latter.
+    # Layers given a half-precision dtype send the signal in it, while the components keep the variables'
+    # dtype: combine them in the latter.
     components = tf.convert_to_tensor(components)
     signal = tf.cast(signal, components.dtype)
     magnitude = to_inputs(tf.reduce_sum(tf.abs(signal), axis=-1), pre)
