@@ -124,3 +124,18 @@ def test_continuous_queries_under_mixed_precision(mixed_policy):
     x[:, 0] = np.nan
     for result in (model.complete(x), model.mpe(x), model.sample(2, seed=0)):
         assert result.dtype == np.float32 and np.all(np.isfinite(result))
+
+
+def test_every_library_layer_keeps_full_precision():
+    # A layer deriving from keras.layers.Layer directly would compute in half precision under a mixed policy.
+    from libspn_keras import regularizers, structure
+    from libspn_keras.layers.full_precision import FullPrecisionLayer
+
+    found = [
+        value
+        for module in (layers, regularizers, structure)
+        for value in vars(module).values()
+        if isinstance(value, type) and issubclass(value, keras.layers.Layer)
+    ]
+    assert len(found) > 20
+    assert [cls.__name__ for cls in found if not issubclass(cls, FullPrecisionLayer)] == []

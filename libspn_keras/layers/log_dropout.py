@@ -4,6 +4,7 @@ import tensorflow as tf
 from tensorflow import keras
 
 from libspn_keras.layers.cell_scopes import KeepsCellScopes
+from libspn_keras.layers.full_precision import FullPrecisionLayer
 from libspn_keras.layers.validation import check_float, check_int, layer_label
 
 
@@ -23,7 +24,7 @@ def _noise_shape(owner, noise_shape):
 
 
 @keras.utils.register_keras_serializable(package="libspn_keras")
-class LogDropout(KeepsCellScopes, keras.layers.Layer):
+class LogDropout(KeepsCellScopes, FullPrecisionLayer):
     """During training, sets each log-value to ``-inf`` (probability 0) with probability ``rate``.
 
     Place it directly below a sum layer: the sum then mixes a random subset of
