@@ -46,6 +46,11 @@ def without_value_assertions(active=True):
         _tracing.xla = previous
 
 
+def value_checks_active():
+    """Whether :func:`guard_values` checks values here: eagerly, or outside :func:`without_value_assertions`."""
+    return tf.executing_eagerly() or not getattr(_tracing, "xla", False)
+
+
 def check_input_shape(label, x, expected, built_for):
     """``x`` after checking ``x.shape[1:]`` against ``expected`` (a tuple of ints).
 
@@ -101,7 +106,7 @@ def guard_values(label, x, invalid, contract):
                 f"e.g. {examples}. {contract} Nothing was computed or updated."
             )
         return x
-    if getattr(_tracing, "xla", False):
+    if not value_checks_active():
         return x
     message = f"{_graph_text(label)}: the input holds value(s) that are neither valid nor the missing marker. "
     message += f"{_graph_text(contract)} Count:"

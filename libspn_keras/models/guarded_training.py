@@ -20,7 +20,7 @@ import tensorflow as tf
 from tensorflow import keras
 
 from libspn_keras.layers.base_leaf import LeafBase
-from libspn_keras.layers.input_guard import guard_values, without_value_assertions
+from libspn_keras.layers.input_guard import guard_values, value_checks_active, without_value_assertions
 from libspn_keras.layers.validation import check_choice, layer_label
 from libspn_keras.models.input_shapes import (
     SHAPE_REFUSED,
@@ -129,8 +129,10 @@ class InputGuardMixin:
 
         Keras would cast it to the model's dtype itself, reading 0.9 as
         category 0 and NaN as an arbitrary integer. In a graph the values
-        are checked by assertions (none under XLA, where ``fit``, ``predict``
-        and ``evaluate`` have checked the batch before the call).
+        are checked by assertions, except where the caller checks the batch
+        itself (:func:`~libspn_keras.layers.input_guard.without_value_assertions`:
+        the steps of ``fit``, ``predict`` and ``evaluate``, and queries under
+        XLA), which then is the only check.
         """
         if isinstance(x, (list, tuple, dict, keras.KerasTensor)) or not self.built:
             return x
@@ -146,8 +148,9 @@ class InputGuardMixin:
             return x
         if tf.executing_eagerly():
             input_shape_matches(self, values)
-        with tf.control_dependencies([checked_batch(leaves, values)]):
-            values = tf.identity(values)
+        if value_checks_active():
+            with tf.control_dependencies([checked_batch(leaves, values)]):
+                values = tf.identity(values)
         missing = tf.logical_or(tf.math.is_nan(values), values < 0)
         observed = tf.cast(tf.where(missing, tf.zeros_like(values), values), dtype)
         return tf.where(missing, tf.constant(-1, dtype), observed)
