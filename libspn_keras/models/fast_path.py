@@ -185,7 +185,8 @@ def compiled_query(model, key, function):
     and prediction steps it takes the checked variant (no log-matmul range
     check) while every sum's weights allow it, and it compiles with XLA when
     the model's steps do (``model.jit_compile``; XLA compiles again for each
-    new batch size, as for ``predict``). Only deterministic functions belong
+    new batch shape, which the queries bound with
+    :func:`~libspn_keras.models.queries.batches.in_batches`). Only deterministic functions belong
     here: draws inside a traced function would not follow the seed of each
     call. Nor do functions closing over per-call values other than their
     tensor arguments (the trace would keep the first call's). A kept function
@@ -197,7 +198,7 @@ def compiled_query(model, key, function):
     if cache is None:
         cache = _QueryCache()
         model._spn_compiled_queries = cache
-    jit_compile = getattr(model, "jit_compile", False) is True
+    jit_compile = compiled_by_xla(model)
     key = (key, jit_compile)
     layers = layers_within(model)
     traced_with = [*layers, *(getattr(layer, name, None) for layer in layers for name in ("sum_op", "accumulators"))]
@@ -209,6 +210,11 @@ def compiled_query(model, key, function):
         kept = (traced_with, checked_or_exact(accumulators, check, fast, exact))
         cache.functions[key] = kept
     return kept[1]
+
+
+def compiled_by_xla(model):
+    """Whether ``model``'s steps, and so its compiled queries, are compiled with XLA (once per input shape)."""
+    return getattr(model, "jit_compile", False) is True
 
 
 def _traced_for_xla(function):

@@ -5,7 +5,8 @@ import tensorflow as tf
 
 from libspn_keras.layers.leaf_representation import LeafRepresentation
 from libspn_keras.math.seeding import random_source, stateless_seed
-from libspn_keras.models.fast_path import compiled_query
+from libspn_keras.models.fast_path import compiled_by_xla, compiled_query
+from libspn_keras.models.queries.batches import in_batches, query_batch_size
 from libspn_keras.models.queries.chain import copies_per_input, from_inputs, leaf_input, split_at_leaf, to_inputs
 from libspn_keras.models.queries.evidence import (
     check_leaf_values,
@@ -99,11 +100,28 @@ def _posterior_signal(layers):
     return signal_and_root
 
 
-def complete(model, x, evidence_mask=None, method="posterior_marginal", seed=None):
+def complete(model, x, evidence_mask=None, method="posterior_marginal", seed=None, batch_size=None):
     """Fills the missing entries of ``x``; see :meth:`~libspn_keras.models.queries.QueryMixin.complete`."""
     if method not in COMPLETION_METHODS:
         raise ValueError(f"{model.name}.complete: method must be one of {COMPLETION_METHODS}, got {method!r}.")
+    rows = query_batch_size(model, batch_size, f"{model.name}.complete", signal=True)
     x = tf.convert_to_tensor(x)
+    # A dynamic SPN's query chain holds the sequence lengths of the whole call: it completes all rows at once.
+    if x.shape.rank and x.shape[0] > rows and not callable(getattr(model, "query_chain", None)):
+        # The whole mask is checked here: the batches below would not see rows it has beyond those of x.
+        leaf = split_at_leaf(model)[1]
+        missing = missing_mask(tf.cast(x, query_dtype(x.dtype, model)), leaf, evidence_mask, name=model.name)
+        observed = tf.logical_not(missing)
+        batches = [(x[start : start + rows], observed[start : start + rows]) for start in range(0, x.shape[0], rows)]
+    else:
+        batches = [(x, evidence_mask)]
+    with random_source(seed):
+        completed = [_complete_batch(model, part, mask, method, rows) for part, mask in batches]
+    return completed[0] if len(completed) == 1 else np.concatenate(completed)
+
+
+def _complete_batch(model, x, evidence_mask, method, batch_size):
+    """:func:`complete` on one batch of rows, inside the caller's random source."""
     input_dtype = x.dtype
     x = tf.cast(x, query_dtype(x.dtype, model))
     layers = split_at_leaf(model)
@@ -112,27 +130,27 @@ def complete(model, x, evidence_mask=None, method="posterior_marginal", seed=Non
     check_leaf_values(model, leaf, x, missing)
     check_sample_statistics(model, pre, missing)
     marked = mark_missing(x, missing)
-    with random_source(seed):
-        # Deterministic: compiled once per model. Not for a model with its own query chain (a dynamic SPN),
-        # whose chain holds the sequence lengths of this call: a kept trace would answer with the first call's.
-        if method == "posterior_marginal" and not callable(getattr(model, "query_chain", None)):
-            signal, root = compiled_query(model, "posterior_signal", _posterior_signal(layers))(marked)
-            normalization = leaf_input(pre, marked)[1]
-        else:
-            signal, normalization, root = leaf_signal(layers, marked, method)
-        if not np.all(np.isfinite(root.numpy())):
-            raise ValueError(
-                f"{model.name}.complete: the evidence of some samples has probability zero under the model, so no "
-                f"completion exists for them."
-            )
-        if leaf.is_categorical:
-            category = tf.argmax(to_inputs(signal, pre), axis=-1, output_type=tf.int32)
-            filled = tf.broadcast_to(tf.expand_dims(category, -1), tf.concat([tf.shape(category), [leaf.num_dims]], 0))
-        else:
-            # One draw per leaf row: a dynamic SPN's leaf sees every time step of every sequence as a row.
-            components = _components(leaf, method, tf.shape(signal)[0])
-            filled = fill_from_signal(signal, components, pre, hard=method != "posterior_marginal")
-            filled = _to_input_units(filled, x, normalization)
+    # Deterministic: compiled once per model. Not for a model with its own query chain (a dynamic SPN),
+    # whose chain holds the sequence lengths of this call: a kept trace would answer with the first call's.
+    if method == "posterior_marginal" and not callable(getattr(model, "query_chain", None)):
+        query = compiled_query(model, "posterior_signal", _posterior_signal(layers))
+        signal, root = in_batches(query, [marked], batch_size, pad=compiled_by_xla(model))
+        normalization = leaf_input(pre, marked)[1]
+    else:
+        signal, normalization, root = leaf_signal(layers, marked, method)
+    if not np.all(np.isfinite(root.numpy())):
+        raise ValueError(
+            f"{model.name}.complete: the evidence of some samples has probability zero under the model, so no "
+            f"completion exists for them."
+        )
+    if leaf.is_categorical:
+        category = tf.argmax(to_inputs(signal, pre), axis=-1, output_type=tf.int32)
+        filled = tf.broadcast_to(tf.expand_dims(category, -1), tf.concat([tf.shape(category), [leaf.num_dims]], 0))
+    else:
+        # One draw per leaf row: a dynamic SPN's leaf sees every time step of every sequence as a row.
+        components = _components(leaf, method, tf.shape(signal)[0])
+        filled = fill_from_signal(signal, components, pre, hard=method != "posterior_marginal")
+        filled = _to_input_units(filled, x, normalization)
     result = tf.where(missing, tf.cast(tf.reshape(filled, tf.shape(x)), x.dtype), x)
     if x.dtype.is_floating and not np.all(np.isfinite(result.numpy())):
         raise ValueError(f"{model.name}.complete: the completion produced non-finite values.")

@@ -3,7 +3,8 @@
 import tensorflow as tf
 
 from libspn_keras.math.seeding import random_source
-from libspn_keras.models.fast_path import compiled_query
+from libspn_keras.models.fast_path import compiled_by_xla, compiled_query
+from libspn_keras.models.queries.batches import in_batches, query_batch_size
 from libspn_keras.models.queries.chain import split_at_leaf
 from libspn_keras.models.queries.completion import complete, reconstruct
 from libspn_keras.models.queries.evidence import (
@@ -20,24 +21,33 @@ from libspn_keras.models.queries.evidence import (
 class QueryMixin:
     """Queries on SPN models: marginal likelihood, completion, MPE and sampling."""
 
-    def log_likelihood(self, x, evidence_mask=None):
+    def log_likelihood(self, x, evidence_mask=None, batch_size=None):
         """Exact ``log p(evidence)`` per sample ``[batch]``: missing entries (NaN, -1, mask False) are marginalized.
 
         Every sum op computes exact sums in the forward pass, so this is the
         model's own output, summed over class roots.
+
+        Args:
+            x: Inputs shaped like the model input.
+            evidence_mask: Optional booleans shaped like ``x``; ``True`` = observed.
+            batch_size: Rows per call of the model (an int); by default as many
+                as fit about 2 GiB of layer outputs (see
+                :mod:`~libspn_keras.models.queries.batches`).
         """
         x = tf.convert_to_tensor(x)
         x = tf.cast(x, query_dtype(x.dtype, self))
         leaf = split_at_leaf(self)[1]
         missing = missing_mask(x, leaf, evidence_mask, name=self.name)
         check_leaf_values(self, leaf, x, missing)
-        return compiled_query(self, "log_likelihood", self._log_likelihood_of_marked)(mark_missing(x, missing)).numpy()
+        query = compiled_query(self, "log_likelihood", self._log_likelihood_of_marked)
+        rows = query_batch_size(self, batch_size, f"{self.name}.log_likelihood")
+        return in_batches(query, [mark_missing(x, missing)], rows, pad=compiled_by_xla(self)).numpy()
 
     def _log_likelihood_of_marked(self, x):
         output = self(x, training=False)
         return tf.reduce_logsumexp(tf.reshape(output, [tf.shape(output)[0], -1]), axis=-1)
 
-    def complete(self, x, evidence_mask=None, method="posterior_marginal", seed=None):
+    def complete(self, x, evidence_mask=None, method="posterior_marginal", seed=None, batch_size=None):
         """Fills in missing entries of ``x`` (NaN, negative category, or ``evidence_mask`` False).
 
         Args:
@@ -52,20 +62,24 @@ class QueryMixin:
                 come from a generator of the query's own, so TensorFlow's
                 global random state is neither read nor changed; ``None``
                 takes a seed from NumPy's global state.
+            batch_size: Rows per pass through the model (an int), as for
+                :meth:`log_likelihood`. Draws depend on it where ``x`` has
+                more rows than one batch.
 
         Returns:
             A NumPy array shaped like ``x``, with the observed entries unchanged.
         """
-        return complete(self, x, evidence_mask=evidence_mask, method=method, seed=seed)
+        return complete(self, x, evidence_mask=evidence_mask, method=method, seed=seed, batch_size=batch_size)
 
-    def mpe(self, x, evidence_mask=None, seed=None):
+    def mpe(self, x, evidence_mask=None, seed=None, batch_size=None):
         """Most probable explanation of the missing entries: ``complete(x, method="mpe")`` (``seed`` breaks ties)."""
-        return complete(self, x, evidence_mask=evidence_mask, method="mpe", seed=seed)
+        return complete(self, x, evidence_mask=evidence_mask, method="mpe", seed=seed, batch_size=batch_size)
 
-    def sample(self, num_samples, seed=None):
-        """``num_samples`` unconditional samples shaped like the model input (``seed`` as for :meth:`complete`)."""
+    def sample(self, num_samples, seed=None, batch_size=None):
+        """``num_samples`` unconditional samples shaped like the model input (``seed`` and ``batch_size`` as for
+        :meth:`complete`)."""
         num_samples = check_num_samples(f"{self.name}.sample", num_samples)
-        samples = complete(self, empty_evidence(self, num_samples), method="sample", seed=seed)
+        samples = complete(self, empty_evidence(self, num_samples), method="sample", seed=seed, batch_size=batch_size)
         return samples.astype(input_dtype(self).as_numpy_dtype)
 
     def zero_evidence_inference(self, size, seed=None):

@@ -1,0 +1,226 @@
+"""Queries in batches of rows: the same answers as one pass, bounded batch shapes, the automatic batch size.
+
+References: marginals are log-sum-exps of the model's joint over every completion of the missing
+variables, the joint being the model's own forward pass on complete assignments (no query code).
+"""
+
+import itertools
+
+import numpy as np
+import pytest
+from reference import np_logsumexp, randomize_accumulators
+from tensorflow import keras
+
+from libspn_keras import models
+from libspn_keras.models.queries import batches
+from libspn_keras.models.queries.batches import in_batches, output_bytes_per_row, padded_rows, query_batch_size
+from libspn_keras.optimizers import OnlineExpectationMaximization
+
+NUM_VARS = 4
+
+
+def rat_spn(jit_compile, seed=0):
+    keras.utils.set_random_seed(seed)
+    model = models.build_rat_spn(num_vars=NUM_VARS, depth=2, num_decomps=2, num_input_distributions=3, num_sums=3)
+    randomize_accumulators(model, np.random.default_rng(seed))
+    model.compile(optimizer=OnlineExpectationMaximization(0.1), jit_compile=jit_compile)
+    return model
+
+
+def evidence(num_rows, seed=1):
+    """Binary rows with about a third of the entries missing (-1)."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 2, size=(num_rows, NUM_VARS)).astype(np.int32)
+    x[rng.random(x.shape) < 0.35] = -1
+    return x
+
+
+def marginals_by_enumeration(model, x):
+    """``log p(observed part of each row)``: the joint of every completion, from the model's forward pass."""
+    assignments = np.array(list(itertools.product([0, 1], repeat=NUM_VARS)), np.int32)
+    joint = np.asarray(model(assignments)).reshape(len(assignments)).astype(np.float64)
+    result = []
+    for row in x:
+        agrees = np.all((assignments == row) | (row < 0), axis=1)
+        result.append(np_logsumexp(joint[agrees]))
+    return np.array(result)
+
+
+@pytest.mark.parametrize("jit_compile", ["auto", False])
+@pytest.mark.parametrize("batch_size", [1, 3, 7, None])
+def test_log_likelihood_in_batches_equals_enumeration(jit_compile, batch_size):
+    model = rat_spn(jit_compile)
+    x = evidence(11)
+    got = model.log_likelihood(x, batch_size=batch_size)
+    assert got.shape == (11,)
+    np.testing.assert_allclose(got, marginals_by_enumeration(model, x), atol=1e-5)
+
+
+def test_small_batches_are_padded_to_powers_of_two_under_xla(monkeypatch):
+    """Every size from 1 to 20 reaches the compiled function as one of 6 shapes (1, 2, 4, 8, 16 and 20)."""
+    model = rat_spn("auto")
+    assert model.jit_compile is True
+    seen = set()
+    original = batches.in_batches
+
+    def spying(function, tensors, batch_size, pad=False):
+        def recorded(*parts):
+            seen.add(int(parts[0].shape[0]))
+            return function(*parts)
+
+        return original(recorded, tensors, batch_size, pad)
+
+    monkeypatch.setattr("libspn_keras.models.queries.mixin.in_batches", spying)
+    x = evidence(20)
+    for rows in range(1, 21):
+        np.testing.assert_allclose(
+            model.log_likelihood(x[:rows], batch_size=20), marginals_by_enumeration(model, x[:rows]), atol=1e-5
+        )
+    assert seen == {1, 2, 4, 8, 16, 20}
+
+
+def test_graph_mode_queries_are_not_padded(monkeypatch):
+    model = rat_spn(False)
+    seen = []
+    original = batches.in_batches
+
+    def spying(function, tensors, batch_size, pad=False):
+        seen.append(pad)
+        return original(function, tensors, batch_size, pad)
+
+    monkeypatch.setattr("libspn_keras.models.queries.mixin.in_batches", spying)
+    model.log_likelihood(evidence(5))
+    assert seen == [False]
+
+
+@pytest.mark.parametrize(
+    "rows, batch_size, expected",
+    [(0, 8, 0), (1, 8, 1), (3, 8, 4), (5, 8, 8), (8, 8, 8), (9, 12, 12), (12, 12, 12), (5, 6, 6), (40, 8, 40)],
+)
+def test_padded_rows(rows, batch_size, expected):
+    assert padded_rows(rows, batch_size) == expected
+
+
+def test_in_batches_concatenates_structures_in_order_and_drops_padding():
+    calls = []
+
+    def function(a, b):
+        calls.append(int(a.shape[0]))
+        return {"sum": a + b, "first": a[:, :1]}
+
+    a = np.arange(22, dtype=np.float32).reshape(11, 2)
+    b = np.ones((11, 2), np.float32)
+    result = in_batches(function, [a, b], 4, pad=True)
+    np.testing.assert_array_equal(result["sum"], a + b)
+    np.testing.assert_array_equal(result["first"], a[:, :1])
+    assert calls == [4, 4, 4]  # the last batch of 3 rows padded to 4
+    assert in_batches(function, [a[:0], b[:0]], 4, pad=True)["sum"].shape == (0, 2)
+
+
+def test_automatic_batch_size_follows_the_layer_outputs():
+    model = rat_spn("auto")
+    per_row = sum(int(np.prod(layer.output.shape[1:])) * 4 for layer in model.layers)
+    assert output_bytes_per_row(model) == per_row
+    assert query_batch_size(model) == batches.QUERY_BATCH_BYTES // per_row
+    assert query_batch_size(model, 5) == 5
+
+
+@pytest.mark.parametrize("batch_size", [0, -2, 1.5, "8", True])
+def test_invalid_batch_size_is_refused(batch_size):
+    model = rat_spn("auto")
+    with pytest.raises(ValueError, match="batch_size"):
+        model.log_likelihood(evidence(3), batch_size=batch_size)
+    with pytest.raises(ValueError, match="batch_size"):
+        model.complete(evidence(3), batch_size=batch_size)
+    with pytest.raises(ValueError, match="batch_size"):
+        model.sample(3, batch_size=batch_size)
+
+
+@pytest.mark.parametrize("method", ["posterior_marginal", "mpe"])
+def test_completion_in_batches_equals_one_batch(method):
+    model = rat_spn("auto")
+    x = evidence(13, seed=3)
+    whole = model.complete(x, method=method, seed=0)
+    for batch_size in (1, 4, 13):
+        np.testing.assert_array_equal(model.complete(x, method=method, seed=0, batch_size=batch_size), whole)
+    assert np.all(whole[x >= 0] == x[x >= 0]) and np.isin(whole, (0, 1)).all()
+
+
+def test_sampling_in_batches_is_seeded_and_valid():
+    model = rat_spn("auto")
+    first = model.sample(10, seed=4, batch_size=3)
+    assert first.shape == (10, NUM_VARS) and np.isin(first, (0, 1)).all()
+    np.testing.assert_array_equal(model.sample(10, seed=4, batch_size=3), first)
+    x = evidence(10, seed=5)
+    completed = model.complete(x, method="sample", seed=6, batch_size=4)
+    np.testing.assert_array_equal(completed[x >= 0], x[x >= 0])
+
+
+def test_batched_completion_checks_the_whole_evidence_mask():
+    """Batches of x alone would never read the mask's extra rows."""
+    model = rat_spn("auto")
+    x = evidence(8)
+    with pytest.raises(ValueError, match="evidence_mask has shape"):
+        model.complete(x, evidence_mask=np.ones((10, NUM_VARS), bool), batch_size=4)
+
+
+def test_large_queries_hold_one_batch_at_a_time(monkeypatch):
+    """With room for 2 rows of layer outputs the automatic batch size is 2, and the answers stay the same."""
+    model = rat_spn("auto")
+    monkeypatch.setattr(batches, "QUERY_BATCH_BYTES", 2 * output_bytes_per_row(model))
+    assert query_batch_size(model) == 2
+    x = evidence(9)
+    np.testing.assert_allclose(model.log_likelihood(x), marginals_by_enumeration(model, x), atol=1e-5)
+    np.testing.assert_array_equal(model.complete(x, seed=0), model.complete(x, seed=0, batch_size=9))
+
+
+def test_dynamic_spn_completes_all_sequences_at_once(monkeypatch):
+    """Its query chain holds the sequence lengths of the whole call, so it is never split into batches."""
+    from test_dynamic_spn_queries import MAX_STEPS, original_dspn
+
+    model = original_dspn(seed=1)
+    monkeypatch.setattr(batches, "QUERY_BATCH_BYTES", 1)  # one row per batch, were it split
+    monkeypatch.setattr(batches, "DEFAULT_QUERY_BATCH_SIZE", 1)
+    x = np.random.default_rng(0).integers(0, 2, size=(6, MAX_STEPS, 2)).astype(np.int32)
+    x[:, -1, 0] = -1
+    lens = np.array([3, 2, 3, 1, 3, 2])
+    completed = model.complete([x, lens], seed=0)
+    assert completed.shape == x.shape and np.isin(completed, (0, 1)).all()
+    np.testing.assert_array_equal(completed[x >= 0], x[x >= 0])
+
+
+def test_signal_queries_take_a_quarter_of_the_rows(monkeypatch):
+    """Completion, MPE and sampling keep the intermediates of both passes: their automatic batches are smaller."""
+    from libspn_keras.models.queries import completion
+
+    model = rat_spn("auto")
+    monkeypatch.setattr(batches, "QUERY_BATCH_BYTES", 8 * output_bytes_per_row(model))
+    assert query_batch_size(model) == 8
+    assert query_batch_size(model, signal=True) == 8 // batches.SIGNAL_QUERY_MEMORY_FACTOR == 2
+    seen = []
+    original = completion._complete_batch
+
+    def spying(model, x, *args):
+        seen.append(int(x.shape[0]))
+        return original(model, x, *args)
+
+    monkeypatch.setattr(completion, "_complete_batch", spying)
+    x = evidence(9)
+    whole = {method: model.complete(x, method=method, seed=0, batch_size=9) for method in ("posterior_marginal", "mpe")}
+    for method in ("posterior_marginal", "mpe"):
+        seen.clear()
+        np.testing.assert_array_equal(model.complete(x, method=method, seed=0), whole[method])
+        assert seen == [2, 2, 2, 2, 1]
+    seen.clear()
+    model.sample(5, seed=0)
+    assert seen == [2, 2, 1]
+    sizes = []
+    original_in_batches = batches.in_batches
+
+    def recording(function, tensors, batch_size, pad=False):
+        sizes.append(batch_size)
+        return original_in_batches(function, tensors, batch_size, pad)
+
+    monkeypatch.setattr("libspn_keras.models.queries.mixin.in_batches", recording)
+    np.testing.assert_allclose(model.log_likelihood(x), marginals_by_enumeration(model, x), atol=1e-5)
+    assert sizes == [8]  # one pass up: the full batch size
