@@ -1,5 +1,6 @@
 """The query methods of the SPN models."""
 
+import numpy as np
 import tensorflow as tf
 
 from libspn_keras.math.seeding import random_source
@@ -82,7 +83,7 @@ class QueryMixin:
         samples = complete(self, empty_evidence(self, num_samples), method="sample", seed=seed, batch_size=batch_size)
         return samples.astype(input_dtype(self).as_numpy_dtype)
 
-    def zero_evidence_inference(self, size, seed=None):
+    def zero_evidence_inference(self, size, seed=None, batch_size=None):
         """What libspn-keras 0.6.0 returns for ``size`` inputs without evidence: the model's own reconstruction.
 
         The signal from the root is routed by the sum layers' own ops to leaf
@@ -97,18 +98,18 @@ class QueryMixin:
         Args:
             size: Number of inputs to reconstruct.
             seed: Optional int fixing the random choices (as for :meth:`complete`).
+            batch_size: Rows per pass through the model (an int), as for :meth:`complete`.
 
         Returns:
             A NumPy array ``[size, *input_shape]`` of floats.
         """
         size = check_num_samples(f"{self.name}.zero_evidence_inference", size)
-        evidence = empty_evidence(self, size)
+        rows = query_batch_size(self, batch_size, f"{self.name}.zero_evidence_inference", signal=True)
+        weighted = getattr(self, "infer_weighted_sum", True)
+        results = []
         with random_source(seed):
-            result = reconstruct(
-                self,
-                evidence,
-                evidence_mask=tf.zeros(evidence.shape, tf.bool),
-                weighted=getattr(self, "infer_weighted_sum", True),
-                training=False,
-            )
-        return result.numpy()
+            for start in range(0, size, rows):
+                evidence = empty_evidence(self, min(rows, size - start))
+                mask = tf.zeros(evidence.shape, tf.bool)
+                results.append(reconstruct(self, evidence, evidence_mask=mask, weighted=weighted, training=False))
+        return np.concatenate([result.numpy() for result in results])
