@@ -146,6 +146,14 @@ def test_leaf_representation_in_reconstructions(representation):
     assert rows.shape == (6, 4) and np.all(np.isfinite(rows))
     # Modes make every row the same reconstruction; draws differ from row to row.
     assert np.allclose(rows, rows[:1]) == (representation == "mode")
+    # In batches of 4 rows (this library's batch_size): the same modes, seeded draws.
+    batched = model.zero_evidence_inference(6, seed=1, batch_size=4)
+    assert batched.shape == (6, 4) and np.all(np.isfinite(batched))
+    np.testing.assert_array_equal(model.zero_evidence_inference(6, seed=1, batch_size=4), batched)
+    if representation == "mode":
+        np.testing.assert_allclose(batched, rows, rtol=1e-6)
+    with pytest.raises(ValueError, match="batch_size"):
+        model.zero_evidence_inference(6, batch_size=0)
 
 
 def test_accumulator_initializer_sets_the_initial_em_counts_of_leaves():

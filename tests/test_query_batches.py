@@ -11,7 +11,7 @@ import pytest
 from reference import np_logsumexp, randomize_accumulators
 from tensorflow import keras
 
-from libspn_keras import layers, models
+from libspn_keras import models
 from libspn_keras.models.queries import batches
 from libspn_keras.models.queries.batches import in_batches, output_bytes_per_row, padded_rows, query_batch_size
 from libspn_keras.optimizers import OnlineExpectationMaximization
@@ -44,6 +44,19 @@ def marginals_by_enumeration(model, x):
         agrees = np.all((assignments == row) | (row < 0), axis=1)
         result.append(np_logsumexp(joint[agrees]))
     return np.array(result)
+
+
+def record_in_batches(monkeypatch):
+    """Records ``(batch_size, pad)`` of every ``in_batches`` call that ``log_likelihood`` makes."""
+    calls = []
+    original = batches.in_batches
+
+    def recording(function, tensors, batch_size, pad=False):
+        calls.append((batch_size, pad))
+        return original(function, tensors, batch_size, pad)
+
+    monkeypatch.setattr("libspn_keras.models.queries.mixin.in_batches", recording)
+    return calls
 
 
 @pytest.mark.parametrize("jit_compile", ["auto", False])
@@ -81,16 +94,9 @@ def test_small_batches_are_padded_to_powers_of_two_under_xla(monkeypatch):
 
 def test_graph_mode_queries_are_not_padded(monkeypatch):
     model = rat_spn(False)
-    seen = []
-    original = batches.in_batches
-
-    def spying(function, tensors, batch_size, pad=False):
-        seen.append(pad)
-        return original(function, tensors, batch_size, pad)
-
-    monkeypatch.setattr("libspn_keras.models.queries.mixin.in_batches", spying)
-    model.log_likelihood(evidence(5))
-    assert seen == [False]
+    calls = record_in_batches(monkeypatch)
+    model.log_likelihood(evidence(5), batch_size=8)
+    assert calls == [(8, False)]
 
 
 @pytest.mark.parametrize(
@@ -214,37 +220,6 @@ def test_signal_queries_take_a_quarter_of_the_rows(monkeypatch):
     seen.clear()
     model.sample(5, seed=0)
     assert seen == [2, 2, 1]
-    sizes = []
-    original_in_batches = batches.in_batches
-
-    def recording(function, tensors, batch_size, pad=False):
-        sizes.append(batch_size)
-        return original_in_batches(function, tensors, batch_size, pad)
-
-    monkeypatch.setattr("libspn_keras.models.queries.mixin.in_batches", recording)
+    calls = record_in_batches(monkeypatch)
     np.testing.assert_allclose(model.log_likelihood(x), marginals_by_enumeration(model, x), atol=1e-5)
-    assert sizes == [8]  # one pass up: the full batch size
-
-
-@pytest.mark.parametrize("representation", ["mode", "sample"])
-def test_zero_evidence_inference_in_batches(representation):
-    """0.6.0's reconstruction: the same rows in any batches for modes; seeded, finite draws in batches."""
-    keras.utils.set_random_seed(5)
-    model = models.SequentialSumProductNetwork(
-        [
-            keras.Input((4,)),
-            layers.FlatToRegions(num_decomps=1),
-            layers.NormalLeaf(num_components=2, leaf_representation=representation),
-            layers.DenseSum(num_sums=2),
-            layers.ReduceProduct(num_factors=4),
-            layers.RootSum(return_weighted_child_logits=False),
-        ]
-    )
-    whole = model.zero_evidence_inference(7, seed=1)
-    batched = model.zero_evidence_inference(7, seed=1, batch_size=3)
-    assert batched.shape == (7, 4) and np.all(np.isfinite(batched))
-    np.testing.assert_array_equal(model.zero_evidence_inference(7, seed=1, batch_size=3), batched)
-    if representation == "mode":
-        np.testing.assert_allclose(batched, whole, rtol=1e-6)
-    with pytest.raises(ValueError, match="batch_size"):
-        model.zero_evidence_inference(7, batch_size=0)
+    assert calls == [(8, True)]  # one pass up: the full batch size
