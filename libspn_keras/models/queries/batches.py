@@ -64,7 +64,7 @@ def output_bytes_per_row(model):
 
 
 def padded_rows(rows, batch_size):
-    """Rows a batch of ``rows`` is padded to under XLA: ``batch_size`` itself, or the next power of two below it."""
+    """Rows a batch of ``rows`` is padded to under XLA: the next power of two, at most ``batch_size``."""
     if rows >= batch_size or rows == 0:
         return rows
     return min(batch_size, 1 << (rows - 1).bit_length())
