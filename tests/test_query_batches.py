@@ -223,3 +223,59 @@ def test_signal_queries_take_a_quarter_of_the_rows(monkeypatch):
     calls = record_in_batches(monkeypatch)
     np.testing.assert_allclose(model.log_likelihood(x), marginals_by_enumeration(model, x), atol=1e-5)
     assert calls == [(8, True)]  # one pass up: the full batch size
+
+
+def test_compiled_region_graphs_count_their_products_and_sums():
+    """A compiled region graph holds every level's products and sums; the batch size counts them (by hand here)."""
+    import libspn_keras as spn
+    from libspn_keras import layers
+
+    V = spn.RegionVariable
+    # One region over two variables: 2 x 2 outer products, one root sum.
+    outer = models.compile_region_graph(spn.RegionNode([V(0), V(1)]), layers.IndicatorLeaf(num_components=2), 3)
+    # A region of 4 outer products and 2 sums, then a root of 2 elementwise products and one sum.
+    mixed = models.compile_region_graph(
+        spn.RegionNode([spn.RegionNode([V(0), V(1)]), V(2)], product="elementwise"),
+        layers.IndicatorLeaf(num_components=2),
+        num_sums=2,
+    )
+    for model, values in ((outer, 5), (mixed, 9)):
+        compiled = model.layers[-1]
+        assert type(compiled).__name__ == "CompiledRegionGraph" and compiled.values_per_row() == values
+        others = sum(int(np.prod(layer.output.shape[1:])) * 4 for layer in model.layers[:-1])
+        assert output_bytes_per_row(model) == others + 4 * values
+    hclt = models.build_hclt(np.random.default_rng(0).integers(0, 2, (200, 12)), num_latents=4)
+    assert output_bytes_per_row(hclt) > 0
+    assert query_batch_size(hclt) == batches.QUERY_BATCH_BYTES // output_bytes_per_row(hclt)
+
+
+def test_wrong_shapes_are_reported_for_the_whole_input():
+    model = rat_spn("auto")
+    for x in (np.zeros((9, NUM_VARS + 1), np.int32), np.zeros((9,), np.int32)):
+        with pytest.raises(ValueError, match=rf"got shape \({x.shape[0]},"):
+            model.complete(x, batch_size=2)
+
+
+def test_dynamic_spns_answer_in_batches_of_sequences():
+    from test_dynamic_spn_queries import MAX_STEPS, original_dspn
+
+    model = original_dspn(seed=1)
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 2, size=(7, MAX_STEPS, 2)).astype(np.int32)
+    x[rng.random(x.shape) < 0.3] = -1
+    lens = np.array([3, 2, 3, 1, 3, 2, 3])
+    np.testing.assert_allclose(
+        model.log_likelihood([x, lens], batch_size=2), model.log_likelihood([x, lens]), rtol=1e-6
+    )
+    for method in ("posterior_marginal", "mpe"):
+        np.testing.assert_array_equal(
+            model.complete([x, lens], method=method, seed=0, batch_size=3),
+            model.complete([x, lens], method=method, seed=0),
+        )
+    drawn = model.sample(5, seed=2, batch_size=2)
+    assert drawn.shape == (5, MAX_STEPS, 2) and np.isin(drawn, (0, 1)).all()
+    np.testing.assert_array_equal(model.sample(5, seed=2, batch_size=2), drawn)
+    with pytest.raises(ValueError, match="evidence_mask has shape"):
+        model.complete([x, lens], evidence_mask=np.ones((9, MAX_STEPS, 2), bool), batch_size=3)
+    with pytest.raises(ValueError, match="batch_size"):
+        model.log_likelihood([x, lens], batch_size=0)

@@ -16,7 +16,9 @@ from tensorflow import keras
 from libspn_keras.layers.base_leaf import missing_value
 from libspn_keras.layers.base_sum import SumLayerBase
 from libspn_keras.layers.normalize_standard_score import NormalizeStandardScore
+from libspn_keras.math.seeding import numpy_rng
 from libspn_keras.models.queries import complete, mark_missing, missing_mask, split_at_leaf
+from libspn_keras.models.queries.batches import query_batch_size
 from libspn_keras.models.queries.chain import run_layers
 from libspn_keras.models.queries.evidence import check_leaf_values, check_num_samples, query_dtype
 
@@ -87,42 +89,77 @@ class DynamicQueryMixin:
             return [self.interface_network_t0, self.interface_network_t_minus_1, self.top_network]
         return [self.interface, self.root]
 
-    def log_likelihood(self, x, evidence_mask=None):
-        """Exact ``log p(evidence)`` of every sequence ``[batch]``: missing entries and steps are marginalized."""
+    def log_likelihood(self, x, evidence_mask=None, batch_size=None):
+        """Exact ``log p(evidence)`` of every sequence ``[batch]``: missing entries and steps are marginalized.
+
+        ``batch_size``: sequences per pass through the model (an int; by default
+        :data:`~libspn_keras.models.queries.batches.DEFAULT_QUERY_BATCH_SIZE`).
+        """
         x, sequence_lens = self._split_input(x)
         leaf = split_at_leaf(self.template_model)[1]
         missing = missing_mask(x, leaf, evidence_mask, name=self.name)
         check_leaf_values(self, leaf, x, missing)
         x = mark_missing(x, missing)
+        rows = query_batch_size(self, batch_size, f"{self.name}.log_likelihood")
+        return np.concatenate(
+            [
+                self._log_likelihood_of_marked(x[start : start + rows], _rows_of(sequence_lens, start, rows))
+                for start in range(0, max(int(x.shape[0]), 1), rows)
+            ]
+        )
+
+    def _log_likelihood_of_marked(self, x, sequence_lens):
         steps = tf.reshape(x, [-1, *x.shape[2:]])
         template = self.template_model(steps, training=False)
         template = tf.reshape(template, [-1, x.shape[1], 1, 1, template.shape[-1]])
         output = self.unroll(template, sequence_lens, training=False, last_step=True)
         return tf.reduce_logsumexp(tf.reshape(output, [tf.shape(output)[0], -1]), axis=-1).numpy()
 
-    def complete(self, x, evidence_mask=None, method="posterior_marginal", seed=None):
+    def complete(self, x, evidence_mask=None, method="posterior_marginal", seed=None, batch_size=None):
         """Fills in the missing entries of the sequences ``x``; see
         :meth:`~libspn_keras.models.queries.QueryMixin.complete`.
+
+        ``batch_size``: sequences per pass through the model (an int; by default
+        :data:`~libspn_keras.models.queries.batches.DEFAULT_QUERY_BATCH_SIZE`);
+        several batches draw with seeds derived from ``seed``.
 
         Returns:
             A NumPy array shaped like the sequences, observed entries unchanged.
         """
         x, sequence_lens = self._split_input(x)
-        with self._querying(x.shape[1], sequence_lens):
-            return complete(self, x, evidence_mask=evidence_mask, method=method, seed=seed)
+        rows = query_batch_size(self, batch_size, f"{self.name}.complete", signal=True)
+        if int(x.shape[0]) <= rows:
+            with self._querying(x.shape[1], sequence_lens):
+                return complete(self, x, evidence_mask=evidence_mask, method=method, seed=seed)
+        if evidence_mask is not None:
+            evidence_mask = tf.convert_to_tensor(evidence_mask)
+            if not evidence_mask.shape.is_compatible_with(x.shape):
+                raise ValueError(
+                    f"{self.name}: evidence_mask has shape {tuple(evidence_mask.shape)} but x has shape "
+                    f"{tuple(x.shape)}; pass one boolean per input entry (True = observed)."
+                )
+        starts = range(0, int(x.shape[0]), rows)
+        seeds = numpy_rng(seed).integers(2**31 - 1, size=len(starts))
+        completed = []
+        for start, batch_seed in zip(starts, seeds):
+            with self._querying(x.shape[1], _rows_of(sequence_lens, start, rows)):
+                mask = None if evidence_mask is None else evidence_mask[start : start + rows]
+                part = complete(self, x[start : start + rows], evidence_mask=mask, method=method, seed=int(batch_seed))
+            completed.append(part)
+        return np.concatenate(completed)
 
-    def mpe(self, x, evidence_mask=None, seed=None):
+    def mpe(self, x, evidence_mask=None, seed=None, batch_size=None):
         """Most probable explanation of the missing entries: ``complete(x, method="mpe")``."""
-        return self.complete(x, evidence_mask=evidence_mask, method="mpe", seed=seed)
+        return self.complete(x, evidence_mask=evidence_mask, method="mpe", seed=seed, batch_size=batch_size)
 
-    def sample(self, num_samples, num_steps=None, seed=None):
+    def sample(self, num_samples, num_steps=None, seed=None, batch_size=None):
         """``num_samples`` sequences of ``num_steps`` steps (default: the length the model was built for)."""
         num_samples = check_num_samples(f"{self.name}.sample", num_samples)
         num_steps = num_steps if num_steps is not None else self._built_shape[1]
         dtype = query_dtype(self._built_dtype)
         evidence = tf.fill((num_samples, num_steps, *self._built_shape[2:]), missing_value(dtype))
         inputs = [evidence, np.full(num_samples, num_steps)] if self.original_form else evidence
-        samples = self.complete(inputs, method="sample", seed=seed)
+        samples = self.complete(inputs, method="sample", seed=seed, batch_size=batch_size)
         return samples.astype(tf.as_dtype(self._built_dtype).as_numpy_dtype)
 
     def _split_input(self, x):
@@ -153,3 +190,8 @@ class DynamicQueryMixin:
     def _built_dtype(self):
         leaf = split_at_leaf(self.template_model)[1]
         return "int32" if leaf.is_categorical else keras.config.floatx()
+
+
+def _rows_of(sequence_lens, start, rows):
+    """The sequence lengths of rows ``start`` to ``start + rows`` (``None`` for sequences without lengths)."""
+    return None if sequence_lens is None else sequence_lens[start : start + rows]

@@ -119,6 +119,14 @@ class CompiledRegionGraph(SumLayerBase):
         self.sum_layers = sum_layers
         self.reads = LevelReads(self.plans)
 
+    def values_per_row(self):
+        """Values this layer holds per input row: every level's products and sums (sizes queries by it)."""
+        return sum(
+            num_regions * (num_children + plan.num_sums)
+            for plan in self.plans
+            for num_children, _, num_regions in plan.buckets
+        )
+
     def call(self, x):
         # Node-major [nodes, batch, k] inside, so that gathers and sums of parts work on the leading axis.
         leaf = tf.transpose(tf.squeeze(x, axis=2), [1, 0, 2])

@@ -14,9 +14,9 @@ from the result.
 
 import numpy as np
 import tensorflow as tf
+from tensorflow import keras
 
 from libspn_keras.arguments import check_int
-from libspn_keras.models.fast_path import layers_within
 
 #: Bytes of layer outputs per query batch that the automatic batch size aims at.
 QUERY_BATCH_BYTES = 2**31
@@ -46,10 +46,22 @@ def query_batch_size(model, batch_size=None, owner="query", signal=False):
 
 
 def output_bytes_per_row(model):
-    """Bytes of all layer outputs of ``model`` for one input row; 0 where some output's size is not known."""
+    """Bytes of all layer outputs of ``model`` for one input row; 0 where some output's size is not known.
+
+    A layer that computes more than its output (a
+    :class:`~libspn_keras.structure.CompiledRegionGraph` holds every level's
+    products and sums) tells its own count with ``values_per_row()``.
+    """
     total = 0
-    for layer in layers_within(model):
-        if getattr(layer, "layers", None):  # a model: its layers' outputs are counted one by one
+    pending = [model]
+    while pending:
+        layer = pending.pop()
+        own = getattr(layer, "values_per_row", None)
+        if callable(own):
+            total += own() * np.dtype(layer.compute_dtype).itemsize
+            continue
+        if isinstance(layer, keras.Model):  # its layers' outputs are counted one by one
+            pending.extend(layer.layers)
             continue
         try:
             outputs = tf.nest.flatten(layer.output)

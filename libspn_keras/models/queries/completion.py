@@ -6,6 +6,7 @@ import tensorflow as tf
 from libspn_keras.layers.leaf_representation import LeafRepresentation
 from libspn_keras.math.seeding import random_source, stateless_seed
 from libspn_keras.models.fast_path import compiled_by_xla, compiled_query
+from libspn_keras.models.input_shapes import input_shape_matches
 from libspn_keras.models.queries.batches import in_batches, query_batch_size
 from libspn_keras.models.queries.chain import copies_per_input, from_inputs, leaf_input, split_at_leaf, to_inputs
 from libspn_keras.models.queries.evidence import (
@@ -108,7 +109,9 @@ def complete(model, x, evidence_mask=None, method="posterior_marginal", seed=Non
     x = tf.convert_to_tensor(x)
     # A dynamic SPN's query chain holds the sequence lengths of the whole call: it completes all rows at once.
     if x.shape.rank and x.shape[0] > rows and not callable(getattr(model, "query_chain", None)):
-        # The whole mask is checked here: the batches below would not see rows it has beyond those of x.
+        # The whole input's shape and mask are checked here: errors name the input, not a batch, and the batches
+        # below would not see rows the mask has beyond those of x.
+        input_shape_matches(model, x)
         leaf = split_at_leaf(model)[1]
         missing = missing_mask(tf.cast(x, query_dtype(x.dtype, model)), leaf, evidence_mask, name=model.name)
         observed = tf.logical_not(missing)
