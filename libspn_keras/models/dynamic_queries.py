@@ -18,7 +18,7 @@ from libspn_keras.layers.base_sum import SumLayerBase
 from libspn_keras.layers.normalize_standard_score import NormalizeStandardScore
 from libspn_keras.math.seeding import numpy_rng
 from libspn_keras.models.queries import complete, mark_missing, missing_mask, split_at_leaf
-from libspn_keras.models.queries.batches import query_batch_size
+from libspn_keras.models.queries.batches import in_batches, query_batch_size
 from libspn_keras.models.queries.chain import run_layers
 from libspn_keras.models.queries.evidence import check_leaf_values, check_num_samples, query_dtype
 
@@ -101,19 +101,15 @@ class DynamicQueryMixin:
         check_leaf_values(self, leaf, x, missing)
         x = mark_missing(x, missing)
         rows = query_batch_size(self, batch_size, f"{self.name}.log_likelihood")
-        return np.concatenate(
-            [
-                self._log_likelihood_of_marked(x[start : start + rows], _rows_of(sequence_lens, start, rows))
-                for start in range(0, max(int(x.shape[0]), 1), rows)
-            ]
-        )
+        inputs = [x] if sequence_lens is None else [x, sequence_lens]
+        return in_batches(self._log_likelihood_of_marked, inputs, rows).numpy()
 
-    def _log_likelihood_of_marked(self, x, sequence_lens):
+    def _log_likelihood_of_marked(self, x, sequence_lens=None):
         steps = tf.reshape(x, [-1, *x.shape[2:]])
         template = self.template_model(steps, training=False)
         template = tf.reshape(template, [-1, x.shape[1], 1, 1, template.shape[-1]])
         output = self.unroll(template, sequence_lens, training=False, last_step=True)
-        return tf.reduce_logsumexp(tf.reshape(output, [tf.shape(output)[0], -1]), axis=-1).numpy()
+        return tf.reduce_logsumexp(tf.reshape(output, [tf.shape(output)[0], -1]), axis=-1)
 
     def complete(self, x, evidence_mask=None, method="posterior_marginal", seed=None, batch_size=None):
         """Fills in the missing entries of the sequences ``x``; see
@@ -131,21 +127,15 @@ class DynamicQueryMixin:
         if int(x.shape[0]) <= rows:
             with self._querying(x.shape[1], sequence_lens):
                 return complete(self, x, evidence_mask=evidence_mask, method=method, seed=seed)
-        if evidence_mask is not None:
-            evidence_mask = tf.convert_to_tensor(evidence_mask)
-            if not evidence_mask.shape.is_compatible_with(x.shape):
-                raise ValueError(
-                    f"{self.name}: evidence_mask has shape {tuple(evidence_mask.shape)} but x has shape "
-                    f"{tuple(x.shape)}; pass one boolean per input entry (True = observed)."
-                )
+        # The whole mask is checked here: the batches below would not see rows it has beyond those of x.
+        observed = tf.logical_not(missing_mask(x, split_at_leaf(self.template_model)[1], evidence_mask, name=self.name))
         starts = range(0, int(x.shape[0]), rows)
         seeds = numpy_rng(seed).integers(2**31 - 1, size=len(starts))
         completed = []
         for start, batch_seed in zip(starts, seeds):
             with self._querying(x.shape[1], _rows_of(sequence_lens, start, rows)):
-                mask = None if evidence_mask is None else evidence_mask[start : start + rows]
-                part = complete(self, x[start : start + rows], evidence_mask=mask, method=method, seed=int(batch_seed))
-            completed.append(part)
+                part, mask = x[start : start + rows], observed[start : start + rows]
+                completed.append(complete(self, part, evidence_mask=mask, method=method, seed=int(batch_seed)))
         return np.concatenate(completed)
 
     def mpe(self, x, evidence_mask=None, seed=None, batch_size=None):

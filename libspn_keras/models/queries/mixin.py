@@ -40,8 +40,8 @@ class QueryMixin:
         leaf = split_at_leaf(self)[1]
         missing = missing_mask(x, leaf, evidence_mask, name=self.name)
         check_leaf_values(self, leaf, x, missing)
-        query = compiled_query(self, "log_likelihood", self._log_likelihood_of_marked)
         rows = query_batch_size(self, batch_size, f"{self.name}.log_likelihood")
+        query = compiled_query(self, "log_likelihood", self._log_likelihood_of_marked)
         return in_batches(query, [mark_missing(x, missing)], rows, pad=compiled_by_xla(self)).numpy()
 
     def _log_likelihood_of_marked(self, x):
