@@ -147,6 +147,47 @@ def test_invalid_batches_skip_warns_and_trains_on_the_rest(mode):
     assert all(np.all(np.isfinite(v)) for v in snapshot(model))
 
 
+@pytest.mark.parametrize("mode", ["graph", "jit"])
+@pytest.mark.parametrize("policy", ["raise", "skip"])
+def test_several_steps_per_call_stop_at_a_refused_batch_under_raise(policy, mode):
+    # One call runs four steps; under "raise" the batches after the refused one do not train either, so the model is
+    # left exactly as after the batches before it; under "skip" the rest of the call trains.
+    rng = np.random.default_rng(12)
+    first, bad, third, fourth = (batch(rng) for _ in range(4))
+    bad[2, 3] = np.inf
+
+    def compiled_model(steps_per_execution):
+        keras.utils.set_random_seed(0)
+        model = models.SequentialSumProductNetwork(normal_stack())
+        model.compile(
+            optimizer=keras.optimizers.Adam(0.05),
+            invalid_batches=policy,
+            jit_compile=mode == "jit",
+            steps_per_execution=steps_per_execution,
+        )
+        return model
+
+    def fit(model, *batches):
+        model.fit(np.concatenate(batches), epochs=1, batch_size=16, verbose=0, shuffle=False)
+
+    model, reference = compiled_model(4), compiled_model(1)
+    if policy == "raise":
+        with pytest.raises(ValueError, match=r"1 training batch\(es\) held input values its leaves refuse"):
+            fit(model, first, bad, third, fourth)
+        fit(reference, first)
+    else:
+        with pytest.warns(UserWarning, match=r"1 training batch\(es\)"):
+            fit(model, first, bad, third, fourth)
+        fit(reference, first, third, fourth)
+    assert model.optimizer.iterations.numpy() == reference.optimizer.iterations.numpy()
+    for ours, expected in zip(model.weights, reference.weights):
+        np.testing.assert_allclose(ours.numpy(), expected.numpy(), rtol=1e-5, atol=1e-6)
+    # The flag is cleared with the error: the next call trains all its batches.
+    iterations = model.optimizer.iterations.numpy()
+    fit(model, first, third, fourth, first)
+    assert model.optimizer.iterations.numpy() == iterations + 4
+
+
 def test_invalid_batches_argument_is_checked():
     model = models.SequentialSumProductNetwork(normal_stack())
     with pytest.raises(ValueError, match=r"invalid_batches must be one of \('raise', 'skip'\), got 'ignore'"):

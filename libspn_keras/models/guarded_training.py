@@ -7,6 +7,8 @@ changes no variable, optimizer slot or iteration count, in eager mode, in a
 ``tf.function`` and under XLA alike. Then ``fit`` raises ``ValueError``
 (the default, ``compile(..., invalid_batches="raise")``) or, with
 ``invalid_batches="skip"``, goes on and warns how many batches it skipped.
+Under ``"raise"``, with several steps per call (``steps_per_execution``),
+the steps after the refused batch in the same call are skipped as well.
 
 Eagerly the error comes from the check itself, before the step. In a
 ``tf.function`` and under XLA (which compiles assertions away) the steps
@@ -194,13 +196,34 @@ class InputGuardMixin:
         valid = tf.logical_and(shape_ok, checked_batch(leaves, x, raise_errors=self.invalid_batches == "raise"))
         data = with_known_input_shape(self, data, x)
         counter = getattr(self, "_spn_refused_batches", None)
+        stopped = self._refusal_stop()
+        if stopped is not None:
+            valid = tf.logical_and(valid, tf.logical_not(stopped))
 
         def skip():
             if counter is not None:
-                counter.assign_add(tf.where(shape_ok, tf.constant(1, tf.int64), SHAPE_REFUSED))
+                refused = tf.where(shape_ok, tf.constant(1, tf.int64), SHAPE_REFUSED)
+                if stopped is not None:  # a batch after the refused one: skipped, not checked, not counted
+                    refused = tf.where(stopped, tf.constant(0, tf.int64), refused)
+                counter.assign_add(refused)
+            if stopped is not None:
+                stopped.assign(True)
             return self.get_metrics_result()
 
         return tf.cond(valid, lambda: step(data), skip)
+
+    def _refusal_stop(self):
+        """The flag that skips the rest of a call's steps after a refused batch, or ``None`` where none is needed.
+
+        With ``steps_per_execution > 1`` one call of the train function runs
+        several steps; under the ``"raise"`` policy ``fit`` raises after the
+        call, so the batches after the refused one must not train either (the
+        model is then left as it was before the refused batch, as with one step
+        per call). The flag is cleared when the call returns.
+        """
+        if self.invalid_batches != "raise" or getattr(self, "steps_per_execution", 1) <= 1:
+            return None
+        return getattr(self, "_spn_refusal_stops_call", None)
 
     def _counted_step(self, step, data):
         """``step(data)``, counting a batch whose values the leaves refuse (XLA compiles their assertions away)."""
@@ -261,14 +284,22 @@ class InputGuardMixin:
             if getattr(self, "_spn_refused_batches", None) is None:
                 # A plain tf.Variable: not a weight of the model, not saved with it.
                 self._spn_refused_batches = tf.Variable(0, dtype=tf.int64, trainable=False, name="refused_batches")
-        counter = self._spn_refused_batches
+            if getattr(self, "_spn_refusal_stops_call", None) is None:
+                self._spn_refusal_stops_call = tf.Variable(False, trainable=False, name="refusal_stops_call")
+        counter, stopped = self._spn_refused_batches, self._spn_refusal_stops_call
         super().make_train_function(force=force)
         function = self.train_function
 
         def checked_function(iterator):
             before = int(counter.numpy())
-            logs = function(iterator)
+            try:
+                logs = function(iterator)
+            except BaseException:
+                stopped.assign(False)
+                raise
             skipped = int(counter.numpy()) - before
+            if skipped:
+                stopped.assign(False)
             if skipped >= SHAPE_REFUSED:
                 raise ValueError(refused_shape_message(self, skipped // SHAPE_REFUSED, "their steps were skipped"))
             if skipped:
