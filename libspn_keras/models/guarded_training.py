@@ -286,7 +286,7 @@ class InputGuardMixin:
                 self._spn_refused_batches = tf.Variable(0, dtype=tf.int64, trainable=False, name="refused_batches")
             if getattr(self, "_spn_refusal_stops_call", None) is None:
                 self._spn_refusal_stops_call = tf.Variable(False, trainable=False, name="refusal_stops_call")
-        counter, stopped = self._spn_refused_batches, self._spn_refusal_stops_call
+        counter, stopped = self._spn_refused_batches, self._refusal_stop()
         super().make_train_function(force=force)
         function = self.train_function
 
@@ -295,10 +295,11 @@ class InputGuardMixin:
             try:
                 logs = function(iterator)
             except BaseException:
-                stopped.assign(False)
+                if stopped is not None:
+                    stopped.assign(False)
                 raise
             skipped = int(counter.numpy()) - before
-            if skipped:
+            if skipped and stopped is not None:
                 stopped.assign(False)
             if skipped >= SHAPE_REFUSED:
                 raise ValueError(refused_shape_message(self, skipped // SHAPE_REFUSED, "their steps were skipped"))

@@ -114,13 +114,13 @@ def complete(model, x, evidence_mask=None, method="posterior_marginal", seed=Non
         input_shape_matches(model, x)
         leaf = split_at_leaf(model)[1]
         missing = missing_mask(tf.cast(x, query_dtype(x.dtype, model)), leaf, evidence_mask, name=model.name)
-        observed = tf.logical_not(missing)
-        batches = [(x[start : start + rows], observed[start : start + rows]) for start in range(0, x.shape[0], rows)]
-    else:
-        batches = [(x, evidence_mask)]
+        with random_source(seed):
+            completed = in_batches(
+                lambda part, mask: _complete_batch(model, part, mask, method, rows), [x, tf.logical_not(missing)], rows
+            )
+        return np.asarray(completed)
     with random_source(seed):
-        completed = [_complete_batch(model, part, mask, method, rows) for part, mask in batches]
-    return completed[0] if len(completed) == 1 else np.concatenate(completed)
+        return _complete_batch(model, x, evidence_mask, method, rows)
 
 
 def _complete_batch(model, x, evidence_mask, method, batch_size):

@@ -1,6 +1,5 @@
 """The query methods of the SPN models."""
 
-import numpy as np
 import tensorflow as tf
 
 from libspn_keras.math.seeding import random_source
@@ -106,10 +105,10 @@ class QueryMixin:
         size = check_num_samples(f"{self.name}.zero_evidence_inference", size)
         rows = query_batch_size(self, batch_size, f"{self.name}.zero_evidence_inference", signal=True)
         weighted = getattr(self, "infer_weighted_sum", True)
-        results = []
+
+        def reconstructed(evidence):
+            mask = tf.zeros(evidence.shape, tf.bool)
+            return reconstruct(self, evidence, evidence_mask=mask, weighted=weighted, training=False)
+
         with random_source(seed):
-            for start in range(0, size, rows):
-                evidence = empty_evidence(self, min(rows, size - start))
-                mask = tf.zeros(evidence.shape, tf.bool)
-                results.append(reconstruct(self, evidence, evidence_mask=mask, weighted=weighted, training=False))
-        return np.concatenate([result.numpy() for result in results])
+            return in_batches(reconstructed, [empty_evidence(self, size)], rows).numpy()
