@@ -221,6 +221,31 @@ def test_queries_on_this_librarys_form_with_missing_steps():
     assert model.sample(5, seed=1).shape == (5, MAX_STEPS, NUM_VARS)
 
 
+@pytest.mark.parametrize("query", ["log_likelihood", "complete", "mpe"])
+@pytest.mark.parametrize("original_form", [False, True])
+def test_a_query_as_first_use_leaves_the_model_callable(query, original_form):
+    # Before, a query on an unbuilt model ran the template on batch x steps rows, which fixed the template's input
+    # shape to that many rows, and a later call failed to build.
+    def fresh():
+        keras.utils.set_random_seed(5)
+        if original_form:
+            return models.DynamicSumProductNetwork(*networks())
+        template = template_over(
+            layers.IndicatorLeaf(num_components=2), layers.DenseSum(num_sums=3), layers.ReduceProduct(num_factors=2)
+        )
+        return models.DynamicSumProductNetwork(template, num_interface_sums=2)
+
+    x, lengths = left_padded(2)
+    inputs = [x, lengths] if original_form else x
+    queried = fresh()
+    getattr(queried, query)(inputs)
+    called = fresh()
+    expected = called(inputs).numpy()
+    np.testing.assert_allclose(queried(inputs).numpy(), expected, rtol=1e-6)
+    fewer = [x[:3], lengths[:3]] if original_form else x[:3]
+    np.testing.assert_allclose(queried(fewer).numpy(), expected[:3], rtol=1e-6)
+
+
 def test_dynamic_spn_tracks_its_networks_in_the_original_order():
     """0.6.0 assigns template, top, t0, t - 1 in its constructor, and model.weights follows that order: a 0.6.0
     model's get_weights() fits set_weights() here only in that order."""

@@ -161,6 +161,11 @@ class DynamicQueryMixin:
         else:
             sequence_lens = None
         x = tf.convert_to_tensor(x)
+        if not self.built:
+            # A query may be the model's first use: build it as a call would, or the template keeps this batch's
+            # number of rows as its input shape and a later call on other sequences fails.
+            shape = (None, *x.shape[1:])
+            self.build([shape, tuple(sequence_lens.shape)] if self.original_form else shape)
         return tf.cast(x, query_dtype(x.dtype)), sequence_lens
 
     @contextlib.contextmanager
