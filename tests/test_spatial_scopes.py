@@ -1,4 +1,5 @@
-"""Spatial products refuse windows whose cells overlap, and SpatialToRegions cells of different scopes, at build time.
+"""Spatial products refuse windows whose cells overlap, and the layers that mix cells (SpatialToRegions, RootSum,
+Undecompose) cells of different scopes, at build time.
 
 The check is exact: on random stacks of products (kernel sizes, strides,
 dilations, paddings) over tiny binary images, a model is refused when it is
@@ -47,7 +48,10 @@ def _random_stack(rng):
     for arguments in _random_products(rng):
         stack.append(layers.Conv2DProduct(depthwise=bool(rng.random() < 0.3), **arguments))
         stack.append(layers.Local2DSum(num_sums=2))
-    return stack + [layers.SpatialToRegions(), layers.RootSum(return_weighted_child_logits=False)]
+    # The layers that mix cells: SpatialToRegions as the seed does, or (on one row of cells) a root or Undecompose
+    # directly on the spatial tensor.
+    ending = [[layers.SpatialToRegions()], [], [layers.Undecompose()]][int(rng.integers(3))]
+    return stack + ending + [layers.RootSum(return_weighted_child_logits=False)]
 
 
 def _eager_log_probabilities(stack, images):
@@ -117,6 +121,35 @@ def test_spatial_to_regions_refuses_cells_of_different_scopes():
     x = layers.Conv2DProduct(strides=1, dilations=1, kernel_size=[1, 2], padding="valid")(x)
     with pytest.raises(ValueError, match=r"SpatialToRegions 'regions'.*rows? 0.*row 1.*padding='final'"):
         layers.SpatialToRegions(name="regions")(x)
+
+
+@pytest.mark.parametrize("mixing", ["root", "undecompose", "dense sum then root"])
+def test_a_root_or_undecompose_on_cells_of_different_scopes_is_refused(mixing):
+    # One row of two cells covering columns 0-1 and 2-3: a root over them would sum to 4 over all 16 images.
+    stack = [
+        keras.Input((1, 4, 1)),
+        layers.IndicatorLeaf(num_components=2),
+        layers.Conv2DProduct(strides=[1, 2], dilations=1, kernel_size=[1, 2], padding="valid"),
+        layers.Local2DSum(num_sums=2),
+    ]
+    name = {"root": "RootSum 'root'", "undecompose": "Undecompose 'joined'", "dense sum then root": "RootSum 'root'"}[
+        mixing
+    ]
+    mixer = {
+        "root": [],
+        "undecompose": [layers.Undecompose(name="joined")],
+        "dense sum then root": [layers.DenseSum(num_sums=2)],
+    }[mixing]
+    with pytest.raises(
+        ValueError,
+        match=rf"(?s){name}.*along axis 2, cell 0 covers image columns 0-1.*2-3.*padding='final'.*SpatialToRegions",
+    ):
+        keras.Sequential(stack + mixer + [layers.RootSum(name="root")])
+    # Cells that cover the whole image may be mixed directly.
+    whole = stack[:2] + [layers.Conv2DProduct(strides=1, dilations=1, kernel_size=[1, 4], padding="valid")]
+    model = keras.Sequential(whole + [layers.RootSum(return_weighted_child_logits=False)])
+    images = all_binary(4).reshape(-1, 1, 4, 1).astype(np.float32)
+    np.testing.assert_allclose(np_logsumexp(model(images).numpy()[:, 0].astype(np.float64)), 0.0, atol=1e-5)
 
 
 def test_the_seed_dgc_spn_schedule_is_accepted_at_28_by_28():

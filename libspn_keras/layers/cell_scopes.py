@@ -50,6 +50,35 @@ def describe_cells(cover, axis_name):
     return f"{axis_name}s {covered.tolist()}"
 
 
+def refuse_cells_of_different_scopes(tensor, label, consequence, advice):
+    """Raises a ``ValueError`` if ``tensor``'s recorded cells do not all cover the whole image.
+
+    For layers that mix the cells of a spatial tensor (``SpatialToRegions``,
+    ``RootSum``, ``Undecompose``): ``consequence`` says what mixing would
+    break, ``advice`` how to fix the model. Tensors without a record pass.
+    """
+    scopes = cell_scopes(tensor, recorded_only=True)
+    if scopes is None:
+        return
+    for axis, axis_name in enumerate(("row", "column")):
+        cover = scopes[axis]
+        differs = np.flatnonzero((cover != cover[:1]).any(axis=1))
+        if differs.size or not cover.all():
+            other = differs[0] if differs.size else 0
+            first, second = describe_cells(cover[0], axis_name), describe_cells(cover[other], axis_name)
+            raise ValueError(
+                f"{label}: its input cells cover different parts of the image (along axis {axis + 1}, cell 0 covers "
+                f"image {first} and cell {other} {second}), so {consequence}. {advice}"
+            )
+
+
+#: How to join the cells of a spatial tensor into one scope, for the errors of the layers that mix them.
+JOIN_CELLS_ADVICE = (
+    "Join every cell into one scope first: end the spatial products with a Conv2DProduct with padding='final' "
+    "(dilations doubled at every overlapping product), or with windows that tile the whole remaining grid"
+)
+
+
 class KeepsCellScopes:
     """Mixin for layers whose output cells cover what their input cells cover (sums, dropout)."""
 

@@ -5,6 +5,7 @@ import math
 import tensorflow as tf
 from tensorflow import keras
 
+from libspn_keras.layers.cell_scopes import JOIN_CELLS_ADVICE, refuse_cells_of_different_scopes
 from libspn_keras.layers.dense_sum import DenseSum
 from libspn_keras.layers.validation import check_bool, check_known, layer_label
 
@@ -84,6 +85,16 @@ class RootSum(DenseSum):
         if self.return_weighted_child_logits:
             return self.sum_op.weighted_children(x, self.accumulators, self.logspace_accumulators)
         return self.sum_op.weighted_sum(x, self.accumulators, self.logspace_accumulators)
+
+    def compute_output_spec(self, x, *args, **kwargs):
+        if self.built:  # on a spatial tensor, the cells along axis 2 are its children: all of one scope
+            refuse_cells_of_different_scopes(
+                x,
+                f"RootSum '{self.name}'",
+                "the root would mix nodes of different scopes",
+                JOIN_CELLS_ADVICE + ", then SpatialToRegions.",
+            )
+        return super().compute_output_spec(x, *args, **kwargs)
 
     def compute_output_shape(self, input_shape):
         if self.return_weighted_child_logits:

@@ -2,11 +2,10 @@
 
 import math
 
-import numpy as np
 import tensorflow as tf
 from tensorflow import keras
 
-from libspn_keras.layers.cell_scopes import cell_scopes, describe_cells
+from libspn_keras.layers.cell_scopes import JOIN_CELLS_ADVICE, refuse_cells_of_different_scopes
 from libspn_keras.layers.full_precision import FullPrecisionLayer
 from libspn_keras.layers.validation import check_known, check_rank
 
@@ -33,21 +32,13 @@ class SpatialToRegions(FullPrecisionLayer):
 
     def compute_output_spec(self, x, *args, **kwargs):
         output = super().compute_output_spec(x, *args, **kwargs)
-        scopes = cell_scopes(x, recorded_only=True)
-        if scopes is not None and self.built:
-            for axis, axis_name in enumerate(("row", "column")):
-                cover = scopes[axis]
-                differs = np.flatnonzero((cover != cover[:1]).any(axis=1))
-                if differs.size or not cover.all():
-                    other = differs[0] if differs.size else 0
-                    raise ValueError(
-                        f"SpatialToRegions '{self.name}': its input cells cover different parts of the image (along "
-                        f"axis {axis}, cell 0 covers image {describe_cells(cover[0], axis_name)} and cell {other} "
-                        f"{describe_cells(cover[other], axis_name)}), so sums above it would mix nodes of different "
-                        f"scopes. Join every cell into one scope first: end the spatial products with a "
-                        f"Conv2DProduct with padding='final' (dilations doubled at every overlapping product), or "
-                        f"with windows that tile the whole remaining grid."
-                    )
+        if self.built:
+            refuse_cells_of_different_scopes(
+                x,
+                f"SpatialToRegions '{self.name}'",
+                "sums above it would mix nodes of different scopes",
+                JOIN_CELLS_ADVICE + ".",
+            )
         return output
 
     def compute_output_shape(self, input_shape):

@@ -3,6 +3,7 @@
 import tensorflow as tf
 from tensorflow import keras
 
+from libspn_keras.layers.cell_scopes import JOIN_CELLS_ADVICE, refuse_cells_of_different_scopes
 from libspn_keras.layers.full_precision import FullPrecisionLayer
 from libspn_keras.layers.validation import check_known, check_rank, positive_int
 
@@ -43,6 +44,16 @@ class Undecompose(FullPrecisionLayer):
 
     def call(self, x):
         return tf.reshape(x, [-1, 1, self.num_decomps, x.shape[2] // self.num_decomps * x.shape[3]])
+
+    def compute_output_spec(self, x, *args, **kwargs):
+        if self.built:  # on a spatial tensor, the cells along axis 2 are what it joins: all of one scope
+            refuse_cells_of_different_scopes(
+                x,
+                f"Undecompose '{self.name}'",
+                "sums above it would mix nodes of different scopes",
+                JOIN_CELLS_ADVICE + ", then SpatialToRegions.",
+            )
+        return super().compute_output_spec(x, *args, **kwargs)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], 1, self.num_decomps, input_shape[2] // self.num_decomps * input_shape[3])
