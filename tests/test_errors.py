@@ -301,3 +301,36 @@ def test_numpy_integers_are_accepted_as_python_ints():
     assert type(config["num_channels"]) is int
     assert type(layers.DenseSum(np.int64(3)).get_config()["num_sums"]) is int
     assert type(layers.NormalLeaf(np.int16(2)).get_config()["num_components"]) is int
+
+
+@pytest.mark.parametrize(
+    "factory, built_for, wrong",
+    [
+        (lambda: layers.RootSum(), (1, 1, 4), (1, 1, 8)),
+        (lambda: layers.RootSum(), (1, 1, 4), (2, 1, 2)),
+        (lambda: layers.DenseSum(num_sums=2), (4, 1, 3), (4, 1, 5)),
+        (lambda: layers.DenseProduct(num_factors=2), (4, 1, 3), (6, 1, 3)),
+        (lambda: layers.ReduceProduct(num_factors=2), (4, 1, 3), (2, 1, 3)),
+        (lambda: layers.Undecompose(), (1, 2, 3), (2, 2, 3)),
+        (lambda: layers.PermuteAndPadScopes(permutations=[[1, 0]]), (2, 1, 3), (3, 1, 3)),
+        (lambda: layers.SpatialToRegions(), (1, 1, 4), (2, 2, 4)),
+        (lambda: layers.Conv2DProduct(strides=2, dilations=1, kernel_size=2, padding="valid"), (4, 4, 2), (6, 6, 2)),
+        (lambda: layers.Local2DSum(num_sums=2), (2, 2, 3), (3, 3, 3)),
+    ],
+)
+def test_a_built_layer_refuses_inputs_of_another_shape(factory, built_for, wrong):
+    # They reshape by the sizes they get: another shape would pass silently (e.g. scopes folded into the batch).
+    layer = factory()
+    layer.build((None, *built_for))
+    expected = layer(np.zeros((3, *built_for), "float32")).shape  # any batch size is fine
+    assert expected[0] == 3
+    with pytest.raises(ValueError, match=rf"{type(layer).__name__} '{layer.name}' was built for input of shape"):
+        layer(np.zeros((2, *wrong), "float32"))
+    assert layer(np.zeros((5, *built_for), "float32")).shape[0] == 5  # still usable
+
+
+def test_a_model_refuses_inputs_of_another_shape_at_the_first_layer_that_would_misread_them():
+    model = keras.Sequential([keras.Input((1, 2, 3)), layers.Undecompose(), layers.RootSum()])
+    with pytest.raises(ValueError, match="Undecompose 'undecompose.*' was built for input of shape"):
+        model(np.zeros((2, 2, 2, 3), "float32"))
+    assert model(np.zeros((2, 1, 2, 3), "float32")).shape == (2, 6)

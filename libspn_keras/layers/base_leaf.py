@@ -52,6 +52,8 @@ class LeafBase(FullPrecisionLayer):
         **kwargs: Passed to ``keras.layers.Layer``.
     """
 
+    checks_built_shape = False  # call checks it against the variables it models, with the layout in the error
+
     def __init__(self, num_components, leaf_representation=LeafRepresentation.MODE, dtype=None, **kwargs):
         if dtype is not None:
             kwargs["dtype"] = dtype

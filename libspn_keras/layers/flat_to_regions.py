@@ -20,6 +20,8 @@ class FlatToRegions(FullPrecisionLayer):
             categorical inputs).
     """
 
+    checks_built_shape = False  # the leaf above checks the variables, naming their layout
+
     def __init__(self, num_decomps, **kwargs):
         super().__init__(**kwargs)
         self.num_decomps = positive_int(f"FlatToRegions '{self.name}'", "num_decomps", num_decomps)

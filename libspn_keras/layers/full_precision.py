@@ -1,6 +1,8 @@
-"""SPN layers compute in full precision under Keras's mixed-precision policies."""
+"""The base of the library's layers: full precision under mixed policies, inputs of the shape they were built for."""
 
 from tensorflow import keras
+
+from libspn_keras.layers.validation import check_built_shape
 
 _HALF_PRECISION = ("float16", "bfloat16")
 
@@ -16,14 +18,27 @@ class FullPrecisionLayer(keras.layers.Layer):
     Keras casts the tensors between them. A ``dtype`` passed to the layer is
     used as given.
 
+    Once built, a layer refuses a tensor of another shape than the one it was
+    built for (the batch axis and axes unknown at build time aside) with a
+    ``ValueError`` naming it, unless it sets ``checks_built_shape = False``:
+    leaves check their input in ``call`` instead, against the variables they
+    model, and elementwise layers take any shape.
+
     Args:
         **kwargs: Passed to ``keras.layers.Layer``.
     """
+
+    checks_built_shape = True
 
     def __init__(self, **kwargs):
         if kwargs.get("dtype") is None and keras.mixed_precision.global_policy().compute_dtype in _HALF_PRECISION:
             kwargs["dtype"] = "float32"
         super().__init__(**kwargs)
+
+    def __call__(self, *args, **kwargs):
+        if self.built and args and self.checks_built_shape:
+            check_built_shape(self, args[0])
+        return super().__call__(*args, **kwargs)
 
 
 def keep_full_precision(model):

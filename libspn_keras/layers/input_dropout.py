@@ -26,6 +26,8 @@ class InputDropout(FullPrecisionLayer):
         **kwargs: Passed to ``keras.layers.Layer``.
     """
 
+    checks_built_shape = False  # elementwise: any shape
+
     def __init__(self, rate, seed=None, **kwargs):
         super().__init__(**kwargs)
         self.rate = check_float(layer_label(self), "rate", rate, minimum=0.0, maximum=1.0)

@@ -46,6 +46,8 @@ class LogDropout(KeepsCellScopes, FullPrecisionLayer):
         **kwargs: Passed to ``keras.layers.Layer``.
     """
 
+    checks_built_shape = False  # elementwise: any shape
+
     def __init__(self, rate, noise_shape=None, seed=None, axis_at_least_one=None, **kwargs):
         super().__init__(**kwargs)
         owner = layer_label(self)

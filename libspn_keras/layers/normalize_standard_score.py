@@ -75,6 +75,8 @@ class NormalizeStandardScore(FullPrecisionLayer):
         **kwargs: Passed to ``keras.layers.Layer``.
     """
 
+    checks_built_shape = False  # its statistics check the shape where they fix it
+
     SAMPLE_WISE = SAMPLE_WISE
     VARIABLE_WISE = VARIABLE_WISE
     GLOBAL = GLOBAL

@@ -6,6 +6,8 @@ below the layers can use them too) and are re-exported here: each takes
 ``ValueError`` and a ``TypeError``, naming the owner and the argument.
 """
 
+from tensorflow import keras
+
 from libspn_keras.arguments import (  # noqa: F401 (re-exported for the layers)
     ArgumentError,
     check_bool,
@@ -18,6 +20,26 @@ from libspn_keras.arguments import (  # noqa: F401 (re-exported for the layers)
     positive_int,
     positive_int_pair,
 )
+
+_KERAS_GETTERS = {
+    "initializer": keras.initializers.get,
+    "regularizer": keras.regularizers.get,
+    "constraint": keras.constraints.get,
+}
+
+
+def keras_object(owner, argument, kind, identifier):
+    """``keras.{kind}s.get(identifier)``, with an error naming ``owner`` and ``argument`` when Keras cannot read it.
+
+    ``kind`` is ``"initializer"``, ``"regularizer"`` or ``"constraint"``.
+    """
+    try:
+        return _KERAS_GETTERS[kind](identifier)
+    except (ValueError, TypeError) as error:
+        raise ArgumentError(
+            f"{owner}: {argument} must be a Keras {kind} (an object, a callable, a config dict or a name Keras "
+            f"knows), got {identifier!r} ({error})."
+        ) from None
 
 
 def layer_label(layer):
@@ -58,4 +80,30 @@ def check_node_count(layer, num_nodes, formula, fix):
             f"{type(layer).__name__} '{layer.name}' would output {num_nodes:,} nodes per scope ({formula}), more than "
             f"the {MAX_NODES_PER_SCOPE:,} that fit in memory ({num_nodes:,} x 4 bytes per sample and scope, and as "
             f"many weights per sum above it). {fix}"
+        )
+
+
+def check_built_shape(layer, x):
+    """Raises ``ValueError`` when ``x`` does not fit the shape ``layer`` was built for (batch and unknown axes aside).
+
+    The layers reshape their input by the sizes they get, so a tensor of
+    another shape would otherwise pass through silently (e.g. scopes folded
+    into the batch).
+    """
+    built = (layer.get_build_config() or {}).get("input_shape")
+    shape = getattr(x, "shape", None)
+    if (
+        built is None
+        or shape is None
+        or isinstance(built, dict)
+        or not all(size is None or isinstance(size, int) for size in built)
+    ):
+        return
+    given = tuple(None if size is None else int(size) for size in shape)
+    if len(given) != len(built) or any(
+        g is not None and b is not None and g != b for g, b in zip(given[1:], built[1:])
+    ):
+        raise ValueError(
+            f"{layer_label(layer)} was built for input of shape {(None, *built[1:])} but got shape {given}. Feed "
+            f"it tensors of the shape it was built for (the layers below fix it), or build a new layer for this shape."
         )

@@ -6,7 +6,7 @@ import tensorflow as tf
 from tensorflow import keras
 
 from libspn_keras.layers.full_precision import FullPrecisionLayer
-from libspn_keras.layers.validation import layer_label
+from libspn_keras.layers.validation import check_float, layer_label
 
 
 @keras.utils.register_keras_serializable(package="libspn_keras")
@@ -27,11 +27,11 @@ class DataSoftening(FullPrecisionLayer):
         **kwargs: Passed to ``keras.layers.Layer``.
     """
 
+    checks_built_shape = False  # elementwise over the categories: any shape
+
     def __init__(self, beta=0.999, **kwargs):
         super().__init__(**kwargs)
-        if not 0.0 < float(beta) <= 1.0:
-            raise ValueError(f"{layer_label(self)}: beta must be in (0, 1], got {beta!r}.")
-        self.beta = float(beta)
+        self.beta = check_float(layer_label(self), "beta", beta, minimum=0.0, maximum=1.0, min_open=True)
 
     def build(self, input_shape):
         num_categories = input_shape[-1]
