@@ -317,3 +317,25 @@ def test_region_graph_to_dense_spn_checks_its_arguments(kwargs, argument):
         models.region_graph_to_dense_spn(
             root, leaf_node=layers.IndicatorLeaf(num_components=2), num_sums_iterable=[2], **kwargs
         )
+
+
+@pytest.mark.parametrize(
+    "factory, argument",
+    [
+        (lambda: layers.DenseSum(2, accumulator_initializer="dirichlet_typo", name="x"), "accumulator_initializer"),
+        (lambda: layers.DenseSum(2, accumulator_regularizer="l3", name="x"), "accumulator_regularizer"),
+        (
+            lambda: layers.DenseSum(2, linear_accumulator_constraint="positive", name="x"),
+            "linear_accumulator_constraint",
+        ),
+        (lambda: layers.DenseSum(2, logspace_accumulator_constraint=3, name="x"), "logspace_accumulator_constraint"),
+        (lambda: layers.RootSum(accumulator_initializer=1.5, name="x"), "accumulator_initializer"),
+        (lambda: layers.NormalLeaf(2, location_initializer=5, name="x"), "location_initializer"),
+        (lambda: layers.CauchyLeaf(2, scale_initializer="nope", name="x"), "scale_initializer"),
+        (lambda: layers.NormalLeaf(2, scale_constraint="nonneg_typo", name="x"), "scale_constraint"),
+        (lambda: layers.LaplaceLeaf(2, accumulator_initializer=[1], name="x"), "accumulator_initializer"),
+    ],
+)
+def test_keras_identifiers_that_keras_cannot_read_are_named_with_the_layer(factory, argument):
+    with pytest.raises(ValueError, match=rf"'x': {argument} must be a Keras"):
+        factory()

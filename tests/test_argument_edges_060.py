@@ -32,6 +32,17 @@ def test_scalar_arrays_and_tensors_are_numbers(wrap):
     assert float(optimizer.learning_rate) == 0.5 and optimizer.accumulate_batches == 2
 
 
+def test_online_em_takes_its_arguments_in_060s_positions():
+    # 0.6.0's signature is (learning_rate, accumulate_batches, name); the new arguments are keyword-only.
+    optimizer = optimizers.OnlineExpectationMaximization(0.05, 2, "my_em")
+    assert float(optimizer.learning_rate) == pytest.approx(0.05)
+    assert (optimizer.accumulate_batches, optimizer.name) == (2, "my_em")
+    assert optimizer.pseudocount == 0.0
+    with pytest.raises(TypeError):
+        optimizers.OnlineExpectationMaximization(0.05, 2, "my_em", 0.01)
+    assert optimizers.OnlineExpectationMaximization(pseudocount=0.01).pseudocount == 0.01
+
+
 def test_variables_and_arrays_of_several_values_are_still_refused():
     # A variable read once would be frozen, where 0.6.0 read it at every step; say so instead.
     with pytest.raises(ValueError, match="sample_prob must be None or a number"):

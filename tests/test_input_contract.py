@@ -13,6 +13,7 @@ from reference import np_logsumexp
 from tensorflow import keras
 
 from libspn_keras import layers, models
+from libspn_keras import losses as spnk_losses
 from libspn_keras.optimizers import OnlineExpectationMaximization
 
 pytestmark = pytest.mark.filterwarnings("ignore:Do not pass an `input_shape`:UserWarning")
@@ -186,6 +187,65 @@ def test_several_steps_per_call_stop_at_a_refused_batch_under_raise(policy, mode
     iterations = model.optimizer.iterations.numpy()
     fit(model, first, third, fourth, first)
     assert model.optimizer.iterations.numpy() == iterations + 4
+
+
+def class_roots_model():
+    keras.utils.set_random_seed(0)
+    return models.SequentialSumProductNetwork(
+        [
+            keras.Input((4,)),
+            layers.FlatToRegions(num_decomps=1),
+            layers.NormalLeaf(num_components=2),
+            layers.DenseProduct(num_factors=2),
+            layers.DenseSum(num_sums=2),
+            layers.DenseProduct(num_factors=2),
+            layers.Undecompose(),
+            layers.DenseSum(num_sums=3),
+            layers.RootSum(),  # three class roots
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    "loss, jit_compile, labels",
+    [
+        ("negative_log_joint", "auto", [0, 1, 2, 3]),
+        ("negative_log_joint", False, [0, -2, 1, 2]),
+        ("sparse_categorical_crossentropy", "auto", [0.0, 1.0, 2.0, np.nan]),
+        ("sparse_ignoring_minus_one", "auto", [0, -2, 1, 2]),
+    ],
+)
+def test_labels_outside_the_class_roots_are_refused_before_the_step(loss, jit_compile, labels):
+    # A gather of class roots clamps such an index under XLA (the default): the step would train on another class.
+    loss = {
+        "negative_log_joint": lambda: spnk_losses.NegativeLogJoint(),
+        "sparse_categorical_crossentropy": lambda: "sparse_categorical_crossentropy",
+        "sparse_ignoring_minus_one": lambda: keras.losses.SparseCategoricalCrossentropy(True, ignore_class=-1),
+    }[loss]()
+    model = class_roots_model()
+    model.compile(optimizer=keras.optimizers.Adam(0.05), loss=loss, jit_compile=jit_compile)
+    x = np.random.default_rng(3).normal(size=(4, 4)).astype("float32")
+    before = snapshot(model)
+    with pytest.raises(ValueError, match=r"1 training batch\(es\) held labels outside its 3 class roots"):
+        model.fit(x, np.array(labels), batch_size=4, verbose=0)
+    assert_same(before, snapshot(model))
+    model.fit(x, np.array([0, 1, 2, 0]), batch_size=4, verbose=0)  # still trains on labels it can read
+    assert int(model.optimizer.iterations) == 1
+
+
+def test_ignored_labels_pass_and_skip_policy_trains_on_the_other_batches():
+    model = class_roots_model()
+    model.compile(
+        optimizer=keras.optimizers.Adam(0.05),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=-1),
+        invalid_batches="skip",
+    )
+    x = np.random.default_rng(4).normal(size=(8, 4)).astype("float32")
+    model.fit(x[:4], np.array([0, -1, 2, 1]), batch_size=4, verbose=0)  # -1 is the ignored class: trains
+    assert int(model.optimizer.iterations) == 1
+    with pytest.warns(UserWarning, match="1 training batch"):
+        model.fit(x, np.array([0, 1, 2, 1, 5, 0, 1, 2]), batch_size=4, verbose=0, shuffle=False)
+    assert int(model.optimizer.iterations) == 2
 
 
 def test_invalid_batches_argument_is_checked():

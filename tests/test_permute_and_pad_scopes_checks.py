@@ -41,3 +41,18 @@ def test_random_permutations_pad_at_060s_positions():
         expected.append(row)
     assert [row[::2] for row in expected] == [[-1, -1, -1, r[6]] for r in expected]  # the rule, spelled out
     np.testing.assert_array_equal(np.asarray(layer.permutations), expected)
+
+
+@pytest.mark.parametrize(
+    "permutations",
+    [[[0.5, 1.7]], [[1.9, 0.2, -1.0]], [[True, False]], [[-2, 0, 1]], [[0, 1], [0]], "ab", [[0, float("nan")]]],
+)
+def test_permutations_that_are_not_a_table_of_scope_indices_are_refused_at_construction(permutations):
+    # Before, floats were truncated, bools read as 0/1 and any negative value taken as padding, silently.
+    with pytest.raises(ValueError, match=r"PermuteAndPadScopes 'p': permutations must be a table of ints"):
+        layers.PermuteAndPadScopes(permutations=permutations, name="p")
+
+
+def test_integral_floats_and_numpy_tables_are_taken_as_ints():
+    assert layers.PermuteAndPadScopes(permutations=[[1.0, 0.0, -1.0]]).permutations == [[1, 0, -1]]
+    assert layers.PermuteAndPadScopes(permutations=np.array([[1, 0]], "int32")).permutations == [[1, 0]]

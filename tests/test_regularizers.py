@@ -26,7 +26,7 @@ def test_entropy_and_lp_match_numpy(logspace):
     np.testing.assert_allclose(float(entropy), 0.5 * -(w * np.log(w)).sum(), rtol=1e-5)
     lp = regularizers.NormalizedLp(2.0, p=0.5, logspace_accumulators=logspace)(accumulators.astype("float32"))
     np.testing.assert_allclose(float(lp), 2.0 * (w**0.5).sum(), rtol=1e-5)
-    with pytest.raises(ValueError, match="p must be > 0"):
+    with pytest.raises(ValueError, match=r"p must be a finite number in \(0"):
         regularizers.NormalizedLp(p=0.0)
 
 
@@ -99,3 +99,19 @@ def test_data_softening_keeps_normalization_and_only_acts_in_training(tmp_path):
     np.testing.assert_allclose(loaded(states).numpy(), evaluated, rtol=1e-6)
     with pytest.raises(ValueError, match="beta"):
         regularizers.DataSoftening(beta=1.5)
+
+
+@pytest.mark.parametrize(
+    "make, argument",
+    [
+        (lambda v: regularizers.NormalizedEntropy(strength=v), "strength"),
+        (lambda v: regularizers.NormalizedLp(strength=v), "strength"),
+        (lambda v: regularizers.NormalizedLp(p=v), "p"),
+        (lambda v: regularizers.DataSoftening(beta=v), "beta"),
+    ],
+)
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), True, "a", None])
+def test_regularizer_arguments_are_checked(make, argument, bad):
+    # A non-finite strength would put a non-finite loss, and then non-finite weights, into the first training step.
+    with pytest.raises(ValueError, match=rf"{argument} must be a finite number"):
+        make(bad)

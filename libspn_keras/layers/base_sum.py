@@ -8,19 +8,19 @@ from libspn_keras.initializers.logspace import logspace_wrapper_initializer
 from libspn_keras.layers.cell_scopes import KeepsCellScopes
 from libspn_keras.layers.full_precision import FullPrecisionLayer
 from libspn_keras.layers.initial_checks import checked_initializer
-from libspn_keras.layers.validation import check_bool, positive_int
+from libspn_keras.layers.validation import check_bool, keras_object, positive_int
 from libspn_keras.math.em_roles import tag_sum_accumulators
 from libspn_keras.sum_ops.base import CountingSumOpBase
 from libspn_keras.sum_ops.em import SumOpEMBackprop
 
 
-def _constraint(identifier, default):
+def _constraint(label, argument, identifier, default):
     """A sum layer's accumulator constraint: ``None`` takes ``default()``, ``UNCONSTRAINED`` none at all."""
     if identifier is None:
         return default()
     if isinstance(identifier, str) and identifier == UNCONSTRAINED:
         return None
-    return keras.constraints.get(identifier)
+    return keras_object(label, argument, "constraint", identifier)
 
 
 def constraint_argument(constraint):
@@ -101,16 +101,24 @@ class SumLayerBase(FullPrecisionLayer):
         logspace_accumulators = check_bool(label, "logspace_accumulators", logspace_accumulators, allow_none=True)
         self.logspace_accumulators = self.sum_op.resolve_logspace_accumulators(logspace_accumulators, label)
         self.accumulator_initializer = (
-            keras.initializers.get(accumulator_initializer)
+            keras_object(label, "accumulator_initializer", "initializer", accumulator_initializer)
             if accumulator_initializer is not None
             else config.get_default_accumulator_initializer(self.logspace_accumulators)
         )
-        self.accumulator_regularizer = keras.regularizers.get(accumulator_regularizer)
+        self.accumulator_regularizer = keras_object(
+            label, "accumulator_regularizer", "regularizer", accumulator_regularizer
+        )
         self.linear_accumulator_constraint = _constraint(
-            linear_accumulator_constraint, config.get_default_linear_accumulators_constraint
+            label,
+            "linear_accumulator_constraint",
+            linear_accumulator_constraint,
+            config.get_default_linear_accumulators_constraint,
         )
         self.logspace_accumulator_constraint = _constraint(
-            logspace_accumulator_constraint, config.get_default_logspace_accumulators_constraint
+            label,
+            "logspace_accumulator_constraint",
+            logspace_accumulator_constraint,
+            config.get_default_logspace_accumulators_constraint,
         )
 
     @property

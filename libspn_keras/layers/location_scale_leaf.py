@@ -9,7 +9,7 @@ from tensorflow import keras
 from libspn_keras.constraints.greater_equal_epsilon import GreaterEqualEpsilon
 from libspn_keras.layers.base_leaf import LeafBase
 from libspn_keras.layers.initial_checks import checked_initializer
-from libspn_keras.layers.validation import check_bool, layer_label
+from libspn_keras.layers.validation import check_bool, keras_object, layer_label
 from libspn_keras.math.em_roles import leaf_counts, leaf_moments, pack_leaf_statistics, tag_leaf_statistics
 
 # 0.6.0's floor of a stored trainable scale softplus^-1(scale): the scale stays >= softplus(-2) ~ 0.127 after steps.
@@ -106,21 +106,32 @@ class LocationScaleLeafBase(LeafBase):
         **kwargs,
     ):
         super().__init__(num_components, **kwargs)
-        self.location_initializer = keras.initializers.get(
+        label = layer_label(self)
+        self.location_initializer = keras_object(
+            label,
+            "location_initializer",
+            "initializer",
             location_initializer
             if location_initializer is not None
-            else keras.initializers.TruncatedNormal(mean=0.0, stddev=1.0)
+            else keras.initializers.TruncatedNormal(mean=0.0, stddev=1.0),
         )
-        label = layer_label(self)
         self.location_trainable = check_bool(label, "location_trainable", location_trainable)
-        self.scale_initializer = keras.initializers.get(scale_initializer if scale_initializer is not None else "ones")
+        self.scale_initializer = keras_object(
+            label, "scale_initializer", "initializer", scale_initializer if scale_initializer is not None else "ones"
+        )
         self.scale_trainable = check_bool(label, "scale_trainable", scale_trainable)
-        self.scale_constraint = keras.constraints.get(
-            scale_constraint if scale_constraint is not None else GreaterEqualEpsilon(1e-4)
+        self.scale_constraint = keras_object(
+            label,
+            "scale_constraint",
+            "constraint",
+            scale_constraint if scale_constraint is not None else GreaterEqualEpsilon(1e-4),
         )
         self.use_accumulators = check_bool(label, "use_accumulators", use_accumulators)
-        self.accumulator_initializer = keras.initializers.get(
-            accumulator_initializer if accumulator_initializer is not None else "ones"
+        self.accumulator_initializer = keras_object(
+            label,
+            "accumulator_initializer",
+            "initializer",
+            accumulator_initializer if accumulator_initializer is not None else "ones",
         )
         if self.use_accumulators and self.scale_trainable and not self.em_scale_supported:
             raise ValueError(

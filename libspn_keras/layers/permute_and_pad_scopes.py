@@ -63,7 +63,7 @@ class PermuteAndPadScopes(FullPrecisionLayer):
 
     def __init__(self, permutations=None, **kwargs):
         super().__init__(**kwargs)
-        self.permutations = None if permutations is None else np.asarray(permutations, dtype="int64").tolist()
+        self.permutations = None if permutations is None else as_permutations(self, permutations)
 
     def build(self, input_shape):
         check_rank(self, input_shape, 4, "[batch, scopes, decomps, nodes]")
@@ -73,7 +73,7 @@ class PermuteAndPadScopes(FullPrecisionLayer):
                 f"PermuteAndPadScopes '{self.name}' has no permutations: pass permutations=[[...], ...] (one list "
                 f"of scope indices or -1 per decomposition) or set layer.permutations before building it."
             )
-        self.permutations = np.asarray(self.permutations, dtype="int64").tolist()
+        self.permutations = as_permutations(self, self.permutations)
         validate_permutations(self, np.asarray(self.permutations), input_shape[1], input_shape[2])
 
     def call(self, x):
@@ -86,6 +86,25 @@ class PermuteAndPadScopes(FullPrecisionLayer):
         config = super().get_config()
         config.update(permutations=self.permutations)
         return config
+
+
+def as_permutations(layer, permutations):
+    """``permutations`` as a list of lists of Python ints, after checking it is a table of integers ``>= -1``."""
+    name = f"{type(layer).__name__} '{layer.name}'"
+    try:
+        table = np.asarray(permutations)
+    except ValueError:  # rows of different lengths
+        table = None
+    integral = table is not None and (
+        np.issubdtype(table.dtype, np.integer)
+        or (np.issubdtype(table.dtype, np.floating) and np.all(np.isfinite(table)) and np.all(table == np.round(table)))
+    )
+    if not integral or table.ndim != 2 or table.dtype == bool or np.any(table < -1):
+        raise ValueError(
+            f"{name}: permutations must be a table of ints, one row of scope indices (and -1 for padding) per "
+            f"decomposition, all rows of the same length; got {permutations!r}."
+        )
+    return table.astype("int64").tolist()
 
 
 def validate_permutations(layer, permutations, num_scopes, num_decomps):

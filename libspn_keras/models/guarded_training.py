@@ -25,12 +25,14 @@ from libspn_keras.layers.base_leaf import LeafBase
 from libspn_keras.layers.input_guard import guard_values, value_checks_active, without_value_assertions
 from libspn_keras.layers.validation import check_choice, layer_label
 from libspn_keras.models.input_shapes import (
+    LABELS_REFUSED,
     SHAPE_REFUSED,
     input_dtype,
     input_shape_matches,
     refused_shape_message,
     with_known_input_shape,
 )
+from libspn_keras.models.label_checks import label_range, labels_within, refused_labels_message
 
 INVALID_BATCH_POLICIES = ("raise", "skip")
 
@@ -194,6 +196,8 @@ class InputGuardMixin:
         x = tf.convert_to_tensor(inputs[0])
         shape_ok = input_shape_matches(self, x)
         valid = tf.logical_and(shape_ok, checked_batch(leaves, x, raise_errors=self.invalid_batches == "raise"))
+        labels_ok = self._labels_within_classes(data)
+        valid = tf.logical_and(valid, labels_ok)
         data = with_known_input_shape(self, data, x)
         counter = getattr(self, "_spn_refused_batches", None)
         stopped = self._refusal_stop()
@@ -202,7 +206,8 @@ class InputGuardMixin:
 
         def skip():
             if counter is not None:
-                refused = tf.where(shape_ok, tf.constant(1, tf.int64), SHAPE_REFUSED)
+                refused = tf.where(labels_ok, tf.constant(1, tf.int64), LABELS_REFUSED)
+                refused = tf.where(shape_ok, refused, SHAPE_REFUSED)
                 if stopped is not None:  # a batch after the refused one: skipped, not checked, not counted
                     refused = tf.where(stopped, tf.constant(0, tf.int64), refused)
                 counter.assign_add(refused)
@@ -211,6 +216,12 @@ class InputGuardMixin:
             return self.get_metrics_result()
 
         return tf.cond(valid, lambda: step(data), skip)
+
+    def _labels_within_classes(self, data):
+        """Whether the batch's labels fit the class roots, where the loss reads integer labels (else ``True``)."""
+        labels = keras.utils.unpack_x_y_sample_weight(data)[1]
+        classes = label_range(self) if labels is not None and not isinstance(labels, (list, tuple, dict)) else None
+        return tf.constant(True) if classes is None else labels_within(labels, *classes)
 
     def _refusal_stop(self):
         """The flag that skips the rest of a call's steps after a refused batch, or ``None`` where none is needed.
@@ -303,8 +314,11 @@ class InputGuardMixin:
                 stopped.assign(False)
             if skipped >= SHAPE_REFUSED:
                 raise ValueError(refused_shape_message(self, skipped // SHAPE_REFUSED, "their steps were skipped"))
-            if skipped:
+            if skipped >= LABELS_REFUSED:
+                message = refused_labels_message(self, skipped // LABELS_REFUSED, label_range(self)[0])
+            elif skipped:
                 message = refused_batch_message(self, leaves_of(self), skipped)
+            if skipped:
                 if self.invalid_batches == "raise":
                     raise ValueError(message)
                 warnings.warn(message, stacklevel=2)

@@ -7,6 +7,8 @@ from tensorflow import keras
 
 # A batch of another shape adds this to a model's refused-batch counters (values the leaves refuse add 1).
 SHAPE_REFUSED = 2**32
+# A training batch whose labels fall outside the class roots adds this (below SHAPE_REFUSED, above any count of 1s).
+LABELS_REFUSED = 2**20
 
 
 def refused_shape_message(model, count, what="nothing was written"):

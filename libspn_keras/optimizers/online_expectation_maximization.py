@@ -83,7 +83,8 @@ class OnlineExpectationMaximization(keras.optimizers.Optimizer):
             settles instead of wandering around a fixed point).
         accumulate_batches: Number of batches whose counts are averaged before
             an update (an int; a NumPy int as 0.6.0 users pass works too).
-        pseudocount: Added to the count of every child of a sum before it is
+        name: Name of the optimizer (third by position, as in 0.6.0).
+        pseudocount: Keyword-only, as are the two below. Added to the count of every child of a sum before it is
             normalized (a Dirichlet prior), so that no child of a reached
             sum gets weight 0; leaves use it as the weight of
             ``prior_variance`` in their variance estimate. Measured in the
@@ -103,7 +104,6 @@ class OnlineExpectationMaximization(keras.optimizers.Optimizer):
             ``eta`` towards each batch's EM estimate, whatever the counts.
             Both have the EM estimates as fixed points and agree for
             ``eta = 1``.
-        name: Name of the optimizer.
         **kwargs: Passed to ``keras.optimizers.Optimizer``.
     """
 
@@ -111,10 +111,11 @@ class OnlineExpectationMaximization(keras.optimizers.Optimizer):
         self,
         learning_rate=0.01,
         accumulate_batches=1,
+        name="online_expectation_maximization",
+        *,
         pseudocount=0.0,
         prior_variance=1.0,
         leaf_update="running_statistics",
-        name="online_expectation_maximization",
         **kwargs,
     ):
         learning_rate = as_scalar(kwargs.pop("lr", learning_rate))  # 0.6.0 also took np.array(0.1), tf.constant(0.1)

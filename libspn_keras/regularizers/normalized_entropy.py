@@ -4,7 +4,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow import keras
 
-from libspn_keras.arguments import check_bool
+from libspn_keras.arguments import check_bool, check_float
 from libspn_keras.sum_ops.base import normalized_weights
 
 
@@ -26,7 +26,7 @@ class NormalizedEntropy(keras.regularizers.Regularizer):
     """
 
     def __init__(self, strength=0.01, logspace_accumulators=True):
-        self.strength = float(strength)
+        self.strength = check_float("NormalizedEntropy", "strength", strength)
         self.logspace_accumulators = check_bool("NormalizedEntropy", "logspace_accumulators", logspace_accumulators)
 
     def __call__(self, accumulators):

@@ -3,7 +3,7 @@
 import tensorflow as tf
 from tensorflow import keras
 
-from libspn_keras.arguments import check_bool
+from libspn_keras.arguments import check_bool, check_float
 from libspn_keras.sum_ops.base import normalized_weights
 
 
@@ -23,10 +23,8 @@ class NormalizedLp(keras.regularizers.Regularizer):
     """
 
     def __init__(self, strength=0.01, p=0.5, logspace_accumulators=True):
-        if not float(p) > 0.0:
-            raise ValueError(f"NormalizedLp: p must be > 0, got {p!r}.")
-        self.strength = float(strength)
-        self.p = float(p)
+        self.strength = check_float("NormalizedLp", "strength", strength)
+        self.p = check_float("NormalizedLp", "p", p, minimum=0.0, min_open=True)
         self.logspace_accumulators = check_bool("NormalizedLp", "logspace_accumulators", logspace_accumulators)
 
     def __call__(self, accumulators):
