@@ -204,3 +204,10 @@ def test_elementwise_products_of_unequal_sizes_raise():
     root = RegionNode([RegionNode([x[0], x[1]]), x[2]], product="elementwise")
     with pytest.raises(ValueError, match="elementwise product needs children with equally many nodes"):
         models.compile_region_graph(root, layers.IndicatorLeaf(2), num_sums=3)
+
+
+def test_a_region_graph_that_skips_a_variable_is_refused():
+    # Variables 0, 1 and 3: input 2 would be read by no region, and the model would sum to 2 over its four inputs.
+    graph = RegionNode([RegionNode([RegionVariable(0), RegionVariable(1)]), RegionVariable(3)])
+    with pytest.raises(ValueError, match=r"does not cover variables \[2\].*0 \.\. 3"):
+        models.compile_region_graph(graph, layers.IndicatorLeaf(2), num_sums=2, num_input_sums=2)

@@ -22,3 +22,16 @@ def test_integer_valued_data_get_a_categorical_hclt():
     data = (np.random.default_rng(1).random((300, 4)) < 0.3).astype("float64")  # 0.0 / 1.0: integer-valued
     model = models.build_hclt(data, 2)
     assert any(isinstance(layer, layers.IndicatorLeaf) for layer in model.layers)
+
+
+def test_gaussian_hclt_leaves_learn_by_the_sum_op_chosen():
+    # Under "grad" the default normal leaves train by gradients (before, they kept EM statistics and Adam refused).
+    data = np.random.default_rng(0).normal(size=(64, 3)).astype("float32")
+    data[:, 1] += data[:, 0]
+    assert models.build_hclt(data, num_latents=2).layers[1].use_accumulators
+    model = models.build_hclt(data, num_latents=2, sum_op="grad")
+    assert not model.layers[1].use_accumulators
+    model.compile(optimizer=keras.optimizers.Adam(0.05))
+    before = model.evaluate(data, verbose=0)
+    model.fit(data, epochs=3, batch_size=32, verbose=0)
+    assert model.evaluate(data, verbose=0) < before

@@ -51,3 +51,21 @@ def test_max_cluster_depth_one_clusters_at_the_root_only():
     counts = partitions_by_depth(root)
     assert counts[0][0] > 1  # the clusters' splits differ from the split of all instances
     assert all(n == 1 for depth, found in counts.items() if depth >= 1 for n in found)
+
+
+def test_a_split_found_twice_with_its_halves_swapped_is_one_partition():
+    # Instance clusters often give the same variable split; the spectral bipartition may return its halves in
+    # either order. Before, such a split became two partitions with the same two children.
+    rng = np.random.default_rng(3)
+    data = rng.integers(0, 2, (600, 6))
+    half = rng.random(600) < 0.5
+    data[half, 1] = data[half, 0]
+    data[~half, 2] = data[~half, 3]
+    for seed in range(4):
+        graph = learn_region_graph(
+            data.astype(np.int32), min_instances=50, num_clusters=2, max_cluster_depth=2, seed=seed
+        )
+        for region in topological_regions([graph]):
+            if isinstance(region, RegionNode):
+                splits = [frozenset(child.variables for child in partition) for partition in region.partitions]
+                assert len(set(splits)) == len(splits), [sorted(map(sorted, split)) for split in splits]

@@ -3,6 +3,7 @@
 import numpy as np
 from tensorflow import keras
 
+from libspn_keras import sum_ops
 from libspn_keras.layers.indicator_leaf import IndicatorLeaf
 from libspn_keras.layers.normal_leaf import NormalLeaf
 from libspn_keras.layers.validation import positive_int
@@ -10,10 +11,14 @@ from libspn_keras.math.seeding import numpy_rng
 from libspn_keras.models.region_graph_spn import compile_region_graph
 from libspn_keras.region_graph import RegionNode
 from libspn_keras.structure.chow_liu import DATA_TYPES, chow_liu_tree, hclt_region_graph
+from libspn_keras.sum_ops.base import CountingSumOpBase
 
 
-def _gaussian_leaf(data, num_latents):
-    """Normal components per variable centred on evenly spaced quantiles, with the variable's spread."""
+def _gaussian_leaf(data, num_latents, use_accumulators):
+    """Normal components per variable centred on evenly spaced quantiles, with the variable's spread.
+
+    With ``use_accumulators`` (the EM sum ops) their locations and scales learn by EM, else by gradients.
+    """
     quantiles = np.quantile(data, (np.arange(num_latents) + 0.5) / num_latents, axis=0).T  # [vars, K]
     scale = np.maximum(data.std(axis=0), 1e-3)[:, None] * np.ones_like(quantiles)
     shape = (data.shape[1], 1, num_latents, 1)
@@ -22,7 +27,7 @@ def _gaussian_leaf(data, num_latents):
         location_initializer=keras.initializers.Constant(quantiles.reshape(shape).astype("float32")),
         scale_initializer=keras.initializers.Constant(scale.reshape(shape).astype("float32")),
         scale_trainable=True,
-        use_accumulators=True,
+        use_accumulators=use_accumulators,
     )
 
 
@@ -78,7 +83,9 @@ def build_hclt(
             :class:`~libspn_keras.optimizers.OnlineExpectationMaximization`).
         mutual_information_pseudocount: Smoothing of the pairwise counts.
         leaf: Optional leaf layer with ``num_latents`` components per variable
-            (replaces the default indicators + input sums, or normals).
+            (replaces the default indicators + input sums, or normals, whose
+            locations and scales learn by EM under the EM sum ops and by
+            gradients under ``"grad"``).
         num_trees: Number of HCLTs mixed at the root (default 1, a single tree).
         seed: Seed of the bootstrap resamples of the trees after the first
             (default: drawn from NumPy's global state).
@@ -107,7 +114,8 @@ def build_hclt(
         categories = int(np.rint(data).max()) + 1 if num_categories is None else int(num_categories)
         leaf, num_input_sums = IndicatorLeaf(num_components=max(categories, 2)), num_latents
     elif leaf is None:
-        leaf = _gaussian_leaf(np.asarray(data, dtype=np.float64), num_latents)
+        counts = isinstance(sum_ops.get(sum_op), CountingSumOpBase)
+        leaf = _gaussian_leaf(np.asarray(data, dtype=np.float64), num_latents, use_accumulators=counts)
     input_dtype = "float32" if data_type == "gaussian" else "int32"
     return compile_region_graph(
         root,

@@ -110,11 +110,13 @@ def learn_region_graph(
         partitions = {}
         for part_rows, part_information in candidates:
             halves = _bipartition(part_information)
-            key_parts = tuple(tuple(scope[i] for i in half) for half in halves)
-            if key_parts not in partitions:
-                partitions[key_parts] = [
-                    learn(list(part), part_rows, part_information[np.ix_(half, half)], depth + 1)
-                    for part, half in zip(key_parts, halves)
+            parts = [[scope[i] for i in half] for half in halves]
+            # The same split may come back with its halves swapped (the spectral bipartition's sign): one partition.
+            split = frozenset(frozenset(part) for part in parts)
+            if split not in partitions:
+                partitions[split] = [
+                    learn(part, part_rows, part_information[np.ix_(half, half)], depth + 1)
+                    for part, half in zip(parts, halves)
                 ]
         memo[key] = RegionNode(partitions=list(partitions.values()))
         return memo[key]
