@@ -8,7 +8,7 @@ import tensorflow as tf
 from reference import all_binary, np_logsumexp, randomize_accumulators
 from tensorflow import keras
 
-from libspn_keras import constraints, layers, models
+from libspn_keras import constraints, layers, models, optimizers
 from libspn_keras.math.densities import cauchy_log_prob, laplace_log_prob, normal_log_prob
 
 
@@ -190,3 +190,49 @@ def test_cauchy_is_finite_in_float16_beyond_the_square_root_of_its_range():
     value = cauchy_log_prob(tf.constant([300.0, 1e4], half), tf.constant(0.0, half), tf.constant(1.0, half))
     expected = [-math.log(math.pi) - math.log1p(9e4), -math.log(math.pi) - math.log1p(1e8)]
     np.testing.assert_allclose(value.numpy(), expected, rtol=2e-3)
+
+
+@pytest.mark.parametrize("leaf_class", [layers.NormalLeaf, layers.LaplaceLeaf, layers.CauchyLeaf])
+def test_scales_beyond_float32_variances_keep_their_densities_with_accumulators(leaf_class):
+    # A scale of 3e19 has a variance beyond float32: read back from the float64 statistics it must not become inf
+    # (every density 0, or NaN for Cauchy components after an EM step on data near 1e38).
+    x = np.array([[0.0], [1e19], [-3e19]], "float32")
+
+    def model(use_accumulators):
+        leaf = leaf_class(
+            num_components=1,
+            use_accumulators=use_accumulators,
+            location_initializer="zeros",
+            scale_initializer=keras.initializers.Constant(3e19),
+        )
+        return models.SequentialSumProductNetwork(
+            [
+                keras.Input(shape=(1,)),
+                layers.FlatToRegions(num_decomps=1),
+                leaf,
+                layers.RootSum(return_weighted_child_logits=False, sum_op="em" if use_accumulators else None),
+            ]
+        )
+
+    expected = model(False).predict(x, verbose=0)
+    assert np.all(np.isfinite(expected))
+    np.testing.assert_allclose(model(True).predict(x, verbose=0), expected, rtol=1e-6)
+
+
+def test_an_em_step_to_a_variance_beyond_float32_keeps_a_finite_normal_leaf():
+    leaf = layers.NormalLeaf(
+        num_components=1,
+        use_accumulators=True,
+        scale_trainable=True,
+        location_initializer="zeros",
+        scale_initializer=keras.initializers.Constant(1e19),
+    )
+    model = models.SequentialSumProductNetwork(
+        [keras.Input(shape=(1,)), layers.FlatToRegions(num_decomps=1), leaf, layers.RootSum(False, sum_op="em")]
+    )
+    model.compile(optimizer=optimizers.OnlineExpectationMaximization(learning_rate=1.0))
+    model.fit(np.array([[2e19], [-2e19]] * 8, "float32"), epochs=1, batch_size=16, verbose=0)
+    np.testing.assert_allclose(leaf.scale_tensor().numpy().ravel(), [2e19], rtol=1e-6)
+    log_p = model.predict(np.array([[0.0], [2e19]], "float32"), verbose=0).ravel()
+    # N(0, (2e19)^2): -log(2e19) - log(2 pi) / 2 - z^2 / 2 for z = 0 and 1.
+    np.testing.assert_allclose(log_p, -np.log(2e19) - 0.5 * np.log(2 * np.pi) - np.array([0.0, 0.5]), rtol=1e-6)

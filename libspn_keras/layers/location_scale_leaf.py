@@ -21,9 +21,8 @@ def _statistics_log_prob(leaf):
 
     @tf.custom_gradient
     def log_prob(x, statistics):
-        mean, variance = (tf.cast(moment, x.dtype) for moment in leaf_moments(statistics))
-        scale = leaf.scale_constraint(leaf.scale_from_variance(tf.maximum(variance, 0.0)))
-        value = leaf.log_density(x, mean, scale)
+        mean = tf.cast(leaf_moments(statistics)[0], x.dtype)
+        value = leaf.log_density(x, mean, _scale_of_statistics(leaf, statistics, x.dtype))
 
         def grad(dy):
             # Moments about the current means, in float64 (see libspn_keras.math.em_roles.leaf_counts).
@@ -32,6 +31,17 @@ def _statistics_log_prob(leaf):
         return value, grad
 
     return log_prob
+
+
+def _scale_of_statistics(leaf, statistics, dtype):
+    """Scales from the stored moments, the square root taken in their float64 before the cast to ``dtype``.
+
+    A variance beyond float32's range (a scale above about 1.8e19) would
+    otherwise become ``inf`` first, and every density 0 (or NaN for Cauchy
+    components).
+    """
+    variance = tf.maximum(leaf_moments(statistics)[1], 0.0)
+    return leaf.scale_constraint(tf.cast(leaf.scale_from_variance(variance), dtype))
 
 
 def _softplus_inverse_of(initializer):
@@ -240,8 +250,7 @@ class LocationScaleLeafBase(LeafBase):
     def scale_tensor(self):
         """Scales ``[*cells, num_components, d]``."""
         if self.use_accumulators:
-            variance = tf.cast(leaf_moments(tf.convert_to_tensor(self.statistics))[1], self.compute_dtype)
-            return self.scale_constraint(self.scale_from_variance(tf.maximum(variance, 0.0)))
+            return _scale_of_statistics(self, tf.convert_to_tensor(self.statistics), self.compute_dtype)
         scale = tf.convert_to_tensor(self.scale)
         if self.stores_softplus_inverse_scale:
             scale = tf.math.softplus(scale)
