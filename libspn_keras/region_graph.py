@@ -155,6 +155,25 @@ def as_roots(region_graph, name):
     return roots
 
 
+def covered_variables(roots, owner, root_name="root"):
+    """The number of variables of ``roots`` (largest index + 1), after checking every root covers them all.
+
+    Raises:
+        ValueError: Naming ``owner`` and the ``root_name`` (e.g. ``"decomposition"``) that skips an index: an
+            input no region reads would be a free variable, and the model no distribution over it.
+    """
+    num_vars = max(max(root.variables) for root in roots) + 1
+    for index, root in enumerate(roots):
+        missing = sorted(set(range(num_vars)) - set(root.variables))
+        if missing:
+            raise ValueError(
+                f"{owner}: {root_name} {index} does not cover variables {missing}; every {root_name} must cover all "
+                f"{num_vars} variables (0 .. {num_vars - 1}). Number the variables from 0 without gaps, or add "
+                f"regions over them."
+            )
+    return num_vars
+
+
 def topological_regions(roots):
     """Every region reachable from ``roots`` once (by identity), children before parents."""
     order, state = [], {}

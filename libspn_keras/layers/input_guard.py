@@ -25,6 +25,8 @@ import threading
 
 import tensorflow as tf
 
+from libspn_keras.layers.validation import sizes_conflict
+
 _tracing = threading.local()
 
 
@@ -70,7 +72,7 @@ def check_input_shape(label, x, expected, built_for):
     expected = tuple(int(size) for size in expected)
     given = tuple(x.shape[1:]) if x.shape.rank is not None else None
     if given is not None:
-        if len(given) != len(expected) or any(g is not None and g != e for g, e in zip(given, expected)):
+        if sizes_conflict(given, expected):
             raise ValueError(
                 f"{label} was built for input {built_for} of shape {(None, *expected)} but got shape "
                 f"{(x.shape[0], *given)}. {advice}"

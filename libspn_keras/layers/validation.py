@@ -83,6 +83,13 @@ def check_node_count(layer, num_nodes, formula, fix):
         )
 
 
+def sizes_conflict(given, expected):
+    """Whether two shapes (``None`` for a size not known) differ in rank or in a size both know."""
+    return len(given) != len(expected) or any(
+        g is not None and e is not None and g != e for g, e in zip(given, expected)
+    )
+
+
 def check_built_shape(layer, x):
     """Raises ``ValueError`` when ``x`` does not fit the shape ``layer`` was built for (batch and unknown axes aside).
 
@@ -100,9 +107,7 @@ def check_built_shape(layer, x):
     ):
         return
     given = tuple(None if size is None else int(size) for size in shape)
-    if len(given) != len(built) or any(
-        g is not None and b is not None and g != b for g, b in zip(given[1:], built[1:])
-    ):
+    if sizes_conflict(given[1:], tuple(built[1:])):
         raise ValueError(
             f"{layer_label(layer)} was built for input of shape {(None, *built[1:])} but got shape {given}. Feed "
             f"it tensors of the shape it was built for (the layers below fix it), or build a new layer for this shape."

@@ -5,6 +5,8 @@ import math
 import tensorflow as tf
 from tensorflow import keras
 
+from libspn_keras.layers.validation import sizes_conflict
+
 # A batch of another shape adds this to a model's refused-batch counters (values the leaves refuse add 1).
 SHAPE_REFUSED = 2**32
 # A training batch whose labels fall outside the class roots adds this (below SHAPE_REFUSED, above any count of 1s).
@@ -33,9 +35,7 @@ def input_shape_matches(model, x):
     message = f"{label} was built for input of shape {(None, *expected)} but got shape"
     given = tuple(x.shape[1:]) if x.shape.rank is not None else None
     if given is not None:
-        if len(given) != len(expected) or any(
-            g is not None and e is not None and g != e for g, e in zip(given, expected)
-        ):
+        if sizes_conflict(given, expected):
             raise ValueError(f"{message} {(x.shape[0], *given)}. Feed data of the shape the model was built for.")
         if all(g is not None or e is None for g, e in zip(given, expected)):
             return tf.constant(True)

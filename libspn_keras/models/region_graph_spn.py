@@ -10,7 +10,7 @@ from libspn_keras.layers.root_sum import RootSum
 from libspn_keras.layers.undecompose import Undecompose
 from libspn_keras.layers.validation import check_bool, check_int
 from libspn_keras.models.sequential_sum_product_network import SequentialSumProductNetwork
-from libspn_keras.region_graph import RegionNode, as_roots, region_graph_layout
+from libspn_keras.region_graph import RegionNode, as_roots, covered_variables, region_graph_layout
 from libspn_keras.structure.compiled_region_graph import CompiledRegionGraph
 
 _NAME = "region_graph_to_dense_spn"
@@ -93,14 +93,7 @@ def region_graph_to_dense_spn(
         raise ValueError(f"{_NAME}: pass the leaf layer as leaf_node= (e.g. layers.IndicatorLeaf(num_components=2)).")
     if num_sums_iterable is None:
         raise ValueError(f"{_NAME}: pass num_sums_iterable, e.g. [4, 4] or itertools.cycle([2]).")
-    num_vars = max(max(root.variables) for root in roots) + 1
-    for index, root in enumerate(roots):
-        missing = sorted(set(range(num_vars)) - root.variables)
-        if missing:
-            raise ValueError(
-                f"{_NAME}: decomposition {index} does not cover variables {missing}; every decomposition must "
-                f"cover all {num_vars} variables."
-            )
+    num_vars = covered_variables(roots, _NAME, "decomposition")
     product_first = check_bool(_NAME, "product_first", product_first)
     with_root = check_bool(_NAME, "with_root", with_root)
     input_dims = check_int(_NAME, "input_dims", input_dims, minimum=1)

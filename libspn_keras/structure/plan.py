@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from libspn_keras.region_graph import RegionNode, RegionVariable, topological_regions
+from libspn_keras.region_graph import RegionNode, RegionVariable, covered_variables, topological_regions
 
 LEAF_SOURCE = 0
 
@@ -161,15 +161,7 @@ def plan_region_graph(roots, leaf_size, num_sums, num_root_sums=1):
     root = roots[0] if len(roots) == 1 else RegionNode(partitions=[[r] for r in roots])
     if not isinstance(root, RegionNode):
         raise ValueError("plan_region_graph: the root must be a RegionNode over at least two variables.")
-    num_vars = max(max(r.variables) for r in roots) + 1
-    for index, r in enumerate(roots):
-        missing = sorted(set(range(num_vars)) - set(r.variables))
-        if missing:
-            # Inputs no region reads would be free variables: the model would not be a distribution over them.
-            raise ValueError(
-                f"Region graph root {index} does not cover variables {missing}: every root must cover all the "
-                f"variables 0 .. {num_vars - 1}. Number the variables from 0 without gaps, or add regions over them."
-            )
+    num_vars = covered_variables(roots, "plan_region_graph")
     regions = topological_regions([root])
     level = _levels(regions, root)
     position = {}
