@@ -233,6 +233,21 @@ def test_labels_outside_the_class_roots_are_refused_before_the_step(loss, jit_co
     assert int(model.optimizer.iterations) == 1
 
 
+@pytest.mark.parametrize("jit_compile", ["auto", False])
+def test_evaluate_refuses_labels_outside_the_class_roots(jit_compile):
+    # Under XLA the loss's gather would clamp label 3 to class 2 and report that class's loss.
+    model = class_roots_model()
+    model.compile(optimizer=keras.optimizers.Adam(0.05), loss=spnk_losses.NegativeLogJoint(), jit_compile=jit_compile)
+    x = np.random.default_rng(5).normal(size=(8, 4)).astype("float32")
+    with pytest.raises(ValueError, match=r"1 batch\(es\) held labels outside its 3 class roots.*results are discarded"):
+        model.evaluate(x, np.array([0, 1, 2, 0, 1, 2, 3, 0]), batch_size=4, verbose=0)
+    with pytest.raises(ValueError, match="held labels outside its 3 class roots"):
+        model.fit(x, np.zeros(8), validation_data=(x, np.full(8, -1)), batch_size=4, verbose=0)
+    loss = model.evaluate(x, np.array([0, 1, 2, 0, 1, 2, 2, 0]), batch_size=4, verbose=0)
+    log_joint = model.predict(x, verbose=0)[np.arange(8), [0, 1, 2, 0, 1, 2, 2, 0]]
+    np.testing.assert_allclose(loss, -np.mean(log_joint), rtol=1e-5)
+
+
 def test_ignored_labels_pass_and_skip_policy_trains_on_the_other_batches():
     model = class_roots_model()
     model.compile(

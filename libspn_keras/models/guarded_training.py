@@ -218,10 +218,11 @@ class InputGuardMixin:
         return tf.cond(valid, lambda: step(data), skip)
 
     def _labels_within_classes(self, data):
-        """Whether the batch's labels fit the class roots, where the loss reads integer labels (else ``True``)."""
+        """Whether the batch's labels fit the class roots (a scalar bool tensor), or ``True`` where the loss reads no
+        integer labels of class roots."""
         labels = keras.utils.unpack_x_y_sample_weight(data)[1]
         classes = label_range(self) if labels is not None and not isinstance(labels, (list, tuple, dict)) else None
-        return tf.constant(True) if classes is None else labels_within(labels, *classes)
+        return True if classes is None else labels_within(labels, *classes)
 
     def _refusal_stop(self):
         """The flag that skips the rest of a call's steps after a refused batch, or ``None`` where none is needed.
@@ -237,7 +238,12 @@ class InputGuardMixin:
         return getattr(self, "_spn_refusal_stops_call", None)
 
     def _counted_step(self, step, data):
-        """``step(data)``, counting a batch whose values the leaves refuse (XLA compiles their assertions away)."""
+        """``step(data)``, counting a batch whose values the leaves refuse (XLA compiles their assertions away).
+
+        A test step also counts a batch whose labels fall outside the class
+        roots: under XLA the loss's gather would clamp them and ``evaluate``
+        would report a loss of other classes.
+        """
         leaves = leaves_of(self)
         inputs = keras.tree.flatten(keras.utils.unpack_x_y_sample_weight(data)[0])
         counter = getattr(self, "_spn_refused_inference_batches", None)
@@ -246,9 +252,14 @@ class InputGuardMixin:
         x = tf.convert_to_tensor(inputs[0])
         shape_ok = input_shape_matches(self, x)
         refused = tf.cast(tf.logical_not(checked_batch(leaves, x)), tf.int64)
+        labels_ok = self._labels_within_classes(data)
+        refused = tf.where(labels_ok, refused, LABELS_REFUSED)
         data = with_known_input_shape(self, data, x)
         with tf.control_dependencies([counter.assign_add(tf.where(shape_ok, refused, SHAPE_REFUSED))]):
-            return step(data)
+            if labels_ok is True:
+                return step(data)
+            # In graph mode the loss's gather would raise a raw error on such labels before the call could.
+            return tf.cond(labels_ok, lambda: step(data), self.get_metrics_result)
 
     def make_test_function(self, force=False):
         return self._counting_function("test_function", super().make_test_function, force)
@@ -278,6 +289,8 @@ class InputGuardMixin:
             refused = int(counter.numpy()) - before
             if refused >= SHAPE_REFUSED:
                 raise ValueError(refused_shape_message(self, refused // SHAPE_REFUSED))
+            if refused >= LABELS_REFUSED:
+                raise ValueError(refused_labels_message(self, refused // LABELS_REFUSED, label_range(self)[0], False))
             if refused:
                 raise ValueError(refused_inference_message(self, leaves_of(self)))
             return outputs

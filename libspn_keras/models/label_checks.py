@@ -4,9 +4,10 @@ A loss that reads integer labels (``NegativeLogJoint``, Keras's sparse
 categorical cross-entropy) gathers each sample's class root. Out of range,
 that gather raises a raw ``InvalidArgumentError`` in graph mode, and under
 XLA (the SPN models' default) it clamps the index, so the step would train
-silently on another class. The guarded steps of
-:mod:`~libspn_keras.models.guarded_training` skip such a batch instead and
-``fit`` says why.
+silently on another class (and ``evaluate`` would report the loss of
+another class). The guarded steps of
+:mod:`~libspn_keras.models.guarded_training` skip such a training batch
+instead and ``fit`` says why; ``evaluate`` raises.
 """
 
 import tensorflow as tf
@@ -49,8 +50,14 @@ def labels_within(labels, classes, ignored=None):
     return tf.reduce_all(within)
 
 
-def refused_labels_message(model, count, classes):
-    """What ``fit`` says after ``count`` training batches held labels outside the ``classes`` class roots."""
+def refused_labels_message(model, count, classes, training=True):
+    """What ``fit`` (``training``) or ``evaluate`` says after ``count`` batches held labels outside the class roots."""
+    where = f"integers 0 to {classes - 1}"
+    if not training:
+        return (
+            f"{type(model).__name__} '{model.name}': {count} batch(es) held labels outside its {classes} class roots "
+            f"({where}); the call's results are discarded. Pass labels its loss can read."
+        )
     advice = (
         " To skip such batches with a warning instead, compile with invalid_batches='skip'."
         if model.invalid_batches == "raise"
@@ -58,5 +65,5 @@ def refused_labels_message(model, count, classes):
     )
     return (
         f"{type(model).__name__} '{model.name}': {count} training batch(es) held labels outside its {classes} class "
-        f"roots (integers 0 to {classes - 1}); their steps were skipped and changed nothing.{advice}"
+        f"roots ({where}); their steps were skipped and changed nothing.{advice}"
     )
