@@ -76,6 +76,78 @@ def test_exact_values_and_finite_gradients_in_and_out_of_xla(jit):
     assert all(np.all(np.isfinite(g.numpy())) for g in grads)
 
 
+def reference_gradients(x, weights, dy):
+    """float64 gradients of ``sum(dy * log sum_c exp(x_c) w_cs)`` to ``x`` and to the linear ``weights`` (``[C, S]``),
+    the latter clipped to the float32 maximum (``exp(x_c - out_s)`` is ``1 / w_cs`` where child ``c`` dominates)."""
+    x, weights, dy = (np.asarray(a, np.float64) for a in (x, weights, dy))
+    with np.errstate(divide="ignore"):
+        log_weights = np.log(weights)
+    out = reference(x, log_weights)[..., None, :]  # [batch, 1, S]
+    d_x = np.sum(np.exp(x[..., :, None] + log_weights - out) * dy[..., None, :], axis=-1)
+    with np.errstate(over="ignore"):
+        d_weights = np.sum(np.exp(x[..., :, None] - out) * dy[..., None, :], axis=0)
+    return d_x, np.minimum(d_weights, np.finfo(np.float32).max)
+
+
+@pytest.mark.parametrize("jit", [False, True])
+@pytest.mark.parametrize(
+    "x, weights",
+    [
+        # The largest child's weight is e^-80: the sum (e^-80) is below the fast kernel's range but a normal float.
+        ([[0.0, -100.0], [0.0, -10.0], [0.0, -300.0]], [[np.exp(-80.0)], [1.0 - np.exp(-80.0)]]),
+        # A weight of 0 on the largest child: the sum, e^-100, is not even a normal float32.
+        ([[0.0, -100.0], [-5.0, -1.0]], [[0.0], [1.0]]),
+        # Two sums, one of them in range: both get their own exact gradient.
+        ([[0.0, -200.0, -300.0]], [[np.exp(-86.0), 0.5], [0.5, 0.25], [0.5, 0.25]]),
+    ],
+    ids=["weight_e-80", "weight_0", "two_sums"],
+)
+def test_gradients_through_sums_below_the_fast_range_are_exact(x, weights, jit):
+    # The fast kernel divides by each linear sum, floored at 2^-100; where the exact path computed the sums, so does
+    # the gradient (found by an audit: it was 4e4 times too small).
+    x, weights = np.array(x, np.float32), np.array(weights, np.float32)
+    dy = np.linspace(0.5, 1.5, x.shape[0] * weights.shape[1]).reshape(x.shape[0], -1).astype(np.float32)
+
+    @tf.function(jit_compile=jit)
+    def grads(x, weights):
+        with tf.GradientTape() as tape:
+            tape.watch([x, weights])
+            out = log_matmul(x, weights)
+        return tape.gradient(out, [x, weights], output_gradients=tf.constant(dy))
+
+    d_x, d_weights = grads(tf.constant(x), tf.constant(weights))
+    expected_x, expected_weights = reference_gradients(x, weights, dy)
+    np.testing.assert_allclose(d_x.numpy(), expected_x, rtol=1e-5, atol=1e-12)
+    np.testing.assert_allclose(d_weights.numpy(), expected_weights, rtol=1e-5, atol=1e-30)
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_gradients_of_a_product_sum_pair_below_the_fast_range_are_exact(jit):
+    # log_outer_matmul's exact gradients reach both factors: d left_i = sum_j d product_ij, d right_j = sum_i.
+    left = np.array([[[0.0, -100.0]], [[-1.0, -2.0]]], np.float32)  # [batch, 1 position, 2]
+    right = np.array([[[-100.0, 0.0]], [[-3.0, 0.0]]], np.float32)
+    weights = np.full((1, 4, 2), 0.25, np.float32)
+    # Products (0,0) (0,1) (1,0) (1,1): the largest, (0,1) = 0 in the first row, weighs e^-85 in the first sum.
+    weights[0, :, 0] = [0.5, np.exp(-85.0), 0.5 - np.exp(-85.0), 0.0]
+
+    @tf.function(jit_compile=jit)
+    def grads(left, right, weights):
+        with tf.GradientTape() as tape:
+            tape.watch([left, right, weights])
+            out = log_outer_matmul(left, right, weights)
+        return out, tape.gradient(out, [left, right, weights])
+
+    out, (d_left, d_right, d_weights) = grads(tf.constant(left), tf.constant(right), tf.constant(weights))
+    products = (left[..., :, None] + right[..., None, :]).reshape(2, 1, 4)
+    with np.errstate(divide="ignore"):
+        assert_log_close(out, reference(products, np.log(weights)))
+    expected_products, expected_weights = reference_gradients(products[:, 0], weights[0], np.ones((2, 2)))
+    expected_products = expected_products.reshape(2, 1, 2, 2)
+    np.testing.assert_allclose(d_left.numpy(), expected_products.sum(-1), rtol=1e-5, atol=1e-12)
+    np.testing.assert_allclose(d_right.numpy(), expected_products.sum(-2), rtol=1e-5, atol=1e-12)
+    np.testing.assert_allclose(d_weights.numpy()[0], expected_weights, rtol=1e-5, atol=1e-30)
+
+
 def test_linear_accumulators_up_to_float32_max():
     big = np.finfo(np.float32).max
     layer = layers.DenseSum(num_sums=2, logspace_accumulators=False)

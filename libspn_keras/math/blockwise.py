@@ -35,16 +35,19 @@ class _Blocks:
         self.size = max(size for size in range(1, min(num_children, limit) + 1) if num_children % size == 0)
         self.count = num_children // self.size
         self.children_fn, self.log_weights_fn = children_fn, log_weights_fn
+        self.weight_shape, self.like_shape = list(weight_shape), list(like.shape)
         self.lead_shape = tf.shape(like)[:-1]
         self.out_shape = tf.concat([self.lead_shape, [self.num_sums]], axis=0)
         self.dtype = like.dtype
 
-    def terms(self, index):
-        """``x_c + log w_cs`` of block ``index``: ``[batch, *lead, k, sums]``."""
+    def terms(self, index, with_children=False):
+        """``x_c + log w_cs`` of block ``index``: ``[batch, *lead, k, sums]`` (and its children ``x_c``)."""
         x = tf.reshape(self.children_fn(), tf.concat([self.lead_shape, [self.count, self.size]], axis=0))
+        children = tf.gather(x, index, axis=-2)
         log_weights = self.log_weights_fn()
         log_weights = tf.reshape(log_weights, [*log_weights.shape[:-2], self.count, self.size, self.num_sums])
-        return tf.expand_dims(tf.gather(x, index, axis=-2), -1) + tf.gather(log_weights, index, axis=-3)
+        terms = tf.expand_dims(children, -1) + tf.gather(log_weights, index, axis=-3)
+        return (terms, children) if with_children else terms
 
     def loop(self, step, init, active=None):
         """Runs ``step(index, *state)`` over the blocks (none when ``active`` is ``False``); the final state."""
@@ -117,6 +120,72 @@ def log_sum_where_needed(children_fn, log_weights_fn, weight_shape, like, active
     return _log_sum(_Blocks(children_fn, log_weights_fn, weight_shape, like), active, otherwise, scratch)
 
 
+def _log_sum_gradients(blocks, out, dy, linear_weights=False):
+    """The gradients of ``out = log sum_c exp(x_c + log w_cs)`` given ``dy``, recomputed block by block.
+
+    ``d out_s / d x_c = d out_s / d log w_cs = exp(x_c + log w_cs - out_s)``,
+    each at most 1; 0 through sums of value 0. With ``linear_weights`` the
+    weights' gradient is to the linear weights instead,
+    ``d out_s / d w_cs = exp(x_c - out_s)``, which is as large as
+    ``1 / w_cs`` where that child dominates its sum: it is clipped to the
+    largest finite float, so that a weight of 0 gets a gradient of 0, not
+    ``nan``, through the chain rule.
+
+    Returns:
+        ``(d children [batch, *lead, children], d weights)`` (the weights' shape).
+    """
+    dy = tf.expand_dims(tf.where(tf.math.is_finite(out), dy, tf.zeros_like(dy)), -2)
+    out_shift = tf.expand_dims(_finite_or_zero(out), -2)
+    rank, weight_shape = len(blocks.like_shape), blocks.weight_shape
+    batch_axes = list(range(rank - 1)) if len(weight_shape) == 2 else [0]
+    largest = blocks.dtype.max
+
+    def grad_block(index, d_x, d_w):
+        terms, children = blocks.terms(index, with_children=True)
+        flow = tf.exp(terms - out_shift) * dy
+        if linear_weights:
+            ratio = tf.exp(tf.minimum(tf.expand_dims(children, -1) - out_shift, tf.math.log(largest)))
+            weights_flow = tf.minimum(tf.reduce_sum(ratio * dy, axis=batch_axes), largest)
+        else:
+            weights_flow = tf.reduce_sum(flow, axis=batch_axes)
+        return d_x.write(index, tf.reduce_sum(flow, axis=-1)), d_w.write(index, weights_flow)
+
+    arrays = (tf.TensorArray(blocks.dtype, size=blocks.count), tf.TensorArray(blocks.dtype, size=blocks.count))
+    d_x, d_w = blocks.loop(grad_block, arrays)
+    lead = weight_shape[:-2]
+    # [blocks, batch, *lead, k] -> [batch, *lead, children]; [blocks, *lead, k, sums] -> [*lead, children, sums]
+    d_x = tf.transpose(d_x.stack(), list(range(1, rank)) + [0, rank])
+    d_x = tf.reshape(d_x, tf.concat([blocks.lead_shape, [blocks.count * blocks.size]], axis=0))
+    d_w = tf.transpose(d_w.stack(), list(range(1, len(lead) + 1)) + [0, len(lead) + 1, len(lead) + 2])
+    return d_x, tf.reshape(d_w, weight_shape)
+
+
+def log_sum_gradients_where_needed(
+    children_fn, log_weights_fn, weight_shape, like, active, out, dy, otherwise, from_children=None
+):
+    """The exact gradients of :func:`log_sum_where_needed` if the scalar bool ``active`` holds, else ``otherwise()``.
+
+    The gradients are those of :func:`_log_sum_gradients` with
+    ``linear_weights``: to the children and to the linear weights. They are
+    what the fast kernels' gradient (``dy`` divided by each linear sum) cannot
+    give where a sum is below the float range: there ``dy / sum`` overflows,
+    while each ``exp(x_c + log w_cs - out_s)`` is at most 1.
+
+    Args:
+        children_fn, log_weights_fn, weight_shape, like: As for :func:`log_sum_where_needed`.
+        active: Scalar bool tensor.
+        out: The exact sums (``[batch, *lead, sums]``).
+        dy: Their gradient.
+        otherwise: Function giving the result when ``active`` is ``False``.
+        from_children: Function of ``(d children, d weights)`` giving the
+            result where ``active`` holds (for sums over products: their
+            factors' gradients); the pair itself by default.
+    """
+    blocks = _Blocks(children_fn, log_weights_fn, weight_shape, like)
+    exact = lambda: _log_sum_gradients(blocks, out, dy, linear_weights=True)  # noqa: E731
+    return tf.cond(active, (lambda: from_children(*exact())) if from_children else exact, otherwise)
+
+
 @tf.custom_gradient
 def blockwise_log_matmul(x, log_weights):
     """``log sum_c exp(x_c + log w_cs)`` exactly for any finite inputs, ``[batch, *lead, sums]``.
@@ -133,22 +202,7 @@ def blockwise_log_matmul(x, log_weights):
     out = _log_sum(blocks)
 
     def grad(dy):
-        dy = tf.expand_dims(tf.where(tf.math.is_finite(out), dy, tf.zeros_like(dy)), -2)
-        out_shift = tf.expand_dims(_finite_or_zero(out), -2)
-        batch_axes = list(range(x.shape.rank - 1)) if log_weights.shape.rank == 2 else [0]
-
-        def grad_block(index, d_x, d_w):
-            flow = tf.exp(blocks.terms(index) - out_shift) * dy
-            return d_x.write(index, tf.reduce_sum(flow, axis=-1)), d_w.write(
-                index, tf.reduce_sum(flow, axis=batch_axes)
-            )
-
-        arrays = (tf.TensorArray(x.dtype, size=blocks.count), tf.TensorArray(x.dtype, size=blocks.count))
-        d_x, d_w = blocks.loop(grad_block, arrays)
-        rank, lead = x.shape.rank, log_weights.shape[:-2]
-        # [blocks, batch, *lead, k] -> [batch, *lead, children]; [blocks, *lead, k, sums] -> [*lead, children, sums]
-        d_x = tf.reshape(tf.transpose(d_x.stack(), list(range(1, rank)) + [0, rank]), tf.shape(x))
-        d_w = tf.transpose(d_w.stack(), list(range(1, len(lead) + 1)) + [0, len(lead) + 1, len(lead) + 2])
-        return d_x, tf.reshape(d_w, log_weights.shape)
+        d_x, d_log_weights = _log_sum_gradients(blocks, out, dy)
+        return tf.reshape(d_x, tf.shape(x)), d_log_weights
 
     return out, grad

@@ -115,12 +115,15 @@ def sum_kernel(x, weights, finish, weights_grad, spread=None, unroll_small=False
     @tf.custom_gradient
     def kernel(x, weights):
         exp_x, shift = shifted_exp(x, unroll_small)
-        out, floored = finish(contract(exp_x, weights, unroll_small), shift, weights)
+        out, floored, *exact_gradients = finish(contract(exp_x, weights, unroll_small), shift, weights)
 
         def grad(dy, variables=None):
-            scaled = (dy if spread is None else spread(dy)) / floored
-            d_weights = weights_grad(contract_weights_grad(exp_x, scaled, weights), weights)
-            return without_variables((exp_x * contract_transposed(scaled, weights), d_weights), variables)
+            def fast():
+                scaled = (dy if spread is None else spread(dy)) / floored
+                return exp_x * contract_transposed(scaled, weights), contract_weights_grad(exp_x, scaled, weights)
+
+            d_x, d_weights = exact_gradients[0](out, dy, fast) if exact_gradients else fast()
+            return without_variables((d_x, weights_grad(d_weights, weights)), variables)
 
         return out, grad
 
@@ -146,9 +149,20 @@ def outer_sum_kernel(left, right, weights, finish, weights_grad):
         outer_shape = tf.concat([tf.shape(exp_left)[:-1], [left.shape[-1] * right.shape[-1]]], axis=0)
         outer = tf.reshape(tf.expand_dims(exp_left, -1) * tf.expand_dims(exp_right, -2), outer_shape)
         linear = contract(outer, weights) if shared else tf.matmul(outer, weights)
-        out, floored = finish(outside(linear), outside(left_shift + right_shift), weights)
+        out, floored, *exact_gradients = finish(outside(linear), outside(left_shift + right_shift), weights)
 
         def grad(dy, variables=None):
+            if exact_gradients:
+                d_left, d_right, d_weights = exact_gradients[0](out, dy, lambda: fast(dy), from_products)
+            else:
+                d_left, d_right, d_weights = fast(dy)
+            return without_variables((d_left, d_right, weights_grad(d_weights, weights)), variables)
+
+        def from_products(d_products, d_weights):
+            d_products = tf.reshape(d_products, tf.concat([tf.shape(left), [right.shape[-1]]], axis=0))
+            return tf.reduce_sum(d_products, -1), tf.reduce_sum(d_products, -2), d_weights
+
+        def fast(dy):
             scaled = inside(dy / floored)
             if shared:
                 d_outer = contract_transposed(scaled, weights)
@@ -166,8 +180,7 @@ def outer_sum_kernel(left, right, weights, finish, weights_grad):
             # d_left as batched matrix-vector products: a reduction over the minor axis runs serially on CPUs.
             d_left = exp_left * tf.squeeze(tf.matmul(d_outer, tf.expand_dims(exp_right, -1)), -1)
             d_right = exp_right * tf.reduce_sum(d_outer * tf.expand_dims(exp_left, -1), axis=-2)
-            grads = (outside(d_left), outside(d_right), weights_grad(d_weights, weights))
-            return without_variables(grads, variables)
+            return outside(d_left), outside(d_right), d_weights
 
         return out, grad
 

@@ -20,7 +20,7 @@ and prediction steps, which check the weights of every sum first (see
 
 import tensorflow as tf
 
-from libspn_keras.math.blockwise import log_sum_where_needed
+from libspn_keras.math.blockwise import log_sum_gradients_where_needed, log_sum_where_needed
 from libspn_keras.math.contractions import outer_sum_kernel, sum_kernel, without_variables
 from libspn_keras.math.products import log_outer_product
 
@@ -33,15 +33,18 @@ MIN_FAST_WEIGHT = _UNDERFLOW
 
 
 def _fast_or_exact(linear, shift, children_fn, log_weights_fn, weight_shape, like, checked=False):
-    """``(out, linear sums for the gradient)``: the fast values, or exact ones if any sum is out of range.
+    """``(out, linear sums for the gradient[, exact gradients])``: the fast values, or exact ones if any sum is out
+    of range.
 
     The exact path runs only when needed (see
     :func:`~libspn_keras.math.blockwise.log_sum_where_needed`); with
     ``checked`` (normalized weights of at least :data:`MIN_FAST_WEIGHT`) it is
     never needed and no range check runs. The linear sums are floored at the
-    range's lower end, so the gradient stays finite (and below its true value)
-    through sums the fast kernel could not represent, and is 0 through sums of
-    value 0.
+    range's lower end, and so is the fast gradient's divisor; where the exact
+    path ran, the kernels take their gradient from the third element instead,
+    ``exact_gradients(out, dy, fast, from_children=None)``, which recomputes it
+    block by block (:func:`~libspn_keras.math.blockwise.log_sum_gradients_where_needed`)
+    and calls ``fast()`` otherwise.
     """
     floored = tf.maximum(linear, _UNDERFLOW)
     if checked:
@@ -55,7 +58,12 @@ def _fast_or_exact(linear, shift, children_fn, log_weights_fn, weight_shape, lik
         out = log_sum_where_needed(children_fn, log_weights_fn, weight_shape, like, exact, fast, linear)
         return out, lambda dy, variables=None: without_variables((dy, None), variables)
 
-    return fast_or_exact(tf.math.log(floored) + shift, floored), floored
+    def exact_gradients(out, dy, fast, from_children=None):
+        return log_sum_gradients_where_needed(
+            children_fn, log_weights_fn, weight_shape, like, exact, out, dy, fast, from_children
+        )
+
+    return fast_or_exact(tf.math.log(floored) + shift, floored), floored, exact_gradients
 
 
 def _weight_forms(weights, log_weights, name):
@@ -96,8 +104,8 @@ def log_matmul(x, weights=None, log_weights=None, checked_weights=False):
         :func:`~libspn_keras.math.blockwise_log_matmul`), so it is exact for
         any finite inputs. The gradient reuses the forward's exponentials (two
         contractions, as for a plain matmul), with respect to ``x`` and the
-        linear weights; it is 0, never ``nan``, through sums of value 0 and
-        through sums the fast kernel could not represent.
+        linear weights; where the exact path ran it is recomputed block by
+        block too. It is 0, never ``nan``, through sums of value 0.
     """
     weights, log_weights_fn = _weight_forms(weights, log_weights, "log_matmul")
     return _log_matmul_with(x, weights, log_weights_fn, checked_weights)
