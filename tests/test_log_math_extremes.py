@@ -78,7 +78,8 @@ def test_exact_values_and_finite_gradients_in_and_out_of_xla(jit):
 
 def reference_gradients(x, weights, dy):
     """float64 gradients of ``sum(dy * log sum_c exp(x_c) w_cs)`` to ``x`` and to the linear ``weights`` (``[C, S]``),
-    the latter clipped to the float32 maximum (``exp(x_c - out_s)`` is ``1 / w_cs`` where child ``c`` dominates)."""
+    the latter clipped to the float32 range (``exp(x_c - out_s)`` is ``1 / w_cs`` where child ``c`` dominates) and 0
+    for weights of 0 (whose log-weight's gradient is 0)."""
     x, weights, dy = (np.asarray(a, np.float64) for a in (x, weights, dy))
     with np.errstate(divide="ignore"):
         log_weights = np.log(weights)
@@ -86,7 +87,8 @@ def reference_gradients(x, weights, dy):
     d_x = np.sum(np.exp(x[..., :, None] + log_weights - out) * dy[..., None, :], axis=-1)
     with np.errstate(over="ignore"):
         d_weights = np.sum(np.exp(x[..., :, None] - out) * dy[..., None, :], axis=0)
-    return d_x, np.minimum(d_weights, np.finfo(np.float32).max)
+    largest = np.finfo(np.float32).max
+    return d_x, np.where(weights > 0, np.clip(d_weights, -largest, largest), 0.0)
 
 
 @pytest.mark.parametrize("jit", [False, True])
@@ -95,8 +97,9 @@ def reference_gradients(x, weights, dy):
     [
         # The largest child's weight is e^-80: the sum (e^-80) is below the fast kernel's range but a normal float.
         ([[0.0, -100.0], [0.0, -10.0], [0.0, -300.0]], [[np.exp(-80.0)], [1.0 - np.exp(-80.0)]]),
-        # A weight of 0 on the largest child: the sum, e^-100, is not even a normal float32.
-        ([[0.0, -100.0], [-5.0, -1.0]], [[0.0], [1.0]]),
+        # A weight of 0 on the largest child: the sum, e^-100, is not even a normal float32 (and its gradient to
+        # that weight, e^100, no float32 at all: 0 is what the chain rule through the weight needs).
+        ([[0.0, -100.0], [-1.0, -200.0]], [[0.0], [1.0]]),
         # Two sums, one of them in range: both get their own exact gradient.
         ([[0.0, -200.0, -300.0]], [[np.exp(-86.0), 0.5], [0.5, 0.25], [0.5, 0.25]]),
     ],
@@ -128,7 +131,7 @@ def test_gradients_of_a_product_sum_pair_below_the_fast_range_are_exact(jit):
     right = np.array([[[-100.0, 0.0]], [[-3.0, 0.0]]], np.float32)
     weights = np.full((1, 4, 2), 0.25, np.float32)
     # Products (0,0) (0,1) (1,0) (1,1): the largest, (0,1) = 0 in the first row, weighs e^-85 in the first sum.
-    weights[0, :, 0] = [0.5, np.exp(-85.0), 0.5 - np.exp(-85.0), 0.0]
+    weights[0, :, 0] = [0.5, np.exp(-85.0), 0.25, 0.25 - np.exp(-85.0)]
 
     @tf.function(jit_compile=jit)
     def grads(left, right, weights):
@@ -146,6 +149,31 @@ def test_gradients_of_a_product_sum_pair_below_the_fast_range_are_exact(jit):
     np.testing.assert_allclose(d_left.numpy(), expected_products.sum(-1), rtol=1e-5, atol=1e-12)
     np.testing.assert_allclose(d_right.numpy(), expected_products.sum(-2), rtol=1e-5, atol=1e-12)
     np.testing.assert_allclose(d_weights.numpy()[0], expected_weights, rtol=1e-5, atol=1e-30)
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_log_space_accumulators_get_exact_gradients_through_a_tiny_weight_on_the_largest_child(jit):
+    # d out / d a_c = p_c - w_c for softmax-normalized accumulators a, with p_c the child's posterior.
+    x = np.array([[0.0, -100.0], [0.0, -75.0], [-1.0, -2.0]], np.float32)
+    accumulators = np.array([[-80.0], [0.0]], np.float32)
+    root = layers.RootSum(return_weighted_child_logits=False, logspace_accumulators=True, sum_op="grad")
+    root(x)
+    root.accumulators.assign(accumulators)
+
+    @tf.function(jit_compile=jit)
+    def grads(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            out = tf.reduce_sum(root(x))
+        return tape.gradient(out, [x, root.accumulators])
+
+    d_x, d_accumulators = grads(tf.constant(x))
+    log_weights = accumulators[:, 0].astype(np.float64) - np.logaddexp.reduce(accumulators[:, 0].astype(np.float64))
+    terms = x.astype(np.float64) + log_weights
+    posterior = np.exp(terms - np.logaddexp.reduce(terms, axis=1, keepdims=True))
+    np.testing.assert_allclose(d_x.numpy(), posterior, rtol=1e-5, atol=1e-12)
+    expected = np.sum(posterior - np.exp(log_weights), axis=0)
+    np.testing.assert_allclose(d_accumulators.numpy()[:, 0], expected, rtol=1e-5, atol=1e-6)
 
 
 def test_linear_accumulators_up_to_float32_max():

@@ -40,14 +40,12 @@ class _Blocks:
         self.out_shape = tf.concat([self.lead_shape, [self.num_sums]], axis=0)
         self.dtype = like.dtype
 
-    def terms(self, index, with_children=False):
-        """``x_c + log w_cs`` of block ``index``: ``[batch, *lead, k, sums]`` (and its children ``x_c``)."""
+    def terms(self, index):
+        """``x_c + log w_cs`` of block ``index``: ``[batch, *lead, k, sums]``."""
         x = tf.reshape(self.children_fn(), tf.concat([self.lead_shape, [self.count, self.size]], axis=0))
-        children = tf.gather(x, index, axis=-2)
         log_weights = self.log_weights_fn()
         log_weights = tf.reshape(log_weights, [*log_weights.shape[:-2], self.count, self.size, self.num_sums])
-        terms = tf.expand_dims(children, -1) + tf.gather(log_weights, index, axis=-3)
-        return (terms, children) if with_children else terms
+        return tf.expand_dims(tf.gather(x, index, axis=-2), -1) + tf.gather(log_weights, index, axis=-3)
 
     def loop(self, step, init, active=None):
         """Runs ``step(index, *state)`` over the blocks (none when ``active`` is ``False``); the final state."""
@@ -120,16 +118,16 @@ def log_sum_where_needed(children_fn, log_weights_fn, weight_shape, like, active
     return _log_sum(_Blocks(children_fn, log_weights_fn, weight_shape, like), active, otherwise, scratch)
 
 
-def _log_sum_gradients(blocks, out, dy, linear_weights=False):
+def _log_sum_gradients(blocks, out, dy, linear_weights=None):
     """The gradients of ``out = log sum_c exp(x_c + log w_cs)`` given ``dy``, recomputed block by block.
 
     ``d out_s / d x_c = d out_s / d log w_cs = exp(x_c + log w_cs - out_s)``,
-    each at most 1; 0 through sums of value 0. With ``linear_weights`` the
-    weights' gradient is to the linear weights instead,
-    ``d out_s / d w_cs = exp(x_c - out_s)``, which is as large as
-    ``1 / w_cs`` where that child dominates its sum: it is clipped to the
-    largest finite float, so that a weight of 0 gets a gradient of 0, not
-    ``nan``, through the chain rule.
+    each at most 1; 0 through sums of value 0. Given ``linear_weights`` (the
+    weights ``w`` themselves), the weights' gradient is to them instead,
+    ``d out_s / d w_cs = exp(x_c + log w_cs - out_s) / w_cs``: exact wherever
+    it is a finite float, clipped to the largest one where it is not (a tiny
+    weight on a child that dominates its sum), and 0 for weights of 0, so
+    that the chain rule through ``w`` never makes ``nan``.
 
     Returns:
         ``(d children [batch, *lead, children], d weights)`` (the weights' shape).
@@ -138,17 +136,10 @@ def _log_sum_gradients(blocks, out, dy, linear_weights=False):
     out_shift = tf.expand_dims(_finite_or_zero(out), -2)
     rank, weight_shape = len(blocks.like_shape), blocks.weight_shape
     batch_axes = list(range(rank - 1)) if len(weight_shape) == 2 else [0]
-    largest = blocks.dtype.max
 
     def grad_block(index, d_x, d_w):
-        terms, children = blocks.terms(index, with_children=True)
-        flow = tf.exp(terms - out_shift) * dy
-        if linear_weights:
-            ratio = tf.exp(tf.minimum(tf.expand_dims(children, -1) - out_shift, tf.math.log(largest)))
-            weights_flow = tf.minimum(tf.reduce_sum(ratio * dy, axis=batch_axes), largest)
-        else:
-            weights_flow = tf.reduce_sum(flow, axis=batch_axes)
-        return d_x.write(index, tf.reduce_sum(flow, axis=-1)), d_w.write(index, weights_flow)
+        flow = tf.exp(blocks.terms(index) - out_shift) * dy
+        return d_x.write(index, tf.reduce_sum(flow, axis=-1)), d_w.write(index, tf.reduce_sum(flow, axis=batch_axes))
 
     arrays = (tf.TensorArray(blocks.dtype, size=blocks.count), tf.TensorArray(blocks.dtype, size=blocks.count))
     d_x, d_w = blocks.loop(grad_block, arrays)
@@ -157,33 +148,52 @@ def _log_sum_gradients(blocks, out, dy, linear_weights=False):
     d_x = tf.transpose(d_x.stack(), list(range(1, rank)) + [0, rank])
     d_x = tf.reshape(d_x, tf.concat([blocks.lead_shape, [blocks.count * blocks.size]], axis=0))
     d_w = tf.transpose(d_w.stack(), list(range(1, len(lead) + 1)) + [0, len(lead) + 1, len(lead) + 2])
-    return d_x, tf.reshape(d_w, weight_shape)
+    d_w = tf.reshape(d_w, weight_shape)
+    if linear_weights is not None:
+        positive = linear_weights > 0
+        largest = blocks.dtype.max
+        divisor = tf.where(positive, linear_weights, tf.ones_like(linear_weights))
+        d_w = tf.where(positive, tf.clip_by_value(d_w / divisor, -largest, largest), tf.zeros_like(d_w))
+    return d_x, d_w
 
 
 def log_sum_gradients_where_needed(
-    children_fn, log_weights_fn, weight_shape, like, active, out, dy, otherwise, from_children=None
+    children_fn, log_weights_fn, weights, like, active, out, dy, fast, out_of_range, from_children=None
 ):
-    """The exact gradients of :func:`log_sum_where_needed` if the scalar bool ``active`` holds, else ``otherwise()``.
+    """Gradients of :func:`log_sum_where_needed`: through the sums ``out_of_range`` exact ones, if ``active`` holds.
 
-    The gradients are those of :func:`_log_sum_gradients` with
-    ``linear_weights``: to the children and to the linear weights. They are
-    what the fast kernels' gradient (``dy`` divided by each linear sum) cannot
-    give where a sum is below the float range: there ``dy / sum`` overflows,
-    while each ``exp(x_c + log w_cs - out_s)`` is at most 1.
+    The fast kernels' gradient divides ``dy`` by each linear sum, which
+    cannot be done where a sum is out of the float range (``dy / sum``
+    overflows), while each ``exp(x_c + log w_cs - out_s)`` is at most 1. So
+    where ``active`` holds, the gradient through those sums is
+    :func:`_log_sum_gradients` (to the children and to the linear
+    ``weights``) and through the others still the fast one, which is more
+    precise for children of large magnitude; otherwise ``fast(dy)`` alone.
 
     Args:
-        children_fn, log_weights_fn, weight_shape, like: As for :func:`log_sum_where_needed`.
+        children_fn, log_weights_fn, like: As for :func:`log_sum_where_needed`.
+        weights: The linear weights the sums were computed with (their static
+            shape is the log-weights').
         active: Scalar bool tensor.
         out: The exact sums (``[batch, *lead, sums]``).
         dy: Their gradient.
-        otherwise: Function giving the result when ``active`` is ``False``.
-        from_children: Function of ``(d children, d weights)`` giving the
-            result where ``active`` holds (for sums over products: their
-            factors' gradients); the pair itself by default.
+        fast: Function of a gradient like ``dy`` giving the fast kernel's
+            gradients (a tuple).
+        out_of_range: Function giving a bool tensor shaped like ``out``: the
+            sums the fast kernel could not represent.
+        from_children: Function of ``(d children, d weights)`` giving a tuple
+            like ``fast``'s (for sums over products: their factors'
+            gradients); the pair itself by default.
     """
-    blocks = _Blocks(children_fn, log_weights_fn, weight_shape, like)
-    exact = lambda: _log_sum_gradients(blocks, out, dy, linear_weights=True)  # noqa: E731
-    return tf.cond(active, (lambda: from_children(*exact())) if from_children else exact, otherwise)
+    blocks = _Blocks(children_fn, log_weights_fn, weights.shape, like)
+
+    def exact():
+        dy_exact = tf.where(out_of_range(), dy, tf.zeros_like(dy))
+        grads = _log_sum_gradients(blocks, out, dy_exact, linear_weights=weights)
+        grads = from_children(*grads) if from_children else grads
+        return tuple(a + b for a, b in zip(fast(dy - dy_exact), grads))
+
+    return tf.cond(active, exact, lambda: tuple(fast(dy)))
 
 
 @tf.custom_gradient

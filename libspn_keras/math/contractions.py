@@ -118,11 +118,11 @@ def sum_kernel(x, weights, finish, weights_grad, spread=None, unroll_small=False
         out, floored, *exact_gradients = finish(contract(exp_x, weights, unroll_small), shift, weights)
 
         def grad(dy, variables=None):
-            def fast():
+            def fast(dy):
                 scaled = (dy if spread is None else spread(dy)) / floored
                 return exp_x * contract_transposed(scaled, weights), contract_weights_grad(exp_x, scaled, weights)
 
-            d_x, d_weights = exact_gradients[0](out, dy, fast) if exact_gradients else fast()
+            d_x, d_weights = exact_gradients[0](out, dy, fast) if exact_gradients else fast(dy)
             return without_variables((d_x, weights_grad(d_weights, weights)), variables)
 
         return out, grad
@@ -153,7 +153,7 @@ def outer_sum_kernel(left, right, weights, finish, weights_grad):
 
         def grad(dy, variables=None):
             if exact_gradients:
-                d_left, d_right, d_weights = exact_gradients[0](out, dy, lambda: fast(dy), from_products)
+                d_left, d_right, d_weights = exact_gradients[0](out, dy, fast, from_products)
             else:
                 d_left, d_right, d_weights = fast(dy)
             return without_variables((d_left, d_right, weights_grad(d_weights, weights)), variables)

@@ -32,7 +32,7 @@ _OVERFLOW = 2.0**100
 MIN_FAST_WEIGHT = _UNDERFLOW
 
 
-def _fast_or_exact(linear, shift, children_fn, log_weights_fn, weight_shape, like, checked=False):
+def _fast_or_exact(linear, shift, children_fn, log_weights_fn, weights, like, checked=False):
     """``(out, linear sums for the gradient[, exact gradients])``: the fast values, or exact ones if any sum is out
     of range.
 
@@ -40,11 +40,12 @@ def _fast_or_exact(linear, shift, children_fn, log_weights_fn, weight_shape, lik
     :func:`~libspn_keras.math.blockwise.log_sum_where_needed`); with
     ``checked`` (normalized weights of at least :data:`MIN_FAST_WEIGHT`) it is
     never needed and no range check runs. The linear sums are floored at the
-    range's lower end, and so is the fast gradient's divisor; where the exact
-    path ran, the kernels take their gradient from the third element instead,
+    range's lower end, and so is the fast gradient's divisor; the kernels take
+    their gradient from the third element instead,
     ``exact_gradients(out, dy, fast, from_children=None)``, which recomputes it
-    block by block (:func:`~libspn_keras.math.blockwise.log_sum_gradients_where_needed`)
-    and calls ``fast()`` otherwise.
+    block by block through the sums out of range where the exact path ran
+    (:func:`~libspn_keras.math.blockwise.log_sum_gradients_where_needed`), and
+    is ``fast(dy)`` otherwise.
     """
     floored = tf.maximum(linear, _UNDERFLOW)
     if checked:
@@ -55,12 +56,15 @@ def _fast_or_exact(linear, shift, children_fn, log_weights_fn, weight_shape, lik
     # Differentiated (for gradients of gradients) as the fast values: the exact path's loops are never traced back.
     @tf.custom_gradient
     def fast_or_exact(fast, linear):
-        out = log_sum_where_needed(children_fn, log_weights_fn, weight_shape, like, exact, fast, linear)
+        out = log_sum_where_needed(children_fn, log_weights_fn, weights.shape, like, exact, fast, linear)
         return out, lambda dy, variables=None: without_variables((dy, None), variables)
+
+    def out_of_range():
+        return tf.logical_or(linear < _UNDERFLOW, linear > _OVERFLOW)
 
     def exact_gradients(out, dy, fast, from_children=None):
         return log_sum_gradients_where_needed(
-            children_fn, log_weights_fn, weight_shape, like, exact, out, dy, fast, from_children
+            children_fn, log_weights_fn, weights, like, exact, out, dy, fast, out_of_range, from_children
         )
 
     return fast_or_exact(tf.math.log(floored) + shift, floored), floored, exact_gradients
@@ -114,7 +118,7 @@ def log_matmul(x, weights=None, log_weights=None, checked_weights=False):
 def _log_matmul_with(x, weights, log_weights_fn, checked=False):
     # The function is closed over rather than passed: custom gradients take tensors only.
     def finish(linear, shift, _):
-        return _fast_or_exact(linear, shift, lambda: x, log_weights_fn, weights.shape, x, checked)
+        return _fast_or_exact(linear, shift, lambda: x, log_weights_fn, weights, x, checked)
 
     return sum_kernel(x, weights, finish, lambda d_weights, _: d_weights)
 
@@ -149,6 +153,6 @@ def log_outer_matmul(left, right, weights=None, log_weights=None, checked_weight
 
     def finish(linear, shift, _):
         products = lambda: log_outer_product(left, right)  # noqa: E731 (formed only on the exact path)
-        return _fast_or_exact(linear, shift, products, log_weights_fn, weights.shape, left, checked_weights)
+        return _fast_or_exact(linear, shift, products, log_weights_fn, weights, left, checked_weights)
 
     return outer_sum_kernel(left, right, weights, finish, lambda d_weights, _: d_weights)
