@@ -139,3 +139,59 @@ def test_every_library_layer_keeps_full_precision():
     ]
     assert len(found) > 20
     assert [cls.__name__ for cls in found if not issubclass(cls, FullPrecisionLayer)] == []
+
+
+def sum_layers(model):
+    return [layer for layer in model.layers if hasattr(layer, "accumulators")]
+
+
+def test_a_sum_op_assigned_after_fit_is_used_by_the_next_fit():
+    # The first fit traces hard EM into the step Keras keeps; the second must run soft EM, as a recompiled model does.
+    x = binary_data(96, seed=3)
+    model = rat_spn(sum_op="hard_em")
+    model.compile(optimizer=optimizers.OnlineExpectationMaximization(learning_rate=0.3))
+    model.fit(x, batch_size=32, shuffle=False, verbose=0)
+    trained = model.get_weights()
+
+    def second_epoch(sum_op, recompile=False):
+        model.set_weights(trained)
+        for layer in sum_layers(model):
+            layer.sum_op = sum_op  # a registered name, as the layers' constructor takes it
+        if recompile:
+            model.compile(optimizer=optimizers.OnlineExpectationMaximization(learning_rate=0.3))
+        model.fit(x, batch_size=32, shuffle=False, verbose=0)
+        return model.get_weights()
+
+    swapped = second_epoch("em")
+    recompiled = second_epoch("em", recompile=True)
+    hard = second_epoch("hard_em")
+    for ours, expected in zip(swapped, recompiled):
+        np.testing.assert_allclose(ours, expected, rtol=1e-5, atol=1e-6)
+    assert max(np.max(np.abs(a - b)) for a, b in zip(swapped, hard)) > 1e-3
+    # Queries swap the ops for their own and put them back: no new trace of the steps.
+    train_function = model.train_function
+    model.sample(2, seed=1)
+    model.fit(x[:32], batch_size=32, verbose=0)
+    assert model.train_function is train_function
+
+
+def test_the_sum_op_setter_takes_what_the_constructor_takes():
+    model = rat_spn(sum_op="grad")
+    layer = sum_layers(model)[0]
+    layer.sum_op = "em"
+    assert type(layer.sum_op).__name__ == "SumOpEMBackprop"
+    with pytest.raises(ValueError, match=f"{layer.name}.*unknown sum op 'soft'"):
+        layer.sum_op = "soft"
+
+
+def test_a_dict_holding_the_one_named_input_is_taken_like_the_array():
+    x = binary_data(48, seed=4)
+    model = rat_spn(sum_op="em")
+    model.compile(optimizer=optimizers.OnlineExpectationMaximization(learning_rate=0.1))
+    name = model.inputs[0].name
+    np.testing.assert_allclose(model.predict({name: x}, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
+    np.testing.assert_allclose(model({name: x}).numpy(), model(x).numpy(), rtol=1e-6)
+    model.fit({name: x}, batch_size=16, verbose=0)
+    assert int(model.optimizer.iterations) == 3
+    with pytest.raises(ValueError, match=f"takes one input; got a dict with keys \\['pixels'\\].*'{name}': array"):
+        model.predict({"pixels": x}, verbose=0)

@@ -97,7 +97,7 @@ class SumLayerBase(FullPrecisionLayer):
         label = f"{type(self).__name__} '{self.name}'"
         if sum_op is not None and backprop_mode is not None:
             raise ValueError(f"{label}: pass either sum_op or backprop_mode, not both.")
-        self.sum_op = sum_ops.get(sum_op if sum_op is not None else backprop_mode, layer_name=label)
+        self.sum_op = sum_op if sum_op is not None else backprop_mode
         logspace_accumulators = check_bool(label, "logspace_accumulators", logspace_accumulators, allow_none=True)
         self.logspace_accumulators = self.sum_op.resolve_logspace_accumulators(logspace_accumulators, label)
         self.accumulator_initializer = (
@@ -127,12 +127,17 @@ class SumLayerBase(FullPrecisionLayer):
 
         Assigning also updates what the accumulators deliver backward for the
         EM optimizer (counts or gradients; soft-EM or routed counts), so a
-        built layer can switch, e.g., from hard to soft EM.
+        built layer can switch, e.g., from hard to soft EM: the SPN models
+        trace their steps again at their next ``fit`` / ``evaluate`` /
+        ``predict`` (a plain ``keras.Sequential`` needs ``compile`` again).
+        Takes what the constructor's ``sum_op`` takes (an instance, a
+        registered name, a ``BackpropMode``, a serialized dict).
         """
         return self._sum_op
 
     @sum_op.setter
     def sum_op(self, sum_op):
+        sum_op = sum_ops.get(sum_op, layer_name=f"{type(self).__name__} '{self.name}'")
         if getattr(self, "logspace_accumulators", None) is not None:
             sum_op.check_accumulator_space(self.logspace_accumulators, f"{type(self).__name__} '{self.name}'")
         self._sum_op = sum_op

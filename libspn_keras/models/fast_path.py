@@ -9,6 +9,7 @@ compiled (``layer.supports_jit = False``), the model runs eagerly, or a
 ``tf.distribute`` strategy is active (where Keras itself keeps XLA off).
 """
 
+import contextlib
 import functools
 
 import tensorflow as tf
@@ -101,6 +102,30 @@ class FastPathMixin(IteratorReleaseMixin):
     tf.data's autotuning thread.
     """
 
+    def fit(self, *args, **kwargs):
+        with steps_of_current_sum_ops(self):
+            return super().fit(*args, **kwargs)
+
+    def evaluate(self, *args, **kwargs):
+        with steps_of_current_sum_ops(self):
+            return super().evaluate(*args, **kwargs)
+
+    def predict(self, *args, **kwargs):
+        with steps_of_current_sum_ops(self):
+            return super().predict(*args, **kwargs)
+
+    def train_on_batch(self, *args, **kwargs):
+        with steps_of_current_sum_ops(self):
+            return super().train_on_batch(*args, **kwargs)
+
+    def test_on_batch(self, *args, **kwargs):
+        with steps_of_current_sum_ops(self):
+            return super().test_on_batch(*args, **kwargs)
+
+    def predict_on_batch(self, *args, **kwargs):
+        with steps_of_current_sum_ops(self):
+            return super().predict_on_batch(*args, **kwargs)
+
     def make_train_function(self, force=False):
         return _on_fast_path(self, "train_function", super().make_train_function, force)
 
@@ -118,6 +143,29 @@ class FastPathMixin(IteratorReleaseMixin):
 
     def predict_step(self, data):
         return _step_checked_in_graph(self, super().predict_step, data)
+
+
+@contextlib.contextmanager
+def steps_of_current_sum_ops(model):
+    """Around a ``fit`` / ``evaluate`` / ``predict`` call: drops the traced step functions if a sum op changed.
+
+    A step traces its sum layers' sum ops (their kernels and custom
+    gradients) into the function Keras keeps, so an op assigned after a
+    call would otherwise go unused. The ops are noted after each call (when
+    the layers are built); queries that swap ops and put the same ones back
+    change nothing.
+    """
+    noted = getattr(model, "_spn_traced_sum_ops", None)
+    if noted is not None and noted != _sum_ops_in_use(model):
+        model.train_function = model.test_function = model.predict_function = None
+    try:
+        yield
+    finally:
+        model._spn_traced_sum_ops = _sum_ops_in_use(model)
+
+
+def _sum_ops_in_use(model):
+    return tuple((id(layer), id(layer.sum_op)) for layer in sum_layers_within(model))
 
 
 def _on_fast_path(model, attribute, make, force):

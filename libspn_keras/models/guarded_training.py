@@ -29,6 +29,7 @@ from libspn_keras.models.input_shapes import (
     SHAPE_REFUSED,
     input_dtype,
     input_shape_matches,
+    one_named_input,
     refused_shape_message,
     with_known_input_shape,
 )
@@ -125,7 +126,7 @@ class InputGuardMixin:
 
     def __call__(self, *args, **kwargs):
         if args:
-            args = (self._integer_input(args[0]), *args[1:])
+            args = (self._integer_input(one_named_input(self, args[0])), *args[1:])
         return super().__call__(*args, **kwargs)
 
     def _integer_input(self, x):

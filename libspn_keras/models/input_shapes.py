@@ -89,3 +89,22 @@ def input_dtype(model):
     if first is not None and tf.as_dtype(first.compute_dtype).is_integer:
         return tf.as_dtype(first.compute_dtype)
     return tf.as_dtype(model.inputs[0].dtype)
+
+
+def one_named_input(model, inputs):
+    """``inputs`` itself, or the array of ``{input_name: array}`` for a model of one input (as Keras's models take it).
+
+    Raises:
+        ValueError: For a dict of other keys, naming the model's input.
+    """
+    model_inputs = getattr(model, "inputs", None) or []
+    if not isinstance(inputs, dict) or len(model_inputs) > 1:
+        return inputs
+    names = [tensor.name for tensor in model_inputs]
+    if len(inputs) == 1 and (not names or next(iter(inputs)) in names):
+        return next(iter(inputs.values()))
+    expected = f"{{{names[0]!r}: array}}" if names else "one entry"
+    raise ValueError(
+        f"{type(model).__name__} '{model.name}' takes one input; got a dict with keys {sorted(map(str, inputs))}. "
+        f"Pass the array itself or {expected}."
+    )
