@@ -99,32 +99,14 @@ class FastPathMixin(IteratorReleaseMixin):
     the dataset iterator of the last epoch and drop it off the main thread
     when the next epoch starts or the call returns
     (:mod:`~libspn_keras.models.iterator_release`), so no epoch waits for
-    tf.data's autotuning thread.
+    tf.data's autotuning thread, and are traced again when a sum layer's op
+    was swapped since (:func:`steps_of_current_sum_ops`).
     """
 
-    def fit(self, *args, **kwargs):
-        with steps_of_current_sum_ops(self):
-            return super().fit(*args, **kwargs)
-
-    def evaluate(self, *args, **kwargs):
-        with steps_of_current_sum_ops(self):
-            return super().evaluate(*args, **kwargs)
-
-    def predict(self, *args, **kwargs):
-        with steps_of_current_sum_ops(self):
-            return super().predict(*args, **kwargs)
-
-    def train_on_batch(self, *args, **kwargs):
-        with steps_of_current_sum_ops(self):
-            return super().train_on_batch(*args, **kwargs)
-
-    def test_on_batch(self, *args, **kwargs):
-        with steps_of_current_sum_ops(self):
-            return super().test_on_batch(*args, **kwargs)
-
-    def predict_on_batch(self, *args, **kwargs):
-        with steps_of_current_sum_ops(self):
-            return super().predict_on_batch(*args, **kwargs)
+    @contextlib.contextmanager
+    def _spn_call_scope(self):
+        with steps_of_current_sum_ops(self), super()._spn_call_scope():
+            yield
 
     def make_train_function(self, force=False):
         return _on_fast_path(self, "train_function", super().make_train_function, force)

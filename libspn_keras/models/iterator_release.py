@@ -52,20 +52,38 @@ class IteratorReleaseMixin:
     """``fit`` / ``evaluate`` / ``predict`` that drop the iterators their step functions kept once they return.
 
     A call made inside another (``fit``'s validation runs ``evaluate``)
-    leaves them to the outer one, which still refers to its iterators.
+    leaves them to the outer one, which still refers to its iterators. Each
+    of these calls, and ``train_on_batch`` / ``test_on_batch`` /
+    ``predict_on_batch``, runs inside :meth:`_spn_call_scope`, which
+    subclasses extend.
     """
 
     def fit(self, *args, **kwargs):
-        with _released_after(self):
+        with self._spn_call_scope():
             return super().fit(*args, **kwargs)
 
     def evaluate(self, *args, **kwargs):
-        with _released_after(self):
+        with self._spn_call_scope():
             return super().evaluate(*args, **kwargs)
 
     def predict(self, *args, **kwargs):
-        with _released_after(self):
+        with self._spn_call_scope():
             return super().predict(*args, **kwargs)
+
+    def train_on_batch(self, *args, **kwargs):
+        with self._spn_call_scope():
+            return super().train_on_batch(*args, **kwargs)
+
+    def test_on_batch(self, *args, **kwargs):
+        with self._spn_call_scope():
+            return super().test_on_batch(*args, **kwargs)
+
+    def predict_on_batch(self, *args, **kwargs):
+        with self._spn_call_scope():
+            return super().predict_on_batch(*args, **kwargs)
+
+    def _spn_call_scope(self):
+        return _released_after(self)
 
 
 def keep_releasing(model, attribute, function):
