@@ -5,7 +5,6 @@ from collections.abc import Sequence
 import tensorflow as tf
 from tensorflow import keras
 
-from libspn_keras import sum_ops
 from libspn_keras.layers.base_sum import SumLayerBase, constraint_argument
 from libspn_keras.layers.dense_sum import DenseSum
 from libspn_keras.layers.validation import check_known, check_rank, positive_int
@@ -83,11 +82,11 @@ class CompiledRegionGraph(SumLayerBase):
 
     @sum_op.setter
     def sum_op(self, sum_op):
-        # Queries swap the sum op of every sum layer; pass it on to the sums this layer owns.
-        sum_op = sum_ops.get(sum_op, layer_name=f"{type(self).__name__} '{self.name}'")
-        self._sum_op = sum_op
+        # Resolved and checked as any sum layer's; queries swap the sum op of every sum layer, so it is passed on to
+        # the sums this layer owns.
+        SumLayerBase.sum_op.fset(self, sum_op)
         for layer in getattr(self, "sum_layers", []):
-            layer.sum_op = sum_op
+            layer.sum_op = self._sum_op
 
     def build(self, input_shape):
         check_rank(self, input_shape, 4, "[batch, vars, 1, nodes]")
