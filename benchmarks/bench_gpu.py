@@ -181,11 +181,32 @@ def main(argv=None):
     start = time.perf_counter()
     train, test, source = debd(args)
     configs = DRY_RAT_CONFIGS if args.dry_run else RAT_CONFIGS
-    rows = [rat_row(name, structure, train, test, args) for name, structure in configs.items()]
-    rows += dgc_rows(args)
+    # Each group prints its rows as soon as they are measured, so a run cut short by its time
+    # limit (or a group that fails on an unfamiliar machine) still leaves the others' figures.
+    groups = [
+        (f"RAT-SPN ({name})", lambda n=name, c=structure: [rat_row(n, c, train, test, args)])
+        for name, structure in configs.items()
+    ]
+    groups.append(("DGC-SPN", lambda: dgc_rows(args)))
+    rows, failures = [], []
+    for label, measure in groups:
+        try:
+            measured = measure()
+        except Exception as error:  # noqa: BLE001 - reported in the table's note, the other groups still run
+            failures.append(
+                f"{label} failed: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+            )
+            print(failures[-1], flush=True)
+            if args.dry_run:
+                raise
+            continue
+        for row in measured:
+            print("row:", " | ".join(row), flush=True)
+        rows += measured
     note = "Dry run: tiny sizes, random data." if args.dry_run else ""
     if source == "random" and not args.dry_run:
         note += " DEBD files not found: random binary data of the accidents shape (test LL meaningless)."
+    note = " ".join([note, *failures]).strip()
     text = table(rows, note) + f"\n\nTotal {time.perf_counter() - start:.0f} s.\n"
     print(text)
     if args.output:

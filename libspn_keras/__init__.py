@@ -1,5 +1,7 @@
 """libspn-keras: Sum-Product Networks as Keras layers."""
 
+import tensorflow as tf
+
 from libspn_keras import (
     config,
     constraints,
@@ -47,6 +49,12 @@ from libspn_keras.sum_ops import (
 )
 from libspn_keras.version import __version__
 from libspn_keras.visualize import visualize_dense_spn
+
+# On Ampere and newer GPUs TensorFlow runs float32 matmuls and convolutions in TensorFloat-32 (10 mantissa
+# bits): sums of probabilities then drift in the fourth digit, as an H200 showed against the enumeration and
+# EM references. SPNs keep float32; tf.config.experimental.enable_tensor_float_32_execution(True) after this
+# import trades that back for speed (docs/guide/speed.md).
+tf.config.experimental.enable_tensor_float_32_execution(False)
 
 # ``libspn_keras.region_graph`` is plain data and imports no models; its former name for the builder is kept
 # by attaching it here, where both are already imported.

@@ -48,16 +48,26 @@ def normalized_weights(layer):
     return acc / acc.sum(axis=-2, keepdims=True)
 
 
+def subprocess_env(**overrides):
+    """``os.environ`` for a child Python that imports this checkout first, keeping the caller's PYTHONPATH."""
+    import os
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    python_path = [str(root)] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(python_path), **overrides)
+    env.pop("TF_CONFIG", None)
+    return env
+
+
 def run_script(relative_path, *args, timeout=300):
     """Runs a repository script (e.g. ``examples/x.py``) from the repository root; returns stdout after exit 0."""
-    import os
     import subprocess
     import sys
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
-    python_path = [str(root)] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=os.pathsep.join(python_path), MPLBACKEND="Agg")
+    env = subprocess_env(TF_CPP_MIN_LOG_LEVEL="2", MPLBACKEND="Agg")
     result = subprocess.run(
         [sys.executable, str(root / relative_path), *map(str, args)],
         cwd=root,

@@ -13,7 +13,6 @@ the full-batch EM counts, and the leaf counts keep their float64 precision
 through the sum over replicas.
 """
 
-import os
 import subprocess
 import sys
 import textwrap
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from reference import subprocess_env
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -148,9 +148,7 @@ SPATIAL_CASES = ["spatial_em", "spatial_grad"]
 
 
 def run_cases(out, cases):
-    python_path = [str(ROOT)] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=os.pathsep.join(python_path))
-    env.pop("TF_CONFIG", None)
+    env = subprocess_env(TF_CPP_MIN_LOG_LEVEL="2")
     result = subprocess.run(
         [sys.executable, "-c", SCRIPT, str(out), ",".join(cases)],
         cwd=ROOT,

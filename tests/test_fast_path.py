@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import tensorflow as tf
-from reference import run_script
+from reference import run_script, subprocess_env
 from tensorflow import keras
 
 from libspn_keras import layers, metrics, models, optimizers
@@ -130,15 +130,12 @@ def test_default_xla_steps_log_no_dropped_assertions(tmp_path):
     """XLA drops graph assertions with an ``Ignoring Assert operator`` warning each; the models build none for it
     (their batch check refuses bad input there: tests/test_input_contract.py), so a default fit/evaluate/predict/
     query prints no such line."""
-    import os
     import subprocess
     import sys
-    from pathlib import Path
 
     script = tmp_path / "xla_console.py"
     script.write_text(XLA_CONSOLE_SCRIPT)
-    root = Path(__file__).resolve().parents[1]
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="0", PYTHONPATH=str(root))
+    env = subprocess_env(TF_CPP_MIN_LOG_LEVEL="0")
     result = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-4000:]
     assert "done" in result.stdout

@@ -11,7 +11,6 @@ round-off of the summed gradients (measured: 4e-6 relative; 8e-3 without
 the models' weighting of each worker's gradients by its share of a batch).
 """
 
-import os
 import re
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from reference import subprocess_env
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "examples" / "multi_worker.py"
@@ -26,9 +26,7 @@ LL_LINE = r"^{label} {kind}: initial LL (-?\d+\.\d+), final LL (-?\d+\.\d+) "
 
 
 def run_example(*args, timeout):
-    python_path = [str(ROOT)] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=os.pathsep.join(python_path))
-    env.pop("TF_CONFIG", None)
+    env = subprocess_env(TF_CPP_MIN_LOG_LEVEL="2")
     result = subprocess.run(
         [sys.executable, str(SCRIPT), *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
     )

@@ -79,11 +79,13 @@ class PermuteAndPadScopesRandom(PermuteAndPadScopes):
             for row in rows:
                 for i in range(num_padding):
                     row.insert(i * (total // num_padding), -1)
-        permutations = np.asarray(rows, dtype=np.int32)
+        permutations = np.asarray(rows, dtype=np.int64)
+        # int64, not int32: TensorFlow keeps int32 variables in host memory on a GPU, where an XLA-compiled step
+        # (Keras's default there) cannot read them.
         self.permutations = self.add_weight(
             name="permutations",
             shape=permutations.shape,
-            dtype="int32",
+            dtype="int64",
             initializer=keras.initializers.Constant(permutations),
             trainable=False,
         )
