@@ -52,3 +52,26 @@ def test_dynamic_spn_completion_uses_the_sequence_lengths_of_each_call():
     model = original_dspn(seed=1)
     model.complete([x, np.full(len(x), 3)])
     np.testing.assert_array_equal(model.complete([x, lengths]), original_dspn(seed=1).complete([x, lengths]))
+
+
+@pytest.mark.parametrize("jit_compile", [True, False])
+def test_sampling_and_mpe_run_one_kept_graph_that_follows_each_calls_seed(jit_compile):
+    """Drawing queries trace once per model and method (graph mode: XLA routes slower on CPUs) and still draw
+    what each call's seed says: the key goes into the trace as an argument, not as a traced constant."""
+    weights = [0.1, 0.2, 0.3, 0.4]
+    model = joint_table_spn(np.log(weights))
+    model.compile(loss=None, jit_compile=jit_compile)
+    first = model.sample(400, seed=1)
+    kept = dict(model._spn_compiled_queries.functions)
+    assert ("sample_signal", False) in kept
+    again, other = model.sample(400, seed=1), model.sample(400, seed=2)
+    model.mpe(np.array([[0, -1], [1, -1]], np.int32), seed=3)
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, other)
+    functions = model._spn_compiled_queries.functions
+    assert functions[("sample_signal", False)] is kept[("sample_signal", False)]
+    assert ("mpe_signal", False) in functions
+    # The draws are from the joint: 1,200 samples against p(x0, x1) = weight of 2 * x0 + x1.
+    drawn = np.concatenate([first, other, model.sample(400, seed=4)]).astype(np.int64)
+    frequencies = np.bincount(2 * drawn[:, 0] + drawn[:, 1], minlength=4) / len(drawn)
+    np.testing.assert_allclose(frequencies, np.asarray(weights) / np.sum(weights), atol=0.05)

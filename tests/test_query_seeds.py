@@ -135,3 +135,22 @@ def test_evidence_mask_must_be_boolean_or_zero_one():
     np.testing.assert_array_equal(model.log_likelihood(x, evidence_mask=mask.astype(np.float32)), expected)
     with pytest.raises(ValueError, match=r"evidence_mask must be boolean \(True = observed\), or 0 and 1"):
         model.log_likelihood(x, evidence_mask=np.where(mask, 1.0, 0.5))
+
+
+def test_keyed_draws_follow_the_key_of_each_call_traced_or_not():
+    from libspn_keras.math.seeding import draw_key, keyed_draws, random_source, uniform
+
+    draw = keyed_draws(lambda: uniform([6]))
+    traced = tf.function(draw)
+    keys = [tf.constant(key, tf.int64) for key in (5, 5, 6)]
+    eager = [draw(key).numpy() for key in keys]
+    graph = [traced(key).numpy() for key in keys]
+    np.testing.assert_array_equal(eager, graph)
+    np.testing.assert_array_equal(graph[0], graph[1])
+    assert not np.array_equal(graph[0], graph[2])
+    # Keys come from the innermost random_source: the same seed, the same keys.
+    with random_source(9):
+        first = [int(draw_key()) for _ in range(3)]
+    with random_source(9):
+        assert [int(draw_key()) for _ in range(3)] == first
+    assert len(set(first)) == 3

@@ -82,3 +82,37 @@ def stateless_seed():
     if not stack:
         return None
     return stack[-1].uniform_full_int([2], dtype=tf.int32)
+
+
+def draw_key():
+    """A Philox key (int64 scalar tensor) for :func:`keyed_draws`, from the innermost :func:`random_source`.
+
+    Outside one it comes from NumPy's global state, as :func:`resolve_seed` does.
+    """
+    stack = _stack()
+    if stack:
+        return stack[-1].uniform_full_int([], dtype=tf.int64)
+    return tf.constant(resolve_seed(None), tf.int64)
+
+
+def keyed_draws(function):
+    """``function`` with a Philox key as an extra first argument: its draws come from a generator of its own.
+
+    The generator is reset to the key at the start of every call, inside the
+    call, so a ``tf.function`` of the result draws what the key says on every
+    call rather than what its first trace saw: the same key gives the same
+    draws, whether traced or not. The caller draws the keys (:func:`draw_key`),
+    so seeded queries stay reproducible and the process-wide generators untouched.
+    """
+    with tf.init_scope():
+        generator = tf.random.Generator.from_key_counter(key=0, counter=[0, 0], alg="philox")
+
+    def with_key(key, *args):
+        generator.reset_from_key_counter(key, [0, 0])
+        _stack().append(generator)
+        try:
+            return function(*args)
+        finally:
+            _stack().pop()
+
+    return with_key

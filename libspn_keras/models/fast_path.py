@@ -16,6 +16,7 @@ import tensorflow as tf
 
 from libspn_keras.layers.base_sum import SumLayerBase
 from libspn_keras.layers.input_guard import without_value_assertions
+from libspn_keras.math.seeding import draw_key, keyed_draws
 from libspn_keras.models.iterator_release import IteratorReleaseMixin, keep_releasing, releasing_iterators
 from libspn_keras.models.missed_steps import MissedStepCheck, missed_step_check, rerun_on_miss, step_or_miss
 from libspn_keras.sum_ops.checked import checked_accumulators, weights_fit_fast_kernel
@@ -208,7 +209,7 @@ def _step_checked_in_graph(model, step, data, may_miss=False):
     return tf.cond(found.check(), checked, lambda: step(data))
 
 
-def compiled_query(model, key, function):
+def compiled_query(model, key, function, random=False):
     """``function`` (tensors in, tensors out) as a ``tf.function`` kept per ``model`` and ``key``.
 
     Queries call it instead of running the model eagerly. Like the training
@@ -216,29 +217,40 @@ def compiled_query(model, key, function):
     check) while every sum's weights allow it, and it compiles with XLA when
     the model's steps do (``model.jit_compile``; XLA compiles again for each
     new batch shape, which the queries bound with
-    :func:`~libspn_keras.models.queries.batches.in_batches`). Only deterministic functions belong
-    here: draws inside a traced function would not follow the seed of each
-    call. Nor do functions closing over per-call values other than their
-    tensor arguments (the trace would keep the first call's). A kept function
+    :func:`~libspn_keras.models.queries.batches.in_batches`). Functions that draw
+    need ``random=True`` (below): otherwise the draws of a trace would not
+    follow the seed of each call. Functions closing over per-call values other
+    than their tensor arguments do not belong here (the trace would keep the
+    first call's). A kept function
     is made again when the model's layers, their sum ops or accumulator
     variables are no longer the ones it was traced with (e.g. after ``pop`` /
     ``add``, or once a deferred-build model is built).
+
+    ``random=True`` is for functions that draw (sampling, tie-breaking): each
+    call passes a key drawn from the caller's
+    :func:`~libspn_keras.math.seeding.random_source` into the trace
+    (:func:`~libspn_keras.math.seeding.keyed_draws`), so the draws follow
+    each call's seed. Those run as graphs without XLA, which routes a signal
+    down the network slower than graph mode on CPUs (``benchmarks/RESULTS.md``).
     """
     cache = getattr(model, "_spn_compiled_queries", None)
     if cache is None:
         cache = _QueryCache()
         model._spn_compiled_queries = cache
-    jit_compile = compiled_by_xla(model)
+    jit_compile = compiled_by_xla(model) and not random
     key = (key, jit_compile)
     layers = layers_within(model)
     traced_with = [*layers, *(getattr(layer, name, None) for layer in layers for name in ("sum_op", "accumulators"))]
     kept = cache.functions.get(key)
     if kept is None or len(kept[0]) != len(traced_with) or any(a is not b for a, b in zip(kept[0], traced_with)):
         accumulators, check = fast_kernel_check(model)
-        traced = _traced_for_xla(function) if jit_compile else function
+        body = keyed_draws(function) if random else function
+        traced = _traced_for_xla(body) if jit_compile else body
         fast, exact = (tf.function(traced, reduce_retracing=True, jit_compile=jit_compile) for _ in range(2))
         kept = (traced_with, checked_or_exact(accumulators, check, fast, exact))
         cache.functions[key] = kept
+    if random:
+        return lambda *tensors: kept[1](draw_key(), *tensors)
     return kept[1]
 
 

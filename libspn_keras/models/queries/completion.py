@@ -93,9 +93,9 @@ def _components(leaf, method, num_samples):
     return leaf.sample_components(num_samples, seed=stateless_seed())
 
 
-def _posterior_signal(layers):
+def _signal_and_root(layers, method):
     def signal_and_root(x):
-        signal, _, root = leaf_signal(layers, x, "posterior_marginal")
+        signal, _, root = leaf_signal(layers, x, method)
         return signal, root
 
     return signal_and_root
@@ -133,11 +133,13 @@ def _complete_batch(model, x, evidence_mask, method, batch_size):
     check_leaf_values(model, leaf, x, missing)
     check_sample_statistics(model, pre, missing)
     marked = mark_missing(x, missing)
-    # Deterministic: compiled once per model. Not for a model with its own query chain (a dynamic SPN),
-    # whose chain holds the sequence lengths of this call: a kept trace would answer with the first call's.
-    if method == "posterior_marginal" and not callable(getattr(model, "query_chain", None)):
-        query = compiled_query(model, "posterior_signal", _posterior_signal(layers))
-        signal, root = in_batches(query, [marked], batch_size, pad=compiled_by_xla(model))
+    # Compiled once per model and method; sampling and MPE's tie-breaking draw inside the trace from a key per
+    # call. Not for a model with its own query chain (a dynamic SPN), whose chain holds the sequence lengths of
+    # this call: a kept trace would answer with the first call's.
+    if not callable(getattr(model, "query_chain", None)):
+        random = method != "posterior_marginal"
+        query = compiled_query(model, f"{method}_signal", _signal_and_root(layers, method), random=random)
+        signal, root = in_batches(query, [marked], batch_size, pad=compiled_by_xla(model) and not random)
         normalization = leaf_input(pre, marked)[1]
     else:
         signal, normalization, root = leaf_signal(layers, marked, method)
