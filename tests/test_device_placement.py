@@ -43,11 +43,28 @@ def _dense_region_graph():
     return model, _binary(40, 4).astype("float32")
 
 
+def _spatial():
+    keras.utils.set_random_seed(0)
+    model = models.SequentialSumProductNetwork(
+        [
+            keras.Input((4, 4, 1)),
+            layers.NormalLeaf(num_components=2),
+            layers.Conv2DProduct(strides=2, dilations=1, kernel_size=2, depthwise=False, num_channels=3),
+            layers.Local2DSum(num_sums=2, sum_op="em"),
+            layers.Conv2DProduct(strides=2, dilations=1, kernel_size=2, depthwise=True),
+            layers.SpatialToRegions(),
+            layers.RootSum(return_weighted_child_logits=False, sum_op="em"),
+        ]
+    )
+    return model, np.random.default_rng(0).normal(size=(40, 4, 4, 1)).astype("float32")
+
+
 BUILDERS = {
     "rat_spn": _rat_spn,
     "hclt": _hclt,
     "poon_domingos": _poon_domingos,
     "dense_region_graph": _dense_region_graph,
+    "spatial": _spatial,
 }
 
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # On the device machine (see bundle.sh): unpacks TensorFlow from /tmp/parts and this folder, checks the GPU,
-# then runs `bash scripts/bench.sh --gpu`; the logs and the table land in $OUT.
+# runs `bash scripts/bench.sh --gpu`, then the tests for TEST_SECONDS (240); logs and the table land in $OUT.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 start=$(date +%s)
@@ -26,4 +26,8 @@ echo "set up in $(($(date +%s) - start)) s"
 set -o pipefail
 DEBD_DIR="$here/debd" BENCH_OUT="$OUT" PYTHONUNBUFFERED=1 bash scripts/bench.sh --gpu 2>&1 \
   | grep -v -E '^[IW]0000|cpu_feature_guard|oneDNN|absl::InitializeLog' | tee "$OUT/bench.log"
+# Then as much of the test suite as the time left allows, on the GPU: the workers share the card's memory.
+echo "tests on the GPU:"
+TF_FORCE_GPU_ALLOW_GROWTH=true timeout "${TEST_SECONDS:-240}" python3 -m pytest -q -n 4 -p no:cacheprovider \
+  -m "not slow" --tb=line --maxfail=30 tests 2>&1 | grep -v -E '^[IW]0000' | tail -60 | tee "$OUT/pytest_gpu.log"
 echo "done in $(($(date +%s) - start)) s"
