@@ -149,7 +149,7 @@ def dgc_rows(args):
     rows[-1] += [f"{seconds * 1e3:.1f}", f"{chain * 1e3:.1f}"]
 
     spn = models.SequentialSumProductNetwork([keras.Input(shape=(28, 28, 1)), *model.layers], unsupervised=False)
-    spn.sample(2, seed=0)  # warm-up
+    spn.sample(args.num_samples, seed=0)  # warm-up: traces the sampling graph for this many rows
     start = time.perf_counter()
     spn.sample(args.num_samples, seed=0)
     seconds = time.perf_counter() - start
