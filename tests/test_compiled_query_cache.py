@@ -75,3 +75,15 @@ def test_sampling_and_mpe_run_one_kept_graph_that_follows_each_calls_seed(jit_co
     drawn = np.concatenate([first, other, model.sample(400, seed=4)]).astype(np.int64)
     frequencies = np.bincount(2 * drawn[:, 0] + drawn[:, 1], minlength=4) / len(drawn)
     np.testing.assert_allclose(frequencies, np.asarray(weights) / np.sum(weights), atol=0.05)
+
+
+def test_zero_evidence_inference_runs_one_kept_graph_per_weighting():
+    model = joint_table_spn(np.log([0.1, 0.2, 0.3, 0.4]))
+    model.compile(loss=None)
+    first = model.zero_evidence_inference(8, seed=1)
+    kept = model._spn_compiled_queries.functions[(("reconstruction", True), False)]
+    np.testing.assert_array_equal(model.zero_evidence_inference(8, seed=1), first)
+    assert model._spn_compiled_queries.functions[(("reconstruction", True), False)] is kept
+    model.infer_weighted_sum = False
+    model.zero_evidence_inference(8, seed=1)
+    assert (("reconstruction", False), False) in model._spn_compiled_queries.functions

@@ -107,8 +107,11 @@ class QueryMixin:
         weighted = getattr(self, "infer_weighted_sum", True)
 
         def reconstructed(evidence):
-            mask = tf.zeros(evidence.shape, tf.bool)
+            mask = tf.zeros(tf.shape(evidence), tf.bool)
             return reconstruct(self, evidence, evidence_mask=mask, weighted=weighted, training=False)
 
+        # A kept graph, as for sample (a dynamic SPN's query chain holds this call's sequence lengths: not kept).
+        if not callable(getattr(self, "query_chain", None)):
+            reconstructed = compiled_query(self, ("reconstruction", weighted), reconstructed, random=True)
         with random_source(seed):
             return in_batches(reconstructed, [empty_evidence(self, size)], rows).numpy()
