@@ -226,6 +226,8 @@ def compiled_query(model, key, function, random=False):
     variables are no longer the ones it was traced with (e.g. after ``pop`` /
     ``add``, or once a deferred-build model is built).
 
+    The returned function's ``jit_compile`` says whether XLA compiles it.
+
     ``random=True`` is for functions that draw (sampling, tie-breaking): each
     call passes a key drawn from the caller's
     :func:`~libspn_keras.math.seeding.random_source` into the trace
@@ -250,8 +252,14 @@ def compiled_query(model, key, function, random=False):
         kept = (traced_with, checked_or_exact(accumulators, check, fast, exact))
         cache.functions[key] = kept
     if random:
-        return lambda *tensors: kept[1](draw_key(), *tensors)
-    return kept[1]
+
+        def query(*tensors):
+            return kept[1](draw_key(), *tensors)
+
+    else:
+        query = kept[1]
+    query.jit_compile = jit_compile  # callers pad their batches to a few shapes exactly when XLA compiles per shape
+    return query
 
 
 def compiled_by_xla(model):

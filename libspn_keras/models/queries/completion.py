@@ -5,7 +5,7 @@ import tensorflow as tf
 
 from libspn_keras.layers.leaf_representation import LeafRepresentation
 from libspn_keras.math.seeding import random_source, stateless_seed
-from libspn_keras.models.fast_path import compiled_by_xla, compiled_query
+from libspn_keras.models.fast_path import compiled_query
 from libspn_keras.models.input_shapes import input_shape_matches
 from libspn_keras.models.queries.batches import in_batches, query_batch_size
 from libspn_keras.models.queries.chain import copies_per_input, from_inputs, leaf_input, split_at_leaf, to_inputs
@@ -139,7 +139,7 @@ def _complete_batch(model, x, evidence_mask, method, batch_size):
     if not callable(getattr(model, "query_chain", None)):
         random = method != "posterior_marginal"
         query = compiled_query(model, f"{method}_signal", _signal_and_root(layers, method), random=random)
-        signal, root = in_batches(query, [marked], batch_size, pad=compiled_by_xla(model) and not random)
+        signal, root = in_batches(query, [marked], batch_size, pad=query.jit_compile)
         normalization = leaf_input(pre, marked)[1]
     else:
         signal, normalization, root = leaf_signal(layers, marked, method)

@@ -3,7 +3,7 @@
 import tensorflow as tf
 
 from libspn_keras.math.seeding import random_source
-from libspn_keras.models.fast_path import compiled_by_xla, compiled_query
+from libspn_keras.models.fast_path import compiled_query
 from libspn_keras.models.queries.batches import in_batches, query_batch_size
 from libspn_keras.models.queries.chain import split_at_leaf
 from libspn_keras.models.queries.completion import complete, reconstruct
@@ -41,7 +41,7 @@ class QueryMixin:
         check_leaf_values(self, leaf, x, missing)
         rows = query_batch_size(self, batch_size, f"{self.name}.log_likelihood")
         query = compiled_query(self, "log_likelihood", self._log_likelihood_of_marked)
-        return in_batches(query, [mark_missing(x, missing)], rows, pad=compiled_by_xla(self)).numpy()
+        return in_batches(query, [mark_missing(x, missing)], rows, pad=query.jit_compile).numpy()
 
     def _log_likelihood_of_marked(self, x):
         output = self(x, training=False)
