@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # On the device machine (see bundle.sh): unpacks TensorFlow from /tmp/parts and this folder, checks the GPU,
-# runs `bash scripts/bench.sh --gpu`, then the tests for TEST_SECONDS (240); logs and the table land in $OUT.
+# runs `bash scripts/bench.sh --gpu`, then the tests for TEST_SECONDS (240) on TEST_WORKERS (4) xdist workers;
+# logs and the table land in $OUT.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 start=$(date +%s)
@@ -28,6 +29,10 @@ DEBD_DIR="$here/debd" BENCH_OUT="$OUT" PYTHONUNBUFFERED=1 bash scripts/bench.sh 
   | grep -v -E '^[IW]0000|cpu_feature_guard|oneDNN|absl::InitializeLog' | tee "$OUT/bench.log"
 # Then as much of the test suite as the time left allows, on the GPU: the workers share the card's memory.
 echo "tests on the GPU:"
-TF_FORCE_GPU_ALLOW_GROWTH=true timeout "${TEST_SECONDS:-240}" python3 -m pytest -q -n 4 -p no:cacheprovider \
-  -m "not slow" --tb=line --maxfail=30 tests 2>&1 | grep -v -E '^[IW]0000' | tail -60 | tee "$OUT/pytest_gpu.log"
+# Every test's result goes to pytest_gpu_all.log as it finishes, so a run cut by the timeout still says what passed.
+TF_FORCE_GPU_ALLOW_GROWTH=true timeout "${TEST_SECONDS:-240}" python3 -m pytest -v -n "${TEST_WORKERS:-4}" \
+  -p no:cacheprovider -m "not slow" --tb=line --maxfail=30 -rf tests 2>&1 | grep -v -E '^[IW]0000' \
+  > "$OUT/pytest_gpu_all.log"
+echo "passed $(grep -c ' PASSED ' "$OUT/pytest_gpu_all.log"), failed $(grep -c ' FAILED ' "$OUT/pytest_gpu_all.log")"
+grep -E ' FAILED |^FAILED|^E |passed|failed' "$OUT/pytest_gpu_all.log" | tail -80 | tee "$OUT/pytest_gpu.log"
 echo "done in $(($(date +%s) - start)) s"
