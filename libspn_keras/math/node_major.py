@@ -9,7 +9,7 @@ transposes around it (the batch-first layout of
 import tensorflow as tf
 
 from libspn_keras.math.log_matmul import MIN_FAST_WEIGHT
-from libspn_keras.math.stable import finite_max
+from libspn_keras.math.stable import finite_max, with_zero_rows
 
 __all__ = ["batch_first", "batch_inside", "checked_log_matmul_node_major", "renormalized_node_major"]
 
@@ -65,9 +65,9 @@ def renormalized_node_major(log_sum, x):
     """``log_sum(x)`` less its value for a sample of log-values 0, as a constant, node-major.
 
     As :func:`~libspn_keras.math.stable.renormalized` (which see, for why)
-    with the batch on axis -2: the zero sample rides along as one more row
-    of the same contraction.
+    with the batch on axis -2: the zero sample rides along as more rows of
+    the same contraction.
     """
-    padded = tf.concat([x, tf.zeros_like(x[..., :1, :])], axis=-2)
+    padded, rows = with_zero_rows(x, axis=-2)
     out = log_sum(padded)
-    return out[..., :-1, :] - tf.stop_gradient(out[..., -1:, :])
+    return out[..., :rows, :] - tf.stop_gradient(out[..., rows : rows + 1, :])

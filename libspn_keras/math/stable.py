@@ -31,6 +31,31 @@ def log_sum_exp(x, axis=-1):
     return tf.where(reached, log_total, tf.fill(tf.shape(total), tf.constant(-float("inf"), x.dtype)))
 
 
+#: The zero sample is appended with copies up to a multiple of this many rows. CPU kernels contract rows in
+#: groups (of 4 or 8 float32s on AVX2) and the last, partial group in another code path, which rounds
+#: differently; with no partial group every row, the zero sample's included, is summed alike. Measured on an
+#: AVX2 CPU: with one zero row a fully marginalized HCLT gave 1.2e-7 instead of 0 for 4-6, 8-14 and 16-19
+#: samples; with this padding 0 for every batch size from 1 to 33, 100 and 128.
+ZERO_ROW_GROUP = 8
+
+
+def with_zero_rows(tensor, axis):
+    """``(padded, rows)``: ``tensor`` with at least one all-zero row appended on ``axis`` (see :data:`ZERO_ROW_GROUP`).
+
+    ``rows`` is the number of rows of ``tensor`` on ``axis``; the first zero
+    row of ``padded`` is at index ``rows``.
+    """
+    axis = axis % tensor.shape.rank
+    static = tensor.shape.as_list()
+    rows = static[axis] if static[axis] is not None else tf.shape(tensor)[axis]
+    extra = (-(rows + 1)) % ZERO_ROW_GROUP + 1
+    if None in static:
+        shape = tf.tensor_scatter_nd_update(tf.shape(tensor), [[axis]], tf.reshape(extra, [1]))
+    else:  # static shapes stay static
+        shape = static[:axis] + [extra] + static[axis + 1 :]
+    return tf.concat([tensor, tf.zeros(shape, tensor.dtype)], axis=axis), rows
+
+
 def renormalized(log_sum, *children):
     """``log_sum(*children)`` less the same sums of children of log-value 0, as a constant.
 
@@ -39,11 +64,12 @@ def renormalized(log_sum, *children):
     them, is 0 up to float32 rounding. Rounding a float32 accumulation that
     ends near 1 is biased (about ``-5e-9`` per sum, mostly where the partial
     sums cross 1), and products add the errors of every sum below them: 1e-5
-    of probability mass at depth 10. Subtracting the kernel's own value for a
-    one all-zero sample, appended to the batch so that it is summed in the
-    same order and rounds the same way, cancels that bias (every sum of a
-    fully marginalized network gives exactly 0, with and without XLA); it
-    changes no gradient and adds one row to the batch.
+    of probability mass at depth 10. Subtracting the kernel's own value for an
+    all-zero sample, appended to the batch so that it is summed in the same
+    order and rounds the same way (:func:`with_zero_rows`), cancels that bias
+    (every sum of a fully marginalized network gives exactly 0, with and
+    without XLA); it changes no gradient and adds one to eight rows to the
+    batch.
 
     Args:
         log_sum: ``log_sum(*children) -> [batch, *lead, sums]`` in log space.
@@ -52,8 +78,9 @@ def renormalized(log_sum, *children):
     Returns:
         ``[batch, *lead, sums]``.
     """
-    # The zero sample rides along as one more batch row: a separate batch-of-one contraction may be
-    # compiled (by XLA) into another summation order, with another rounding.
-    padded = [tf.concat([child, tf.zeros_like(child[:1])], axis=0) for child in children]
+    # The zero sample rides along in the batch: a separate batch-of-one contraction may be compiled (by XLA)
+    # into another summation order, with another rounding.
+    padded = [with_zero_rows(child, axis=0)[0] for child in children]
+    rows = tf.shape(children[0])[0] if children[0].shape[0] is None else children[0].shape[0]
     out = log_sum(*padded)
-    return out[:-1] - tf.stop_gradient(out[-1:])
+    return out[:rows] - tf.stop_gradient(out[rows : rows + 1])
