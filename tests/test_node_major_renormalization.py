@@ -55,7 +55,7 @@ def test_with_zero_rows_fills_whole_groups(rows, static):
         padded, counted = with_zero_rows(x, axis=-2)
     else:
         padded, counted = tf.function(
-            lambda t: with_zero_rows(t, axis=1), input_signature=[tf.TensorSpec([3, None, 2])]
+            lambda t: with_zero_rows(t, axis=1), input_signature=[tf.TensorSpec([3, None, 2])], jit_compile=True
         )(x)
     total = padded.shape[1]
     assert int(counted) == rows

@@ -49,8 +49,8 @@ def with_zero_rows(tensor, axis):
     static = tensor.shape.as_list()
     rows = static[axis] if static[axis] is not None else tf.shape(tensor)[axis]
     extra = (-(rows + 1)) % ZERO_ROW_GROUP + 1
-    if None in static:
-        shape = tf.tensor_scatter_nd_update(tf.shape(tensor), [[axis]], tf.reshape(extra, [1]))
+    if None in static:  # shape arithmetic XLA can fold into constants
+        shape = tf.concat([tf.shape(tensor)[:axis], tf.reshape(extra, [1]), tf.shape(tensor)[axis + 1 :]], axis=0)
     else:  # static shapes stay static
         shape = static[:axis] + [extra] + static[axis + 1 :]
     return tf.concat([tensor, tf.zeros(shape, tensor.dtype)], axis=axis), rows
@@ -80,7 +80,7 @@ def renormalized(log_sum, *children):
     """
     # The zero sample rides along in the batch: a separate batch-of-one contraction may be compiled (by XLA)
     # into another summation order, with another rounding.
-    padded = [with_zero_rows(child, axis=0)[0] for child in children]
-    rows = tf.shape(children[0])[0] if children[0].shape[0] is None else children[0].shape[0]
-    out = log_sum(*padded)
+    padded = [with_zero_rows(child, axis=0) for child in children]
+    rows = padded[0][1]
+    out = log_sum(*(child for child, _ in padded))
     return out[:rows] - tf.stop_gradient(out[rows : rows + 1])
