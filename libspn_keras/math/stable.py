@@ -45,6 +45,7 @@ def with_zero_rows(tensor, axis):
     ``rows`` is the number of rows of ``tensor`` on ``axis``; the first zero
     row of ``padded`` is at index ``rows``.
     """
+    tensor = tf.convert_to_tensor(tensor)
     axis = axis % tensor.shape.rank
     static = tensor.shape.as_list()
     rows = static[axis] if static[axis] is not None else tf.shape(tensor)[axis]
