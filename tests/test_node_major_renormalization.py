@@ -10,8 +10,10 @@ import pytest
 import tensorflow as tf
 from tensorflow import keras
 
-from libspn_keras import layers, models
-from libspn_keras.math.stable import ZERO_ROW_GROUP, with_zero_rows
+from libspn_keras import layers, models, optimizers
+from libspn_keras.math import node_major, stable
+from libspn_keras.math.node_major import renormalized_node_major
+from libspn_keras.math.stable import ZERO_ROW_GROUP, renormalized, with_zero_rows, without_zero_sample
 from libspn_keras.region_graph import random_region_graph
 from libspn_keras.structure.chow_liu import hclt_region_graph
 
@@ -62,3 +64,54 @@ def test_with_zero_rows_fills_whole_groups(rows, static):
     assert total % ZERO_ROW_GROUP == 0 and rows < total <= rows + ZERO_ROW_GROUP
     np.testing.assert_array_equal(padded[:, :rows], x)
     np.testing.assert_array_equal(padded[:, rows:], 0.0)
+
+
+def test_without_zero_sample_sums_only_the_batch():
+    rows_seen = []
+
+    def log_sum(x, axis):
+        rows_seen.append(int(x.shape[axis]))
+        return tf.reduce_logsumexp(x, axis=-1, keepdims=True) - np.log(3.0)  # a sum of weights 1/3
+
+    x = tf.math.log(tf.random.stateless_uniform([5, 3], seed=[1, 2]))
+    exact = renormalized(lambda t: log_sum(t, 0), x)
+    exact_node_major = renormalized_node_major(lambda t: log_sum(t, -2), x)
+    with without_zero_sample():
+        plain = renormalized(lambda t: log_sum(t, 0), x)
+        plain_node_major = renormalized_node_major(lambda t: log_sum(t, -2), x)
+    assert rows_seen == [ZERO_ROW_GROUP, ZERO_ROW_GROUP, 5, 5]
+    np.testing.assert_array_equal(plain, tf.reduce_logsumexp(x, axis=-1, keepdims=True) - np.log(3.0))
+    np.testing.assert_array_equal(plain_node_major, plain)
+    # The zero sample corrects rounding only.
+    np.testing.assert_allclose(exact, plain, atol=1e-6)
+    np.testing.assert_allclose(exact_node_major, plain, atol=1e-6)
+
+
+@pytest.mark.parametrize("layout", ["node_major", "batch_first"])
+def test_training_steps_trace_no_zero_sample_and_evaluation_keeps_it(layout, monkeypatch):
+    calls = []
+
+    def counted(tensor, axis):
+        calls.append(axis)
+        return with_zero_rows(tensor, axis)
+
+    monkeypatch.setattr(stable, "with_zero_rows", counted)
+    monkeypatch.setattr(node_major, "with_zero_rows", counted)
+    keras.utils.set_random_seed(0)
+    if layout == "node_major":
+        parents = np.array([-1, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7])
+        model = models.compile_region_graph(hclt_region_graph(parents), layers.IndicatorLeaf(2), 8, 8, sum_op="em")
+    else:
+        model = models.build_rat_spn(16, depth=2, num_decomps=3, num_input_distributions=6, num_sums=6, sum_op="em")
+    model.compile(optimizer=optimizers.OnlineExpectationMaximization(0.1))
+    x = np.random.default_rng(0).integers(0, 2, size=(32, 16)).astype("int32")
+    history = model.fit(x, batch_size=16, epochs=2, verbose=0)
+    assert calls == [] and np.isfinite(history.history["loss"]).all()
+    # After training, evaluation and queries still subtract the zero sample: a marginalized network gives 0.
+    missing = -np.ones((5, 16), dtype="int32")
+    np.testing.assert_array_equal(model.predict(missing, batch_size=5, verbose=0), np.zeros((5, 1)))
+    assert calls
+    calls.clear()
+    loss = model.evaluate(x, verbose=0)
+    assert calls
+    np.testing.assert_allclose(loss, -np.mean(model.log_likelihood(x)), rtol=1e-6)

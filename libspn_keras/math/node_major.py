@@ -9,7 +9,7 @@ transposes around it (the batch-first layout of
 import tensorflow as tf
 
 from libspn_keras.math.log_matmul import MIN_FAST_WEIGHT
-from libspn_keras.math.stable import finite_max, with_zero_rows
+from libspn_keras.math.stable import finite_max, with_zero_rows, zero_sample_active
 
 __all__ = ["batch_first", "batch_inside", "checked_log_matmul_node_major", "renormalized_node_major"]
 
@@ -66,8 +66,10 @@ def renormalized_node_major(log_sum, x):
 
     As :func:`~libspn_keras.math.stable.renormalized` (which see, for why)
     with the batch on axis -2: the zero sample rides along as more rows of
-    the same contraction.
+    the same contraction; inside :func:`~libspn_keras.math.stable.without_zero_sample`, the plain ``log_sum(x)``.
     """
+    if not zero_sample_active():
+        return log_sum(x)
     padded, rows = with_zero_rows(x, axis=-2)
     out = log_sum(padded)
     return out[..., :rows, :] - tf.stop_gradient(out[..., rows : rows + 1, :])

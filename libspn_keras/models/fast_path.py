@@ -17,6 +17,7 @@ import tensorflow as tf
 from libspn_keras.layers.base_sum import SumLayerBase
 from libspn_keras.layers.input_guard import without_value_assertions
 from libspn_keras.math.seeding import draw_key, keyed_draws
+from libspn_keras.math.stable import without_zero_sample
 from libspn_keras.models.iterator_release import IteratorReleaseMixin, keep_releasing, releasing_iterators
 from libspn_keras.models.missed_steps import MissedStepCheck, missed_step_check, rerun_on_miss, step_or_miss
 from libspn_keras.sum_ops.checked import checked_accumulators, weights_fit_fast_kernel
@@ -101,7 +102,9 @@ class FastPathMixin(IteratorReleaseMixin):
     when the next epoch starts or the call returns
     (:mod:`~libspn_keras.models.iterator_release`), so no epoch waits for
     tf.data's autotuning thread, and are traced again when a sum layer's op
-    was swapped since (:func:`steps_of_current_sum_ops`).
+    was swapped since (:func:`steps_of_current_sum_ops`). Training steps
+    trace the sums without their zero sample
+    (:func:`~libspn_keras.math.stable.without_zero_sample`).
     """
 
     @contextlib.contextmanager
@@ -119,7 +122,10 @@ class FastPathMixin(IteratorReleaseMixin):
         return _on_fast_path(self, "predict_function", super().make_predict_function, force)
 
     def train_step(self, data):
-        return _step_checked_in_graph(self, super().train_step, data, may_miss=True)
+        # The zero sample of each sum (math.stable.renormalized) corrects values by float32 rounding only; a
+        # training step does without it, evaluate, predict and queries keep it.
+        with without_zero_sample():
+            return _step_checked_in_graph(self, super().train_step, data, may_miss=True)
 
     def test_step(self, data):
         return _step_checked_in_graph(self, super().test_step, data, may_miss=True)
