@@ -19,18 +19,16 @@ own check raises ``ValueError`` after the step, and XLA would drop each
 assertion with a warning on the console at every compilation.
 """
 
-import contextlib
 import re
-import threading
 
 import tensorflow as tf
 
 from libspn_keras.layers.validation import sizes_conflict
+from libspn_keras.trace_switch import TraceSwitch
 
-_tracing = threading.local()
+_xla_traced = TraceSwitch()
 
 
-@contextlib.contextmanager
 def without_value_assertions(active=True):
     """Within it (when ``active``), :func:`guard_values` builds no assertion in the code being traced.
 
@@ -40,17 +38,12 @@ def without_value_assertions(active=True):
     batch (:mod:`~libspn_keras.models.guarded_training`), which raises
     ``ValueError`` after the step, not the assertion.
     """
-    previous = getattr(_tracing, "xla", False)
-    _tracing.xla = previous or bool(active)
-    try:
-        yield
-    finally:
-        _tracing.xla = previous
+    return _xla_traced.on(active)
 
 
 def value_checks_active():
     """Whether :func:`guard_values` checks values here: eagerly, or outside :func:`without_value_assertions`."""
-    return tf.executing_eagerly() or not getattr(_tracing, "xla", False)
+    return tf.executing_eagerly() or not _xla_traced.is_on()
 
 
 def check_input_shape(label, x, expected, built_for):

@@ -1,11 +1,10 @@
 """Numerically stable building blocks for log-space computations."""
 
-import contextlib
-import threading
-
 import tensorflow as tf
 
-_tracing = threading.local()
+from libspn_keras.trace_switch import TraceSwitch
+
+_plain_sums = TraceSwitch()
 
 
 def finite_max(x, axis, keepdims=True):
@@ -62,7 +61,6 @@ def with_zero_rows(tensor, axis):
     return tf.concat([tensor, tf.zeros(shape, tensor.dtype)], axis=axis), rows
 
 
-@contextlib.contextmanager
 def without_zero_sample(active=True):
     """Within it (when ``active``), :func:`renormalized` and its node-major form trace the plain sums.
 
@@ -72,17 +70,12 @@ def without_zero_sample(active=True):
     64) and a copy of each sum's input. Queries, ``evaluate`` and ``predict``
     keep it, so the probabilities they report stay exactly normalized.
     """
-    previous = getattr(_tracing, "plain", False)
-    _tracing.plain = previous or bool(active)
-    try:
-        yield
-    finally:
-        _tracing.plain = previous
+    return _plain_sums.on(active)
 
 
 def zero_sample_active():
     """Whether :func:`renormalized` subtracts the zero sample here (outside :func:`without_zero_sample`)."""
-    return not getattr(_tracing, "plain", False)
+    return not _plain_sums.is_on()
 
 
 def renormalized(log_sum, *children):
