@@ -16,7 +16,7 @@ and trained by EM on the images of its class only. Normal leaves whose locations
 k-means centres of the class's images) and scales (floored at 0.05) are
 learned by EM (``use_accumulators=True``), every sum with the EM sum op on
 linear accumulators, ``OnlineExpectationMaximization`` with large batches
-(2,000 images: 200 of every class) and a step decaying along a cosine from
+(4,000 images: 400 of every class) and a step decaying along a cosine from
 0.5 to 0.02. Prediction picks the class with the largest
 ``log p(x | y) + log p(y)``. ``--per-class 0`` trains the single network of
 the discriminative recipe instead, whose ten class roots share every layer
@@ -361,7 +361,7 @@ def parse_args(argv):
         "--batch-size",
         type=int,
         default=None,
-        help="default 64 (--generative: 2,000, i.e. 200 per class network; 1,024 with --per-class 0; 64 with --quick)",
+        help="default 64 (--generative: 4,000, i.e. 400 per class network; 1,024 with --per-class 0; 64 with --quick)",
     )
     parser.add_argument("--learning-rate", type=float, default=None, help="default 4e-2 (AMSGrad), 0.5 (EM)")
     parser.add_argument("--leaf", choices=["cauchy", "normal"], default="cauchy", help="discriminative leaf")
@@ -451,8 +451,9 @@ def parse_args(argv):
     if args.batch_size is None:
         # Generative: each EM step re-estimates the class sums' weights over 4,096 children from the images of
         # that class in the batch, so small batches make noisy steps (64 images and step 0.05: 75% on validation).
-        # One network per class sees only its share of each batch: 200 images of 2,000.
-        args.batch_size = (2000 if args.per_class else 1024) if args.generative and not args.quick else 64
+        # One network per class sees only its share of each batch: 400 images of 4,000 (validation 86.6% against
+        # 85.3% with 2,000; 8,000 gave 86.5%).
+        args.batch_size = (4000 if args.per_class else 1024) if args.generative and not args.quick else 64
     return args
 
 

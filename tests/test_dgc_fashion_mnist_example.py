@@ -184,6 +184,16 @@ def test_architecture_defaults_per_recipe(example):
     assert (args.num_components, args.sums) == (8, "4,4,4,4,4")
 
 
+def test_batch_size_defaults_per_recipe(example):
+    # EM steps of the class networks re-estimate every sum from the images of one class in the batch: 400 of
+    # 4,000 images (chosen on validation against 2,000 and 8,000); gradient steps and --quick keep 64.
+    assert example.parse_args([]).batch_size == 64
+    assert example.parse_args(["--generative"]).batch_size == 4000
+    assert example.parse_args(["--generative", "--per-class", "0"]).batch_size == 1024
+    assert example.parse_args(["--generative", "--quick"]).batch_size == 64
+    assert example.parse_args(["--generative", "--batch-size", "2000"]).batch_size == 2000
+
+
 def test_class_batches_give_image_k_of_class_k(example):
     # 5 to 9 images per class, each image's pixels all equal to 10 * label + its index within the class.
     labels = np.repeat(np.arange(10), np.arange(5, 15)[:10] % 5 + 5)
