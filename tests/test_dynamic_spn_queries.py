@@ -139,6 +139,10 @@ def test_forms_are_told_apart_and_bad_arguments_named():
         models.DynamicSumProductNetwork(template, t0, t_minus_1)
     with pytest.raises(ValueError, match="num_interface_sums"):
         models.DynamicSumProductNetwork(template, num_interface_sums=0)
+    with pytest.raises(ValueError, match="template must be a Keras layer"):
+        models.DynamicSumProductNetwork("template", 3)
+    with pytest.raises(ValueError, match="top_network must be a Keras layer"):
+        models.DynamicSumProductNetwork(template, t0, t_minus_1, [top])
     with pytest.raises(ValueError, match="sequence_lens"):
         by_keyword(np.zeros((1, MAX_STEPS, NUM_VARS), "int32"))
     bad_top = keras.Sequential([layers.DenseSum(num_sums=3, input_shape=[1, 1, 4])])

@@ -172,3 +172,18 @@ def test_infer_no_evidence_arguments_are_checked():
         continuous_model(infer_weighted_sum=1)
     assert continuous_model().unsupervised is True
     assert continuous_model(infer_no_evidence=True).unsupervised is False
+
+
+def test_reconstruction_training_names_its_form():
+    rng = np.random.default_rng(8)
+    x = (rng.normal(size=(8, 4, 4, 1)) + 10.0).astype(np.float32)
+    mask = rng.uniform(size=x.shape) < 0.5
+    model = reconstruction_model(x, jit_compile=False)
+    weights = [w.copy() for w in model.get_weights()]
+    with pytest.raises(ValueError, match=r"fit\(x, evidence_mask\).*Got fit\(\[x, evidence_mask\]"):
+        model.fit([x, mask], x, verbose=0)
+    with pytest.raises(ValueError, match="no evidence mask"):
+        model.fit(x, verbose=0)
+    for before, after in zip(weights, model.get_weights()):
+        np.testing.assert_array_equal(before, after)
+    assert np.isfinite(model.fit(x, mask, verbose=0).history["loss"][0])

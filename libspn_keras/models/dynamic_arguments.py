@@ -4,6 +4,7 @@ import numbers
 
 import numpy as np
 import tensorflow as tf
+from tensorflow import keras
 
 ORIGINAL_NETWORKS = ("template_network", "interface_network_t0", "interface_network_t_minus_1", "top_network")
 ORIGINAL_ARGUMENTS = ORIGINAL_NETWORKS + ("return_last_step", "unsupervised")
@@ -24,8 +25,9 @@ def dynamic_arguments(args, kwargs):
 
     Raises:
         TypeError: For too many positional arguments or an argument given twice.
-        ValueError: When a network of 0.6.0's form or the template is missing,
-            or ``num_interface_sums`` is not a positive int.
+        ValueError: When a network of 0.6.0's form or the template is missing
+            or is not a Keras layer, or ``num_interface_sums`` is not a positive
+            int.
     """
     original = _uses_original_form(args, kwargs)
     names = ORIGINAL_ARGUMENTS if original else OWN_ARGUMENTS
@@ -50,6 +52,12 @@ def dynamic_arguments(args, kwargs):
             else "DynamicSumProductNetwork(template, num_interface_sums)"
         )
         raise ValueError(f"DynamicSumProductNetwork: {', '.join(missing)} missing; use {form}.")
+    for name in ORIGINAL_NETWORKS if original else ("template",):
+        if not isinstance(arguments[name], keras.layers.Layer):
+            raise ValueError(
+                f"DynamicSumProductNetwork: {name} must be a Keras layer or model (e.g. a keras.Sequential of SPN "
+                f"layers ending in sums over one scope), got {type(arguments[name]).__name__} {arguments[name]!r:.80}."
+            )
     if not original:
         count = arguments["num_interface_sums"]
         if not isinstance(count, numbers.Integral) or isinstance(count, bool) or count < 1:

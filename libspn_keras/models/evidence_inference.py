@@ -65,6 +65,14 @@ class EvidenceInferenceMixin:
         if not self.infer_no_evidence:
             return super().train_step(data)
         x, evidence_mask, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        if is_input_and_mask(x) or evidence_mask is None:
+            raise ValueError(
+                f"{type(self).__name__} '{self.name}': a model with infer_no_evidence=True trains as 0.6.0 did, with "
+                f"fit(x, evidence_mask): the evidence mask takes the place of the labels, and the targets are the "
+                f"unobserved entries of x itself. Got "
+                f"{'fit([x, evidence_mask], ...)' if is_input_and_mask(x) else 'no evidence mask'}. (predict and "
+                f"evaluate take [x, evidence_mask].)"
+            )
         self._training_on_reconstructions = True
         try:
             return super().train_step(keras.utils.pack_x_y_sample_weight((x, evidence_mask), x, sample_weight))
