@@ -213,6 +213,8 @@ def class_roots_model():
         ("negative_log_joint", False, [0, -2, 1, 2]),
         ("sparse_categorical_crossentropy", "auto", [0.0, 1.0, 2.0, np.nan]),
         ("sparse_ignoring_minus_one", "auto", [0, -2, 1, 2]),
+        ("negative_log_joint", "auto", [0.0, 0.5, 1.0, 2.0]),  # the loss would read 0.5 as class 0
+        ("sparse_categorical_crossentropy", False, [0.0, 1.0, 2.9, 2.0]),
     ],
 )
 def test_labels_outside_the_class_roots_are_refused_before_the_step(loss, jit_compile, labels):

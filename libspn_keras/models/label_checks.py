@@ -40,11 +40,17 @@ def label_range(model):
 
 
 def labels_within(labels, classes, ignored=None):
-    """Whether every label is a class index in ``[0, classes)`` or ``ignored`` (a scalar bool tensor)."""
+    """Whether every label is a class index in ``[0, classes)`` or ``ignored`` (a scalar bool tensor).
+
+    Float labels must be whole numbers: the losses cast them to integers, so
+    0.5 would train class 0.
+    """
     labels = tf.convert_to_tensor(labels)
     if not (labels.dtype.is_integer or labels.dtype.is_floating):
         return tf.constant(True)
     within = tf.logical_and(labels >= tf.cast(0, labels.dtype), labels < tf.cast(classes, labels.dtype))
+    if labels.dtype.is_floating:
+        within = tf.logical_and(within, tf.equal(labels, tf.floor(labels)))
     if ignored is not None:
         within = tf.logical_or(within, tf.equal(labels, tf.cast(ignored, labels.dtype)))
     return tf.reduce_all(within)
