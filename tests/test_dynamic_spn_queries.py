@@ -11,6 +11,9 @@ from reference import np_logsumexp
 from tensorflow import keras
 
 from libspn_keras import layers, models, optimizers
+from libspn_keras.models.fast_path import sum_layers_within
+from libspn_keras.models.queries import sum_ops_replaced
+from libspn_keras.sum_ops.max_product import SumOpMaxProduct
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "side"))
 import weights_060  # noqa: E402
@@ -178,10 +181,14 @@ def test_complete_fills_a_missing_step_by_brute_force(method):
     partial = x[::4].copy()
     partial[:, -1] = -1
     filled = model.complete([partial, lens[::4]], method=method)
-    best = np.argmax(log_p, axis=1)  # with 2 binary variables per step, MPE = most probable of the 4 steps
     last_steps = np.array(list(itertools.product([0, 1], repeat=NUM_VARS)))
     if method == "mpe":
-        np.testing.assert_array_equal(filled[:, -1], last_steps[best])
+        # MPE is max-product (the most probable induced tree), not the most probable step: the completion's
+        # max-product value is the largest among the 4 completions of the last step.
+        with sum_ops_replaced(sum_layers_within(model), SumOpMaxProduct()):
+            tree_values = model([x, lens]).numpy()[:, 0].reshape(-1, 4)
+        chosen = np.array([np.flatnonzero(np.all(last_steps == step, axis=1))[0] for step in filled[:, -1]])
+        np.testing.assert_allclose(tree_values[np.arange(len(chosen)), chosen], tree_values.max(axis=1), rtol=1e-6)
         np.testing.assert_array_equal(model.mpe([partial, lens[::4]]), filled)
     else:
         p = np.exp(log_p)  # posterior marginal of each variable of the last step, its most probable value
@@ -190,6 +197,18 @@ def test_complete_fills_a_missing_step_by_brute_force(method):
         np.testing.assert_array_equal(filled[:, -1], np.stack([first, second], axis=1))
     np.testing.assert_array_equal(filled[:, :-1], partial[:, :-1])
     assert set(np.unique(filled)) <= {0, 1}
+
+
+@pytest.mark.parametrize("method", ["posterior_marginal", "mpe", "sample"])
+def test_complete_hands_the_padding_before_a_sequence_back(method):
+    model = original_dspn(seed=4)
+    x, lens = left_padded(1, padding_value=-1)
+    x[:, 0, 0] = 1  # padding holding a value, and -1 (which inside a sequence would be missing)
+    x[:, -1, 1] = -1
+    filled = model.complete([x, lens], method=method, seed=0, batch_size=3)
+    np.testing.assert_array_equal(filled[:, :-1], x[:, :-1])
+    np.testing.assert_array_equal(filled[:, -1, 0], x[:, -1, 0])
+    assert set(np.unique(filled[:, -1, 1])) <= {0, 1}
 
 
 def test_sample_draws_from_the_sequence_distribution():

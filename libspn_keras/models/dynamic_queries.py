@@ -17,6 +17,7 @@ from libspn_keras.layers.base_leaf import missing_value
 from libspn_keras.layers.base_sum import SumLayerBase
 from libspn_keras.layers.normalize_standard_score import NormalizeStandardScore
 from libspn_keras.math.seeding import numpy_rng
+from libspn_keras.models.dynamic_arguments import step_mask
 from libspn_keras.models.queries import complete, mark_missing, missing_mask, split_at_leaf
 from libspn_keras.models.queries.batches import in_batches, query_batch_size
 from libspn_keras.models.queries.chain import run_layers
@@ -120,9 +121,19 @@ class DynamicQueryMixin:
         several batches draw with seeds derived from ``seed``.
 
         Returns:
-            A NumPy array shaped like the sequences, observed entries unchanged.
+            A NumPy array shaped like the sequences, observed entries unchanged;
+            with 0.6.0's ``[x, sequence_lens]``, so are the padding steps before
+            each sequence starts.
         """
         x, sequence_lens = self._split_input(x)
+        completed = self._completed(x, sequence_lens, evidence_mask, method, seed, batch_size)
+        if sequence_lens is None:
+            return completed
+        # The steps before a sequence starts are not part of it: they come back as they were given.
+        inside = tf.reshape(step_mask(sequence_lens, x.shape[1]), [-1, x.shape[1]] + [1] * (len(x.shape) - 2))
+        return np.where(inside.numpy(), completed, x.numpy().astype(completed.dtype))
+
+    def _completed(self, x, sequence_lens, evidence_mask, method, seed, batch_size):
         rows = query_batch_size(self, batch_size, f"{self.name}.complete", signal=True)
         if int(x.shape[0]) <= rows:
             with self._querying(x.shape[1], sequence_lens):
