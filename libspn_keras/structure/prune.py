@@ -122,7 +122,9 @@ def prune_partitions(model, data, threshold=0.01, batch_size=1024):
         return new[id(region)]
 
     root = rebuild(top)
-    roots = [root] if len(layer.roots) == 1 else [parts[0] for parts in root.partitions]
+    # Several roots are mixed by a region the layer adds over them; where one root is left, that region stays (one
+    # partition of one part), so that the weights of the root and of its mixture keep their places.
+    roots = [root] if len(layer.roots) == 1 or len(root.partitions) == 1 else [parts[0] for parts in root.partitions]
     config = model.get_config()
     for entry in config["layers"]:
         if entry["config"].get("name") == layer.name:
