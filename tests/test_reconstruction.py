@@ -184,6 +184,11 @@ def test_reconstruction_training_names_its_form():
         model.fit([x, mask], x, verbose=0)
     with pytest.raises(ValueError, match="no evidence mask"):
         model.fit(x, verbose=0)
+    with pytest.raises(ValueError, match=r"got x alone.*evaluate\(\[x, evidence_mask\], x\)"):
+        model.evaluate(x, mask, verbose=0)
     for before, after in zip(weights, model.get_weights()):
         np.testing.assert_array_equal(before, after)
+    with pytest.raises(ValueError, match=r"validation_data: \(\[x_val, evidence_mask_val\], x_val\)"):
+        model.fit(x, mask, validation_data=(x, mask), verbose=0)  # after the epoch's training steps
+    assert np.isfinite(model.evaluate([x, mask], x, verbose=0))
     assert np.isfinite(model.fit(x, mask, verbose=0).history["loss"][0])

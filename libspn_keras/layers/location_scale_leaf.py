@@ -97,8 +97,8 @@ class LocationScaleLeafBase(LeafBase):
             from the weighted variance; ``location_trainable=False`` keeps
             the locations fixed. For the other leaves this is moment
             matching, not their maximum-likelihood step (for a Laplace leaf
-            a weighted median and mean absolute deviation), so that each EM
-            step raises the likelihood is guaranteed for Normal leaves only.
+            a weighted median and mean absolute deviation), so only for
+            Normal leaves is each EM step guaranteed to raise the likelihood.
         accumulator_initializer: With ``use_accumulators``, the initial
             count (weight) of the statistics of every component, default ones
             (0.6.0's initial moment denominators): the larger, the less the

@@ -56,7 +56,7 @@ def dynamic_arguments(args, kwargs):
         if not isinstance(arguments[name], keras.layers.Layer):
             raise ValueError(
                 f"DynamicSumProductNetwork: {name} must be a Keras layer or model (e.g. a keras.Sequential of SPN "
-                f"layers ending in sums over one scope), got {type(arguments[name]).__name__} {arguments[name]!r:.80}."
+                f"layers), got {type(arguments[name]).__name__} {arguments[name]!r:.80}."
             )
     if not original:
         count = arguments["num_interface_sums"]

@@ -17,6 +17,11 @@ from tensorflow import keras
 from libspn_keras.layers.validation import check_bool
 from libspn_keras.models.queries import reconstruct
 
+EVALUATE_FORM = (
+    "evaluate takes the pair and the targets, evaluate([x, evidence_mask], x) (its loss covers every entry, as in "
+    "0.6.0), and so does validation_data: ([x_val, evidence_mask_val], x_val)."
+)
+
 
 def is_input_and_mask(inputs):
     """Whether ``inputs`` is the ``[x, evidence_mask]`` pair of an ``infer_no_evidence`` call."""
@@ -70,14 +75,22 @@ class EvidenceInferenceMixin:
                 f"{type(self).__name__} '{self.name}': a model with infer_no_evidence=True trains as 0.6.0 did, with "
                 f"fit(x, evidence_mask): the evidence mask takes the place of the labels, and the targets are the "
                 f"unobserved entries of x itself. Got "
-                f"{'fit([x, evidence_mask], ...)' if is_input_and_mask(x) else 'no evidence mask'}. (predict and "
-                f"evaluate take [x, evidence_mask].)"
+                f"{'fit([x, evidence_mask], ...)' if is_input_and_mask(x) else 'no evidence mask'}. ({EVALUATE_FORM})"
             )
         self._training_on_reconstructions = True
         try:
             return super().train_step(keras.utils.pack_x_y_sample_weight((x, evidence_mask), x, sample_weight))
         finally:
             self._training_on_reconstructions = False
+
+    def test_step(self, data):
+        """As 0.6.0: the model is called on ``[x, evidence_mask]`` and the loss compares its output with ``y``."""
+        if self.infer_no_evidence and not is_input_and_mask(keras.utils.unpack_x_y_sample_weight(data)[0]):
+            raise ValueError(
+                f"{type(self).__name__} '{self.name}': a model with infer_no_evidence=True is evaluated on "
+                f"reconstructions, as in 0.6.0; got x alone. {EVALUATE_FORM}"
+            )
+        return super().test_step(data)
 
     def _unobserved_only(self, x, y, y_pred, sample_weight=None):
         """``(y, y_pred, sample_weight)`` for the unobserved entries: vectors ``[n]`` (0.6.0's) and ``None``.

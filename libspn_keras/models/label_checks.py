@@ -58,11 +58,11 @@ def labels_within(labels, classes, ignored=None):
 
 def refused_labels_message(model, count, classes, training=True):
     """What ``fit`` (``training``) or ``evaluate`` says after ``count`` batches held labels outside the class roots."""
-    where = f"integers 0 to {classes - 1}"
+    where = f"whole numbers 0 to {classes - 1}"
     if not training:
         return (
-            f"{type(model).__name__} '{model.name}': {count} batch(es) held labels outside its {classes} class roots "
-            f"({where}); the call's results are discarded. Pass labels its loss can read."
+            f"{type(model).__name__} '{model.name}': {count} batch(es) held labels that are not indices of its "
+            f"{classes} class roots ({where}); the call's results are discarded. Pass labels its loss can read."
         )
     advice = (
         " To skip such batches with a warning instead, compile with invalid_batches='skip'."
@@ -70,6 +70,6 @@ def refused_labels_message(model, count, classes, training=True):
         else ""
     )
     return (
-        f"{type(model).__name__} '{model.name}': {count} training batch(es) held labels outside its {classes} class "
-        f"roots ({where}); their steps were skipped and changed nothing.{advice}"
+        f"{type(model).__name__} '{model.name}': {count} training batch(es) held labels that are not indices of its "
+        f"{classes} class roots ({where}); their steps were skipped and changed nothing.{advice}"
     )
