@@ -36,11 +36,18 @@ def test_debd_dataset_batches(tmp_path):
 def test_load_debd_rejects_bad_input(tmp_path):
     with pytest.raises(ValueError, match="split"):
         datasets.load_debd(tmp_path, "toy", "validation")
-    with pytest.raises(FileNotFoundError):
-        datasets.load_debd(tmp_path, "missing", "train")
+    with pytest.raises(FileNotFoundError, match=r"missing[/\\]missing\.train\.data or .*missing\.train\.data"):
+        datasets.load_debd(tmp_path, "missing", "train")  # both places it looked
     write_debd(tmp_path, "bad", [[0, 2]])
     with pytest.raises(ValueError, match="other than 0 and 1"):
         datasets.load_debd(tmp_path, "bad", "train")
+    (tmp_path / "ragged").mkdir()
+    (tmp_path / "ragged" / "ragged.train.data").write_text("0,1\n0,1,1\n")
+    with pytest.raises(ValueError, match=r"load_debd: .*ragged\.train\.data is not one row of comma-separated 0/1"):
+        datasets.load_debd(tmp_path, "ragged", "train")
+    (tmp_path / "ragged" / "ragged.valid.data").write_text("")
+    with pytest.raises(ValueError, match="holds no samples"):
+        datasets.load_debd(tmp_path, "ragged", "valid")
 
 
 @pytest.mark.parametrize("compressed", [False, True])

@@ -1,6 +1,7 @@
 """Loaders for the binary density-estimation benchmark (DEBD) text files."""
 
 import os
+import warnings
 
 import numpy as np
 import tensorflow as tf
@@ -26,12 +27,29 @@ def load_debd(root, name, split="train"):
 
     Returns:
         ``int32`` array ``[samples, variables]``.
+
+    Raises:
+        FileNotFoundError: Where neither place holds the file (both named).
+        ValueError: For another split name, or a file that is not rows of
+            comma-separated 0/1 values of one length, or holds no rows.
     """
     path = debd_path(root, name, split)
     if not os.path.exists(path):
-        raise FileNotFoundError(f"load_debd: no file {path}; expected the DEBD layout NAME/NAME.SPLIT.data.")
-    data = np.loadtxt(path, delimiter=",", dtype=np.int32, ndmin=2)
-    if data.size and not np.isin(data, (0, 1)).all():
+        nested = os.path.join(root, name, f"{name}.{split}.data")
+        raise FileNotFoundError(
+            f"load_debd: no file {nested} or {path}; expected the DEBD layout ROOT/NAME/NAME.SPLIT.data."
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "loadtxt: input contained no data", UserWarning)  # refused below
+            data = np.loadtxt(path, delimiter=",", dtype=np.int32, ndmin=2)
+    except ValueError as error:  # NumPy's message names neither the file nor the format
+        raise ValueError(
+            f"load_debd: {path} is not one row of comma-separated 0/1 values per sample: {error}"
+        ) from None
+    if data.size == 0:
+        raise ValueError(f"load_debd: {path} holds no samples.")
+    if not np.isin(data, (0, 1)).all():
         raise ValueError(f"load_debd: {path} holds values other than 0 and 1.")
     return data
 
