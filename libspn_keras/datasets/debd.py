@@ -9,12 +9,11 @@ import tensorflow as tf
 DEBD_SPLITS = ("train", "valid", "test")
 
 
-def debd_path(root, name, split):
-    """Path of ``NAME.SPLIT.data`` under ``root/NAME`` (or directly under ``root``)."""
+def debd_paths(root, name, split):
+    """The places ``NAME.SPLIT.data`` may be, in the order they are tried: under ``root/NAME``, then ``root``."""
     if split not in DEBD_SPLITS:
         raise ValueError(f"load_debd: split must be one of {DEBD_SPLITS}, got {split!r}.")
-    nested = os.path.join(root, name, f"{name}.{split}.data")
-    return nested if os.path.exists(nested) else os.path.join(root, f"{name}.{split}.data")
+    return os.path.join(root, name, f"{name}.{split}.data"), os.path.join(root, f"{name}.{split}.data")
 
 
 def load_debd(root, name, split="train"):
@@ -33,11 +32,11 @@ def load_debd(root, name, split="train"):
         ValueError: For another split name, or a file that is not rows of
             comma-separated 0/1 values of one length, or holds no rows.
     """
-    path = debd_path(root, name, split)
-    if not os.path.exists(path):
-        nested = os.path.join(root, name, f"{name}.{split}.data")
+    candidates = debd_paths(root, name, split)
+    path = next((candidate for candidate in candidates if os.path.exists(candidate)), None)
+    if path is None:
         raise FileNotFoundError(
-            f"load_debd: no file {nested} or {path}; expected the DEBD layout ROOT/NAME/NAME.SPLIT.data."
+            f"load_debd: no file {' or '.join(candidates)}; expected the DEBD layout ROOT/NAME/NAME.SPLIT.data."
         )
     try:
         with warnings.catch_warnings():
