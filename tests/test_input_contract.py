@@ -706,3 +706,24 @@ def test_eager_call_of_an_integer_model_checks_float_data_instead_of_truncating_
     expected_batch = model(np.array([[0, 1, -1], [1, 0, -1]], "int32")).numpy()
     np.testing.assert_allclose(model.predict(batch, verbose=0), expected_batch, rtol=1e-5)
     np.testing.assert_allclose(tf.function(model)(tf.constant(batch)).numpy(), expected_batch, rtol=1e-5)
+
+
+def test_invalid_batches_skip_warns_once_with_the_number_of_skipped_batches():
+    # One warning per step would carry the same text ("1 training batch(es)") every time, and Python's default
+    # warning filter shows only the first: the user would read 1 where 3 batches were skipped.
+    import warnings
+
+    rng = np.random.default_rng(13)
+    model = models.SequentialSumProductNetwork(normal_stack())
+    model.compile(optimizer=keras.optimizers.Adam(0.05), invalid_batches="skip")
+    batches = [batch(rng) for _ in range(4)]
+    for refused in batches[:3]:
+        refused[1, 0] = np.inf
+    before = model.optimizer.iterations.numpy()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(np.concatenate(batches), epochs=1, batch_size=16, verbose=0, shuffle=False)
+    messages = [str(w.message) for w in caught if "training batch(es)" in str(w.message)]
+    assert len(messages) == 1, messages
+    assert "3 training batch(es) held input values its leaves refuse" in messages[0]
+    assert model.optimizer.iterations.numpy() == before + 1

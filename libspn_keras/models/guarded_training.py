@@ -17,6 +17,7 @@ after it returns, so graph mode and XLA raise the same ``ValueError``.
 """
 
 import warnings
+from types import SimpleNamespace
 
 import tensorflow as tf
 from tensorflow import keras
@@ -116,6 +117,24 @@ class InputGuardMixin:
             f"{type(self).__name__} '{self.name}'", "invalid_batches", invalid_batches, INVALID_BATCH_POLICIES
         )
         super().compile(*args, **kwargs)
+
+    def fit(self, *args, **kwargs):
+        """``keras.Model.fit``; under ``invalid_batches="skip"`` it warns once, at the end, with the number of
+        batches it skipped (a warning per step would show only the first: Python's default filter drops repeats)."""
+        if getattr(self, "_spn_skipped_in_fit", None) is not None:  # a fit inside a fit: the outer one warns
+            return super().fit(*args, **kwargs)
+        # A namespace, not a dict: Keras would track a dict as a part of the model.
+        self._spn_skipped_in_fit = SimpleNamespace(values=0, labels=0)
+        try:
+            history = super().fit(*args, **kwargs)
+            skipped = self._spn_skipped_in_fit
+        finally:
+            self._spn_skipped_in_fit = None
+        if skipped.labels:
+            warnings.warn(refused_labels_message(self, skipped.labels, label_range(self)[0]), stacklevel=2)
+        if skipped.values:
+            warnings.warn(refused_batch_message(self, leaves_of(self), skipped.values), stacklevel=2)
+        return history
 
     def get_compile_config(self):
         # Saved with the model, so that a loaded model skips (or raises at) refused batches as it did.
@@ -335,7 +354,12 @@ class InputGuardMixin:
             if skipped:
                 if self.invalid_batches == "raise":
                     raise ValueError(message)
-                warnings.warn(message, stacklevel=2)
+                pending = getattr(self, "_spn_skipped_in_fit", None)
+                if pending is None:  # train_on_batch, or the function called directly
+                    warnings.warn(message, stacklevel=2)
+                else:  # fit warns once, with the count of the whole call
+                    pending.labels += skipped // LABELS_REFUSED
+                    pending.values += skipped % LABELS_REFUSED
             return logs
 
         self.train_function = checked_function
