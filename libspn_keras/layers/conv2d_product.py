@@ -130,6 +130,8 @@ class Conv2DProduct(FullPrecisionLayer):
                 initializer=keras.initializers.Constant(kernel_value),
                 trainable=False,
             )
+        # Resolved as 0.6.0 resolves it, so that code sizing the next layer from it reads the output channels.
+        self.num_channels = self._out_channels
 
     def call(self, x):
         x = pad_log_space(x, self._pads[0], self._pads[1])

@@ -34,7 +34,8 @@ class FlatToRegions(FullPrecisionLayer):
             )
         check_known(self, input_shape, range(1, len(input_shape)), "the variables")
 
-    def call(self, x):
+    def call(self, inputs):  # 0.6.0's argument name, so layer(inputs=x) binds as it did
+        x = inputs
         if x.shape.rank == 2:
             x = tf.expand_dims(x, axis=-1)
         return tf.tile(tf.expand_dims(x, axis=2), [1, 1, self.num_decomps, 1])

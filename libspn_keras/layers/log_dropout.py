@@ -84,7 +84,8 @@ class LogDropout(KeepsCellScopes, FullPrecisionLayer):
                 f"{tuple(input_shape)}."
             )
 
-    def call(self, x, training=False):
+    def call(self, inputs, training=False):  # 0.6.0's argument name, so layer(inputs=x) binds as it did
+        x = inputs
         if not training or self.rate == 0.0:
             return x
         noise = tf.random.uniform(self._noise_shape(x), seed=self.seed, dtype=x.dtype)

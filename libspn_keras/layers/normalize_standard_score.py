@@ -27,11 +27,33 @@ class NormalizeAxes(enum.Enum):
     """All values by one mean and standard deviation over the data (from ``adapt``)."""
 
 
+class _Axes(str):
+    """A canonical axes name (``"sample_wise"``, ...) that also equals 0.6.0's spellings.
+
+    0.6.0 kept the ``NormalizeAxes`` member in ``layer.axes``, so its scripts
+    branch on ``layer.axes == NormalizeAxes.GLOBAL``; that comparison (either
+    way round, and ``!=``) and the hyphenated strings hold here too.
+    """
+
+    def __eq__(self, other):
+        if isinstance(other, NormalizeAxes):
+            other = other.value
+        if isinstance(other, str):
+            return str.__eq__(self, other.replace("-", "_"))
+        return NotImplemented
+
+    def __ne__(self, other):
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
+    __hash__ = str.__hash__
+
+
 def _canonical_axes(owner, axes):
     """``"sample_wise"``, ``"variable_wise"`` or ``"global"`` for a ``NormalizeAxes`` or either spelling."""
     value = axes.value if isinstance(axes, NormalizeAxes) else axes
     if isinstance(value, str) and value.replace("-", "_") in _AXES:
-        return value.replace("-", "_")
+        return _Axes(value.replace("-", "_"))
     raise ValueError(
         f"{owner}: axes must be one of {_AXES} (or 0.6.0's NormalizeAxes / 'sample-wise', 'variable-wise'), "
         f"got {axes!r}."
@@ -137,15 +159,23 @@ class NormalizeStandardScore(FullPrecisionLayer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(axes=self.axes, normalization_epsilon=self.normalization_epsilon, return_stats=self.return_stats)
+        config.update(
+            axes=str(self.axes), normalization_epsilon=self.normalization_epsilon, return_stats=self.return_stats
+        )
         return config
 
-    def adapt(self, data, batch_size=1024):
+    def adapt(self, data=None, batch_size=1024, *, ds=None):
         """Learns the variable-wise or global statistics from an array or a ``tf.data.Dataset`` of inputs.
 
         A sample-wise layer has nothing to learn, so this is a no-op for it
-        (0.6.0 raised an error).
+        (0.6.0 raised an error). ``ds`` is 0.6.0's name of ``data``.
         """
+        if ds is not None:
+            if data is not None:
+                raise TypeError(f"{layer_label(self)}.adapt: give data or ds (0.6.0's name), not both.")
+            data = ds
+        if data is None:
+            raise TypeError(f"{layer_label(self)}.adapt: missing the data (an array or a tf.data.Dataset).")
         if self.axes == SAMPLE_WISE:
             return
         if isinstance(data, tf.data.Dataset):

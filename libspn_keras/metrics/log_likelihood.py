@@ -19,5 +19,8 @@ class LogLikelihood(keras.metrics.Mean):
         # Higher is better: Keras callbacks in mode='auto' (EarlyStopping, ModelCheckpoint, ...) read this.
         self._direction = "up"
 
-    def update_state(self, y_true, y_pred, sample_weight=None):
+    def update_state(self, y_true=None, y_pred=None, sample_weight=None, *, y_target=None):
+        """Adds ``log p(x)`` of ``y_pred``; ``y_true`` (0.6.0's ``y_target``) is ignored."""
+        if y_pred is None:
+            raise TypeError(f"LogLikelihood '{self.name}'.update_state: missing y_pred (the model's root output).")
         return super().update_state(log_likelihood_from_root(y_pred), sample_weight=sample_weight)

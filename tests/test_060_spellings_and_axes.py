@@ -1,0 +1,62 @@
+"""0.6.0 scripts compare ``layer.axes`` with ``NormalizeAxes`` members and pass 0.6.0's keyword names."""
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from libspn_keras import layers, metrics
+
+X = (np.random.default_rng(0).normal(size=(8, 3)) * [1.0, 5.0, 10.0] + [2.0, -3.0, 7.0]).astype("float32")
+
+
+@pytest.mark.parametrize("axes", list(layers.NormalizeAxes))
+def test_axes_compare_equal_to_060_members(axes):
+    layer = layers.NormalizeStandardScore(axes=axes)
+    assert layer.axes == axes and axes == layer.axes and not layer.axes != axes
+    assert layer.axes == axes.value and layer.axes == axes.value.replace("-", "_")
+    assert all(layer.axes != other for other in layers.NormalizeAxes if other is not axes)
+    config = layer.get_config()
+    assert type(config["axes"]) is str and json.loads(json.dumps(config))["axes"] == config["axes"]
+    assert layers.NormalizeStandardScore.from_config(config).axes == axes
+
+
+def test_060_branch_on_axes_adapts_and_gives_z_scores():
+    norm = layers.NormalizeStandardScore(axes=layers.NormalizeAxes.VARIABLE_WISE)
+    if norm.axes == layers.NormalizeAxes.VARIABLE_WISE:  # as 0.6.0 scripts decide whether to adapt
+        norm.adapt(tf.data.Dataset.from_tensor_slices(X).batch(4))
+    np.testing.assert_allclose(norm(X).numpy(), (X - X.mean(0)) / (X.std(0) + 1e-8), atol=1e-5)
+
+
+def test_adapt_takes_060_keyword_ds():
+    norm = layers.NormalizeStandardScore(axes=layers.NormalizeAxes.GLOBAL)
+    norm.adapt(ds=tf.data.Dataset.from_tensor_slices(X).batch(3))
+    np.testing.assert_allclose(norm(X).numpy(), (X - X.mean()) / (X.std() + 1e-8), atol=1e-5)
+    with pytest.raises(TypeError):
+        norm.adapt(X, ds=X)
+
+
+def test_layers_take_060_inputs_keyword():
+    out = layers.FlatToRegions(num_decomps=2)(inputs=X).numpy()
+    np.testing.assert_array_equal(out, np.repeat(X[:, :, None, None], 2, axis=2))
+    x = X.reshape(8, 3, 1, 1)
+    np.testing.assert_array_equal(layers.LogDropout(rate=0.5)(inputs=x).numpy(), x)
+
+
+def test_log_likelihood_takes_060_keyword_y_target():
+    log_p = np.log(np.array([[0.2], [0.5]], "float32"))
+    metric = metrics.LogLikelihood()
+    metric.update_state(y_target=np.zeros((2, 1), "float32"), y_pred=log_p)
+    np.testing.assert_allclose(float(metric.result()), log_p.mean(), rtol=1e-6)
+
+
+@pytest.mark.parametrize(("depthwise", "channels", "expected"), [(True, 3, 3), (False, 2, 16)])
+def test_conv2d_product_resolves_num_channels_when_built(depthwise, channels, expected):
+    # 0.6.0 fills in num_channels at build (the input channels when depthwise, else the combinations made), and
+    # scripts size the next layer from it.
+    conv = layers.Conv2DProduct(strides=[2, 2], dilations=[1, 1], kernel_size=[2, 2], depthwise=depthwise)
+    out = conv(np.zeros((1, 4, 4, channels), "float32"))
+    assert conv.num_channels == out.shape[-1] == expected
+    clone = layers.Conv2DProduct.from_config(conv.get_config())
+    assert clone(np.zeros((1, 4, 4, channels), "float32")).shape == out.shape
