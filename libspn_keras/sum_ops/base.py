@@ -10,6 +10,9 @@ Accumulators have shape ``[*lead, children, sums]`` (children on axis -2);
 children values have shape ``[batch, *lead, children]``.
 """
 
+import math
+
+import numpy as np
 import tensorflow as tf
 from tensorflow import keras
 
@@ -101,13 +104,35 @@ def gradient_weights(accumulators, logspace_accumulators):
     already used most: plain SGD ends with all weight on one child per sum
     rather than at the maximum likelihood.
     """
-    weights = normalized_weights(accumulators, logspace_accumulators)
     if not kept_normalized(accumulators):
-        return weights
+        if logspace_accumulators:
+            return _weights_of_log_weights(tf.nn.log_softmax(accumulators, axis=-2))
+        return normalized_weights(accumulators, logspace_accumulators)
+    weights = normalized_weights(accumulators, logspace_accumulators)
     accumulators = tf.convert_to_tensor(accumulators)
     if logspace_accumulators:
-        return tf.stop_gradient(weights) * tf.exp(_zero_with_gradient_of(accumulators))
+        log_weights = normalized_log_weights(accumulators, logspace_accumulators)
+        return _weights_of_log_weights(tf.stop_gradient(log_weights) + _zero_with_gradient_of(accumulators))
     return tf.stop_gradient(weights) + _zero_with_gradient_of(accumulators)
+
+
+@tf.custom_gradient
+def _weights_of_log_weights(log_weights):
+    """``exp(log_weights)``, raised to twice the smallest normal float where it would underflow.
+
+    The log-matmul kernels differentiate the linear weights, and the chain
+    rule multiplies by the weight itself; a log-space weight below about
+    ``e^-87`` (float32) would be 0, and its accumulator would get no gradient
+    even from samples that reach the sum only through its child. Raised to
+    the floor, ``floor * (flow / floor)`` hands on the flow (``d out / d log
+    w``, recomputed from the log-weights where the sum needs the exact path).
+    The forward value does not change where the fast kernel is used alone: a
+    sum that the floored weight could move by more than float32 rounding is
+    below the kernel's range and recomputed from the log-weights.
+    """
+    floor = 2.0 * float(np.finfo(log_weights.dtype.as_numpy_dtype).tiny)  # twice: exp rounding may go subnormal
+    weights = tf.exp(tf.maximum(log_weights, math.log(floor)))
+    return weights, lambda upstream: upstream * weights
 
 
 def gradient_log_weights(accumulators, logspace_accumulators):
