@@ -25,6 +25,7 @@ from tensorflow import keras
 from libspn_keras.layers.base_leaf import LeafBase
 from libspn_keras.layers.input_guard import guard_values, value_checks_active, without_value_assertions
 from libspn_keras.layers.validation import check_choice, layer_label
+from libspn_keras.models.bookkeeping import bookkeeping_variable
 from libspn_keras.models.input_shapes import (
     LABELS_REFUSED,
     SHAPE_REFUSED,
@@ -294,12 +295,9 @@ class InputGuardMixin:
         if tf.distribute.has_strategy():
             make(force=force)
             return getattr(self, attribute)
-        with tf.init_scope():
-            if getattr(self, "_spn_refused_inference_batches", None) is None:
-                self._spn_refused_inference_batches = tf.Variable(
-                    0, dtype=tf.int64, trainable=False, name="refused_inference_batches"
-                )
-        counter = self._spn_refused_inference_batches
+        counter = bookkeeping_variable(
+            self, "_spn_refused_inference_batches", 0, dtype=tf.int64, name="refused_inference_batches"
+        )
         make(force=force)
         function = getattr(self, attribute)
 
@@ -324,13 +322,10 @@ class InputGuardMixin:
         if tf.distribute.has_strategy():
             super().make_train_function(force=force)
             return self.train_function
-        with tf.init_scope():
-            if getattr(self, "_spn_refused_batches", None) is None:
-                # A plain tf.Variable: not a weight of the model, not saved with it.
-                self._spn_refused_batches = tf.Variable(0, dtype=tf.int64, trainable=False, name="refused_batches")
-            if getattr(self, "_spn_refusal_stops_call", None) is None:
-                self._spn_refusal_stops_call = tf.Variable(False, trainable=False, name="refusal_stops_call")
-        counter, stopped = self._spn_refused_batches, self._refusal_stop()
+        # Not weights of the model, and kept out of checkpoints (models.bookkeeping).
+        counter = bookkeeping_variable(self, "_spn_refused_batches", 0, dtype=tf.int64, name="refused_batches")
+        bookkeeping_variable(self, "_spn_refusal_stops_call", False, name="refusal_stops_call")
+        stopped = self._refusal_stop()
         super().make_train_function(force=force)
         function = self.train_function
 

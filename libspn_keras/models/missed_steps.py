@@ -17,6 +17,7 @@ advances once per step.
 
 import tensorflow as tf
 
+from libspn_keras.models.bookkeeping import bookkeeping_variable
 from libspn_keras.sum_ops.checked import checked_accumulators, is_checked
 
 
@@ -31,11 +32,9 @@ class MissedStepCheck:
 
 def missed_step_check(model, accumulators, check):
     """A :class:`MissedStepCheck` for ``model``, with a flag variable made once per model."""
-    with tf.init_scope():
-        if getattr(model, "_spn_missed_steps", None) is None:
-            # A plain tf.Variable: not a weight of the model, not saved with it.
-            model._spn_missed_steps = tf.Variable(0, dtype=tf.int64, trainable=False, name="missed_fast_steps")
-    return MissedStepCheck(accumulators, check, model._spn_missed_steps)
+    # Not a weight of the model, and kept out of checkpoints (models.bookkeeping).
+    missed = bookkeeping_variable(model, "_spn_missed_steps", 0, dtype=tf.int64, name="missed_fast_steps")
+    return MissedStepCheck(accumulators, check, missed)
 
 
 def step_or_miss(model, found, step, data):
