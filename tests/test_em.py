@@ -568,8 +568,10 @@ def test_em_statistics_refuse_gradient_optimizers(use_em_sums):
     x = np.linspace(-1.0, 1.0, 8, dtype="float32")[:, None]
     before = [w.copy() for w in model.get_weights()]
     model.evaluate(x, verbose=0)
-    with pytest.raises(ValueError, match="receives EM counts"):
+    with pytest.raises(ValueError, match="receives EM counts") as refused:
         model.fit(x, verbose=0)
+    # Raised before Keras traces the step: the message is not wrapped in the trace's "in user code" traceback.
+    assert str(refused.value).startswith(f"Model '{model.name}'")
     with pytest.raises(ValueError, match="receives EM counts"):
         model.train_on_batch(x)
     for got, old in zip(model.get_weights(), before):

@@ -79,6 +79,10 @@ class UnsupervisedTrainingMixin:
             self.optimizer.build(self.trainable_variables)
 
     def fit(self, x=None, y=None, *args, **kwargs):
+        if self.built and getattr(self, "compiled", False):
+            # Before Keras traces the step, so that the message is not buried in a traceback of the trace; the
+            # step checks again for models that the first batch builds.
+            check_optimizer_can_train(self)
         return super().fit(x, self._labels_for_sample_weight(y, kwargs.get("sample_weight")), *args, **kwargs)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
