@@ -550,8 +550,13 @@ def test_em_optimizer_rejects_gradient_sums_with_linear_accumulators():
         ]
     )
     model.compile(optimizer=optimizers.OnlineExpectationMaximization(1.0))
-    with pytest.raises(ValueError, match="does not deliver edge counts"):
+    before = [w.copy() for w in model.get_weights()]
+    with pytest.raises(ValueError, match="does not deliver edge counts") as refused:
         model.fit(all_binary(2), batch_size=4, verbose=0)
+    # Raised before Keras traces the step: the message is not wrapped in the trace's "in user code" traceback.
+    assert str(refused.value).startswith("OnlineExpectationMaximization: sum layer")
+    for got, old in zip(model.get_weights(), before):
+        np.testing.assert_array_equal(got, old)
 
 
 @pytest.mark.parametrize("use_em_sums", [True, False])

@@ -26,6 +26,7 @@ from libspn_keras.layers.base_leaf import LeafBase
 from libspn_keras.layers.input_guard import guard_values, value_checks_active, without_value_assertions
 from libspn_keras.layers.validation import check_choice, layer_label
 from libspn_keras.models.bookkeeping import bookkeeping_variable
+from libspn_keras.models.finite_steps import checks_finite_steps, finite_or_undone, nonfinite_steps_message
 from libspn_keras.models.input_shapes import (
     LABELS_REFUSED,
     SHAPE_REFUSED,
@@ -125,7 +126,7 @@ class InputGuardMixin:
         if getattr(self, "_spn_skipped_in_fit", None) is not None:  # a fit inside a fit: the outer one warns
             return super().fit(*args, **kwargs)
         # A namespace, not a dict: Keras would track a dict as a part of the model.
-        self._spn_skipped_in_fit = SimpleNamespace(values=0, labels=0)
+        self._spn_skipped_in_fit = SimpleNamespace(values=0, labels=0, undone=0)
         try:
             history = super().fit(*args, **kwargs)
             skipped = self._spn_skipped_in_fit
@@ -135,6 +136,8 @@ class InputGuardMixin:
             warnings.warn(refused_labels_message(self, skipped.labels, label_range(self)[0]), stacklevel=2)
         if skipped.values:
             warnings.warn(refused_batch_message(self, leaves_of(self), skipped.values), stacklevel=2)
+        if skipped.undone:
+            warnings.warn(nonfinite_steps_message(self, skipped.undone), stacklevel=2)
         return history
 
     def get_compile_config(self):
@@ -208,7 +211,11 @@ class InputGuardMixin:
         return getattr(self, counter, None) is not None and not tf.distribute.has_strategy()
 
     def _guarded_train_step(self, data):
-        step = super().train_step
+        keras_step, undone = super().train_step, getattr(self, "_spn_nonfinite_steps", None)
+        if checks_finite_steps(self) and not tf.distribute.has_strategy():
+            step = lambda data: finite_or_undone(self, keras_step, data, undone)  # noqa: E731
+        else:
+            step = keras_step
         leaves = leaves_of(self)
         inputs = keras.tree.flatten(keras.utils.unpack_x_y_sample_weight(data)[0])
         if tf.distribute.has_strategy() or not leaves or not inputs:
@@ -325,12 +332,16 @@ class InputGuardMixin:
         # Not weights of the model, and kept out of checkpoints (models.bookkeeping).
         counter = bookkeeping_variable(self, "_spn_refused_batches", 0, dtype=tf.int64, name="refused_batches")
         bookkeeping_variable(self, "_spn_refusal_stops_call", False, name="refusal_stops_call")
+        undone = None
+        if checks_finite_steps(self):
+            undone = bookkeeping_variable(self, "_spn_nonfinite_steps", 0, dtype=tf.int64, name="nonfinite_steps")
         stopped = self._refusal_stop()
         super().make_train_function(force=force)
         function = self.train_function
 
         def checked_function(iterator):
             before = int(counter.numpy())
+            undone_before = None if undone is None else int(undone.numpy())
             try:
                 logs = function(iterator)
             except BaseException:
@@ -355,7 +366,22 @@ class InputGuardMixin:
                 else:  # fit warns once, with the count of the whole call
                     pending.labels += skipped // LABELS_REFUSED
                     pending.values += skipped % LABELS_REFUSED
+            if undone is not None:
+                self._report_undone_steps(int(undone.numpy()) - undone_before)
             return logs
 
         self.train_function = checked_function
         return checked_function
+
+    def _report_undone_steps(self, count):
+        """Raises (or, under ``invalid_batches="skip"``, warns) after ``count`` steps undone for non-finite values."""
+        if not count:
+            return
+        message = nonfinite_steps_message(self, count)
+        if self.invalid_batches == "raise":
+            raise ValueError(message)
+        pending = getattr(self, "_spn_skipped_in_fit", None)
+        if pending is None:
+            warnings.warn(message, stacklevel=3)
+        else:
+            pending.undone += count

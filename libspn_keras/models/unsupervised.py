@@ -5,10 +5,13 @@ import tensorflow as tf
 from tensorflow import keras
 
 from libspn_keras.losses.negative_log_likelihood import NegativeLogLikelihood
-from libspn_keras.math.em_roles import delivers_em_counts
+from libspn_keras.math.em_roles import delivers_em_counts, em_role
 from libspn_keras.models.distributed_training import reducible_logs, weigh_by_replica_share
 from libspn_keras.models.fast_path import resolve_jit_compile
-from libspn_keras.optimizers.online_expectation_maximization import OnlineExpectationMaximization
+from libspn_keras.optimizers.online_expectation_maximization import (
+    OnlineExpectationMaximization,
+    check_counting_role,
+)
 
 
 def check_optimizer_can_train(model):
@@ -16,7 +19,8 @@ def check_optimizer_can_train(model):
 
     EM sum ops and leaves with ``use_accumulators=True`` send counts and
     moments backward instead of gradients; any optimizer but
-    ``OnlineExpectationMaximization`` would apply them as gradient steps.
+    ``OnlineExpectationMaximization`` would apply them as gradient steps,
+    and that optimizer cannot apply the true gradients of other sum ops.
     """
     if model.optimizer is None:
         raise ValueError(
@@ -24,6 +28,8 @@ def check_optimizer_can_train(model):
             f"(e.g. libspn_keras.optimizers.OnlineExpectationMaximization() or keras.optimizers.Adam()) to train it."
         )
     if isinstance(model.optimizer, OnlineExpectationMaximization):
+        for variable in model.trainable_variables:
+            check_counting_role(em_role(variable))
         return
     for variable in model.trainable_variables:
         if delivers_em_counts(variable):

@@ -41,7 +41,7 @@ def _backend_handles(variable):
     return (variable, value, *strategy.experimental_local_results(value))
 
 
-def _check_counting(role):
+def check_counting_role(role):
     """Raises ``ValueError`` for sum accumulators whose sum op delivers gradients rather than edge counts."""
     if role is not None and role.kind == SUM_ACCUMULATORS and not role.counting:
         raise ValueError(
@@ -146,7 +146,7 @@ class OnlineExpectationMaximization(keras.optimizers.Optimizer):
             id(handle): index for index, variable in enumerate(variables) for handle in _backend_handles(variable)
         }
         for role in self._roles:
-            _check_counting(role)
+            check_counting_role(role)
         ignored = [variable.path for variable, role in zip(variables, self._roles) if role is None]
         if ignored:
             warnings.warn(
@@ -200,7 +200,7 @@ class OnlineExpectationMaximization(keras.optimizers.Optimizer):
                 f"optimizer was built for."
             )
         role = self._current_role(index)
-        _check_counting(role)
+        check_counting_role(role)
         learning_rate = tf.cast(learning_rate, variable.dtype)
         counts = -tf.cast(gradient, variable.dtype)
         value = tf.convert_to_tensor(variable)

@@ -1,0 +1,75 @@
+"""Training steps that never leave a non-finite value in a variable: a step that would is undone.
+
+A gradient optimizer can overflow on finite gradients (Adam squares them:
+a gradient of 1e20 makes its second moment ``inf``, and the next step's
+update ``nan``), and a learning rate far too large can push a weight to
+``inf``. The step of an SPN model trained by such an optimizer keeps the
+values of its trainable variables and of the optimizer's state from before
+the update, and puts them back where any floating value came out
+non-finite, counting the step; ``fit`` then raises (or warns, under
+``invalid_batches="skip"``) with the number of undone steps, and the model
+stays as it was before them. EM updates mix finite counts into finite
+accumulators, so models trained by
+:class:`~libspn_keras.optimizers.OnlineExpectationMaximization` skip the
+check (it would cost a pass over the largest models' accumulators).
+"""
+
+import tensorflow as tf
+
+from libspn_keras.optimizers.online_expectation_maximization import OnlineExpectationMaximization
+
+
+def checks_finite_steps(model):
+    """Whether ``model``'s training steps check their updates (any optimizer but online EM)."""
+    optimizer = getattr(model, "optimizer", None)
+    return optimizer is not None and not isinstance(optimizer, OnlineExpectationMaximization)
+
+
+def finite_or_undone(model, step, data, counter):
+    """``step(data)``; where it leaves a non-finite value in a variable or in the optimizer's state, the values from
+    before it are put back and ``counter`` counts the step. Returns the step's logs either way."""
+    variables = _step_variables(model)
+    if counter is None or not any(tf.as_dtype(variable.dtype).is_floating for variable in variables):
+        return step(data)
+    before = [tf.convert_to_tensor(variable) for variable in variables]
+    with tf.control_dependencies(before):  # read before the update writes (tf.function orders them so too)
+        logs = step(data)
+    # Read after the update: tf.function orders reads after the writes before them.
+    finite = tf.reduce_all(
+        tf.stack(
+            [
+                tf.reduce_all(tf.math.is_finite(tf.convert_to_tensor(variable)))
+                for variable in variables
+                if tf.as_dtype(variable.dtype).is_floating
+            ]
+        )
+    )
+
+    def undo():
+        for variable, value in zip(variables, before):
+            variable.assign(value)
+        counter.assign_add(1)
+        return tf.constant(False)
+
+    kept = tf.cond(finite, lambda: tf.constant(True), undo)
+    with tf.control_dependencies([kept]):
+        return tf.nest.map_structure(lambda value: tf.identity(value) if tf.is_tensor(value) else value, logs)
+
+
+def _step_variables(model):
+    """The variables a training step may write: trainable weights and the optimizer's state (iterations included,
+    so that an undone step does not count), without duplicates."""
+    found = {}
+    for variable in list(model.trainable_variables) + list(getattr(model.optimizer, "variables", [])):
+        found.setdefault(id(variable), variable)
+    return list(found.values())
+
+
+def nonfinite_steps_message(model, count):
+    """What ``fit`` says after ``count`` training steps were undone for non-finite values."""
+    return (
+        f"{type(model).__name__} '{model.name}': {count} training step(s) would have left non-finite values (inf or "
+        f"NaN) in its weights or in the state of its optimizer {type(model.optimizer).__name__}; they were undone, "
+        f"so the model is as it was before them. Lower the learning rate, or clip the gradients (e.g. "
+        f"keras.optimizers.Adam(clipnorm=1.0))."
+    )
