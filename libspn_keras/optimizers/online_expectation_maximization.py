@@ -80,7 +80,10 @@ class OnlineExpectationMaximization(keras.optimizers.Optimizer):
         learning_rate: ``eta`` in ``[0, 1]`` (0.6.0's ``lr`` is accepted too; ``0`` leaves everything as it is),
             or a ``keras.optimizers.schedules.LearningRateSchedule`` giving
             ``eta`` per step (e.g. a decaying step, with which online EM
-            settles instead of wandering around a fixed point).
+            settles instead of wandering around a fixed point). A schedule's
+            values are clipped to ``[0, 1]``, the range a number is checked
+            against (a larger step overshoots the EM estimate and can make
+            counts and leaf variances negative).
         accumulate_batches: Number of batches whose counts are averaged before
             an update (an int; a NumPy int as 0.6.0 users pass works too).
         name: Name of the optimizer (third by position, as in 0.6.0).
@@ -201,7 +204,8 @@ class OnlineExpectationMaximization(keras.optimizers.Optimizer):
             )
         role = self._current_role(index)
         check_counting_role(role)
-        learning_rate = tf.cast(learning_rate, variable.dtype)
+        # A schedule is not checked at construction as a number is: keep its values in [0, 1] (see learning_rate).
+        learning_rate = tf.clip_by_value(tf.cast(learning_rate, variable.dtype), 0.0, 1.0)
         counts = -tf.cast(gradient, variable.dtype)
         value = tf.convert_to_tensor(variable)
         estimate_total = None  # of a sum estimate: known from one batch's counts, summed from averaged ones

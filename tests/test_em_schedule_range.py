@@ -1,0 +1,50 @@
+"""A learning-rate schedule of the EM optimizer is kept in [0, 1], the range a number is checked against."""
+
+import numpy as np
+from tensorflow import keras
+
+from libspn_keras import layers, models, optimizers
+from libspn_keras.math.em_roles import leaf_moments
+
+
+class _Constant(keras.optimizers.schedules.LearningRateSchedule):
+    def __init__(self, value):
+        self.value = value
+
+    def __call__(self, step):
+        return self.value
+
+    def get_config(self):
+        return {"value": self.value}
+
+
+def _fit(learning_rate):
+    keras.utils.set_random_seed(0)
+    model = models.SequentialSumProductNetwork(
+        [
+            keras.Input(shape=(1,)),
+            layers.FlatToRegions(num_decomps=1),
+            layers.NormalLeaf(num_components=2, use_accumulators=True, scale_trainable=True),
+            layers.RootSum(return_weighted_child_logits=False, sum_op="em"),
+        ]
+    )
+    model.compile(optimizer=optimizers.OnlineExpectationMaximization(learning_rate))
+    x = np.random.default_rng(0).normal(size=(12, 1)).astype(np.float32)
+    model.fit(x, batch_size=3, epochs=3, shuffle=False, verbose=0)
+    leaf, root = model.layers[1], model.layers[2]
+    return leaf_moments(leaf.statistics)[1].numpy(), root.accumulators.numpy()
+
+
+def test_schedule_above_one_steps_as_one():
+    variance, weights = _fit(_Constant(1.8))
+    assert np.all(variance > 0)
+    expected_variance, expected_weights = _fit(1.0)
+    np.testing.assert_allclose(variance, expected_variance, rtol=1e-6)
+    np.testing.assert_allclose(weights, expected_weights, rtol=1e-6, atol=1e-9)
+
+
+def test_negative_schedule_value_leaves_everything():
+    before_variance, before_weights = _fit(0.0)
+    variance, weights = _fit(_Constant(-0.5))
+    np.testing.assert_allclose(variance, before_variance, rtol=1e-6)
+    np.testing.assert_allclose(weights, before_weights, rtol=1e-6, atol=1e-9)
