@@ -71,7 +71,7 @@ def test_sample_refuses_a_bad_number_of_samples(bad):
     model = gaussian_model()
     with pytest.raises(ValueError, match="num_samples"):
         model.sample(bad)
-    with pytest.raises(ValueError, match="num_samples"):
+    with pytest.raises(ValueError, match="zero_evidence_inference: size must be an int"):  # its argument's name
         model.zero_evidence_inference(bad)
 
 

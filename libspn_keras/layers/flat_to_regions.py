@@ -36,6 +36,12 @@ class FlatToRegions(FullPrecisionLayer):
 
     def call(self, inputs):  # 0.6.0's argument name, so layer(inputs=x) binds as it did
         x = inputs
+        if not hasattr(x, "shape") or (x.shape.rank is not None and x.shape.rank < 2):  # the leaf checks the rest
+            shape = tuple(x.shape) if hasattr(x, "shape") else type(x).__name__
+            raise ValueError(
+                f"FlatToRegions '{self.name}' expects input [batch, vars] or [batch, vars, d], got {shape}. Pass one "
+                f"array with a batch axis (x[None] for a single sample)."
+            )
         if x.shape.rank == 2:
             x = tf.expand_dims(x, axis=-1)
         return tf.tile(tf.expand_dims(x, axis=2), [1, 1, self.num_decomps, 1])

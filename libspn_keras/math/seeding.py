@@ -22,8 +22,9 @@ def resolve_seed(seed):
     """``seed`` itself, or for ``None`` a fresh seed from NumPy's global state (``keras.utils.set_random_seed``)."""
     if seed is None:
         return int(np.random.randint(_MAX_SEED))
-    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool):
-        raise ValueError(f"seed must be an int or None, got {seed!r}.")
+    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or not 0 <= seed < 2**64:
+        # Philox keys are 64-bit: -1 would be the key of 2**64 - 1, and 2**64 that of 0.
+        raise ValueError(f"seed must be an int or None (ints from 0 to 2**64 - 1), got {seed!r}.")
     return int(seed)
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow import keras
 
+from libspn_keras.arguments import check_int
 from libspn_keras.layers.base_leaf import missing_value
 from libspn_keras.layers.base_sum import SumLayerBase
 from libspn_keras.layers.normalize_standard_score import NormalizeStandardScore
@@ -21,7 +22,7 @@ from libspn_keras.models.dynamic_arguments import step_mask
 from libspn_keras.models.queries import complete, mark_missing, missing_mask, split_at_leaf
 from libspn_keras.models.queries.batches import in_batches, query_batch_size
 from libspn_keras.models.queries.chain import run_layers
-from libspn_keras.models.queries.evidence import check_leaf_values, check_num_samples, query_dtype
+from libspn_keras.models.queries.evidence import check_leaf_values, check_num_samples, query_dtype, query_input
 
 
 def sum_layers_in(layer):
@@ -157,6 +158,7 @@ class DynamicQueryMixin:
         """``num_samples`` sequences of ``num_steps`` steps (default: the length the model was built for)."""
         num_samples = check_num_samples(f"{self.name}.sample", num_samples)
         num_steps = num_steps if num_steps is not None else self._built_shape[1]
+        num_steps = check_int(f"{self.name}.sample", "num_steps", num_steps, minimum=1)
         dtype = query_dtype(self._built_dtype)
         evidence = tf.fill((num_samples, num_steps, *self._built_shape[2:]), missing_value(dtype))
         inputs = [evidence, np.full(num_samples, num_steps)] if self.original_form else evidence
@@ -169,9 +171,19 @@ class DynamicQueryMixin:
                 raise ValueError(f"{self.name}: 0.6.0's dynamic SPNs are queried with [x, sequence_lens].")
             x, sequence_lens = x
             sequence_lens = tf.convert_to_tensor(sequence_lens)
+            if sequence_lens.shape.rank != 1 or not (sequence_lens.dtype.is_integer or sequence_lens.dtype.is_floating):
+                raise ValueError(
+                    f"{self.name}: sequence_lens must be one whole number per sequence of x (shape [batch]), got "
+                    f"{sequence_lens.dtype.name} of shape {tuple(sequence_lens.shape)}."
+                )
         else:
             sequence_lens = None
-        x = tf.convert_to_tensor(x)
+        x = query_input(self, x, self.name)
+        if x.shape.rank is None or x.shape.rank < 3 or x.shape[1] == 0:
+            raise ValueError(
+                f"{self.name}: queries on a dynamic SPN take sequences [batch, time, ...] with at least one step, "
+                f"got shape {tuple(x.shape)}; add the time axis (x[:, None] for sequences of one step)."
+            )
         if not self.built:
             # A query may be the model's first use: build it as a call would, or the template keeps this batch's
             # number of rows as its input shape and a later call on other sequences fails.

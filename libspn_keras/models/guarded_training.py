@@ -26,6 +26,7 @@ from libspn_keras.layers.base_leaf import LeafBase
 from libspn_keras.layers.input_guard import guard_values, value_checks_active, without_value_assertions
 from libspn_keras.layers.validation import check_choice, layer_label
 from libspn_keras.models.bookkeeping import bookkeeping_variable
+from libspn_keras.models.evidence_masks import checked_evidence_mask
 from libspn_keras.models.finite_steps import checks_finite_steps, finite_or_undone, nonfinite_steps_message
 from libspn_keras.models.input_shapes import (
     LABELS_REFUSED,
@@ -99,6 +100,26 @@ def refused_inference_message(model, leaves):
     )
 
 
+def integer_values(model, x, dtype, leaves, check_shape=True):
+    """Float data ``x`` for a model that reads integers of ``dtype``: checked against ``leaves``, then converted.
+
+    Missing entries (NaN, negative values) become -1; anything else is returned unchanged.
+    """
+    if not dtype.is_integer or dtype.is_unsigned:
+        return x
+    values = tf.convert_to_tensor(x)
+    if not values.dtype.is_floating or not leaves:
+        return x
+    if check_shape and tf.executing_eagerly():
+        input_shape_matches(model, values)
+    if value_checks_active():
+        with tf.control_dependencies([checked_batch(leaves, values)]):
+            values = tf.identity(values)
+    missing = tf.logical_or(tf.math.is_nan(values), values < 0)
+    observed = tf.cast(tf.where(missing, tf.zeros_like(values), values), dtype)
+    return tf.where(missing, tf.constant(-1, dtype), observed)
+
+
 class InputGuardMixin:
     """``compile(..., invalid_batches="raise" | "skip")`` and training steps checked against the leaves."""
 
@@ -149,7 +170,13 @@ class InputGuardMixin:
 
     def __call__(self, *args, **kwargs):
         if args:
-            args = (self._integer_input(one_named_input(self, args[0])), *args[1:])
+            inputs = one_named_input(self, args[0])
+            if getattr(self, "infer_no_evidence", False) and isinstance(inputs, (list, tuple)) and len(inputs) == 2:
+                # [x, evidence_mask]: Keras would cast both to an integer input's dtype (0.5 -> 0) unchecked.
+                inputs = type(inputs)([self._integer_input(inputs[0]), checked_evidence_mask(inputs[1], self.name)])
+            else:
+                inputs = self._integer_input(inputs)
+            args = (inputs, *args[1:])
         return super().__call__(*args, **kwargs)
 
     def _integer_input(self, x):
@@ -168,20 +195,7 @@ class InputGuardMixin:
             dtype = input_dtype(self)
         except (AttributeError, ValueError):  # no functional input (a model built by subclassing)
             return x
-        if not dtype.is_integer or dtype.is_unsigned:
-            return x
-        values = tf.convert_to_tensor(x)
-        leaves = leaves_of(self)
-        if not values.dtype.is_floating or not leaves:
-            return x
-        if tf.executing_eagerly():
-            input_shape_matches(self, values)
-        if value_checks_active():
-            with tf.control_dependencies([checked_batch(leaves, values)]):
-                values = tf.identity(values)
-        missing = tf.logical_or(tf.math.is_nan(values), values < 0)
-        observed = tf.cast(tf.where(missing, tf.zeros_like(values), values), dtype)
-        return tf.where(missing, tf.constant(-1, dtype), observed)
+        return integer_values(self, x, dtype, leaves_of(self))
 
     def train_step(self, data):
         with without_value_assertions(self._step_checks_batches("_spn_refused_batches")):

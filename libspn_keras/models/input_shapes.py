@@ -35,8 +35,8 @@ def input_shape_matches(model, x):
     message = f"{label} was built for input of shape {(None, *expected)} but got shape"
     given = tuple(x.shape[1:]) if x.shape.rank is not None else None
     if given is not None:
-        if sizes_conflict(given, expected):
-            raise ValueError(f"{message} {(x.shape[0], *given)}. Feed data of the shape the model was built for.")
+        if x.shape.rank == 0 or sizes_conflict(given, expected):
+            raise ValueError(f"{message} {tuple(x.shape)}. Feed data of the shape the model was built for.")
         if all(g is not None or e is None for g, e in zip(given, expected)):
             return tf.constant(True)
     shape = tf.shape(x, out_type=tf.int64)

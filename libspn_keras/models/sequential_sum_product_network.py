@@ -121,6 +121,16 @@ class SequentialSumProductNetwork(
     def call(self, inputs, training=None, mask=None, **kwargs):
         if self.infer_no_evidence and is_input_and_mask(inputs):
             return self.reconstruction(inputs, training=training)
+        if isinstance(inputs, (list, tuple)):
+            form = (
+                "one array x, or [x, evidence_mask]"
+                if self.infer_no_evidence
+                else "one array x ([x, evidence_mask] needs infer_no_evidence=True; or use "
+                "model.complete(x, evidence_mask))"
+            )
+            raise ValueError(
+                f"{type(self).__name__} '{self.name}' takes {form}; got a {type(inputs).__name__} of {len(inputs)}."
+            )
         # Runs the layers in order, handing each DenseProduct(2) -> DenseSum pair to the sum op in one piece
         # so that ops which can (gradient, soft EM) never build the product layer's log-space output.
         x = inputs

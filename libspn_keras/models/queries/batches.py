@@ -36,7 +36,7 @@ def query_batch_size(model, batch_size=None, owner="query", signal=False):
     ``signal`` back to the leaves, see :data:`SIGNAL_QUERY_MEMORY_FACTOR`).
     """
     if batch_size is not None:
-        return check_int(owner, "batch_size", batch_size, minimum=1)
+        return min(check_int(owner, "batch_size", batch_size, minimum=1), 2**62)
     per_row = output_bytes_per_row(model)
     if not per_row:
         return DEFAULT_QUERY_BATCH_SIZE

@@ -15,6 +15,7 @@ from libspn_keras.models.queries.evidence import (
     mark_missing,
     missing_mask,
     query_dtype,
+    query_input,
 )
 from libspn_keras.models.queries.signal import leaf_signal
 
@@ -106,7 +107,7 @@ def complete(model, x, evidence_mask=None, method="posterior_marginal", seed=Non
     if method not in COMPLETION_METHODS:
         raise ValueError(f"{model.name}.complete: method must be one of {COMPLETION_METHODS}, got {method!r}.")
     rows = query_batch_size(model, batch_size, f"{model.name}.complete", signal=True)
-    x = tf.convert_to_tensor(x)
+    x = query_input(model, x, f"{model.name}.complete")
     # A dynamic SPN's query chain holds the sequence lengths of the whole call: it completes all rows at once.
     if x.shape.rank and x.shape[0] > rows and not callable(getattr(model, "query_chain", None)):
         # The whole input's shape and mask are checked here: errors name the input, not a batch, and the batches

@@ -6,23 +6,16 @@ import tensorflow as tf
 from libspn_keras.layers.base_leaf import missing_value
 from libspn_keras.layers.normalize_standard_score import NormalizeStandardScore
 from libspn_keras.layers.validation import check_int
+from libspn_keras.models.evidence_masks import checked_evidence_mask
 from libspn_keras.models.guarded_training import checked_batch
-from libspn_keras.models.input_shapes import input_dtype, input_shape_matches
+from libspn_keras.models.input_shapes import input_dtype, input_shape_matches, one_named_input
 
 
 def missing_mask(x, leaf, evidence_mask=None, name="model"):
     """Unobserved entries: those ``leaf`` reads as missing (NaN, negative categories) and ``evidence_mask == False``."""
     missing = tf.logical_not(leaf.observed_mask(x))
     if evidence_mask is not None:
-        if not tf.is_tensor(evidence_mask) or hasattr(evidence_mask, "numpy"):  # values at hand: check them
-            values = np.asarray(evidence_mask)
-            if values.dtype != bool and not (values.dtype.kind in "iuf" and np.isin(values, (0, 1)).all()):
-                raise ValueError(
-                    f"{name}: evidence_mask must be boolean (True = observed), or 0 and 1; got {values.dtype} values "
-                    f"such as {values.ravel()[~np.isin(values.ravel(), (0, 1))][:3].tolist()}."
-                )
-            evidence_mask = values.astype(bool)
-        evidence_mask = tf.convert_to_tensor(evidence_mask, dtype=tf.bool)
+        evidence_mask = tf.convert_to_tensor(checked_evidence_mask(evidence_mask, name), dtype=tf.bool)
         if not evidence_mask.shape.is_compatible_with(x.shape):
             raise ValueError(
                 f"{name}: evidence_mask has shape {tuple(evidence_mask.shape)} but x has shape {tuple(x.shape)}; "
@@ -30,6 +23,31 @@ def missing_mask(x, leaf, evidence_mask=None, name="model"):
             )
         missing = tf.logical_or(missing, tf.logical_not(evidence_mask))
     return missing
+
+
+def query_input(model, x, owner):
+    """``x`` of a query as a tensor of numbers; raises ``ValueError`` naming ``owner`` for anything else.
+
+    A dict ``{input_name: array}`` is read as the model's calls read it. A ``tf.data.Dataset``,
+    ragged or non-numeric data (strings, ``None``, complex numbers) are refused here, where the
+    message can say what the query takes, instead of failing inside TensorFlow.
+    """
+    x = one_named_input(model, x)
+    if isinstance(x, tf.data.Dataset):
+        raise ValueError(
+            f"{owner}: x must be an array or tensor shaped like the model input, got a tf.data.Dataset; pass its "
+            f"rows (e.g. np.concatenate(list(dataset.as_numpy_iterator()))) or query it batch by batch."
+        )
+    try:
+        x = tf.convert_to_tensor(x)
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"{owner}: x must be a numeric array shaped like the model input ({error})") from None
+    if not (x.dtype.is_floating or x.dtype.is_integer or x.dtype == tf.bool):
+        raise ValueError(
+            f"{owner}: x must hold numbers (floats, integers or bools), got dtype {x.dtype.name}; convert it, "
+            f"e.g. x.astype('float32')."
+        )
+    return x
 
 
 def query_dtype(dtype, model=None):
@@ -60,13 +78,18 @@ def mark_missing(x, missing):
 
 def empty_evidence(model, num_samples):
     """``num_samples`` inputs shaped like the model input with every entry missing (in :func:`query_dtype`)."""
+    if not getattr(model, "inputs", None):  # Keras raises AttributeError before a Sequential has an input
+        raise ValueError(
+            f"{model.name}: sampling needs the model's input shape, and the model has none yet; build it from "
+            f"keras.Input(shape) or call it once on data (model(x))."
+        )
     shape = (num_samples, *model.inputs[0].shape[1:])
     return tf.fill(shape, missing_value(query_dtype(input_dtype(model))))
 
 
-def check_num_samples(name, num_samples):
-    """``num_samples`` as an int >= 1; raises ``ValueError`` naming the argument otherwise."""
-    return check_int(name, "num_samples", num_samples, minimum=1)
+def check_num_samples(name, num_samples, argument="num_samples"):
+    """``num_samples`` as an int >= 1; raises ``ValueError`` naming the ``argument`` otherwise."""
+    return check_int(name, argument, num_samples, minimum=1)
 
 
 def check_leaf_values(model, leaf, x, missing):

@@ -15,6 +15,7 @@ from libspn_keras.models.queries.evidence import (
     mark_missing,
     missing_mask,
     query_dtype,
+    query_input,
 )
 
 
@@ -34,7 +35,7 @@ class QueryMixin:
                 as fit about 2 GiB of layer outputs (see
                 :mod:`~libspn_keras.models.queries.batches`).
         """
-        x = tf.convert_to_tensor(x)
+        x = query_input(self, x, f"{self.name}.log_likelihood")
         x = tf.cast(x, query_dtype(x.dtype, self))
         leaf = split_at_leaf(self)[1]
         missing = missing_mask(x, leaf, evidence_mask, name=self.name)
@@ -79,6 +80,7 @@ class QueryMixin:
         """``num_samples`` unconditional samples shaped like the model input (``seed`` and ``batch_size`` as for
         :meth:`complete`)."""
         num_samples = check_num_samples(f"{self.name}.sample", num_samples)
+        query_batch_size(self, batch_size, f"{self.name}.sample")  # checked here, for a message naming sample
         samples = complete(self, empty_evidence(self, num_samples), method="sample", seed=seed, batch_size=batch_size)
         return samples.astype(input_dtype(self).as_numpy_dtype)
 
@@ -102,7 +104,7 @@ class QueryMixin:
         Returns:
             A NumPy array ``[size, *input_shape]`` of floats.
         """
-        size = check_num_samples(f"{self.name}.zero_evidence_inference", size)
+        size = check_num_samples(f"{self.name}.zero_evidence_inference", size, argument="size")
         rows = query_batch_size(self, batch_size, f"{self.name}.zero_evidence_inference", signal=True)
         weighted = getattr(self, "infer_weighted_sum", True)
 
