@@ -75,3 +75,42 @@ def test_em_models_skip_the_check():
     model.compile(optimizer=optimizers.OnlineExpectationMaximization(0.05))
     model.fit((X > 0).astype("int32"), batch_size=8, epochs=1, verbose=0)
     assert getattr(model, "_spn_nonfinite_steps", None) is None
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_steps_after_an_undone_one_in_the_same_call_do_not_train(jit_compile):
+    # With steps_per_execution=3, fit raises after the call: as with one step per call, the model must stay as it
+    # was before the undone step (a batch with a finite value of 1e19 makes Adam's second moment infinite).
+    data = np.random.default_rng(0).normal(size=(6, 4)).astype("float32")
+    bad = data.copy()
+    bad[1, 0] = 1e19
+    model = normal_rat_spn()
+    model.compile(optimizer=keras.optimizers.Adam(0.01), steps_per_execution=3, jit_compile=jit_compile)
+    with pytest.raises(ValueError, match="1 training step"):
+        model.fit(bad, batch_size=1, shuffle=False, verbose=0)
+    reference = normal_rat_spn()
+    reference.compile(optimizer=keras.optimizers.Adam(0.01), jit_compile=jit_compile)
+    reference.fit(data[:1], batch_size=1, verbose=0)
+    assert int(model.optimizer.iterations.numpy()) == 1
+    for value, expected in zip(state(model), state(reference)):
+        np.testing.assert_array_equal(value, expected)
+    # The flag is cleared: the next fit trains every step.
+    model.fit(data[2:5], batch_size=1, shuffle=False, verbose=0)
+    assert int(model.optimizer.iterations.numpy()) == 4
+
+
+def test_an_undone_step_stays_out_of_the_metrics():
+    # As a refused batch's: the epoch's loss is that of the kept steps (the undone one's was ~1e37).
+    data = np.random.default_rng(0).normal(size=(4, 4)).astype("float32")
+    bad = data.copy()
+    bad[1, 0] = 1e19
+    model = normal_rat_spn()
+    model.compile(optimizer=keras.optimizers.Adam(0.01), invalid_batches="skip")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        loss = model.fit(bad, batch_size=1, shuffle=False, verbose=0).history["loss"][0]
+    reference = normal_rat_spn()
+    reference.compile(optimizer=keras.optimizers.Adam(0.01))
+    kept = np.delete(data, 1, axis=0)
+    expected = reference.fit(kept, batch_size=1, shuffle=False, verbose=0).history["loss"][0]
+    np.testing.assert_allclose(loss, expected, rtol=1e-5)

@@ -25,13 +25,19 @@ def checks_finite_steps(model):
     return optimizer is not None and not isinstance(optimizer, OnlineExpectationMaximization)
 
 
-def finite_or_undone(model, step, data, counter):
+def finite_or_undone(model, step, data, counter, stop=None):
     """``step(data)``; where it leaves a non-finite value in a variable or in the optimizer's state, the values from
-    before it are put back and ``counter`` counts the step. Returns the step's logs either way."""
+    before it are put back and ``counter`` counts the step. Returns the step's logs either way.
+
+    ``stop`` (a boolean variable, or ``None``) is set after an undone step, so that the rest of a call of several
+    steps is skipped where ``fit`` raises after the call (the model then stays as it was before the undone step).
+    """
     variables = _step_variables(model)
     if counter is None or not any(tf.as_dtype(variable.dtype).is_floating for variable in variables):
         return step(data)
-    before = [tf.convert_to_tensor(variable) for variable in variables]
+    # The metrics are put back too, so that an undone step's loss stays out of them (as a refused batch's does).
+    kept = variables + [v for v in _metric_variables(model) if id(v) not in {id(u) for u in variables}]
+    before = [tf.convert_to_tensor(variable) for variable in kept]
     with tf.control_dependencies(before):  # read before the update writes (tf.function orders them so too)
         logs = step(data)
     # Read after the update: tf.function orders reads after the writes before them.
@@ -46,14 +52,14 @@ def finite_or_undone(model, step, data, counter):
     )
 
     def undo():
-        for variable, value in zip(variables, before):
+        for variable, value in zip(kept, before):
             variable.assign(value)
         counter.assign_add(1)
-        return tf.constant(False)
+        if stop is not None:
+            stop.assign(True)
+        return model.get_metrics_result()
 
-    kept = tf.cond(finite, lambda: tf.constant(True), undo)
-    with tf.control_dependencies([kept]):
-        return tf.nest.map_structure(lambda value: tf.identity(value) if tf.is_tensor(value) else value, logs)
+    return tf.cond(finite, lambda: logs, undo)
 
 
 def _step_variables(model):
@@ -63,6 +69,11 @@ def _step_variables(model):
     for variable in list(model.trainable_variables) + list(getattr(model.optimizer, "variables", [])):
         found.setdefault(id(variable), variable)
     return list(found.values())
+
+
+def _metric_variables(model):
+    """The variables of the model's metrics (the loss tracker's included)."""
+    return [variable for metric in model.metrics for variable in metric.variables]
 
 
 def nonfinite_steps_message(model, count):

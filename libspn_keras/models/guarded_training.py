@@ -226,8 +226,9 @@ class InputGuardMixin:
 
     def _guarded_train_step(self, data):
         keras_step, undone = super().train_step, getattr(self, "_spn_nonfinite_steps", None)
+        stopped = self._refusal_stop()
         if checks_finite_steps(self) and not tf.distribute.has_strategy():
-            step = lambda data: finite_or_undone(self, keras_step, data, undone)  # noqa: E731
+            step = lambda data: finite_or_undone(self, keras_step, data, undone, stopped)  # noqa: E731
         else:
             step = keras_step
         leaves = leaves_of(self)
@@ -242,7 +243,6 @@ class InputGuardMixin:
         valid = tf.logical_and(valid, labels_ok)
         data = with_known_input_shape(self, data, x)
         counter = getattr(self, "_spn_refused_batches", None)
-        stopped = self._refusal_stop()
         if stopped is not None:
             valid = tf.logical_and(valid, tf.logical_not(stopped))
 
@@ -363,7 +363,8 @@ class InputGuardMixin:
                     stopped.assign(False)
                 raise
             skipped = int(counter.numpy()) - before
-            if skipped and stopped is not None:
+            undone_now = 0 if undone is None else int(undone.numpy()) - undone_before
+            if (skipped or undone_now) and stopped is not None:
                 stopped.assign(False)
             if skipped >= SHAPE_REFUSED:
                 raise ValueError(refused_shape_message(self, skipped // SHAPE_REFUSED, "their steps were skipped"))
@@ -380,8 +381,7 @@ class InputGuardMixin:
                 else:  # fit warns once, with the count of the whole call
                     pending.labels += skipped // LABELS_REFUSED
                     pending.values += skipped % LABELS_REFUSED
-            if undone is not None:
-                self._report_undone_steps(int(undone.numpy()) - undone_before)
+            self._report_undone_steps(undone_now)
             return logs
 
         self.train_function = checked_function
