@@ -17,8 +17,7 @@ from libspn_keras.models.dynamic_arguments import (
 )
 from libspn_keras.models.dynamic_queries import DynamicQueryMixin
 from libspn_keras.models.fast_path import FastPathMixin
-from libspn_keras.models.guarded_training import InputGuardMixin, integer_values, leaves_of
-from libspn_keras.models.input_shapes import input_dtype
+from libspn_keras.models.guarded_training import InputGuardMixin
 from libspn_keras.models.unsupervised import UnsupervisedTrainingMixin
 from libspn_keras.models.weight_files import WeightFilesMixin
 
@@ -135,21 +134,13 @@ class DynamicSumProductNetwork(
         return self.unroll(template, sequence_lens, training=training)
 
     def _integer_input(self, x):
-        # The model has no functional input: the template's first layer tells whether it reads integers.
         if self.original_form and isinstance(x, (list, tuple)) and len(x) == 2:
-            return type(x)([self._integer_steps(x[0]), x[1]])
-        if isinstance(x, (list, tuple, dict)):
-            return x
-        return self._integer_steps(x)
+            return type(x)([super()._integer_input(x[0]), x[1]])
+        return super()._integer_input(x)
 
-    def _integer_steps(self, x):
-        if isinstance(x, keras.KerasTensor) or not self.built:
-            return x
-        try:
-            dtype = input_dtype(self.template_model)
-        except (AttributeError, ValueError, IndexError):
-            return x
-        return integer_values(self, x, dtype, leaves_of(self.template_model), check_shape=False)
+    def _input_reader(self):
+        # The model has no functional input: the template's first layer tells whether it reads integers.
+        return self.template_model
 
     def compute_output_shape(self, input_shape):
         if not self.original_form:

@@ -36,7 +36,7 @@ def finite_or_undone(model, step, data, counter, stop=None):
     if counter is None or not any(tf.as_dtype(variable.dtype).is_floating for variable in variables):
         return step(data)
     # The metrics are put back too, so that an undone step's loss stays out of them (as a refused batch's does).
-    kept = variables + [v for v in _metric_variables(model) if id(v) not in {id(u) for u in variables}]
+    kept = _unique(variables + _metric_variables(model))
     before = [tf.convert_to_tensor(variable) for variable in kept]
     with tf.control_dependencies(before):  # read before the update writes (tf.function orders them so too)
         logs = step(data)
@@ -65,10 +65,12 @@ def finite_or_undone(model, step, data, counter, stop=None):
 def _step_variables(model):
     """The variables a training step may write: trainable weights and the optimizer's state (iterations included,
     so that an undone step does not count), without duplicates."""
-    found = {}
-    for variable in list(model.trainable_variables) + list(getattr(model.optimizer, "variables", [])):
-        found.setdefault(id(variable), variable)
-    return list(found.values())
+    return _unique(list(model.trainable_variables) + list(getattr(model.optimizer, "variables", [])))
+
+
+def _unique(variables):
+    """``variables`` in their order, each once."""
+    return list({id(variable): variable for variable in variables}.values())
 
 
 def _metric_variables(model):

@@ -191,11 +191,17 @@ class InputGuardMixin:
         """
         if isinstance(x, (list, tuple, dict, keras.KerasTensor)) or not self.built:
             return x
+        reader = self._input_reader()
         try:
-            dtype = input_dtype(self)
-        except (AttributeError, ValueError):  # no functional input (a model built by subclassing)
+            dtype = input_dtype(reader)
+        except (AttributeError, ValueError, IndexError):  # no functional input (a model built by subclassing)
             return x
-        return integer_values(self, x, dtype, leaves_of(self))
+        # The shape is checked against the model's own input only (a template reads one step of a sequence).
+        return integer_values(self, x, dtype, leaves_of(reader), check_shape=reader is self)
+
+    def _input_reader(self):
+        """The model whose input dtype and leaves decide how :meth:`_integer_input` reads float data: this one."""
+        return self
 
     def train_step(self, data):
         with without_value_assertions(self._step_checks_batches("_spn_refused_batches")):
@@ -373,29 +379,23 @@ class InputGuardMixin:
             elif skipped:
                 message = refused_batch_message(self, leaves_of(self), skipped)
             if skipped:
-                if self.invalid_batches == "raise":
-                    raise ValueError(message)
-                pending = getattr(self, "_spn_skipped_in_fit", None)
-                if pending is None:  # train_on_batch, or the function called directly
-                    warnings.warn(message, stacklevel=2)
-                else:  # fit warns once, with the count of the whole call
-                    pending.labels += skipped // LABELS_REFUSED
-                    pending.values += skipped % LABELS_REFUSED
-            self._report_undone_steps(undone_now)
+                self._refuse(message, labels=skipped // LABELS_REFUSED, values=skipped % LABELS_REFUSED)
+            if undone_now:
+                self._refuse(nonfinite_steps_message(self, undone_now), undone=undone_now)
             return logs
 
         self.train_function = checked_function
         return checked_function
 
-    def _report_undone_steps(self, count):
-        """Raises (or, under ``invalid_batches="skip"``, warns) after ``count`` steps undone for non-finite values."""
-        if not count:
-            return
-        message = nonfinite_steps_message(self, count)
+    def _refuse(self, message, **counts):
+        """Raises ``ValueError(message)``, or under ``invalid_batches="skip"`` warns: at once outside ``fit``
+        (``train_on_batch``, the function called directly), else once at the end of ``fit``, which adds up
+        ``counts`` (the fields of its tally) over the whole call."""
         if self.invalid_batches == "raise":
             raise ValueError(message)
         pending = getattr(self, "_spn_skipped_in_fit", None)
         if pending is None:
             warnings.warn(message, stacklevel=3)
-        else:
-            pending.undone += count
+            return
+        for field, count in counts.items():
+            setattr(pending, field, getattr(pending, field) + count)

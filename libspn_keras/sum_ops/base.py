@@ -104,16 +104,15 @@ def gradient_weights(accumulators, logspace_accumulators):
     already used most: plain SGD ends with all weight on one child per sum
     rather than at the maximum likelihood.
     """
-    if not kept_normalized(accumulators):
-        if logspace_accumulators:
-            return _weights_of_log_weights(tf.nn.log_softmax(accumulators, axis=-2))
-        return normalized_weights(accumulators, logspace_accumulators)
-    weights = normalized_weights(accumulators, logspace_accumulators)
+    kept = kept_normalized(accumulators)  # read from the variable: its constraint decides
     accumulators = tf.convert_to_tensor(accumulators)
     if logspace_accumulators:
         log_weights = normalized_log_weights(accumulators, logspace_accumulators)
-        return _weights_of_log_weights(tf.stop_gradient(log_weights) + _zero_with_gradient_of(accumulators))
-    return tf.stop_gradient(weights) + _zero_with_gradient_of(accumulators)
+        if kept:
+            log_weights = tf.stop_gradient(log_weights) + _zero_with_gradient_of(accumulators)
+        return _weights_of_log_weights(log_weights)
+    weights = normalized_weights(accumulators, logspace_accumulators)
+    return tf.stop_gradient(weights) + _zero_with_gradient_of(accumulators) if kept else weights
 
 
 @tf.custom_gradient
