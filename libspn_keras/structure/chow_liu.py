@@ -8,17 +8,27 @@ grows the tree one vertex per (vectorized) step.
 
 import numpy as np
 
+from libspn_keras.arguments import positive_int
 from libspn_keras.region_graph import RegionNode, RegionVariable
 
 DATA_TYPES = ("categorical", "gaussian")
 
 
-def _check_data(data, name):
+def checked_data(data, name, categorical=False):
+    """``data`` as an array after checking it is ``[samples, variables]`` (2 or more of each), numeric and complete,
+    and, where ``categorical``, holds integer categories; a ``ValueError`` naming ``name`` otherwise."""
     data = np.asarray(data)
     if data.ndim != 2 or data.shape[1] < 2 or data.shape[0] < 2:
         raise ValueError(f"{name}: data must be [samples, variables] with at least 2 of each, got shape {data.shape}.")
+    if not np.issubdtype(data.dtype, np.number) and data.dtype != bool:
+        raise ValueError(f"{name}: data must be numeric, got dtype {data.dtype}.")
     if np.issubdtype(data.dtype, np.floating) and not np.isfinite(data).all():
         raise ValueError(f"{name}: data must be complete (no NaN or inf); impute or drop the incomplete samples.")
+    if categorical and not np.array_equal(data, np.rint(data)):
+        raise ValueError(
+            f"{name}: categorical data must hold integer categories, got non-integer values; pass "
+            "data_type='gaussian' for continuous data."
+        )
     return data
 
 
@@ -30,14 +40,16 @@ def categorical_mutual_information(data, num_categories=None, pseudocount=0.01):
         num_categories: Categories per variable (default: the largest value + 1).
         pseudocount: Added to every cell of each pairwise count table.
     """
-    data = _check_data(data, "categorical_mutual_information")
+    data = checked_data(data, "categorical_mutual_information", categorical=True)
     if not isinstance(pseudocount, (int, float, np.number)) or isinstance(pseudocount, bool) or pseudocount < 0:
         raise ValueError(
             f"categorical_mutual_information: pseudocount must be a number >= 0 (added to every cell of the "
             f"pairwise count tables), got {pseudocount!r}."
         )
     codes = np.rint(data).astype(np.int64)
-    num_categories = int(codes.max()) + 1 if num_categories is None else int(num_categories)
+    if num_categories is not None:
+        num_categories = positive_int("categorical_mutual_information", "num_categories", num_categories)
+    num_categories = int(codes.max()) + 1 if num_categories is None else num_categories
     if codes.min() < 0 or codes.max() >= num_categories:
         raise ValueError(
             f"categorical_mutual_information: categories must lie in [0, {num_categories}), got values from "
@@ -60,7 +72,7 @@ def categorical_mutual_information(data, num_categories=None, pseudocount=0.01):
 
 def gaussian_mutual_information(data):
     """Pairwise mutual information (nats) of jointly Gaussian variables: ``-log(1 - rho^2) / 2``."""
-    data = _check_data(data, "gaussian_mutual_information").astype(np.float64)
+    data = checked_data(data, "gaussian_mutual_information").astype(np.float64)
     centred = data - data.mean(axis=0)
     scale = np.sqrt(np.sum(centred**2, axis=0))
     scale[scale == 0] = 1.0
@@ -156,7 +168,14 @@ def hclt_region_graph(parents):
     Returns:
         The root :class:`~libspn_keras.region_graph.RegionNode`.
     """
-    parents = np.asarray(parents, dtype=np.int64)
+    given = np.asarray(parents)
+    if given.ndim != 1 or not np.issubdtype(given.dtype, np.number) or not np.array_equal(given, np.rint(given)):
+        raise ValueError(f"hclt_region_graph: parents must be a 1-D array of ints, got {parents!r}.")
+    parents = given.astype(np.int64)
+    if parents.min() < -1 or parents.max() >= len(parents):
+        raise ValueError(
+            f"hclt_region_graph: parents must be -1 (the root) or a variable in [0, {len(parents)}), got {parents}."
+        )
     children = [[] for _ in parents]
     roots = [int(v) for v in np.flatnonzero(parents == -1)]
     if len(roots) != 1:

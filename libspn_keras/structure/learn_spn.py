@@ -11,8 +11,14 @@ afterwards, on all the data, by EM or gradients on the compiled model.
 
 import numpy as np
 
+from libspn_keras.arguments import check_int, check_seed, positive_int
 from libspn_keras.region_graph import RegionNode, RegionVariable
-from libspn_keras.structure.chow_liu import DATA_TYPES, categorical_mutual_information, gaussian_mutual_information
+from libspn_keras.structure.chow_liu import (
+    DATA_TYPES,
+    categorical_mutual_information,
+    checked_data,
+    gaussian_mutual_information,
+)
 
 
 def _bipartition(information):
@@ -69,7 +75,8 @@ def learn_region_graph(
 
     Args:
         data: ``[samples, vars]`` complete training data.
-        min_instances: Smallest cluster that gets its own partition.
+        min_instances: Smallest cluster that gets its own partition (an int >= 1; clusters of a single
+            instance never do, as their mutual information is undefined).
         num_clusters: Clusters per instance split.
         max_cluster_depth: Regions this many splits below the root or deeper
             keep a single partition.
@@ -81,9 +88,11 @@ def learn_region_graph(
     """
     if data_type not in DATA_TYPES:
         raise ValueError(f"learn_region_graph: data_type must be one of {DATA_TYPES}, got {data_type!r}.")
-    data = np.asarray(data)
-    if data.ndim != 2 or data.shape[1] < 2:
-        raise ValueError(f"learn_region_graph: data must be [samples, vars] with >= 2 variables, got {data.shape}.")
+    min_instances = positive_int("learn_region_graph", "min_instances", min_instances)
+    num_clusters = positive_int("learn_region_graph", "num_clusters", num_clusters)
+    max_cluster_depth = check_int("learn_region_graph", "max_cluster_depth", max_cluster_depth, minimum=0)
+    seed = check_seed("learn_region_graph", "seed", seed)
+    data = checked_data(data, "learn_region_graph", categorical=data_type == "categorical")
     rng = np.random.default_rng(seed)
     num_categories = int(np.rint(data).max()) + 1 if data_type == "categorical" else None
     memo = {}
@@ -106,7 +115,8 @@ def learn_region_graph(
         if depth < max_cluster_depth and len(rows) >= num_clusters * min_instances and len(scope) > 2:
             labels = _kmeans(data[np.ix_(rows, scope)].astype(np.float64), num_clusters, rng)
             clusters = [rows[labels == k] for k in range(num_clusters)]
-            candidates += [(c, information_of(scope, c)) for c in clusters if len(c) >= min_instances]
+            # Mutual information needs at least two instances: smaller clusters get no partition of their own.
+            candidates += [(c, information_of(scope, c)) for c in clusters if len(c) >= max(min_instances, 2)]
         partitions = {}
         for part_rows, part_information in candidates:
             halves = _bipartition(part_information)

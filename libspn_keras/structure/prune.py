@@ -15,6 +15,7 @@ import contextlib
 import numpy as np
 import tensorflow as tf
 
+from libspn_keras.arguments import check_float, positive_int
 from libspn_keras.region_graph import RegionNode, RegionVariable, topological_regions
 from libspn_keras.structure.compiled_region_graph import CompiledRegionGraph
 from libspn_keras.structure.plan import region_slots
@@ -102,6 +103,8 @@ def prune_partitions(model, data, threshold=0.01, batch_size=1024):
         ``log_likelihood_after`` (mean over ``data``). Fine-tune the pruned
         model afterwards; compile it first.
     """
+    threshold = check_float("prune_partitions", "threshold", threshold, minimum=0, maximum=1)
+    batch_size = positive_int("prune_partitions", "batch_size", batch_size)
     layer = _compiled_layer(model)
     flows = partition_flows(model, data, batch_size)
     top = layer.plans[-1].regions[0]
