@@ -62,16 +62,11 @@ class DataInitializerBase(keras.initializers.Initializer):
 
     @classmethod
     def from_config(cls, config):
-        instance = cls.__new__(cls)
-        instance.data = None
+        # Through the constructor, so that settings missing from the config (as in 0.6.0's KMeans config,
+        # which holds only five of them) take their defaults and given ones are checked.
+        instance = cls(**config)
         instance.restored = True
-        instance._set_config(dict(config))
         return instance
-
-    def _set_config(self, config):
-        """Restores the settings of :meth:`get_config` on an instance made by :meth:`from_config`."""
-        for key, value in config.items():
-            setattr(self, key, value)
 
     def get_config(self):
         return {}

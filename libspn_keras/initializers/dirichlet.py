@@ -10,14 +10,26 @@ from libspn_keras.arguments import check_bool
 
 
 def _log_dirichlet(concentration, axis, dtype, seed):
-    """Log of Dirichlet draws along ``axis``, exact where the Gamma draws themselves would underflow.
+    """Log of Dirichlet draws along ``axis``, exact for any concentration, however small.
 
     A Gamma(alpha) draw is Gamma(alpha + 1) * U ** (1 / alpha), whose log
-    stays finite for any alpha > 0.
+    stays finite for any alpha > 0 (the draws themselves underflow for small
+    alpha). With an int ``seed`` the draws are stateless: the same seed gives
+    the same values at every call, as for Keras' seeded initializers.
     """
     tiny = tf.constant(np.finfo(dtype.as_numpy_dtype).tiny, dtype)
-    gamma = tf.random.gamma([], alpha=concentration + 1.0, dtype=dtype, seed=seed)
-    uniform = tf.random.uniform(tf.shape(concentration), minval=tiny, maxval=1.0, dtype=dtype, seed=seed)
+    shape = tf.shape(concentration)
+    if seed is None:
+        gamma = tf.random.gamma([], alpha=concentration + 1.0, dtype=dtype)
+        uniform = tf.random.uniform(shape, minval=tiny, maxval=1.0, dtype=dtype)
+    else:
+        key = int(seed) % 2**63
+        gamma = tf.random.stateless_gamma(
+            shape, seed=tf.constant([key, 0], tf.int64), alpha=concentration + 1.0, dtype=dtype
+        )
+        uniform = tf.random.stateless_uniform(
+            shape, seed=tf.constant([key, 1], tf.int64), minval=tiny, maxval=1.0, dtype=dtype
+        )
     log_draws = tf.math.log(tf.maximum(gamma, tiny)) + tf.math.log(uniform) / concentration
     # Shifted by the largest first, so that the normalization is exact however far below 0 the logs lie.
     shifted = log_draws - tf.reduce_max(log_draws, axis=axis, keepdims=True)
@@ -42,7 +54,9 @@ class Dirichlet(keras.initializers.Initializer):
         logspace: Return the log of the draws. A sum layer with log-space
             accumulators takes the log of any other initializer's values
             itself, so this is only needed to get log values directly.
-        seed: Optional int seed.
+        seed: Optional int seed: the same seed gives the same values at every
+            call (as Keras' seeded initializers do); ``None`` draws from
+            TensorFlow's global random state.
     """
 
     def __init__(self, axis=-2, alpha=0.1, logspace=False, seed=None):
@@ -79,7 +93,11 @@ class Dirichlet(keras.initializers.Initializer):
                 )
             alpha = alpha.reshape([-1] + [1] * (len(shape) - axis - 1))
         concentration = tf.broadcast_to(tf.constant(alpha, work_dtype), shape)
-        draws = tf.random.gamma([], alpha=concentration, dtype=work_dtype, seed=self.seed)
+        if self.seed is not None:
+            # Stateless and in log space: the same values at every call, exact however small the concentration.
+            log_weights = _log_dirichlet(concentration, axis, work_dtype, self.seed)
+            return tf.cast(log_weights if self.logspace else tf.exp(log_weights), dtype)
+        draws = tf.random.gamma([], alpha=concentration, dtype=work_dtype)
         draws = tf.maximum(draws, tf.constant(1e-30, work_dtype))
         weights = draws / tf.reduce_sum(draws, axis=axis, keepdims=True)
         log_weights = tf.math.log(weights)
@@ -88,7 +106,7 @@ class Dirichlet(keras.initializers.Initializer):
         # slices in log space. Eagerly, only when there are any, so that other draws stay as they are.
         degenerate = tf.reduce_max(draws, axis=axis, keepdims=True) < 1e-20
         if not tf.executing_eagerly() or bool(tf.reduce_any(degenerate)):
-            redrawn = _log_dirichlet(concentration, axis, work_dtype, self.seed)
+            redrawn = _log_dirichlet(concentration, axis, work_dtype, None)
             log_weights = tf.where(degenerate, redrawn, log_weights)
             weights = tf.where(degenerate, tf.exp(redrawn), weights)
         return tf.cast(log_weights if self.logspace else weights, dtype)
