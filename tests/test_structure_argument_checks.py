@@ -51,3 +51,26 @@ def test_prune_partitions_checks_its_arguments(kwargs, match):
     data = np.random.default_rng(0).integers(0, 2, (8, 4)).astype(np.int32)
     with pytest.raises(ValueError, match=f"prune_partitions: {match}"):
         prune_partitions(model, data, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("data", "kwargs", "match"),
+    [
+        (np.zeros((10, 1), np.int32), {}, "at least 2 of each"),
+        (np.zeros((1, 4), np.int32), {}, "at least 2 of each"),
+        (np.where(np.eye(4, dtype=bool), np.nan, 1.0), {}, "complete"),
+        (np.where(np.eye(4, dtype=bool), np.nan, 1.0), {"data_type": "categorical"}, "complete"),
+        (np.full((4, 3), 0.5), {"data_type": "categorical"}, "integer categories"),
+    ],
+)
+def test_build_hclt_names_itself_for_bad_data(data, kwargs, match):
+    with pytest.raises(ValueError, match=f"build_hclt: .*{match}"):
+        models.build_hclt(data, num_latents=2, **kwargs)
+
+
+def test_build_hclt_reads_integer_valued_floats_as_categories_and_others_as_gaussian():
+    rng = np.random.default_rng(0)
+    categorical = models.build_hclt(rng.integers(0, 3, (30, 4)).astype("float64"), num_latents=2)
+    gaussian = models.build_hclt(rng.normal(size=(30, 4)), num_latents=2)
+    assert any(isinstance(layer, layers.IndicatorLeaf) for layer in categorical.layers)
+    assert any(isinstance(layer, layers.NormalLeaf) for layer in gaussian.layers)

@@ -10,7 +10,7 @@ from libspn_keras.layers.validation import positive_int
 from libspn_keras.math.seeding import numpy_rng
 from libspn_keras.models.region_graph_spn import compile_region_graph
 from libspn_keras.region_graph import RegionNode
-from libspn_keras.structure.chow_liu import DATA_TYPES, chow_liu_tree, hclt_region_graph
+from libspn_keras.structure.chow_liu import DATA_TYPES, checked_data, chow_liu_tree, hclt_region_graph
 from libspn_keras.sum_ops.base import CountingSumOpBase
 
 
@@ -97,11 +97,12 @@ def build_hclt(
         the tree as ``roots``.
     """
     num_latents = positive_int("build_hclt", "num_latents", num_latents)
-    data = np.asarray(data)
+    data = checked_data(data, "build_hclt")
     if data_type is None:
-        data_type = "categorical" if np.allclose(data, np.rint(data)) else "gaussian"
+        data_type = "categorical" if np.array_equal(data, np.rint(data)) else "gaussian"
     if data_type not in DATA_TYPES:
         raise ValueError(f"build_hclt: data_type must be one of {DATA_TYPES}, got {data_type!r}.")
+    data = checked_data(data, "build_hclt", categorical=data_type == "categorical")
     num_trees = positive_int("build_hclt", "num_trees", num_trees)
     trees = _bootstrap_trees(data, num_trees, data_type, num_categories, mutual_information_pseudocount, seed)
     roots = [hclt_region_graph(parents) for parents in trees]
