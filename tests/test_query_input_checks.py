@@ -34,6 +34,16 @@ def rat(**kwargs):
     return models.build_rat_spn(num_vars=4, depth=2, num_decomps=2, num_input_distributions=2, num_sums=2, **kwargs)
 
 
+@pytest.fixture(scope="module")
+def shared_rat():
+    """One ``rat()`` for the tests that make only refused or read-only calls on it: its queries are traced once.
+
+    Each test still compares the model's answers before and after its refused calls, so a call that changed the
+    shared model fails the test that made it.
+    """
+    return rat()
+
+
 def unchanged(model):
     """The model's answers on good input, to compare after a refused call."""
     partial = X.copy()
@@ -52,8 +62,8 @@ BAD_X = {
 
 @pytest.mark.parametrize("query", ["log_likelihood", "complete", "mpe"])
 @pytest.mark.parametrize("bad", sorted(BAD_X))
-def test_bad_query_input_raises_value_error_naming_the_model(query, bad):
-    model = rat()
+def test_bad_query_input_raises_value_error_naming_the_model(query, bad, shared_rat):
+    model = shared_rat
     before = unchanged(model)
     x, words = BAD_X[bad]
     with pytest.raises(ValueError, match=words) as error:
@@ -84,16 +94,16 @@ def test_a_dict_of_the_input_name_is_read_by_the_queries_as_by_calls():
 
 
 @pytest.mark.parametrize("shape", [(4,), ()])
-def test_flat_to_regions_refuses_other_ranks_with_a_value_error(shape):
-    model = rat()
+def test_flat_to_regions_refuses_other_ranks_with_a_value_error(shape, shared_rat):
+    model = shared_rat
     before = model(X).numpy()
     with pytest.raises(ValueError, match="FlatToRegions"):
         model(np.zeros(shape, "int32"))
     np.testing.assert_array_equal(model(X).numpy(), before)
 
 
-def test_seeds_outside_philox_keys_are_refused():
-    model = rat()
+def test_seeds_outside_philox_keys_are_refused(shared_rat):
+    model = shared_rat
     before = unchanged(model)
     for seed in [-1, 2**64, -(2**70), 1.5, "1", True]:
         for query in (lambda seed=seed: model.sample(2, seed=seed), lambda seed=seed: model.mpe(X, seed=seed)):
@@ -104,8 +114,8 @@ def test_seeds_outside_philox_keys_are_refused():
     assert not np.array_equal(model.sample(64, seed=2**64 - 1), model.sample(64, seed=0))
 
 
-def test_argument_names_in_messages_and_a_huge_batch_size():
-    model = rat()
+def test_argument_names_in_messages_and_a_huge_batch_size(shared_rat):
+    model = shared_rat
     with pytest.raises(ValueError, match="zero_evidence_inference: size must be an int >= 1"):
         model.zero_evidence_inference(0)
     with pytest.raises(ValueError, match="sample: batch_size must be an int >= 1"):
@@ -139,12 +149,12 @@ def test_calls_on_x_and_evidence_mask_check_floats_as_the_queries_do():
     np.testing.assert_array_equal(model([X, mask]).numpy(), before)
 
 
-def test_a_list_other_than_x_and_mask_is_refused_by_name():
-    for model in (infer_model(), rat()):
+def test_a_list_other_than_x_and_mask_is_refused_by_name(shared_rat):
+    for model in (infer_model(), shared_rat):
         with pytest.raises(ValueError, match=model.name):
             model([X, X, X])
     with pytest.raises(ValueError, match="infer_no_evidence=True"):
-        rat()([X, X > 0])
+        shared_rat([X, X > 0])
 
 
 def original_dynamic():
@@ -180,6 +190,12 @@ def own_dynamic():
     return model
 
 
+@pytest.fixture(scope="module")
+def shared_own_dynamic():
+    """One ``own_dynamic()`` for the cases that make refused calls on it and check that it still answers as before."""
+    return own_dynamic()
+
+
 def test_dynamic_spn_of_060_form_refuses_float_categories_in_direct_calls():
     model = original_dynamic()
     lengths = np.array([3, 2])
@@ -191,16 +207,16 @@ def test_dynamic_spn_of_060_form_refuses_float_categories_in_direct_calls():
 
 
 @pytest.mark.parametrize("num_steps", [0, -1, 1.5, "3", True])
-def test_dynamic_sample_checks_num_steps(num_steps):
-    model = own_dynamic()
+def test_dynamic_sample_checks_num_steps(num_steps, shared_own_dynamic):
+    model = shared_own_dynamic
     with pytest.raises(ValueError, match="num_steps must be an int >= 1"):
         model.sample(2, num_steps=num_steps, seed=0)
     assert model.sample(2, num_steps=4, seed=0).shape == (2, 4, 2)
 
 
 @pytest.mark.parametrize("query", ["log_likelihood", "complete", "mpe"])
-def test_dynamic_queries_refuse_sequences_without_steps_by_name(query):
-    model = own_dynamic()
+def test_dynamic_queries_refuse_sequences_without_steps_by_name(query, shared_own_dynamic):
+    model = shared_own_dynamic
     x = np.zeros((2, 3, 2), "int32")
     before = model.log_likelihood(x)
     for bad in (x[:, 0], x[:, :0], np.int32(0)):
