@@ -1,7 +1,9 @@
 """Common base of the products that join groups of adjacent scopes."""
 
+import numpy as np
 import tensorflow as tf
 
+from libspn_keras.layers.cell_scopes import cell_scopes, describe_cells, record_cell_scopes
 from libspn_keras.layers.full_precision import FullPrecisionLayer
 from libspn_keras.layers.validation import check_known, check_node_count, check_rank, positive_int
 
@@ -36,6 +38,28 @@ class ScopeProductBase(FullPrecisionLayer):
             "Lower num_factors (e.g. several DenseProduct(num_factors=2) layers with sums between them) or the "
             "number of sums below.",
         )
+
+    def compute_output_spec(self, x, *args, **kwargs):
+        # On a spatial tensor whose cells a Conv2DProduct has recorded, the rows this layer joins must cover disjoint
+        # image rows (as Conv2DProduct's windows), and its output keeps the record for the layers above.
+        output = super().compute_output_spec(x, *args, **kwargs)
+        scopes = cell_scopes(x, recorded_only=True)
+        if scopes is None or not self.built or x.shape[1] % self.num_factors:
+            return output
+        rows, cols = scopes
+        groups = rows.reshape(rows.shape[0] // self.num_factors, self.num_factors, rows.shape[1])
+        shared = groups.sum(axis=1) > 1
+        joins_overlap = shared.any(axis=1) & cols.any()
+        if joins_overlap.any():
+            group = int(np.flatnonzero(joins_overlap)[0])
+            raise ValueError(
+                f"{type(self).__name__} '{self.name}': output row {group} would multiply input rows "
+                f"{group * self.num_factors}-{(group + 1) * self.num_factors - 1} that both cover image "
+                f"{describe_cells(shared[group], 'row')}, so the product is not decomposable and the network is no "
+                f"longer a normalized distribution. Join overlapping cells with a Conv2DProduct whose dilations "
+                f"skip the overlap, or end the spatial products with padding='final' and SpatialToRegions first."
+            )
+        return record_cell_scopes(output, (groups.any(axis=1), cols))
 
     def grouped(self, x):
         """``x`` reshaped to ``[batch, scopes / num_factors, num_factors, decomps, nodes]``."""
