@@ -1,6 +1,7 @@
 """Loader for IDX files, the format of MNIST and Fashion-MNIST."""
 
 import gzip
+import zlib
 
 import numpy as np
 
@@ -8,10 +9,14 @@ _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">
 
 
 def load_idx(path):
-    """Reads an IDX file (optionally gzip-compressed) into a NumPy array of its stored shape."""
-    opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "rb") as handle:
+    """Reads an IDX file (optionally gzip-compressed, recognized by its content) into an array of its stored shape."""
+    with open(path, "rb") as handle:
         raw = handle.read()
+    if raw[:2] == b"\x1f\x8b":  # gzip's magic number, whatever the file's name
+        try:
+            raw = gzip.decompress(raw)
+        except (EOFError, OSError, zlib.error) as error:  # gzip's messages name neither the file nor the format
+            raise ValueError(f"load_idx: {path} is a damaged or cut-short gzip file: {error}") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
         raise ValueError(f"load_idx: {path} is not an IDX file (bad magic number).")
     num_dims = raw[3]
