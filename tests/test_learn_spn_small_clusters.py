@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from reference import all_binary
 
 from libspn_keras import layers, models
 from libspn_keras.structure import learn_region_graph
@@ -15,7 +16,7 @@ def test_min_instances_one_learns_a_valid_normalized_graph(shape):
     model = models.compile_region_graph(
         root, layers.IndicatorLeaf(2), num_sums=2, num_input_sums=2, input_dtype="int32"
     )
-    states = np.array(np.meshgrid(*[[0, 1]] * shape[1], indexing="ij")).reshape(shape[1], -1).T.astype(np.int32)
+    states = all_binary(shape[1])
     total = np.exp(model.log_likelihood(states).astype(np.float64)).sum()
     np.testing.assert_allclose(total, 1.0, atol=1e-5)
 
