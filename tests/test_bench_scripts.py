@@ -1,9 +1,11 @@
 """The GPU benchmark command works end to end at tiny sizes on CPU (``bash scripts/bench.sh --gpu --dry-run``)."""
 
+import importlib
 import os
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,3 +37,21 @@ def test_bench_sh_refuses_unknown_arguments():
         ["bash", "scripts/bench.sh", "--dry-run"], cwd=ROOT, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 2 and "--dry-run goes with --gpu" in result.stderr
+
+
+def test_step_chain_ratio_uses_the_measured_times(monkeypatch):
+    """step/chain is the ratio of the measured times, not of the ms figures rounded to 0.1."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    bench_gpu = importlib.import_module("bench_gpu")
+    # A step of 3.14 ms against a chain of 0.549 ms (GPU chains take 0.3-0.6 ms): 5.72, not 3.1 / 0.5 = 6.20.
+    monkeypatch.setattr(bench_gpu, "chain_ratio", lambda *args, **kwargs: (3.14e-3, 0.549e-3))
+    args = bench_gpu.parse_args(["--dry-run"])
+    rng = np.random.default_rng(0)
+    train, test = rng.integers(0, 2, (40, 8), dtype=np.int32), rng.integers(0, 2, (10, 8), dtype=np.int32)
+    structure = dict(depth=1, num_decomps=1, num_input_distributions=2, num_sums=2)
+    text = bench_gpu.table([bench_gpu.rat_row("t", structure, train, test, args)], "")
+    assert text.splitlines()[-1].endswith("| 3.1 | 0.5 | 5.72 |"), text
+    # A chain under 0.05 ms prints as 0.0 ms: the ratio stays finite (was a ZeroDivisionError).
+    monkeypatch.setattr(bench_gpu, "chain_ratio", lambda *args, **kwargs: (1.0e-3, 0.04e-3))
+    text = bench_gpu.table([bench_gpu.rat_row("t", structure, train, test, args)], "")
+    assert text.splitlines()[-1].endswith("| 1.0 | 0.0 | 25.00 |"), text
