@@ -2,6 +2,7 @@
 
 import tensorflow as tf
 
+from libspn_keras.layers.cell_scopes import record_leaf_cells
 from libspn_keras.layers.full_precision import FullPrecisionLayer
 from libspn_keras.layers.input_guard import check_input_shape, guard_values
 from libspn_keras.layers.leaf_representation import LeafRepresentation
@@ -88,6 +89,10 @@ class LeafBase(FullPrecisionLayer):
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.num_components,)
+
+    def compute_output_spec(self, x, *args, **kwargs):
+        # On an image, every output cell covers its own pixel: the layers above check their windows against it.
+        return record_leaf_cells(x, super().compute_output_spec(x, *args, **kwargs))
 
     def get_config(self):
         config = super().get_config()

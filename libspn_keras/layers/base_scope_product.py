@@ -40,7 +40,7 @@ class ScopeProductBase(FullPrecisionLayer):
         )
 
     def compute_output_spec(self, x, *args, **kwargs):
-        # On a spatial tensor whose cells a Conv2DProduct has recorded, the rows this layer joins must cover disjoint
+        # On a tensor whose cells a leaf or Conv2DProduct has recorded, the rows this layer joins must cover disjoint
         # image rows (as Conv2DProduct's windows), and its output keeps the record for the layers above.
         output = super().compute_output_spec(x, *args, **kwargs)
         scopes = cell_scopes(x, recorded_only=True)
@@ -59,7 +59,7 @@ class ScopeProductBase(FullPrecisionLayer):
                 f"longer a normalized distribution. Join overlapping cells with a Conv2DProduct whose dilations "
                 f"skip the overlap, or end the spatial products with padding='final' and SpatialToRegions first."
             )
-        return record_cell_scopes(output, (groups.any(axis=1), cols))
+        return record_cell_scopes(output, (groups.any(axis=1), cols), x)
 
     def grouped(self, x):
         """``x`` reshaped to ``[batch, scopes / num_factors, num_factors, decomps, nodes]``."""

@@ -3,17 +3,24 @@
 Keras builds a model by calling each layer on symbolic tensors; spatial layers
 attach the cover of their output cells to the tensor they return, so that the
 next product can refuse windows whose cells overlap (a product that is not
-decomposable) and :class:`~libspn_keras.layers.SpatialToRegions` can refuse
-cells of different scopes. Rows and columns are tracked apart (see
-:func:`libspn_keras.math.spatial.axis_product_scopes`). A tensor without a
-record (the leaves' output, or any other layer's) has one image cell per cell
-for the products; SpatialToRegions checks only tensors with a record, since
-without products above the leaves nothing says what the cells hold.
+decomposable) and the layers that mix cells (:class:`~libspn_keras.layers.SpatialToRegions`,
+``RootSum``, ``Undecompose``) can refuse cells of different scopes. Rows and
+columns are tracked apart (see :func:`libspn_keras.math.spatial.axis_product_scopes`).
+
+The record starts at the leaves: a leaf on an image ``[batch, rows, cols, d]``
+records one image cell per output cell. Region tensors have the same rank
+(``[batch, scopes, decomps, nodes]``) but their columns are decompositions of
+the same variables, so :class:`~libspn_keras.layers.FlatToRegions` marks its
+output as region layout and a leaf on a marked tensor records nothing.
+Tensors without a record (region tensors, or a layer outside the library)
+are checked by the products as one image cell per cell and pass the layers
+that mix cells.
 """
 
 import numpy as np
 
 _RECORD = "_libspn_keras_cell_scopes"
+_REGION_LAYOUT = "_libspn_keras_region_layout"
 
 
 def cell_scopes(tensor, recorded_only=False):
@@ -33,11 +40,45 @@ def cell_scopes(tensor, recorded_only=False):
     return np.eye(shape[1], dtype=bool), np.eye(shape[2], dtype=bool)
 
 
-def record_cell_scopes(tensor, scopes):
-    """Attaches ``scopes`` (as from :func:`cell_scopes`) to a symbolic output tensor and returns it."""
+def record_cell_scopes(tensor, scopes, inputs=None):
+    """Attaches ``scopes`` (as from :func:`cell_scopes`) to a symbolic output tensor and returns it.
+
+    With ``inputs`` given, the output also keeps their region-layout mark.
+    """
     if scopes is not None:
         setattr(tensor, _RECORD, scopes)
+    if is_region_layout(inputs):
+        mark_region_layout(tensor)
     return tensor
+
+
+def mark_region_layout(tensor):
+    """Marks a symbolic tensor as region layout ``[batch, scopes, decomps, ...]`` (not an image) and returns it."""
+    setattr(tensor, _REGION_LAYOUT, True)
+    return tensor
+
+
+def is_region_layout(tensor):
+    """Whether a symbolic tensor descends from :class:`~libspn_keras.layers.FlatToRegions` (see the module doc)."""
+    return bool(getattr(tensor, _REGION_LAYOUT, False))
+
+
+def record_leaf_cells(inputs, output):
+    """Records the cells of a leaf's ``output`` and returns it.
+
+    On an image every cell is its own image cell. On a region tensor every
+    scope (axis 1) is its own row and every decomposition (axis 2) covers the
+    same single column, so that products across decompositions and layers
+    that mix scopes are refused.
+    """
+    if getattr(inputs, _RECORD, None) is not None:
+        return output
+    if not is_region_layout(inputs):
+        return record_cell_scopes(output, cell_scopes(output))
+    shape = getattr(output, "shape", None)
+    if shape is None or len(shape) != 4 or shape[1] is None or shape[2] is None:
+        return mark_region_layout(output)
+    return record_cell_scopes(output, (np.eye(shape[1], dtype=bool), np.ones((shape[2], 1), dtype=bool)), inputs)
 
 
 def describe_cells(cover, axis_name):
@@ -50,25 +91,34 @@ def describe_cells(cover, axis_name):
     return f"{axis_name}s {covered.tolist()}"
 
 
-def refuse_cells_of_different_scopes(tensor, label, consequence, advice):
+def refuse_cells_of_different_scopes(tensor, label, consequence, advice, column_groups=1):
     """Raises a ``ValueError`` if ``tensor``'s recorded cells do not all cover the whole image.
 
     For layers that mix the cells of a spatial tensor (``SpatialToRegions``,
     ``RootSum``, ``Undecompose``): ``consequence`` says what mixing would
     break, ``advice`` how to fix the model. Tensors without a record pass.
+    With ``column_groups`` (``Undecompose``'s ``num_decomps``) only the
+    columns of each of that many groups of adjacent columns are mixed: they
+    must agree within a group and need not cover the whole image.
     """
     scopes = cell_scopes(tensor, recorded_only=True)
     if scopes is None:
         return
-    for axis, axis_name in enumerate(("row", "column")):
+    region = is_region_layout(tensor)
+    for axis, axis_name in enumerate(("scope" if region else "row", "column")):
         cover = scopes[axis]
-        differs = np.flatnonzero((cover != cover[:1]).any(axis=1))
-        if differs.size or not cover.all():
-            other = differs[0] if differs.size else 0
-            first, second = describe_cells(cover[0], axis_name), describe_cells(cover[other], axis_name)
+        size = cover.shape[0] // column_groups if axis == 1 else cover.shape[0]
+        first = np.repeat(cover[::size], size, axis=0)  # the first cell of each group, for every cell
+        differs = np.flatnonzero((cover != first).any(axis=1))
+        if differs.size or ((axis == 0 or column_groups == 1) and not cover.all()):
+            other = int(differs[0]) if differs.size else 0
+            base = other // size * size
             raise ValueError(
-                f"{label}: its input cells cover different parts of the image (along axis {axis + 1}, cell 0 covers "
-                f"image {first} and cell {other} {second}), so {consequence}. {advice}"
+                f"{label}: its input cells cover different parts of the {'input' if region else 'image'} (along "
+                f"axis {axis + 1}, cell {base} covers {'' if region else 'image '}"
+                f"{describe_cells(cover[base], axis_name)} and cell {other} {describe_cells(cover[other], axis_name)}"
+                f"), so {consequence}. "
+                + ("Join the scopes first with DenseProduct / ReduceProduct." if region else advice)
             )
 
 
@@ -80,12 +130,16 @@ JOIN_CELLS_ADVICE = (
 
 
 class KeepsCellScopes:
-    """Mixin for layers whose output cells cover what their input cells cover (sums, dropout)."""
+    """Mixin for layers whose output cells cover what their input cells cover (sums, dropout, elementwise layers).
+
+    The output keeps the input's record and its region-layout mark.
+    """
 
     def compute_output_spec(self, *args, **kwargs):
         output = super().compute_output_spec(*args, **kwargs)
         inputs = args[0] if args else kwargs.get("inputs", kwargs.get("x"))
-        if getattr(inputs, _RECORD, None) is not None and getattr(output, "shape", None) is not None:
-            if tuple(output.shape[1:3]) == tuple(inputs.shape[1:3]):
-                record_cell_scopes(output, getattr(inputs, _RECORD))
-        return output
+        if getattr(output, "shape", None) is None or getattr(inputs, "shape", None) is None:
+            return output
+        if len(output.shape) != len(inputs.shape) or tuple(output.shape[1:3]) != tuple(inputs.shape[1:3]):
+            return output
+        return record_cell_scopes(output, getattr(inputs, _RECORD, None), inputs)

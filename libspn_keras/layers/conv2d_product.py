@@ -7,7 +7,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow import keras
 
-from libspn_keras.layers.cell_scopes import cell_scopes, describe_cells, record_cell_scopes
+from libspn_keras.layers.cell_scopes import cell_scopes, describe_cells, is_region_layout, record_cell_scopes
 from libspn_keras.layers.full_precision import FullPrecisionLayer
 from libspn_keras.layers.validation import (
     check_bool,
@@ -181,15 +181,26 @@ class Conv2DProduct(FullPrecisionLayer):
         if joins_overlap.any():
             i, j = np.argwhere(joins_overlap)[0]
             shared, axis_name = (shared_rows[i], "row") if row_overlap[i] else (shared_cols[j], "column")
+            if is_region_layout(x):
+                covered = "the same variables" if axis_name == "column" else describe_cells(shared, "scope")
+                advice = (
+                    "On a region tensor the columns are decompositions of the same variables: join scopes (axis 1) "
+                    "only, with kernel_size[1] = 1 and windows that do not overlap, or with DenseProduct / "
+                    "ReduceProduct."
+                )
+            else:
+                covered = "image " + describe_cells(shared, axis_name)
+                advice = (
+                    "The cells a window joins must cover disjoint parts of the image: after a product with "
+                    "overlapping windows (stride below kernel_size * dilations), double the dilations of the next one "
+                    "(1, 2, 4, ... as in DGC-SPNs), or use strides equal to kernel_size."
+                )
             raise ValueError(
                 f"Conv2DProduct '{self.name}': output cell {(int(i), int(j))} would multiply input cells that both "
-                f"cover image {describe_cells(shared, axis_name)}, so the product is not decomposable and the "
-                f"network is no longer a normalized distribution. The cells a window joins must cover disjoint "
-                f"parts of the image: after a product with overlapping windows (stride below kernel_size * "
-                f"dilations), double the dilations of the next one (1, 2, 4, ... as in DGC-SPNs), or use strides "
-                f"equal to kernel_size."
+                f"cover {covered}, so the product is not decomposable and the network is no longer a normalized "
+                f"distribution. {advice}"
             )
-        return record_cell_scopes(output, (rows, cols))
+        return record_cell_scopes(output, (rows, cols), x)
 
     def get_config(self):
         config = super().get_config()

@@ -3,6 +3,7 @@
 import tensorflow as tf
 from tensorflow import keras
 
+from libspn_keras.layers.cell_scopes import mark_region_layout
 from libspn_keras.layers.full_precision import FullPrecisionLayer
 from libspn_keras.layers.validation import check_known, positive_int
 
@@ -49,6 +50,10 @@ class FlatToRegions(FullPrecisionLayer):
     def compute_output_shape(self, input_shape):
         dims = input_shape[2] if len(input_shape) == 3 else 1
         return (input_shape[0], input_shape[1], self.num_decomps, dims)
+
+    def compute_output_spec(self, *args, **kwargs):
+        # Its columns are decompositions of the same variables, not image columns: leaves must not read them as cells.
+        return mark_region_layout(super().compute_output_spec(*args, **kwargs))
 
     def get_config(self):
         config = super().get_config()

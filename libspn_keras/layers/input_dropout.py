@@ -4,12 +4,13 @@ import tensorflow as tf
 from tensorflow import keras
 
 from libspn_keras.layers.base_leaf import missing_value
+from libspn_keras.layers.cell_scopes import KeepsCellScopes
 from libspn_keras.layers.full_precision import FullPrecisionLayer
 from libspn_keras.layers.validation import check_float, check_seed, layer_label
 
 
 @keras.utils.register_keras_serializable(package="libspn_keras")
-class InputDropout(FullPrecisionLayer):
+class InputDropout(KeepsCellScopes, FullPrecisionLayer):
     """During training, marks each input variable unobserved with probability ``rate``.
 
     Place it before the leaf layer. Dropped entries become NaN (float inputs)

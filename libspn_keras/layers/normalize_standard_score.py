@@ -6,6 +6,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow import keras
 
+from libspn_keras.layers.cell_scopes import KeepsCellScopes
 from libspn_keras.layers.full_precision import FullPrecisionLayer
 from libspn_keras.layers.input_guard import guard_values
 from libspn_keras.layers.validation import check_bool, check_float, layer_label
@@ -71,7 +72,7 @@ def _nan_moments(x, axis, keepdims):
 
 
 @keras.utils.register_keras_serializable(package="libspn_keras")
-class NormalizeStandardScore(FullPrecisionLayer):
+class NormalizeStandardScore(KeepsCellScopes, FullPrecisionLayer):
     """``(x - mean) / (std + normalization_epsilon)`` with NaN (missing) entries ignored and kept NaN.
 
     ``axes="sample_wise"`` normalizes every sample by its own statistics;

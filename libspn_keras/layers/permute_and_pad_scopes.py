@@ -4,6 +4,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow import keras
 
+from libspn_keras.layers.cell_scopes import cell_scopes, record_cell_scopes
 from libspn_keras.layers.full_precision import FullPrecisionLayer
 from libspn_keras.layers.validation import check_known, check_rank
 
@@ -81,6 +82,28 @@ class PermuteAndPadScopes(FullPrecisionLayer):
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], len(self.permutations[0]), input_shape[2], input_shape[3])
+
+    def compute_output_spec(self, x, *args, **kwargs):
+        output = super().compute_output_spec(x, *args, **kwargs)
+        scopes = cell_scopes(x, recorded_only=True)
+        if scopes is None or not self.built:
+            return output
+        rows, cols = scopes
+        table = np.asarray(self.permutations)
+        if (table == table[:1]).all():  # one permutation for every column: the rows move, padding covers nothing
+            padded = np.concatenate([rows, np.zeros((1, rows.shape[1]), dtype=bool)])
+            return record_cell_scopes(output, (padded[np.where(table[0] < 0, rows.shape[0], table[0])], cols), x)
+        if (cols == cols[:1]).all() and rows.sum(axis=0).max(initial=0) <= 1:
+            # Columns of one scope (decompositions) over disjoint rows: every column places every input row once,
+            # so output rows are disjoint in each column and jointly cover the same rows. Tracked as one stand-in
+            # row each, which keeps both facts the layers above check.
+            return record_cell_scopes(output, (np.eye(table.shape[1], dtype=bool), cols), x)
+        raise ValueError(
+            f"{type(self).__name__} '{self.name}': its permutations differ between columns whose cells cover "
+            f"different parts of the input, so the scopes of its output cannot be checked and products above "
+            f"it could multiply a variable with itself. Permute region tensors (from FlatToRegions), or use the "
+            f"same permutation for every column."
+        )
 
     def get_config(self):
         config = super().get_config()

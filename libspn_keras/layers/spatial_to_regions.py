@@ -15,9 +15,11 @@ class SpatialToRegions(FullPrecisionLayer):
     """``[batch, rows, cols, channels]`` -> ``[batch, 1, 1, rows * cols * channels]``.
 
     Use it after the last product of a DGC-SPN, whose cells all cover the whole
-    image, so that dense sum layers and a root can mix every node. Built above
-    ``Conv2DProduct`` layers, it refuses cells that cover different parts of
-    the image (sums over them would not be complete).
+    image, so that dense sum layers and a root can mix every node. Built on
+    the cells of an image (a leaf's output, and the products and sums above
+    it), it refuses cells that cover different parts of the image (sums over
+    them would not be complete). Region tensors from ``FlatToRegions`` pass
+    as they are.
 
     Args:
         **kwargs: Passed to ``keras.layers.Layer``.

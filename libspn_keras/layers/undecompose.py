@@ -3,7 +3,12 @@
 import tensorflow as tf
 from tensorflow import keras
 
-from libspn_keras.layers.cell_scopes import JOIN_CELLS_ADVICE, refuse_cells_of_different_scopes
+from libspn_keras.layers.cell_scopes import (
+    JOIN_CELLS_ADVICE,
+    cell_scopes,
+    record_cell_scopes,
+    refuse_cells_of_different_scopes,
+)
 from libspn_keras.layers.full_precision import FullPrecisionLayer
 from libspn_keras.layers.validation import check_known, check_rank, positive_int
 
@@ -46,14 +51,20 @@ class Undecompose(FullPrecisionLayer):
         return tf.reshape(x, [-1, 1, self.num_decomps, x.shape[2] // self.num_decomps * x.shape[3]])
 
     def compute_output_spec(self, x, *args, **kwargs):
-        if self.built:  # on a spatial tensor, the cells along axis 2 are what it joins: all of one scope
+        output = super().compute_output_spec(x, *args, **kwargs)
+        if self.built:  # on a spatial tensor, the cells of every group along axis 2 are what it joins: of one scope
             refuse_cells_of_different_scopes(
                 x,
                 f"Undecompose '{self.name}'",
                 "sums above it would mix nodes of different scopes",
                 JOIN_CELLS_ADVICE + ", then SpatialToRegions.",
+                column_groups=self.num_decomps,
             )
-        return super().compute_output_spec(x, *args, **kwargs)
+            scopes = cell_scopes(x, recorded_only=True)
+            if scopes is not None:  # the groups' cells, for the layers above
+                rows, cols = scopes
+                record_cell_scopes(output, (rows, cols[:: cols.shape[0] // self.num_decomps]), x)
+        return output
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], 1, self.num_decomps, input_shape[2] // self.num_decomps * input_shape[3])

@@ -1,0 +1,167 @@
+"""Region tensors, PermuteAndPadScopes and Undecompose groups in the build-time scope checks."""
+
+import numpy as np
+import pytest
+from tensorflow import keras
+
+from libspn_keras import layers
+
+
+def _root():
+    return layers.RootSum(return_weighted_child_logits=False)
+
+
+def _conv(kernel_size, **kwargs):
+    return layers.Conv2DProduct(strides=[1, 1], dilations=[1, 1], kernel_size=kernel_size, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "stack, refusing",
+    [
+        # SpatialToRegions over the 2 scopes of a region tensor: the root would sum to 2.
+        (
+            lambda: [
+                keras.Input((2,)),
+                layers.FlatToRegions(1),
+                layers.IndicatorLeaf(2),
+                layers.SpatialToRegions(),
+                _root(),
+            ],
+            "SpatialToRegions",
+        ),
+        # A product across the decompositions of the same variables: not decomposable.
+        (
+            lambda: [
+                keras.Input((2,)),
+                layers.FlatToRegions(2),
+                layers.IndicatorLeaf(2),
+                layers.DenseSum(2),
+                layers.ReduceProduct(2),
+                _conv([1, 2], depthwise=True),
+                _root(),
+            ],
+            "Conv2DProduct",
+        ),
+        # The same after different permutations per decomposition (each output row stands for itself).
+        (
+            lambda: [
+                keras.Input((2,)),
+                layers.FlatToRegions(2),
+                layers.IndicatorLeaf(2),
+                layers.DenseSum(2),
+                layers.PermuteAndPadScopes([[0, 1], [1, 0]]),
+                _conv([1, 2], depthwise=True),
+                layers.ReduceProduct(2),
+                _root(),
+            ],
+            "Conv2DProduct",
+        ),
+        # PermuteAndPadScopes on an image must not drop the columns' cells: the root would sum to 2.
+        (
+            lambda: [keras.Input((1, 2, 1)), layers.IndicatorLeaf(2), layers.PermuteAndPadScopes([[0], [0]]), _root()],
+            "RootSum",
+        ),
+        (
+            lambda: [
+                keras.Input((2, 2, 1)),
+                layers.IndicatorLeaf(2),
+                layers.PermuteAndPadScopes([[0, 1], [1, 0]]),
+                layers.ReduceProduct(2),
+                layers.SpatialToRegions(),
+                _root(),
+            ],
+            "PermuteAndPadScopes",
+        ),
+        # Undecompose(num_decomps=cols) joins nothing; the root above must still see the different columns.
+        (lambda: [keras.Input((1, 3, 1)), layers.IndicatorLeaf(2), layers.Undecompose(3), _root()], "RootSum"),
+    ],
+)
+def test_refuses_networks_that_are_not_normalized(stack, refusing):
+    with pytest.raises(ValueError, match=f"{refusing} '.*'.*(not decomposable|cover different parts|differ between)"):
+        keras.Sequential(stack())
+
+
+def _total_and_marginal(model, shape):
+    n = int(np.prod(shape))
+    x = ((np.arange(2**n)[:, None] >> np.arange(n)) & 1).reshape((-1,) + shape).astype("float32")
+    lp = model(x).numpy().astype(np.float64).reshape(-1)
+    return np.log(np.exp(lp - lp.max()).sum()) + lp.max(), model(np.full((1,) + shape, np.nan, "float32")).numpy()
+
+
+@pytest.mark.parametrize(
+    "stack,shape",
+    [
+        # Products along the scopes of a region tensor, then Undecompose over its decompositions.
+        (
+            lambda: [
+                keras.Input((2,)),
+                layers.FlatToRegions(2),
+                layers.IndicatorLeaf(2),
+                layers.DenseSum(2),
+                layers.Conv2DProduct(strides=[2, 1], dilations=[1, 1], kernel_size=[2, 1]),
+                layers.Undecompose(),
+                _root(),
+            ],
+            (2,),
+        ),
+        # Undecompose with one column per group joins nothing; the columns are joined by a product above.
+        (
+            lambda: [
+                keras.Input((1, 3, 1)),
+                layers.IndicatorLeaf(2),
+                layers.DenseSum(2),
+                layers.Undecompose(3),
+                layers.Conv2DProduct(strides=[1, 1], dilations=[1, 1], kernel_size=[1, 3], depthwise=True),
+                _root(),
+            ],
+            (1, 3, 1),
+        ),
+        # The same permutation for every column keeps the image cells.
+        (
+            lambda: [
+                keras.Input((2, 1, 1)),
+                layers.IndicatorLeaf(2),
+                layers.DenseSum(2),
+                layers.PermuteAndPadScopes([[1, -1, 0, -1]]),
+                layers.ReduceProduct(4),
+                _root(),
+            ],
+            (2, 1, 1),
+        ),
+        # RAT-SPN-style region SPNs with different permutations per decomposition.
+        (
+            lambda: [
+                keras.Input((3,)),
+                layers.FlatToRegions(3),
+                layers.IndicatorLeaf(2),
+                layers.DenseSum(2),
+                layers.PermuteAndPadScopesRandom(factors=[2, 2], seed=1),
+                layers.ReduceProduct(2),
+                layers.DenseSum(2),
+                layers.DenseProduct(2),
+                layers.SpatialToRegions(),
+                _root(),
+            ],
+            (3,),
+        ),
+        (
+            lambda: [
+                keras.Input((3,)),
+                layers.FlatToRegions(2),
+                layers.IndicatorLeaf(2),
+                layers.DenseSum(2),
+                layers.PermuteAndPadScopes([[2, 0, 1, -1], [1, -1, 0, 2]]),
+                layers.DenseProduct(2),
+                layers.DenseSum(2),
+                layers.DenseProduct(2),
+                layers.Undecompose(),
+                _root(),
+            ],
+            (3,),
+        ),
+    ],
+)
+def test_builds_normalized_networks(stack, shape):
+    model = keras.Sequential(stack())
+    total, marginal = _total_and_marginal(model, shape)
+    assert abs(total) < 1e-4 and np.abs(marginal).max() < 1e-4
