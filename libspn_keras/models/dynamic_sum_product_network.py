@@ -84,7 +84,8 @@ class DynamicSumProductNetwork(
         self.temporal_product = TemporalDenseProduct()
         if self.original_form:
             # Tracked in 0.6.0's order (template, top, t0, t - 1): model.weights and get_weights() follow it, so a
-            # 0.6.0 model's get_weights() fits set_weights() here.
+            # 0.6.0 model's get_weights() lines up with set_weights() here, array for array (the root's takes a
+            # reshape: [1, 1, n, 1] in 0.6.0, [n, 1] here; see the migration guide).
             for name in ("template_network", "top_network", "interface_network_t0", "interface_network_t_minus_1"):
                 setattr(self, name, arguments[name])
             self.return_last_step = bool(arguments.get("return_last_step", True))
@@ -128,6 +129,7 @@ class DynamicSumProductNetwork(
         x, sequence_lens = (inputs[0], inputs[1]) if self.original_form else (inputs, None)
         x = tf.convert_to_tensor(x)
         num_steps = x.shape[1]
+        self._check_known_steps(num_steps, x.shape)
         steps = tf.reshape(x, [-1, *x.shape[2:]])
         template = self.template_model(steps, training=training)
         template = tf.reshape(template, [-1, num_steps, 1, 1, template.shape[-1]])
@@ -199,6 +201,7 @@ class DynamicSumProductNetwork(
             The model output (see the class description).
         """
         num_steps = template.shape[1]
+        self._check_known_steps(num_steps, template.shape)
         mask = None
         if sequence_lens is not None:
             num_sequences = template.shape[0] if template.shape[0] is not None else tf.shape(template)[0]
@@ -229,6 +232,35 @@ class DynamicSumProductNetwork(
         if self.original_form and isinstance(x, np.ndarray) and isinstance(y, (np.ndarray, list)):
             check_sequence_lens(f"DynamicSumProductNetwork '{self.name}'", np.asarray(y), len(x), x.shape[1])
         return super().fit(x, y, *args, **kwargs)
+
+    def _prepare_for_data(self, data, attribute):
+        """Builds the model from ``data`` (see ``FastPathMixin``), and drops Keras's cached ``attribute`` when
+        ``data`` has another number of steps than it was traced for.
+
+        The recurrence is unrolled over a known number of steps, but Keras retraces its functions with relaxed
+        shapes (the time axis becomes unknown): each number of steps gets functions of its own instead.
+        """
+        shape = _sequence_shape(data)
+        steps = None if shape is None else shape[1]
+        if shape is not None and not self.built and all(isinstance(size, int) for size in shape[1:]):
+            # Built here, not in the first trace of the step, where XLA (on by default for SPN models) cannot lift
+            # the creation of the variables out of the compiled function.
+            step_shape = (None, *shape[1:])
+            self.build([step_shape, (None,)] if self.original_form else step_shape)
+        if not isinstance(steps, int):
+            return
+        traced = f"_spn_steps_of_{attribute}"
+        if getattr(self, traced, None) != steps:
+            setattr(self, attribute, None)
+            setattr(self, traced, steps)
+
+    def _check_known_steps(self, num_steps, shape):
+        if num_steps is None:
+            raise ValueError(
+                f"DynamicSumProductNetwork '{self.name}' unrolls a known number of time steps but got input of "
+                f"shape {tuple(shape)}, whose number of steps is unknown (e.g. a tf.data pipeline whose batches "
+                f"have different lengths). Pad all batches of one call to the same number of steps."
+            )
 
     def train_step(self, data):
         return super().train_step(self._with_lengths_as_input(data))
@@ -263,6 +295,18 @@ def _serialized_sum_argument(value):
     if isinstance(value, BackpropMode):
         return value.value
     return keras.utils.serialize_keras_object(value) if hasattr(value, "get_config") else value
+
+
+def _sequence_shape(data):
+    """The shape ``[batch, time, ...]`` of the sequences in ``data`` (arrays, tensors or a dataset), or ``None``."""
+    if isinstance(data, tf.data.Dataset):
+        data = data.element_spec
+    while isinstance(data, (list, tuple)) and data:
+        data = data[0]
+    shape = getattr(data, "shape", None)
+    if shape is None or len(shape) < 3:
+        return None
+    return tuple(shape)
 
 
 def _is_shape(shape):

@@ -13,6 +13,7 @@ import contextlib
 import functools
 
 import tensorflow as tf
+from tensorflow import keras
 
 from libspn_keras.layers.base_sum import SumLayerBase
 from libspn_keras.layers.input_guard import without_value_assertions
@@ -63,6 +64,23 @@ def sum_layers_within(model):
     return list(found.values())
 
 
+def data_input_shape(data):
+    """The input shape of ``data`` with the batch axis unknown, nested as ``data``; ``None`` where any is unknown.
+
+    Args:
+        data: ``x`` as ``fit`` takes it: an array or tensor, a list or tuple of
+            them, or a ``tf.data.Dataset`` of ``x`` or ``(x, y[, sample_weight])``.
+    """
+    if isinstance(data, tf.data.Dataset):
+        data = keras.utils.unpack_x_y_sample_weight(data.element_spec)[0]
+    leaves = keras.tree.flatten(data) if data is not None else []
+    if not leaves or any(
+        getattr(leaf, "shape", None) is None or len(leaf.shape) < 1 or None in tuple(leaf.shape)[1:] for leaf in leaves
+    ):
+        return None
+    return keras.tree.map_structure(lambda leaf: (None, *tuple(leaf.shape)[1:]), data)
+
+
 def fast_kernel_check(model):
     """``(accumulators, check)``: the sum layers' accumulator variables, and a function telling whether all fit.
 
@@ -111,6 +129,49 @@ class FastPathMixin(IteratorReleaseMixin):
     def _spn_call_scope(self):
         with steps_of_current_sum_ops(self), super()._spn_call_scope():
             yield
+
+    def fit(self, x=None, *args, **kwargs):
+        self._prepare_for_data(x, "train_function")
+        validation = kwargs.get("validation_data")
+        if validation is not None:
+            self._prepare_for_data(validation, "test_function")
+        return super().fit(x, *args, **kwargs)
+
+    def evaluate(self, x=None, *args, **kwargs):
+        self._prepare_for_data(x, "test_function")
+        return super().evaluate(x, *args, **kwargs)
+
+    def predict(self, x, *args, **kwargs):
+        self._prepare_for_data(x, "predict_function")
+        return super().predict(x, *args, **kwargs)
+
+    def train_on_batch(self, x, *args, **kwargs):
+        self._prepare_for_data(x, "train_function")
+        return super().train_on_batch(x, *args, **kwargs)
+
+    def test_on_batch(self, x, *args, **kwargs):
+        self._prepare_for_data(x, "test_function")
+        return super().test_on_batch(x, *args, **kwargs)
+
+    def predict_on_batch(self, x):
+        self._prepare_for_data(x, "predict_function")
+        return super().predict_on_batch(x)
+
+    def _prepare_for_data(self, data, attribute):
+        """Builds an unbuilt model from the shape of ``data`` before ``attribute`` (its step function) is made.
+
+        Keras builds such a model in the first trace of the step, too late
+        twice over: the fast path looks for the sum layers' accumulators
+        when the function is made, and XLA cannot lift variables created
+        inside the checked step out of the compiled function. ``data`` is
+        what ``fit`` and the others take as ``x`` (arrays, tensors, a list of
+        them, or a ``tf.data.Dataset``); other forms are left to Keras.
+        """
+        if self.built:
+            return
+        shape = data_input_shape(data)
+        if shape is not None:
+            self.build(shape)
 
     def make_train_function(self, force=False):
         return _on_fast_path(self, "train_function", super().make_train_function, force)
