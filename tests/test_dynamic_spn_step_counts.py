@@ -68,3 +68,11 @@ def test_fit_an_unbuilt_model_as_in_the_guide():
     model.fit(x, epochs=1, verbose=0)
     assert model.built
     np.testing.assert_allclose(model.predict(x, verbose=0), model(x).numpy(), atol=1e-5)
+
+
+def test_validation_data_of_another_number_of_steps():
+    model = models.DynamicSumProductNetwork(_template(), num_interface_sums=2)
+    model.compile(optimizer=keras.optimizers.SGD(0.0))
+    x3, x5 = _sequences(3, 5), _sequences(5, 6)
+    history = model.fit(x3, validation_data=(x5,), epochs=1, verbose=0).history
+    assert history["val_loss"][0] == pytest.approx(-float(np.mean(model(x5).numpy())), abs=1e-4)

@@ -133,6 +133,8 @@ class FastPathMixin(IteratorReleaseMixin):
     def fit(self, x=None, *args, **kwargs):
         self._prepare_for_data(x, "train_function")
         validation = kwargs.get("validation_data")
+        if isinstance(validation, (list, tuple)):  # (x_val, y_val[, sample_weight_val])
+            validation = keras.utils.unpack_x_y_sample_weight(tuple(validation))[0]
         if validation is not None:
             self._prepare_for_data(validation, "test_function")
         return super().fit(x, *args, **kwargs)
