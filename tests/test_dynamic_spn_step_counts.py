@@ -1,4 +1,4 @@
-"""Keras functions of a dynamic SPN on several numbers of time steps (each traced for its own)."""
+"""Dynamic SPNs on several numbers of time steps (Keras functions traced for each), and on inputs without any."""
 
 import numpy as np
 import pytest
@@ -76,3 +76,20 @@ def test_validation_data_of_another_number_of_steps():
     x3, x5 = _sequences(3, 5), _sequences(5, 6)
     history = model.fit(x3, validation_data=(x5,), epochs=1, verbose=0).history
     assert history["val_loss"][0] == pytest.approx(-float(np.mean(model(x5).numpy())), abs=1e-4)
+
+
+def test_no_time_steps_is_a_clear_error():
+    model = models.DynamicSumProductNetwork(_template(), num_interface_sums=2)
+    with pytest.raises(ValueError, match="DynamicSumProductNetwork '.*'.*no time steps"):
+        model(np.zeros((2, 0, 2), "int32"))
+
+
+def test_original_form_called_without_lengths_is_a_clear_error():
+    interface_t0 = keras.Sequential([layers.DenseSum(num_sums=2)])
+    interface_t_minus_1 = keras.Sequential([layers.DenseSum(num_sums=2)])
+    top = keras.Sequential([layers.RootSum(return_weighted_child_logits=False)])
+    model = models.DynamicSumProductNetwork(_template(), interface_t0, interface_t_minus_1, top)
+    x = _sequences(3, 7)
+    model([x, np.full(len(x), 3)])
+    with pytest.raises(ValueError, match=r"0.6.0's form\) is called on \[x, sequence_lens\]"):
+        model(x)

@@ -126,6 +126,12 @@ class DynamicSumProductNetwork(
         self.root.build(interface_shape)
 
     def call(self, inputs, training=None):
+        if self.original_form and not (isinstance(inputs, (list, tuple)) and len(inputs) == 2):
+            got = f"shape {tuple(inputs.shape)}" if hasattr(inputs, "shape") else f"a {type(inputs).__name__}"
+            raise ValueError(
+                f"DynamicSumProductNetwork '{self.name}' (0.6.0's form) is called on [x, sequence_lens]; got {got}. "
+                f"Pass the lengths beside x (np.full(len(x), x.shape[1]) for full-length sequences)."
+            )
         x, sequence_lens = (inputs[0], inputs[1]) if self.original_form else (inputs, None)
         x = tf.convert_to_tensor(x)
         num_steps = x.shape[1]
@@ -255,6 +261,11 @@ class DynamicSumProductNetwork(
             setattr(self, traced, steps)
 
     def _check_known_steps(self, num_steps, shape):
+        if num_steps == 0:
+            raise ValueError(
+                f"DynamicSumProductNetwork '{self.name}' got input of shape {tuple(shape)}, with no time steps; a "
+                f"sequence needs at least one step."
+            )
         if num_steps is None:
             raise ValueError(
                 f"DynamicSumProductNetwork '{self.name}' unrolls a known number of time steps but got input of "
