@@ -72,12 +72,28 @@ def _conv(kernel_size, **kwargs):
             ],
             "PermuteAndPadScopes",
         ),
+        # Padding scopes before the leaf: the leaf would read their 0 as an observed value.
+        (
+            lambda: [
+                keras.Input((3,)),
+                layers.FlatToRegions(2),
+                layers.PermuteAndPadScopes([[2, 0, 1, -1], [1, -1, 0, 2]]),
+                layers.IndicatorLeaf(2),
+                layers.DenseProduct(2),
+                layers.DenseProduct(2),
+                layers.Undecompose(),
+                _root(),
+            ],
+            "PermuteAndPadScopes",
+        ),
         # Undecompose(num_decomps=cols) joins nothing; the root above must still see the different columns.
         (lambda: [keras.Input((1, 3, 1)), layers.IndicatorLeaf(2), layers.Undecompose(3), _root()], "RootSum"),
     ],
 )
 def test_refuses_networks_that_are_not_normalized(stack, refusing):
-    with pytest.raises(ValueError, match=f"{refusing} '.*'.*(not decomposable|cover different parts|differ between)"):
+    with pytest.raises(
+        ValueError, match=f"{refusing} '.*'.*(not decomposable|cover different parts|differ between|before the leaf)"
+    ):
         keras.Sequential(stack())
 
 
@@ -127,6 +143,38 @@ def _total_and_marginal(model, shape):
                 _root(),
             ],
             (2, 1, 1),
+        ),
+        # Permutations before the leaf, and a layer of another library between FlatToRegions and the leaf (which
+        # then cannot tell the layout and records nothing): region SPNs all the same.
+        (
+            lambda: [
+                keras.Input((4,)),
+                layers.FlatToRegions(2),
+                layers.PermuteAndPadScopes([[2, 0, 3, 1], [1, 3, 0, 2]]),
+                layers.IndicatorLeaf(2),
+                layers.DenseProduct(2),
+                layers.DenseSum(2),
+                layers.DenseProduct(2),
+                layers.Undecompose(),
+                _root(),
+            ],
+            (4,),
+        ),
+        (
+            lambda: [
+                keras.Input((3,)),
+                layers.FlatToRegions(2),
+                keras.layers.Identity(),
+                layers.IndicatorLeaf(2),
+                layers.PermuteAndPadScopesRandom(factors=[2, 2], seed=3),
+                layers.DenseSum(2),
+                layers.DenseProduct(2),
+                layers.DenseSum(2),
+                layers.DenseProduct(2),
+                layers.Undecompose(),
+                _root(),
+            ],
+            (3,),
         ),
         # RAT-SPN-style region SPNs with different permutations per decomposition.
         (

@@ -36,7 +36,19 @@ def _traced_checked(monkeypatch):
     return seen
 
 
-@pytest.mark.parametrize("first_call", ["fit", "fit_dataset", "train_on_batch"])
+class _Batches(keras.utils.PyDataset):
+    def __init__(self, x):
+        super().__init__()
+        self.x = x
+
+    def __len__(self):
+        return len(self.x) // 8
+
+    def __getitem__(self, index):
+        return (self.x[index * 8 : (index + 1) * 8],)
+
+
+@pytest.mark.parametrize("first_call", ["fit", "fit_dataset", "fit_generator", "fit_pydataset", "train_on_batch"])
 def test_training_an_unbuilt_model_compiles_with_xla_on_the_fast_path(monkeypatch, first_call):
     seen = _traced_checked(monkeypatch)
     model = unbuilt_spn(unsupervised=True)
@@ -48,6 +60,11 @@ def test_training_an_unbuilt_model_compiles_with_xla_on_the_fast_path(monkeypatc
         assert history[1] < history[0]
     elif first_call == "fit_dataset":
         model.fit(tf.data.Dataset.from_tensor_slices(x).batch(8), epochs=1, verbose=0)
+    elif first_call == "fit_generator":
+        batches = model.fit(((x[i : i + 8],) for i in range(0, len(x), 8)), epochs=1, verbose=0)
+        assert len(batches.history["loss"]) == 1 and int(model.optimizer.iterations.numpy()) == len(x) // 8
+    elif first_call == "fit_pydataset":
+        model.fit(_Batches(x), epochs=1, verbose=0)
     else:
         model.train_on_batch(x)
     assert model.built
@@ -70,3 +87,15 @@ def test_inference_on_an_unbuilt_model_builds_it_first(monkeypatch, first_call):
     else:
         loss = result if np.ndim(result) == 0 else result[0]
         assert float(loss) == pytest.approx(-float(expected.mean()), abs=1e-4)
+
+
+def test_unbuilt_reconstruction_model_names_its_training_form_then_trains():
+    model = unbuilt_spn(infer_no_evidence=True)
+    model.compile(optimizer=keras.optimizers.Adam(0.05), loss="mse")
+    x = _data(16).astype(np.float32)
+    mask = np.random.default_rng(1).uniform(size=x.shape) < 0.5
+    with pytest.raises(ValueError, match=r"fit\(x, evidence_mask\).*Got fit\(\[x, evidence_mask\]") as refused:
+        model.fit([x, mask], x, verbose=0)
+    assert "in user code" not in str(refused.value)  # raised before any step is traced
+    assert np.isfinite(model.fit(x, mask, verbose=0).history["loss"][0])
+    assert model.built

@@ -3,7 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
-from libspn_keras.layers.cell_scopes import cell_scopes, describe_cells, record_cell_scopes
+from libspn_keras.layers.cell_scopes import cell_scopes, describe_cells, is_region_layout, record_cell_scopes
 from libspn_keras.layers.full_precision import FullPrecisionLayer
 from libspn_keras.layers.validation import check_known, check_node_count, check_rank, positive_int
 
@@ -41,23 +41,28 @@ class ScopeProductBase(FullPrecisionLayer):
 
     def compute_output_spec(self, x, *args, **kwargs):
         # On a tensor whose cells a leaf or Conv2DProduct has recorded, the rows this layer joins must cover disjoint
-        # image rows (as Conv2DProduct's windows), and its output keeps the record for the layers above.
+        # parts of the input (image rows, or scopes), and its output keeps the record for the layers above.
         output = super().compute_output_spec(x, *args, **kwargs)
         scopes = cell_scopes(x, recorded_only=True)
         if scopes is None or not self.built or x.shape[1] % self.num_factors:
-            return output
+            return record_cell_scopes(output, None, x)  # keeps the layout
         rows, cols = scopes
         groups = rows.reshape(rows.shape[0] // self.num_factors, self.num_factors, rows.shape[1])
         shared = groups.sum(axis=1) > 1
         joins_overlap = shared.any(axis=1) & cols.any()
         if joins_overlap.any():
             group = int(np.flatnonzero(joins_overlap)[0])
+            covered = (
+                describe_cells(shared[group], "scope")
+                if is_region_layout(x)
+                else "image " + describe_cells(shared[group], "row")
+            )
             raise ValueError(
                 f"{type(self).__name__} '{self.name}': output row {group} would multiply input rows "
-                f"{group * self.num_factors}-{(group + 1) * self.num_factors - 1} that both cover image "
-                f"{describe_cells(shared[group], 'row')}, so the product is not decomposable and the network is no "
-                f"longer a normalized distribution. Join overlapping cells with a Conv2DProduct whose dilations "
-                f"skip the overlap, or end the spatial products with padding='final' and SpatialToRegions first."
+                f"{group * self.num_factors}-{(group + 1) * self.num_factors - 1} that both cover {covered}, so the "
+                f"product is not decomposable and the network is no longer a normalized distribution. Join "
+                f"overlapping cells with a Conv2DProduct whose dilations skip the overlap, or end the spatial "
+                f"products with padding='final' and SpatialToRegions first."
             )
         return record_cell_scopes(output, (groups.any(axis=1), cols), x)
 

@@ -7,20 +7,25 @@ decomposable) and the layers that mix cells (:class:`~libspn_keras.layers.Spatia
 ``RootSum``, ``Undecompose``) can refuse cells of different scopes. Rows and
 columns are tracked apart (see :func:`libspn_keras.math.spatial.axis_product_scopes`).
 
-The record starts at the leaves: a leaf on an image ``[batch, rows, cols, d]``
-records one image cell per output cell. Region tensors have the same rank
-(``[batch, scopes, decomps, nodes]``) but their columns are decompositions of
-the same variables, so :class:`~libspn_keras.layers.FlatToRegions` marks its
-output as region layout and a leaf on a marked tensor records nothing.
-Tensors without a record (region tensors, or a layer outside the library)
-are checked by the products as one image cell per cell and pass the layers
-that mix cells.
+The record starts at the leaves, which need to know what their input is.
+Region tensors have the same rank as images (``[batch, scopes, decomps,
+nodes]``) but their columns are decompositions of the same variables, so
+:class:`~libspn_keras.layers.FlatToRegions` marks its output as region
+layout; a ``keras.Input`` is read as an image, and the library's elementwise
+layers (and every layer that keeps a record) pass the layout on. A leaf on an
+image records one image cell per output cell; on a region tensor, one row per
+scope and one column that every decomposition covers. A leaf whose input
+comes from a layer outside the library cannot tell and records nothing:
+tensors without a record are checked by the products as one image cell per
+cell and pass the layers that mix cells.
 """
 
 import numpy as np
+from tensorflow import keras
 
 _RECORD = "_libspn_keras_cell_scopes"
-_REGION_LAYOUT = "_libspn_keras_region_layout"
+_LAYOUT = "_libspn_keras_layout"
+REGION, IMAGE = "region", "image"
 
 
 def cell_scopes(tensor, recorded_only=False):
@@ -43,24 +48,36 @@ def cell_scopes(tensor, recorded_only=False):
 def record_cell_scopes(tensor, scopes, inputs=None):
     """Attaches ``scopes`` (as from :func:`cell_scopes`) to a symbolic output tensor and returns it.
 
-    With ``inputs`` given, the output also keeps their region-layout mark.
+    With ``inputs`` given, the output also takes their layout (:func:`layout_of`).
     """
     if scopes is not None:
         setattr(tensor, _RECORD, scopes)
-    if is_region_layout(inputs):
-        mark_region_layout(tensor)
+    layout = layout_of(inputs)
+    if layout is not None:
+        setattr(tensor, _LAYOUT, layout)
     return tensor
 
 
 def mark_region_layout(tensor):
     """Marks a symbolic tensor as region layout ``[batch, scopes, decomps, ...]`` (not an image) and returns it."""
-    setattr(tensor, _REGION_LAYOUT, True)
+    setattr(tensor, _LAYOUT, REGION)
     return tensor
 
 
+def layout_of(tensor):
+    """``REGION``, ``IMAGE`` or ``None`` (unknown) for a symbolic tensor (see the module doc)."""
+    layout = getattr(tensor, _LAYOUT, None)
+    if layout is not None:
+        return layout
+    history = getattr(tensor, "_keras_history", None)  # (operation, node index, tensor index) of a KerasTensor
+    if history and isinstance(history[0], keras.layers.InputLayer):
+        return IMAGE
+    return None
+
+
 def is_region_layout(tensor):
-    """Whether a symbolic tensor descends from :class:`~libspn_keras.layers.FlatToRegions` (see the module doc)."""
-    return bool(getattr(tensor, _REGION_LAYOUT, False))
+    """Whether a symbolic tensor descends from :class:`~libspn_keras.layers.FlatToRegions`."""
+    return layout_of(tensor) == REGION
 
 
 def record_leaf_cells(inputs, output):
@@ -69,16 +86,15 @@ def record_leaf_cells(inputs, output):
     On an image every cell is its own image cell. On a region tensor every
     scope (axis 1) is its own row and every decomposition (axis 2) covers the
     same single column, so that products across decompositions and layers
-    that mix scopes are refused.
+    that mix scopes are refused. On an input of unknown layout nothing.
     """
-    if getattr(inputs, _RECORD, None) is not None:
-        return output
-    if not is_region_layout(inputs):
-        return record_cell_scopes(output, cell_scopes(output))
+    layout = layout_of(inputs)
     shape = getattr(output, "shape", None)
-    if shape is None or len(shape) != 4 or shape[1] is None or shape[2] is None:
-        return mark_region_layout(output)
-    return record_cell_scopes(output, (np.eye(shape[1], dtype=bool), np.ones((shape[2], 1), dtype=bool)), inputs)
+    if layout is None or shape is None or len(shape) != 4 or shape[1] is None or shape[2] is None:
+        return output
+    if layout == REGION:
+        return record_cell_scopes(output, (np.eye(shape[1], dtype=bool), np.ones((shape[2], 1), dtype=bool)), inputs)
+    return record_cell_scopes(output, cell_scopes(output), inputs)
 
 
 def describe_cells(cover, axis_name):
@@ -119,6 +135,12 @@ def refuse_cells_of_different_scopes(tensor, label, consequence, advice, column_
                 f"{describe_cells(cover[base], axis_name)} and cell {other} {describe_cells(cover[other], axis_name)}"
                 f"), so {consequence}. "
                 + ("Join the scopes first with DenseProduct / ReduceProduct." if region else advice)
+                + (
+                    " (If axis 2 holds decompositions of the same variables rather than image columns, start the "
+                    "model with FlatToRegions, which marks them as such.)"
+                    if axis == 1 and not region
+                    else ""
+                )
             )
 
 

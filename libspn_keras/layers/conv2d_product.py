@@ -162,7 +162,7 @@ class Conv2DProduct(FullPrecisionLayer):
         output = super().compute_output_spec(x, *args, **kwargs)
         scopes = cell_scopes(x)
         if scopes is None or not self.built:
-            return output
+            return record_cell_scopes(output, None, x)  # keeps the layout
         (rows, shared_rows), (cols, shared_cols) = (
             axis_product_scopes(
                 scopes[axis],

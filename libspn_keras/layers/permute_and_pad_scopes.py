@@ -4,7 +4,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow import keras
 
-from libspn_keras.layers.cell_scopes import cell_scopes, record_cell_scopes
+from libspn_keras.layers.cell_scopes import cell_scopes, is_region_layout, record_cell_scopes
 from libspn_keras.layers.full_precision import FullPrecisionLayer
 from libspn_keras.layers.validation import check_known, check_rank
 
@@ -86,8 +86,16 @@ class PermuteAndPadScopes(FullPrecisionLayer):
     def compute_output_spec(self, x, *args, **kwargs):
         output = super().compute_output_spec(x, *args, **kwargs)
         scopes = cell_scopes(x, recorded_only=True)
+        if self.built and scopes is None and is_region_layout(x) and (np.asarray(self.permutations) < 0).any():
+            # Before the leaf the values are raw inputs, where the padding's 0 is an observed value, not log 1.
+            raise ValueError(
+                f"{type(self).__name__} '{self.name}' pads scopes (-1 in its permutations) of raw inputs, before the "
+                f"leaf: the leaf would read each padding scope's 0 as an observed value, and the network would no "
+                f"longer be a normalized distribution. Place it after the leaf layer, where padding is log 1 "
+                f"(marginalized)."
+            )
         if scopes is None or not self.built:
-            return output
+            return record_cell_scopes(output, None, x)  # keeps the layout
         rows, cols = scopes
         table = np.asarray(self.permutations)
         if (table == table[:1]).all():  # one permutation for every column: the rows move, padding covers nothing

@@ -63,7 +63,8 @@ class Undecompose(FullPrecisionLayer):
             scopes = cell_scopes(x, recorded_only=True)
             if scopes is not None:  # the groups' cells, for the layers above
                 rows, cols = scopes
-                record_cell_scopes(output, (rows, cols[:: cols.shape[0] // self.num_decomps]), x)
+                scopes = (rows, cols[:: cols.shape[0] // self.num_decomps])
+            record_cell_scopes(output, scopes, x)
         return output
 
     def compute_output_shape(self, input_shape):

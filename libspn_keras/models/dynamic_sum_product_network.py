@@ -18,6 +18,7 @@ from libspn_keras.models.dynamic_arguments import (
 from libspn_keras.models.dynamic_queries import DynamicQueryMixin
 from libspn_keras.models.fast_path import FastPathMixin
 from libspn_keras.models.guarded_training import InputGuardMixin
+from libspn_keras.models.iterator_release import drop_function
 from libspn_keras.models.unsupervised import UnsupervisedTrainingMixin
 from libspn_keras.models.weight_files import WeightFilesMixin
 
@@ -244,7 +245,8 @@ class DynamicSumProductNetwork(
         ``data`` has another number of steps than it was traced for.
 
         The recurrence is unrolled over a known number of steps, but Keras retraces its functions with relaxed
-        shapes (the time axis becomes unknown): each number of steps gets functions of its own instead.
+        shapes (the time axis becomes unknown): a new number of steps gets the function traced again instead
+        (one trace per change; alternating lengths retrace each time).
         """
         shape = _sequence_shape(data)
         steps = None if shape is None else shape[1]
@@ -254,11 +256,12 @@ class DynamicSumProductNetwork(
             step_shape = (None, *shape[1:])
             self.build([step_shape, (None,)] if self.original_form else step_shape)
         if not isinstance(steps, int):
-            return
+            return data
         traced = f"_spn_steps_of_{attribute}"
         if getattr(self, traced, None) != steps:
-            setattr(self, attribute, None)
+            drop_function(self, attribute)
             setattr(self, traced, steps)
+        return data
 
     def _check_known_steps(self, num_steps, shape):
         if num_steps == 0:

@@ -65,23 +65,31 @@ class EvidenceInferenceMixin:
         x, evidence_mask = inputs
         return reconstruct(self, x, evidence_mask, weighted=self.infer_weighted_sum, training=training)
 
+    def fit(self, x=None, y=None, *args, **kwargs):
+        if self.infer_no_evidence and is_input_and_mask(x):  # before the data builds the model from the pair
+            self._refuse_training_form(x, y)
+        return super().fit(x, y, *args, **kwargs)
+
     def train_step(self, data):
         """As 0.6.0: ``data`` is ``(x, evidence_mask)`` (and sample weights); the loss is on the unobserved entries."""
         if not self.infer_no_evidence:
             return super().train_step(data)
         x, evidence_mask, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         if is_input_and_mask(x) or evidence_mask is None:
-            raise ValueError(
-                f"{type(self).__name__} '{self.name}': a model with infer_no_evidence=True trains as 0.6.0 did, with "
-                f"fit(x, evidence_mask): the evidence mask takes the place of the labels, and the targets are the "
-                f"unobserved entries of x itself. Got "
-                f"{'fit([x, evidence_mask], ...)' if is_input_and_mask(x) else 'no evidence mask'}. ({EVALUATE_FORM})"
-            )
+            self._refuse_training_form(x, evidence_mask)
         self._training_on_reconstructions = True
         try:
             return super().train_step(keras.utils.pack_x_y_sample_weight((x, evidence_mask), x, sample_weight))
         finally:
             self._training_on_reconstructions = False
+
+    def _refuse_training_form(self, x, evidence_mask):
+        raise ValueError(
+            f"{type(self).__name__} '{self.name}': a model with infer_no_evidence=True trains as 0.6.0 did, with "
+            f"fit(x, evidence_mask): the evidence mask takes the place of the labels, and the targets are the "
+            f"unobserved entries of x itself. Got "
+            f"{'fit([x, evidence_mask], ...)' if is_input_and_mask(x) else 'no evidence mask'}. ({EVALUATE_FORM})"
+        )
 
     def test_step(self, data):
         """As 0.6.0: the model is called on ``[x, evidence_mask]`` and the loss compares its output with ``y``."""

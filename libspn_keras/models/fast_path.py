@@ -11,6 +11,7 @@ compiled (``layer.supports_jit = False``), the model runs eagerly, or a
 
 import contextlib
 import functools
+import types
 
 import tensorflow as tf
 from tensorflow import keras
@@ -69,16 +70,26 @@ def data_input_shape(data):
 
     Args:
         data: ``x`` as ``fit`` takes it: an array or tensor, a list or tuple of
-            them, or a ``tf.data.Dataset`` of ``x`` or ``(x, y[, sample_weight])``.
+            them, or a ``tf.data.Dataset`` or ``keras.utils.PyDataset`` of ``x`` or
+            ``(x, y[, sample_weight])``.
     """
     if isinstance(data, tf.data.Dataset):
         data = keras.utils.unpack_x_y_sample_weight(data.element_spec)[0]
+    elif isinstance(data, keras.utils.PyDataset):
+        batch = data[0]
+        data = batch[0] if isinstance(batch, tuple) else batch
     leaves = keras.tree.flatten(data) if data is not None else []
     if not leaves or any(
         getattr(leaf, "shape", None) is None or len(leaf.shape) < 1 or None in tuple(leaf.shape)[1:] for leaf in leaves
     ):
         return None
     return keras.tree.map_structure(lambda leaf: (None, *tuple(leaf.shape)[1:]), data)
+
+
+def _resumed(first, rest):
+    """A generator of ``first``, then the rest of the generator ``rest`` (whose first item was read)."""
+    yield first
+    yield from rest
 
 
 def fast_kernel_check(model):
@@ -131,32 +142,32 @@ class FastPathMixin(IteratorReleaseMixin):
             yield
 
     def fit(self, x=None, *args, **kwargs):
-        self._prepare_for_data(x, "train_function")
+        x = self._prepare_for_data(x, "train_function")
         validation = kwargs.get("validation_data")
         if isinstance(validation, (list, tuple)):  # (x_val, y_val[, sample_weight_val])
             validation = keras.utils.unpack_x_y_sample_weight(tuple(validation))[0]
-        if validation is not None:
+        if validation is not None and not isinstance(validation, types.GeneratorType):
             self._prepare_for_data(validation, "test_function")
         return super().fit(x, *args, **kwargs)
 
     def evaluate(self, x=None, *args, **kwargs):
-        self._prepare_for_data(x, "test_function")
+        x = self._prepare_for_data(x, "test_function")
         return super().evaluate(x, *args, **kwargs)
 
     def predict(self, x, *args, **kwargs):
-        self._prepare_for_data(x, "predict_function")
+        x = self._prepare_for_data(x, "predict_function")
         return super().predict(x, *args, **kwargs)
 
     def train_on_batch(self, x, *args, **kwargs):
-        self._prepare_for_data(x, "train_function")
+        x = self._prepare_for_data(x, "train_function")
         return super().train_on_batch(x, *args, **kwargs)
 
     def test_on_batch(self, x, *args, **kwargs):
-        self._prepare_for_data(x, "test_function")
+        x = self._prepare_for_data(x, "test_function")
         return super().test_on_batch(x, *args, **kwargs)
 
     def predict_on_batch(self, x):
-        self._prepare_for_data(x, "predict_function")
+        x = self._prepare_for_data(x, "predict_function")
         return super().predict_on_batch(x)
 
     def _prepare_for_data(self, data, attribute):
@@ -167,13 +178,22 @@ class FastPathMixin(IteratorReleaseMixin):
         when the function is made, and XLA cannot lift variables created
         inside the checked step out of the compiled function. ``data`` is
         what ``fit`` and the others take as ``x`` (arrays, tensors, a list of
-        them, or a ``tf.data.Dataset``); other forms are left to Keras.
+        them, a ``tf.data.Dataset``, a ``keras.utils.PyDataset`` or a
+        generator, whose first batch is read and handed on again); returns
+        it to be used in its place.
         """
         if self.built:
-            return
-        shape = data_input_shape(data)
+            return data
+        sample = data
+        if isinstance(data, types.GeneratorType):
+            first = next(data, None)
+            if first is None:
+                return data
+            data, sample = _resumed(first, data), first[0] if isinstance(first, tuple) else first
+        shape = data_input_shape(sample)
         if shape is not None:
             self.build(shape)
+        return data
 
     def make_train_function(self, force=False):
         return _on_fast_path(self, "train_function", super().make_train_function, force)

@@ -86,6 +86,14 @@ class IteratorReleaseMixin:
         return _released_after(self)
 
 
+def drop_function(model, attribute):
+    """Drops ``model.<attribute>`` (a step function) so that Keras makes it again, releasing the iterator it kept."""
+    release = _releases_of(model).by_function.pop(attribute, None)
+    if release is not None:
+        release()
+    setattr(model, attribute, None)
+
+
 def keep_releasing(model, attribute, function):
     """Registers ``function.release`` (of :func:`releasing_iterators`) as the one of ``model.<attribute>``."""
     _releases_of(model).by_function[attribute] = function.release
