@@ -111,3 +111,12 @@ def mixture_steps(x, rule, eta=0.4, batch=6):
             location = (1 - eta) * location + eta * em_location
             scale = np.sqrt((1 - eta) * scale**2 + eta * em_variance)
     return {"1_location": location, "1_scale": scale, "2_weights": weights}
+
+
+def eager_total(stack, shape):
+    """Probability mass of a stack of layers over every binary input of ``shape``, called layer by layer outside a
+    model (so no build-time scope check runs): 1 for a normalized network."""
+    x = all_binary(int(np.prod(shape))).reshape((-1,) + tuple(shape))
+    for layer in stack:
+        x = layer(x)
+    return float(np.exp(np_logsumexp(np.asarray(x)[:, 0].astype(np.float64))))

@@ -4,19 +4,10 @@ decompositions as before."""
 
 import numpy as np
 import pytest
-import tensorflow as tf
-from reference import all_binary, np_logsumexp, randomize_accumulators
+from reference import all_binary, eager_total, np_logsumexp, randomize_accumulators
 from tensorflow import keras
 
 from libspn_keras import layers
-
-
-def _eager_total(stack, shape):
-    """Probability mass over every binary input, layer by layer outside a model (nothing checks the scopes)."""
-    x = tf.constant(all_binary(int(np.prod(shape))).reshape((-1,) + shape).astype(np.int32))
-    for layer in stack:
-        x = layer(x)
-    return float(np.exp(np_logsumexp(x.numpy()[:, 0].astype(np.float64))))
 
 
 def _root():
@@ -49,7 +40,7 @@ INCOMPLETE_ON_IMAGES = [
 
 @pytest.mark.parametrize("stack, shape, refusing", INCOMPLETE_ON_IMAGES)
 def test_mixing_cells_of_a_leaf_on_an_image_is_refused(stack, shape, refusing):
-    assert abs(_eager_total([layers.IndicatorLeaf(num_components=2)] + stack(), shape) - 1.0) > 1e-3
+    assert abs(eager_total([layers.IndicatorLeaf(num_components=2)] + stack(), shape) - 1.0) > 1e-3
     with pytest.raises(ValueError, match=f"{refusing} '.*'.*cover different parts of the image"):
         keras.Sequential([keras.Input(shape, dtype="int32"), layers.IndicatorLeaf(num_components=2)] + stack())
 

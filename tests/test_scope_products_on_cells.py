@@ -3,8 +3,7 @@ at build time, and the joined rows' cover is kept for the layers that mix cells 
 
 import numpy as np
 import pytest
-import tensorflow as tf
-from reference import all_binary, np_logsumexp
+from reference import all_binary, eager_total, np_logsumexp
 from tensorflow import keras
 
 from libspn_keras import layers
@@ -12,13 +11,6 @@ from libspn_keras import layers
 
 def _conv(**kwargs):
     return layers.Conv2DProduct(strides=[1, 1], dilations=[1, 1], **kwargs)
-
-
-def _eager_total(stack, shape):
-    x = tf.constant(all_binary(int(np.prod(shape))).reshape((-1,) + shape).astype(np.int32))
-    for layer in stack:
-        x = layer(x)
-    return float(np.exp(np_logsumexp(x.numpy()[:, 0].astype(np.float64))))
 
 
 def test_dense_product_of_overlapping_rows_is_refused():
@@ -33,7 +25,7 @@ def test_dense_product_of_overlapping_rows_is_refused():
             layers.RootSum(return_weighted_child_logits=False),
         ]
 
-    assert abs(_eager_total(stack(), (2, 1, 1)) - 1.0) > 1e-3  # eager, unchecked: not a distribution
+    assert abs(eager_total(stack(), (2, 1, 1)) - 1.0) > 1e-3  # eager, unchecked: not a distribution
     with pytest.raises(ValueError, match="DenseProduct '.*'.*not decomposable"):
         keras.Sequential([keras.Input((2, 1, 1), dtype="int32")] + stack())
 
@@ -48,7 +40,7 @@ def test_reduce_product_keeps_the_cover_so_mixing_different_columns_is_refused()
             layers.RootSum(return_weighted_child_logits=False),
         ]
 
-    assert abs(_eager_total(stack(), (2, 2, 1)) - 1.0) > 1e-3
+    assert abs(eager_total(stack(), (2, 2, 1)) - 1.0) > 1e-3
     with pytest.raises(ValueError, match="SpatialToRegions '.*'.*cover different parts"):
         keras.Sequential([keras.Input((2, 2, 1), dtype="int32")] + stack())
 
