@@ -87,3 +87,11 @@ def test_original_form_called_without_lengths_is_a_clear_error():
     model([x, np.full(len(x), 3)])
     with pytest.raises(ValueError, match=r"0.6.0's form\) is called on \[x, sequence_lens\]"):
         model(x)
+
+
+def test_fit_an_unbuilt_model_on_a_generator():
+    model = models.DynamicSumProductNetwork(_template(), num_interface_sums=2)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    x = _sequences(4, 8)
+    model.fit(((x[i : i + 4],) for i in range(0, len(x), 4)), epochs=1, verbose=0)
+    assert model.built and int(model.optimizer.iterations.numpy()) == 2

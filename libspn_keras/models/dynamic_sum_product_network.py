@@ -16,7 +16,7 @@ from libspn_keras.models.dynamic_arguments import (
     step_mask,
 )
 from libspn_keras.models.dynamic_queries import DynamicQueryMixin
-from libspn_keras.models.fast_path import FastPathMixin
+from libspn_keras.models.fast_path import FastPathMixin, with_a_sample
 from libspn_keras.models.guarded_training import InputGuardMixin
 from libspn_keras.models.iterator_release import drop_function
 from libspn_keras.models.unsupervised import UnsupervisedTrainingMixin
@@ -248,7 +248,8 @@ class DynamicSumProductNetwork(
         shapes (the time axis becomes unknown): a new number of steps gets the function traced again instead
         (one trace per change; alternating lengths retrace each time).
         """
-        shape = _sequence_shape(data)
+        data, sample = with_a_sample(data)
+        shape = _sequence_shape(sample)
         steps = None if shape is None else shape[1]
         if shape is not None and not self.built and all(isinstance(size, int) for size in shape[1:]):
             # Built here, not in the first trace of the step, where XLA (on by default for SPN models) cannot lift
@@ -312,9 +313,12 @@ def _serialized_sum_argument(value):
 
 
 def _sequence_shape(data):
-    """The shape ``[batch, time, ...]`` of the sequences in ``data`` (arrays, tensors or a dataset), or ``None``."""
+    """The shape ``[batch, time, ...]`` of the sequences in ``data`` (arrays, tensors, a dataset or a
+    ``keras.utils.PyDataset``), or ``None``."""
     if isinstance(data, tf.data.Dataset):
         data = data.element_spec
+    elif isinstance(data, keras.utils.PyDataset):
+        data = data[0]
     while isinstance(data, (list, tuple)) and data:
         data = data[0]
     shape = getattr(data, "shape", None)

@@ -86,6 +86,16 @@ def data_input_shape(data):
     return keras.tree.map_structure(lambda leaf: (None, *tuple(leaf.shape)[1:]), data)
 
 
+def with_a_sample(data):
+    """``(data, sample)``: a generator's first ``x``, read and put back in front of the rest; other data as it is."""
+    if not isinstance(data, types.GeneratorType):
+        return data, data
+    first = next(data, None)
+    if first is None:
+        return data, None
+    return _resumed(first, data), first[0] if isinstance(first, tuple) else first
+
+
 def _resumed(first, rest):
     """A generator of ``first``, then the rest of the generator ``rest`` (whose first item was read)."""
     yield first
@@ -184,12 +194,7 @@ class FastPathMixin(IteratorReleaseMixin):
         """
         if self.built:
             return data
-        sample = data
-        if isinstance(data, types.GeneratorType):
-            first = next(data, None)
-            if first is None:
-                return data
-            data, sample = _resumed(first, data), first[0] if isinstance(first, tuple) else first
+        data, sample = with_a_sample(data)
         shape = data_input_shape(sample)
         if shape is not None:
             self.build(shape)

@@ -112,10 +112,12 @@ class SequentialSumProductNetwork(
         self.unsupervised = self.configure_evidence_inference(infer_no_evidence, infer_weighted_sum, unsupervised)
 
     def build(self, input_shape=None):
-        # An infer_no_evidence model may first be called on [x, evidence_mask]: its layers take x.
+        # An infer_no_evidence model may first be called on [x, evidence_mask]: its layers take x. A pair holds
+        # two shapes (x's may be None); (None, num_vars) is the shape of x itself.
         if self.infer_no_evidence and isinstance(input_shape, (list, tuple)) and len(input_shape) == 2:
-            if isinstance(input_shape[0], (list, tuple)) or input_shape[0] is None:
-                input_shape = input_shape[0]
+            first, second = input_shape
+            if isinstance(first, (list, tuple)) or (first is None and isinstance(second, (list, tuple))):
+                input_shape = first
         super().build(input_shape)
 
     def call(self, inputs, training=None, mask=None, **kwargs):
