@@ -99,3 +99,18 @@ def test_unbuilt_reconstruction_model_names_its_training_form_then_trains():
     assert "in user code" not in str(refused.value)  # raised before any step is traced
     assert np.isfinite(model.fit(x, mask, verbose=0).history["loss"][0])
     assert model.built
+
+
+@pytest.mark.parametrize("query", ["log_likelihood", "complete"])
+def test_a_query_on_an_unbuilt_model_builds_it_first(monkeypatch, query):
+    seen = _traced_checked(monkeypatch)
+    model = unbuilt_spn()
+    x = all_binary(3)
+    if query == "log_likelihood":
+        assert abs(np_logsumexp(model.log_likelihood(x).astype(np.float64))) < 1e-5
+    else:
+        x[:, 0] = -1
+        completed = model.complete(x)
+        np.testing.assert_array_equal(completed[:, 1:], x[:, 1:])
+        assert set(np.unique(completed[:, 0])) <= {0, 1}
+    assert model.built and seen and all(seen)

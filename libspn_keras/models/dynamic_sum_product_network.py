@@ -240,22 +240,27 @@ class DynamicSumProductNetwork(
             check_sequence_lens(f"DynamicSumProductNetwork '{self.name}'", np.asarray(y), len(x), x.shape[1])
         return super().fit(x, y, *args, **kwargs)
 
+    def _build_from_data(self, data):
+        """Builds an unbuilt model from the sequences in ``data``; returns ``data`` (see ``FastPathMixin``)."""
+        data, sample = with_a_sample(data)
+        shape = _sequence_shape(sample)
+        if shape is not None and not self.built and all(isinstance(size, int) for size in shape[1:]):
+            step_shape = (None, *shape[1:])
+            self.build([step_shape, (None,)] if self.original_form else step_shape)
+        return data
+
     def _prepare_for_data(self, data, attribute):
-        """Builds the model from ``data`` (see ``FastPathMixin``), and drops Keras's cached ``attribute`` when
-        ``data`` has another number of steps than it was traced for.
+        """Builds the model from ``data``, and drops Keras's cached ``attribute`` when ``data`` has another number of
+        steps than it was traced for.
 
         The recurrence is unrolled over a known number of steps, but Keras retraces its functions with relaxed
         shapes (the time axis becomes unknown): a new number of steps gets the function traced again instead
         (one trace per change; alternating lengths retrace each time).
         """
+        data = self._build_from_data(data)
         data, sample = with_a_sample(data)
         shape = _sequence_shape(sample)
         steps = None if shape is None else shape[1]
-        if shape is not None and not self.built and all(isinstance(size, int) for size in shape[1:]):
-            # Built here, not in the first trace of the step, where XLA (on by default for SPN models) cannot lift
-            # the creation of the variables out of the compiled function.
-            step_shape = (None, *shape[1:])
-            self.build([step_shape, (None,)] if self.original_form else step_shape)
         if not isinstance(steps, int):
             return data
         traced = f"_spn_steps_of_{attribute}"

@@ -181,16 +181,23 @@ class FastPathMixin(IteratorReleaseMixin):
         return super().predict_on_batch(x)
 
     def _prepare_for_data(self, data, attribute):
-        """Builds an unbuilt model from the shape of ``data`` before ``attribute`` (its step function) is made.
+        """Readies the model for ``data`` before ``attribute`` (its step function) is made: builds it from the data.
 
-        Keras builds such a model in the first trace of the step, too late
+        Returns ``data``, to be used in its place (see :meth:`_build_from_data`).
+        """
+        return self._build_from_data(data)
+
+    def _build_from_data(self, data):
+        """Builds an unbuilt model from the shape of ``data``; returns ``data``, to be used in its place.
+
+        Keras builds such a model in the first trace of a step, too late
         twice over: the fast path looks for the sum layers' accumulators
-        when the function is made, and XLA cannot lift variables created
-        inside the checked step out of the compiled function. ``data`` is
-        what ``fit`` and the others take as ``x`` (arrays, tensors, a list of
-        them, a ``tf.data.Dataset``, a ``keras.utils.PyDataset`` or a
-        generator, whose first batch is read and handed on again); returns
-        it to be used in its place.
+        when the step function is made, and XLA cannot lift variables created
+        inside the checked step out of the compiled function. ``fit``,
+        ``evaluate``, ``predict``, their ``*_on_batch`` forms and the queries
+        call it first. ``data`` is what they take as ``x``: arrays, tensors,
+        a list of them, a ``tf.data.Dataset``, a ``keras.utils.PyDataset``
+        or a generator, whose first batch is read and put back in front.
         """
         if self.built:
             return data

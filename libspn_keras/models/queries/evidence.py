@@ -47,6 +47,8 @@ def query_input(model, x, owner):
             f"{owner}: x must hold numbers (floats, integers or bools), got dtype {x.dtype.name}; convert it, "
             f"e.g. x.astype('float32')."
         )
+    if hasattr(model, "_build_from_data"):  # built here, outside the query's compiled function (fast path, XLA)
+        model._build_from_data(x)
     return x
 
 
