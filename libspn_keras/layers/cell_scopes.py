@@ -154,7 +154,7 @@ JOIN_CELLS_ADVICE = (
 class KeepsCellScopes:
     """Mixin for layers whose output cells cover what their input cells cover (sums, dropout, elementwise layers).
 
-    The output keeps the input's record and its region-layout mark.
+    The output keeps the input's record and layout.
     """
 
     def compute_output_spec(self, *args, **kwargs):
