@@ -89,7 +89,17 @@ def test_inference_on_an_unbuilt_model_builds_it_first(monkeypatch, first_call):
         assert float(loss) == pytest.approx(-float(expected.mean()), abs=1e-4)
 
 
-def test_unbuilt_reconstruction_model_names_its_training_form_then_trains():
+@pytest.mark.parametrize("shape", [(None, 3), [None, 3], [(None, 3), (None, 3)]])
+def test_build_of_a_reconstruction_model_builds_the_layers(shape):
+    # (None, 3) is the shape of x, not an [x, evidence_mask] pair whose x shape is unknown.
+    model = unbuilt_spn(infer_no_evidence=True)
+    model.build(shape)
+    assert all(layer.built for layer in model.layers) and model.weights
+    assert abs(np_logsumexp(model(all_binary(3)).numpy()[:, 0].astype(np.float64))) < 1e-5
+
+
+def test_unbuilt_reconstruction_model_names_its_training_form_then_trains(monkeypatch):
+    seen = _traced_checked(monkeypatch)
     model = unbuilt_spn(infer_no_evidence=True)
     model.compile(optimizer=keras.optimizers.Adam(0.05), loss="mse")
     x = _data(16).astype(np.float32)
@@ -98,7 +108,7 @@ def test_unbuilt_reconstruction_model_names_its_training_form_then_trains():
         model.fit([x, mask], x, verbose=0)
     assert "in user code" not in str(refused.value)  # raised before any step is traced
     assert np.isfinite(model.fit(x, mask, verbose=0).history["loss"][0])
-    assert model.built
+    assert all(layer.built for layer in model.layers) and seen and all(seen)
 
 
 @pytest.mark.parametrize("query", ["log_likelihood", "complete"])
