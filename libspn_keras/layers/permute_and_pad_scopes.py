@@ -85,8 +85,11 @@ class PermuteAndPadScopes(FullPrecisionLayer):
 
     def compute_output_spec(self, x, *args, **kwargs):
         output = super().compute_output_spec(x, *args, **kwargs)
+        if not self.built:
+            return record_cell_scopes(output, None, x)  # keeps the layout
         scopes = cell_scopes(x, recorded_only=True)
-        if self.built and scopes is None and is_region_layout(x) and (np.asarray(self.permutations) < 0).any():
+        table = np.asarray(self.permutations)
+        if scopes is None and is_region_layout(x) and (table < 0).any():
             # Before the leaf the values are raw inputs, where the padding's 0 is an observed value, not log 1.
             raise ValueError(
                 f"{type(self).__name__} '{self.name}' pads scopes (-1 in its permutations) of raw inputs, before the "
@@ -94,10 +97,9 @@ class PermuteAndPadScopes(FullPrecisionLayer):
                 f"longer be a normalized distribution. Place it after the leaf layer, where padding is log 1 "
                 f"(marginalized)."
             )
-        if scopes is None or not self.built:
+        if scopes is None:
             return record_cell_scopes(output, None, x)  # keeps the layout
         rows, cols = scopes
-        table = np.asarray(self.permutations)
         if (table == table[:1]).all():  # one permutation for every column: the rows move, padding covers nothing
             padded = np.concatenate([rows, np.zeros((1, rows.shape[1]), dtype=bool)])
             return record_cell_scopes(output, (padded[np.where(table[0] < 0, rows.shape[0], table[0])], cols), x)

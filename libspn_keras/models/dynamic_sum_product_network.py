@@ -243,10 +243,7 @@ class DynamicSumProductNetwork(
     def _build_from_data(self, data):
         """Builds an unbuilt model from the sequences in ``data``; returns ``data`` (see ``FastPathMixin``)."""
         data, sample = with_a_sample(data)
-        shape = _sequence_shape(sample)
-        if shape is not None and not self.built and all(isinstance(size, int) for size in shape[1:]):
-            step_shape = (None, *shape[1:])
-            self.build([step_shape, (None,)] if self.original_form else step_shape)
+        self._build_for_sequences(_sequence_shape(sample))
         return data
 
     def _prepare_for_data(self, data, attribute):
@@ -257,9 +254,9 @@ class DynamicSumProductNetwork(
         shapes (the time axis becomes unknown): a new number of steps gets the function traced again instead
         (one trace per change; alternating lengths retrace each time).
         """
-        data = self._build_from_data(data)
         data, sample = with_a_sample(data)
         shape = _sequence_shape(sample)
+        self._build_for_sequences(shape)
         steps = None if shape is None else shape[1]
         if not isinstance(steps, int):
             return data
@@ -268,6 +265,12 @@ class DynamicSumProductNetwork(
             drop_function(self, attribute)
             setattr(self, traced, steps)
         return data
+
+    def _build_for_sequences(self, shape):
+        """Builds an unbuilt model for sequences of ``shape`` ``[batch, time, ...]`` (``None``: unknown, nothing)."""
+        if shape is not None and not self.built and all(isinstance(size, int) for size in shape[1:]):
+            step_shape = (None, *shape[1:])
+            self.build([step_shape, (None,)] if self.original_form else step_shape)
 
     def _check_known_steps(self, num_steps, shape):
         if num_steps == 0:
@@ -317,16 +320,12 @@ def _serialized_sum_argument(value):
     return keras.utils.serialize_keras_object(value) if hasattr(value, "get_config") else value
 
 
-def _sequence_shape(data):
-    """The shape ``[batch, time, ...]`` of the sequences in ``data`` (arrays, tensors, a dataset or a
-    ``keras.utils.PyDataset``), or ``None``."""
-    if isinstance(data, tf.data.Dataset):
-        data = data.element_spec
-    elif isinstance(data, keras.utils.PyDataset):
-        data = data[0]
-    while isinstance(data, (list, tuple)) and data:
-        data = data[0]
-    shape = getattr(data, "shape", None)
+def _sequence_shape(sample):
+    """The shape ``[batch, time, ...]`` of the sequences in ``sample`` (``x`` or ``[x, sequence_lens]`` of one batch,
+    as :func:`~libspn_keras.models.fast_path.with_a_sample` returns it), or ``None``."""
+    while isinstance(sample, (list, tuple)) and sample:
+        sample = sample[0]
+    shape = getattr(sample, "shape", None)
     if shape is None or len(shape) < 3:
         return None
     return tuple(shape)

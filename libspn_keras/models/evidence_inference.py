@@ -67,7 +67,7 @@ class EvidenceInferenceMixin:
 
     def fit(self, x=None, y=None, *args, **kwargs):
         if self.infer_no_evidence and is_input_and_mask(x):  # before the data builds the model from the pair
-            self._refuse_training_form(x, y)
+            self._refuse_training_form(x)
         return super().fit(x, y, *args, **kwargs)
 
     def train_step(self, data):
@@ -76,14 +76,14 @@ class EvidenceInferenceMixin:
             return super().train_step(data)
         x, evidence_mask, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         if is_input_and_mask(x) or evidence_mask is None:
-            self._refuse_training_form(x, evidence_mask)
+            self._refuse_training_form(x)
         self._training_on_reconstructions = True
         try:
             return super().train_step(keras.utils.pack_x_y_sample_weight((x, evidence_mask), x, sample_weight))
         finally:
             self._training_on_reconstructions = False
 
-    def _refuse_training_form(self, x, evidence_mask):
+    def _refuse_training_form(self, x):
         raise ValueError(
             f"{type(self).__name__} '{self.name}': a model with infer_no_evidence=True trains as 0.6.0 did, with "
             f"fit(x, evidence_mask): the evidence mask takes the place of the labels, and the targets are the "

@@ -65,29 +65,34 @@ def sum_layers_within(model):
     return list(found.values())
 
 
-def data_input_shape(data):
-    """The input shape of ``data`` with the batch axis unknown, nested as ``data``; ``None`` where any is unknown.
+def data_input_shape(sample):
+    """The input shape of ``sample`` with the batch axis unknown, nested as it is; ``None`` where any is unknown.
 
     Args:
-        data: ``x`` as ``fit`` takes it: an array or tensor, a list or tuple of
-            them, or a ``tf.data.Dataset`` or ``keras.utils.PyDataset`` of ``x`` or
-            ``(x, y[, sample_weight])``.
+        sample: The ``x`` of one batch, as :func:`with_a_sample` returns it:
+            arrays, tensors or ``tf.TensorSpec`` objects, alone or nested.
     """
-    if isinstance(data, tf.data.Dataset):
-        data = keras.utils.unpack_x_y_sample_weight(data.element_spec)[0]
-    elif isinstance(data, keras.utils.PyDataset):
-        batch = data[0]
-        data = batch[0] if isinstance(batch, tuple) else batch
-    leaves = keras.tree.flatten(data) if data is not None else []
+    leaves = keras.tree.flatten(sample) if sample is not None else []
     if not leaves or any(
         getattr(leaf, "shape", None) is None or len(leaf.shape) < 1 or None in tuple(leaf.shape)[1:] for leaf in leaves
     ):
         return None
-    return keras.tree.map_structure(lambda leaf: (None, *tuple(leaf.shape)[1:]), data)
+    return keras.tree.map_structure(lambda leaf: (None, *tuple(leaf.shape)[1:]), sample)
 
 
 def with_a_sample(data):
-    """``(data, sample)``: a generator's first ``x``, read and put back in front of the rest; other data as it is."""
+    """``(data, sample)``: ``data`` to use in its place, and the ``x`` of one of its batches (``None`` if none).
+
+    ``data`` is ``x`` as ``fit`` takes it: an array or tensor (its own sample),
+    a list or tuple of them, a ``tf.data.Dataset`` (the spec of its ``x``), a
+    ``keras.utils.PyDataset`` (its first batch's ``x``), or a generator, whose
+    first batch is read and put back in front of the rest.
+    """
+    if isinstance(data, tf.data.Dataset):
+        return data, keras.utils.unpack_x_y_sample_weight(data.element_spec)[0]
+    if isinstance(data, keras.utils.PyDataset):
+        batch = data[0]
+        return data, batch[0] if isinstance(batch, tuple) else batch
     if not isinstance(data, types.GeneratorType):
         return data, data
     first = next(data, None)
