@@ -1,6 +1,7 @@
 """``build_hclt`` infers the data type: integer-valued data get indicators, real-valued data normal leaves."""
 
 import numpy as np
+import pytest
 from tensorflow import keras
 
 from libspn_keras import layers, models
@@ -22,6 +23,20 @@ def test_integer_valued_data_get_a_categorical_hclt():
     data = (np.random.default_rng(1).random((300, 4)) < 0.3).astype("float64")  # 0.0 / 1.0: integer-valued
     model = models.build_hclt(data, 2)
     assert any(isinstance(layer, layers.IndicatorLeaf) for layer in model.layers)
+
+
+@pytest.mark.parametrize("num_categories", [0, 2.5, "3"])
+def test_num_categories_is_checked_by_build_hclt(num_categories):
+    data = np.random.default_rng(0).integers(0, 2, (20, 3))
+    with pytest.raises(ValueError, match="build_hclt: num_categories"):
+        models.build_hclt(data, 2, num_categories=num_categories)
+
+
+def test_num_categories_with_gaussian_data_is_refused():
+    # Normal leaves have no categories: the argument was ignored without a word.
+    data = np.random.default_rng(0).normal(size=(20, 3))
+    with pytest.raises(ValueError, match="num_categories applies to categorical data"):
+        models.build_hclt(data, 2, num_categories=3)
 
 
 def test_gaussian_hclt_leaves_learn_by_the_sum_op_chosen():

@@ -78,7 +78,8 @@ def build_hclt(
         num_latents: States of every latent variable (``K``).
         data_type: ``"categorical"`` (integer categories, binary included) or
             ``"gaussian"``; default categorical for integer-valued data.
-        num_categories: Categories per variable (default: largest value + 1).
+        num_categories: Categories per variable, categorical data only
+            (default: largest value + 1).
         sum_op: Sum op of every sum layer (default ``"em"``, for
             :class:`~libspn_keras.optimizers.OnlineExpectationMaximization`).
         mutual_information_pseudocount: Smoothing of the pairwise counts.
@@ -103,6 +104,13 @@ def build_hclt(
     if data_type not in DATA_TYPES:
         raise ValueError(f"build_hclt: data_type must be one of {DATA_TYPES}, got {data_type!r}.")
     data = checked_data(data, "build_hclt", categorical=data_type == "categorical")
+    if num_categories is not None:
+        if data_type != "categorical":
+            raise ValueError(
+                f"build_hclt: num_categories applies to categorical data, not data_type={data_type!r}; "
+                "leave it out (or pass integer data with data_type='categorical')."
+            )
+        num_categories = positive_int("build_hclt", "num_categories", num_categories)
     num_trees = positive_int("build_hclt", "num_trees", num_trees)
     trees = _bootstrap_trees(data, num_trees, data_type, num_categories, mutual_information_pseudocount, seed)
     roots = [hclt_region_graph(parents) for parents in trees]
