@@ -54,6 +54,12 @@ def _is_positive_int(value):
     return is_int(value) and value >= 1
 
 
+def _is_positive_whole(value):
+    """Whether ``value`` is an integer >= 1 or a finite float holding one (0.6.0 took ``strides=[2.0, 2.0]``)."""
+    value = as_scalar(value)
+    return _is_positive_int(value) or (is_real(value) and math.isfinite(value) and value >= 1 and value == int(value))
+
+
 def positive_int_pair(layer_name, argument, value):
     """Normalizes an int or a pair of ints to a tuple of two positive ints."""
     if is_int(value):
@@ -63,11 +69,11 @@ def positive_int_pair(layer_name, argument, value):
             pair = tuple(value)
         except TypeError:
             pair = ()
-    if len(pair) != 2 or not all(_is_positive_int(v) for v in pair):
+    if len(pair) != 2 or not all(_is_positive_whole(v) for v in pair):
         raise ArgumentError(
             f"{layer_name}: {argument} must be a positive int or a pair of positive ints, got {value!r}."
         )
-    return tuple(int(v) for v in pair)
+    return tuple(int(as_scalar(v)) for v in pair)
 
 
 def positive_int(layer_name, argument, value):
@@ -90,10 +96,13 @@ def check_int(owner, argument, value, minimum=None, maximum=None, allow_none=Fal
 
 
 def check_bool(owner, argument, value, allow_none=False):
-    """Validates a bool argument (``True``/``False`` or a NumPy bool; not strings or ints) and returns it."""
+    """Validates a bool argument (``True``/``False``, a NumPy bool, or the ints 0 and 1 as 0.6.0 read them; not
+    strings or other ints) and returns it as a Python bool."""
     if value is None and allow_none:
         return None
     value = as_scalar(value)
+    if is_int(value) and value in (0, 1):
+        return bool(value)
     if not isinstance(value, (bool, np.bool_)):
         none_text = ", False or None" if allow_none else " or False"
         raise ArgumentError(f"{owner}: {argument} must be True{none_text}, got {value!r} ({type(value).__name__}).")

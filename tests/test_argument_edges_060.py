@@ -224,4 +224,4 @@ def test_visualize_dense_spn_takes_numpy_flags_and_sizes():
     assert isinstance(figure, plotly.graph_objects.Figure)
     assert all(trace.marker.size == 12 for trace in figure.data[1:])
     with pytest.raises(ValueError, match="show_legend must be True"):
-        spnk.visualize_dense_spn(model, show_legend=1)
+        spnk.visualize_dense_spn(model, show_legend=2)

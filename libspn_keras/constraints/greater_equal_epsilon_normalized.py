@@ -4,6 +4,7 @@ import tensorflow as tf
 from tensorflow import keras
 
 from libspn_keras.arguments import check_float, check_int
+from libspn_keras.constraints.axis import check_axis
 
 
 @keras.utils.register_keras_serializable(package="libspn_keras")
@@ -34,6 +35,7 @@ class GreaterEqualEpsilonNormalized(keras.constraints.Constraint):
         self.axis = check_int("GreaterEqualEpsilonNormalized", "axis", axis)
 
     def __call__(self, w):
+        check_axis("GreaterEqualEpsilonNormalized", self.axis, w)
         size = tf.cast(tf.shape(w)[self.axis], w.dtype)
         clipped = tf.maximum(w, tf.cast(self.epsilon, w.dtype) / size)
         return clipped / tf.reduce_sum(clipped, axis=self.axis, keepdims=True)

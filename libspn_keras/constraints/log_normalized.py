@@ -4,6 +4,7 @@ import tensorflow as tf
 from tensorflow import keras
 
 from libspn_keras.arguments import check_int
+from libspn_keras.constraints.axis import check_axis
 
 
 @keras.utils.register_keras_serializable(package="libspn_keras")
@@ -32,6 +33,7 @@ class LogNormalized(keras.constraints.Constraint):
 
     def __call__(self, w):
         axis = -1 if self.axis is None else self.axis
+        check_axis("LogNormalized", axis, w)
         return w - tf.reduce_logsumexp(w, axis=axis, keepdims=True)
 
     def get_config(self):

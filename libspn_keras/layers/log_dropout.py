@@ -3,24 +3,26 @@
 import tensorflow as tf
 from tensorflow import keras
 
+from libspn_keras.arguments import as_scalar
 from libspn_keras.layers.cell_scopes import KeepsCellScopes
 from libspn_keras.layers.full_precision import FullPrecisionLayer
-from libspn_keras.layers.validation import check_float, check_int, layer_label
+from libspn_keras.layers.validation import check_float, check_int, is_int, layer_label
 
 
 def _noise_shape(owner, noise_shape):
     if noise_shape is None:
         return None
     try:
-        shape = [None if size is None else int(size) for size in noise_shape]
-    except (TypeError, ValueError):
-        shape = []
-    if not shape or any(size is not None and size < 1 for size in shape):
+        sizes = [None if size is None else as_scalar(size) for size in noise_shape]
+    except TypeError:
+        sizes = []
+    # Whole numbers only: int() would silently truncate a size such as 1.5.
+    if not sizes or not all(size is None or (is_int(size) and size >= 1) for size in sizes):
         raise ValueError(
             f"{owner}: noise_shape must be None or a list of positive ints (or None) for the non-batch axes, got "
             f"{noise_shape!r}."
         )
-    return shape
+    return [None if size is None else int(size) for size in sizes]
 
 
 @keras.utils.register_keras_serializable(package="libspn_keras")
