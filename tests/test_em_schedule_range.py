@@ -1,6 +1,7 @@
 """A learning-rate schedule of the EM optimizer is kept in [0, 1], the range a number is checked against."""
 
 import numpy as np
+import tensorflow as tf
 from tensorflow import keras
 
 from libspn_keras import layers, models, optimizers
@@ -18,7 +19,7 @@ class _Constant(keras.optimizers.schedules.LearningRateSchedule):
         return {"value": self.value}
 
 
-def _fit(learning_rate):
+def _fit(learning_rate, epochs=3, callbacks=None):
     keras.utils.set_random_seed(0)
     model = models.SequentialSumProductNetwork(
         [
@@ -30,7 +31,7 @@ def _fit(learning_rate):
     )
     model.compile(optimizer=optimizers.OnlineExpectationMaximization(learning_rate))
     x = np.random.default_rng(0).normal(size=(12, 1)).astype(np.float32)
-    model.fit(x, batch_size=3, epochs=3, shuffle=False, verbose=0)
+    model.fit(x, batch_size=3, epochs=epochs, shuffle=False, verbose=0, callbacks=callbacks)
     leaf, root = model.layers[1], model.layers[2]
     return leaf_moments(leaf.statistics)[1].numpy(), root.accumulators.numpy()
 
@@ -48,3 +49,18 @@ def test_negative_schedule_value_leaves_everything():
     variance, weights = _fit(_Constant(-0.5))
     np.testing.assert_allclose(variance, before_variance, rtol=1e-6)
     np.testing.assert_allclose(weights, before_weights, rtol=1e-6, atol=1e-9)
+
+
+def test_a_variable_learning_rate_is_read_at_every_step_as_in_060():
+    # 0.6.0's optimizer took a tf.Variable and read it at every step; Keras 3 optimizers refuse one.
+    rate = tf.Variable(0.3)
+
+    class StopLearning(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            rate.assign(0.0)
+
+    frozen_after_one_epoch = _fit(rate, callbacks=[StopLearning()])  # 3 epochs, the last two at rate 0
+    np.testing.assert_allclose(frozen_after_one_epoch[1], _fit(0.3, epochs=1)[1], rtol=1e-6, atol=1e-9)
+    rate.assign(0.25)
+    restored = keras.optimizers.deserialize(keras.optimizers.serialize(optimizers.OnlineExpectationMaximization(rate)))
+    assert float(restored.learning_rate) == 0.25

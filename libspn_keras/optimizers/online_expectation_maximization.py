@@ -22,6 +22,7 @@ from libspn_keras.math.em_roles import (
     em_role,
     uncentre_leaf_counts,
 )
+from libspn_keras.optimizers.variable_learning_rate import VariableLearningRate
 
 #: How ``OnlineExpectationMaximization`` updates leaf statistics (its ``leaf_update`` argument).
 LEAF_UPDATES = {
@@ -80,7 +81,8 @@ class OnlineExpectationMaximization(keras.optimizers.Optimizer):
         learning_rate: ``eta`` in ``[0, 1]`` (0.6.0's ``lr`` is accepted too; ``0`` leaves everything as it is),
             or a ``keras.optimizers.schedules.LearningRateSchedule`` giving
             ``eta`` per step (e.g. a decaying step, with which online EM
-            settles instead of wandering around a fixed point). A schedule's
+            settles instead of wandering around a fixed point), or a scalar
+            ``tf.Variable`` read at every step (as 0.6.0 read one). A schedule's or variable's
             values are clipped to ``[0, 1]``, the range a number is checked
             against (a larger step overshoots the EM estimate and can make
             counts and leaf variances negative).
@@ -122,6 +124,8 @@ class OnlineExpectationMaximization(keras.optimizers.Optimizer):
         **kwargs,
     ):
         learning_rate = as_scalar(kwargs.pop("lr", learning_rate))  # 0.6.0 also took np.array(0.1), tf.constant(0.1)
+        if isinstance(learning_rate, (tf.Variable, keras.Variable)):
+            learning_rate = VariableLearningRate(learning_rate)  # read at every step, as 0.6.0 read it
         if isinstance(learning_rate, (numbers.Real, str, np.bool_)):
             # eta, the EM step size; NumPy floats become Python floats (Keras takes no others). 0 (nothing moves, as
             # in 0.6.0) is allowed; above 1 the step would overshoot the EM estimate and can make counts negative.
