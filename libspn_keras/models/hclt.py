@@ -125,7 +125,7 @@ def build_hclt(
     elif leaf is None:
         counts = isinstance(sum_ops.get(sum_op), CountingSumOpBase)
         leaf = _gaussian_leaf(np.asarray(data, dtype=np.float64), num_latents, use_accumulators=counts)
-    input_dtype = "float32" if data_type == "gaussian" else "int32"
+    input_dtype = leaf.compute_dtype if data_type == "gaussian" else "int32"  # floatx() unless the leaf has a dtype
     return compile_region_graph(
         root,
         leaf,

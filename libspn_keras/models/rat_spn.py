@@ -48,8 +48,10 @@ def build_rat_spn(
         num_classes: ``None`` for density estimation (root returns ``log p(x)``);
             else the number of class roots (root returns per-class logits).
         input_dtype: Dtype of the model input; by default ``"int32"`` for an
-            ``IndicatorLeaf`` (categories) and ``"float32"`` for any other leaf,
-            whose continuous values an integer input would truncate.
+            ``IndicatorLeaf`` (categories) and the leaf's compute dtype for any
+            other leaf (``keras.config.floatx()`` unless the leaf was given a
+            ``dtype``; float32 under a mixed policy), whose continuous values an
+            integer input would truncate and a narrower float input would round.
         **sum_kwargs: Passed to every sum layer (``sum_op``, ``logspace_accumulators``, ...).
 
     Returns:
@@ -69,7 +71,7 @@ def build_rat_spn(
         )
     leaf = leaf if leaf is not None else IndicatorLeaf(num_components=2)
     if input_dtype is None:
-        input_dtype = "int32" if isinstance(leaf, IndicatorLeaf) else "float32"
+        input_dtype = "int32" if isinstance(leaf, IndicatorLeaf) else leaf.compute_dtype
     top_sums = num_classes if num_classes is not None else 1
     stack = [
         keras.Input(shape=(num_vars,), dtype=input_dtype),

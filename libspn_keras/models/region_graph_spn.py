@@ -150,7 +150,7 @@ def compile_region_graph(
             ``[batch, 1]``); else the root region gets one sum per class and a
             ``RootSum`` returns the per-class joint logits.
         input_dims: Dimensions per variable (``d`` of the leaf input).
-        input_dtype: Dtype of the model input (default float32).
+        input_dtype: Dtype of the model input (default ``keras.config.floatx()``, float32 unless set).
         **sum_kwargs: Passed to every sum layer (``sum_op``, ``logspace_accumulators``, ...).
 
     Returns:

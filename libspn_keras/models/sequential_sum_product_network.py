@@ -64,6 +64,18 @@ def fusable_reduction(layer, following):
     )
 
 
+def computes_in(x, *layers):
+    """Whether ``layers`` all compute in ``x``'s dtype and keep their variables in it.
+
+    The fused paths call a sum layer's op directly, without the cast of the
+    input and the autocast of the variables that calling a Keras layer
+    applies; where a layer was given another ``dtype`` (e.g. ``"float64"``,
+    ``"mixed_float16"``), the model calls the layers one by one instead.
+    """
+    dtype = keras.backend.standardize_dtype(x.dtype)
+    return all(layer.compute_dtype == dtype and layer.variable_dtype == dtype for layer in layers)
+
+
 @keras.utils.register_keras_serializable(package="libspn_keras")
 class SequentialSumProductNetwork(
     InputGuardMixin,
@@ -141,11 +153,11 @@ class SequentialSumProductNetwork(
         while index < len(stack):
             layer = stack[index]
             following = stack[index + 1] if index + 1 < len(stack) else None
-            if fusable_pair(layer, following):
+            if fusable_pair(layer, following) and computes_in(x, layer, following):
                 x = following.sum_of_pair_products(layer.grouped(x))
                 index += 2
                 continue
-            if fusable_reduction(layer, following):
+            if fusable_reduction(layer, following) and computes_in(x, layer, following):
                 x = layer.sum_then_product(x, following.num_factors)
                 index += 2
                 continue
