@@ -470,6 +470,18 @@ def test_posterior_marginal_completion_is_conditional_mean(continuous):
         assert np.ptp(means) > 0.02
 
 
+@pytest.mark.parametrize("method", ["posterior_marginal", "mpe", "sample"])
+def test_completion_returns_float64_evidence_as_given(method):
+    # The model computes in float32; the observed entries of float64 input come back unrounded, in float64.
+    model = build_continuous(layers.NormalLeaf)
+    x = np.array([[np.nan, 0.1], [1 / 3, np.nan], [np.pi, np.e]], np.float64)
+    completed = model.complete(x, method=method, seed=0)
+    assert completed.dtype == np.float64
+    observed = ~np.isnan(x)
+    np.testing.assert_array_equal(completed[observed], x[observed])
+    assert np.all(np.isfinite(completed))
+
+
 def test_completion_in_input_units_with_standard_score_normalization():
     rng = np.random.default_rng(0)
     data = rng.normal(size=(500, 2)) * np.array([3.0, 0.5]) + np.array([10.0, -5.0])

@@ -169,7 +169,7 @@ def test_infer_no_evidence_arguments_are_checked():
     with pytest.raises(ValueError, match="infer_no_evidence"):
         continuous_model(infer_no_evidence="yes")
     with pytest.raises(ValueError, match="infer_weighted_sum"):
-        continuous_model(infer_weighted_sum=1)
+        continuous_model(infer_weighted_sum=2)
     assert continuous_model().unsupervised is True
     assert continuous_model(infer_no_evidence=True).unsupervised is False
 

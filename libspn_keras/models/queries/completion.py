@@ -126,7 +126,7 @@ def complete(model, x, evidence_mask=None, method="posterior_marginal", seed=Non
 
 def _complete_batch(model, x, evidence_mask, method, batch_size):
     """:func:`complete` on one batch of rows, inside the caller's random source."""
-    input_dtype = x.dtype
+    given = x
     x = tf.cast(x, query_dtype(x.dtype, model))
     layers = split_at_leaf(model)
     pre, leaf, _ = layers
@@ -157,7 +157,9 @@ def _complete_batch(model, x, evidence_mask, method, batch_size):
         components = _components(leaf, method, tf.shape(signal)[0])
         filled = fill_from_signal(signal, components, pre, hard=method != "posterior_marginal")
         filled = _to_input_units(filled, x, normalization)
-    result = tf.where(missing, tf.cast(tf.reshape(filled, tf.shape(x)), x.dtype), x)
-    if x.dtype.is_floating and not np.all(np.isfinite(result.numpy())):
+    # Observed entries are returned as given (a float64 value would have been rounded to the model's float32).
+    filled = tf.cast(tf.cast(tf.reshape(filled, tf.shape(x)), x.dtype), given.dtype)
+    result = tf.where(missing, filled, given)
+    if result.dtype.is_floating and not np.all(np.isfinite(result.numpy())):
         raise ValueError(f"{model.name}.complete: the completion produced non-finite values.")
-    return tf.cast(result, input_dtype).numpy()
+    return result.numpy()
