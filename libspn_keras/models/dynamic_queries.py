@@ -18,7 +18,8 @@ from libspn_keras.layers.base_leaf import missing_value
 from libspn_keras.layers.base_sum import SumLayerBase
 from libspn_keras.layers.normalize_standard_score import NormalizeStandardScore
 from libspn_keras.math.seeding import numpy_rng
-from libspn_keras.models.dynamic_arguments import step_mask
+from libspn_keras.models.dynamic_arguments import check_sequence_lens, step_mask
+from libspn_keras.models.fast_path import compiled_query
 from libspn_keras.models.queries import complete, mark_missing, missing_mask, split_at_leaf
 from libspn_keras.models.queries.batches import in_batches, query_batch_size
 from libspn_keras.models.queries.chain import run_layers
@@ -103,8 +104,16 @@ class DynamicQueryMixin:
         check_leaf_values(self, leaf, x, missing)
         x = mark_missing(x, missing)
         rows = query_batch_size(self, batch_size, f"{self.name}.log_likelihood")
-        inputs = [x] if sequence_lens is None else [x, sequence_lens]
-        return in_batches(self._log_likelihood_of_marked, inputs, rows).numpy()
+        inputs = [x]
+        if sequence_lens is not None:
+            # Checked here, where the values are known: in the compiled query the check is an assertion.
+            label = f"DynamicSumProductNetwork '{self.name}'"
+            inputs.append(check_sequence_lens(label, sequence_lens, int(x.shape[0]), int(x.shape[1])))
+        # Compiled as the other models' log_likelihood (checked sums, XLA where the model's steps use it), one
+        # function per number of steps, which the unrolled recurrence needs to know when it is traced.
+        key = ("log_likelihood", int(x.shape[1]), sequence_lens is not None)
+        query = compiled_query(self, key, self._log_likelihood_of_marked)
+        return in_batches(query, inputs, rows, pad=query.jit_compile).numpy()
 
     def _log_likelihood_of_marked(self, x, sequence_lens=None):
         steps = tf.reshape(x, [-1, *x.shape[2:]])
