@@ -140,6 +140,23 @@ class OnlineExpectationMaximization(keras.optimizers.Optimizer):
         self.prior_variance = check_float(owner, "prior_variance", prior_variance, minimum=0.0, min_open=True)
         self.leaf_update = check_choice(owner, "leaf_update", leaf_update, tuple(LEAF_UPDATES))
 
+    @property
+    def learning_rate(self):
+        return self._get_current_learning_rate()
+
+    @learning_rate.setter
+    def learning_rate(self, learning_rate):
+        # A learning rate given as a variable takes a new value by assignment, as 0.6.0's did (Keras would refuse
+        # to set it, as it refuses for a schedule): callbacks such as LearningRateScheduler and ReduceLROnPlateau
+        # then lower it, and the caller's variable reads the value they set.
+        current = getattr(self, "_learning_rate", None)
+        if isinstance(current, VariableLearningRate) and not (
+            isinstance(learning_rate, keras.optimizers.schedules.LearningRateSchedule) or callable(learning_rate)
+        ):
+            current.variable.assign(learning_rate)
+            return
+        keras.optimizers.Optimizer.learning_rate.fset(self, learning_rate)
+
     def build(self, variables):
         if self.built:
             return
