@@ -171,7 +171,7 @@ def test_interactive_figure_has_one_marker_per_node():
 
 def test_interactive_figure_checks_its_arguments(tmp_path):
     model = small_stack()
-    for kwargs in ({"show_legend": 1}, {"show_padding": "no"}, {"transparent": None}, {"node_size": 0}):
+    for kwargs in ({"show_legend": 2}, {"show_padding": "no"}, {"transparent": None}, {"node_size": 0}):
         with pytest.raises(ValueError, match=next(iter(kwargs))):
             visualize.visualize_dense_spn(model, **kwargs)
     # A path as the second argument draws the layer-stack PNG, as this function did before it became interactive.
