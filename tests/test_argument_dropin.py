@@ -52,3 +52,19 @@ def test_normalizing_constraints_name_an_axis_out_of_range(constraint, name):
         constraint(tf.ones((4, 1, 2, 2)))
     with pytest.raises(ValueError, match=rf"{name}: axis -?5 is not an axis"):
         tf.function(constraint)(tf.ones((4, 1, 2, 2)))
+
+
+@pytest.mark.parametrize("constraint", [constraints.LogNormalized, constraints.GreaterEqualEpsilonNormalized])
+def test_the_axis_check_skips_a_tensor_of_unknown_rank(constraint):
+    apply = tf.function(lambda t: constraint(axis=-1)(t), input_signature=[tf.TensorSpec(None, tf.float32)])
+    w = np.array([[1.0, 3.0], [2.0, 2.0]], np.float32)
+    np.testing.assert_allclose(apply(w).numpy(), constraint(axis=-1)(tf.constant(w)).numpy(), rtol=1e-6)
+    if constraint is constraints.LogNormalized:
+        np.testing.assert_allclose(apply(w).numpy(), w - np.log(np.exp(w).sum(-1, keepdims=True)), rtol=1e-6)
+
+
+def test_out_of_range_axis_of_a_variable_or_array_is_refused():
+    with pytest.raises(ValueError, match="not an axis"):
+        constraints.LogNormalized(axis=2)(tf.Variable(tf.zeros([2, 3])))
+    with pytest.raises(ValueError, match="not an axis"):
+        constraints.GreaterEqualEpsilonNormalized(axis=-3)(np.ones([2, 3], np.float32))

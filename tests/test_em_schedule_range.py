@@ -64,3 +64,11 @@ def test_a_variable_learning_rate_is_read_at_every_step_as_in_060():
     rate.assign(0.25)
     restored = keras.optimizers.deserialize(keras.optimizers.serialize(optimizers.OnlineExpectationMaximization(rate)))
     assert float(restored.learning_rate) == 0.25
+
+
+def test_a_float64_variable_learning_rate_is_restored_in_float64():
+    rate = tf.Variable(0.1234567890123, dtype="float64")
+    optimizer = optimizers.OnlineExpectationMaximization(rate)
+    restored = keras.optimizers.deserialize(keras.optimizers.serialize(optimizer))
+    assert restored.learning_rate.dtype == tf.float64
+    assert float(restored.learning_rate) == 0.1234567890123

@@ -8,9 +8,9 @@ def check_axis(owner, axis, w):
     optimizer step (a ``StridedSlice`` or reduction error that names no
     constraint).
     """
-    rank = getattr(getattr(w, "shape", None), "rank", None)
-    if rank is None:
-        rank = len(w.shape) if getattr(w, "shape", None) is not None else None
+    shape = getattr(w, "shape", None)
+    # A TensorShape of unknown rank has rank None (len() would raise); a tuple (NumPy, keras.Variable) has no rank.
+    rank = shape.rank if hasattr(shape, "rank") else (len(shape) if shape is not None else None)
     if rank is not None and not -rank <= axis < rank:
         raise ValueError(
             f"{owner}: axis {axis} is not an axis of the constrained variable of shape {tuple(w.shape)}. Use the "

@@ -24,8 +24,9 @@ class VariableLearningRate(keras.optimizers.schedules.LearningRateSchedule):
         return tf.convert_to_tensor(self.variable)
 
     def get_config(self):
-        return {"variable": float(tf.convert_to_tensor(self.variable).numpy())}
+        value = tf.convert_to_tensor(self.variable)
+        return {"variable": float(value.numpy()), "dtype": value.dtype.name}
 
     @classmethod
     def from_config(cls, config):
-        return cls(tf.Variable(config["variable"], dtype=tf.float32, trainable=False))
+        return cls(tf.Variable(config["variable"], dtype=config.get("dtype", "float32"), trainable=False))
