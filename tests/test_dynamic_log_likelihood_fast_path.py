@@ -9,10 +9,12 @@ import itertools
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from reference import np_logsumexp
 from tensorflow import keras
 
 from libspn_keras import layers, models
+from libspn_keras.models import dynamic_sum_product_network
 from libspn_keras.sum_ops import grad as grad_sum_op
 from libspn_keras.sum_ops.checked import is_checked
 
@@ -67,7 +69,15 @@ def test_log_likelihood_is_compiled_with_checked_sums(monkeypatch, jit_compile):
     np.testing.assert_allclose(model.log_likelihood(missing), expected, atol=2e-5)
 
 
-def test_original_form_log_likelihood_with_lengths():
+def test_original_form_log_likelihood_with_lengths(monkeypatch):
+    # The lengths are checked before the compiled query: inside it an assertion would be dropped by XLA (and logged).
+    checked_in_graph = []
+    check = dynamic_sum_product_network.check_sequence_lens
+    monkeypatch.setattr(
+        dynamic_sum_product_network,
+        "check_sequence_lens",
+        lambda *args: checked_in_graph.append(not tf.executing_eagerly()) or check(*args),
+    )
     model = binary_dspn(original_form=True)
     model.compile()
     x = all_sequences(2)
@@ -76,5 +86,6 @@ def test_original_form_log_likelihood_with_lengths():
         padded[:, 3 - length :] = all_sequences(length)
         log_p = model.log_likelihood([padded, np.full(len(padded), length)])
         assert abs(np_logsumexp(log_p)) < 1e-5
+    assert not any(checked_in_graph)
     with pytest.raises(ValueError, match="sequence_lens"):
         model.log_likelihood([np.zeros((len(x), 2, 2), "int32"), np.full(len(x), 3)])

@@ -119,7 +119,7 @@ class DynamicQueryMixin:
         steps = tf.reshape(x, [-1, *x.shape[2:]])
         template = self.template_model(steps, training=False)
         template = tf.reshape(template, [-1, x.shape[1], 1, 1, template.shape[-1]])
-        output = self.unroll(template, sequence_lens, training=False, last_step=True)
+        output = self.unroll(template, sequence_lens, training=False, last_step=True, lengths_checked=True)
         return tf.reduce_logsumexp(tf.reshape(output, [tf.shape(output)[0], -1]), axis=-1)
 
     def complete(self, x, evidence_mask=None, method="posterior_marginal", seed=None, batch_size=None):

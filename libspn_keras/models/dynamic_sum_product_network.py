@@ -192,7 +192,7 @@ class DynamicSumProductNetwork(
         """The network applied to every step (``template`` or ``template_network``)."""
         return self.template_network if self.original_form else self.template
 
-    def unroll(self, template, sequence_lens=None, training=None, last_step=None):
+    def unroll(self, template, sequence_lens=None, training=None, last_step=None, *, lengths_checked=False):
         """The recurrence over steps, from the template outputs ``[batch, time, 1, 1, n]``.
 
         Args:
@@ -203,6 +203,9 @@ class DynamicSumProductNetwork(
             training: Passed to the networks.
             last_step: Return the root at the last step only; ``None`` for
                 ``return_last_step`` (0.6.0's form) or ``True`` (this library's).
+            lengths_checked: ``sequence_lens`` were checked before the call
+                (as by ``log_likelihood``), so no assertion is built for them
+                (XLA would drop it and log that it did).
 
         Returns:
             The model output (see the class description).
@@ -211,9 +214,11 @@ class DynamicSumProductNetwork(
         self._check_known_steps(num_steps, template.shape)
         mask = None
         if sequence_lens is not None:
-            num_sequences = template.shape[0] if template.shape[0] is not None else tf.shape(template)[0]
-            label = f"DynamicSumProductNetwork '{self.name}'"
-            mask = step_mask(check_sequence_lens(label, sequence_lens, num_sequences, num_steps), num_steps)
+            if not lengths_checked:
+                num_sequences = template.shape[0] if template.shape[0] is not None else tf.shape(template)[0]
+                label = f"DynamicSumProductNetwork '{self.name}'"
+                sequence_lens = check_sequence_lens(label, sequence_lens, num_sequences, num_steps)
+            mask = step_mask(sequence_lens, num_steps)
         if not self.original_form:
             interface = tf.zeros_like(template[:, 0, :, :, :1]) + tf.zeros([self.num_interface_sums], template.dtype)
             for step in range(num_steps):
