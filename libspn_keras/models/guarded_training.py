@@ -22,7 +22,6 @@ from types import SimpleNamespace
 import tensorflow as tf
 from tensorflow import keras
 
-from libspn_keras.layers.base_leaf import LeafBase
 from libspn_keras.layers.input_guard import guard_values, value_checks_active, without_value_assertions
 from libspn_keras.layers.validation import check_choice, layer_label
 from libspn_keras.models.bookkeeping import bookkeeping_variable
@@ -38,26 +37,17 @@ from libspn_keras.models.input_shapes import (
     with_known_input_shape,
 )
 from libspn_keras.models.label_checks import label_range, labels_within, refused_labels_message
+from libspn_keras.models.leaf_inputs import leaf_inputs, leaves_of
 
 INVALID_BATCH_POLICIES = ("raise", "skip")
 
 
-def leaves_of(layer):
-    """Every leaf layer in ``layer`` and the layers (and models) nested in it."""
-    if isinstance(layer, LeafBase):
-        return [layer]
-    found = []
-    for sublayer in getattr(layer, "layers", []):
-        found.extend(leaves_of(sublayer))
-    return found
-
-
 def checked_batch(leaves, x, raise_errors=True):
-    """Whether no leaf refuses a value of the model input ``x`` (a scalar bool tensor).
+    """Whether none of the ``leaves`` refuses a value of ``x``, the tensor they read (a scalar bool tensor).
 
     The leaves' value checks are element-wise, so they are applied to the
-    model input directly: the layers allowed before a leaf move or normalize
-    values but never turn a refused value into an accepted one. With
+    tensor the leaves read, or to the model input where layers allowed
+    before a leaf move or normalize it (see :mod:`~libspn_keras.models.leaf_inputs`). With
     ``raise_errors`` a refused value raises ``ValueError`` eagerly, and the
     result depends on assertions that raise ``InvalidArgumentError`` in a
     ``tf.function``.
@@ -74,6 +64,15 @@ def checked_batch(leaves, x, raise_errors=True):
     if guards:
         with tf.control_dependencies(guards):
             valid = tf.identity(valid)
+    return valid
+
+
+def checked_inputs(model, x, raise_errors=True):
+    """Whether no leaf of ``model`` refuses a value it reads when the model is called on ``x`` (a scalar bool
+    tensor); each leaf is checked against the tensor it reads (:func:`checked_batch`)."""
+    valid = tf.constant(True)
+    for leaves, values in leaf_inputs(model, x):
+        valid = tf.logical_and(valid, checked_batch(leaves, values, raise_errors))
     return valid
 
 
@@ -238,13 +237,14 @@ class InputGuardMixin:
         else:
             step = keras_step
         leaves = leaves_of(self)
-        inputs = keras.tree.flatten(keras.utils.unpack_x_y_sample_weight(data)[0])
+        given = keras.utils.unpack_x_y_sample_weight(data)[0]
+        inputs = keras.tree.flatten(given)
         if tf.distribute.has_strategy() or not leaves or not inputs:
             # Replicas would have to agree on skipping; the leaves' own assertions stop the step instead.
             return step(data)
         x = tf.convert_to_tensor(inputs[0])
         shape_ok = input_shape_matches(self, x)
-        valid = tf.logical_and(shape_ok, checked_batch(leaves, x, raise_errors=self.invalid_batches == "raise"))
+        valid = tf.logical_and(shape_ok, checked_inputs(self, given, raise_errors=self.invalid_batches == "raise"))
         labels_ok = self._labels_within_classes(data)
         valid = tf.logical_and(valid, labels_ok)
         data = with_known_input_shape(self, data, x)
@@ -293,13 +293,14 @@ class InputGuardMixin:
         would report a loss of other classes.
         """
         leaves = leaves_of(self)
-        inputs = keras.tree.flatten(keras.utils.unpack_x_y_sample_weight(data)[0])
+        given = keras.utils.unpack_x_y_sample_weight(data)[0]
+        inputs = keras.tree.flatten(given)
         counter = getattr(self, "_spn_refused_inference_batches", None)
         if counter is None or tf.distribute.has_strategy() or not leaves or not inputs:
             return step(data)
         x = tf.convert_to_tensor(inputs[0])
         shape_ok = input_shape_matches(self, x)
-        refused = tf.cast(tf.logical_not(checked_batch(leaves, x)), tf.int64)
+        refused = tf.cast(tf.logical_not(checked_inputs(self, given)), tf.int64)
         labels_ok = self._labels_within_classes(data)
         refused = tf.where(labels_ok, refused, LABELS_REFUSED)
         data = with_known_input_shape(self, data, x)

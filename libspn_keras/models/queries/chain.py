@@ -11,8 +11,7 @@ from libspn_keras.layers.base_sum import SumLayerBase
 from libspn_keras.layers.flat_to_regions import FlatToRegions
 from libspn_keras.layers.input_dropout import InputDropout
 from libspn_keras.layers.normalize_standard_score import NormalizeStandardScore
-
-PRE_LEAF_LAYERS = (FlatToRegions, NormalizeStandardScore, InputDropout)
+from libspn_keras.models.leaf_inputs import PRE_LEAF_LAYERS
 
 
 def split_at_leaf(model):

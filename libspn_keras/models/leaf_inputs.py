@@ -1,0 +1,127 @@
+"""Which tensor each leaf of a model reads, so that a batch is checked against the values the leaves will see.
+
+In a model built layer by layer (``SequentialSumProductNetwork``) the
+leaves read the model input, moved or normalized by the layers allowed
+before them (which never turn a refused value into an accepted one), so the
+model input is checked. A functional model may feed its leaves from any of
+its inputs, the same SPN from several of them, or through a Keras layer
+that computes the values (``Discretization``, a ``Lambda``): there each
+leaf is checked against the tensor it is called on (read through the layers
+in ``PRE_LEAF_LAYERS``, as in a model layer by layer). That tensor comes from
+a probe, a functional model from the model's inputs to the inputs of the
+layers holding leaves. It shares every layer with the model and is built
+once, eagerly, with ``keras.models.clone_model`` (the public way to run a
+functional graph with a hook at each call).
+"""
+
+from types import SimpleNamespace
+
+import tensorflow as tf
+from tensorflow import keras
+
+from libspn_keras.layers.base_leaf import LeafBase
+from libspn_keras.layers.flat_to_regions import FlatToRegions
+from libspn_keras.layers.input_dropout import InputDropout
+from libspn_keras.layers.normalize_standard_score import NormalizeStandardScore
+
+# The layers allowed before a leaf in a model that is queried: they move or normalize values, or drop some.
+PRE_LEAF_LAYERS = (FlatToRegions, NormalizeStandardScore, InputDropout)
+
+
+def leaves_of(layer):
+    """Every leaf layer in ``layer`` and the layers (and models) nested in it."""
+    if isinstance(layer, LeafBase):
+        return [layer]
+    found = []
+    for sublayer in getattr(layer, "layers", []):
+        found.extend(leaves_of(sublayer))
+    return found
+
+
+def leaf_inputs(model, x):
+    """``[(leaves, tensor)]``: the leaves of ``model`` and the tensor each reads when the model is called on ``x``.
+
+    Where no probe can be made (a model layer by layer, a subclassed model)
+    or ``x`` does not match the model's inputs, all leaves are paired with
+    the first tensor of ``x``. The probe is only called where a leaf reads
+    computed values; a leaf reading a model input is paired with it.
+    """
+    leaves = leaves_of(model)
+    inputs = keras.tree.flatten(x)
+    if not leaves or not inputs:
+        return []
+    probe = leaf_input_probe(model)
+    if probe is None or len(inputs) != probe.num_inputs:
+        return [(leaves, tf.convert_to_tensor(inputs[0]))]
+    computed = keras.tree.flatten(probe.model(inputs, training=False)) if probe.model is not None else []
+    found = []
+    for layer, sources in probe.readers:
+        read = [inputs[index] if kind == "input" else computed[index] for kind, index in sources]
+        if isinstance(layer, LeafBase):
+            found.append(([layer], tf.convert_to_tensor(read[0])))
+        else:
+            found.extend(leaf_inputs(layer, read))
+    return found
+
+
+def leaf_input_probe(model):
+    """The probe of a functional ``model`` (built once, outside any graph being traced), or ``None`` without one.
+
+    ``readers`` lists each call of a layer holding leaves as ``(layer,
+    sources)``: a source is ``("input", i)``, the model's ``i``-th input
+    (flattened), or ``("computed", j)``, the ``j``-th output of ``model``, a
+    functional model from the inputs to the values computed from them
+    (``None`` where every leaf reads an input).
+    """
+    cached = getattr(model, "_spn_leaf_input_probe", None)
+    if cached is not None:
+        return cached.probe
+    with tf.init_scope():
+        probe = _build_probe(model)
+    # A namespace, not the probe model itself: Keras would track a model attribute as a part of this one.
+    model._spn_leaf_input_probe = SimpleNamespace(probe=probe)
+    return probe
+
+
+def _build_probe(model):
+    if isinstance(model, keras.Sequential) or not isinstance(model, keras.Model) or not leaves_of(model):
+        return None
+    calls, passed_through, kept = [], {}, []
+
+    def record(layer, *args, **kwargs):
+        given = keras.tree.flatten(args[0]) if args else []
+        if leaves_of(layer) and given:
+            calls.append((layer, [passed_through.get(id(tensor), tensor) for tensor in given]))
+        outputs = layer(*args, **kwargs)
+        if isinstance(layer, PRE_LEAF_LAYERS) and len(given) == 1 and isinstance(outputs, keras.KerasTensor):
+            # Read as the value it came from: these layers never turn a refused value into an accepted one, and
+            # NormalizeStandardScore would turn +-inf into NaN (missing) before a leaf could refuse it.
+            passed_through[id(outputs)] = passed_through.get(id(given[0]), given[0])
+            kept.append(outputs)  # so that no other tensor takes its id
+        return outputs
+
+    try:
+        # A plain functional model over the same graph: clone_model would also compile a copy of a compiled
+        # model, which fails for a loss that cannot be deserialized. The clone shares every layer
+        # (clone_function returns it); only its graph of calls is new.
+        graph = keras.Model(model.inputs, model.outputs)
+        clone = keras.models.clone_model(graph, clone_function=lambda layer: layer, call_function=record)
+    except (AttributeError, ValueError, TypeError, NotImplementedError):  # not a functional model
+        return None
+    if not calls:
+        return None
+    inputs = keras.tree.flatten(clone.inputs)
+    computed, readers = [], []
+    for layer, tensors in calls:
+        sources = []
+        for tensor in tensors:
+            index = next((i for i, given in enumerate(inputs) if given is tensor), None)
+            if index is not None:
+                sources.append(("input", index))
+            else:
+                sources.append(("computed", len(computed)))
+                computed.append(tensor)
+        readers.append((layer, sources))
+    return SimpleNamespace(
+        model=keras.Model(inputs, computed) if computed else None, readers=readers, num_inputs=len(inputs)
+    )

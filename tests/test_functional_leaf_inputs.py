@@ -1,0 +1,199 @@
+"""Functional SumProductNetwork models check each leaf against the tensor it reads.
+
+One SPN applied to two inputs checks both; a Keras layer that computes the
+leaves' values (``Discretization``, a ``Lambda``) is checked after it, not
+before; the SPN layers allowed before a leaf (``NormalizeStandardScore``)
+are read through, so ``+inf`` is still refused rather than normalized to a
+missing NaN.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorflow import keras
+
+from libspn_keras import layers, models
+from libspn_keras import losses as spnk_losses
+from libspn_keras.models.leaf_inputs import leaf_input_probe, leaf_inputs
+
+NUM_VARS = 4
+
+
+def binary_rat_spn(num_categories=2, seed=0):
+    keras.utils.set_random_seed(seed)
+    return models.build_rat_spn(
+        num_vars=NUM_VARS,
+        depth=1,
+        num_decomps=2,
+        num_input_distributions=2,
+        num_sums=2,
+        leaf=layers.IndicatorLeaf(num_components=num_categories),
+    )
+
+
+def categories(seed, size=32, low=0, high=2):
+    return np.random.default_rng(seed).integers(low, high, size=(size, NUM_VARS)).astype("int32")
+
+
+def compiled(model, jit_compile, invalid_batches="raise"):
+    model.compile(
+        keras.optimizers.Adam(0.05),
+        loss=spnk_losses.NegativeLogLikelihood(),
+        jit_compile=jit_compile,
+        invalid_batches=invalid_batches,
+    )
+    return model
+
+
+def weights_of(model):
+    return [w.copy() for w in model.get_weights()]
+
+
+def assert_weights_equal(before, after):
+    for a, b in zip(before, after):
+        np.testing.assert_array_equal(a, b)
+
+
+def two_input_model(jit_compile, invalid_batches="raise"):
+    spn = binary_rat_spn()
+    first, second = keras.Input((NUM_VARS,), dtype="int32"), keras.Input((NUM_VARS,), dtype="int32")
+    outputs = keras.layers.Add()([spn(first), spn(second)])
+    return spn, compiled(models.SumProductNetwork([first, second], outputs), jit_compile, invalid_batches)
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_a_category_out_of_range_in_the_second_input_is_refused(jit_compile):
+    spn, model = two_input_model(jit_compile)
+    good_first, good_second = categories(1), categories(2)
+    bad_second = good_second.copy()
+    bad_second[5, 2] = 2
+    expected = spn.predict(good_first, verbose=0) + spn.predict(good_second, verbose=0)
+    np.testing.assert_allclose(model.predict([good_first, good_second], verbose=0), expected, rtol=1e-6)
+    with pytest.raises(ValueError, match="leaves refuse"):
+        model.predict([good_first, bad_second], verbose=0)
+    before = weights_of(model)
+    with pytest.raises(ValueError, match="1 training batch"):
+        model.fit([good_first, bad_second], np.zeros(32), batch_size=32, epochs=1, verbose=0)
+    assert_weights_equal(before, model.get_weights())
+    with pytest.raises(ValueError, match="leaves refuse"):
+        model.fit([bad_second, good_first], np.zeros(32), batch_size=32, epochs=1, verbose=0)
+    assert_weights_equal(before, model.get_weights())
+    model.fit([good_first, good_second], np.zeros(32), batch_size=32, epochs=1, verbose=0)
+    assert max(np.max(np.abs(a - b)) for a, b in zip(before, model.get_weights())) > 0
+
+
+def test_skip_policy_skips_a_batch_refused_in_the_second_input_only():
+    _, model = two_input_model(jit_compile=False, invalid_batches="skip")
+    good_first, second = categories(1, size=64), categories(2, size=64)
+    second[40, 0] = 3  # in the second batch of 32
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit([good_first, second], np.zeros(64), batch_size=32, epochs=1, verbose=0, shuffle=False)
+    assert any("1 training batch" in str(warning.message) for warning in caught)
+    # Only the first batch trained: the same as a fresh model fitted on that batch alone.
+    _, reference = two_input_model(jit_compile=False)
+    reference.fit([good_first[:32], second[:32]], np.zeros(32), batch_size=32, epochs=1, verbose=0)
+    for a, b in zip(reference.get_weights(), model.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_leaves_behind_a_discretization_layer_read_its_categories(jit_compile):
+    spn = binary_rat_spn(num_categories=3)
+    discretize = keras.layers.Discretization(bin_boundaries=[-1.0, 1.0])
+    inputs = keras.Input((NUM_VARS,))
+    model = compiled(models.SumProductNetwork(inputs, spn(discretize(inputs))), jit_compile)
+    x = (np.random.default_rng(0).normal(size=(64, NUM_VARS)) * 3).astype("float32")
+    binned = np.digitize(x, [-1.0, 1.0]).astype("int32")
+    np.testing.assert_allclose(model.predict(x, verbose=0), spn.predict(binned, verbose=0), rtol=1e-6)
+    history = model.fit(x, np.zeros(64), batch_size=32, epochs=2, verbose=0)
+    assert np.all(np.isfinite(history.history["loss"]))
+    # What the trained model gives is a distribution over the three bins of each variable.
+    all_bins = np.stack(np.meshgrid(*[np.arange(3)] * NUM_VARS, indexing="ij"), -1).reshape(-1, NUM_VARS)
+    log_probabilities = spn.predict(all_bins.astype("int32"), verbose=0).reshape(-1)
+    np.testing.assert_allclose(np.exp(log_probabilities).sum(), 1.0, rtol=1e-5)
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_leaves_behind_a_lambda_are_checked_after_it(jit_compile):
+    spn = binary_rat_spn()
+    inputs = keras.Input((NUM_VARS,), dtype="int32")
+    shifted = keras.layers.Lambda(lambda t: t - 1, output_shape=(NUM_VARS,))(inputs)
+    model = compiled(models.SumProductNetwork(inputs, spn(shifted)), jit_compile)
+    x = categories(3, size=32) + 1  # categories 1 and 2, read as 0 and 1
+    np.testing.assert_allclose(model.predict(x, verbose=0), spn.predict(x - 1, verbose=0), rtol=1e-6)
+    model.fit(x, np.zeros(32), batch_size=32, epochs=1, verbose=0)
+    before = weights_of(model)
+    bad = x.copy()
+    bad[0, 0] = 3  # read as category 2 of a binary leaf
+    with pytest.raises(ValueError, match="1 training batch"):
+        model.fit(bad, np.zeros(32), batch_size=32, epochs=1, verbose=0)
+    assert_weights_equal(before, model.get_weights())
+    with pytest.raises(ValueError, match="leaves refuse"):
+        model.evaluate(bad, np.zeros(32), verbose=0)
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_normalizer_before_a_leaf_is_read_through_so_infinity_is_refused(jit_compile):
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((NUM_VARS,))
+    normalized = layers.NormalizeStandardScore(axes="sample_wise")(inputs)
+    regions = layers.FlatToRegions(num_decomps=1)(normalized)
+    leaf = layers.NormalLeaf(num_components=2)(regions)
+    root = layers.RootSum(return_weighted_child_logits=False)(
+        layers.ReduceProduct(num_factors=NUM_VARS)(layers.DenseSum(num_sums=2)(leaf))
+    )
+    model = compiled(models.SumProductNetwork(inputs, root), jit_compile)
+    probe = leaf_input_probe(model)
+    assert probe.model is None and [source for _, source in probe.readers] == [[("input", 0)]]
+    x = np.random.default_rng(0).normal(size=(16, NUM_VARS)).astype("float32")
+    model.fit(x, np.zeros(16), batch_size=16, epochs=1, verbose=0)
+    before = weights_of(model)
+    x[3, 1] = np.inf
+    with pytest.raises(ValueError, match="leaves refuse"):
+        model.fit(x, np.zeros(16), batch_size=16, epochs=1, verbose=0)
+    assert_weights_equal(before, model.get_weights())
+
+
+def test_nested_functional_models_are_followed_to_their_leaves():
+    spn = binary_rat_spn()
+    inner_input = keras.Input((NUM_VARS,), dtype="int32")
+    inner = models.SumProductNetwork(
+        inner_input, spn(keras.layers.Lambda(lambda t: t - 1, output_shape=(NUM_VARS,))(inner_input))
+    )
+    outer_input = keras.Input((NUM_VARS,), dtype="int32")
+    outer = models.SumProductNetwork(
+        outer_input, inner(keras.layers.Lambda(lambda t: t + 1, output_shape=(NUM_VARS,))(outer_input))
+    )
+    x = categories(4, size=8)
+    found = leaf_inputs(outer, tf.constant(x))
+    assert [leaves for leaves, _ in found] == [models_leaves(spn)]
+    np.testing.assert_array_equal(found[0][1].numpy(), x)  # +1 then -1: the leaf reads the input's values
+
+
+def models_leaves(model):
+    return [layer for layer in model.layers if isinstance(layer, layers.IndicatorLeaf)]
+
+
+def test_probe_of_a_model_compiled_with_a_loss_that_cannot_be_serialized():
+    spn = binary_rat_spn()
+    first, second = keras.Input((NUM_VARS,), dtype="int32"), keras.Input((NUM_VARS,), dtype="int32")
+    model = models.SumProductNetwork([first, second], keras.layers.Add()([spn(first), spn(second)]))
+    model.compile(keras.optimizers.Adam(0.05), loss=lambda _, y_pred: -tf.reduce_mean(y_pred))
+    probe = leaf_input_probe(model)
+    assert [sources for _, sources in probe.readers] == [[("input", 0)], [("input", 1)]]
+    assert leaf_input_probe(model) is probe  # built once
+    bad = categories(1, size=8)
+    bad[0, 0] = 5
+    with pytest.raises(ValueError, match="leaves refuse"):
+        model.predict([categories(2, size=8), bad], verbose=0)
+
+
+def test_a_sequential_model_has_no_probe_and_checks_its_input():
+    spn = binary_rat_spn()
+    assert leaf_input_probe(spn) is None
+    x = tf.constant(categories(1, size=4))
+    found = leaf_inputs(spn, x)
+    assert len(found) == 1 and found[0][1] is x
