@@ -197,3 +197,35 @@ def test_a_sequential_model_has_no_probe_and_checks_its_input():
     x = tf.constant(categories(1, size=4))
     found = leaf_inputs(spn, x)
     assert len(found) == 1 and found[0][1] is x
+
+
+def shifted_model(jit_compile):
+    """An integer input shifted down by one before a binary RAT-SPN: the data hold categories 1 and 2."""
+    spn = binary_rat_spn()
+    inputs = keras.Input((NUM_VARS,), dtype="int32")
+    shifted = keras.layers.Lambda(lambda t: t - 1, output_shape=(NUM_VARS,))(inputs)
+    return spn, compiled(models.SumProductNetwork(inputs, spn(shifted)), jit_compile)
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_float_data_for_an_integer_input_before_a_computing_layer(jit_compile):
+    spn, model = shifted_model(jit_compile)
+    x = categories(5, size=32) + 1
+    expected = spn.predict(x - 1, verbose=0)
+    floats = x.astype("float32")
+    np.testing.assert_allclose(model(tf.constant(floats)).numpy(), expected, rtol=1e-6)
+    np.testing.assert_allclose(model.predict(floats, verbose=0), expected, rtol=1e-6)
+    model.fit(floats, np.zeros(32), batch_size=32, epochs=1, verbose=0)
+    before = weights_of(model)
+    # 1.5 would be truncated to category 1 (read as 0): refused as the leaves refuse it without the Lambda.
+    floats[2, 3] = 1.5
+    with pytest.raises(ValueError, match="whole numbers"):
+        model(tf.constant(floats))
+    with pytest.raises(ValueError, match="leaves refuse"):
+        model.predict(floats, verbose=0)
+    with pytest.raises(ValueError, match="1 training batch"):
+        model.fit(floats, np.zeros(32), batch_size=32, epochs=1, verbose=0)
+    assert_weights_equal(before, model.get_weights())
+    floats[2, 3] = 3.0  # a whole number, read as category 2 of a binary leaf
+    with pytest.raises(ValueError, match="neither valid nor the missing marker"):
+        model(tf.constant(floats))

@@ -37,9 +37,20 @@ from libspn_keras.models.input_shapes import (
     with_known_input_shape,
 )
 from libspn_keras.models.label_checks import label_range, labels_within, refused_labels_message
-from libspn_keras.models.leaf_inputs import leaf_inputs, leaves_of
+from libspn_keras.models.leaf_inputs import (
+    as_read,
+    computes_leaf_values,
+    flat_inputs,
+    leaf_inputs,
+    leaves_of,
+    not_whole_numbers,
+)
 
 INVALID_BATCH_POLICIES = ("raise", "skip")
+WHOLE_NUMBERS = (
+    "Accepted as float data for an integer input that a layer computes leaf values from: whole numbers; NaN or a "
+    "negative number marks a missing value."
+)
 
 
 def checked_batch(leaves, x, raise_errors=True):
@@ -67,10 +78,24 @@ def checked_batch(leaves, x, raise_errors=True):
     return valid
 
 
+def checked_whole_numbers(model, x, raise_errors=True):
+    """Whether the float data ``x`` holds for integer inputs that a layer computes leaf values from are whole numbers
+    or NaN (a scalar bool tensor; see :func:`checked_batch` for ``raise_errors``)."""
+    valid, guards = tf.constant(True), []
+    for values, invalid in not_whole_numbers(model, x):
+        if raise_errors:
+            guards.append(guard_values(f"{type(model).__name__} '{model.name}'", values, invalid, WHOLE_NUMBERS))
+        valid = tf.logical_and(valid, tf.logical_not(tf.reduce_any(tf.reshape(invalid, [-1]))))
+    if guards:
+        with tf.control_dependencies(guards):
+            valid = tf.identity(valid)
+    return valid
+
+
 def checked_inputs(model, x, raise_errors=True):
     """Whether no leaf of ``model`` refuses a value it reads when the model is called on ``x`` (a scalar bool
     tensor); each leaf is checked against the tensor it reads (:func:`checked_batch`)."""
-    valid = tf.constant(True)
+    valid = checked_whole_numbers(model, x, raise_errors)
     for leaves, values in leaf_inputs(model, x):
         valid = tf.logical_and(valid, checked_batch(leaves, values, raise_errors))
     return valid
@@ -112,11 +137,11 @@ def integer_values(model, x, dtype, leaves, check_shape=True):
     if check_shape and tf.executing_eagerly():
         input_shape_matches(model, values)
     if value_checks_active():
-        with tf.control_dependencies([checked_batch(leaves, values)]):
+        # Leaves behind a layer that computes their values from this input check those values in the call.
+        check = checked_whole_numbers(model, values) if computes_leaf_values(model) else checked_batch(leaves, values)
+        with tf.control_dependencies([check]):
             values = tf.identity(values)
-    missing = tf.logical_or(tf.math.is_nan(values), values < 0)
-    observed = tf.cast(tf.where(missing, tf.zeros_like(values), values), dtype)
-    return tf.where(missing, tf.constant(-1, dtype), observed)
+    return as_read(values, dtype)
 
 
 class InputGuardMixin:
@@ -238,7 +263,7 @@ class InputGuardMixin:
             step = keras_step
         leaves = leaves_of(self)
         given = keras.utils.unpack_x_y_sample_weight(data)[0]
-        inputs = keras.tree.flatten(given)
+        inputs = flat_inputs(self, given)
         if tf.distribute.has_strategy() or not leaves or not inputs:
             # Replicas would have to agree on skipping; the leaves' own assertions stop the step instead.
             return step(data)
@@ -294,7 +319,7 @@ class InputGuardMixin:
         """
         leaves = leaves_of(self)
         given = keras.utils.unpack_x_y_sample_weight(data)[0]
-        inputs = keras.tree.flatten(given)
+        inputs = flat_inputs(self, given)
         counter = getattr(self, "_spn_refused_inference_batches", None)
         if counter is None or tf.distribute.has_strategy() or not leaves or not inputs:
             return step(data)

@@ -14,6 +14,7 @@ once, eagerly, with ``keras.models.clone_model`` (the public way to run a
 functional graph with a hook at each call).
 """
 
+import inspect
 from types import SimpleNamespace
 
 import tensorflow as tf
@@ -47,13 +48,16 @@ def leaf_inputs(model, x):
     computed values; a leaf reading a model input is paired with it.
     """
     leaves = leaves_of(model)
-    inputs = keras.tree.flatten(x)
+    inputs = flat_inputs(model, x)
     if not leaves or not inputs:
         return []
     probe = leaf_input_probe(model)
     if probe is None or len(inputs) != probe.num_inputs:
         return [(leaves, tf.convert_to_tensor(inputs[0]))]
-    computed = keras.tree.flatten(probe.model(inputs, training=False)) if probe.model is not None else []
+    computed = []
+    if probe.model is not None:
+        given = [as_read(tensor, spec.dtype) for tensor, spec in zip(inputs, probe.model.inputs)]
+        computed = keras.tree.flatten(probe.model(given, training=False))
     found = []
     for layer, sources in probe.readers:
         read = [inputs[index] if kind == "input" else computed[index] for kind, index in sources]
@@ -62,6 +66,71 @@ def leaf_inputs(model, x):
         else:
             found.extend(leaf_inputs(layer, read))
     return found
+
+
+def computes_leaf_values(model):
+    """Whether a leaf of ``model`` reads values that a layer computes from the model's inputs (through its probe)."""
+    probe = leaf_input_probe(model)
+    return probe is not None and probe.model is not None
+
+
+def not_whole_numbers(model, x):
+    """``[(values, invalid)]`` for the float data ``x`` holds for integer inputs of ``model`` that a layer computes
+    leaf values from: ``invalid`` marks entries that are neither whole numbers nor NaN (``inf``, ``0.5``).
+
+    A leaf behind such a layer cannot check the float value itself: the
+    layer sees it converted to an integer (:func:`as_read`).
+    """
+    if not computes_leaf_values(model):
+        return []
+    found = []
+    for tensor, spec in zip(flat_inputs(model, x), model.inputs):
+        values = tf.convert_to_tensor(tensor)
+        if values.dtype.is_floating and tf.as_dtype(spec.dtype).is_integer:
+            whole = tf.logical_and(tf.math.is_finite(values), tf.equal(values, tf.round(values)))
+            found.append((values, tf.logical_not(tf.logical_or(whole, tf.math.is_nan(values)))))
+    return found
+
+
+def as_read(tensor, dtype):
+    """``tensor`` as a model input of ``dtype`` reads it: float data for an integer input with NaN and negative
+    values as the missing marker -1 (see ``InputGuardMixin._integer_input``), anything else as it is."""
+    values = tf.convert_to_tensor(tensor)
+    dtype = tf.as_dtype(dtype)
+    if not values.dtype.is_floating or not dtype.is_integer or dtype.is_unsigned:
+        return values
+    missing = tf.logical_or(tf.math.is_nan(values), values < 0)
+    observed = tf.cast(tf.where(missing, tf.zeros_like(values), values), dtype)
+    return tf.where(missing, tf.constant(-1, dtype), observed)
+
+
+def flat_inputs(model, x):
+    """The tensors of ``x`` in the order of ``model.inputs``.
+
+    A dict given to a model whose inputs are a list (or one input) is read
+    by input name, as Keras's functional models read it; flattening it would
+    order it by key.
+    """
+    if isinstance(x, dict):
+        try:
+            structure, inputs = model.input, model.inputs
+        except (AttributeError, ValueError):  # a model without a functional input
+            return keras.tree.flatten(x)
+        names = [tensor.name for tensor in inputs or []]
+        if not isinstance(structure, dict) and names and set(names) <= set(x):
+            return [x[name] for name in names]
+    return keras.tree.flatten(x)
+
+
+def _first_argument(layer, args, kwargs):
+    """What ``layer`` was called on: its first positional argument, or that argument passed by name."""
+    if args:
+        return args[0]
+    try:
+        name = next(iter(inspect.signature(layer.call).parameters))
+    except (TypeError, ValueError, StopIteration):
+        return None
+    return kwargs.get(name)
 
 
 def leaf_input_probe(model):
@@ -89,7 +158,8 @@ def _build_probe(model):
     calls, passed_through, kept = [], {}, []
 
     def record(layer, *args, **kwargs):
-        given = keras.tree.flatten(args[0]) if args else []
+        first = _first_argument(layer, args, kwargs)
+        given = keras.tree.flatten(first) if first is not None else []
         if leaves_of(layer) and given:
             calls.append((layer, [passed_through.get(id(tensor), tensor) for tensor in given]))
         outputs = layer(*args, **kwargs)
