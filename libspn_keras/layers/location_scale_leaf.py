@@ -11,6 +11,7 @@ from libspn_keras.layers.base_leaf import LeafBase
 from libspn_keras.layers.initial_checks import checked_initializer
 from libspn_keras.layers.validation import check_bool, keras_object, layer_label
 from libspn_keras.math.em_roles import leaf_counts, leaf_moments, pack_leaf_statistics, tag_leaf_statistics
+from libspn_keras.math.gradients import custom_gradient
 
 # 0.6.0's floor of a stored trainable scale softplus^-1(scale): the scale stays >= softplus(-2) ~ 0.127 after steps.
 _RAW_SCALE_FLOOR = -2.0
@@ -19,7 +20,7 @@ _RAW_SCALE_FLOOR = -2.0
 def _statistics_log_prob(leaf):
     """``log_prob(x, statistics)`` whose backward pass hands responsibility-weighted moments to the statistics."""
 
-    @tf.custom_gradient
+    @custom_gradient
     def log_prob(x, statistics):
         mean = tf.cast(leaf_moments(statistics)[0], x.dtype)
         value = leaf.log_density(x, mean, _scale_of_statistics(leaf, statistics, x.dtype))

@@ -7,6 +7,7 @@ from tensorflow import keras
 from libspn_keras.layers.cell_scopes import cell_scopes, is_region_layout, record_cell_scopes
 from libspn_keras.layers.full_precision import FullPrecisionLayer
 from libspn_keras.layers.validation import check_known, check_rank
+from libspn_keras.math.gradients import custom_gradient
 
 
 def permute_and_pad(x, permutations):
@@ -31,7 +32,7 @@ def permute_and_pad(x, permutations):
         : num_scopes * num_decomps
     ]
 
-    @tf.custom_gradient
+    @custom_gradient
     def gather(x):
         flat = tf.reshape(x, [-1, num_scopes * num_decomps, num_nodes])
         padded = tf.pad(flat, [[0, 0], [0, num_decomps], [0, 0]])

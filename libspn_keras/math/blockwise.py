@@ -18,6 +18,8 @@ import math
 
 import tensorflow as tf
 
+from libspn_keras.math.gradients import custom_gradient
+
 _BLOCK_VALUES_PER_SAMPLE = 2**16
 
 
@@ -196,7 +198,7 @@ def log_sum_gradients_where_needed(
     return tf.cond(active, exact, lambda: tuple(fast(dy)))
 
 
-@tf.custom_gradient
+@custom_gradient
 def blockwise_log_matmul(x, log_weights):
     """``log sum_c exp(x_c + log w_cs)`` exactly for any finite inputs, ``[batch, *lead, sums]``.
 

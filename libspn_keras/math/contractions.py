@@ -20,6 +20,7 @@ import string
 
 import tensorflow as tf
 
+from libspn_keras.math.gradients import custom_gradient
 from libspn_keras.math.stable import finite_max
 
 
@@ -112,7 +113,7 @@ def sum_kernel(x, weights, finish, weights_grad, spread=None, unroll_small=False
     sum (see :data:`MAX_UNROLLED_CHILDREN`).
     """
 
-    @tf.custom_gradient
+    @custom_gradient
     def kernel(x, weights):
         exp_x, shift = shifted_exp(x, unroll_small)
         out, floored, *exact_gradients = finish(contract(exp_x, weights, unroll_small), shift, weights)
@@ -139,7 +140,7 @@ def outer_sum_kernel(left, right, weights, finish, weights_grad):
     ``finish`` gets the linear sums and shift batch-first.
     """
 
-    @tf.custom_gradient
+    @custom_gradient
     def kernel(left, right, weights):
         shared = weights.shape.rank == 2
         inside = (lambda t: t) if shared else (lambda t: batch_inside(t, True))

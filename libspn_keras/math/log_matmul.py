@@ -22,6 +22,7 @@ import tensorflow as tf
 
 from libspn_keras.math.blockwise import log_sum_gradients_where_needed, log_sum_where_needed
 from libspn_keras.math.contractions import outer_sum_kernel, sum_kernel, without_variables
+from libspn_keras.math.gradients import custom_gradient
 from libspn_keras.math.products import log_outer_product
 
 # Shifted linear sums outside [_UNDERFLOW, _OVERFLOW] may have lost their leading terms (or overflowed).
@@ -54,7 +55,7 @@ def _fast_or_exact(linear, shift, children_fn, log_weights_fn, weights, like, ch
     exact = tf.logical_or(tf.reduce_min(linear) < _UNDERFLOW, tf.reduce_max(linear) > _OVERFLOW)
 
     # Differentiated (for gradients of gradients) as the fast values: the exact path's loops are never traced back.
-    @tf.custom_gradient
+    @custom_gradient
     def fast_or_exact(fast, linear):
         out = log_sum_where_needed(children_fn, log_weights_fn, weights.shape, like, exact, fast, linear)
         return out, lambda dy, variables=None: without_variables((dy, None), variables)

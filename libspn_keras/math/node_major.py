@@ -8,6 +8,7 @@ transposes around it (the batch-first layout of
 
 import tensorflow as tf
 
+from libspn_keras.math.gradients import custom_gradient
 from libspn_keras.math.log_matmul import MIN_FAST_WEIGHT
 from libspn_keras.math.stable import finite_max, with_zero_rows, zero_sample_active
 
@@ -44,7 +45,7 @@ def checked_log_matmul_node_major(x, weights):
         never ``nan``, through sums of value 0.
     """
 
-    @tf.custom_gradient
+    @custom_gradient
     def kernel(x, weights):
         shift = finite_max(x, axis=-1)
         exp_x = tf.exp(x - shift)

@@ -11,6 +11,7 @@ parts (:func:`length_classes`).
 import numpy as np
 import tensorflow as tf
 
+from libspn_keras.math.gradients import custom_gradient
 from libspn_keras.math.products import log_outer_product
 
 __all__ = ["gather_rows", "gather_sum", "length_classes", "log_outer_product", "padded_index"]
@@ -74,7 +75,7 @@ def gather_sum(table, index, num_rows=None):
     pairs = np.nonzero(index >= 0)
     transposed = padded_index(index[pairs], pairs[0], num_rows)
 
-    @tf.custom_gradient
+    @custom_gradient
     def forward(table):
         def grad(upstream):
             return gather_sum(upstream, transposed, len(index))

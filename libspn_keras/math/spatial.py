@@ -3,6 +3,8 @@
 import numpy as np
 import tensorflow as tf
 
+from libspn_keras.math.gradients import custom_gradient
+
 PADDING_MODES = ("valid", "full", "final")
 
 
@@ -111,7 +113,7 @@ def _shifted_sum(x, axis, kernel_size, dilation, output_size):
         begin[axis], length[axis] = start, output_size
         return tf.slice(tensor, begin, length)
 
-    @tf.custom_gradient
+    @custom_gradient
     def shifted_sum(x):
         def grad(dy):
             paddings = [[0, 0]] * dy.shape.rank

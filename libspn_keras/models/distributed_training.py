@@ -11,6 +11,8 @@ counts they carry, are those of the whole batch for any split.
 import tensorflow as tf
 from tensorflow import keras
 
+from libspn_keras.math.gradients import custom_gradient
+
 MEAN_REDUCTIONS = ("sum_over_batch_size", "mean", "mean_with_sample_weight")
 
 
@@ -31,7 +33,7 @@ def compiled_reduction(compiled):
 def scale_gradient(value, factor):
     """``value`` unchanged, with its gradient multiplied by ``factor``."""
 
-    @tf.custom_gradient
+    @custom_gradient
     def identity(tensor):
         return tf.identity(tensor), lambda upstream: upstream * factor
 

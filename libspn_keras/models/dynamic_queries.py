@@ -17,6 +17,7 @@ from libspn_keras.arguments import check_int
 from libspn_keras.layers.base_leaf import missing_value
 from libspn_keras.layers.base_sum import SumLayerBase
 from libspn_keras.layers.normalize_standard_score import NormalizeStandardScore
+from libspn_keras.math.gradients import no_gradients
 from libspn_keras.math.seeding import numpy_rng
 from libspn_keras.models.dynamic_arguments import check_sequence_lens, step_mask
 from libspn_keras.models.fast_path import compiled_query
@@ -117,9 +118,10 @@ class DynamicQueryMixin:
 
     def _log_likelihood_of_marked(self, x, sequence_lens=None):
         steps = tf.reshape(x, [-1, *x.shape[2:]])
-        template = self.template_model(steps, training=False)
-        template = tf.reshape(template, [-1, x.shape[1], 1, 1, template.shape[-1]])
-        output = self.unroll(template, sequence_lens, training=False, last_step=True, lengths_checked=True)
+        with no_gradients():
+            template = self.template_model(steps, training=False)
+            template = tf.reshape(template, [-1, x.shape[1], 1, 1, template.shape[-1]])
+            output = self.unroll(template, sequence_lens, training=False, last_step=True, lengths_checked=True)
         return tf.reduce_logsumexp(tf.reshape(output, [tf.shape(output)[0], -1]), axis=-1)
 
     def complete(self, x, evidence_mask=None, method="posterior_marginal", seed=None, batch_size=None):

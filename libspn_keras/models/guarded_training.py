@@ -24,6 +24,7 @@ from tensorflow import keras
 
 from libspn_keras.layers.input_guard import guard_values, value_checks_active, without_value_assertions
 from libspn_keras.layers.validation import check_choice, layer_label
+from libspn_keras.math.gradients import no_gradients
 from libspn_keras.models.bookkeeping import bookkeeping_variable
 from libspn_keras.models.evidence_masks import checked_evidence_mask
 from libspn_keras.models.finite_steps import checks_finite_steps, finite_or_undone, nonfinite_steps_message
@@ -232,11 +233,12 @@ class InputGuardMixin:
             return self._guarded_train_step(data)
 
     def test_step(self, data):
-        with without_value_assertions(self._step_checks_batches("_spn_refused_inference_batches")):
+        # Neither step differentiates (a query inside one that does asks for its gradients: math.gradients).
+        with no_gradients(), without_value_assertions(self._step_checks_batches("_spn_refused_inference_batches")):
             return self._counted_step(super().test_step, data)
 
     def predict_step(self, data):
-        with without_value_assertions(self._step_checks_batches("_spn_refused_inference_batches")):
+        with no_gradients(), without_value_assertions(self._step_checks_batches("_spn_refused_inference_batches")):
             return self._counted_step(super().predict_step, data)
 
     def _step_checks_batches(self, counter):

@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from libspn_keras.arguments import check_float, positive_int
+from libspn_keras.math.gradients import gradients_taken
 from libspn_keras.region_graph import RegionNode, RegionVariable, topological_regions
 from libspn_keras.structure.compiled_region_graph import CompiledRegionGraph
 from libspn_keras.structure.plan import region_slots
@@ -74,7 +75,7 @@ def partition_flows(model, data, batch_size=1024):
     counts = [np.zeros(a.shape, dtype=np.float64) for a in accumulators]
     with _counting_sums(model):
         for batch in _batches(data, batch_size):
-            with tf.GradientTape() as tape:
+            with gradients_taken(), tf.GradientTape() as tape:
                 total = tf.reduce_sum(tf.reduce_logsumexp(model(batch), axis=-1))
             for count, gradient in zip(counts, tape.gradient(total, accumulators)):
                 count += tf.convert_to_tensor(gradient).numpy()

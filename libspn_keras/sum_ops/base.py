@@ -17,6 +17,7 @@ import tensorflow as tf
 from tensorflow import keras
 
 from libspn_keras.arguments import as_scalar, is_real
+from libspn_keras.math.gradients import custom_gradient
 from libspn_keras.math.log_matmul import log_matmul
 from libspn_keras.math.node_major import (
     batch_first,
@@ -115,7 +116,7 @@ def gradient_weights(accumulators, logspace_accumulators):
     return tf.stop_gradient(weights) + _zero_with_gradient_of(accumulators) if kept else weights
 
 
-@tf.custom_gradient
+@custom_gradient
 def _weights_of_log_weights(log_weights):
     """``exp(log_weights)``, raised to twice the smallest normal float where it would underflow.
 
@@ -151,7 +152,7 @@ def gradient_log_weights(accumulators, logspace_accumulators):
 def _counted(normalize, accumulators, logspace_accumulators, to_counts):
     """``normalize(accumulators)`` whose backward pass hands ``to_counts(upstream, value)`` to the accumulators."""
 
-    @tf.custom_gradient
+    @custom_gradient
     def counted(accumulators):
         value = normalize(accumulators, logspace_accumulators)
         return value, lambda upstream: to_counts(upstream, value)
@@ -197,7 +198,7 @@ def routed_sum(x, log_weights, forward=None, weighted=True, sample_prob=0.0, che
         checked_weights: Passed to the default forward (see :func:`~libspn_keras.math.log_matmul`).
     """
 
-    @tf.custom_gradient
+    @custom_gradient
     def route(x, log_weights):
         # The routing needs nothing of the forward's inner steps: keep a recording tape from holding them.
         x_value, log_weights_value = tf.stop_gradient(x), tf.stop_gradient(log_weights)

@@ -2,6 +2,7 @@
 
 import tensorflow as tf
 
+from libspn_keras.math.gradients import no_gradients
 from libspn_keras.math.seeding import random_source
 from libspn_keras.models.fast_path import compiled_query
 from libspn_keras.models.queries.batches import in_batches, query_batch_size
@@ -45,7 +46,8 @@ class QueryMixin:
         return in_batches(query, [mark_missing(x, missing)], rows, pad=query.jit_compile).numpy()
 
     def _log_likelihood_of_marked(self, x):
-        output = self(x, training=False)
+        with no_gradients():
+            output = self(x, training=False)
         return tf.reduce_logsumexp(tf.reshape(output, [tf.shape(output)[0], -1]), axis=-1)
 
     def complete(self, x, evidence_mask=None, method="posterior_marginal", seed=None, batch_size=None):

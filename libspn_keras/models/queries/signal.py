@@ -8,6 +8,7 @@ induced tree (max-product sums) or of a tree drawn from the posterior
 
 import tensorflow as tf
 
+from libspn_keras.math.gradients import gradients_taken
 from libspn_keras.math.routing import argmax_one_hot, sample_one_hot
 from libspn_keras.math.stable import log_sum_exp
 from libspn_keras.models.queries.chain import leaf_input, run_layers, sum_ops_replaced
@@ -64,7 +65,7 @@ def leaf_signal(layers, x, method, training=None):
         mode_log_prob = tf.cast(leaf.mode_log_prob(), leaf_output.dtype)
         leaf_output += tf.reduce_sum(tf.expand_dims(unobserved, -2) * mode_log_prob, axis=-1)
     sum_op = SIGNAL_SUM_OPS[method]() if method is not None else None
-    with tf.GradientTape() as tape:
+    with gradients_taken(), tf.GradientTape() as tape:
         tape.watch(leaf_output)
         with sum_ops_replaced(post, sum_op):
             output = run_layers(post, leaf_output, training=training)
