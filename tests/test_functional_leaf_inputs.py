@@ -4,7 +4,10 @@ One SPN applied to two inputs checks both; a Keras layer that computes the
 leaves' values (``Discretization``, a ``Lambda``) is checked after it, not
 before; the SPN layers allowed before a leaf (``NormalizeStandardScore``)
 are read through, so ``+inf`` is still refused rather than normalized to a
-missing NaN.
+missing NaN. A dict of named inputs is read by name (a flattened dict is
+ordered by key), a layer called with its input by keyword (``spn(inputs=x)``)
+is checked too, and float data for an integer input in front of such a layer
+must hold whole numbers.
 """
 
 import warnings
@@ -21,7 +24,7 @@ from libspn_keras.models.leaf_inputs import leaf_input_probe, leaf_inputs
 NUM_VARS = 4
 
 
-def binary_rat_spn(num_categories=2, seed=0):
+def small_rat_spn(num_categories=2, seed=0):
     keras.utils.set_random_seed(seed)
     return models.build_rat_spn(
         num_vars=NUM_VARS,
@@ -57,7 +60,7 @@ def assert_weights_equal(before, after):
 
 
 def two_input_model(jit_compile, invalid_batches="raise"):
-    spn = binary_rat_spn()
+    spn = small_rat_spn()
     first, second = keras.Input((NUM_VARS,), dtype="int32"), keras.Input((NUM_VARS,), dtype="int32")
     outputs = keras.layers.Add()([spn(first), spn(second)])
     return spn, compiled(models.SumProductNetwork([first, second], outputs), jit_compile, invalid_batches)
@@ -101,7 +104,7 @@ def test_skip_policy_skips_a_batch_refused_in_the_second_input_only():
 
 @pytest.mark.parametrize("jit_compile", [False, True])
 def test_leaves_behind_a_discretization_layer_read_its_categories(jit_compile):
-    spn = binary_rat_spn(num_categories=3)
+    spn = small_rat_spn(num_categories=3)
     discretize = keras.layers.Discretization(bin_boundaries=[-1.0, 1.0])
     inputs = keras.Input((NUM_VARS,))
     model = compiled(models.SumProductNetwork(inputs, spn(discretize(inputs))), jit_compile)
@@ -118,7 +121,7 @@ def test_leaves_behind_a_discretization_layer_read_its_categories(jit_compile):
 
 @pytest.mark.parametrize("jit_compile", [False, True])
 def test_leaves_behind_a_lambda_are_checked_after_it(jit_compile):
-    spn = binary_rat_spn()
+    spn = small_rat_spn()
     inputs = keras.Input((NUM_VARS,), dtype="int32")
     shifted = keras.layers.Lambda(lambda t: t - 1, output_shape=(NUM_VARS,))(inputs)
     model = compiled(models.SumProductNetwork(inputs, spn(shifted)), jit_compile)
@@ -158,7 +161,7 @@ def test_normalizer_before_a_leaf_is_read_through_so_infinity_is_refused(jit_com
 
 
 def test_nested_functional_models_are_followed_to_their_leaves():
-    spn = binary_rat_spn()
+    spn = small_rat_spn()
     inner_input = keras.Input((NUM_VARS,), dtype="int32")
     inner = models.SumProductNetwork(
         inner_input, spn(keras.layers.Lambda(lambda t: t - 1, output_shape=(NUM_VARS,))(inner_input))
@@ -178,7 +181,7 @@ def models_leaves(model):
 
 
 def test_probe_of_a_model_compiled_with_a_loss_that_cannot_be_serialized():
-    spn = binary_rat_spn()
+    spn = small_rat_spn()
     first, second = keras.Input((NUM_VARS,), dtype="int32"), keras.Input((NUM_VARS,), dtype="int32")
     model = models.SumProductNetwork([first, second], keras.layers.Add()([spn(first), spn(second)]))
     model.compile(keras.optimizers.Adam(0.05), loss=lambda _, y_pred: -tf.reduce_mean(y_pred))
@@ -192,7 +195,7 @@ def test_probe_of_a_model_compiled_with_a_loss_that_cannot_be_serialized():
 
 
 def test_a_sequential_model_has_no_probe_and_checks_its_input():
-    spn = binary_rat_spn()
+    spn = small_rat_spn()
     assert leaf_input_probe(spn) is None
     x = tf.constant(categories(1, size=4))
     found = leaf_inputs(spn, x)
@@ -201,7 +204,7 @@ def test_a_sequential_model_has_no_probe_and_checks_its_input():
 
 def shifted_model(jit_compile):
     """An integer input shifted down by one before a binary RAT-SPN: the data hold categories 1 and 2."""
-    spn = binary_rat_spn()
+    spn = small_rat_spn()
     inputs = keras.Input((NUM_VARS,), dtype="int32")
     shifted = keras.layers.Lambda(lambda t: t - 1, output_shape=(NUM_VARS,))(inputs)
     return spn, compiled(models.SumProductNetwork(inputs, spn(shifted)), jit_compile)
@@ -229,3 +232,63 @@ def test_float_data_for_an_integer_input_before_a_computing_layer(jit_compile):
     floats[2, 3] = 3.0  # a whole number, read as category 2 of a binary leaf
     with pytest.raises(ValueError, match="neither valid nor the missing marker"):
         model(tf.constant(floats))
+
+
+def named_inputs_model():
+    """Input "b" (listed first) feeds binary leaves, input "a" leaves of three categories."""
+    binary, ternary = small_rat_spn(2, 0), small_rat_spn(3, 1)
+    b = keras.Input((NUM_VARS,), dtype="int32", name="b")
+    a = keras.Input((NUM_VARS,), dtype="int32", name="a")
+    return [b, a], keras.layers.Add()([binary(b), ternary(a)])
+
+
+def test_a_dict_of_named_inputs_is_checked_by_name():
+    inputs, outputs = named_inputs_model()
+    model = compiled(models.SumProductNetwork(inputs, outputs), jit_compile=False)
+    reference = keras.Model(inputs, outputs)
+    b, a = categories(1, size=8, high=2), categories(2, size=8, high=3)
+    assert (a == 2).any()  # valid for the leaves of "a", refused by those of "b"
+    np.testing.assert_allclose(
+        model.predict({"b": b, "a": a}, verbose=0), reference.predict({"b": b, "a": a}, verbose=0), rtol=1e-6
+    )
+    model.fit({"b": b, "a": a}, batch_size=8, verbose=0)
+    bad_b = b.copy()
+    bad_b[0, 0] = 2
+    before = [w.copy() for w in model.get_weights()]
+    with pytest.raises(ValueError, match="leaves refuse"):
+        model.predict({"b": bad_b, "a": categories(3, size=8, high=2)}, verbose=0)
+    with pytest.raises(ValueError, match="1 training batch"):
+        model.fit({"b": bad_b, "a": categories(3, size=8, high=2)}, batch_size=8, verbose=0)
+    for x, y in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("by_keyword", ["spn", "leaf"])
+def test_a_layer_called_with_its_input_by_keyword_is_checked(by_keyword):
+    first, second = keras.Input((NUM_VARS,), dtype="int32"), keras.Input((NUM_VARS,), dtype="int32")
+    if by_keyword == "spn":
+        outputs = keras.layers.Add()([small_rat_spn(2, 0)(first), small_rat_spn(2, 1)(inputs=second)])
+    else:
+        keras.utils.set_random_seed(0)
+        leaf = layers.IndicatorLeaf(num_components=2)
+
+        def head(regions):
+            return layers.RootSum(return_weighted_child_logits=False)(
+                layers.ReduceProduct(num_factors=NUM_VARS)(layers.DenseSum(num_sums=2)(regions))
+            )
+
+        outputs = keras.layers.Add()(
+            [head(leaf(layers.FlatToRegions(num_decomps=1)(first))), head(leaf(x=layers.FlatToRegions(1)(second)))]
+        )
+    model = compiled(models.SumProductNetwork([first, second], outputs), jit_compile=False)
+    good = [categories(1, size=8, high=2), categories(2, size=8, high=2)]
+    np.testing.assert_allclose(model.predict(good, verbose=0), keras.Model([first, second], outputs)(good), rtol=1e-6)
+    bad_second = good[1].copy()
+    bad_second[3, 1] = 2
+    before = [w.copy() for w in model.get_weights()]
+    with pytest.raises(ValueError, match="leaves refuse"):
+        model.predict([good[0], bad_second], verbose=0)
+    with pytest.raises(ValueError, match="1 training batch"):
+        model.fit([good[0], bad_second], batch_size=8, verbose=0)
+    for x, y in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(x, y)

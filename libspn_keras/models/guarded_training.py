@@ -59,33 +59,37 @@ def checked_batch(leaves, x, raise_errors=True):
 
     The leaves' value checks are element-wise, so they are applied to the
     tensor the leaves read, or to the model input where layers allowed
-    before a leaf move or normalize it (see :mod:`~libspn_keras.models.leaf_inputs`). With
-    ``raise_errors`` a refused value raises ``ValueError`` eagerly, and the
-    result depends on assertions that raise ``InvalidArgumentError`` in a
-    ``tf.function``.
+    before a leaf move or normalize it (see :mod:`~libspn_keras.models.leaf_inputs`).
     """
     x = tf.convert_to_tensor(x)
-    valid = tf.constant(True)
-    guards = []
+    findings = []
     for leaf in leaves:
         values = leaf.convert_input(x)
-        invalid = leaf.invalid_entries(values)
-        if raise_errors:
-            guards.append(guard_values(layer_label(leaf), values, invalid, leaf.input_contract))
-        valid = tf.logical_and(valid, tf.logical_not(tf.reduce_any(tf.reshape(invalid, [-1]))))
-    if guards:
-        with tf.control_dependencies(guards):
-            valid = tf.identity(valid)
-    return valid
+        findings.append((layer_label(leaf), values, leaf.invalid_entries(values), leaf.input_contract))
+    return none_refused(findings, raise_errors)
 
 
 def checked_whole_numbers(model, x, raise_errors=True):
     """Whether the float data ``x`` holds for integer inputs that a layer computes leaf values from are whole numbers
-    or NaN (a scalar bool tensor; see :func:`checked_batch` for ``raise_errors``)."""
+    or NaN (a scalar bool tensor)."""
+    label = f"{type(model).__name__} '{model.name}'"
+    return none_refused(
+        [(label, values, invalid, WHOLE_NUMBERS) for values, invalid in not_whole_numbers(model, x)], raise_errors
+    )
+
+
+def none_refused(findings, raise_errors):
+    """Whether no entry is flagged in ``findings``, ``(label, values, invalid, contract)`` each (a scalar bool tensor).
+
+    With ``raise_errors`` a flagged entry raises ``ValueError`` eagerly
+    (:func:`~libspn_keras.layers.input_guard.guard_values`), and the result
+    depends on assertions that raise ``InvalidArgumentError`` in a
+    ``tf.function``.
+    """
     valid, guards = tf.constant(True), []
-    for values, invalid in not_whole_numbers(model, x):
+    for label, values, invalid, contract in findings:
         if raise_errors:
-            guards.append(guard_values(f"{type(model).__name__} '{model.name}'", values, invalid, WHOLE_NUMBERS))
+            guards.append(guard_values(label, values, invalid, contract))
         valid = tf.logical_and(valid, tf.logical_not(tf.reduce_any(tf.reshape(invalid, [-1]))))
     if guards:
         with tf.control_dependencies(guards):
