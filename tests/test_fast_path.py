@@ -7,7 +7,7 @@ from reference import run_script, subprocess_env
 from tensorflow import keras
 
 from libspn_keras import layers, metrics, models, optimizers
-from libspn_keras.models.fast_path import layers_within, resolve_jit_compile
+from libspn_keras.models.fast_path import fast_kernel_check, layers_within, resolve_jit_compile
 
 
 def small_rat_spn(**kwargs):
@@ -140,3 +140,25 @@ def test_default_xla_steps_log_no_dropped_assertions(tmp_path):
     assert result.returncode == 0, result.stderr[-4000:]
     assert "done" in result.stdout
     assert "assert_op.cc" not in result.stderr and "Ignoring Assert" not in result.stderr, result.stderr[-4000:]
+
+
+def test_the_weight_check_is_one_function_traced_once_per_model_and_setting():
+    # A new function per step and query would be traced anew each time, and TensorFlow warns of retracing.
+    model = small_rat_spn()
+    model.compile(optimizer=optimizers.OnlineExpectationMaximization(0.05))
+    x = np.random.default_rng(0).integers(0, 2, size=(64, 8)).astype("int32")
+    missing = x.copy()
+    missing[:, :3] = -1
+    model.fit(x, epochs=1, batch_size=32, verbose=0)
+    model.predict(x, verbose=0)
+    model.evaluate(x, verbose=0)
+    model.log_likelihood(x)
+    model.complete(missing)
+    accumulators, check = fast_kernel_check(model)
+    assert check.experimental_get_tracing_count() == 1
+    assert bool(check())
+    assert [variable.path for variable in accumulators] == [
+        layer.accumulators.path for layer in layers_within(model) if getattr(layer, "accumulators", None) is not None
+    ]
+    model.compile(optimizer=optimizers.OnlineExpectationMaximization(0.05), jit_compile=False)
+    assert fast_kernel_check(model)[1] is not check

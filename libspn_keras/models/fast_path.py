@@ -116,6 +116,18 @@ def fast_kernel_check(model):
     the variables' current values (compiled like the model's steps).
     """
     layers = sum_layers_within(model)
+    accumulators = [layer.accumulators for layer in layers]
+    # One function per model and setting, kept while the accumulators are the same variables: the steps and
+    # every query call it, and a new function each time would be traced anew (TensorFlow warns of retracing).
+    setting = (model.run_eagerly, model.jit_compile is True, *(layer.logspace_accumulators for layer in layers))
+    kept = getattr(model, "_spn_fast_kernel_check", None)
+    if (
+        kept is not None
+        and kept.setting == setting
+        and len(kept.accumulators) == len(accumulators)
+        and all(a is b for a, b in zip(kept.accumulators, accumulators))
+    ):
+        return accumulators, kept.check
 
     def check():
         fits = [weights_fit_fast_kernel(layer.accumulators, layer.logspace_accumulators) for layer in layers]
@@ -123,7 +135,9 @@ def fast_kernel_check(model):
 
     if not model.run_eagerly:
         check = tf.function(check, jit_compile=model.jit_compile is True)
-    return [layer.accumulators for layer in layers], check
+    # A namespace: Keras would track a list of variables set on the model as its own.
+    model._spn_fast_kernel_check = types.SimpleNamespace(setting=setting, accumulators=accumulators, check=check)
+    return accumulators, check
 
 
 class FastPathMixin(IteratorReleaseMixin):
