@@ -231,3 +231,16 @@ def test_dynamic_queries_refuse_sequence_lens_that_are_not_numbers_per_sequence(
     for lengths in (np.array(["3", "2"]), 3):
         with pytest.raises(ValueError, match="sequence_lens must be one whole number per sequence"):
             model.log_likelihood([x, lengths])
+
+
+def test_queries_of_a_model_whose_leaves_are_in_a_nested_model_name_that_model():
+    keras.utils.set_random_seed(0)
+    spn = models.build_rat_spn(num_vars=4, depth=1, num_decomps=2, num_input_distributions=2, num_sums=2)
+    inputs = keras.Input((4,), dtype="int32")
+    outer = models.SumProductNetwork(inputs, spn(inputs))
+    x = np.array([[0, 1, 1, 0], [1, -1, 0, 1]], dtype="int32")
+    for query in (lambda model: model.log_likelihood(x), lambda model: model.complete(x)):
+        with pytest.raises(ValueError, match=f"leaves are inside the nested model or layer '{spn.name}'"):
+            query(outer)
+    # As the message says, the nested model answers, and gives the outer model's values.
+    np.testing.assert_allclose(spn.log_likelihood(x), outer.predict(x, verbose=0).reshape(-1), rtol=1e-6)

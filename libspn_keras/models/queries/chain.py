@@ -11,7 +11,7 @@ from libspn_keras.layers.base_sum import SumLayerBase
 from libspn_keras.layers.flat_to_regions import FlatToRegions
 from libspn_keras.layers.input_dropout import InputDropout
 from libspn_keras.layers.normalize_standard_score import NormalizeStandardScore
-from libspn_keras.models.leaf_inputs import PRE_LEAF_LAYERS
+from libspn_keras.models.leaf_inputs import PRE_LEAF_LAYERS, leaves_of
 
 
 def split_at_leaf(model):
@@ -24,6 +24,14 @@ def split_at_leaf(model):
         return model.query_chain()
     layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
     leaf_indices = [i for i, layer in enumerate(layers) if isinstance(layer, LeafBase)]
+    holders = [layer for layer in layers if not isinstance(layer, LeafBase) and leaves_of(layer)]
+    if not leaf_indices and holders:
+        raise ValueError(
+            f"Model '{model.name}': its leaves are inside the nested model or layer '{holders[0].name}'; queries "
+            f"run on a model whose own layers are the leaf and the layers above it. Call the query on "
+            f"'{holders[0].name}' itself (e.g. {holders[0].name}.log_likelihood(x)), which gives the same values "
+            f"where the outer model only passes its input to it."
+        )
     if not leaf_indices:
         raise ValueError(
             f"Model '{model.name}' has no leaf layer (NormalLeaf, IndicatorLeaf, ...); queries back-propagate to "
