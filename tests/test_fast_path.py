@@ -1,5 +1,7 @@
 """SPN models compile onto the fast path (XLA) by default, and the benchmark against 0.6.0 runs."""
 
+import logging
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -111,6 +113,8 @@ def test_bench_vs_original_quick_with_the_original():
 
 
 XLA_CONSOLE_SCRIPT = """
+import logging
+
 import numpy as np
 from libspn_keras import models, optimizers
 
@@ -162,3 +166,31 @@ def test_the_weight_check_is_one_function_traced_once_per_model_and_setting():
     ]
     model.compile(optimizer=optimizers.OnlineExpectationMaximization(0.05), jit_compile=False)
     assert fast_kernel_check(model)[1] is not check
+
+
+class RetracingWarnings(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.messages = []
+
+    def emit(self, record):
+        if "retracing" in record.getMessage():
+            self.messages.append(record.getMessage())
+
+
+def test_queries_of_many_models_in_a_loop_give_no_retracing_warning():
+    # TensorFlow counts traces per code object; each model traces its own queries once, as in a hyperparameter
+    # search, which must not read as "tracing is expensive ... creating @tf.function repeatedly in a loop".
+    handler = RetracingWarnings()
+    tf.get_logger().addHandler(handler)
+    x = np.random.default_rng(0).integers(0, 2, size=(32, 8)).astype("int32")
+    try:
+        for seed in range(6):
+            keras.utils.set_random_seed(seed)
+            model = small_rat_spn()
+            model.compile()
+            model.log_likelihood(x)
+            model.complete(np.where(x > 0, x, -1))
+    finally:
+        tf.get_logger().removeHandler(handler)
+    assert handler.messages == []

@@ -22,6 +22,7 @@ from libspn_keras.math.seeding import draw_key, keyed_draws
 from libspn_keras.math.stable import without_zero_sample
 from libspn_keras.models.iterator_release import IteratorReleaseMixin, keep_releasing, releasing_iterators
 from libspn_keras.models.missed_steps import MissedStepCheck, missed_step_check, rerun_on_miss, step_or_miss
+from libspn_keras.models.traced_functions import model_function
 from libspn_keras.sum_ops.checked import checked_accumulators, weights_fit_fast_kernel
 
 
@@ -134,7 +135,7 @@ def fast_kernel_check(model):
         return tf.reduce_all(tf.stack(fits)) if fits else tf.constant(True)
 
     if not model.run_eagerly:
-        check = tf.function(check, jit_compile=model.jit_compile is True)
+        check = model_function(check, jit_compile=model.jit_compile is True)
     # A namespace: Keras would track a list of variables set on the model as its own.
     model._spn_fast_kernel_check = types.SimpleNamespace(setting=setting, accumulators=accumulators, check=check)
     return accumulators, check
@@ -368,7 +369,7 @@ def compiled_query(model, key, function, random=False):
         accumulators, check = fast_kernel_check(model)
         body = keyed_draws(function) if random else function
         traced = _traced_for_xla(body) if jit_compile else body
-        fast, exact = (tf.function(traced, reduce_retracing=True, jit_compile=jit_compile) for _ in range(2))
+        fast, exact = (model_function(traced, reduce_retracing=True, jit_compile=jit_compile) for _ in range(2))
         kept = (traced_with, checked_or_exact(accumulators, check, fast, exact))
         cache.functions[key] = kept
     if random:

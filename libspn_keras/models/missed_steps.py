@@ -18,6 +18,7 @@ advances once per step.
 import tensorflow as tf
 
 from libspn_keras.models.bookkeeping import bookkeeping_variable
+from libspn_keras.models.traced_functions import model_function
 from libspn_keras.sum_ops.checked import checked_accumulators, is_checked
 
 
@@ -86,8 +87,8 @@ def rerun_on_miss(found, fast, exact, compiled=True):
     if compiled:
         # Outside XLA, like Keras's own outer function: variables that the first step creates (an optimizer's,
         # metrics') are lifted out of Keras's XLA-compiled step.
-        fast_on_iterator = tf.function(fast_on_iterator, reduce_retracing=True)
-        exact_on_batch = tf.function(exact_on_batch, reduce_retracing=True)
+        fast_on_iterator = model_function(fast_on_iterator, reduce_retracing=True)
+        exact_on_batch = model_function(exact_on_batch, reduce_retracing=True)
 
     def function(iterator, *args, **kwargs):
         if tf.distribute.has_strategy() or args or kwargs:
