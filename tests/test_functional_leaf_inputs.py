@@ -292,3 +292,20 @@ def test_a_layer_called_with_its_input_by_keyword_is_checked(by_keyword):
         model.fit([good[0], bad_second], batch_size=8, verbose=0)
     for x, y in zip(before, model.get_weights()):
         np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_float_data_for_several_integer_inputs_reads_nan_as_missing_and_refuses_fractions(jit_compile):
+    spn, model = two_input_model(jit_compile)
+    first, second = categories(1, size=8).astype("float32"), categories(2, size=8).astype("float32")
+    second[0, 1] = np.nan
+    expected = spn.predict(first.astype("int32"), verbose=0) + spn.predict(
+        np.where(np.isnan(second), -1, second).astype("int32"), verbose=0
+    )
+    np.testing.assert_allclose(model.predict([first, second], verbose=0), expected, rtol=1e-6)
+    np.testing.assert_allclose(model([tf.constant(first), tf.constant(second)]).numpy(), expected, rtol=1e-6)
+    second[3, 2] = 0.5  # Keras alone would truncate it to category 0
+    with pytest.raises(ValueError, match="neither valid nor the missing marker"):
+        model([tf.constant(first), tf.constant(second)])
+    with pytest.raises(ValueError, match="leaves refuse"):
+        model.predict([first, second], verbose=0)

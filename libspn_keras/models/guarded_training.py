@@ -42,6 +42,7 @@ from libspn_keras.models.leaf_inputs import (
     as_read,
     computes_leaf_values,
     flat_inputs,
+    leaf_input_probe,
     leaf_inputs,
     leaves_of,
     not_whole_numbers,
@@ -218,6 +219,8 @@ class InputGuardMixin:
         the steps of ``fit``, ``predict`` and ``evaluate``, and queries under
         XLA), which then is the only check.
         """
+        if isinstance(x, (list, tuple)) and self.built:
+            return self._integer_inputs(x)
         if isinstance(x, (list, tuple, dict, keras.KerasTensor)) or not self.built:
             return x
         reader = self._input_reader()
@@ -227,6 +230,23 @@ class InputGuardMixin:
             return x
         # The shape is checked against the model's own input only (a template reads one step of a sequence).
         return integer_values(self, x, dtype, leaves_of(reader), check_shape=reader is self)
+
+    def _integer_inputs(self, x):
+        """The inputs ``x`` of a functional model with several: float data for its integer inputs checked as its
+        leaves read them and converted as :meth:`_integer_input` converts one (Keras would cast each itself)."""
+        if leaf_input_probe(self) is None or any(isinstance(tensor, keras.KerasTensor) for tensor in x):
+            return x
+        specs = self.inputs
+        if len(specs) != len(x):
+            return x
+        tensors = [tf.convert_to_tensor(tensor) for tensor in x]
+        dtypes = [tf.as_dtype(spec.dtype) for spec in specs]
+        if not any(t.dtype.is_floating and d.is_integer and not d.is_unsigned for t, d in zip(tensors, dtypes)):
+            return x
+        if value_checks_active():
+            with tf.control_dependencies([checked_inputs(self, tensors)]):
+                tensors = [tf.identity(tensor) for tensor in tensors]
+        return type(x)(as_read(tensor, dtype) for tensor, dtype in zip(tensors, dtypes))
 
     def _input_reader(self):
         """The model whose input dtype and leaves decide how :meth:`_integer_input` reads float data: this one."""
