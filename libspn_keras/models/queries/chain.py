@@ -24,15 +24,15 @@ def split_at_leaf(model):
         return model.query_chain()
     layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
     leaf_indices = [i for i, layer in enumerate(layers) if isinstance(layer, LeafBase)]
-    holders = [layer for layer in layers if not isinstance(layer, LeafBase) and leaves_of(layer)]
-    if not leaf_indices and holders:
-        raise ValueError(
-            f"Model '{model.name}': its leaves are inside the nested model or layer '{holders[0].name}'; queries "
-            f"run on a model whose own layers are the leaf and the layers above it. Call the query on "
-            f"'{holders[0].name}' itself (e.g. {holders[0].name}.log_likelihood(x)), which gives the same values "
-            f"where the outer model only passes its input to it."
-        )
     if not leaf_indices:
+        holder = next((layer for layer in layers if leaves_of(layer)), None)
+        if holder is not None:
+            raise ValueError(
+                f"Model '{model.name}': its leaves are inside the nested model or layer '{holder.name}'; queries "
+                f"run on a model whose own layers are the leaf and the layers above it. Call the query on "
+                f"'{holder.name}' itself (e.g. {holder.name}.log_likelihood(x)), which gives the same values "
+                f"where the outer model only passes its input to it."
+            )
         raise ValueError(
             f"Model '{model.name}' has no leaf layer (NormalLeaf, IndicatorLeaf, ...); queries back-propagate to "
             f"the leaves, so add one."
