@@ -17,8 +17,10 @@ sys.path.insert(0, os.path.dirname(__file__))
 # destructor was waiting, and 64 s is about the longest sleep of tf.data's autotuning thread (deleting an iterator can
 # wait for that thread to wake). Full collections therefore run in a background thread between tests (at most one at a
 # time, at most every _FULL_COLLECTION_SECONDS), and never automatically; a finalizer that waits then holds up no
-# test.
-_FULL_COLLECTION_SECONDS = 20.0
+# test. A collection still holds the interpreter lock while it walks the heap, 0.4 s early in a worker and 2-5 s
+# late in it (the graphs of earlier tests stay alive), so they run once a minute: every 20 s they took ~55 s of
+# each worker's 600.
+_FULL_COLLECTION_SECONDS = 60.0
 _collector = {"thread": None, "last": time.monotonic()}
 
 
