@@ -12,9 +12,9 @@ from libspn_keras import layers, metrics, models, optimizers
 from libspn_keras.models.fast_path import fast_kernel_check, layers_within, resolve_jit_compile
 
 
-def small_rat_spn(**kwargs):
+def small_rat_spn(sum_op="em", **kwargs):
     return models.build_rat_spn(
-        num_vars=8, depth=2, num_decomps=2, num_input_distributions=3, num_sums=3, sum_op="em", **kwargs
+        num_vars=8, depth=2, num_decomps=2, num_input_distributions=3, num_sums=3, sum_op=sum_op, **kwargs
     )
 
 
@@ -194,3 +194,30 @@ def test_queries_of_many_models_in_a_loop_give_no_retracing_warning():
     finally:
         tf.get_logger().removeHandler(handler)
     assert handler.messages == []
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "em_accumulating_batches"])
+def test_the_first_fit_traces_the_training_step_once(optimizer):
+    # Keras's TensorFlow trainer builds the optimizer inside the first trace of the step, and a tf.function whose
+    # first trace creates variables is traced again: every first fit traced the whole step twice.
+    keras.utils.set_random_seed(0)
+    model = small_rat_spn(sum_op="grad") if optimizer == "adam" else small_rat_spn()
+    if optimizer == "adam":
+        model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    else:
+        model.compile(optimizer=optimizers.OnlineExpectationMaximization(0.3, accumulate_batches=2))
+    traces = []
+    step = model.train_step
+
+    def counted_step(data):
+        traces.append(data)
+        return step(data)
+
+    model.train_step = counted_step
+    x = np.random.default_rng(0).integers(0, 2, size=(64, 8)).astype("int32")
+    model.fit(x, epochs=2, batch_size=16, verbose=0)
+    assert len(traces) == 1
+    # Built as Keras's apply builds it: under the optimizer's name scope, one slot set per trainable variable.
+    name = model.optimizer.name
+    assert all(variable.path.startswith(name + "/") for variable in model.optimizer.variables)
+    assert int(model.optimizer.iterations.numpy()) == 8

@@ -163,7 +163,9 @@ class FastPathMixin(IteratorReleaseMixin):
     tf.data's autotuning thread, and are traced again when a sum layer's op
     was swapped since (:func:`steps_of_current_sum_ops`). Training steps
     trace the sums without their zero sample
-    (:func:`~libspn_keras.math.stable.without_zero_sample`).
+    (:func:`~libspn_keras.math.stable.without_zero_sample`), and the optimizer
+    is built before the training step is first traced
+    (:func:`build_optimizer_before_tracing`), so that it is traced once.
     """
 
     @contextlib.contextmanager
@@ -228,6 +230,8 @@ class FastPathMixin(IteratorReleaseMixin):
         return data
 
     def make_train_function(self, force=False):
+        if self.train_function is None or force:
+            build_optimizer_before_tracing(self)
         return _on_fast_path(self, "train_function", super().make_train_function, force)
 
     def make_test_function(self, force=False):
@@ -247,6 +251,29 @@ class FastPathMixin(IteratorReleaseMixin):
 
     def predict_step(self, data):
         return _step_checked_in_graph(self, super().predict_step, data)
+
+
+def build_optimizer_before_tracing(model):
+    """Builds ``model.optimizer`` on the model's trainable variables, as its first training step would.
+
+    Without a distribution strategy Keras's TensorFlow trainer leaves the
+    optimizer to be built inside the first trace of the training step, and a
+    ``tf.function`` whose first trace creates variables is traced a second
+    time: the first ``fit`` of every model traced its whole step twice. Built
+    here, under the optimizer's name scope as Keras's ``apply`` does, the
+    step is traced once; the variables and their values are the same.
+    """
+    optimizer = getattr(model, "optimizer", None)
+    if (
+        optimizer is None
+        or optimizer.built
+        or tf.distribute.has_strategy()
+        or not all(layer.built for layer in layers_within(model))
+        or not model.trainable_variables
+    ):
+        return
+    with keras.name_scope(optimizer.name, caller=optimizer):
+        optimizer.build(model.trainable_variables)
 
 
 @contextlib.contextmanager
