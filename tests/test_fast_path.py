@@ -196,28 +196,51 @@ def test_queries_of_many_models_in_a_loop_give_no_retracing_warning():
     assert handler.messages == []
 
 
-@pytest.mark.parametrize("optimizer", ["adam", "em_accumulating_batches"])
-def test_the_first_fit_traces_the_training_step_once(optimizer):
-    # Keras's TensorFlow trainer builds the optimizer inside the first trace of the step, and a tf.function whose
-    # first trace creates variables is traced again: every first fit traced the whole step twice.
+def counting_traces(model):
+    """Counts how often ``model``'s train and test steps are traced (called in Python)."""
+    traces = {"train_step": 0, "test_step": 0}
+    for name in traces:
+        step = getattr(model, name)
+
+        def counted(data, step=step, name=name):
+            traces[name] += 1
+            return step(data)
+
+        setattr(model, name, counted)
+    return traces
+
+
+@pytest.mark.parametrize("case", ["adam", "em_accumulating_batches", "classifier_with_metrics", "evaluate_first"])
+def test_the_first_fit_or_evaluate_traces_the_step_once(case):
+    # Keras's TensorFlow trainer builds the optimizer and the compiled metrics inside the first trace of a step, and
+    # a tf.function whose first trace creates variables is traced again: every first fit traced its step twice.
     keras.utils.set_random_seed(0)
-    model = small_rat_spn(sum_op="grad") if optimizer == "adam" else small_rat_spn()
-    if optimizer == "adam":
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 2, size=(64, 8)).astype("int32")
+    labels = rng.integers(0, 2, size=64)
+    if case == "em_accumulating_batches":
+        model = small_rat_spn()
+        model.compile(optimizer=optimizers.OnlineExpectationMaximization(0.3, accumulate_batches=2))
+    elif case == "adam":
+        model = small_rat_spn(sum_op="grad")
         model.compile(optimizer=keras.optimizers.Adam(1e-2))
     else:
-        model.compile(optimizer=optimizers.OnlineExpectationMaximization(0.3, accumulate_batches=2))
-    traces = []
-    step = model.train_step
-
-    def counted_step(data):
-        traces.append(data)
-        return step(data)
-
-    model.train_step = counted_step
-    x = np.random.default_rng(0).integers(0, 2, size=(64, 8)).astype("int32")
-    model.fit(x, epochs=2, batch_size=16, verbose=0)
-    assert len(traces) == 1
-    # Built as Keras's apply builds it: under the optimizer's name scope, one slot set per trainable variable.
+        model = small_rat_spn(sum_op="grad", num_classes=2)
+        model.compile(
+            optimizer=keras.optimizers.Adam(1e-2),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["accuracy"],
+        )
+    traces = counting_traces(model)
+    y = labels if "classifier" in case or case == "evaluate_first" else None
+    if case == "evaluate_first":
+        logs = model.evaluate(x, y, batch_size=16, verbose=0, return_dict=True)
+        # The metrics were built on one row of zeros and reset: the logged accuracy is that of the whole data.
+        predicted = np.argmax(model.predict(x, verbose=0), axis=-1)
+        np.testing.assert_allclose(logs["accuracy"], np.mean(predicted == labels), rtol=1e-6)
+    model.fit(x, y, epochs=2, batch_size=16, verbose=0, validation_data=(x, y) if y is not None else (x,))
+    assert traces == {"train_step": 1, "test_step": 1}
+    # Built as Keras's apply builds it: under the optimizer's name scope.
     name = model.optimizer.name
     assert all(variable.path.startswith(name + "/") for variable in model.optimizer.variables)
     assert int(model.optimizer.iterations.numpy()) == 8

@@ -13,6 +13,7 @@ import contextlib
 import functools
 import types
 
+import numpy as np
 import tensorflow as tf
 from tensorflow import keras
 
@@ -164,8 +165,9 @@ class FastPathMixin(IteratorReleaseMixin):
     was swapped since (:func:`steps_of_current_sum_ops`). Training steps
     trace the sums without their zero sample
     (:func:`~libspn_keras.math.stable.without_zero_sample`), and the optimizer
-    is built before the training step is first traced
-    (:func:`build_optimizer_before_tracing`), so that it is traced once.
+    and the compiled metrics are built before a step is first traced
+    (:func:`build_optimizer_before_tracing`,
+    :func:`build_metrics_before_tracing`), so that it is traced once.
     """
 
     @contextlib.contextmanager
@@ -175,6 +177,7 @@ class FastPathMixin(IteratorReleaseMixin):
 
     def fit(self, x=None, *args, **kwargs):
         x = self._prepare_for_data(x, "train_function")
+        build_metrics_before_tracing(self, x, args[0] if args else kwargs.get("y"))
         validation = kwargs.get("validation_data")
         if isinstance(validation, (list, tuple)):  # (x_val, y_val[, sample_weight_val])
             validation = keras.utils.unpack_x_y_sample_weight(tuple(validation))[0]
@@ -184,6 +187,7 @@ class FastPathMixin(IteratorReleaseMixin):
 
     def evaluate(self, x=None, *args, **kwargs):
         x = self._prepare_for_data(x, "test_function")
+        build_metrics_before_tracing(self, x, args[0] if args else kwargs.get("y"))
         return super().evaluate(x, *args, **kwargs)
 
     def predict(self, x, *args, **kwargs):
@@ -192,10 +196,12 @@ class FastPathMixin(IteratorReleaseMixin):
 
     def train_on_batch(self, x, *args, **kwargs):
         x = self._prepare_for_data(x, "train_function")
+        build_metrics_before_tracing(self, x, args[0] if args else kwargs.get("y"))
         return super().train_on_batch(x, *args, **kwargs)
 
     def test_on_batch(self, x, *args, **kwargs):
         x = self._prepare_for_data(x, "test_function")
+        build_metrics_before_tracing(self, x, args[0] if args else kwargs.get("y"))
         return super().test_on_batch(x, *args, **kwargs)
 
     def predict_on_batch(self, x):
@@ -274,6 +280,59 @@ def build_optimizer_before_tracing(model):
         return
     with keras.name_scope(optimizer.name, caller=optimizer):
         optimizer.build(model.trainable_variables)
+
+
+def build_metrics_before_tracing(model, x, y):
+    """Builds the compiled metrics for data shaped as ``x`` and ``y``, as the first trace of a step would.
+
+    Keras's TensorFlow trainer builds them (choosing, say, sparse or
+    categorical accuracy from the labels' shape) inside the first trace of a
+    step when no distribution strategy is set, and TensorFlow then traces the
+    step again because that trace created variables. Here they are built
+    eagerly from one row of zeros shaped as ``x`` and ``y`` and zero
+    predictions of the model's output shape, and their state is reset
+    (``fit`` and ``evaluate`` reset it anyway). Only arrays, tensors and datasets of fully
+    known shapes are read; other data, models of several outputs or without
+    symbolic outputs, and ``infer_no_evidence`` models leave it to the trace.
+    """
+    unbuilt = [metric for metric in model.metrics if getattr(metric, "built", True) is False]
+    outputs = getattr(model, "outputs", None) if model.built else None
+    if (
+        not unbuilt
+        or model.run_eagerly
+        or tf.distribute.has_strategy()
+        or getattr(model, "infer_no_evidence", False)
+        or not outputs
+        or len(outputs) != 1
+        or None in tuple(outputs[0].shape)[1:]
+    ):
+        return
+    if isinstance(x, tf.data.Dataset):
+        x, y, _ = keras.utils.unpack_x_y_sample_weight(x.element_spec)
+    rows = [_zero_row(x), _zero_row(y) if y is not None else None]
+    if any(row is _NO_ROW for row in rows):
+        return
+    predictions = tf.zeros((1, *tuple(outputs[0].shape)[1:]), dtype=outputs[0].dtype)
+    model.compute_metrics(rows[0], rows[1], predictions, sample_weight=None)
+    for metric in model.metrics:
+        metric.reset_state()
+
+
+_NO_ROW = object()
+
+
+def _zero_row(data):
+    """One row of zeros shaped and typed as a row of ``data`` (an array, tensor or ``tf.TensorSpec`` of known
+    shape and a numeric or bool type); else ``_NO_ROW``. Zeros, not the data: a label out of range would make
+    some metrics raise here rather than be refused by the step's input check."""
+    if not isinstance(data, (tf.TensorSpec, tf.Tensor, np.ndarray)):
+        return _NO_ROW
+    if isinstance(data, np.ndarray) and data.dtype.kind not in "biuf":
+        return _NO_ROW
+    shape, dtype = tuple(data.shape), tf.as_dtype(data.dtype)
+    if len(shape) < 1 or None in shape[1:] or not (dtype.is_floating or dtype.is_integer or dtype.is_bool):
+        return _NO_ROW
+    return tf.zeros((1, *shape[1:]), dtype=dtype)
 
 
 @contextlib.contextmanager
