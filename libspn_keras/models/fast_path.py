@@ -176,8 +176,7 @@ class FastPathMixin(IteratorReleaseMixin):
             yield
 
     def fit(self, x=None, *args, **kwargs):
-        x = self._prepare_for_data(x, "train_function")
-        build_metrics_before_tracing(self, x, args[0] if args else kwargs.get("y"))
+        x = self._prepare_for_step(x, "train_function", args, kwargs)
         validation = kwargs.get("validation_data")
         if isinstance(validation, (list, tuple)):  # (x_val, y_val[, sample_weight_val])
             validation = keras.utils.unpack_x_y_sample_weight(tuple(validation))[0]
@@ -186,8 +185,7 @@ class FastPathMixin(IteratorReleaseMixin):
         return super().fit(x, *args, **kwargs)
 
     def evaluate(self, x=None, *args, **kwargs):
-        x = self._prepare_for_data(x, "test_function")
-        build_metrics_before_tracing(self, x, args[0] if args else kwargs.get("y"))
+        x = self._prepare_for_step(x, "test_function", args, kwargs)
         return super().evaluate(x, *args, **kwargs)
 
     def predict(self, x, *args, **kwargs):
@@ -195,18 +193,24 @@ class FastPathMixin(IteratorReleaseMixin):
         return super().predict(x, *args, **kwargs)
 
     def train_on_batch(self, x, *args, **kwargs):
-        x = self._prepare_for_data(x, "train_function")
-        build_metrics_before_tracing(self, x, args[0] if args else kwargs.get("y"))
+        x = self._prepare_for_step(x, "train_function", args, kwargs)
         return super().train_on_batch(x, *args, **kwargs)
 
     def test_on_batch(self, x, *args, **kwargs):
-        x = self._prepare_for_data(x, "test_function")
-        build_metrics_before_tracing(self, x, args[0] if args else kwargs.get("y"))
+        x = self._prepare_for_step(x, "test_function", args, kwargs)
         return super().test_on_batch(x, *args, **kwargs)
 
     def predict_on_batch(self, x):
         x = self._prepare_for_data(x, "predict_function")
         return super().predict_on_batch(x)
+
+    def _prepare_for_step(self, x, attribute, args, kwargs):
+        """:meth:`_prepare_for_data`, then the compiled metrics built for ``x`` and the labels among ``args`` /
+        ``kwargs`` if ``attribute`` is still to be made (a step made since ``compile`` was traced with them)."""
+        x = self._prepare_for_data(x, attribute)
+        if getattr(self, attribute) is None:
+            build_metrics_before_tracing(self, x, args[0] if args else kwargs.get("y"))
+        return x
 
     def _prepare_for_data(self, data, attribute):
         """Readies the model for ``data`` before ``attribute`` (its step function) is made: builds it from the data.
