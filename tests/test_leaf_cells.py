@@ -96,3 +96,58 @@ def test_region_spns_still_mix_their_decompositions(between):
     randomize_accumulators(model, np.random.default_rng(5))
     log_probs = model(all_binary(4).astype(np.float32)).numpy()[:, 0].astype(np.float64)
     assert abs(np_logsumexp(log_probs)) < 1e-5
+
+
+def _rows_full_then(second):
+    """Leaf on a 3 x 2 image, rows joined with ``padding="full"`` (cells 0-3 cover image rows {0}, {0, 1}, {1, 2},
+    {2}), then ``second`` over the rows, then the columns joined: one scope if ``second`` keeps every row."""
+    return [
+        layers.IndicatorLeaf(num_components=2),
+        layers.Conv2DProduct(strides=1, dilations=1, kernel_size=[2, 1], padding="full", depthwise=True),
+        layers.Local2DSum(num_sums=2),
+        second,
+        layers.Local2DSum(num_sums=2),
+        layers.Conv2DProduct(strides=[1, 2], dilations=1, kernel_size=[1, 2], depthwise=True),
+        layers.SpatialToRegions(),
+        _root(),
+    ]
+
+
+def test_windows_may_skip_cells_whose_variables_other_cells_cover():
+    # Windows {0, 2} skip cells 1 and 3, whose image rows cells 0 and 2 cover: complete and decomposable.
+    skipping = lambda: layers.Conv2DProduct(strides=[2, 1], dilations=[2, 1], kernel_size=[2, 1], depthwise=True)  # noqa: E731
+    model = keras.Sequential([keras.Input((3, 2, 1), dtype="int32")] + _rows_full_then(skipping()))
+    randomize_accumulators(model, np.random.default_rng(4))
+    log_probs = model(all_binary(6).reshape(-1, 3, 2, 1)).numpy()[:, 0].astype(np.float64)
+    assert abs(np_logsumexp(log_probs)) < 1e-5
+    # Called outside a model the layer cannot tell what the cells cover, and counts each as its own.
+    with pytest.raises(ValueError, match=r"cells \[1, 3\] of axis 0"):
+        skipping()(np.zeros((1, 4, 2, 2), dtype=np.float32))
+
+
+def test_windows_that_drop_variables_are_refused_and_named():
+    # Windows {0} and {3} (stride 3): cells 1 and 2 skipped, and image row 1 only they cover.
+    dropping = layers.Conv2DProduct(strides=[3, 1], dilations=1, kernel_size=1, depthwise=True, name="drop")
+    stack = _rows_full_then(dropping)
+    with pytest.raises(ValueError, match=r"Conv2DProduct 'drop': cells \[1, 2\] of axis 0 .*\(row 1 of the image\)"):
+        keras.Sequential([keras.Input((3, 2, 1), dtype="int32")] + stack)
+
+
+def test_region_products_may_skip_decompositions():
+    # A region tensor's columns are decompositions of the same 4 variables: keeping every second one drops none.
+    model = keras.Sequential(
+        [
+            keras.Input((4,)),
+            layers.FlatToRegions(num_decomps=2),
+            layers.IndicatorLeaf(num_components=2),
+            layers.DenseSum(num_sums=2),
+            layers.Conv2DProduct(strides=[2, 2], dilations=1, kernel_size=[2, 1], depthwise=True),
+            layers.DenseSum(num_sums=2),
+            layers.ReduceProduct(num_factors=2),
+            _root(),
+        ]
+    )
+    assert model.output_shape == (None, 1)
+    randomize_accumulators(model, np.random.default_rng(6))
+    log_probs = model(all_binary(4).astype(np.float32)).numpy()[:, 0].astype(np.float64)
+    assert abs(np_logsumexp(log_probs)) < 1e-5

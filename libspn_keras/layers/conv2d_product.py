@@ -44,6 +44,10 @@ class Conv2DProduct(FullPrecisionLayer):
     ``k_eff = (kernel_size - 1) * dilation + 1``. Padding cells hold 0 (a
     marginalized factor). The kernel is a fixed 0/1 tensor, stored as a
     non-trainable weight so that saved models keep their structure.
+    Windows that would leave a variable out of every scope, or join two
+    cells that share one, raise ``ValueError`` when the layer is called
+    (judged from the cells' scopes recorded while a model is built; see the
+    validity guide).
 
     Args:
         strides: Int or pair; step between windows.
@@ -102,6 +106,11 @@ class Conv2DProduct(FullPrecisionLayer):
             num_channels = positive_int(label, "num_channels", num_channels)
         self.num_channels = num_channels
         self.seed = check_seed(label, "seed", seed)
+
+    def __call__(self, *args, **kwargs):
+        if args:
+            self._check_windows_cover(args[0])
+        return super().__call__(*args, **kwargs)
 
     def build(self, input_shape):
         check_rank(self, input_shape, 4, "[batch, rows, cols, channels]")
@@ -235,17 +244,51 @@ class Conv2DProduct(FullPrecisionLayer):
                 f"{self.dilations[axis]} does not fit axis {axis} of size {size} with padding "
                 f"'{self.padding}' (output size {out_size}). Reduce kernel_size or dilations, or pad."
             )
-        missed = uncovered_cells(size, pads, self.kernel_size[axis], self.dilations[axis], self.strides[axis])
-        if missed:
+        return out_size
+
+    def _check_windows_cover(self, x):
+        """Refuses windows that leave out input cells whose variables no other cell covers.
+
+        Checked on each call with a known ``[batch, rows, cols, channels]``
+        shape (not in ``build``, which sees the shape only): with the cover
+        recorded while a model is built (:mod:`~libspn_keras.layers.cell_scopes`),
+        a skipped cell is refused only where its image rows (or columns) would
+        drop out of every scope, since after ``padding="full"`` other cells
+        cover them too and a region tensor's columns are decompositions of the
+        same variables; without a record every cell counts as its own part of
+        the image.
+        """
+        shape = getattr(x, "shape", None)
+        if self.built and not isinstance(x, keras.KerasTensor):
+            return
+        if shape is None or len(shape) != 4 or shape[1] is None or shape[2] is None:
+            return
+        scopes = cell_scopes(x, recorded_only=True)
+        for axis in (0, 1):
+            size = shape[axis + 1]
+            self._axis_output_size(axis, size)  # its own errors first (a window wider than the axis)
+            pads = self._axis_padding(axis, size)
+            missed = uncovered_cells(size, pads, self.kernel_size[axis], self.dilations[axis], self.strides[axis])
+            if not missed:
+                continue
+            dropped = ""
+            if scopes is not None:
+                cover = scopes[axis]
+                kept = np.ones(size, dtype=bool)
+                kept[missed] = False
+                lost = cover[missed].any(axis=0) & ~cover[kept].any(axis=0)
+                if not lost.any():
+                    continue
+                axis_name = ("scope" if is_region_layout(x) else "row") if axis == 0 else "column"
+                dropped = f" ({describe_cells(lost, axis_name)}{'' if is_region_layout(x) else ' of the image'})"
             raise ValueError(
                 f"Conv2DProduct '{self.name}': cells {missed} of axis {axis} (size {size}) fall in no product "
                 f"window with kernel_size={self.kernel_size[axis]}, strides={self.strides[axis]}, "
-                f"dilations={self.dilations[axis]}, padding='{self.padding}', so their variables would drop "
-                f"out of every scope. Choose sizes where the windows tile the axis (e.g. an even size for "
+                f"dilations={self.dilations[axis]}, padding='{self.padding}', so their variables{dropped} would "
+                f"drop out of every scope. Choose sizes where the windows tile the axis (e.g. an even size for "
                 f"kernel 2 / stride 2)"
                 + (", or use padding='full'." if self.padding != "full" else ", or a smaller stride.")
             )
-        return out_size
 
     def _channel_combinations(self, channels):
         """Input channel per kernel cell for every output channel, ``[kernel_rows, kernel_cols, out]``."""
