@@ -50,8 +50,9 @@ from libspn_keras.models.leaf_inputs import (
 
 INVALID_BATCH_POLICIES = ("raise", "skip")
 WHOLE_NUMBERS = (
-    "Accepted as float data for an integer input that a layer computes leaf values from: whole numbers; NaN or a "
-    "negative number marks a missing value."
+    "Accepted as float data for an integer input: whole numbers up to the largest value of the input's dtype; NaN "
+    "or a negative number marks a missing value. Convert the data to integers, or give the model a float input for "
+    "continuous values."
 )
 
 
@@ -71,8 +72,8 @@ def checked_batch(leaves, x, raise_errors=True):
 
 
 def checked_whole_numbers(model, x, raise_errors=True):
-    """Whether the float data ``x`` holds for integer inputs that a layer computes leaf values from are whole numbers
-    or NaN (a scalar bool tensor)."""
+    """Whether the float data ``x`` holds for integer inputs are whole numbers in the inputs' range, or missing
+    markers (a scalar bool tensor; :func:`~libspn_keras.models.leaf_inputs.not_whole_numbers`)."""
     label = f"{type(model).__name__} '{model.name}'"
     return none_refused(
         [(label, values, invalid, WHOLE_NUMBERS) for values, invalid in not_whole_numbers(model, x)], raise_errors
@@ -101,10 +102,10 @@ def none_refused(findings, raise_errors):
 def checked_inputs(model, x, raise_errors=True):
     """Whether no leaf of ``model`` refuses a value it reads when the model is called on ``x`` (a scalar bool
     tensor); each leaf is checked against the tensor it reads (:func:`checked_batch`)."""
-    valid = checked_whole_numbers(model, x, raise_errors)
+    valid = tf.constant(True)
     for leaves, values in leaf_inputs(model, x):
         valid = tf.logical_and(valid, checked_batch(leaves, values, raise_errors))
-    return valid
+    return tf.logical_and(valid, checked_whole_numbers(model, x, raise_errors))
 
 
 def refused_batch_message(model, leaves, skipped):
@@ -133,9 +134,10 @@ def refused_inference_message(model, leaves):
 def integer_values(model, x, dtype, leaves, check_shape=True):
     """Float data ``x`` for a model that reads integers of ``dtype``: checked against ``leaves``, then converted.
 
-    Missing entries (NaN, negative values) become -1; anything else is returned unchanged.
+    Missing entries (NaN, negative values) become -1, in a signed type for an unsigned ``dtype``
+    (:func:`~libspn_keras.models.leaf_inputs.as_read`); anything else is returned unchanged.
     """
-    if not dtype.is_integer or dtype.is_unsigned:
+    if not dtype.is_integer:
         return x
     values = tf.convert_to_tensor(x)
     if not values.dtype.is_floating or not leaves:
@@ -144,7 +146,10 @@ def integer_values(model, x, dtype, leaves, check_shape=True):
         input_shape_matches(model, values)
     if value_checks_active():
         # Leaves behind a layer that computes their values from this input check those values in the call.
-        check = checked_whole_numbers(model, values) if computes_leaf_values(model) else checked_batch(leaves, values)
+        # Leaves reading the input name their own contract first; the whole numbers cover continuous leaves and
+        # leaves behind layers that compute their values (those check the computed values in the call).
+        check = tf.constant(True) if computes_leaf_values(model) else checked_batch(leaves, values)
+        check = tf.logical_and(check, checked_whole_numbers(model, values))
         with tf.control_dependencies([check]):
             values = tf.identity(values)
     return as_read(values, dtype)
@@ -241,7 +246,7 @@ class InputGuardMixin:
             return x
         tensors = [tf.convert_to_tensor(tensor) for tensor in x]
         dtypes = [tf.as_dtype(spec.dtype) for spec in specs]
-        if not any(t.dtype.is_floating and d.is_integer and not d.is_unsigned for t, d in zip(tensors, dtypes)):
+        if not any(t.dtype.is_floating and d.is_integer for t, d in zip(tensors, dtypes)):
             return x
         if value_checks_active():
             with tf.control_dependencies([checked_inputs(self, tensors)]):

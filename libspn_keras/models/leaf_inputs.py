@@ -75,30 +75,42 @@ def computes_leaf_values(model):
 
 
 def not_whole_numbers(model, x):
-    """``[(values, invalid)]`` for the float data ``x`` holds for integer inputs of ``model`` that a layer computes
-    leaf values from: ``invalid`` marks entries that are neither whole numbers nor NaN (``inf``, ``0.5``).
+    """``[(values, invalid)]`` for the float data ``x`` holds for integer inputs of ``model``: ``invalid`` marks
+    entries that are neither whole numbers within the input dtype's range nor NaN (``inf``, ``0.5``, ``300`` for a
+    ``uint8`` input); negative numbers are missing markers, as NaN is.
 
-    A leaf behind such a layer cannot check the float value itself: the
-    layer sees it converted to an integer (:func:`as_read`).
+    The model reads such data as integers (:func:`as_read`), so a fraction
+    would be cut off before any leaf could see it.
     """
-    if not computes_leaf_values(model):
+    try:
+        specs = model.inputs or []
+    except (AttributeError, ValueError):  # a model without a functional input
         return []
     found = []
-    for tensor, spec in zip(flat_inputs(model, x), model.inputs):
+    for tensor, spec in zip(flat_inputs(model, x), specs):
         values = tf.convert_to_tensor(tensor)
-        if values.dtype.is_floating and tf.as_dtype(spec.dtype).is_integer:
+        dtype = tf.as_dtype(spec.dtype)
+        if values.dtype.is_floating and dtype.is_integer:
             whole = tf.logical_and(tf.math.is_finite(values), tf.equal(values, tf.round(values)))
+            whole = tf.logical_and(whole, values <= tf.cast(dtype.max, values.dtype))
             found.append((values, tf.logical_not(tf.logical_or(whole, tf.math.is_nan(values)))))
     return found
 
 
 def as_read(tensor, dtype):
     """``tensor`` as a model input of ``dtype`` reads it: float data for an integer input with NaN and negative
-    values as the missing marker -1 (see ``InputGuardMixin._integer_input``), anything else as it is."""
+    values as the missing marker -1 (see ``InputGuardMixin._integer_input``), anything else as it is.
+
+    For an unsigned input (``uint8`` images) the data are read in a signed
+    type that holds the marker (``int32``, ``int64`` for 32 and 64 bits), as
+    integer data with ``-1`` are: the marker is kept, not cast to 0 or 255.
+    """
     values = tf.convert_to_tensor(tensor)
     dtype = tf.as_dtype(dtype)
-    if not values.dtype.is_floating or not dtype.is_integer or dtype.is_unsigned:
+    if not values.dtype.is_floating or not dtype.is_integer:
         return values
+    if dtype.is_unsigned:
+        dtype = tf.int64 if dtype.size >= 4 else tf.int32
     missing = tf.logical_or(tf.math.is_nan(values), values < 0)
     observed = tf.cast(tf.where(missing, tf.zeros_like(values), values), dtype)
     return tf.where(missing, tf.constant(-1, dtype), observed)

@@ -7,7 +7,7 @@ from libspn_keras.layers.base_leaf import missing_value
 from libspn_keras.layers.normalize_standard_score import NormalizeStandardScore
 from libspn_keras.layers.validation import check_int
 from libspn_keras.models.evidence_masks import checked_evidence_mask
-from libspn_keras.models.guarded_training import checked_batch
+from libspn_keras.models.guarded_training import checked_batch, checked_whole_numbers
 from libspn_keras.models.input_shapes import input_dtype, input_shape_matches, one_named_input
 
 
@@ -111,7 +111,9 @@ def check_leaf_values(model, leaf, x, missing):
                 f"'{leaf.name}' has {leaf.num_components} categories (0 to {leaf.num_components - 1}); recode the "
                 f"input or raise num_components."
             )
-    checked_batch([leaf], mark_missing(x, missing))
+    marked = mark_missing(x, missing)
+    checked_batch([leaf], marked)
+    checked_whole_numbers(model, marked)  # float data for an integer input are read as integers
 
 
 def check_sample_statistics(model, pre, missing):

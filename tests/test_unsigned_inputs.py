@@ -1,0 +1,120 @@
+"""Float data for integer inputs, unsigned ones (``uint8`` images) included.
+
+NaN and negative numbers mark missing entries for every integer input. An
+unsigned input cannot hold the marker -1 itself, so the data are read in a
+signed type that does (Keras would cast NaN and -1.0 to 0, an observed
+value). Fractions and values beyond the input's dtype are refused, also for
+continuous leaves behind ``NormalizeStandardScore``, where nothing else
+would see them before they were cut to integers.
+"""
+
+import itertools
+
+import numpy as np
+import pytest
+from tensorflow import keras
+
+from libspn_keras import layers, models
+
+NUM_VARS = 3
+
+
+def indicator_spn(dtype, seed=0):
+    keras.utils.set_random_seed(seed)
+    return models.build_rat_spn(
+        num_vars=NUM_VARS,
+        depth=1,
+        num_decomps=2,
+        num_input_distributions=2,
+        num_sums=2,
+        leaf=layers.IndicatorLeaf(num_components=3),
+        input_dtype=dtype,
+    )
+
+
+def normal_spn(dtype, seed=0):
+    keras.utils.set_random_seed(seed)
+    return models.SequentialSumProductNetwork(
+        [
+            keras.Input((NUM_VARS,), dtype=dtype),
+            layers.NormalizeStandardScore(axes="global"),
+            layers.FlatToRegions(num_decomps=1),
+            layers.NormalLeaf(num_components=2),
+            layers.DenseProduct(num_factors=NUM_VARS),
+            layers.RootSum(return_weighted_child_logits=False),
+        ]
+    )
+
+
+def joint_table(model):
+    """``log p`` of every assignment of 3 categories to the variables, from uint8 data (observed, no markers)."""
+    rows = np.array(list(itertools.product(range(3), repeat=NUM_VARS)), dtype=np.uint8)
+    return rows, model.log_likelihood(rows)
+
+
+@pytest.mark.parametrize("marker", [np.nan, -1.0])
+def test_float_markers_are_marginalized_for_a_uint8_input(marker):
+    model = indicator_spn("uint8")
+    rows, log_joint = joint_table(model)
+    assert abs(np.logaddexp.reduce(log_joint.astype(np.float64))) < 1e-5
+    x = np.array([[2, marker, 1], [0, 1, marker]], dtype=np.float32)
+    # Brute force: the missing variable summed out of the joint table.
+    expected = [
+        np.logaddexp.reduce(log_joint[(rows[:, 0] == 2) & (rows[:, 2] == 1)].astype(np.float64)),
+        np.logaddexp.reduce(log_joint[(rows[:, 0] == 0) & (rows[:, 1] == 1)].astype(np.float64)),
+    ]
+    np.testing.assert_allclose(model.log_likelihood(x), expected, rtol=1e-5)
+    np.testing.assert_allclose(model.predict(x, verbose=0)[:, 0], expected, rtol=1e-5)
+    np.testing.assert_allclose(model(x).numpy()[:, 0], expected, rtol=1e-5)
+    # Observed whole numbers in floats read as the uint8 data would.
+    np.testing.assert_allclose(model.log_likelihood(rows.astype(np.float32)), log_joint, rtol=1e-6)
+
+
+def test_completion_fills_float_markers_of_a_uint8_input():
+    model = indicator_spn("uint8", seed=1)
+    rows, log_joint = joint_table(model)
+    completed = model.complete(np.array([[np.nan, 2, 0]], dtype=np.float32), method="mpe")
+    candidates = (rows[:, 1] == 2) & (rows[:, 2] == 0)
+    best = rows[candidates][np.argmax(log_joint[candidates])]
+    np.testing.assert_array_equal(completed[0], best)
+
+
+def test_training_on_float_data_with_markers_equals_training_on_int32_data():
+    rng = np.random.default_rng(3)
+    ints = rng.integers(0, 3, size=(64, NUM_VARS)).astype(np.int32)
+    ints[::4, 1] = -1
+    floats = np.where(ints < 0, np.nan, ints).astype(np.float32)
+    trained = []
+    for dtype, data in (("int32", ints), ("uint8", floats)):
+        model = indicator_spn(dtype, seed=2)
+        model.compile(optimizer=keras.optimizers.SGD(0.1))
+        model.fit(data, epochs=2, batch_size=16, verbose=0, shuffle=False)
+        trained.append(model.get_weights())
+    for a, b in zip(*trained):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int32"])
+@pytest.mark.parametrize("value", [0.5, 300.0, np.inf])
+def test_fractions_and_values_out_of_range_are_refused_for_continuous_leaves(dtype, value):
+    model = normal_spn(dtype)
+    model.layers[0].adapt(np.array([[0, 1, 2], [3, 4, 5]], dtype=np.float32))
+    model.compile(optimizer=keras.optimizers.SGD(0.1))
+    x = np.array([[1, 2, 3], [1, value, 3]], dtype=np.float32)
+    if value == 300.0 and dtype == "int32":
+        # Within int32: a valid observation for a Normal leaf.
+        assert np.isfinite(model.log_likelihood(x)).all()
+        return
+    before = [w.copy() for w in model.get_weights()]
+    for call in (lambda: model(x), lambda: model.log_likelihood(x), lambda: model.predict(x, verbose=0)):
+        with pytest.raises(ValueError, match="neither valid nor the missing marker|leaves refuse"):
+            call()
+    with pytest.raises(ValueError, match="training batch"):
+        model.fit(x, epochs=1, verbose=0)
+    for a, b in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    # NaN marks a missing entry there too: marginalized, as an evidence mask marginalizes it.
+    x[1, 1] = np.nan
+    mask = np.ones_like(x, dtype=bool)
+    mask[1, 1] = False
+    np.testing.assert_allclose(model.log_likelihood(x), model.log_likelihood(np.nan_to_num(x), mask), rtol=1e-6)
