@@ -7,7 +7,7 @@ import pytest
 from reference import all_binary, eager_total, np_logsumexp, randomize_accumulators
 from tensorflow import keras
 
-from libspn_keras import layers
+from libspn_keras import layers, models
 
 
 def _root():
@@ -120,9 +120,27 @@ def test_windows_may_skip_cells_whose_variables_other_cells_cover():
     randomize_accumulators(model, np.random.default_rng(4))
     log_probs = model(all_binary(6).reshape(-1, 3, 2, 1)).numpy()[:, 0].astype(np.float64)
     assert abs(np_logsumexp(log_probs)) < 1e-5
-    # Called outside a model the layer cannot tell what the cells cover, and counts each as its own.
+    # Called outside a model the layer cannot tell what the cells cover, and counts each as its own: by position, by
+    # keyword, and after an explicit build.
+    data = np.zeros((1, 4, 2, 2), dtype=np.float32)
     with pytest.raises(ValueError, match=r"cells \[1, 3\] of axis 0"):
-        skipping()(np.zeros((1, 4, 2, 2), dtype=np.float32))
+        skipping()(data)
+    with pytest.raises(ValueError, match=r"cells \[1, 3\] of axis 0"):
+        skipping()(x=data)
+    built = skipping()
+    built.build(data.shape)
+    with pytest.raises(ValueError, match=r"cells \[1, 3\] of axis 0"):
+        built(data)
+
+
+def test_a_saved_model_whose_windows_skip_covered_cells_loads(tmp_path):
+    skipping = layers.Conv2DProduct(strides=[2, 1], dilations=[2, 1], kernel_size=[2, 1], depthwise=True)
+    model = models.SequentialSumProductNetwork([keras.Input((3, 2, 1), dtype="int32")] + _rows_full_then(skipping))
+    randomize_accumulators(model, np.random.default_rng(7))
+    x = all_binary(6).reshape(-1, 3, 2, 1)
+    model.save(tmp_path / "skipping.keras")
+    loaded = keras.models.load_model(tmp_path / "skipping.keras")
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
 
 
 def test_windows_that_drop_variables_are_refused_and_named():

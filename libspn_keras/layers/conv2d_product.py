@@ -108,8 +108,9 @@ class Conv2DProduct(FullPrecisionLayer):
         self.seed = check_seed(label, "seed", seed)
 
     def __call__(self, *args, **kwargs):
-        if args:
-            self._check_windows_cover(args[0])
+        x = args[0] if args else kwargs.get("x", kwargs.get("inputs"))
+        if x is not None:
+            self._check_windows_cover(x)
         return super().__call__(*args, **kwargs)
 
     def build(self, input_shape):
@@ -249,17 +250,18 @@ class Conv2DProduct(FullPrecisionLayer):
     def _check_windows_cover(self, x):
         """Refuses windows that leave out input cells whose variables no other cell covers.
 
-        Checked on each call with a known ``[batch, rows, cols, channels]``
-        shape (not in ``build``, which sees the shape only): with the cover
-        recorded while a model is built (:mod:`~libspn_keras.layers.cell_scopes`),
-        a skipped cell is refused only where its image rows (or columns) would
-        drop out of every scope, since after ``padding="full"`` other cells
-        cover them too and a region tensor's columns are decompositions of the
-        same variables; without a record every cell counts as its own part of
-        the image.
+        Checked on every symbolic call, and on the first call on data (not
+        in ``build``, which sees the shape only, and which a saved model's
+        layers run before they are called). With the cover recorded while a
+        model is built (:mod:`~libspn_keras.layers.cell_scopes`), a skipped
+        cell is refused only where its image rows (or columns) would drop out
+        of every scope, since after ``padding="full"`` other cells cover them
+        too and a region tensor's columns are decompositions of the same
+        variables; without a record every cell counts as its own part of the
+        image.
         """
         shape = getattr(x, "shape", None)
-        if self.built and not isinstance(x, keras.KerasTensor):
+        if getattr(self, "_windows_checked", False) and not isinstance(x, keras.KerasTensor):
             return
         if shape is None or len(shape) != 4 or shape[1] is None or shape[2] is None:
             return
@@ -289,6 +291,7 @@ class Conv2DProduct(FullPrecisionLayer):
                 f"kernel 2 / stride 2)"
                 + (", or use padding='full'." if self.padding != "full" else ", or a smaller stride.")
             )
+        self._windows_checked = True
 
     def _channel_combinations(self, channels):
         """Input channel per kernel cell for every output channel, ``[kernel_rows, kernel_cols, out]``."""
