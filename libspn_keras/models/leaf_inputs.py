@@ -92,7 +92,8 @@ def not_whole_numbers(model, x):
         dtype = tf.as_dtype(spec.dtype)
         if values.dtype.is_floating and dtype.is_integer:
             whole = tf.logical_and(tf.math.is_finite(values), tf.equal(values, tf.round(values)))
-            whole = tf.logical_and(whole, values <= tf.cast(dtype.max, values.dtype))
+            # In float64, which holds int32's largest value (float32 rounds it up to 2**31, which would overflow).
+            whole = tf.logical_and(whole, tf.cast(values, tf.float64) <= dtype.max)
             found.append((values, tf.logical_not(tf.logical_or(whole, tf.math.is_nan(values)))))
     return found
 
