@@ -1,6 +1,9 @@
-"""Independent numpy references shared by the tests."""
+"""Independent numpy references, and small models built the same way, shared by the tests."""
 
 import numpy as np
+from tensorflow import keras
+
+from libspn_keras import layers, models
 
 
 def np_logsumexp(a, axis=None):
@@ -120,3 +123,18 @@ def eager_total(stack, shape):
     for layer in stack:
         x = layer(x)
     return float(np.exp(np_logsumexp(np.asarray(x)[:, 0].astype(np.float64))))
+
+
+def seeded_rat_spn(num_vars, num_categories=2, seed=0, **kwargs):
+    """A small RAT-SPN over indicator leaves (depth 1, 2 decompositions, 2 input distributions and sums), its
+    weights drawn after ``keras.utils.set_random_seed(seed)``; ``kwargs`` go to ``build_rat_spn``."""
+    keras.utils.set_random_seed(seed)
+    return models.build_rat_spn(
+        num_vars=num_vars,
+        depth=1,
+        num_decomps=2,
+        num_input_distributions=2,
+        num_sums=2,
+        leaf=layers.IndicatorLeaf(num_components=num_categories),
+        **kwargs,
+    )

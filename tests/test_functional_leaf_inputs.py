@@ -15,6 +15,7 @@ import warnings
 import numpy as np
 import pytest
 import tensorflow as tf
+from reference import seeded_rat_spn
 from tensorflow import keras
 
 from libspn_keras import layers, models
@@ -25,15 +26,7 @@ NUM_VARS = 4
 
 
 def small_rat_spn(num_categories=2, seed=0):
-    keras.utils.set_random_seed(seed)
-    return models.build_rat_spn(
-        num_vars=NUM_VARS,
-        depth=1,
-        num_decomps=2,
-        num_input_distributions=2,
-        num_sums=2,
-        leaf=layers.IndicatorLeaf(num_components=num_categories),
-    )
+    return seeded_rat_spn(NUM_VARS, num_categories, seed)
 
 
 def categories(seed, size=32, low=0, high=2):

@@ -12,6 +12,7 @@ import itertools
 
 import numpy as np
 import pytest
+from reference import seeded_rat_spn
 from tensorflow import keras
 
 from libspn_keras import layers, models
@@ -20,16 +21,7 @@ NUM_VARS = 3
 
 
 def indicator_spn(dtype, seed=0):
-    keras.utils.set_random_seed(seed)
-    return models.build_rat_spn(
-        num_vars=NUM_VARS,
-        depth=1,
-        num_decomps=2,
-        num_input_distributions=2,
-        num_sums=2,
-        leaf=layers.IndicatorLeaf(num_components=3),
-        input_dtype=dtype,
-    )
+    return seeded_rat_spn(NUM_VARS, 3, seed, input_dtype=dtype)
 
 
 def normal_spn(dtype, seed=0):
