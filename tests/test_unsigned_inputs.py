@@ -1,9 +1,9 @@
-"""Float data for integer inputs, unsigned ones (``uint8`` images) included.
+"""Float data for integer inputs, unsigned ones (``uint8`` images) and bools included.
 
 NaN and negative numbers mark missing entries for every integer input. An
-unsigned input cannot hold the marker -1 itself, so the data are read in a
-signed type that does (Keras would cast NaN and -1.0 to 0, an observed
-value). Fractions and values beyond the input's dtype are refused, also for
+unsigned or bool input cannot hold the marker -1 itself, so the data are
+read in a signed type that does (Keras would cast NaN and -1.0 to 0 or
+``True``, an observed value). Fractions and values beyond the input's dtype are refused, also for
 continuous leaves behind ``NormalizeStandardScore``, where nothing else
 would see them before they were cut to integers.
 """
@@ -110,3 +110,17 @@ def test_fractions_and_values_out_of_range_are_refused_for_continuous_leaves(dty
     mask = np.ones_like(x, dtype=bool)
     mask[1, 1] = False
     np.testing.assert_allclose(model.log_likelihood(x), model.log_likelihood(np.nan_to_num(x), mask), rtol=1e-6)
+
+
+@pytest.mark.parametrize("marker", [np.nan, -1.0])
+def test_float_markers_are_marginalized_for_a_bool_input(marker):
+    model = seeded_rat_spn(NUM_VARS, 2, 4, input_dtype="bool")
+    rows = np.array(list(itertools.product(range(2), repeat=NUM_VARS)), dtype=bool)
+    log_joint = model.log_likelihood(rows).astype(np.float64)
+    assert abs(np.logaddexp.reduce(log_joint)) < 1e-5
+    x = np.array([[1, marker, 0]], dtype=np.float32)
+    expected = np.logaddexp.reduce(log_joint[rows[:, 0] & ~rows[:, 2]])  # Keras's cast read NaN and -1.0 as True
+    for call in (lambda: model.log_likelihood(x), lambda: model.predict(x, verbose=0), lambda: model(x).numpy()):
+        np.testing.assert_allclose(np.ravel(call()), [expected], rtol=1e-5)
+    with pytest.raises(ValueError, match="neither valid nor the missing marker"):
+        model(np.array([[1, 2.0, 0]], dtype=np.float32))  # was cast to True

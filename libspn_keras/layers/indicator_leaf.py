@@ -20,8 +20,8 @@ class IndicatorLeaf(LeafBase):
     cannot hold ``-1``: every entry is observed (a ``-1`` written into a
     ``uint8`` array reads 255, a refused category unless there are 256);
     the model queries mark missing entries in ``int32`` for such models,
-    and the SPN models read float data for an unsigned input with ``NaN``
-    and ``-1.0`` as missing entries.
+    and the SPN models read float data for an unsigned or bool input with
+    ``NaN`` and ``-1.0`` as missing entries.
 
     Args:
         num_components: Number of categories.

@@ -46,6 +46,7 @@ from libspn_keras.models.leaf_inputs import (
     leaf_inputs,
     leaves_of,
     not_whole_numbers,
+    reads_integers,
 )
 
 INVALID_BATCH_POLICIES = ("raise", "skip")
@@ -134,10 +135,10 @@ def refused_inference_message(model, leaves):
 def integer_values(model, x, dtype, leaves, check_shape=True):
     """Float data ``x`` for a model that reads integers of ``dtype``: checked against ``leaves``, then converted.
 
-    Missing entries (NaN, negative values) become -1, in a signed type for an unsigned ``dtype``
+    Missing entries (NaN, negative values) become -1, in a signed type for an unsigned or bool ``dtype``
     (:func:`~libspn_keras.models.leaf_inputs.as_read`); anything else is returned unchanged.
     """
-    if not dtype.is_integer:
+    if not reads_integers(dtype):
         return x
     values = tf.convert_to_tensor(x)
     if not values.dtype.is_floating or not leaves:
@@ -246,7 +247,7 @@ class InputGuardMixin:
             return x
         tensors = [tf.convert_to_tensor(tensor) for tensor in x]
         dtypes = [tf.as_dtype(spec.dtype) for spec in specs]
-        if not any(t.dtype.is_floating and d.is_integer for t, d in zip(tensors, dtypes)):
+        if not any(t.dtype.is_floating and reads_integers(d) for t, d in zip(tensors, dtypes)):
             return x
         if value_checks_active():
             with tf.control_dependencies([checked_inputs(self, tensors)]):

@@ -74,10 +74,16 @@ def computes_leaf_values(model):
     return probe is not None and probe.model is not None
 
 
+def reads_integers(dtype):
+    """Whether a model input of ``dtype`` holds integers (bools included: categories 0 and 1)."""
+    dtype = tf.as_dtype(dtype)
+    return dtype.is_integer or dtype == tf.bool
+
+
 def not_whole_numbers(model, x):
     """``[(values, invalid)]`` for the float data ``x`` holds for integer inputs of ``model``: ``invalid`` marks
     entries that are neither whole numbers within the input dtype's range nor NaN (``inf``, ``0.5``, ``300`` for a
-    ``uint8`` input); negative numbers are missing markers, as NaN is.
+    ``uint8`` input, ``2`` for a bool one); negative numbers are missing markers, as NaN is.
 
     The model reads such data as integers (:func:`as_read`), so a fraction
     would be cut off before any leaf could see it.
@@ -90,10 +96,11 @@ def not_whole_numbers(model, x):
     for tensor, spec in zip(flat_inputs(model, x), specs):
         values = tf.convert_to_tensor(tensor)
         dtype = tf.as_dtype(spec.dtype)
-        if values.dtype.is_floating and dtype.is_integer:
+        if values.dtype.is_floating and reads_integers(dtype):
             whole = tf.logical_and(tf.math.is_finite(values), tf.equal(values, tf.round(values)))
             # In float64, which holds int32's largest value (float32 rounds it up to 2**31, which would overflow).
-            whole = tf.logical_and(whole, tf.cast(values, tf.float64) <= dtype.max)
+            largest = 1 if dtype == tf.bool else dtype.max
+            whole = tf.logical_and(whole, tf.cast(values, tf.float64) <= largest)
             found.append((values, tf.logical_not(tf.logical_or(whole, tf.math.is_nan(values)))))
     return found
 
@@ -102,16 +109,17 @@ def as_read(tensor, dtype):
     """``tensor`` as a model input of ``dtype`` reads it: float data for an integer input with NaN and negative
     values as the missing marker -1 (see ``InputGuardMixin._integer_input``), anything else as it is.
 
-    For an unsigned input (``uint8`` images) the data are read in a signed
-    type that holds the marker (``int32``, ``int64`` for 32 and 64 bits), as
-    integer data with ``-1`` are: the marker is kept, not cast to 0 or 255.
+    For an unsigned or bool input (``uint8`` images, binary data) the data
+    are read in a signed type that holds the marker (``int32``, ``int64`` for
+    32 and 64 bits), as integer data with ``-1`` are: the marker is kept,
+    not cast to 0, 255 or ``True``.
     """
     values = tf.convert_to_tensor(tensor)
     dtype = tf.as_dtype(dtype)
-    if not values.dtype.is_floating or not dtype.is_integer:
+    if not values.dtype.is_floating or not reads_integers(dtype):
         return values
-    if dtype.is_unsigned:
-        dtype = tf.int64 if dtype.size >= 4 else tf.int32
+    if dtype == tf.bool or dtype.is_unsigned:
+        dtype = tf.int64 if dtype != tf.bool and dtype.size >= 4 else tf.int32
     missing = tf.logical_or(tf.math.is_nan(values), values < 0)
     observed = tf.cast(tf.where(missing, tf.zeros_like(values), values), dtype)
     return tf.where(missing, tf.constant(-1, dtype), observed)
