@@ -3,7 +3,9 @@
 NaN and negative numbers mark missing entries for every integer input. An
 unsigned or bool input cannot hold the marker -1 itself, so the data are
 read in a signed type that does (Keras would cast NaN and -1.0 to 0 or
-``True``, an observed value). Fractions and values beyond the input's dtype are refused, also for
+``True``, an observed value). A functional model casts its inputs itself
+(Keras's functional call), so it refuses the markers for such inputs.
+Fractions and values beyond the input's dtype are refused, also for
 continuous leaves behind ``NormalizeStandardScore``, where nothing else
 would see them before they were cut to integers.
 """
@@ -124,3 +126,47 @@ def test_float_markers_are_marginalized_for_a_bool_input(marker):
         np.testing.assert_allclose(np.ravel(call()), [expected], rtol=1e-5)
     with pytest.raises(ValueError, match="neither valid nor the missing marker"):
         model(np.array([[1, 2.0, 0]], dtype=np.float32))  # was cast to True
+
+
+def functional_spn(dtype):
+    keras.utils.set_random_seed(5)
+    inputs = keras.Input((NUM_VARS,), dtype=dtype)
+    x = layers.FlatToRegions(num_decomps=1)(inputs)
+    x = layers.IndicatorLeaf(num_components=2)(x)
+    x = layers.DenseSum(num_sums=2)(x)
+    x = layers.DenseProduct(num_factors=NUM_VARS)(x)
+    return models.SumProductNetwork(inputs, layers.RootSum(return_weighted_child_logits=False)(x))
+
+
+@pytest.mark.parametrize("dtype", ["bool", "uint8"])
+def test_functional_models_refuse_markers_that_their_input_cast_would_lose(dtype):
+    # Keras's functional call casts every input to its declared dtype: -1 became True (a wrong marginal, silently)
+    # or 255.
+    model = functional_spn(dtype)
+    model.compile(optimizer=keras.optimizers.SGD(0.1))
+    rows = np.array(list(itertools.product(range(2), repeat=NUM_VARS)), dtype=dtype)
+    log_joint = model.log_likelihood(rows).astype(np.float64)
+    assert abs(np.logaddexp.reduce(log_joint)) < 1e-5
+    observed, mask = rows[6:7], np.array([[True, False, True]])
+    floats = np.where(mask, observed, np.nan).astype(np.float32)
+    before = [w.copy() for w in model.get_weights()]
+    for call in (
+        lambda: model.log_likelihood(observed, mask),
+        lambda: model.log_likelihood(floats),
+        lambda: model(floats),
+        lambda: model.predict(floats, verbose=0),
+        lambda: model.fit(np.repeat(floats, 4, axis=0), epochs=1, verbose=0),
+    ):
+        with pytest.raises(ValueError, match="int32 input|leaves refuse|training batch"):
+            call()
+    for a, b in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    # Completion runs the layers itself, so the marker reaches the leaf: the posterior's most probable value.
+    candidates = (rows[:, 0] == observed[0, 0]) & (rows[:, 2] == observed[0, 2])
+    best = rows[candidates][np.argmax(log_joint[candidates])]
+    np.testing.assert_array_equal(model.complete(observed, mask, method="mpe")[0], best)
+    # With an int32 input, as the message advises, the marginal is right.
+    signed = functional_spn("int32")
+    signed.set_weights(model.get_weights())
+    expected = np.logaddexp.reduce(log_joint[candidates])
+    np.testing.assert_allclose(signed.log_likelihood(floats), [expected], rtol=1e-5)

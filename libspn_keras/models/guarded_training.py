@@ -45,6 +45,7 @@ from libspn_keras.models.leaf_inputs import (
     leaf_input_probe,
     leaf_inputs,
     leaves_of,
+    lost_markers,
     not_whole_numbers,
     reads_integers,
 )
@@ -54,6 +55,12 @@ WHOLE_NUMBERS = (
     "Accepted as float data for an integer input: whole numbers up to the largest value of the input's dtype; NaN "
     "or a negative number marks a missing value. Convert the data to integers, or give the model a float input for "
     "continuous values."
+)
+
+LOST_MARKERS = (
+    "Missing entries cannot be given to this model: its input's dtype cannot hold the missing marker, and Keras's "
+    "functional call casts every input to its declared dtype, so NaN and negative entries would be read as observed "
+    'values. Give the model an int32 input (keras.Input(shape, dtype="int32")) to mark missing entries.'
 )
 
 
@@ -78,6 +85,15 @@ def checked_whole_numbers(model, x, raise_errors=True):
     label = f"{type(model).__name__} '{model.name}'"
     return none_refused(
         [(label, values, invalid, WHOLE_NUMBERS) for values, invalid in not_whole_numbers(model, x)], raise_errors
+    )
+
+
+def checked_markers_kept(model, x, raise_errors=True):
+    """Whether ``x`` holds no missing marker that ``model``'s own call would cast away (a scalar bool tensor;
+    :func:`~libspn_keras.models.leaf_inputs.lost_markers`)."""
+    label = f"{type(model).__name__} '{model.name}'"
+    return none_refused(
+        [(label, values, invalid, LOST_MARKERS) for values, invalid in lost_markers(model, x)], raise_errors
     )
 
 
@@ -106,7 +122,8 @@ def checked_inputs(model, x, raise_errors=True):
     valid = tf.constant(True)
     for leaves, values in leaf_inputs(model, x):
         valid = tf.logical_and(valid, checked_batch(leaves, values, raise_errors))
-    return tf.logical_and(valid, checked_whole_numbers(model, x, raise_errors))
+    valid = tf.logical_and(valid, checked_whole_numbers(model, x, raise_errors))
+    return tf.logical_and(valid, checked_markers_kept(model, x, raise_errors))
 
 
 def refused_batch_message(model, leaves, skipped):
@@ -141,7 +158,7 @@ def integer_values(model, x, dtype, leaves, check_shape=True):
     if not reads_integers(dtype):
         return x
     values = tf.convert_to_tensor(x)
-    if not values.dtype.is_floating or not leaves:
+    if not leaves or not (values.dtype.is_floating or lost_markers(model, values)):
         return x
     if check_shape and tf.executing_eagerly():
         input_shape_matches(model, values)
@@ -151,6 +168,7 @@ def integer_values(model, x, dtype, leaves, check_shape=True):
         # leaves behind layers that compute their values (those check the computed values in the call).
         check = tf.constant(True) if computes_leaf_values(model) else checked_batch(leaves, values)
         check = tf.logical_and(check, checked_whole_numbers(model, values))
+        check = tf.logical_and(check, checked_markers_kept(model, values))
         with tf.control_dependencies([check]):
             values = tf.identity(values)
     return as_read(values, dtype)
@@ -247,7 +265,8 @@ class InputGuardMixin:
             return x
         tensors = [tf.convert_to_tensor(tensor) for tensor in x]
         dtypes = [tf.as_dtype(spec.dtype) for spec in specs]
-        if not any(t.dtype.is_floating and reads_integers(d) for t, d in zip(tensors, dtypes)):
+        floats = any(t.dtype.is_floating and reads_integers(d) for t, d in zip(tensors, dtypes))
+        if not floats and not lost_markers(self, tensors):
             return x
         if value_checks_active():
             with tf.control_dependencies([checked_inputs(self, tensors)]):

@@ -105,6 +105,34 @@ def not_whole_numbers(model, x):
     return found
 
 
+def lost_markers(model, x):
+    """``[(values, invalid)]`` for the data ``x`` holds for inputs that ``model``'s own call casts to a dtype without
+    the missing marker (bool, unsigned): ``invalid`` marks NaN and negative entries, which the cast would turn into
+    observed values (``True``, 255).
+
+    Only for models whose call casts (``casts_inputs``: Keras's functional
+    call casts every input to its declared dtype); the others hand the
+    marker to their leaves as it is (:func:`as_read`).
+    """
+    if not getattr(model, "casts_inputs", False):
+        return []
+    try:
+        specs = model.inputs or []
+    except (AttributeError, ValueError):  # a model without a functional input
+        return []
+    found = []
+    for tensor, spec in zip(flat_inputs(model, x), specs):
+        dtype = tf.as_dtype(spec.dtype)
+        values = tf.convert_to_tensor(tensor)
+        signed = values.dtype.is_floating or (values.dtype.is_integer and not values.dtype.is_unsigned)
+        if signed and (dtype == tf.bool or dtype.is_unsigned):
+            invalid = values < tf.zeros([], values.dtype)
+            if values.dtype.is_floating:
+                invalid = tf.logical_or(invalid, tf.math.is_nan(values))
+            found.append((values, invalid))
+    return found
+
+
 def as_read(tensor, dtype):
     """``tensor`` as a model input of ``dtype`` reads it: float data for an integer input with NaN and negative
     values as the missing marker -1 (see ``InputGuardMixin._integer_input``), anything else as it is.

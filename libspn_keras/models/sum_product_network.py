@@ -26,6 +26,10 @@ class SumProductNetwork(
         **kwargs: Passed to ``keras.Model``.
     """
 
+    # Keras's functional call casts every input to its declared dtype: a bool or unsigned input loses the missing
+    # marker there (models.leaf_inputs.lost_markers).
+    casts_inputs = True
+
     def __init__(self, *args, unsupervised=True, **kwargs):
         super().__init__(*args, **kwargs)
         keep_full_precision(self)

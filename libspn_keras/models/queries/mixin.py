@@ -5,6 +5,7 @@ import tensorflow as tf
 from libspn_keras.math.gradients import no_gradients
 from libspn_keras.math.seeding import random_source
 from libspn_keras.models.fast_path import compiled_query
+from libspn_keras.models.guarded_training import checked_markers_kept
 from libspn_keras.models.queries.batches import in_batches, query_batch_size
 from libspn_keras.models.queries.chain import split_at_leaf
 from libspn_keras.models.queries.completion import complete, reconstruct
@@ -41,6 +42,7 @@ class QueryMixin:
         leaf = split_at_leaf(self)[1]
         missing = missing_mask(x, leaf, evidence_mask, name=self.name)
         check_leaf_values(self, leaf, x, missing)
+        checked_markers_kept(self, mark_missing(x, missing))  # the model's own call reads them (complete does not)
         rows = query_batch_size(self, batch_size, f"{self.name}.log_likelihood")
         query = compiled_query(self, "log_likelihood", self._log_likelihood_of_marked)
         return in_batches(query, [mark_missing(x, missing)], rows, pad=query.jit_compile).numpy()
