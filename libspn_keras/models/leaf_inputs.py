@@ -88,14 +88,8 @@ def not_whole_numbers(model, x):
     The model reads such data as integers (:func:`as_read`), so a fraction
     would be cut off before any leaf could see it.
     """
-    try:
-        specs = model.inputs or []
-    except (AttributeError, ValueError):  # a model without a functional input
-        return []
     found = []
-    for tensor, spec in zip(flat_inputs(model, x), specs):
-        values = tf.convert_to_tensor(tensor)
-        dtype = tf.as_dtype(spec.dtype)
+    for values, dtype in _given_inputs(model, x):
         if values.dtype.is_floating and reads_integers(dtype):
             whole = tf.logical_and(tf.math.is_finite(values), tf.equal(values, tf.round(values)))
             # In float64, which holds int32's largest value (float32 rounds it up to 2**31, which would overflow).
@@ -116,14 +110,8 @@ def lost_markers(model, x):
     """
     if not getattr(model, "casts_inputs", False):
         return []
-    try:
-        specs = model.inputs or []
-    except (AttributeError, ValueError):  # a model without a functional input
-        return []
     found = []
-    for tensor, spec in zip(flat_inputs(model, x), specs):
-        dtype = tf.as_dtype(spec.dtype)
-        values = tf.convert_to_tensor(tensor)
+    for values, dtype in _given_inputs(model, x):
         signed = values.dtype.is_floating or (values.dtype.is_integer and not values.dtype.is_unsigned)
         if signed and (dtype == tf.bool or dtype.is_unsigned):
             invalid = values < tf.zeros([], values.dtype)
@@ -131,6 +119,16 @@ def lost_markers(model, x):
                 invalid = tf.logical_or(invalid, tf.math.is_nan(values))
             found.append((values, invalid))
     return found
+
+
+def _given_inputs(model, x):
+    """``[(values, input dtype)]``: the tensors of ``x`` with the dtypes of ``model``'s inputs (none without them)."""
+    try:
+        specs = model.inputs or []
+    except (AttributeError, ValueError):  # a model without a functional input
+        return []
+    tensors = flat_inputs(model, x)
+    return [(tf.convert_to_tensor(tensor), tf.as_dtype(spec.dtype)) for tensor, spec in zip(tensors, specs)]
 
 
 def as_read(tensor, dtype):
