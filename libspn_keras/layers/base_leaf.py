@@ -9,6 +9,12 @@ from libspn_keras.layers.leaf_representation import LeafRepresentation
 from libspn_keras.layers.validation import check_known, layer_label, positive_int
 
 
+def holds_missing_marker(dtype):
+    """Whether values of ``dtype`` can mark a missing entry (NaN or -1): not for unsigned integers and bools."""
+    dtype = tf.as_dtype(dtype)
+    return not (dtype.is_unsigned or dtype == tf.bool)
+
+
 def missing_value(dtype):
     """The input value every leaf reads as unobserved: NaN for floats, -1 for signed integers.
 
@@ -18,7 +24,7 @@ def missing_value(dtype):
     dtype = tf.as_dtype(dtype)
     if dtype.is_floating:
         return tf.constant(float("nan"), dtype)
-    if dtype.is_unsigned or dtype == tf.bool:
+    if not holds_missing_marker(dtype):
         raise ValueError(
             f"dtype {dtype.name} cannot hold the missing marker -1; use a signed integer dtype (e.g. int32) for "
             f"inputs that may hold missing values."

@@ -3,7 +3,7 @@
 import tensorflow as tf
 from tensorflow import keras
 
-from libspn_keras.layers.base_leaf import LeafBase
+from libspn_keras.layers.base_leaf import LeafBase, holds_missing_marker
 
 
 @keras.utils.register_keras_serializable(package="libspn_keras")
@@ -61,7 +61,7 @@ class IndicatorLeaf(LeafBase):
         return tf.cast(x, tf.int32) if x.dtype == tf.bool else x
 
     def observed_mask(self, x):
-        if x.dtype.is_unsigned or x.dtype == tf.bool:
+        if not holds_missing_marker(x.dtype):
             return tf.ones_like(x, dtype=tf.bool)
         missing = tf.equal(x, tf.constant(-1, x.dtype))
         if x.dtype.is_floating:

@@ -20,7 +20,7 @@ from types import SimpleNamespace
 import tensorflow as tf
 from tensorflow import keras
 
-from libspn_keras.layers.base_leaf import LeafBase
+from libspn_keras.layers.base_leaf import LeafBase, holds_missing_marker
 from libspn_keras.layers.flat_to_regions import FlatToRegions
 from libspn_keras.layers.input_dropout import InputDropout
 from libspn_keras.layers.normalize_standard_score import NormalizeStandardScore
@@ -113,7 +113,7 @@ def lost_markers(model, x):
     found = []
     for values, dtype in _given_inputs(model, x):
         signed = values.dtype.is_floating or (values.dtype.is_integer and not values.dtype.is_unsigned)
-        if signed and (dtype == tf.bool or dtype.is_unsigned):
+        if signed and not holds_missing_marker(dtype):
             invalid = values < tf.zeros([], values.dtype)
             if values.dtype.is_floating:
                 invalid = tf.logical_or(invalid, tf.math.is_nan(values))
@@ -144,7 +144,7 @@ def as_read(tensor, dtype):
     dtype = tf.as_dtype(dtype)
     if not values.dtype.is_floating or not reads_integers(dtype):
         return values
-    if dtype == tf.bool or dtype.is_unsigned:
+    if not holds_missing_marker(dtype):
         dtype = tf.int64 if dtype != tf.bool and dtype.size >= 4 else tf.int32
     missing = tf.logical_or(tf.math.is_nan(values), values < 0)
     observed = tf.cast(tf.where(missing, tf.zeros_like(values), values), dtype)

@@ -42,10 +42,11 @@ class QueryMixin:
         leaf = split_at_leaf(self)[1]
         missing = missing_mask(x, leaf, evidence_mask, name=self.name)
         check_leaf_values(self, leaf, x, missing)
-        checked_markers_kept(self, mark_missing(x, missing))  # the model's own call reads them (complete does not)
+        marked = mark_missing(x, missing)
+        checked_markers_kept(self, marked)  # the model's own call reads the markers (complete does not)
         rows = query_batch_size(self, batch_size, f"{self.name}.log_likelihood")
         query = compiled_query(self, "log_likelihood", self._log_likelihood_of_marked)
-        return in_batches(query, [mark_missing(x, missing)], rows, pad=query.jit_compile).numpy()
+        return in_batches(query, [marked], rows, pad=query.jit_compile).numpy()
 
     def _log_likelihood_of_marked(self, x):
         with no_gradients():
