@@ -3,14 +3,17 @@
 NaN and negative numbers mark missing entries for every integer input. An
 unsigned or bool input cannot hold the marker -1 itself, so the data are
 read in a signed type that does (Keras would cast NaN and -1.0 to 0 or
-``True``, an observed value). A functional model casts its inputs itself
-(Keras's functional call), so it refuses the markers for such inputs.
+``True``, an observed value). A functional model, whose call casts its
+inputs (Keras's functional call), runs its layers on a signed input, or
+refuses the markers where a layer before the leaves was built for the
+declared dtype.
 Fractions and values beyond the input's dtype are refused, also for
 continuous leaves behind ``NormalizeStandardScore``, where nothing else
 would see them before they were cut to integers.
 """
 
 import itertools
+import os
 
 import numpy as np
 import pytest
@@ -128,45 +131,72 @@ def test_float_markers_are_marginalized_for_a_bool_input(marker):
         model(np.array([[1, 2.0, 0]], dtype=np.float32))  # was cast to True
 
 
-def functional_spn(dtype):
+def functional_spn(dtype, before_leaf=None):
     keras.utils.set_random_seed(5)
     inputs = keras.Input((NUM_VARS,), dtype=dtype)
-    x = layers.FlatToRegions(num_decomps=1)(inputs)
+    x = inputs if before_leaf is None else before_leaf(inputs)
+    x = layers.FlatToRegions(num_decomps=1)(x)
     x = layers.IndicatorLeaf(num_components=2)(x)
     x = layers.DenseSum(num_sums=2)(x)
     x = layers.DenseProduct(num_factors=NUM_VARS)(x)
     return models.SumProductNetwork(inputs, layers.RootSum(return_weighted_child_logits=False)(x))
 
 
-@pytest.mark.parametrize("dtype", ["bool", "uint8"])
-def test_functional_models_refuse_markers_that_their_input_cast_would_lose(dtype):
-    # Keras's functional call casts every input to its declared dtype: -1 became True (a wrong marginal, silently)
-    # or 255.
+@pytest.mark.parametrize("dtype", ["bool", "uint8", "uint32"])
+def test_functional_models_marginalize_markers_that_their_input_cast_would_lose(dtype, tmp_path):
+    # Keras's functional call casts every input to its declared dtype: -1 became True (log_likelihood with an
+    # evidence mask returned the joint, silently) or 255. The model runs its layers on a signed input instead.
     model = functional_spn(dtype)
     model.compile(optimizer=keras.optimizers.SGD(0.1))
-    rows = np.array(list(itertools.product(range(2), repeat=NUM_VARS)), dtype=dtype)
+    rows = np.array(list(itertools.product(range(2), repeat=NUM_VARS))).astype(dtype)
     log_joint = model.log_likelihood(rows).astype(np.float64)
     assert abs(np.logaddexp.reduce(log_joint)) < 1e-5
     observed, mask = rows[6:7], np.array([[True, False, True]])
+    candidates = (rows[:, 0] == observed[0, 0]) & (rows[:, 2] == observed[0, 2])
+    expected = np.logaddexp.reduce(log_joint[candidates])
     floats = np.where(mask, observed, np.nan).astype(np.float32)
-    before = [w.copy() for w in model.get_weights()]
+    ints = np.where(mask, observed.astype(np.int32), -1)
     for call in (
         lambda: model.log_likelihood(observed, mask),
         lambda: model.log_likelihood(floats),
-        lambda: model(floats),
+        lambda: model(floats).numpy(),
+        lambda: model(ints).numpy(),
         lambda: model.predict(floats, verbose=0),
-        lambda: model.fit(np.repeat(floats, 4, axis=0), epochs=1, verbose=0),
     ):
-        with pytest.raises(ValueError, match="int32 input|leaves refuse|training batch"):
+        np.testing.assert_allclose(np.ravel(call()), [expected], rtol=1e-5)
+    # The marker is kept inside a model too: called symbolically, the network sees the marginal.
+    outer_input = keras.Input((NUM_VARS,), dtype="int32")
+    outer = keras.Model(outer_input, model(outer_input))
+    np.testing.assert_allclose(np.ravel(outer.predict(ints, verbose=0)), [expected], rtol=1e-5)
+    # A saved model runs its layers on a signed input too.
+    path = os.path.join(tmp_path, "model.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    np.testing.assert_allclose(loaded.log_likelihood(observed, mask), [expected], rtol=1e-5)
+    # Completion's most probable value of the missing variable, from the table.
+    best = rows[candidates][np.argmax(log_joint[candidates])]
+    np.testing.assert_array_equal(model.complete(observed, mask, method="mpe")[0], best)
+    # fit on float data with NaN trains as an int32 copy of the model does on -1.
+    signed = functional_spn("int32")
+    signed.set_weights(model.get_weights())
+    signed.compile(optimizer=keras.optimizers.SGD(0.1))
+    model.fit(np.repeat(floats, 4, axis=0), epochs=1, batch_size=4, verbose=0)
+    signed.fit(np.repeat(ints, 4, axis=0), epochs=1, batch_size=4, verbose=0)
+    for a, b in zip(model.get_weights(), signed.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+    assert model.inputs[0].dtype == dtype  # the model keeps the input it was given
+
+
+def test_a_functional_model_computing_from_a_bool_input_refuses_markers():
+    # A layer between the input and the leaves was built for bools: the model keeps Keras's cast and refuses what
+    # the cast would lose.
+    model = functional_spn("bool", before_leaf=keras.layers.Lambda(lambda t: t, output_shape=(NUM_VARS,)))
+    rows = np.array(list(itertools.product(range(2), repeat=NUM_VARS)), dtype=bool)
+    assert abs(np.logaddexp.reduce(model(rows).numpy().astype(np.float64).ravel())) < 1e-5
+    floats = np.array([[1, np.nan, 0]], dtype=np.float32)
+    before = [w.copy() for w in model.get_weights()]
+    for call in (lambda: model(floats), lambda: model.predict(floats, verbose=0)):
+        with pytest.raises(ValueError, match="int32 input|leaves refuse"):
             call()
     for a, b in zip(before, model.get_weights()):
         np.testing.assert_array_equal(a, b)
-    # Completion runs the layers itself, so the marker reaches the leaf: the posterior's most probable value.
-    candidates = (rows[:, 0] == observed[0, 0]) & (rows[:, 2] == observed[0, 2])
-    best = rows[candidates][np.argmax(log_joint[candidates])]
-    np.testing.assert_array_equal(model.complete(observed, mask, method="mpe")[0], best)
-    # With an int32 input, as the message advises, the marginal is right.
-    signed = functional_spn("int32")
-    signed.set_weights(model.get_weights())
-    expected = np.logaddexp.reduce(log_joint[candidates])
-    np.testing.assert_allclose(signed.log_likelihood(floats), [expected], rtol=1e-5)

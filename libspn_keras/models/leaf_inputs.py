@@ -105,8 +105,9 @@ def lost_markers(model, x):
     observed values (``True``, 255).
 
     Only for models whose call casts (``casts_inputs``: Keras's functional
-    call casts every input to its declared dtype); the others hand the
-    marker to their leaves as it is (:func:`as_read`).
+    call casts every input to its declared dtype, and a functional
+    ``SumProductNetwork`` avoids it where it can, see :func:`signed_graph`);
+    the others hand the marker to their leaves as it is (:func:`as_read`).
     """
     if not getattr(model, "casts_inputs", False):
         return []
@@ -144,11 +145,19 @@ def as_read(tensor, dtype):
     dtype = tf.as_dtype(dtype)
     if not values.dtype.is_floating or not reads_integers(dtype):
         return values
-    if not holds_missing_marker(dtype):
-        dtype = tf.int64 if dtype != tf.bool and dtype.size >= 4 else tf.int32
+    dtype = marker_dtype(dtype)
     missing = tf.logical_or(tf.math.is_nan(values), values < 0)
     observed = tf.cast(tf.where(missing, tf.zeros_like(values), values), dtype)
     return tf.where(missing, tf.constant(-1, dtype), observed)
+
+
+def marker_dtype(dtype):
+    """The dtype in which data for an input of ``dtype`` are read: ``dtype`` itself where it holds the missing
+    marker, else a signed integer type holding all its values and -1 (``int32``; ``int64`` for 32 and 64 bits)."""
+    dtype = tf.as_dtype(dtype)
+    if holds_missing_marker(dtype):
+        return dtype
+    return tf.int64 if dtype != tf.bool and dtype.size >= 4 else tf.int32
 
 
 def flat_inputs(model, x):
@@ -178,6 +187,69 @@ def _first_argument(layer, args, kwargs):
     except (TypeError, ValueError, StopIteration):
         return None
     return kwargs.get(name)
+
+
+def signed_graph(model):
+    """``model``'s graph run on inputs that hold the missing marker, for a functional model with a bool or unsigned
+    input; ``None`` where every input holds it, or where the graph does not run on the signed inputs.
+
+    Keras's functional call casts the data to each input's declared dtype,
+    which would turn the marker -1 into ``True`` or 255. This model has the
+    same layers (and weights), called on an input of :func:`marker_dtype` in
+    place of each bool or unsigned one, so the marker reaches the leaves.
+    Only where such an input goes to leaves alone, directly or through the
+    layers of ``PRE_LEAF_LAYERS``: a layer that computes values from it (a
+    ``Lambda``, a nested model with its own cast) was built for the declared
+    dtype. The model then keeps its own call, and refuses missing entries
+    (:func:`lost_markers`).
+    """
+    cached = getattr(model, "_spn_signed_graph", None)
+    if cached is not None:
+        return cached.graph
+    graph = None
+    try:
+        specs = keras.tree.flatten(model.input)
+    except (AttributeError, ValueError):  # not a functional model
+        specs = []
+    if any(not holds_missing_marker(spec.dtype) for spec in specs):
+        with tf.init_scope():
+            graph = _run_on_signed_inputs(model)
+    # A namespace, not the model itself: Keras would track a model attribute as a part of this one.
+    model._spn_signed_graph = SimpleNamespace(graph=graph)
+    return graph
+
+
+def _run_on_signed_inputs(model):
+    signed = keras.tree.map_structure(
+        lambda spec: keras.Input(batch_shape=spec.shape, dtype=marker_dtype(spec.dtype), name=spec.name), model.input
+    )
+    # The new inputs of another dtype, and what PRE_LEAF_LAYERS make of them (kept, so that no other tensor takes
+    # their ids).
+    recast = {
+        id(tensor): tensor
+        for tensor, spec in zip(keras.tree.flatten(signed), keras.tree.flatten(model.input))
+        if not holds_missing_marker(spec.dtype)
+    }
+    refused = []
+
+    def call(layer, *args, **kwargs):
+        reads_recast = any(id(tensor) in recast for tensor in keras.tree.flatten((args, kwargs)))
+        outputs = layer(*args, **kwargs)
+        if reads_recast and isinstance(layer, PRE_LEAF_LAYERS) and isinstance(outputs, keras.KerasTensor):
+            recast[id(outputs)] = outputs
+        elif reads_recast and not isinstance(layer, LeafBase):
+            refused.append(layer)
+        return outputs
+
+    # As in _build_probe: a plain functional model over the same graph, every layer shared.
+    try:
+        graph = keras.Model(model.input, model.output)
+        clone = keras.models.clone_model(
+            graph, input_tensors=signed, clone_function=lambda layer: layer, call_function=call
+        )
+    except (AttributeError, ValueError, TypeError, NotImplementedError):  # a layer that cannot be called again
+        return None
+    return None if refused else clone
 
 
 def leaf_input_probe(model):
