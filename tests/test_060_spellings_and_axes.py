@@ -1,6 +1,9 @@
 """0.6.0 scripts compare ``layer.axes`` with ``NormalizeAxes`` members and pass 0.6.0's keyword names."""
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -20,6 +23,10 @@ def test_axes_compare_equal_to_060_members(axes):
     config = layer.get_config()
     assert type(config["axes"]) is str and json.loads(json.dumps(config))["axes"] == config["axes"]
     assert layers.NormalizeStandardScore.from_config(config).axes == axes
+    # 0.6.0 kept the member itself: its value and name are read from the layer too.
+    assert (layer.axes.value, layer.axes.name, layer.axes.member) == (axes.value, axes.name, axes)
+    spelled = layers.NormalizeStandardScore(axes=axes.value)
+    assert (spelled.axes.value, spelled.axes.name) == (axes.value, axes.name)
 
 
 def test_060_branch_on_axes_adapts_and_gives_z_scores():
@@ -60,3 +67,23 @@ def test_conv2d_product_resolves_num_channels_when_built(depthwise, channels, ex
     assert conv.num_channels == out.shape[-1] == expected
     clone = layers.Conv2DProduct.from_config(conv.get_config())
     assert clone(np.zeros((1, 4, 4, channels), "float32")).shape == out.shape
+
+
+def test_060_submodules_are_attributes_of_the_package():
+    # 0.6.0's package imported these modules, so a script could write spnk.region.region_graph_to_dense_spn after
+    # a bare import (a fresh interpreter: other tests import the modules themselves).
+    paths = [
+        "region.region_graph_to_dense_spn", "region.RegionNode", "models.sequential_spn.SequentialSumProductNetwork",
+        "models.spn.SumProductNetwork", "models.dynamic_spn.DynamicSumProductNetwork",
+        "sum_ops.em_backprop.SumOpEMBackprop", "sum_ops.grad_backprop.SumOpGradBackprop",
+        "sum_ops.hard_em_backprop.SumOpHardEMBackprop", "sum_ops.sample_backprop.SumOpSampleBackprop",
+        "sum_ops.unweighted_hard_em_backprop.SumOpUnweightedHardEMBackprop",
+    ]  # fmt: skip
+    script = (
+        "import functools, libspn_keras as spnk\n"
+        f"for path in {paths!r}:\n"
+        "    functools.reduce(getattr, path.split('.'), spnk)\n"
+    )
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]

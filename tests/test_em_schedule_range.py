@@ -19,7 +19,7 @@ class _Constant(keras.optimizers.schedules.LearningRateSchedule):
         return {"value": self.value}
 
 
-def _fit(learning_rate, epochs=3, callbacks=None):
+def _fit(learning_rate, epochs=3, callbacks=None, **optimizer_kwargs):
     keras.utils.set_random_seed(0)
     model = models.SequentialSumProductNetwork(
         [
@@ -29,7 +29,7 @@ def _fit(learning_rate, epochs=3, callbacks=None):
             layers.RootSum(return_weighted_child_logits=False, sum_op="em"),
         ]
     )
-    model.compile(optimizer=optimizers.OnlineExpectationMaximization(learning_rate))
+    model.compile(optimizer=optimizers.OnlineExpectationMaximization(learning_rate, **optimizer_kwargs))
     x = np.random.default_rng(0).normal(size=(12, 1)).astype(np.float32)
     model.fit(x, batch_size=3, epochs=epochs, shuffle=False, verbose=0, callbacks=callbacks)
     leaf, root = model.layers[1], model.layers[2]
@@ -72,3 +72,16 @@ def test_a_float64_variable_learning_rate_is_restored_in_float64():
     restored = keras.optimizers.deserialize(keras.optimizers.serialize(optimizer))
     assert restored.learning_rate.dtype == tf.float64
     assert float(restored.learning_rate) == 0.1234567890123
+
+
+def test_060_time_based_decay_steps_as_keras_inverse_time_decay():
+    # 0.6.0's optimizer took Keras 2's decay=: step t uses lr / (1 + decay * t), Keras's InverseTimeDecay with
+    # decay_steps=1. Keras 3 dropped the argument (it only warned), so such scripts trained at a constant rate.
+    by_decay = _fit(0.6, decay=0.5)
+    by_schedule = _fit(keras.optimizers.schedules.InverseTimeDecay(0.6, decay_steps=1, decay_rate=0.5))
+    constant = _fit(0.6)
+    for a, b, c in zip(by_decay, by_schedule, constant):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+        assert not np.allclose(a, c)
+    config = optimizers.OnlineExpectationMaximization(0.6, decay=0.5).get_config()
+    assert optimizers.OnlineExpectationMaximization.from_config(config).decay == 0.5

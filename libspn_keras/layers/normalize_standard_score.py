@@ -33,7 +33,9 @@ class _Axes(str):
 
     0.6.0 kept the ``NormalizeAxes`` member in ``layer.axes``, so its scripts
     branch on ``layer.axes == NormalizeAxes.GLOBAL``; that comparison (either
-    way round, and ``!=``) and the hyphenated strings hold here too.
+    way round, and ``!=``), the hyphenated strings and the member's ``value``
+    and ``name`` hold here too (``is`` and a dict keyed by members do not:
+    the axes are a string, ``member`` gives the member).
     """
 
     def __eq__(self, other):
@@ -48,6 +50,21 @@ class _Axes(str):
         return equal if equal is NotImplemented else not equal
 
     __hash__ = str.__hash__
+
+    @property
+    def member(self):
+        """The :class:`NormalizeAxes` member of these axes."""
+        return next(member for member in NormalizeAxes if member.value.replace("-", "_") == self)
+
+    @property
+    def value(self):
+        """0.6.0's value of these axes (``layer.axes.value``): ``"sample-wise"``, ``"variable-wise"``, ``"global"``."""
+        return self.member.value
+
+    @property
+    def name(self):
+        """0.6.0's member name of these axes (``layer.axes.name``): ``"SAMPLE_WISE"``, ..."""
+        return self.member.name
 
 
 def _canonical_axes(owner, axes):

@@ -8,6 +8,9 @@ from libspn_keras.models.sequential_sum_product_network import SequentialSumProd
 from libspn_keras.models.sum_product_network import SumProductNetwork
 from libspn_keras.models.weight_files import load_060_weights
 
+# 0.6.0's module paths, reachable as attributes after ``import libspn_keras`` as they were there.
+from libspn_keras.models import dynamic_spn, sequential_spn, spn  # noqa: E402, F401  isort: skip
+
 __all__ = [
     "DynamicSumProductNetwork",
     "SequentialSumProductNetwork",

@@ -109,6 +109,10 @@ class OnlineExpectationMaximization(keras.optimizers.Optimizer):
             ``eta`` towards each batch's EM estimate, whatever the counts.
             Both have the EM estimates as fixed points and agree for
             ``eta = 1``.
+        decay: Keyword-only. 0.6.0's (Keras 2's) time-based decay: step
+            ``t`` (from 0) uses ``eta / (1 + decay * t)``. Keras 3's
+            optimizers dropped it; 0.6.0 scripts that pass it get its steps.
+            ``0`` (default) keeps ``eta`` as it is.
         **kwargs: Passed to ``keras.optimizers.Optimizer``.
     """
 
@@ -121,6 +125,7 @@ class OnlineExpectationMaximization(keras.optimizers.Optimizer):
         pseudocount=0.0,
         prior_variance=1.0,
         leaf_update="running_statistics",
+        decay=0.0,
         **kwargs,
     ):
         learning_rate = as_scalar(kwargs.pop("lr", learning_rate))  # 0.6.0 also took np.array(0.1), tf.constant(0.1)
@@ -138,6 +143,7 @@ class OnlineExpectationMaximization(keras.optimizers.Optimizer):
         owner = "OnlineExpectationMaximization"
         self.pseudocount = check_float(owner, "pseudocount", pseudocount, minimum=0.0)
         self.prior_variance = check_float(owner, "prior_variance", prior_variance, minimum=0.0, min_open=True)
+        self.decay = check_float(owner, "decay", as_scalar(decay), minimum=0.0)
         self.leaf_update = check_choice(owner, "leaf_update", leaf_update, tuple(LEAF_UPDATES))
 
     @property
@@ -227,6 +233,8 @@ class OnlineExpectationMaximization(keras.optimizers.Optimizer):
         check_counting_role(role)
         # A schedule is not checked at construction as a number is: keep its values in [0, 1] (see learning_rate).
         learning_rate = tf.clip_by_value(tf.cast(learning_rate, variable.dtype), 0.0, 1.0)
+        if self.decay:
+            learning_rate = learning_rate / (1.0 + self.decay * tf.cast(self.iterations, variable.dtype))
         counts = -tf.cast(gradient, variable.dtype)
         value = tf.convert_to_tensor(variable)
         estimate_total = None  # of a sum estimate: known from one batch's counts, summed from averaged ones
@@ -270,5 +278,6 @@ class OnlineExpectationMaximization(keras.optimizers.Optimizer):
             pseudocount=self.pseudocount,
             prior_variance=self.prior_variance,
             leaf_update=self.leaf_update,
+            decay=self.decay,
         )
         return config

@@ -18,6 +18,15 @@ from libspn_keras.sum_ops.hard_em import SumOpHardEMBackprop
 from libspn_keras.sum_ops.sample import SumOpSampleBackprop
 from libspn_keras.sum_ops.unweighted_hard_em import SumOpUnweightedHardEMBackprop
 
+# 0.6.0's module paths, reachable as attributes after ``import libspn_keras`` as they were there.
+from libspn_keras.sum_ops import (  # noqa: E402, F401  isort: skip
+    em_backprop,
+    grad_backprop,
+    hard_em_backprop,
+    sample_backprop,
+    unweighted_hard_em_backprop,
+)
+
 
 def get(identifier, layer_name="sum op"):
     """Resolves ``identifier`` (see the module docstring) to a :class:`SumOpBase` instance."""
