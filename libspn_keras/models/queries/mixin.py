@@ -60,8 +60,9 @@ class QueryMixin:
             x: Inputs shaped like the model input.
             evidence_mask: Optional booleans shaped like ``x``; ``True`` = observed.
             method: ``"posterior_marginal"`` (conditional mean for continuous
-                leaves, most probable category under the posterior marginal
-                for indicators), ``"mpe"`` (leaf modes along the most
+                leaves, the posterior-weighted average of the locations for
+                Cauchy leaves, whose mean is undefined; most probable category
+                under the posterior marginal for indicators), ``"mpe"`` (leaf modes along the most
                 probable induced tree, found by max-product sums) or
                 ``"sample"`` (a draw from ``p(missing | evidence)``).
             seed: Optional int: the same seed gives the same result. Draws
