@@ -15,6 +15,15 @@ def holds_missing_marker(dtype):
     return not (dtype.is_unsigned or dtype == tf.bool)
 
 
+def marker_dtype(dtype):
+    """The dtype in which values of ``dtype`` are read where they may be missing: ``dtype`` itself where it holds
+    the marker, else a signed integer type holding all its values and -1 (``int32``; ``int64`` for 32 and 64 bits)."""
+    dtype = tf.as_dtype(dtype)
+    if holds_missing_marker(dtype):
+        return dtype
+    return tf.int64 if dtype != tf.bool and dtype.size >= 4 else tf.int32
+
+
 def missing_value(dtype):
     """The input value every leaf reads as unobserved: NaN for floats, -1 for signed integers.
 

@@ -20,7 +20,7 @@ from types import SimpleNamespace
 import tensorflow as tf
 from tensorflow import keras
 
-from libspn_keras.layers.base_leaf import LeafBase, holds_missing_marker
+from libspn_keras.layers.base_leaf import LeafBase, holds_missing_marker, marker_dtype
 from libspn_keras.layers.flat_to_regions import FlatToRegions
 from libspn_keras.layers.input_dropout import InputDropout
 from libspn_keras.layers.normalize_standard_score import NormalizeStandardScore
@@ -149,15 +149,6 @@ def as_read(tensor, dtype):
     missing = tf.logical_or(tf.math.is_nan(values), values < 0)
     observed = tf.cast(tf.where(missing, tf.zeros_like(values), values), dtype)
     return tf.where(missing, tf.constant(-1, dtype), observed)
-
-
-def marker_dtype(dtype):
-    """The dtype in which data for an input of ``dtype`` are read: ``dtype`` itself where it holds the missing
-    marker, else a signed integer type holding all its values and -1 (``int32``; ``int64`` for 32 and 64 bits)."""
-    dtype = tf.as_dtype(dtype)
-    if holds_missing_marker(dtype):
-        return dtype
-    return tf.int64 if dtype != tf.bool and dtype.size >= 4 else tf.int32
 
 
 def flat_inputs(model, x):

@@ -3,7 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
-from libspn_keras.layers.base_leaf import holds_missing_marker, missing_value
+from libspn_keras.layers.base_leaf import marker_dtype, missing_value
 from libspn_keras.layers.normalize_standard_score import NormalizeStandardScore
 from libspn_keras.layers.validation import check_int
 from libspn_keras.models.evidence_masks import checked_evidence_mask
@@ -61,9 +61,7 @@ def query_dtype(dtype, model=None):
     dtype = tf.as_dtype(dtype)
     if dtype.is_floating:
         return tf.float64 if model is not None and _reads_float64(model) else tf.float32
-    if not holds_missing_marker(dtype):
-        return tf.int32
-    return dtype
+    return marker_dtype(dtype)
 
 
 def _reads_float64(model):
