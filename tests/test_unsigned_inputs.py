@@ -205,18 +205,9 @@ def test_a_functional_model_computing_from_a_bool_input_refuses_markers():
 def test_queries_read_uint32_values_above_the_int32_range():
     # The queries read unsigned data in int32, where 3e9 wrapped to -1294967296 (log_likelihood -8.4e17 against
     # predict's -4.5e18); 32- and 64-bit unsigned data are read in int64, as the model's own call reads them.
-    keras.utils.set_random_seed(0)
-    model = models.SequentialSumProductNetwork(
-        [
-            keras.Input((2,), dtype="uint32"),
-            layers.FlatToRegions(num_decomps=1),
-            layers.NormalLeaf(num_components=2),
-            layers.DenseProduct(num_factors=2),
-            layers.RootSum(return_weighted_child_logits=False),
-        ]
-    )
-    big = np.array([[3_000_000_000, 1]], dtype=np.uint32)
+    model = normal_spn("uint32")
+    big = np.array([[3_000_000_000, 1, 2]], dtype=np.uint32)
     expected = model.log_likelihood(big.astype(np.float64))
     np.testing.assert_allclose(model.log_likelihood(big), expected, rtol=1e-6)
     np.testing.assert_allclose(np.ravel(model.predict(big, verbose=0)), expected, rtol=1e-6)
-    np.testing.assert_array_equal(model.complete(big, np.array([[True, False]]))[:, 0], big[:, 0])
+    np.testing.assert_array_equal(model.complete(big, np.array([[True, False, True]]))[:, 0], big[:, 0])
