@@ -87,3 +87,24 @@ def test_060_submodules_are_attributes_of_the_package():
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+@pytest.mark.parametrize("axes", ["sample_wise", "variable_wise", "global"])
+def test_return_stats_as_a_call_argument_in_a_model(axes):
+    # Keras computed the symbolic output from the layer's own return_stats only: a model got one output, and the
+    # statistics were lost.
+    layer = layers.NormalizeStandardScore(axes=axes)
+    if axes != "sample_wise":
+        layer.adapt(X)
+    inputs = tf.keras.Input((3,))
+    outputs = layer(inputs, return_stats=True)
+    assert isinstance(outputs, tuple) and len(outputs) == 3
+    model = tf.keras.Model(inputs, outputs)
+    for got, expected in zip(model.predict(X, verbose=0), layer(X, return_stats=True)):
+        np.testing.assert_allclose(got, np.broadcast_to(expected, got.shape), rtol=1e-6)
+    assert not isinstance(layer(inputs), tuple)
+
+
+def test_a_string_epsilon_is_refused_as_an_epsilon():
+    with pytest.raises(ValueError, match="normalization_epsilon must be a finite number"):
+        layers.NormalizeStandardScore(normalization_epsilon="0.1")

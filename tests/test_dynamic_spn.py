@@ -136,6 +136,25 @@ def test_temporal_product_multiplies_scope_by_scope():
     assert layers.TemporalDenseProduct().compute_output_shape([(None, 2, 3, 3), (None, 2, 3, 2)]) == (None, 2, 3, 6)
 
 
+def test_temporal_product_checks_its_inputs_after_it_is_built():
+    # Built layers checked only a single input against the built shape: one scope broadcast into three, and a
+    # scope multiplied by itself summed to 0.59.
+    layer = layers.TemporalDenseProduct()
+    layer([keras.Input((1, 1, 2)), keras.Input((1, 1, 3))])
+    rng = np.random.default_rng(0)
+    for previous, current, match in (
+        ((2, 3, 1, 2), (2, 1, 1, 3), "same \\[scopes, decomps\\]"),
+        ((2, 1, 1, 2), (2, 1, 2, 3), "same \\[scopes, decomps\\]"),
+        ((2, 1, 2, 2), (2, 1, 2, 3), "was built for"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            layer([rng.normal(size=previous).astype("float32"), rng.normal(size=current).astype("float32")])
+    assert layer([np.zeros((5, 1, 1, 2), "float32"), np.zeros((5, 1, 1, 3), "float32")]).shape == (5, 1, 1, 6)
+    inputs = keras.Input((1, 1, 2))
+    with pytest.raises(ValueError, match="not decomposable"):
+        layers.TemporalDenseProduct()([inputs, inputs])
+
+
 def test_temporal_product_refuses_unequal_scopes():
     with pytest.raises(ValueError, match="same \\[scopes, decomps\\]"):
         layers.TemporalDenseProduct().build([(None, 2, 1, 4), (None, 1, 1, 5)])

@@ -4,6 +4,7 @@ import itertools
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from reference import np_logsumexp
 from tensorflow import keras
 
@@ -115,3 +116,19 @@ def test_regularizer_arguments_are_checked(make, argument, bad):
     # A non-finite strength would put a non-finite loss, and then non-finite weights, into the first training step.
     with pytest.raises(ValueError, match=rf"{argument} must be a finite number"):
         make(bad)
+
+
+def test_data_softening_first_built_inside_a_tf_function_is_called_again_outside():
+    # The mixing matrix was a tensor made in build: built while a tf.function traced, it belonged to that graph and
+    # every later call failed ("out of scope").
+    x = np.random.default_rng(0).integers(0, 3, size=(4, 3, 1)).astype("int32")
+    leaf = layers.IndicatorLeaf(num_components=3)
+    softening = regularizers.DataSoftening(beta=0.9)
+    traced = tf.function(lambda t: softening(leaf(t), training=True))(tf.constant(x)).numpy()
+    eager = softening(leaf(x), training=True).numpy()
+    again = tf.function(lambda t: softening(leaf(t), training=True), jit_compile=True)(tf.constant(x)).numpy()
+    np.testing.assert_allclose(eager, traced, rtol=1e-6)
+    np.testing.assert_allclose(again, traced, rtol=1e-6)
+    # Each observed category keeps beta, the others share the rest.
+    np.testing.assert_allclose(np.exp(eager).sum(axis=-1), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(np.exp(eager).max(axis=-1), 0.9, rtol=1e-6)

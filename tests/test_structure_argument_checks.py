@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from libspn_keras import layers, models
+from libspn_keras.region_graph import RegionNode, RegionVariable
 from libspn_keras.structure import (
     categorical_mutual_information,
     chow_liu_tree,
@@ -74,3 +75,52 @@ def test_build_hclt_reads_integer_valued_floats_as_categories_and_others_as_gaus
     gaussian = models.build_hclt(rng.normal(size=(30, 4)), num_latents=2)
     assert any(isinstance(layer, layers.IndicatorLeaf) for layer in categorical.layers)
     assert any(isinstance(layer, layers.NormalLeaf) for layer in gaussian.layers)
+
+
+def _two_pairs():
+    pair = lambda first: RegionNode([RegionVariable(first), RegionVariable(first + 1)])  # noqa: E731
+    return RegionNode([pair(0), pair(2)])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"num_classes": 0}, "num_classes must be an int >= 1"),
+        ({"input_dims": 0}, "input_dims must be an int >= 1"),
+        ({"input_dims": True}, "input_dims must be an int"),
+        ({"input_dims": "2"}, "input_dims must be an int"),
+        ({"num_sums": 0}, "num_sums must be an int >= 1"),
+        ({"num_input_sums": 0}, "num_input_sums must be an int >= 1"),
+        ({"leaf": layers.DenseSum(num_sums=2)}, "leaf must be a leaf layer"),
+    ],
+)
+def test_compile_region_graph_checks_its_arguments(kwargs, match):
+    # num_classes=0 gave a one-class classifier, input_dims=0 an input of shape (None, 4, 0), and a DenseSum as leaf
+    # a model predicting log p(x) > 0; others failed in TensorFlow or named an inner layer.
+    arguments = {"leaf": layers.NormalLeaf(num_components=2), "num_sums": 2, **kwargs}
+    with pytest.raises(ValueError, match=f"compile_region_graph: {match}"):
+        models.compile_region_graph(_two_pairs(), **arguments)
+
+
+def test_region_graph_to_dense_spn_refuses_a_sum_as_leaf():
+    with pytest.raises(ValueError, match="region_graph_to_dense_spn: leaf must be a leaf layer"):
+        models.region_graph_to_dense_spn(_two_pairs(), leaf=layers.DenseSum(num_sums=2), num_sums_iterable=[2])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"mutual_information_pseudocount": float("nan")}, "mutual_information_pseudocount must be a finite number"),
+        ({"seed": "1"}, "seed must be an int"),
+        ({"seed": 1.5}, "seed must be an int"),
+    ],
+)
+def test_build_hclt_checks_its_arguments(kwargs, match):
+    data = np.random.default_rng(0).integers(0, 2, size=(20, 4))
+    with pytest.raises(ValueError, match=f"build_hclt: {match}"):
+        models.build_hclt(data, num_latents=2, **kwargs)
+
+
+def test_dynamic_spn_sum_kwargs_must_be_a_dict():
+    with pytest.raises(ValueError, match="sum_kwargs must be a dict"):
+        models.DynamicSumProductNetwork(layers.DenseSum(num_sums=2), num_interface_sums=2, sum_kwargs="abc")

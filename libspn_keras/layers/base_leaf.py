@@ -2,6 +2,7 @@
 
 import tensorflow as tf
 
+from libspn_keras.arguments import ArgumentError
 from libspn_keras.layers.cell_scopes import record_leaf_cells
 from libspn_keras.layers.full_precision import FullPrecisionLayer
 from libspn_keras.layers.input_guard import check_input_shape, guard_values
@@ -22,6 +23,17 @@ def marker_dtype(dtype):
     if holds_missing_marker(dtype):
         return dtype
     return tf.int64 if dtype != tf.bool and dtype.size >= 4 else tf.int32
+
+
+def check_leaf(owner, leaf, allow_none=False):
+    """``leaf`` itself where it is a leaf layer (or ``None`` where allowed); raises ``ValueError`` naming ``owner``
+    otherwise (a sum layer in its place would make a model whose outputs are not log-probabilities of the input)."""
+    if (leaf is None and allow_none) or isinstance(leaf, LeafBase):
+        return leaf
+    raise ArgumentError(
+        f"{owner}: leaf must be a leaf layer (e.g. NormalLeaf(...) or IndicatorLeaf(...))"
+        f"{' or None' if allow_none else ''}, got {leaf!r}."
+    )
 
 
 def missing_value(dtype):

@@ -124,7 +124,9 @@ class NormalizeStandardScore(KeepsCellScopes, FullPrecisionLayer):
     def __init__(self, normalization_epsilon=None, axes=SAMPLE_WISE, return_stats=False, epsilon=None, **kwargs):
         super().__init__(**kwargs)
         owner = layer_label(self)
-        if isinstance(normalization_epsilon, (str, NormalizeAxes)):
+        if isinstance(normalization_epsilon, NormalizeAxes) or (
+            isinstance(normalization_epsilon, str) and normalization_epsilon.replace("-", "_") in _AXES
+        ):
             # Written with the axes first (this library's earlier order): NormalizeStandardScore("variable_wise").
             normalization_epsilon, axes = None, normalization_epsilon
         if normalization_epsilon is not None and epsilon is not None:
@@ -165,8 +167,8 @@ class NormalizeStandardScore(KeepsCellScopes, FullPrecisionLayer):
             return normalized, mean, std
         return normalized
 
-    def compute_output_shape(self, input_shape):
-        if self.return_stats:
+    def compute_output_shape(self, input_shape, return_stats=None):
+        if self.return_stats if return_stats is None else return_stats:
             statistics_shape = (
                 (input_shape[0],) + (1,) * (len(input_shape) - 1)
                 if self.axes == SAMPLE_WISE
@@ -174,6 +176,15 @@ class NormalizeStandardScore(KeepsCellScopes, FullPrecisionLayer):
             )
             return tuple(input_shape), statistics_shape, statistics_shape
         return tuple(input_shape)
+
+    def compute_output_spec(self, x, return_stats=None):
+        # Keras hands compute_output_shape the input shapes only: the call argument return_stats is passed here.
+        dtype = self.compute_dtype  # floats are cast to it by the call (Keras's autocast), integers by the layer
+        stats = self.return_stats if return_stats is None else return_stats
+        shapes = self.compute_output_shape(tuple(x.shape), return_stats=stats)
+        if not stats:
+            return keras.KerasTensor(shapes, dtype=dtype)
+        return tuple(keras.KerasTensor(shape, dtype=dtype) for shape in shapes)
 
     def get_config(self):
         config = super().get_config()

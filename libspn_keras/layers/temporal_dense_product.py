@@ -3,7 +3,7 @@
 from tensorflow import keras
 
 from libspn_keras.layers.full_precision import FullPrecisionLayer
-from libspn_keras.layers.validation import check_known, check_rank
+from libspn_keras.layers.validation import check_known, check_rank, sizes_conflict
 from libspn_keras.math.products import log_outer_product
 
 
@@ -22,17 +22,43 @@ class TemporalDenseProduct(FullPrecisionLayer):
         **kwargs: Passed to ``keras.layers.Layer``.
     """
 
+    def __call__(self, inputs, *args, **kwargs):
+        if isinstance(inputs, (list, tuple)) and len(inputs) == 2 and inputs[0] is inputs[1]:
+            raise ValueError(
+                f"TemporalDenseProduct '{self.name}' got the same tensor as previous and current: a product of a scope "
+                f"with itself is not decomposable (it squares the probabilities). Give it the interface of step t - 1 "
+                f"and the template of step t."
+            )
+        if self.built and isinstance(inputs, (list, tuple)) and len(inputs) == 2:
+            # Base layers check a single input against the built shape; both inputs are checked here, since the
+            # product would broadcast one scope into many.
+            shapes = [getattr(tensor, "shape", None) for tensor in inputs]
+            self._check_shapes(shapes)
+            built = (self.get_build_config() or {}).get("input_shape")
+            if built is not None and any(
+                sizes_conflict(tuple(given)[1:], tuple(expected)[1:]) for given, expected in zip(shapes, built)
+            ):
+                raise ValueError(
+                    f"TemporalDenseProduct '{self.name}' was built for inputs of shapes "
+                    f"{[(None, *expected[1:]) for expected in built]} but got {[tuple(given) for given in shapes]}. "
+                    f"Feed it tensors of the shapes it was built for, or build a new layer for these shapes."
+                )
+        return super().__call__(inputs, *args, **kwargs)
+
     def build(self, input_shape):
-        if len(input_shape) != 2:
+        self._check_shapes(input_shape)
+
+    def _check_shapes(self, input_shape):
+        if len(input_shape) != 2 or any(shape is None for shape in input_shape):
             raise ValueError(f"TemporalDenseProduct '{self.name}' takes a list [previous, current] of two inputs.")
         for shape in input_shape:
             check_rank(self, shape, 4, "[batch, scopes, decomps, nodes] for both inputs")
             check_known(self, shape, (1, 2, 3), "scopes, decompositions and nodes")
-        previous, current = input_shape
-        if tuple(previous[1:3]) != tuple(current[1:3]):
+        previous, current = (tuple(shape) for shape in input_shape)
+        if previous[1:3] != current[1:3]:
             raise ValueError(
                 f"TemporalDenseProduct '{self.name}' multiplies scope by scope and decomposition by decomposition: "
-                f"both inputs need the same [scopes, decomps], got {tuple(previous)} and {tuple(current)}."
+                f"both inputs need the same [scopes, decomps], got {previous} and {current}."
             )
 
     def call(self, inputs):

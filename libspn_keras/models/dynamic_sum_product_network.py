@@ -4,6 +4,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow import keras
 
+from libspn_keras.arguments import ArgumentError
 from libspn_keras.backprop_mode import BackpropMode
 from libspn_keras.layers.dense_sum import DenseSum
 from libspn_keras.layers.full_precision import keep_full_precision
@@ -94,7 +95,13 @@ class DynamicSumProductNetwork(
         self.template = arguments["template"]
         self.num_interface_sums = arguments["num_interface_sums"]
         self.return_weighted_child_logits = arguments.get("return_weighted_child_logits", False)
-        self.sum_kwargs = dict(arguments.get("sum_kwargs") or {})
+        sum_kwargs = arguments.get("sum_kwargs") or {}
+        if not isinstance(sum_kwargs, dict):
+            raise ArgumentError(
+                f"{type(self).__name__} '{self.name}': sum_kwargs must be a dict of sum-layer arguments (e.g. "
+                f"{{'sum_op': 'em'}}) or None, got {sum_kwargs!r}."
+            )
+        self.sum_kwargs = dict(sum_kwargs)
         self.interface = DenseSum(num_sums=self.num_interface_sums, **self.sum_kwargs)
         self.root = RootSum(return_weighted_child_logits=self.return_weighted_child_logits, **self.sum_kwargs)
 

@@ -6,7 +6,7 @@ from tensorflow import keras
 from libspn_keras import sum_ops
 from libspn_keras.layers.indicator_leaf import IndicatorLeaf
 from libspn_keras.layers.normal_leaf import NormalLeaf
-from libspn_keras.layers.validation import positive_int
+from libspn_keras.layers.validation import check_float, check_int, positive_int
 from libspn_keras.math.seeding import numpy_rng
 from libspn_keras.models.region_graph_spn import compile_region_graph
 from libspn_keras.region_graph import RegionNode
@@ -112,6 +112,10 @@ def build_hclt(
             )
         num_categories = positive_int("build_hclt", "num_categories", num_categories)
     num_trees = positive_int("build_hclt", "num_trees", num_trees)
+    mutual_information_pseudocount = check_float(
+        "build_hclt", "mutual_information_pseudocount", mutual_information_pseudocount, minimum=0.0
+    )
+    seed = check_int("build_hclt", "seed", seed, minimum=0, maximum=2**64 - 1, allow_none=True)
     trees = _bootstrap_trees(data, num_trees, data_type, num_categories, mutual_information_pseudocount, seed)
     roots = [hclt_region_graph(parents) for parents in trees]
     # A mixture: the root's partitions are the trees' root products, all under the one root sum.

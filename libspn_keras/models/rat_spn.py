@@ -4,7 +4,7 @@ import math
 
 from tensorflow import keras
 
-from libspn_keras.layers.base_leaf import LeafBase
+from libspn_keras.layers.base_leaf import check_leaf
 from libspn_keras.layers.dense_product import DenseProduct
 from libspn_keras.layers.dense_sum import DenseSum
 from libspn_keras.layers.flat_to_regions import FlatToRegions
@@ -13,7 +13,7 @@ from libspn_keras.layers.permute_and_pad_scopes_random import PermuteAndPadScope
 from libspn_keras.layers.reduce_product import ReduceProduct
 from libspn_keras.layers.root_sum import RootSum
 from libspn_keras.layers.undecompose import Undecompose
-from libspn_keras.layers.validation import ArgumentError, check_int, positive_int
+from libspn_keras.layers.validation import check_int, positive_int
 from libspn_keras.models.sequential_sum_product_network import SequentialSumProductNetwork
 
 
@@ -63,8 +63,7 @@ def build_rat_spn(
     num_input_distributions = positive_int("build_rat_spn", "num_input_distributions", num_input_distributions)
     num_sums = positive_int("build_rat_spn", "num_sums", num_sums)
     num_classes = check_int("build_rat_spn", "num_classes", num_classes, minimum=1, allow_none=True)
-    if leaf is not None and not isinstance(leaf, LeafBase):
-        raise ArgumentError(f"build_rat_spn: leaf must be a leaf layer (e.g. NormalLeaf(...)) or None, got {leaf!r}.")
+    leaf = check_leaf("build_rat_spn", leaf, allow_none=True)
     if depth < 1 or 2**depth > 2 * num_vars:
         raise ValueError(
             f"build_rat_spn: depth={depth} needs 1 <= 2**depth <= 2 * num_vars ({2 * num_vars}); lower the depth."

@@ -2,6 +2,7 @@
 
 from tensorflow import keras
 
+from libspn_keras.layers.base_leaf import check_leaf
 from libspn_keras.layers.dense_product import DenseProduct
 from libspn_keras.layers.dense_sum import DenseSum
 from libspn_keras.layers.flat_to_regions import FlatToRegions
@@ -91,6 +92,8 @@ def region_graph_to_dense_spn(
     leaf_node = leaf_node if leaf_node is not None else leaf
     if leaf_node is None:
         raise ValueError(f"{_NAME}: pass the leaf layer as leaf_node= (e.g. layers.IndicatorLeaf(num_components=2)).")
+    leaf_node = check_leaf(_NAME, leaf_node)
+    num_classes = check_int(_NAME, "num_classes", num_classes, minimum=1, allow_none=True)
     if num_sums_iterable is None:
         raise ValueError(f"{_NAME}: pass num_sums_iterable, e.g. [4, 4] or itertools.cycle([2]).")
     num_vars = covered_variables(roots, _NAME, "decomposition")
@@ -156,7 +159,13 @@ def compile_region_graph(
     Returns:
         A :class:`~libspn_keras.models.SequentialSumProductNetwork`.
     """
-    roots = as_roots(region_graph, "compile_region_graph")
+    owner = "compile_region_graph"
+    roots = as_roots(region_graph, owner)
+    leaf = check_leaf(owner, leaf)
+    num_sums = check_int(owner, "num_sums", num_sums, minimum=1)
+    num_input_sums = check_int(owner, "num_input_sums", num_input_sums, minimum=1, allow_none=True)
+    num_classes = check_int(owner, "num_classes", num_classes, minimum=1, allow_none=True)
+    input_dims = check_int(owner, "input_dims", input_dims, minimum=1)
     num_vars = max(max(root.variables) for root in roots) + 1
     stack = [
         keras.Input(shape=(num_vars,) if input_dims == 1 else (num_vars, input_dims), dtype=input_dtype),

@@ -41,15 +41,17 @@ class DataSoftening(FullPrecisionLayer):
                 f"1 / categories; got input shape {tuple(input_shape)} and beta={self.beta}."
             )
         other = math.log((1.0 - self.beta) / (num_categories - 1)) if self.beta < 1.0 else -float("inf")
-        self.log_mixing = tf.constant(
-            [[math.log(self.beta) if i == j else other for j in range(num_categories)] for i in range(num_categories)],
-            dtype=self.compute_dtype,
+        # Numbers, not a tensor: a tensor made while a tf.function traces the first call would belong to that graph.
+        own = math.log(self.beta)
+        self.log_mixing = tuple(
+            tuple(own if i == j else other for j in range(num_categories)) for i in range(num_categories)
         )
 
     def call(self, x, training=None):
         if not training or self.beta == 1.0:
             return x
-        return tf.reduce_logsumexp(tf.expand_dims(x, -2) + self.log_mixing, axis=-1)
+        log_mixing = tf.constant(self.log_mixing, dtype=x.dtype)
+        return tf.reduce_logsumexp(tf.expand_dims(x, -2) + log_mixing, axis=-1)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
