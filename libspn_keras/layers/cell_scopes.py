@@ -159,9 +159,13 @@ class KeepsCellScopes:
 
     def compute_output_spec(self, *args, **kwargs):
         output = super().compute_output_spec(*args, **kwargs)
-        inputs = args[0] if args else kwargs.get("inputs", kwargs.get("x"))
-        if getattr(output, "shape", None) is None or getattr(inputs, "shape", None) is None:
-            return output
-        if len(output.shape) != len(inputs.shape) or tuple(output.shape[1:3]) != tuple(inputs.shape[1:3]):
-            return output
-        return record_cell_scopes(output, getattr(inputs, _RECORD, None), inputs)
+        return kept_cell_scopes(output, args[0] if args else kwargs.get("inputs", kwargs.get("x")))
+
+
+def kept_cell_scopes(output, inputs):
+    """``output`` with the record of ``inputs`` where both have the same cells (see :class:`KeepsCellScopes`)."""
+    if getattr(output, "shape", None) is None or getattr(inputs, "shape", None) is None:
+        return output
+    if len(output.shape) != len(inputs.shape) or tuple(output.shape[1:3]) != tuple(inputs.shape[1:3]):
+        return output
+    return record_cell_scopes(output, getattr(inputs, _RECORD, None), inputs)

@@ -6,7 +6,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow import keras
 
-from libspn_keras.layers.cell_scopes import KeepsCellScopes
+from libspn_keras.layers.cell_scopes import KeepsCellScopes, kept_cell_scopes
 from libspn_keras.layers.full_precision import FullPrecisionLayer
 from libspn_keras.layers.input_guard import guard_values
 from libspn_keras.layers.validation import check_bool, check_float, layer_label
@@ -183,8 +183,9 @@ class NormalizeStandardScore(KeepsCellScopes, FullPrecisionLayer):
         stats = self.return_stats if return_stats is None else return_stats
         shapes = self.compute_output_shape(tuple(x.shape), return_stats=stats)
         if not stats:
-            return keras.KerasTensor(shapes, dtype=dtype)
-        return tuple(keras.KerasTensor(shape, dtype=dtype) for shape in shapes)
+            return kept_cell_scopes(keras.KerasTensor(shapes, dtype=dtype), x)
+        normalized, mean, std = (keras.KerasTensor(shape, dtype=dtype) for shape in shapes)
+        return kept_cell_scopes(normalized, x), mean, std
 
     def get_config(self):
         config = super().get_config()
