@@ -115,3 +115,41 @@ def test_an_undone_step_stays_out_of_the_metrics():
     kept = np.delete(data, 1, axis=0)
     expected = reference.fit(kept, batch_size=1, shuffle=False, verbose=0).history["loss"][0]
     np.testing.assert_allclose(loss, expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("use_accumulators", [True, False])
+def test_em_counts_of_a_nan_loss_change_nothing(use_accumulators):
+    # 1e20 is a valid input whose density underflows to 0 under every class: the cross-entropy of that sample is NaN,
+    # and so were the counts; the leaf statistics (or the location) became NaN and the model gave -inf everywhere.
+    keras.utils.set_random_seed(0)
+    model = models.build_rat_spn(
+        num_vars=2,
+        depth=1,
+        num_decomps=1,
+        num_input_distributions=2,
+        num_sums=2,
+        leaf=layers.NormalLeaf(num_components=2, use_accumulators=use_accumulators),
+        num_classes=2,
+        sum_op="em",
+    )
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the location of a leaf without accumulators gets 0.6.0's rule
+        model.compile(optimizer=optimizers.OnlineExpectationMaximization(0.3), loss=loss)
+        rng = np.random.default_rng(0)
+        x, y = rng.normal(size=(6, 2)).astype("float32"), rng.integers(0, 2, 6)
+        model.fit(x, y, batch_size=6, verbose=0)
+        before = [w.numpy().copy() for w in model.weights]
+        bad = x.copy()
+        bad[1, 0] = 1e20
+        history = model.fit(bad, y, batch_size=6, verbose=0)
+        assert not np.isfinite(history.history["loss"][0])  # the logged loss shows it
+        assert all(np.isfinite(w.numpy()).all() for w in model.weights)
+        if use_accumulators:  # (0.6.0's rule for a location shrinks it by 1 - lr where its gradient is finite)
+            for w, kept in zip(model.weights, before):
+                # Every count of the batch was NaN: nothing moved (the sums' weights are renormalized, to rounding).
+                np.testing.assert_allclose(w.numpy(), kept, rtol=1e-6)
+        model.fit(x, y, batch_size=6, verbose=0)
+    assert all(np.isfinite(w.numpy()).all() for w in model.weights)
+    assert any(not np.allclose(w.numpy(), kept, rtol=1e-3) for w, kept in zip(model.weights, before))
+    assert np.isfinite(model.log_likelihood(x)).all()

@@ -9,6 +9,7 @@ from reference import all_binary
 from tensorflow import keras
 from test_checked_weights import joint_table_spn, reference_log_likelihoods
 
+from libspn_keras import layers, models
 from libspn_keras.models import fast_path
 
 TINY = [0.0, 0.0, 0.0, -200.0]  # log weights: e^-200 is below 2^-100, which only the exact path gets right
@@ -123,3 +124,24 @@ def test_several_steps_per_call_choose_the_exact_step_inside_the_function():
     # Steps 3 and 4 ran on the tiny weight exactly (running means of the loss over the epoch).
     expected = -(2 * math.log(0.25) + 2 * mean_reference_log_likelihood(TINY)) / 4
     assert callback.losses[1] == pytest.approx(expected, rel=1e-5)
+
+
+def test_a_refused_batch_after_missed_steps_is_counted_once():
+    # A refused batch skips the step without writing the missed-step flag: after steps whose weights left the fast
+    # range (SGD at 1e3), the flag told of the step before, the batch ran again on the exact path and was counted twice.
+    keras.utils.set_random_seed(8)
+    model = models.build_rat_spn(
+        num_vars=4,
+        depth=1,
+        num_decomps=1,
+        num_input_distributions=2,
+        num_sums=2,
+        leaf=layers.LaplaceLeaf(num_components=3),
+        sum_op="grad",
+    )
+    model.compile(optimizer=keras.optimizers.SGD(1e3), jit_compile=False)
+    x = np.random.default_rng(0).normal(size=(6, 4)).astype("float32")
+    x[3, 3] = np.inf
+    with pytest.raises(ValueError, match="'[^']*': 1 training batch\\(es\\) held input values its leaves refuse"):
+        model.fit(x, batch_size=1, verbose=0, shuffle=False)
+    assert int(model.optimizer.iterations.numpy()) == 3

@@ -25,13 +25,14 @@ def sum_estimate(counts, pseudocount=0.0, per_sum=True, with_total=False):
     that are shares of a batch, the total is the share that reached the sum.
     Either way no child of a reached sum gets weight 0 when ``a > 0``, and
     sums that received no count get an all-zero estimate: they carry no
-    information. With ``with_total``, returns ``(estimate, total)``: each
+    information; so do sums whose counts are not finite. With ``with_total``, returns ``(estimate, total)``: each
     sum's estimate total (``[*lead, 1, sums]``), as the formula gives it
     (1 or ``sum n + K a`` where reached, else 0), with no second pass over
     the estimate.
     """
     total = tf.reduce_sum(counts, axis=-2, keepdims=True)
-    reached = total > 0
+    # Not finite: counts of a sample of probability 0 under a cross-entropy loss (NaN), which carry nothing.
+    reached = tf.logical_and(total > 0, tf.math.is_finite(total))
     estimate = counts + pseudocount
     estimate_total = total + pseudocount * counts.shape[-2]
     if per_sum:

@@ -9,7 +9,9 @@ the update, and puts them back where any floating value came out
 non-finite, counting the step; ``fit`` then raises (or warns, under
 ``invalid_batches="skip"``) with the number of undone steps, and the model
 stays as it was before them. EM updates mix finite counts into finite
-accumulators, so models trained by
+accumulators, and the optimizer keeps every value whose counts are not
+finite (a cross-entropy loss on a sample of probability 0 under every class
+is NaN) as it was, so models trained by
 :class:`~libspn_keras.optimizers.OnlineExpectationMaximization` skip the
 check (it would cost a pass over the largest models' accumulators).
 """

@@ -78,6 +78,9 @@ def rerun_on_miss(found, fast, exact, compiled=True):
     """
 
     def fast_on_iterator(iterator):
+        # Cleared first: a step that refuses its batch (models.guarded_training) skips the step without writing the
+        # flag, which would otherwise tell about the step before and run the refused batch again (counted twice).
+        found.missed.assign(0)
         batch = iterator.get_next()
         return fast(iter([batch])), batch
 
@@ -98,6 +101,7 @@ def rerun_on_miss(found, fast, exact, compiled=True):
                 outputs, batch = fast_on_iterator(iterator)
             else:
                 batch = next(iter(iterator))
+                found.missed.assign(0)
                 outputs = fast(iter([batch]))
         if int(found.missed.numpy()):
             outputs = exact_on_batch(batch)

@@ -75,7 +75,11 @@ class OnlineExpectationMaximization(keras.optimizers.Optimizer):
     ``use_accumulators``) get 0.6.0's rule for them,
     ``(1 - eta) * value - eta * gradient`` (the gradient averaged over the
     same batches), so that 0.6.0 scripts give the same numbers; that is no EM
-    step, and the optimizer warns, naming them, when it is built.
+    step, and the optimizer warns, naming them, when it is built. Counts that
+    are not finite (a cross-entropy loss is NaN for a sample that has
+    probability 0 under every class; the logged loss shows it) change
+    nothing they reach: a sum keeps its weights, a leaf component its
+    statistics, so no step writes a non-finite value.
 
     Args:
         learning_rate: ``eta`` in ``[0, 1]`` (0.6.0's ``lr`` is accepted too; ``0`` leaves everything as it is),
@@ -267,6 +271,15 @@ class OnlineExpectationMaximization(keras.optimizers.Optimizer):
                 self.pseudocount,
                 self.prior_variance,
             )
+        if role is None or role.kind != SUM_ACCUMULATORS:
+            # Counts that are not finite (a cross-entropy loss on a sample that has probability 0 under every
+            # class is NaN) leave the values they reach as they were: no step writes a non-finite value. Leaf
+            # statistics are kept per component, so that their moments stay consistent. (Sums keep their weights
+            # through sum_estimate, which takes a sum whose total is not finite as not reached.)
+            finite = tf.math.is_finite(updated)
+            if role is not None:
+                finite = tf.reduce_all(finite, axis=-1, keepdims=True)
+            updated = tf.where(finite, updated, value)
         if self.accumulate_batches > 1:
             updated = tf.where(apply_now, updated, value)
         variable.assign(updated)
