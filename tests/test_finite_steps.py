@@ -122,16 +122,9 @@ def test_em_counts_of_a_nan_loss_change_nothing(use_accumulators):
     # 1e20 is a valid input whose density underflows to 0 under every class: the cross-entropy of that sample is NaN,
     # and so were the counts; the leaf statistics (or the location) became NaN and the model gave -inf everywhere.
     keras.utils.set_random_seed(0)
-    model = models.build_rat_spn(
-        num_vars=2,
-        depth=1,
-        num_decomps=1,
-        num_input_distributions=2,
-        num_sums=2,
-        leaf=layers.NormalLeaf(num_components=2, use_accumulators=use_accumulators),
-        num_classes=2,
-        sum_op="em",
-    )
+    leaf = layers.NormalLeaf(num_components=2, use_accumulators=use_accumulators)
+    sizes = {"depth": 1, "num_decomps": 1, "num_input_distributions": 2, "num_sums": 2}
+    model = models.build_rat_spn(num_vars=2, leaf=leaf, num_classes=2, sum_op="em", **sizes)
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the location of a leaf without accumulators gets 0.6.0's rule
