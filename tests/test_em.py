@@ -416,7 +416,8 @@ def set_leaf_statistics(leaf, means, variances):
     means = np.asarray(means, dtype=np.float64)
     variances = np.asarray(variances, dtype=np.float64)
     shape = tuple(leaf.statistics.shape)
-    stats = np.stack([np.ones_like(means), means, variances + means**2], axis=-1).reshape(shape)
+    # The stored layout: n * (1, mean, variance), here with n = 1.
+    stats = np.stack([np.ones_like(means), means, variances], axis=-1).reshape(shape)
     leaf.statistics.assign(stats.astype(np.float32))
 
 
@@ -748,7 +749,9 @@ def test_running_statistics_rule_matches_numpy_sums_over_accumulated_batches(cou
     running = (1 - eta) * old + eta * np.array([n, sx, sxx])
     assert location == pytest.approx(running[1] / running[0], abs=1e-6)
     assert variance == pytest.approx(running[2] / running[0] - (running[1] / running[0]) ** 2, rel=1e-5)
-    np.testing.assert_allclose(np.squeeze(leaf.statistics.numpy()), running, rtol=1e-6)
+    # Stored as (n, n * mean, n * variance): the running sum of squares centred.
+    stored = [running[0], running[1], running[2] - running[1] ** 2 / running[0]]
+    np.testing.assert_allclose(np.squeeze(leaf.statistics.numpy()), stored, rtol=1e-6)
 
 
 def test_leaf_update_rules_agree_for_a_full_step_and_differ_for_partial_steps():
@@ -977,3 +980,37 @@ def test_swapping_a_built_layers_sum_op_changes_its_em_update(reuse_optimizer):
     counts = (np.expand_dims(upstream, 3) * np.exp(log_children - np.expand_dims(log_sums, 3))).sum(axis=0)
     expected = 0.6 * before + 0.4 * counts / counts.sum(axis=-2, keepdims=True)
     np.testing.assert_allclose(normalize(layer.accumulators.numpy()), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("offset", [1e8, 1e9])
+def test_leaf_moments_of_data_far_from_zero_keep_their_digits(offset):
+    # The statistics held n * (variance + mean^2), from which the variance came back as the difference of two
+    # numbers near mean^2: from 1e8 on few or no digits were left, in float64, and a fixed scale of 1 moved to
+    # 1e-4, 1.41 or 11585.
+    rng = np.random.default_rng(26)
+    x = (offset + rng.normal(scale=1000.0, size=(64, 1))).astype(np.float32)
+    values = x[:, 0].astype(np.float64)
+    model = gaussian_model()
+    model(x[:1])
+    leaf = leaf_of(model)
+    set_leaf_statistics(leaf, [offset], [1.0])
+    model.compile(optimizer=optimizers.OnlineExpectationMaximization(1.0))
+    model.fit(x, batch_size=64, epochs=1, shuffle=False, verbose=0)
+    # One full step from a running count of 1: the batch's own mean and (population) variance.
+    count, total, spread = np.squeeze(leaf.statistics.numpy())  # float64, as stored
+    assert total / count == pytest.approx(values.mean(), rel=1e-12)
+    assert spread / count == pytest.approx(values.var(), rel=1e-6)
+    assert float(np.squeeze(leaf.scale_tensor())) ** 2 == pytest.approx(values.var(), rel=1e-5)
+
+    fixed = models.SequentialSumProductNetwork(
+        [
+            layers.FlatToRegions(num_decomps=1, input_shape=[1]),
+            layers.NormalLeaf(num_components=1, use_accumulators=True, scale_trainable=False),
+            layers.RootSum(return_weighted_child_logits=False, sum_op="em"),
+        ]
+    )
+    fixed(x[:1])
+    set_leaf_statistics(leaf_of(fixed), [offset], [1.0])
+    fixed.compile(optimizer=optimizers.OnlineExpectationMaximization(1.0))
+    fixed.fit(x, batch_size=64, epochs=3, shuffle=False, verbose=0)
+    assert float(np.squeeze(leaf_of(fixed).scale_tensor())) == pytest.approx(1.0, rel=1e-6)

@@ -14,8 +14,8 @@ R = np.array([1.0, 0.5, 0.25])
 
 
 def _statistics():
-    """``(1, mean, variance + mean^2)`` per component, the layout of the ``towards_estimate`` rule."""
-    return tf.constant(np.stack([np.ones(2), OLD_MEAN, OLD_VARIANCE + OLD_MEAN**2], axis=-1))
+    """``(1, mean, variance)`` per component, the layout of the ``towards_estimate`` rule."""
+    return tf.constant(np.stack([np.ones(2), OLD_MEAN, OLD_VARIANCE], axis=-1))
 
 
 def _counts():
@@ -32,7 +32,7 @@ def test_towards_estimate_steps_reached_components_and_keeps_unreached_ones(upda
     out = online_em_leaf_update_towards_estimate(
         _statistics(), _counts(), eta, update_mean, True, pseudocount, prior_variance
     ).numpy()
-    mean, variance = out[:, 1], out[:, 2] - out[:, 1] ** 2
+    mean, variance = out[:, 1], out[:, 2]
     np.testing.assert_allclose(out[:, 0], 1.0)
 
     # Component 0: the EM mean (or the fixed one) and the smoothed variance about it, reached by a step eta.

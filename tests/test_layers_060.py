@@ -167,7 +167,8 @@ def test_accumulator_initializer_sets_the_initial_em_counts_of_leaves():
     leaf.build((None, 3, 1))
     statistics = leaf.statistics.numpy()
     np.testing.assert_allclose(statistics[..., 0], 5.0)
-    np.testing.assert_allclose(statistics[0, :, 0, 1:], 5.0 * np.array([[1.0, 4.0 + 1.0], [2.0, 4.0 + 4.0]]))
+    # n * (mean, variance) per component, n = 5.
+    np.testing.assert_allclose(statistics[0, :, 0, 1:], 5.0 * np.array([[1.0, 4.0], [2.0, 4.0]]))
     np.testing.assert_allclose(leaf.location_tensor().numpy()[0, :, 0], [1.0, 2.0])
     np.testing.assert_allclose(leaf.scale_tensor().numpy(), 2.0, rtol=1e-6)
     assert leaf.get_config()["accumulator_initializer"]["class_name"] == "Constant"

@@ -89,7 +89,7 @@ class LocationScaleLeafBase(LeafBase):
         use_accumulators: Keep the parameters as EM sufficient statistics
             ``statistics`` ``[*cells, num_components, d, 3]`` (float64, so that
             variances of data far from 0 keep their precision) holding
-            ``(1, mean, variance + mean^2)``, whose backward pass delivers the
+            ``n * (1, mean, variance)``, whose backward pass delivers the
             responsibility-weighted moments of the batch about the current
             means (:mod:`libspn_keras.math.em_roles`), for
             :class:`~libspn_keras.optimizers.OnlineExpectationMaximization`.

@@ -96,7 +96,8 @@ def online_em_leaf_update(
 ):
     """Online EM step of a location(-scale) leaf by running statistics, as libspn-keras 0.6.0 takes it.
 
-    The statistics ``(n, sum x, sum x^2)`` are running averages: each step
+    The statistics (``n``, ``sum x`` and ``sum x^2``, stored as ``(n, n * mean,
+    n * variance)``) are running averages: each step
     makes them ``(1 - eta) * old + eta * batch``, the batch's
     responsibility-weighted statistics (plus, with a pseudocount ``a``,
     ``a`` pseudo-observations at the batch's EM mean spread with
@@ -110,7 +111,7 @@ def online_em_leaf_update(
     variance is then the spread about it; a fixed variance stays.
 
     ``counts`` are as for :func:`_leaf_batch_estimate`. Returns the new
-    statistics ``(n, n * mean, n * (variance + mean^2))``.
+    statistics ``(n, n * mean, n * variance)``.
     """
     old_count = statistics[..., 0]
     old_mean, old_variance = leaf_moments(statistics)
@@ -139,7 +140,7 @@ def online_em_leaf_update_towards_estimate(
     a step ``eta`` each, whatever the running counts: ``mean_old + eta *
     shift`` and ``(1 - eta) * variance_old + eta * variance_em``.
     Components that no sample reached keep their values. Returns statistics
-    ``(1, mean, variance + mean^2)``.
+    ``(1, mean, variance)``.
     """
     old_mean, old_variance = leaf_moments(statistics)
     reached, _, shift, em_variance = _leaf_batch_estimate(counts, update_mean, pseudocount, prior_variance)

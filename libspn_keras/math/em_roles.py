@@ -5,9 +5,11 @@ or :func:`tag_leaf_statistics`; the EM optimizer and the SPN models read the
 mark with :func:`em_role` and ask :func:`delivers_em_counts` whether the
 backward pass of a variable is an EM count rather than a gradient.
 
-Leaf statistics ``[..., 3]`` hold, per component and dimension, the moments
-``(n, sum x, sum x^2)`` normalized by ``n``: ``(1, mean, variance + mean^2)``
-(:func:`pack_leaf_statistics`, :func:`leaf_moments`). Their backward pass
+Leaf statistics ``[..., 3]`` hold, per component and dimension, the count
+``n`` and the moments ``n * (1, mean, variance)``: the running sums ``(n,
+sum x, sum x^2)`` with the second one centred, ``sum (x - mean)^2``, so that
+no variance is read as the difference of two large numbers for data far
+from 0 (:func:`pack_leaf_statistics`, :func:`leaf_moments`). Their backward pass
 delivers :func:`leaf_counts`: the responsibility-weighted moments of the
 batch about each component's current mean, ``(sum r, sum r d, sum r d^2)``
 with ``d = x - mean``, in float64. These add up over samples, batches and
@@ -76,16 +78,14 @@ def delivers_em_counts(variable):
 
 
 def pack_leaf_statistics(mean, variance):
-    """Leaf statistics ``[..., 3]`` = ``(1, mean, variance + mean^2)`` from ``mean`` and ``variance``."""
-    return tf.stack([tf.ones_like(mean), mean, variance + tf.square(mean)], axis=-1)
+    """Leaf statistics ``[..., 3]`` = ``(1, mean, variance)`` from ``mean`` and ``variance`` (times a count)."""
+    return tf.stack([tf.ones_like(mean), mean, variance], axis=-1)
 
 
 def leaf_moments(statistics):
-    """``(mean, variance)`` from leaf statistics ``(n, sum x, sum x^2)`` on the last axis."""
+    """``(mean, variance)`` from leaf statistics ``(n, n * mean, n * variance)`` on the last axis."""
     count = statistics[..., 0]
-    mean = statistics[..., 1] / count
-    variance = statistics[..., 2] / count - tf.square(mean)
-    return mean, variance
+    return statistics[..., 1] / count, statistics[..., 2] / count
 
 
 def leaf_counts(weights, x, mean):
