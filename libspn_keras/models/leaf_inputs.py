@@ -232,15 +232,26 @@ def _run_on_signed_inputs(model):
             refused.append(layer)
         return outputs
 
-    # As in _build_probe: a plain functional model over the same graph, every layer shared.
-    try:
-        graph = keras.Model(model.input, model.output)
-        clone = keras.models.clone_model(
-            graph, input_tensors=signed, clone_function=lambda layer: layer, call_function=call
-        )
-    except (AttributeError, ValueError, TypeError, NotImplementedError):  # a layer that cannot be called again
-        return None
+    clone = _graph_called_again(model.input, model.output, call, input_tensors=signed)
     return None if refused else clone
+
+
+def _graph_called_again(inputs, outputs, call_function, input_tensors=None):
+    """The graph from ``inputs`` to ``outputs`` with every layer called again through ``call_function(layer, *args,
+    **kwargs)`` (on ``input_tensors``, or on new inputs like the old), or ``None`` where it is not a functional graph.
+
+    A plain functional model over the same graph: ``clone_model`` would also
+    compile a copy of a compiled model, which fails for a loss that cannot be
+    deserialized. The clone shares every layer (``clone_function`` returns
+    it); only its graph of calls is new.
+    """
+    try:
+        graph = keras.Model(inputs, outputs)
+        return keras.models.clone_model(
+            graph, input_tensors=input_tensors, clone_function=lambda layer: layer, call_function=call_function
+        )
+    except (AttributeError, ValueError, TypeError, NotImplementedError):  # not a functional model
+        return None
 
 
 def leaf_input_probe(model):
@@ -280,15 +291,8 @@ def _build_probe(model):
             kept.append(outputs)  # so that no other tensor takes its id
         return outputs
 
-    try:
-        # A plain functional model over the same graph: clone_model would also compile a copy of a compiled
-        # model, which fails for a loss that cannot be deserialized. The clone shares every layer
-        # (clone_function returns it); only its graph of calls is new.
-        graph = keras.Model(model.inputs, model.outputs)
-        clone = keras.models.clone_model(graph, clone_function=lambda layer: layer, call_function=record)
-    except (AttributeError, ValueError, TypeError, NotImplementedError):  # not a functional model
-        return None
-    if not calls:
+    clone = _graph_called_again(model.inputs, model.outputs, record)
+    if clone is None or not calls:
         return None
     inputs = keras.tree.flatten(clone.inputs)
     computed, readers = [], []

@@ -41,7 +41,7 @@ def missed_step_check(model, accumulators, check):
 def step_or_miss(model, found, step, data):
     """``step(data)`` where ``found.check()`` holds; otherwise sets ``found.missed`` and changes nothing.
 
-    The flag is written at every step (0 when the step ran), so it always
+    :func:`rerun_on_miss` clears the flag before every step, so it always
     tells about the last step of the checked variant.
 
     Only in a trace inside ``checked_accumulators(found.accumulators)`` (the
@@ -51,18 +51,14 @@ def step_or_miss(model, found, step, data):
     if not found.accumulators or not is_checked(found.accumulators[0]):
         return step(data)
 
-    # The assignments run by tf.function's automatic control dependencies. (An explicit control dependency would
+    # The assignment runs by tf.function's automatic control dependencies. (An explicit control dependency would
     # also hold the initializers of variables the first step creates, e.g. an optimizer's, which then could not be
     # lifted out of an XLA-compiled step.)
-    def run():
-        found.missed.assign(0)  # so that the flag always tells about this very step
-        return step(data)
-
     def missed():
         found.missed.assign(1)
         return model.get_metrics_result()
 
-    return tf.cond(found.check(), run, missed)
+    return tf.cond(found.check(), lambda: step(data), missed)
 
 
 def rerun_on_miss(found, fast, exact, compiled=True):
@@ -78,8 +74,9 @@ def rerun_on_miss(found, fast, exact, compiled=True):
     """
 
     def fast_on_iterator(iterator):
-        # Cleared first: a step that refuses its batch (models.guarded_training) skips the step without writing the
-        # flag, which would otherwise tell about the step before and run the refused batch again (counted twice).
+        # Cleared here, before every step, and set only by a missed one: a step that refuses its batch
+        # (models.guarded_training) never reaches step_or_miss, and a flag left from the step before would run the
+        # refused batch again (counted twice).
         found.missed.assign(0)
         batch = iterator.get_next()
         return fast(iter([batch])), batch

@@ -147,7 +147,7 @@ class OnlineExpectationMaximization(keras.optimizers.Optimizer):
         owner = "OnlineExpectationMaximization"
         self.pseudocount = check_float(owner, "pseudocount", pseudocount, minimum=0.0)
         self.prior_variance = check_float(owner, "prior_variance", prior_variance, minimum=0.0, min_open=True)
-        self.decay = check_float(owner, "decay", as_scalar(decay), minimum=0.0)
+        self.decay = check_float(owner, "decay", decay, minimum=0.0)
         self.leaf_update = check_choice(owner, "leaf_update", leaf_update, tuple(LEAF_UPDATES))
 
     @property
