@@ -232,13 +232,14 @@ def _run_on_signed_inputs(model):
             refused.append(layer)
         return outputs
 
-    clone = _graph_called_again(model.input, model.output, call, input_tensors=signed)
+    clone = _graph_called_again(model, call, input_tensors=signed)
     return None if refused else clone
 
 
-def _graph_called_again(inputs, outputs, call_function, input_tensors=None):
-    """The graph from ``inputs`` to ``outputs`` with every layer called again through ``call_function(layer, *args,
-    **kwargs)`` (on ``input_tensors``, or on new inputs like the old), or ``None`` where it is not a functional graph.
+def _graph_called_again(model, call_function, input_tensors=None):
+    """``model``'s graph with every layer called again through ``call_function(layer, *args, **kwargs)``, on
+    ``input_tensors`` (in the structure of ``model.input``) or on new inputs like ``model.inputs``; ``None`` where
+    ``model`` is not a functional model.
 
     A plain functional model over the same graph: ``clone_model`` would also
     compile a copy of a compiled model, which fails for a loss that cannot be
@@ -246,7 +247,9 @@ def _graph_called_again(inputs, outputs, call_function, input_tensors=None):
     it); only its graph of calls is new.
     """
     try:
-        graph = keras.Model(inputs, outputs)
+        # Given inputs come in the structure of model.input (clone_model checks it); the probe indexes a flat list.
+        ends = (model.inputs, model.outputs) if input_tensors is None else (model.input, model.output)
+        graph = keras.Model(*ends)
         return keras.models.clone_model(
             graph, input_tensors=input_tensors, clone_function=lambda layer: layer, call_function=call_function
         )
@@ -291,7 +294,7 @@ def _build_probe(model):
             kept.append(outputs)  # so that no other tensor takes its id
         return outputs
 
-    clone = _graph_called_again(model.inputs, model.outputs, record)
+    clone = _graph_called_again(model, record)
     if clone is None or not calls:
         return None
     inputs = keras.tree.flatten(clone.inputs)
