@@ -9,6 +9,7 @@ from tensorflow import keras
 
 import libspn_keras as spnk
 from libspn_keras import layers, metrics, models, optimizers
+from libspn_keras.models.leaf_inputs import leaf_input_probe, leaf_inputs, leaves_of, signed_graph
 
 MAX_STEPS = 3
 
@@ -158,3 +159,12 @@ def test_temporal_product_checks_its_inputs_after_it_is_built():
 def test_temporal_product_refuses_unequal_scopes():
     with pytest.raises(ValueError, match="same \\[scopes, decomps\\]"):
         layers.TemporalDenseProduct().build([(None, 2, 1, 4), (None, 1, 1, 5)])
+
+
+def test_a_dynamic_spn_has_no_functional_graph_to_probe():
+    # It has no functional inputs: the leaf-input probe and the signed-input graph are None, where a change of
+    # leaf_inputs once raised AttributeError from inside fit.
+    model = dynamic_spn()
+    assert leaf_input_probe(model) is None
+    assert signed_graph(model) is None
+    assert leaf_inputs(model, np.zeros((2, MAX_STEPS, 2), np.int32))[0][0] == leaves_of(model)
