@@ -7,7 +7,10 @@ random, AMSGrad with a learning rate decaying along a cosine from 4e-2 to
 4e-4, and cross-entropy on the class roots ``log p(x, y)`` with the labels
 smoothed by 0.1 (``--label-smoothing``). After the plain accuracy it also
 reports the accuracy of classifying each image by it and its mirror image
-(``--test-flips``).
+(``--test-flips``). Two such networks are trained, from seeds 1 and 2, and
+classify together by their class log-posteriors added (``--networks``,
+default 2; ``--networks 1`` trains the README's network alone): a
+network's errors are partly its seed's, and the sum averages them out.
 
 Generative recipe (``--generative``): ten DGC-SPNs of the same architecture,
 wider at the bottom (32 leaf components per pixel, 64 sums per cell in the first
@@ -427,6 +430,13 @@ def parse_args(argv):
         help="1: also report the accuracy of classifying every evaluation image by it and its mirror image "
         "(default: as --flip)",
     )
+    parser.add_argument(
+        "--networks",
+        type=int,
+        default=None,
+        help="train this many models from seeds seed, seed + 1, ... and classify by their class log-posteriors "
+        "added (default 2, 1 with --generative)",
+    )
     parser.add_argument("--samplewise", type=int, default=0, help="1: standardize every image with its own mean/std")
     parser.add_argument("--train-samples", type=int, default=None, help="train on the first N images only")
     parser.add_argument("--idx-dir", default=None, help="folder of IDX files (default: the Debian package's)")
@@ -441,6 +451,10 @@ def parse_args(argv):
     args.min_scale = (0.05 if args.generative else 0.0) if args.min_scale is None else args.min_scale
     if args.label_smoothing is None:
         args.label_smoothing = 0.0 if args.generative else 0.1
+    if args.networks is None:
+        args.networks = 1 if args.generative else 2
+    if args.networks < 1:
+        parser.error(f"--networks must be at least 1, got {args.networks}")
     args.epochs = args.epochs if args.epochs is not None else (2 if args.quick else 15)
     # The class networks gain from more leaf components and wider lower sums (validation 85.1% against 84.1%).
     wider = args.generative and args.per_class
@@ -457,13 +471,10 @@ def parse_args(argv):
     return args
 
 
-def main(argv=None):
-    args = parse_args(argv)
+def train_network(args, x_train, y_train):
+    """Builds, compiles and trains one model of the recipe; returns it with the training images to classify
+    afterwards and the evaluation batch size."""
     keras.utils.set_random_seed(args.seed)
-    (x_train, y_train), (x_eval, y_eval), eval_name = load_data(
-        args.idx_dir, args.validation, args.quick, args.seed, args.train_samples, args.samplewise
-    )
-    print(f"data: {len(x_train)} training and {len(x_eval)} {eval_name} images of shape {x_train.shape[1:]}")
     sums = tuple(int(size) for size in args.sums.split(","))
     train_split, eval_batch = (x_train, y_train), 256
     if args.generative and args.per_class:
@@ -501,17 +512,53 @@ def main(argv=None):
     start, cpu_start = time.perf_counter(), time.process_time()
     trainer.fit(data, epochs=args.epochs, steps_per_epoch=steps_per_epoch, verbose=2, shuffle=False)
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
-
     print(f"training time: {seconds:.0f} s wall, {cpu_seconds:.0f} s CPU for {args.epochs} epoch(s)")
-    accuracy = {}
-    for name, (x, y) in (("train", train_split), (eval_name, (x_eval, y_eval))):
-        accuracy[name] = model.evaluate(x, y, batch_size=eval_batch, verbose=0, return_dict=True)["accuracy"]
-        print(f"{name} accuracy: {accuracy[name]:.4f}")  # without dropout or flips
-    if args.test_flips:
-        log_posteriors = mirrored_log_posteriors(model, x_eval, eval_batch)
-        accuracy[eval_name] = float(np.mean(np.argmax(log_posteriors, axis=-1) == y_eval))
-        print(f"{eval_name} accuracy with mirror images: {accuracy[eval_name]:.4f}")
-    return accuracy[eval_name]
+    return model, train_split, eval_batch
+
+
+def class_log_posteriors(model, images, batch_size):
+    """Class log-posteriors ``[n, classes]`` of ``images``, from the model's log joints ``log p(x, y)``."""
+    log_joints = model.predict(images, batch_size=batch_size, verbose=0)
+    return keras.ops.convert_to_numpy(keras.ops.log_softmax(log_joints, axis=-1))
+
+
+def accuracy_of(log_posteriors, labels):
+    return float(np.mean(np.argmax(log_posteriors, axis=-1) == labels))
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    (x_train, y_train), (x_eval, y_eval), eval_name = load_data(
+        args.idx_dir, args.validation, args.quick, args.seed, args.train_samples, args.samplewise
+    )
+    print(f"data: {len(x_train)} training and {len(x_eval)} {eval_name} images of shape {x_train.shape[1:]}")
+    # Per printed line: the class log-posteriors added over the networks, and the labels.
+    summed, labels = {}, {}
+    for index in range(args.networks):
+        if args.networks > 1:
+            print(f"network {index + 1} of {args.networks} (seed {args.seed + index}):")
+        # Network k starts from seed + k: its initial weights, dropout masks and order of the images differ.
+        model, (x_seen, y_seen), eval_batch = train_network(
+            argparse.Namespace(**{**vars(args), "seed": args.seed + index}), x_train, y_train
+        )
+        views = {"train accuracy": (class_log_posteriors(model, x_seen, eval_batch), y_seen)}
+        views[f"{eval_name} accuracy"] = (class_log_posteriors(model, x_eval, eval_batch), y_eval)
+        if args.test_flips:  # without dropout or flips above, by both views here
+            views[f"{eval_name} accuracy with mirror images"] = (
+                mirrored_log_posteriors(model, x_eval, eval_batch),
+                y_eval,
+            )
+        for line, (log_posteriors, line_labels) in views.items():
+            if args.networks > 1:
+                print(f"  network {index + 1}: {line}: {accuracy_of(log_posteriors, line_labels):.4f}")
+            summed[line] = summed.get(line, 0) + np.asarray(log_posteriors)
+            labels[line] = line_labels
+    if args.networks > 1:
+        print(f"the {args.networks} networks together (their class log-posteriors added):")
+    accuracy = {line: accuracy_of(summed[line], labels[line]) for line in summed}
+    for line, value in accuracy.items():
+        print(f"{line}: {value:.4f}")
+    return value
 
 
 if __name__ == "__main__":
