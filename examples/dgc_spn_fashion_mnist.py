@@ -555,10 +555,10 @@ def main(argv=None):
             labels[line] = line_labels
     if args.networks > 1:
         print(f"the {args.networks} networks together (their class log-posteriors added):")
-    accuracy = {line: accuracy_of(summed[line], labels[line]) for line in summed}
-    for line, value in accuracy.items():
-        print(f"{line}: {value:.4f}")
-    return value
+    for line in summed:
+        print(f"{line}: {accuracy_of(summed[line], labels[line]):.4f}")
+    # The evaluation accuracy, with mirror images where they were added.
+    return accuracy_of(summed[line], labels[line])
 
 
 if __name__ == "__main__":
