@@ -279,15 +279,23 @@ def smoothed_cross_entropy(smoothing):
     return loss
 
 
-def mirrored_log_posteriors(model, images, batch_size):
+def class_log_posteriors(model, images, batch_size):
+    """Class log-posteriors ``[n, classes]`` of ``images``, from the model's log joints ``log p(x, y)``."""
+    log_joints = model.predict(images, batch_size=batch_size, verbose=0)
+    return keras.ops.convert_to_numpy(keras.ops.log_softmax(log_joints, axis=-1))
+
+
+def mirrored_log_posteriors(model, images, batch_size, log_posteriors=None):
     """Class log-posteriors ``[n, classes]`` of every image plus those of its left-right mirror image.
 
     The model's outputs are log joints ``log p(x, y)``; each view is normalized over the classes first, so that
     the view the network finds more likely does not outvote the other. With training images mirrored at random
     the network has learnt both views of a garment, and classifying by both is test-time augmentation.
+    ``log_posteriors``: those of ``images`` themselves, where already computed.
     """
-    views = [images, images[:, :, ::-1]]
-    return sum(keras.ops.log_softmax(model.predict(view, batch_size=batch_size, verbose=0), axis=-1) for view in views)
+    if log_posteriors is None:
+        log_posteriors = class_log_posteriors(model, images, batch_size)
+    return log_posteriors + class_log_posteriors(model, images[:, :, ::-1], batch_size)
 
 
 def em_step(args, steps):
@@ -516,12 +524,6 @@ def train_network(args, x_train, y_train):
     return model, train_split, eval_batch
 
 
-def class_log_posteriors(model, images, batch_size):
-    """Class log-posteriors ``[n, classes]`` of ``images``, from the model's log joints ``log p(x, y)``."""
-    log_joints = model.predict(images, batch_size=batch_size, verbose=0)
-    return keras.ops.convert_to_numpy(keras.ops.log_softmax(log_joints, axis=-1))
-
-
 def accuracy_of(log_posteriors, labels):
     return float(np.mean(np.argmax(log_posteriors, axis=-1) == labels))
 
@@ -541,17 +543,18 @@ def main(argv=None):
         model, (x_seen, y_seen), eval_batch = train_network(
             argparse.Namespace(**{**vars(args), "seed": args.seed + index}), x_train, y_train
         )
+        plain = class_log_posteriors(model, x_eval, eval_batch)
         views = {"train accuracy": (class_log_posteriors(model, x_seen, eval_batch), y_seen)}
-        views[f"{eval_name} accuracy"] = (class_log_posteriors(model, x_eval, eval_batch), y_eval)
+        views[f"{eval_name} accuracy"] = (plain, y_eval)
         if args.test_flips:  # without dropout or flips above, by both views here
             views[f"{eval_name} accuracy with mirror images"] = (
-                mirrored_log_posteriors(model, x_eval, eval_batch),
+                mirrored_log_posteriors(model, x_eval, eval_batch, plain),
                 y_eval,
             )
         for line, (log_posteriors, line_labels) in views.items():
             if args.networks > 1:
                 print(f"  network {index + 1}: {line}: {accuracy_of(log_posteriors, line_labels):.4f}")
-            summed[line] = summed.get(line, 0) + np.asarray(log_posteriors)
+            summed[line] = summed.get(line, 0) + log_posteriors
             labels[line] = line_labels
     if args.networks > 1:
         print(f"the {args.networks} networks together (their class log-posteriors added):")
