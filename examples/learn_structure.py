@@ -7,8 +7,8 @@ compiles the resulting region graph into one Keras model. Its parameters are
 then learned by EM (``OnlineExpectationMaximization``):
 
 1. mini-batch EM, the step size annealed from 1.0 to 0.05 over the epochs;
-2. full-data EM steps (the estimates of equal batches of at most 4096 rows
-   averaged before the update, step size 1.0) until the validation likelihood
+2. full-data EM steps (the estimates of nearly equal batches of at most 4096
+   rows averaged before the update, step size 1.0) until the validation likelihood
    stops improving (at most ``--full-epochs``). On wide data the batches are
    smaller, so that one batch's activations stay within about 5 GB.
 
@@ -65,9 +65,10 @@ FULL_BATCH_VALUES = 2**26
 
 
 def full_data_batches(num_rows, values_per_row, most_rows):
-    """``(rows per batch, number of batches)`` for full-data EM: batches as equal as they can be, so that
-    averaging their estimates weighs every row alike, each of at most ``most_rows`` rows and at most
-    ``FULL_BATCH_VALUES`` activations."""
+    """``(rows per batch, number of batches)`` for full-data EM: the fewest batches of at most ``most_rows`` rows
+    and ``FULL_BATCH_VALUES`` activations, as equal as one batch size allows (the last holds fewer rows by less
+    than the number of batches), so that averaging their estimates weighs the rows nearly alike. The average of
+    the batches' normalized sum estimates is close to, not equal to, one full-data EM step."""
     most_rows = max(1, min(most_rows, FULL_BATCH_VALUES // values_per_row))
     num_batches = -(-num_rows // most_rows)
     return -(-num_rows // num_batches), num_batches
