@@ -3,7 +3,7 @@
 from tensorflow import keras
 
 from libspn_keras.layers.full_precision import FullPrecisionLayer
-from libspn_keras.layers.validation import check_known, check_rank, sizes_conflict
+from libspn_keras.layers.validation import check_known, check_rank
 from libspn_keras.math.products import log_outer_product
 
 
@@ -30,19 +30,8 @@ class TemporalDenseProduct(FullPrecisionLayer):
                 f"and the template of step t."
             )
         if self.built and isinstance(inputs, (list, tuple)) and len(inputs) == 2:
-            # Base layers check a single input against the built shape; both inputs are checked here, since the
-            # product would broadcast one scope into many.
-            shapes = [getattr(tensor, "shape", None) for tensor in inputs]
-            self._check_shapes(shapes)
-            built = (self.get_build_config() or {}).get("input_shape")
-            if built is not None and any(
-                sizes_conflict(tuple(given)[1:], tuple(expected)[1:]) for given, expected in zip(shapes, built)
-            ):
-                raise ValueError(
-                    f"TemporalDenseProduct '{self.name}' was built for inputs of shapes "
-                    f"{[(None, *expected[1:]) for expected in built]} but got {[tuple(given) for given in shapes]}. "
-                    f"Feed it tensors of the shapes it was built for, or build a new layer for these shapes."
-                )
+            # The pair's own rules first; the base layer then checks each input against its built shape.
+            self._check_shapes([getattr(tensor, "shape", None) for tensor in inputs])
         return super().__call__(inputs, *args, **kwargs)
 
     def build(self, input_shape):

@@ -95,9 +95,24 @@ def check_built_shape(layer, x):
 
     The layers reshape their input by the sizes they get, so a tensor of
     another shape would otherwise pass through silently (e.g. scopes folded
-    into the batch).
+    into the batch, or one scope broadcast into many by a product of two
+    inputs). A layer built for a list of inputs has each checked against its
+    own shape.
     """
     built = (layer.get_build_config() or {}).get("input_shape")
+    if (
+        isinstance(x, (list, tuple))
+        and isinstance(built, (list, tuple))
+        and len(x) == len(built)
+        and all(isinstance(shape, (list, tuple)) for shape in built)
+    ):
+        for tensor, shape in zip(x, built):
+            _check_one_built_shape(layer, tensor, shape)
+        return
+    _check_one_built_shape(layer, x, built)
+
+
+def _check_one_built_shape(layer, x, built):
     shape = getattr(x, "shape", None)
     if (
         built is None
