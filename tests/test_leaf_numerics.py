@@ -185,6 +185,23 @@ def test_sgd_step_with_a_huge_valid_input_writes_no_nan(leaf):
         assert np.all(np.isfinite(variable.numpy())), variable.path
 
 
+@pytest.mark.parametrize("scale", [1e-3, 1.0, 7.0])
+def test_cauchy_density_and_gradient_match_float64_on_both_sides_of_the_switch(scale):
+    """Around ``|z| = 1e4``, where the density switches from ``log1p(z^2)`` to ``2 log|z|``, and far beyond."""
+    z = np.array([0.0, 0.3, -2.0, 1e2, 9999.0, 1e4, 10001.0, -3e4, 1e9, 1e19, -2e19, 1e30], np.float64)
+    loc = np.float32(0.25)
+    x = (np.float64(loc) + z * np.float64(np.float32(scale))).astype(np.float32)
+    loc_variable = tf.Variable(loc)
+    with tf.GradientTape() as tape:
+        value = cauchy_log_prob(tf.constant(x), loc_variable, tf.constant(scale, tf.float32))
+    (gradient,) = tape.jacobian(value, [loc_variable])
+    expected = np.array([reference("cauchy", v, loc, scale) for v in x])
+    np.testing.assert_allclose(value.numpy(), expected, rtol=2e-7, atol=2e-7)
+    stored_z = (x.astype(np.float64) - np.float64(loc)) / np.float64(np.float32(scale))
+    expected_gradient = 2.0 * stored_z / (np.float64(np.float32(scale)) * (1.0 + stored_z**2))  # d/d loc
+    np.testing.assert_allclose(gradient.numpy(), expected_gradient, rtol=2e-6, atol=1e-30)
+
+
 def test_cauchy_is_finite_in_float16_beyond_the_square_root_of_its_range():
     half = tf.float16
     value = cauchy_log_prob(tf.constant([300.0, 1e4], half), tf.constant(0.0, half), tf.constant(1.0, half))
