@@ -42,14 +42,10 @@ def _split(x, loc, scale):
     return scale, diff, tf.stop_gradient(tf.abs(diff) / scale)
 
 
-def _beyond(z_abs, limit):
-    """Where ``|z|`` exceeds ``limit`` or is infinite."""
-    return tf.logical_not(z_abs <= limit)
-
-
 def _z_within(diff, scale, z_abs, limit):
-    """``(z, beyond)``: ``z`` where ``|z| <= limit`` and 0 elsewhere (masked before the division), and where."""
-    beyond = _beyond(z_abs, limit)
+    """``(z, beyond)``: ``z`` where ``|z| <= limit`` and 0 elsewhere (masked before the division), and where
+    ``|z|`` exceeds ``limit`` or is infinite (or NaN: ``not <=`` rather than ``>``)."""
+    beyond = tf.logical_not(z_abs <= limit)
     return tf.where(beyond, tf.zeros_like(diff), diff) / scale, beyond
 
 
