@@ -68,3 +68,21 @@ def test_out_of_range_axis_of_a_variable_or_array_is_refused():
         constraints.LogNormalized(axis=2)(tf.Variable(tf.zeros([2, 3])))
     with pytest.raises(ValueError, match="not an axis"):
         constraints.GreaterEqualEpsilonNormalized(axis=-3)(np.ones([2, 3], np.float32))
+
+
+def test_keras_2_base_arguments_bind_as_in_060():
+    # 0.6.0's layers passed Keras 2's base arguments on: `dynamic` (which Keras 3 dropped) by keyword on any layer,
+    # and (trainable, name, dtype, dynamic) by position on SpatialToRegions, which had no arguments of its own.
+    positional = layers.SpatialToRegions(False, "regions", "float64", False)
+    assert (positional.trainable, positional.name, positional.dtype) == (False, "regions", "float64")
+    for layer in (
+        layers.SpatialToRegions(dynamic=False),
+        layers.DenseSum(num_sums=2, dynamic=0),
+        layers.NormalLeaf(num_components=2, dynamic=False),
+        layers.Conv2DProduct(strides=2, dilations=1, kernel_size=2, dynamic=False),
+    ):
+        assert layer.trainable and type(layer).from_config(layer.get_config()).trainable
+    with pytest.warns(UserWarning, match="DenseProduct: dynamic=True is ignored"):
+        layers.DenseProduct(num_factors=2, dynamic=True)
+    with pytest.raises(ValueError, match="SpatialToRegions: dynamic must be True or False"):
+        layers.SpatialToRegions(dynamic="no")

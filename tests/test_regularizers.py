@@ -132,3 +132,48 @@ def test_data_softening_first_built_inside_a_tf_function_is_called_again_outside
     # Each observed category keeps beta, the others share the rest.
     np.testing.assert_allclose(np.exp(eager).sum(axis=-1), 1.0, rtol=1e-6)
     np.testing.assert_allclose(np.exp(eager).max(axis=-1), 0.9, rtol=1e-6)
+
+
+def regularized_dense_sum(logspace, regularizer, **constraints):
+    keras.utils.set_random_seed(4)
+    layer = layers.DenseSum(
+        3,
+        logspace_accumulators=logspace,
+        accumulator_initializer=keras.initializers.RandomUniform(0.1, 1.0),
+        accumulator_regularizer=regularizer,
+        **constraints,
+    )
+    layer(np.log(np.random.default_rng(5).uniform(size=(2, 4, 2, 5))).astype("float32"))
+    return layer
+
+
+@pytest.mark.parametrize("logspace", [True, False])
+def test_a_keras_regularizer_sees_the_normalized_weights_as_0_6_0_stored_them(logspace):
+    # 0.6.0's default constraints kept each sum's weights normalized in the accumulators (their logs in log space),
+    # so a 0.6.0 script's L2 penalised those; the accumulators here are unnormalized, the penalty must not change.
+    layer = regularized_dense_sum(logspace, keras.regularizers.L2(0.1))
+    w = numpy_weights(layer.accumulators.numpy().astype("float64"), logspace)
+    stored = np.log(w) if logspace else w
+    np.testing.assert_allclose(float(tf.add_n(layer.losses)), 0.1 * (stored**2).sum(), rtol=1e-5)
+    # The library's own regularizers normalize themselves: the same value as on the accumulators directly.
+    entropy = regularizers.NormalizedEntropy(0.5, logspace_accumulators=logspace)
+    layer = regularized_dense_sum(logspace, entropy)
+    np.testing.assert_allclose(float(tf.add_n(layer.losses)), float(entropy(layer.accumulators)), rtol=1e-5)
+
+
+@pytest.mark.parametrize("logspace", [True, False])
+def test_under_0_6_0_constraints_a_keras_regularizer_takes_the_stored_weights_with_their_own_gradient(logspace):
+    from libspn_keras import constraints
+
+    kept = dict(
+        linear_accumulator_constraint=constraints.GreaterEqualEpsilonNormalized(),
+        logspace_accumulator_constraint=constraints.LogNormalized(),
+    )
+    layer = regularized_dense_sum(logspace, keras.regularizers.L2(0.1), **kept)
+    stored = layer.accumulators.numpy().astype("float64")
+    np.testing.assert_allclose(np.exp(stored).sum(-2) if logspace else stored.sum(-2), 1.0, rtol=1e-5)
+    with tf.GradientTape() as tape:
+        penalty = tf.add_n(layer.losses)
+    np.testing.assert_allclose(float(penalty), 0.1 * (stored**2).sum(), rtol=1e-5)
+    # 0.6.0 differentiated the penalty in the stored values, not through a normalization.
+    np.testing.assert_allclose(tape.gradient(penalty, layer.accumulators).numpy(), 0.2 * stored, rtol=1e-5, atol=1e-7)

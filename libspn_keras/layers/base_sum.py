@@ -10,7 +10,12 @@ from libspn_keras.layers.full_precision import FullPrecisionLayer
 from libspn_keras.layers.initial_checks import checked_initializer
 from libspn_keras.layers.validation import check_bool, keras_object, positive_int
 from libspn_keras.math.em_roles import tag_sum_accumulators
-from libspn_keras.sum_ops.base import CountingSumOpBase
+from libspn_keras.sum_ops.base import (
+    CountingSumOpBase,
+    keeps_normalized,
+    normalized_log_weights,
+    normalized_weights,
+)
 from libspn_keras.sum_ops.em import SumOpEMBackprop
 
 
@@ -30,6 +35,21 @@ def constraint_argument(constraint):
     build sum layers with their own constraints pass them through this.
     """
     return UNCONSTRAINED if constraint is None else constraint
+
+
+def _on_normalized_weights(regularizer, logspace_accumulators, constraint, rank):
+    """``regularizer`` applied to what 0.6.0's default constraints stored: the normalized weights (their logs for
+    log-space accumulators), so that a 0.6.0 script's penalty keeps its value and its meaning.
+
+    Under a constraint that keeps the accumulators normalized (0.6.0's) they
+    are those weights, and the regularizer takes them as they are, with
+    0.6.0's gradient.
+    """
+    if regularizer is None or keeps_normalized(constraint, rank):
+        return regularizer
+    if logspace_accumulators:
+        return lambda accumulators: regularizer(normalized_log_weights(accumulators, True))
+    return lambda accumulators: regularizer(normalized_weights(accumulators, False))
 
 
 def _serialized_constraint(constraint):
@@ -67,7 +87,14 @@ class SumLayerBase(FullPrecisionLayer):
             the variable's number of elements fills it in row-major order
             (e.g. a 0.6.0 array ``[1, 1, children, 1]`` for a ``RootSum``).
             ``None`` takes the global default.
-        accumulator_regularizer: Optional regularizer of the accumulators.
+        accumulator_regularizer: Optional Keras regularizer of the sum
+            weights. It is given each sum's weights normalized over the
+            children axis (for log-space accumulators their logs), which is
+            what 0.6.0's default constraints kept in the accumulators, so a
+            0.6.0 penalty has the same value here; the stored accumulators
+            themselves are unnormalized (see the guide on log-space
+            accumulators). The library's own regularizers
+            (:mod:`~libspn_keras.regularizers`) give the same value either way.
         linear_accumulator_constraint: Constraint for linear-space
             accumulators; ``None`` takes the global default (``>= 1e-10``),
             ``constraints.UNCONSTRAINED`` none.
@@ -165,7 +192,9 @@ class SumLayerBase(FullPrecisionLayer):
                 positive=not self.logspace_accumulators,
                 fix="Pass an accumulator_initializer giving positive values (e.g. Dirichlet or 'ones').",
             ),
-            regularizer=self.accumulator_regularizer,
+            regularizer=_on_normalized_weights(
+                self.accumulator_regularizer, self.logspace_accumulators, constraint, len(shape)
+            ),
             constraint=constraint,
             trainable=True,
         )

@@ -1,7 +1,10 @@
 """The base of the library's layers: full precision under mixed policies, inputs of the shape they were built for."""
 
+import warnings
+
 from tensorflow import keras
 
+from libspn_keras.arguments import check_bool
 from libspn_keras.layers.validation import check_built_shape
 
 _HALF_PRECISION = ("float16", "bfloat16")
@@ -25,15 +28,29 @@ class FullPrecisionLayer(keras.layers.Layer):
     model, and elementwise layers take any shape.
 
     Args:
+        trainable: Whether the layer's weights train (Keras's argument).
+        name: The layer's name.
+        dtype: The layer's dtype or dtype policy; ``None`` takes the global
+            policy (float32 under a mixed one, see above).
+        dynamic: Keras 2's flag for layers that can only run eagerly,
+            accepted for 0.6.0's scripts and ignored: Keras 3 has no such
+            layers (a warning says so when it is ``True``).
         **kwargs: Passed to ``keras.layers.Layer``.
     """
 
     checks_built_shape = True
 
-    def __init__(self, **kwargs):
-        if kwargs.get("dtype") is None and keras.mixed_precision.global_policy().compute_dtype in _HALF_PRECISION:
-            kwargs["dtype"] = "float32"
-        super().__init__(**kwargs)
+    # Keras 2's order of the base arguments, which 0.6.0's layers without arguments of their own took by position.
+    def __init__(self, trainable=True, name=None, dtype=None, dynamic=False, **kwargs):
+        if check_bool(type(self).__name__, "dynamic", dynamic):
+            warnings.warn(
+                f"{type(self).__name__}: dynamic=True is ignored; Keras 3 has no layers that only run eagerly "
+                "(compile the model with run_eagerly=True to run its steps eagerly).",
+                stacklevel=2,
+            )
+        if dtype is None and keras.mixed_precision.global_policy().compute_dtype in _HALF_PRECISION:
+            dtype = "float32"
+        super().__init__(trainable=trainable, name=name, dtype=dtype, **kwargs)
 
     def __call__(self, *args, **kwargs):
         if self.built and args and self.checks_built_shape:

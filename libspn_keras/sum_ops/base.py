@@ -72,11 +72,15 @@ def kept_normalized(accumulators):
     and any constraint with ``keeps_normalized = True``, when it normalizes
     over the children axis (``axis`` -2, as by default).
     """
-    constraint = getattr(accumulators, "constraint", None)
+    return keeps_normalized(getattr(accumulators, "constraint", None), len(accumulators.shape))
+
+
+def keeps_normalized(constraint, rank):
+    """Whether ``constraint`` renormalizes accumulators of ``rank`` over their children axis (see
+    :func:`kept_normalized`)."""
     if not getattr(constraint, "keeps_normalized", False):
         return False
-    axis = getattr(constraint, "axis", -2)
-    return axis in (-2, len(accumulators.shape) - 2)
+    return getattr(constraint, "axis", -2) in (-2, rank - 2)
 
 
 def _zero_with_gradient_of(raw, valid=None):
