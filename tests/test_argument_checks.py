@@ -339,3 +339,30 @@ def test_region_graph_to_dense_spn_checks_its_arguments(kwargs, argument):
 def test_keras_identifiers_that_keras_cannot_read_are_named_with_the_layer(factory, argument):
     with pytest.raises(ValueError, match=rf"'x': {argument} must be a Keras"):
         factory()
+
+
+@pytest.mark.parametrize("constraint", [lambda: constraints.GreaterEqualEpsilon(-1.0), lambda: constraints.Clip(-0.5)])
+def test_a_linear_accumulator_constraint_with_a_negative_floor_is_refused(constraint):
+    # Negative accumulators are finite, so no step would be refused, and every likelihood would be NaN.
+    with pytest.raises(ValueError, match=r"DenseSum 'd': linear_accumulator_constraint .* floor of -"):
+        layers.DenseSum(2, logspace_accumulators=False, linear_accumulator_constraint=constraint(), name="d")
+    # A floor of 0 keeps a proper (if sparse) distribution; log-space accumulators take any floor.
+    layers.DenseSum(2, logspace_accumulators=False, linear_accumulator_constraint=constraints.GreaterEqualEpsilon(0.0))
+    layers.DenseSum(2, logspace_accumulators=True, logspace_accumulator_constraint=constraint())
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: layers.DenseSum(2, dtype="int32", name="s"),
+        lambda: layers.RootSum(dtype="int64", name="s"),
+        lambda: layers.NormalLeaf(num_components=2, dtype="int32", name="s"),
+        lambda: layers.CauchyLeaf(num_components=2, dtype="bool", name="s"),
+    ],
+)
+def test_sum_and_location_scale_layers_refuse_a_dtype_that_holds_no_log_probabilities(make):
+    # Accepted, they failed at their first call with a raw TensorFlow error (a log of int32).
+    with pytest.raises(ValueError, match=r"'s': dtype (int32|int64|bool) cannot hold its parameters"):
+        make()
+    assert layers.DenseSum(2, dtype="float64").compute_dtype == "float64"
+    layers.IndicatorLeaf(num_components=2, dtype="int32")  # reads integers, as in 0.6.0

@@ -1,8 +1,11 @@
 """Common base of the sum layers: accumulators, their normalization, and the sum op."""
 
+import numpy as np
 from tensorflow import keras
 
 from libspn_keras import config, sum_ops
+from libspn_keras.constraints.clip import Clip
+from libspn_keras.constraints.greater_equal_epsilon import GreaterEqualEpsilon
 from libspn_keras.constraints.unconstrained import UNCONSTRAINED
 from libspn_keras.initializers.logspace import logspace_wrapper_initializer
 from libspn_keras.layers.cell_scopes import KeepsCellScopes
@@ -26,6 +29,26 @@ def _constraint(label, argument, identifier, default):
     if isinstance(identifier, str) and identifier == UNCONSTRAINED:
         return None
     return keras_object(label, argument, "constraint", identifier)
+
+
+def _refuse_negative_floor(label, constraint):
+    """Refuses a linear accumulator constraint with a floor below 0.
+
+    Linear accumulators are unnormalized weights: a step could leave them
+    negative, which is finite (no step is refused) and makes every
+    likelihood ``NaN``.
+    """
+    floor = None
+    if isinstance(constraint, GreaterEqualEpsilon):
+        floor = constraint.epsilon
+    elif isinstance(constraint, Clip) and constraint.min_value is not None:
+        floor = float(np.min(constraint.min_value))
+    if floor is not None and floor < 0:
+        raise ValueError(
+            f"{label}: linear_accumulator_constraint {type(constraint).__name__} with a floor of {floor} lets the "
+            "accumulators (the sums' unnormalized weights) become negative, and every likelihood NaN. Pass a floor "
+            ">= 0, e.g. constraints.GreaterEqualEpsilon() (the default, 1e-10)."
+        )
 
 
 def constraint_argument(constraint):
@@ -109,6 +132,8 @@ class SumLayerBase(FullPrecisionLayer):
         **kwargs: Passed to ``keras.layers.Layer``.
     """
 
+    computes_in_floats = True
+
     def __init__(
         self,
         sum_op=None,
@@ -147,6 +172,8 @@ class SumLayerBase(FullPrecisionLayer):
             logspace_accumulator_constraint,
             config.get_default_logspace_accumulators_constraint,
         )
+        if not self.logspace_accumulators:
+            _refuse_negative_floor(label, self.linear_accumulator_constraint)
 
     @property
     def sum_op(self):

@@ -2,6 +2,7 @@
 
 import warnings
 
+import tensorflow as tf
 from tensorflow import keras
 
 from libspn_keras.arguments import check_bool
@@ -39,6 +40,8 @@ class FullPrecisionLayer(keras.layers.Layer):
     """
 
     checks_built_shape = True
+    # Whether the layer computes in a floating dtype only (its values are log-probabilities of parameters).
+    computes_in_floats = False
 
     # Keras 2's order of the base arguments, which 0.6.0's layers without arguments of their own took by position.
     def __init__(self, trainable=True, name=None, dtype=None, dynamic=False, **kwargs):
@@ -51,6 +54,11 @@ class FullPrecisionLayer(keras.layers.Layer):
         if dtype is None and keras.mixed_precision.global_policy().compute_dtype in _HALF_PRECISION:
             dtype = "float32"
         super().__init__(trainable=trainable, name=name, dtype=dtype, **kwargs)
+        if self.computes_in_floats and not tf.as_dtype(self.compute_dtype).is_floating:
+            raise ValueError(
+                f"{type(self).__name__} '{self.name}': dtype {self.compute_dtype} cannot hold its parameters and "
+                "log-probabilities; pass a floating dtype such as 'float32' (the default) or 'float64'."
+            )
 
     def __call__(self, *args, **kwargs):
         if self.built and args and self.checks_built_shape:

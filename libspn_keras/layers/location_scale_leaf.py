@@ -107,6 +107,8 @@ class LocationScaleLeafBase(LeafBase):
         **kwargs: Passed to ``keras.layers.Layer``.
     """
 
+    computes_in_floats = True
+
     def __init__(
         self,
         num_components,

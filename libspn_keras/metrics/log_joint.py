@@ -20,4 +20,6 @@ class LogJoint(keras.metrics.Mean):
         self._direction = "up"
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        return super().update_state(log_joint_from_root(y_true, y_pred), sample_weight=sample_weight)
+        return super().update_state(
+            log_joint_from_root(y_true, y_pred, owner=f"LogJoint '{self.name}'"), sample_weight=sample_weight
+        )

@@ -31,6 +31,7 @@ from libspn_keras.models.finite_steps import checks_finite_steps, finite_or_undo
 from libspn_keras.models.input_shapes import (
     LABELS_REFUSED,
     SHAPE_REFUSED,
+    failed_shape_assertion,
     input_dtype,
     input_shape_matches,
     one_named_input,
@@ -407,7 +408,12 @@ class InputGuardMixin:
 
         def checked_function(*args, **kwargs):
             before = int(counter.numpy())
-            outputs = function(*args, **kwargs)
+            try:
+                outputs = function(*args, **kwargs)
+            except tf.errors.InvalidArgumentError as error:
+                if failed_shape_assertion(self, error):  # graph mode stops at the batch: nothing was written
+                    raise ValueError(refused_shape_message(self, 1)) from None
+                raise
             refused = int(counter.numpy()) - before
             if refused >= SHAPE_REFUSED:
                 raise ValueError(refused_shape_message(self, refused // SHAPE_REFUSED))
@@ -441,9 +447,11 @@ class InputGuardMixin:
             undone_before = None if undone is None else int(undone.numpy())
             try:
                 logs = function(iterator)
-            except BaseException:
+            except BaseException as error:
                 if stopped is not None:
                     stopped.assign(False)
+                if failed_shape_assertion(self, error):  # graph mode stops at the batch, before its step
+                    raise ValueError(refused_shape_message(self, 1, "its step was skipped")) from None
                 raise
             skipped = int(counter.numpy()) - before
             undone_now = 0 if undone is None else int(undone.numpy()) - undone_before

@@ -40,10 +40,11 @@ def label_range(model):
 
 
 def labels_within(labels, classes, ignored=None):
-    """Whether every label is a class index in ``[0, classes)`` or ``ignored`` (a scalar bool tensor).
+    """Whether every sample has one label, a class index in ``[0, classes)`` or ``ignored`` (a scalar bool tensor).
 
     Float labels must be whole numbers: the losses cast them to integers, so
-    0.5 would train class 0.
+    0.5 would train class 0. Several labels per sample (one-hot rows, whose
+    entries are class indices too) would be read as other samples' labels.
     """
     labels = tf.convert_to_tensor(labels)
     if not (labels.dtype.is_integer or labels.dtype.is_floating):
@@ -53,12 +54,15 @@ def labels_within(labels, classes, ignored=None):
         within = tf.logical_and(within, tf.equal(labels, tf.floor(labels)))
     if ignored is not None:
         within = tf.logical_or(within, tf.equal(labels, tf.cast(ignored, labels.dtype)))
+    if labels.shape.rank is None or labels.shape.rank > 1:
+        one_each = tf.equal(tf.size(labels), tf.concat([tf.shape(labels), [1]], axis=0)[0])
+        return tf.logical_and(tf.reduce_all(within), one_each)
     return tf.reduce_all(within)
 
 
 def refused_labels_message(model, count, classes, training=True):
     """What ``fit`` (``training``) or ``evaluate`` says after ``count`` batches held labels outside the class roots."""
-    where = f"whole numbers 0 to {classes - 1}"
+    where = f"one per sample, whole numbers 0 to {classes - 1}"
     if not training:
         return (
             f"{type(model).__name__} '{model.name}': {count} batch(es) held labels that are not indices of its "

@@ -143,6 +143,7 @@ class OnlineExpectationMaximization(keras.optimizers.Optimizer):
             )
         accumulate_batches = positive_int("OnlineExpectationMaximization", "accumulate_batches", accumulate_batches)
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        self._keep_variable_learning_rate(learning_rate)
         self.accumulate_batches = accumulate_batches
         owner = "OnlineExpectationMaximization"
         self.pseudocount = check_float(owner, "pseudocount", pseudocount, minimum=0.0)
@@ -152,20 +153,26 @@ class OnlineExpectationMaximization(keras.optimizers.Optimizer):
 
     @property
     def learning_rate(self):
-        return self._get_current_learning_rate()
+        return keras.optimizers.Optimizer.learning_rate.fget(self)
 
     @learning_rate.setter
     def learning_rate(self, learning_rate):
         # A learning rate given as a variable takes a new value by assignment, as 0.6.0's did (Keras would refuse
         # to set it, as it refuses for a schedule): callbacks such as LearningRateScheduler and ReduceLROnPlateau
         # then lower it, and the caller's variable reads the value they set.
-        current = getattr(self, "_learning_rate", None)
-        if isinstance(current, VariableLearningRate) and not (
+        current = getattr(self, "_variable_learning_rate", lambda: None)()
+        if current is not None and not (
             isinstance(learning_rate, keras.optimizers.schedules.LearningRateSchedule) or callable(learning_rate)
         ):
             current.variable.assign(learning_rate)
             return
         keras.optimizers.Optimizer.learning_rate.fset(self, learning_rate)
+        self._keep_variable_learning_rate(learning_rate)
+
+    def _keep_variable_learning_rate(self, learning_rate):
+        # A function, not the object itself, so that the optimizer does not track it a second time.
+        kept = learning_rate if isinstance(learning_rate, VariableLearningRate) else None
+        self._variable_learning_rate = lambda: kept
 
     def build(self, variables):
         if self.built:
