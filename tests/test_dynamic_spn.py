@@ -168,3 +168,27 @@ def test_a_dynamic_spn_has_no_functional_graph_to_probe():
     assert leaf_input_probe(model) is None
     assert signed_graph(model) is None
     assert leaf_inputs(model, np.zeros((2, MAX_STEPS, 2), np.int32))[0][0] == leaves_of(model)
+
+
+def test_input_without_a_time_axis_or_with_other_steps_is_refused_by_name_and_changes_nothing():
+    # These failed inside Keras ("Invalid input shape for input Tensor(.../Reshape:0)") or with a TypeError from a
+    # reshape over an unknown size, naming neither the model nor the fix.
+    model = dynamic_spn()
+    model.compile(optimizer=keras.optimizers.Adam(0.01))
+    sequences = padded_sequences(3)
+    model.fit(sequences, epochs=1, verbose=0)
+    before = [w.copy() for w in model.get_weights()]
+    no_time = r"DynamicSumProductNetwork '\w+' takes sequences \[batch, time, \.\.\.\], got shape \(\w+, 2\); add the"
+    other_steps = r"DynamicSumProductNetwork '\w+' was built for steps of shape \(None, 2\) but got sequences of shape"
+    for call, data, message in [
+        (model, sequences[:, 0], no_time),
+        (lambda x: model.predict(x, verbose=0), sequences[:, 0], no_time),
+        (lambda x: model.fit(x, verbose=0), sequences[:, 0], no_time),
+        (lambda x: model.fit(x, verbose=0), np.concatenate([sequences, sequences[..., :1]], axis=-1), other_steps),
+        (lambda x: model.predict(x, verbose=0), sequences[..., None], other_steps),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            call(data)
+    for weight, kept in zip(model.get_weights(), before):
+        np.testing.assert_array_equal(weight, kept)
+    model.fit(sequences, epochs=1, verbose=0)  # still trains

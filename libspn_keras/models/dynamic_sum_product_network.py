@@ -10,6 +10,7 @@ from libspn_keras.layers.dense_sum import DenseSum
 from libspn_keras.layers.full_precision import keep_full_precision
 from libspn_keras.layers.root_sum import RootSum
 from libspn_keras.layers.temporal_dense_product import TemporalDenseProduct
+from libspn_keras.layers.validation import sizes_conflict
 from libspn_keras.models.dynamic_arguments import (
     ORIGINAL_NETWORKS,
     check_sequence_lens,
@@ -142,6 +143,7 @@ class DynamicSumProductNetwork(
             )
         x, sequence_lens = (inputs[0], inputs[1]) if self.original_form else (inputs, None)
         x = tf.convert_to_tensor(x)
+        self._check_step_shape(x.shape)
         num_steps = x.shape[1]
         self._check_known_steps(num_steps, x.shape)
         steps = tf.reshape(x, [-1, *x.shape[2:]])
@@ -269,6 +271,10 @@ class DynamicSumProductNetwork(
         data, sample = with_a_sample(data)
         shape = _sequence_shape(sample)
         self._build_for_sequences(shape)
+        given = _first_tensor_shape(sample)
+        if given is not None and self.built:
+            # Here, on the first batch's own shape: a step traced again sees relaxed shapes it cannot check.
+            self._check_step_shape(tf.TensorShape(given))
         steps = None if shape is None else shape[1]
         if not isinstance(steps, int):
             return data
@@ -284,6 +290,24 @@ class DynamicSumProductNetwork(
             step_shape = (None, *shape[1:])
             self.build([step_shape, (None,)] if self.original_form else step_shape)
 
+    def _check_step_shape(self, shape):
+        """Refuses input without a time axis, or whose steps have another shape than the template was built for."""
+        label = f"DynamicSumProductNetwork '{self.name}'"
+        if shape.rank is not None and shape.rank < 3:
+            raise ValueError(
+                f"{label} takes sequences [batch, time, ...], got shape {tuple(shape)}; add the time axis (x[:, None] "
+                f"for sequences of one step)."
+            )
+        built = (self.template_model.get_build_config() or {}).get("input_shape")
+        if shape.rank is None or not isinstance(built, (list, tuple)) or isinstance(built[0], (list, tuple)):
+            return
+        given = tuple(None if size is None else int(size) for size in shape[2:])
+        if len(given) != len(built) - 1 or sizes_conflict(given, tuple(built[1:])):
+            raise ValueError(
+                f"{label} was built for steps of shape {(None, *built[1:])} but got sequences of shape {tuple(shape)}. "
+                f"Feed sequences whose steps have the shape the model was built for."
+            )
+
     def _check_known_steps(self, num_steps, shape):
         if num_steps == 0:
             raise ValueError(
@@ -291,9 +315,10 @@ class DynamicSumProductNetwork(
                 f"sequence needs at least one step."
             )
         if num_steps is None:
+            shown = tuple(shape) if shape.rank is not None else "(unknown)"
             raise ValueError(
                 f"DynamicSumProductNetwork '{self.name}' unrolls a known number of time steps but got input of "
-                f"shape {tuple(shape)}, whose number of steps is unknown (e.g. a tf.data pipeline whose batches "
+                f"shape {shown}, whose number of steps is unknown (e.g. a tf.data pipeline whose batches "
                 f"have different lengths). Pad all batches of one call to the same number of steps."
             )
 
@@ -332,15 +357,20 @@ def _serialized_sum_argument(value):
     return keras.utils.serialize_keras_object(value) if hasattr(value, "get_config") else value
 
 
-def _sequence_shape(sample):
-    """The shape ``[batch, time, ...]`` of the sequences in ``sample`` (``x`` or ``[x, sequence_lens]`` of one batch,
-    as :func:`~libspn_keras.models.fast_path.with_a_sample` returns it), or ``None``."""
+def _first_tensor_shape(sample):
+    """The shape of the first tensor in ``sample`` (``x`` or ``[x, sequence_lens]`` of one batch, as
+    :func:`~libspn_keras.models.fast_path.with_a_sample` returns it), or ``None``."""
     while isinstance(sample, (list, tuple)) and sample:
         sample = sample[0]
     shape = getattr(sample, "shape", None)
-    if shape is None or len(shape) < 3:
-        return None
-    return tuple(shape)
+    return None if shape is None or getattr(shape, "rank", len(shape)) is None else tuple(shape)
+
+
+def _sequence_shape(sample):
+    """The shape ``[batch, time, ...]`` of the sequences in ``sample`` (see :func:`_first_tensor_shape`), or ``None``
+    (also for a tensor without a time axis)."""
+    shape = _first_tensor_shape(sample)
+    return None if shape is None or len(shape) < 3 else shape
 
 
 def _is_shape(shape):
