@@ -88,6 +88,16 @@ def test_equidistant_as_leaf_location_initializer():
     np.testing.assert_allclose(leaf.location.numpy()[0, :, 0], [0.0, 1 / 3, 2 / 3, 1.0], atol=1e-6)
 
 
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), "a", None])
+def test_equidistant_refuses_ends_that_are_not_finite_numbers(bad):
+    # A NaN end gave NaN locations to every leaf it initialized.
+    with pytest.raises(ValueError, match=r"Equidistant: (minval|maxval) must be a finite number"):
+        initializers.Equidistant(minval=bad)
+    with pytest.raises(ValueError, match=r"Equidistant: maxval must be a finite number"):
+        initializers.Equidistant(maxval=bad)
+    assert initializers.Equidistant(np.float32(1), 0).get_config() == {"minval": 1.0, "maxval": 0.0}
+
+
 # --- data-based initializers -------------------------------------------------------
 
 

@@ -49,6 +49,21 @@ def test_infer_no_evidence_call_reconstructs_unobserved_entries(weighted):
     assert model.get_config()["infer_no_evidence"] and model.get_config()["infer_weighted_sum"] == weighted
 
 
+def test_infer_no_evidence_output_shape_is_that_of_x_symbolically_too():
+    # A call on [x, evidence_mask] returns x's shape; compute_output_shape / _spec and symbolic calls on the pair
+    # raised ("expects 1 named input(s)") while eager calls, predict and fit worked.
+    model, _ = built_tiny("grad", 1, infer_no_evidence=True)
+    x = np.array([[1, 0], [0, 1], [1, 1]], np.int32)
+    eager = model([x, np.ones_like(x, bool)])
+    assert model.compute_output_shape([(None, 2), (None, 2)]) == (None, 2)
+    spec = model.compute_output_spec(
+        [keras.KerasTensor((None, 2), dtype="int32"), keras.KerasTensor((None, 2), "bool")]
+    )
+    assert spec.shape == (None, 2) and spec.dtype == eager.dtype
+    assert model([keras.Input((2,), dtype="int32"), keras.Input((2,), dtype="bool")]).shape == (None, 2)
+    assert model.compute_output_shape((None, 2)) == (None, 1)  # a call on x alone gives log p(x)
+
+
 def test_zero_evidence_inference_of_a_sampling_model_draws_from_the_distribution():
     model, acc = built_tiny("sample", 1)
     draws = model.zero_evidence_inference(20000, seed=3)

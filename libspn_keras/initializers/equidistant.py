@@ -3,6 +3,8 @@
 import tensorflow as tf
 from tensorflow import keras
 
+from libspn_keras.arguments import check_float
+
 
 @keras.utils.register_keras_serializable(package="libspn_keras")
 class Equidistant(keras.initializers.Initializer):
@@ -18,8 +20,9 @@ class Equidistant(keras.initializers.Initializer):
     """
 
     def __init__(self, minval=0.0, maxval=1.0):
-        self.minval = float(minval)
-        self.maxval = float(maxval)
+        # Finite numbers: a NaN or infinite end would put non-finite locations into the leaves.
+        self.minval = check_float("Equidistant", "minval", minval)
+        self.maxval = check_float("Equidistant", "maxval", maxval)
 
     def __call__(self, shape, dtype=None):
         shape = tuple(shape)

@@ -28,6 +28,10 @@ def is_input_and_mask(inputs):
     return isinstance(inputs, (list, tuple)) and len(inputs) == 2
 
 
+def _is_shape(shape):
+    return isinstance(shape, (list, tuple)) and all(size is None or isinstance(size, int) for size in shape)
+
+
 class EvidenceInferenceMixin:
     """Reconstruction calls and training for models built with ``infer_no_evidence=True``.
 
@@ -59,6 +63,17 @@ class EvidenceInferenceMixin:
                 f"it cannot be unsupervised; pass unsupervised=False (or leave it None)."
             )
         return unsupervised
+
+    def compute_output_shape(self, input_shape):
+        # A call on [x, evidence_mask] returns x with its unobserved entries filled in: x's shape.
+        if self.infer_no_evidence and is_input_and_mask(input_shape) and all(map(_is_shape, input_shape)):
+            return tuple(input_shape[0])
+        return super().compute_output_shape(input_shape)
+
+    def compute_output_spec(self, inputs, *args, **kwargs):
+        if self.infer_no_evidence and is_input_and_mask(inputs) and all(hasattr(t, "shape") for t in inputs):
+            return keras.KerasTensor(tuple(inputs[0].shape), dtype=self.compute_dtype)
+        return super().compute_output_spec(inputs, *args, **kwargs)
 
     def reconstruction(self, inputs, training=None):
         """The output of a call on ``[x, evidence_mask]``: ``x`` with the unobserved entries reconstructed."""
