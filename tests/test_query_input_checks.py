@@ -244,3 +244,17 @@ def test_queries_of_a_model_whose_leaves_are_in_a_nested_model_name_that_model()
             query(outer)
     # As the message says, the nested model answers, and gives the outer model's values.
     np.testing.assert_allclose(spn.log_likelihood(x), outer.predict(x, verbose=0).reshape(-1), rtol=1e-6)
+
+
+def test_queries_of_a_model_with_two_inputs_say_they_take_one():
+    # A list [x1, x2] was read as one array with a leading axis of 2 ("built for (None, 4) but got (2, 8, 4)").
+    first, second = keras.Input((2,)), keras.Input((2,))
+    leaf, regions = layers.NormalLeaf(num_components=2), layers.FlatToRegions(num_decomps=1)
+    scopes = keras.layers.Concatenate(axis=1)([leaf(regions(first)), leaf(regions(second))])
+    root = layers.RootSum(return_weighted_child_logits=False)(layers.DenseSum(1)(layers.ReduceProduct(4)(scopes)))
+    model = models.SumProductNetwork(inputs=[first, second], outputs=root, name="two")
+    x = np.random.default_rng(0).normal(size=(3, 2)).astype("float32")
+    assert model.predict([x, x], verbose=0).shape == (3, 1)
+    for query in (model.log_likelihood, model.complete, model.mpe):
+        with pytest.raises(ValueError, match=r"the queries take models of one input; SumProductNetwork 'two' has 2"):
+            query([x, x])

@@ -33,6 +33,14 @@ def query_input(model, x, owner):
     message can say what the query takes, instead of failing inside TensorFlow.
     """
     x = one_named_input(model, x)
+    model_inputs = getattr(model, "inputs", None) or []
+    if len(model_inputs) > 1 and not getattr(model, "original_form", False):
+        # A list of arrays would be read as one array with a leading axis per input.
+        raise ValueError(
+            f"{owner}: the queries take models of one input; {type(model).__name__} '{model.name}' has "
+            f"{len(model_inputs)}. Query a model whose single input holds all variables (e.g. concatenate the "
+            f"inputs with a keras.layers.Concatenate inside it), or use predict for the log-likelihoods."
+        )
     if isinstance(x, tf.data.Dataset):
         raise ValueError(
             f"{owner}: x must be an array or tensor shaped like the model input, got a tf.data.Dataset; pass its "
