@@ -83,6 +83,12 @@ def check_node_count(layer, num_nodes, formula, fix):
         )
 
 
+def is_shape(shape):
+    """Whether ``shape`` is a shape as Keras passes one to ``build`` / ``compute_output_shape``: a list or tuple
+    of sizes (ints, ``None`` for unknown ones)."""
+    return isinstance(shape, (list, tuple)) and all(size is None or isinstance(size, int) for size in shape)
+
+
 def sizes_conflict(given, expected):
     """Whether two shapes (``None`` for a size not known) differ in rank or in a size both know."""
     return len(given) != len(expected) or any(

@@ -10,7 +10,7 @@ from libspn_keras.layers.dense_sum import DenseSum
 from libspn_keras.layers.full_precision import keep_full_precision
 from libspn_keras.layers.root_sum import RootSum
 from libspn_keras.layers.temporal_dense_product import TemporalDenseProduct
-from libspn_keras.layers.validation import sizes_conflict
+from libspn_keras.layers.validation import is_shape, sizes_conflict
 from libspn_keras.models.dynamic_arguments import (
     ORIGINAL_NETWORKS,
     check_sequence_lens,
@@ -108,7 +108,7 @@ class DynamicSumProductNetwork(
 
     def build(self, input_shape):
         if self.original_form:
-            if not (isinstance(input_shape, (list, tuple)) and len(input_shape) == 2 and _is_shape(input_shape[0])):
+            if not (isinstance(input_shape, (list, tuple)) and len(input_shape) == 2 and is_shape(input_shape[0])):
                 raise ValueError(
                     f"DynamicSumProductNetwork '{self.name}' (0.6.0's form) is called on [x, sequence_lens]; got "
                     f"input shape {input_shape}."
@@ -302,7 +302,7 @@ class DynamicSumProductNetwork(
         if shape.rank is None or not isinstance(built, (list, tuple)) or isinstance(built[0], (list, tuple)):
             return
         given = tuple(None if size is None else int(size) for size in shape[2:])
-        if len(given) != len(built) - 1 or sizes_conflict(given, tuple(built[1:])):
+        if sizes_conflict(given, tuple(built[1:])):
             raise ValueError(
                 f"{label} was built for steps of shape {(None, *built[1:])} but got sequences of shape {tuple(shape)}. "
                 f"Feed sequences whose steps have the shape the model was built for."
@@ -363,7 +363,10 @@ def _first_tensor_shape(sample):
     while isinstance(sample, (list, tuple)) and sample:
         sample = sample[0]
     shape = getattr(sample, "shape", None)
-    return None if shape is None or getattr(shape, "rank", len(shape)) is None else tuple(shape)
+    # A TensorShape of unknown rank has no length (getattr's default would be evaluated anyway).
+    if shape is None or (isinstance(shape, tf.TensorShape) and shape.rank is None):
+        return None
+    return tuple(shape)
 
 
 def _sequence_shape(sample):
@@ -371,10 +374,6 @@ def _sequence_shape(sample):
     (also for a tensor without a time axis)."""
     shape = _first_tensor_shape(sample)
     return None if shape is None or len(shape) < 3 else shape
-
-
-def _is_shape(shape):
-    return isinstance(shape, (list, tuple)) and all(size is None or isinstance(size, int) for size in shape)
 
 
 def _masked(values, keep):

@@ -14,7 +14,7 @@ entries adds a loss of 0.
 import tensorflow as tf
 from tensorflow import keras
 
-from libspn_keras.layers.validation import check_bool
+from libspn_keras.layers.validation import check_bool, is_shape
 from libspn_keras.models.queries import reconstruct
 
 EVALUATE_FORM = (
@@ -26,10 +26,6 @@ EVALUATE_FORM = (
 def is_input_and_mask(inputs):
     """Whether ``inputs`` is the ``[x, evidence_mask]`` pair of an ``infer_no_evidence`` call."""
     return isinstance(inputs, (list, tuple)) and len(inputs) == 2
-
-
-def _is_shape(shape):
-    return isinstance(shape, (list, tuple)) and all(size is None or isinstance(size, int) for size in shape)
 
 
 class EvidenceInferenceMixin:
@@ -66,7 +62,7 @@ class EvidenceInferenceMixin:
 
     def compute_output_shape(self, input_shape):
         # A call on [x, evidence_mask] returns x with its unobserved entries filled in: x's shape.
-        if self.infer_no_evidence and is_input_and_mask(input_shape) and all(map(_is_shape, input_shape)):
+        if self.infer_no_evidence and is_input_and_mask(input_shape) and all(map(is_shape, input_shape)):
             return tuple(input_shape[0])
         return super().compute_output_shape(input_shape)
 

@@ -34,7 +34,7 @@ def query_input(model, x, owner):
     """
     x = one_named_input(model, x)
     model_inputs = getattr(model, "inputs", None) or []
-    if len(model_inputs) > 1 and not getattr(model, "original_form", False):
+    if len(model_inputs) > 1:
         # A list of arrays would be read as one array with a leading axis per input.
         raise ValueError(
             f"{owner}: the queries take models of one input; {type(model).__name__} '{model.name}' has "
