@@ -634,6 +634,32 @@ def test_functional_model_refuses_flat_input_after_training_and_stays_usable():
     model.fit(good, epochs=1, verbose=0)
 
 
+@pytest.mark.parametrize("jit_compile", [True, False])
+def test_model_of_two_inputs_refuses_another_shape_of_either_after_a_valid_call(jit_compile):
+    # The second input's shape was not checked: after a valid call, predict raised the leaf's raw assertion.
+    first, second = keras.Input((4,), name="first"), keras.Input((4,), name="second")
+    leaf, to_regions = layers.NormalLeaf(num_components=2), layers.FlatToRegions(num_decomps=1)
+    branches = [layers.ReduceProduct(num_factors=4)(leaf(to_regions(x))) for x in (first, second)]
+    outputs = layers.RootSum(return_weighted_child_logits=False)(keras.layers.Concatenate(axis=-1)(branches))
+    model = models.SumProductNetwork(inputs=[first, second], outputs=outputs, name="pair")
+    model.compile(optimizer="adam", jit_compile=jit_compile)
+    good = np.random.default_rng(3).normal(size=(8, 4)).astype("float32")
+    model.fit([good, good], epochs=1, verbose=0)
+    reference = model.predict([good, good], verbose=0)
+    before = snapshot(model)
+    built_for = r"'pair' was built for inputs? (\d )?of shapes? .*\(None, 4\)"
+    for bad in ([good, good[:, :3]], [good[:, :3], good], {"first": good, "second": good[:, :3]}):
+        with pytest.raises(ValueError, match=built_for):
+            model.predict(bad, verbose=0)
+        with pytest.raises(ValueError, match=built_for):
+            model.fit(bad, epochs=1, verbose=0)
+        with pytest.raises(ValueError, match=built_for):
+            model.evaluate(bad, verbose=0)
+    assert_same(before, snapshot(model))
+    np.testing.assert_array_equal(model.predict({"first": good, "second": good}, verbose=0), reference)
+    model.fit([good, good], epochs=1, verbose=0)
+
+
 # ------------------------------------------------------------------------------- 11.3 categories of integer models
 
 

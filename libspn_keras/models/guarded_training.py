@@ -34,6 +34,7 @@ from libspn_keras.models.input_shapes import (
     failed_shape_assertion,
     input_dtype,
     input_shape_matches,
+    input_shapes_match,
     one_named_input,
     refused_shape_message,
     with_known_input_shape,
@@ -319,12 +320,11 @@ class InputGuardMixin:
         if tf.distribute.has_strategy() or not leaves or not inputs:
             # Replicas would have to agree on skipping; the leaves' own assertions stop the step instead.
             return step(data)
-        x = tf.convert_to_tensor(inputs[0])
-        shape_ok = input_shape_matches(self, x)
+        shape_ok = input_shapes_match(self, inputs)
         valid = tf.logical_and(shape_ok, checked_inputs(self, given, raise_errors=self.invalid_batches == "raise"))
         labels_ok = self._labels_within_classes(data)
         valid = tf.logical_and(valid, labels_ok)
-        data = with_known_input_shape(self, data, x)
+        data = with_known_input_shape(self, data, inputs)
         counter = getattr(self, "_spn_refused_batches", None)
         if stopped is not None:
             valid = tf.logical_and(valid, tf.logical_not(stopped))
@@ -375,12 +375,11 @@ class InputGuardMixin:
         counter = getattr(self, "_spn_refused_inference_batches", None)
         if counter is None or tf.distribute.has_strategy() or not leaves or not inputs:
             return step(data)
-        x = tf.convert_to_tensor(inputs[0])
-        shape_ok = input_shape_matches(self, x)
+        shape_ok = input_shapes_match(self, inputs)
         refused = tf.cast(tf.logical_not(checked_inputs(self, given)), tf.int64)
         labels_ok = self._labels_within_classes(data)
         refused = tf.where(labels_ok, refused, LABELS_REFUSED)
-        data = with_known_input_shape(self, data, x)
+        data = with_known_input_shape(self, data, inputs)
         with tf.control_dependencies([counter.assign_add(tf.where(shape_ok, refused, SHAPE_REFUSED))]):
             if labels_ok is True:
                 return step(data)

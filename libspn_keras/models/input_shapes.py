@@ -13,19 +13,27 @@ SHAPE_REFUSED = 2**32
 LABELS_REFUSED = 2**20
 
 
+def _input_label(model, index):
+    """``"input"``, or ``"input <index>"`` for a model of several inputs (as the messages name it)."""
+    return "input" if len(getattr(model, "inputs", None) or []) <= 1 else f"input {index}"
+
+
 def refused_shape_message(model, count, what="nothing was written"):
     """What ``fit`` / ``evaluate`` / ``predict`` say after ``count`` batches of another shape than ``model``'s input."""
-    expected = (None, *model.inputs[0].shape[1:])
+    expected = [(None, *tensor.shape[1:]) for tensor in model.inputs]
+    built_for = f"input of shape {expected[0]}" if len(expected) == 1 else f"inputs of shapes {expected}"
     return (
-        f"{type(model).__name__} '{model.name}' was built for input of shape {expected}, but {count} batch(es) had "
+        f"{type(model).__name__} '{model.name}' was built for {built_for}, but {count} batch(es) had "
         f"another shape; {what} and the model is unchanged. Feed data of the shape the model was built for."
     )
 
 
-def _assertion_text(model):
+def _assertion_text(model, index=0):
     """The start of the graph assertion of :func:`input_shape_matches` (the model's name without quotes)."""
-    expected = tuple(model.inputs[0].shape[1:])
-    return f"{type(model).__name__} {model.name} was built for input of shape {(None, *expected)} but got shape"
+    expected = tuple(model.inputs[index].shape[1:])
+    return (
+        f"{type(model).__name__} {model.name} was built for {_input_label(model, index)} of shape {(None, *expected)}"
+    )
 
 
 def failed_shape_assertion(model, error):
@@ -34,21 +42,23 @@ def failed_shape_assertion(model, error):
     return (
         isinstance(error, tf.errors.InvalidArgumentError)
         and bool(getattr(model, "inputs", None))
-        and _assertion_text(model) in str(error)
+        and any(f"{_assertion_text(model, index)} but got shape" in str(error) for index in range(len(model.inputs)))
     )
 
 
-def input_shape_matches(model, x):
-    """Whether ``x`` has the shape ``model`` was built for (a scalar bool tensor), asserted in the graph.
+def input_shape_matches(model, x, index=0):
+    """Whether ``x`` has the shape ``model``'s input ``index`` was built for (a scalar bool tensor), asserted in the
+    graph.
 
     Raises:
         ValueError: When a size known at trace time differs (and eagerly).
     """
-    expected = tuple(model.inputs[0].shape[1:]) if getattr(model, "inputs", None) else None
-    if expected is None:
+    inputs = getattr(model, "inputs", None) or []
+    if index >= len(inputs):
         return tf.constant(True)
+    expected = tuple(inputs[index].shape[1:])
     label = f"{type(model).__name__} '{model.name}'"
-    message = f"{label} was built for input of shape {(None, *expected)} but got shape"
+    message = f"{label} was built for {_input_label(model, index)} of shape {(None, *expected)} but got shape"
     given = tuple(x.shape[1:]) if x.shape.rank is not None else None
     if given is not None:
         if x.shape.rank == 0 or sizes_conflict(given, expected):
@@ -62,37 +72,66 @@ def input_shape_matches(model, x):
         tf.equal(tf.size(shape), len(expected) + 1),
         tf.reduce_all(tf.equal(tf.gather(padded, known), tf.constant([expected[axis] for axis in known], tf.int64))),
     )
-    assertion = tf.debugging.Assert(matches, [_assertion_text(model), shape])
+    assertion = tf.debugging.Assert(matches, [f"{_assertion_text(model, index)} but got shape", shape])
     with tf.control_dependencies([assertion]):
         return tf.identity(matches)
 
 
-def with_known_input_shape(model, data, x):
-    """``data`` whose input ``x`` of partly unknown shape (a retraced step) gets the shape the model was built for.
+def input_shapes_match(model, inputs):
+    """Whether every tensor of ``inputs`` (in the order of ``model.inputs``) has the shape its input was built for
+    (a scalar bool tensor), as :func:`input_shape_matches` checks one."""
+    matches = tf.constant(True)
+    for index, x in enumerate(inputs):
+        matches = tf.logical_and(matches, input_shape_matches(model, tf.convert_to_tensor(x), index))
+    return matches
 
-    The step that uses it runs only where :func:`input_shape_matches` held, so tracing it with that shape
-    is safe, and the model's layers see a shape they can build on instead of failing while they trace.
+
+def with_known_input_shape(model, data, inputs):
+    """``data`` whose ``inputs`` (as :func:`~libspn_keras.models.leaf_inputs.flat_inputs` orders them) of partly
+    unknown shape (a retraced step) get the shapes the model was built for.
+
+    The step that uses it runs only where :func:`input_shapes_match` held, so tracing it with those shapes
+    is safe, and the model's layers see shapes they can build on instead of failing while they trace.
     The values are taken apart and put back without any op that could fail on another shape: graph
     optimizations may run it before the shape assertion, whose message must be the one the user sees. Nor
-    may the layers assert the shape of ``x`` itself (``tf.ensure_shape``): Grappler then takes that shape as
-    known and folds the check of :func:`input_shape_matches` to true, so a batch of another shape would run
+    may the layers assert the shape of an input itself (``tf.ensure_shape``): Grappler then takes that shape
+    as known and folds the check of :func:`input_shape_matches` to true, so a batch of another shape would run
     the step.
     """
+    model_inputs = getattr(model, "inputs", None) or []
     x_data, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-    if not getattr(model, "inputs", None) or keras.tree.is_nested(x_data):
+    if not model_inputs or len(inputs) != len(model_inputs):
         return data
+    given = [tf.convert_to_tensor(x) for x in inputs]
+    shaped = [_with_known_shape(x, tensor.shape[1:]) for x, tensor in zip(given, model_inputs)]
+    if all(new is old for new, old in zip(shaped, given)):
+        return data
+    names = [tensor.name for tensor in model_inputs]
+    if not keras.tree.is_nested(x_data):
+        x_data = shaped[0]
+    elif isinstance(x_data, dict) and set(names) <= set(x_data):
+        x_data = dict(x_data, **dict(zip(names, shaped)))
+    elif isinstance(x_data, (list, tuple)) and len(x_data) == len(shaped):
+        x_data = type(x_data)(shaped)
+    else:
+        return data
+    return keras.utils.pack_x_y_sample_weight(x_data, y, sample_weight)
+
+
+def _with_known_shape(x, expected):
+    """``x`` reshaped to ``[batch, *expected]`` without an op that could fail (see :func:`with_known_input_shape`),
+    or ``x`` itself where its shape is known or ``expected`` is not."""
     if x.shape.rank is not None and x.shape[1:].is_fully_defined():
-        return data
-    expected = model.inputs[0].shape[1:]
+        return x
     if any(size is None for size in expected):
-        return data
+        return x
     batch = tf.concat([tf.shape(x), [1]], axis=0)[0]
     needed = batch * math.prod(expected)
     flat = tf.reshape(x, [-1])[:needed]
     flat = tf.pad(flat, [[0, needed - tf.size(flat)]])
     shaped = tf.reshape(flat, tf.concat([[batch], expected], axis=0))
     shaped.set_shape((None, *expected))
-    return keras.utils.pack_x_y_sample_weight(shaped, y, sample_weight)
+    return shaped
 
 
 def input_dtype(model):
