@@ -279,3 +279,15 @@ def test_dynamic_spns_answer_in_batches_of_sequences():
         model.complete([x, lens], evidence_mask=np.ones((9, MAX_STEPS, 2), bool), batch_size=3)
     with pytest.raises(ValueError, match="batch_size"):
         model.log_likelihood([x, lens], batch_size=0)
+
+
+@pytest.mark.parametrize("jit_compile", [True, False])
+def test_data_without_rows_gives_outputs_without_rows(jit_compile):
+    # Keras's own predict loop raised UnboundLocalError for arrays of 0 rows.
+    model = rat_spn(jit_compile)
+    empty = evidence(4)[:0]
+    assert model.predict(empty, verbose=0).shape == (0, *model.compute_output_shape((None, NUM_VARS))[1:])
+    assert model.log_likelihood(empty).shape == (0,)
+    assert model.complete(empty).shape == (0, NUM_VARS)
+    x = evidence(5)
+    np.testing.assert_allclose(model.predict(x, verbose=0)[:, 0], marginals_by_enumeration(model, x), atol=1e-5)

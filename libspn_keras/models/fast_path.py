@@ -82,6 +82,15 @@ def data_input_shape(sample):
     return keras.tree.map_structure(lambda leaf: (None, *tuple(leaf.shape)[1:]), sample)
 
 
+def holds_no_rows(data):
+    """Whether ``data`` is arrays or tensors (or a list or dict of them) that all have 0 rows."""
+    if isinstance(data, (tf.data.Dataset, keras.utils.PyDataset, types.GeneratorType)):
+        return False
+    arrays = keras.tree.flatten(data)
+    shapes = [tuple(array.shape) for array in arrays if isinstance(array, (np.ndarray, tf.Tensor))]
+    return bool(arrays) and len(shapes) == len(arrays) and all(shape[:1] == (0,) for shape in shapes)
+
+
 def with_a_sample(data):
     """``(data, sample)``: ``data`` to use in its place, and the ``x`` of one of its batches (``None`` if none).
 
@@ -190,6 +199,9 @@ class FastPathMixin(IteratorReleaseMixin):
 
     def predict(self, x, *args, **kwargs):
         x = self._prepare_for_data(x, "predict_function")
+        if holds_no_rows(x):
+            # Keras's predict loop fails on arrays without rows (UnboundLocalError); one call gives the empty outputs.
+            return self.predict_on_batch(x)
         return super().predict(x, *args, **kwargs)
 
     def train_on_batch(self, x, *args, **kwargs):
