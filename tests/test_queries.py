@@ -794,3 +794,17 @@ def test_sampling_through_a_sample_wise_normalizer_is_refused():
         model.sample(2)
     completed = model.complete(np.array([[0.5, np.nan, 2.0]], "float32"))
     assert np.isfinite(completed).all()
+
+
+def test_queries_refuse_a_model_with_another_layer_before_its_leaf():
+    # A Dense layer before the leaf makes the SPN a density over its outputs: the input cannot be marginalized.
+    inputs = keras.Input((4,))
+    features = keras.layers.Dense(4, name="features")(inputs)
+    x = layers.NormalLeaf(num_components=2)(layers.FlatToRegions(num_decomps=1)(features))
+    root = layers.RootSum(return_weighted_child_logits=False)
+    model = models.SumProductNetwork(inputs, root(layers.ReduceProduct(num_factors=4)(x)))
+    data = np.random.default_rng(0).normal(size=(3, 4)).astype("float32")
+    assert model.predict(data, verbose=0).shape == (3, 1)
+    for query in (model.log_likelihood, model.complete, model.mpe):
+        with pytest.raises(ValueError, match="found Dense 'features'.*neither marginalize nor fill in.*predict"):
+            query(data)

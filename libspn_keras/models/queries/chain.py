@@ -42,7 +42,9 @@ def split_at_leaf(model):
         if not isinstance(layer, PRE_LEAF_LAYERS):
             raise ValueError(
                 f"Model '{model.name}': queries support only FlatToRegions, NormalizeStandardScore and InputDropout "
-                f"before the leaf, found {type(layer).__name__} '{layer.name}'."
+                f"before the leaf, found {type(layer).__name__} '{layer.name}'. Other layers change what the leaves "
+                f"model, so the queries could neither marginalize nor fill in entries of the input; model.predict(x) "
+                f"gives the model's output on complete inputs."
             )
     return layers[:index], layers[index], layers[index + 1 :]
 

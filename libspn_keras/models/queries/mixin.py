@@ -36,6 +36,12 @@ class QueryMixin:
             batch_size: Rows per call of the model (an int); by default as many
                 as fit about 2 GiB of layer outputs (see
                 :mod:`~libspn_keras.models.queries.batches`).
+
+        Raises:
+            ValueError: For a model with other layers before its leaf than
+                ``FlatToRegions``, ``NormalizeStandardScore`` and
+                ``InputDropout`` (as for every query), and for input the
+                leaves refuse.
         """
         x = query_input(self, x, f"{self.name}.log_likelihood")
         x = tf.cast(x, query_dtype(x.dtype, self))
