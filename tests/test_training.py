@@ -1,5 +1,7 @@
 """Training through Keras: generative, discriminative and joint losses, XLA, and the sum-op plumbing."""
 
+import warnings
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -485,6 +487,22 @@ def test_compile_takes_one_metric_object():
     assert history["llh"][0] == pytest.approx(-history["loss"][0], rel=1e-5)
     model.compile(weighted_metrics=metrics.LogLikelihood(name="weighted_llh"))
     assert "weighted_llh" in model.evaluate(x, verbose=0, return_dict=True)
+
+
+def test_labels_given_to_a_model_compiled_without_a_loss_are_named_in_a_warning():
+    # The default loss is NegativeLogLikelihood, which sums the classes out: labels reach only the metrics.
+    x = two_cluster_images(16, seed=5)
+    y = np.arange(16) % 2
+    model = spn_model("grad")
+    model.compile(optimizer="adam")
+    with pytest.warns(UserWarning, match="compiled without a loss.*NegativeLogJoint"):
+        model.fit(x, y, verbose=0)
+    model.compile(optimizer="adam", loss=losses.NegativeLogLikelihood())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        model.fit(x, y, verbose=0)
+        model.compile(optimizer="adam")
+        model.fit(x, verbose=0)
 
 
 def test_compile_without_an_optimizer_evaluates_and_refuses_to_train():

@@ -1,5 +1,7 @@
 """Training without labels for SPN models, with the checks and distribution handling every SPN model shares."""
 
+import warnings
+
 import numpy as np
 import tensorflow as tf
 from tensorflow import keras
@@ -66,7 +68,9 @@ class UnsupervisedTrainingMixin:
     def compile(
         self, optimizer="rmsprop", loss=None, metrics=None, weighted_metrics=None, jit_compile="auto", **kwargs
     ):
-        if loss is None and self.unsupervised:
+        # Kept to warn when fit is given labels that this default loss ignores.
+        self._spn_default_loss = loss is None and self.unsupervised
+        if self._spn_default_loss:
             loss = NegativeLogLikelihood()
         super().compile(
             optimizer=optimizer,
@@ -89,6 +93,14 @@ class UnsupervisedTrainingMixin:
             # Before Keras traces the step, so that the message is not buried in a traceback of the trace; the
             # step checks again for models that the first batch builds.
             check_optimizer_can_train(self)
+        if y is not None and getattr(self, "_spn_default_loss", False):
+            warnings.warn(
+                f"{type(self).__name__} '{self.name}' was compiled without a loss, so fit trains on "
+                f"NegativeLogLikelihood, log p(x) with the classes summed out, and the labels y only reach the "
+                f"metrics. To train on them, compile with loss=libspn_keras.losses.NegativeLogJoint() (generative) "
+                f"or a cross-entropy on the class roots (discriminative).",
+                stacklevel=2,
+            )
         return super().fit(x, self._labels_for_sample_weight(y, kwargs.get("sample_weight")), *args, **kwargs)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
