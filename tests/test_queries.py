@@ -808,3 +808,94 @@ def test_queries_refuse_a_model_with_another_layer_before_its_leaf():
     for query in (model.log_likelihood, model.complete, model.mpe):
         with pytest.raises(ValueError, match="found Dense 'features'.*neither marginalize nor fill in.*predict"):
             query(data)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Queries conditioned on a class: a RAT-SPN with 3 class roots over 4 binary variables, against its joint table.
+
+
+def class_root_model(jit_compile=True):
+    keras.utils.set_random_seed(5)
+    model = models.build_rat_spn(
+        num_vars=4, depth=2, num_decomps=2, num_input_distributions=2, num_sums=2, num_classes=3
+    )
+    randomize_accumulators(model, np.random.default_rng(5))
+    model.compile(optimizer="adam", jit_compile=jit_compile)
+    return model
+
+
+@pytest.mark.parametrize("jit_compile", [True, False])
+def test_sampling_one_class_draws_from_its_conditional(jit_compile):
+    model = class_root_model(jit_compile)
+    table = all_binary(4)
+    joint = np.exp(model.predict(table, verbose=0).astype(np.float64))  # p(x, y) [16, 3]
+    conditionals = joint / joint.sum(axis=0)
+    for label in range(3):
+        samples = model.sample(20000, seed=label, labels=label)
+        assert samples.shape == (20000, 4) and samples.dtype == np.int32
+        frequencies = empirical(samples)
+        distances = [total_variation(frequencies, conditionals[:, c]) for c in range(3)]
+        assert distances[label] < 0.02, distances
+        assert distances[label] < min(d for c, d in enumerate(distances) if c != label) / 3, distances
+    # One label per row: each row from its own class.
+    mixed = model.sample(30000, seed=3, labels=np.arange(30000) % 3)
+    for label in range(3):
+        assert total_variation(empirical(mixed[label::3]), conditionals[:, label]) < 0.025
+
+
+def test_completion_given_a_class_matches_the_class_conditional_posterior():
+    model = class_root_model()
+    table = all_binary(4)
+    joint = np.exp(model.predict(table, verbose=0).astype(np.float64))
+    patterns = np.array(list(itertools.product([-1, 0, 1], repeat=4)), np.int32)
+    for label in range(3):
+        completed = model.complete(patterns, labels=label)
+        for pattern, completion in zip(patterns, completed):
+            consistent = np.all((pattern < 0) | (table == pattern), axis=1)
+            weights = joint[consistent, label]
+            ones = (weights[:, None] * table[consistent]).sum(axis=0) / weights.sum()
+            expected = np.where(pattern < 0, (ones > 0.5).astype(np.int32), pattern)
+            # Posterior marginals within 1e-4 of one half could round either way in float32.
+            decided = np.abs(ones - 0.5) > 1e-4
+            np.testing.assert_array_equal(completion[decided], expected[decided], err_msg=f"{pattern}, class {label}")
+
+
+def test_mpe_given_a_class_attains_that_class_roots_max_product():
+    model = class_root_model()
+    viterbi = max_product(model)
+    table = all_binary(4)
+    all_values = viterbi(table).numpy()  # [16, 3]: the best tree's value under each class root
+    patterns = np.array(list(itertools.product([-1, 0, 1], repeat=4)), np.int32)
+    for label in range(3):
+        completions = model.mpe(patterns, seed=1, labels=np.full([len(patterns), 1], label))
+        for pattern, completion in zip(patterns, completions):
+            observed = pattern >= 0
+            assert np.all(completion[observed] == pattern[observed])
+            best = all_values[np.all(~observed | (table == pattern), axis=1), label].max()
+            value = viterbi(completion[None]).numpy()[0, label]
+            np.testing.assert_allclose(value, best, atol=1e-5, err_msg=f"evidence {pattern}, class {label}")
+
+
+@pytest.mark.parametrize(
+    "labels, message",
+    [
+        (3, r"lie in 0 to 2 \(the model's 3 class roots\)"),
+        (-1, "lie in 0 to 2"),
+        (1.0, "integer class indices"),
+        (True, "integer class indices"),
+        ([0, 1], r"one per sample \(3\), got shape \(2,\)"),
+    ],
+)
+def test_invalid_labels_are_refused(labels, message):
+    model = class_root_model()
+    x = np.full((3, 4), -1, np.int32)
+    with pytest.raises(ValueError, match=message):
+        model.complete(x, labels=labels)
+    with pytest.raises(ValueError, match=message):
+        model.sample(3, labels=labels)
+
+
+def test_labels_are_refused_by_a_model_of_one_root():
+    model, _ = build_rat(3)
+    with pytest.raises(ValueError, match="labels pick one of a model's class roots.*has one root"):
+        model.sample(4, labels=0)

@@ -12,6 +12,7 @@ from libspn_keras.models.queries.chain import copies_per_input, from_inputs, lea
 from libspn_keras.models.queries.evidence import (
     check_leaf_values,
     check_sample_statistics,
+    checked_labels,
     mark_missing,
     missing_mask,
     query_dtype,
@@ -95,19 +96,21 @@ def _components(leaf, method, num_samples):
 
 
 def _signal_and_root(layers, method):
-    def signal_and_root(x):
-        signal, _, root = leaf_signal(layers, x, method)
+    def signal_and_root(x, *labels):
+        signal, _, root = leaf_signal(layers, x, method, labels=labels[0] if labels else None)
         return signal, root
 
     return signal_and_root
 
 
-def complete(model, x, evidence_mask=None, method="posterior_marginal", seed=None, batch_size=None):
+def complete(model, x, evidence_mask=None, method="posterior_marginal", seed=None, batch_size=None, labels=None):
     """Fills the missing entries of ``x``; see :meth:`~libspn_keras.models.queries.QueryMixin.complete`."""
+    owner = f"{model.name}.complete"
     if method not in COMPLETION_METHODS:
-        raise ValueError(f"{model.name}.complete: method must be one of {COMPLETION_METHODS}, got {method!r}.")
-    rows = query_batch_size(model, batch_size, f"{model.name}.complete", signal=True)
-    x = query_input(model, x, f"{model.name}.complete")
+        raise ValueError(f"{owner}: method must be one of {COMPLETION_METHODS}, got {method!r}.")
+    rows = query_batch_size(model, batch_size, owner, signal=True)
+    x = query_input(model, x, owner)
+    labels = checked_labels(model, labels, x, owner)
     # A dynamic SPN's query chain holds the sequence lengths of the whole call: it completes all rows at once.
     if x.shape.rank and x.shape[0] > rows and not callable(getattr(model, "query_chain", None)):
         # The whole input's shape and mask are checked here: errors name the input, not a batch, and the batches
@@ -115,17 +118,20 @@ def complete(model, x, evidence_mask=None, method="posterior_marginal", seed=Non
         input_shape_matches(model, x)
         leaf = split_at_leaf(model)[1]
         missing = missing_mask(tf.cast(x, query_dtype(x.dtype, model)), leaf, evidence_mask, name=model.name)
+
+        def complete_part(part, observed, *part_labels):
+            return _complete_batch(model, part, observed, method, rows, *part_labels)
+
         with random_source(seed):
-            completed = in_batches(
-                lambda part, mask: _complete_batch(model, part, mask, method, rows), [x, tf.logical_not(missing)], rows
-            )
+            completed = in_batches(complete_part, [x, tf.logical_not(missing), *labels], rows)
         return np.asarray(completed)
     with random_source(seed):
-        return _complete_batch(model, x, evidence_mask, method, rows)
+        return _complete_batch(model, x, evidence_mask, method, rows, *labels)
 
 
-def _complete_batch(model, x, evidence_mask, method, batch_size):
-    """:func:`complete` on one batch of rows, inside the caller's random source."""
+def _complete_batch(model, x, evidence_mask, method, batch_size, *labels):
+    """:func:`complete` on one batch of rows, inside the caller's random source (``labels``: none, or the class of
+    every row)."""
     given = x
     x = tf.cast(x, query_dtype(x.dtype, model))
     layers = split_at_leaf(model)
@@ -139,15 +145,16 @@ def _complete_batch(model, x, evidence_mask, method, batch_size):
     # this call: a kept trace would answer with the first call's.
     if not callable(getattr(model, "query_chain", None)):
         random = method != "posterior_marginal"
-        query = compiled_query(model, f"{method}_signal", _signal_and_root(layers, method), random=random)
-        signal, root = in_batches(query, [marked], batch_size, pad=query.jit_compile)
+        key = f"{method}_signal" + ("_of_labels" if labels else "")
+        query = compiled_query(model, key, _signal_and_root(layers, method), random=random)
+        signal, root = in_batches(query, [marked, *labels], batch_size, pad=query.jit_compile)
         normalization = leaf_input(pre, marked)[1]
     else:
-        signal, normalization, root = leaf_signal(layers, marked, method)
+        signal, normalization, root = leaf_signal(layers, marked, method, labels=labels[0] if labels else None)
     if not np.all(np.isfinite(root.numpy())):
         raise ValueError(
-            f"{model.name}.complete: the evidence of some samples has probability zero under the model, so no "
-            f"completion exists for them."
+            f"{model.name}.complete: the evidence of some samples has probability zero under the model"
+            f"{' and their class' if labels else ''}, so no completion exists for them."
         )
     if leaf.is_categorical:
         category = tf.argmax(to_inputs(signal, pre), axis=-1, output_type=tf.int32)

@@ -95,6 +95,55 @@ def empty_evidence(model, num_samples):
     return tf.fill(shape, missing_value(query_dtype(input_dtype(model))))
 
 
+def class_roots(model):
+    """The number of root outputs per sample of ``model`` (its class roots), or ``None`` where that is unknown."""
+    try:
+        shape = model.outputs[0].shape[1:]
+    except (AttributeError, IndexError, TypeError, ValueError):  # a model without functional outputs
+        return None
+    return int(np.prod(shape)) if all(size is not None for size in shape) else None
+
+
+def checked_labels(model, labels, x, owner):
+    """``[]`` without ``labels``, else ``[int32 [batch]]``: the class root each row of ``x`` is conditioned on.
+
+    One label serves every row; ``[batch]`` or ``[batch, 1]`` give one per row.
+
+    Raises:
+        ValueError: For a model without class roots, labels that are not
+            integers, not one per row, or outside the class roots.
+    """
+    if labels is None:
+        return []
+    classes = class_roots(model)
+    if classes is None or classes < 2:
+        roots = "one root" if classes == 1 else "no class roots"
+        raise ValueError(
+            f"{owner}: labels pick one of a model's class roots, and {type(model).__name__} '{model.name}' has "
+            f"{roots}; leave labels out (or build the model with class roots, e.g. build_rat_spn(num_classes=...))."
+        )
+    values = np.asarray(labels)
+    if values.dtype == bool or not np.issubdtype(values.dtype, np.integer):
+        raise ValueError(
+            f"{owner}: labels must be integer class indices (0 to {classes - 1}), got dtype {values.dtype.name}."
+        )
+    rows = int(x.shape[0])
+    if values.ndim == 0:
+        values = np.full([rows], values)
+    elif values.shape == (rows, 1):  # labels as Keras's sparse losses take them
+        values = values.reshape(rows)
+    if values.shape != (rows,):
+        raise ValueError(
+            f"{owner}: labels must be one class index, or one per sample ({rows}), got shape {np.shape(labels)}."
+        )
+    if values.size and (values.min() < 0 or values.max() >= classes):
+        raise ValueError(
+            f"{owner}: labels must lie in 0 to {classes - 1} (the model's {classes} class roots), got "
+            f"{values.min()} to {values.max()}."
+        )
+    return [tf.constant(values, tf.int32)]
+
+
 def check_num_samples(name, num_samples, argument="num_samples"):
     """``num_samples`` as an int >= 1; raises ``ValueError`` naming the ``argument`` otherwise."""
     return check_int(name, argument, num_samples, minimum=1)

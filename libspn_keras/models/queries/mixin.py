@@ -12,6 +12,7 @@ from libspn_keras.models.queries.completion import complete, reconstruct
 from libspn_keras.models.queries.evidence import (
     check_leaf_values,
     check_num_samples,
+    checked_labels,
     empty_evidence,
     input_dtype,
     mark_missing,
@@ -59,7 +60,7 @@ class QueryMixin:
             output = self(x, training=False)
         return tf.reduce_logsumexp(tf.reshape(output, [tf.shape(output)[0], -1]), axis=-1)
 
-    def complete(self, x, evidence_mask=None, method="posterior_marginal", seed=None, batch_size=None):
+    def complete(self, x, evidence_mask=None, method="posterior_marginal", seed=None, batch_size=None, labels=None):
         """Fills in missing entries of ``x`` (NaN, negative category, or ``evidence_mask`` False).
 
         Args:
@@ -78,22 +79,39 @@ class QueryMixin:
             batch_size: Rows per pass through the model (an int), as for
                 :meth:`log_likelihood`. Draws depend on it where ``x`` has
                 more rows than one batch.
+            labels: Optional class of the samples, for a model with class
+                roots: one int for every row, or one per row (``[batch]``).
+                The query is then conditioned on the class as well, e.g.
+                ``p(missing | evidence, y)`` for ``"sample"``; by default
+                the classes are summed out (posterior marginals and
+                sampling) or maximized over (MPE).
 
         Returns:
             A NumPy array shaped like ``x``, with the observed entries unchanged.
         """
-        return complete(self, x, evidence_mask=evidence_mask, method=method, seed=seed, batch_size=batch_size)
+        return complete(
+            self, x, evidence_mask=evidence_mask, method=method, seed=seed, batch_size=batch_size, labels=labels
+        )
 
-    def mpe(self, x, evidence_mask=None, seed=None, batch_size=None):
-        """Most probable explanation of the missing entries: ``complete(x, method="mpe")`` (``seed`` breaks ties)."""
-        return complete(self, x, evidence_mask=evidence_mask, method="mpe", seed=seed, batch_size=batch_size)
+    def mpe(self, x, evidence_mask=None, seed=None, batch_size=None, labels=None):
+        """Most probable explanation of the missing entries: ``complete(x, method="mpe")`` (``seed`` breaks ties;
+        ``labels`` as for :meth:`complete`)."""
+        return complete(
+            self, x, evidence_mask=evidence_mask, method="mpe", seed=seed, batch_size=batch_size, labels=labels
+        )
 
-    def sample(self, num_samples, seed=None, batch_size=None):
-        """``num_samples`` unconditional samples shaped like the model input (``seed`` and ``batch_size`` as for
-        :meth:`complete`)."""
+    def sample(self, num_samples, seed=None, batch_size=None, labels=None):
+        """``num_samples`` samples shaped like the model input (``seed`` and ``batch_size`` as for :meth:`complete`).
+
+        Unconditional by default; with ``labels`` (one int, or one per
+        sample) drawn from ``p(x | y)`` of those classes, for a model with
+        class roots.
+        """
         num_samples = check_num_samples(f"{self.name}.sample", num_samples)
         query_batch_size(self, batch_size, f"{self.name}.sample")  # checked here, for a message naming sample
-        samples = complete(self, empty_evidence(self, num_samples), method="sample", seed=seed, batch_size=batch_size)
+        evidence = empty_evidence(self, num_samples)
+        checked_labels(self, labels, evidence, f"{self.name}.sample")  # checked here, for a message naming sample
+        samples = complete(self, evidence, method="sample", seed=seed, batch_size=batch_size, labels=labels)
         return samples.astype(input_dtype(self).as_numpy_dtype)
 
     def zero_evidence_inference(self, size, seed=None, batch_size=None):

@@ -23,13 +23,19 @@ SIGNAL_SUM_OPS = {
 }
 
 
-def root_value(output, method):
+def root_value(output, method, labels=None):
     """Per-sample scalar whose gradient starts the signal from the root outputs ``[batch, classes]``.
 
     The log-sum over classes for posterior marginals, one class (the largest,
     or one drawn) for MPE and sampling, and, for the model's own sum ops
     (``method=None``), the sum of the outputs as libspn-keras 0.6.0 did.
+    With ``labels`` (int32 ``[batch]``) every method starts at the root of
+    each sample's class, ``log p(x, y)``: the queries are then conditioned on
+    the class as well as on the evidence.
     """
+    if labels is not None:
+        chosen = tf.equal(tf.range(tf.shape(output)[-1]), tf.expand_dims(tf.cast(labels, tf.int32), -1))
+        return tf.reduce_sum(tf.where(chosen, output, tf.zeros_like(output)), axis=-1)
     if method == "posterior_marginal":
         return log_sum_exp(output, axis=-1)
     if method is None:
@@ -42,7 +48,7 @@ def root_value(output, method):
     return tf.reduce_sum(tf.where(choice > 0, output, tf.zeros_like(output)), axis=-1)
 
 
-def leaf_signal(layers, x, method, training=None):
+def leaf_signal(layers, x, method, training=None, labels=None):
     """Signal ``[batch, *cells, K]`` at the leaf outputs, with the normalization and the root values.
 
     Args:
@@ -51,6 +57,8 @@ def leaf_signal(layers, x, method, training=None):
         method: A key of ``SIGNAL_SUM_OPS``, whose sum op every sum layer
             uses for the query, or ``None`` for the layers' own sum ops.
         training: Passed to the layers above the leaf that take it.
+        labels: Optional int32 ``[batch]``: the class root each sample's
+            signal starts from (see :func:`root_value`).
 
     Returns:
         ``(signal, normalization, root)``: ``normalization`` is
@@ -69,6 +77,6 @@ def leaf_signal(layers, x, method, training=None):
         tape.watch(leaf_output)
         with sum_ops_replaced(post, sum_op):
             output = run_layers(post, leaf_output, training=training)
-        root = root_value(tf.reshape(output, [tf.shape(output)[0], -1]), method)
+        root = root_value(tf.reshape(output, [tf.shape(output)[0], -1]), method, labels)
         total = tf.reduce_sum(root)
     return tape.gradient(total, leaf_output), normalization, root
