@@ -899,3 +899,15 @@ def test_labels_are_refused_by_a_model_of_one_root():
     model, _ = build_rat(3)
     with pytest.raises(ValueError, match="labels pick one of a model's class roots.*has one root"):
         model.sample(4, labels=0)
+
+
+def test_labels_for_no_rows_and_for_a_class_of_prior_zero():
+    model = class_root_model()
+    assert model.complete(np.zeros((0, 4), np.int32), labels=[]).shape == (0, 4)
+    root = model.layers[-1]
+    accumulators = root.accumulators.numpy()
+    accumulators[1] = -np.inf if root.logspace_accumulators else 0.0  # p(y = 1) = 0
+    root.accumulators.assign(accumulators)
+    with pytest.raises(ValueError, match=r"\.sample: .*or their class \(a class root of prior weight 0\)"):
+        model.sample(4, labels=1)
+    assert model.sample(4, labels=2, seed=0).shape == (4, 4)

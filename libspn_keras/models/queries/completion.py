@@ -103,9 +103,12 @@ def _signal_and_root(layers, method):
     return signal_and_root
 
 
-def complete(model, x, evidence_mask=None, method="posterior_marginal", seed=None, batch_size=None, labels=None):
-    """Fills the missing entries of ``x``; see :meth:`~libspn_keras.models.queries.QueryMixin.complete`."""
-    owner = f"{model.name}.complete"
+def complete(
+    model, x, evidence_mask=None, method="posterior_marginal", seed=None, batch_size=None, labels=None, owner=None
+):
+    """Fills the missing entries of ``x``; see :meth:`~libspn_keras.models.queries.QueryMixin.complete` (``owner``
+    names the query in errors, by default ``<model>.complete``)."""
+    owner = owner or f"{model.name}.complete"
     if method not in COMPLETION_METHODS:
         raise ValueError(f"{owner}: method must be one of {COMPLETION_METHODS}, got {method!r}.")
     rows = query_batch_size(model, batch_size, owner, signal=True)
@@ -120,16 +123,16 @@ def complete(model, x, evidence_mask=None, method="posterior_marginal", seed=Non
         missing = missing_mask(tf.cast(x, query_dtype(x.dtype, model)), leaf, evidence_mask, name=model.name)
 
         def complete_part(part, observed, *part_labels):
-            return _complete_batch(model, part, observed, method, rows, *part_labels)
+            return _complete_batch(model, part, observed, method, rows, owner, *part_labels)
 
         with random_source(seed):
             completed = in_batches(complete_part, [x, tf.logical_not(missing), *labels], rows)
         return np.asarray(completed)
     with random_source(seed):
-        return _complete_batch(model, x, evidence_mask, method, rows, *labels)
+        return _complete_batch(model, x, evidence_mask, method, rows, owner, *labels)
 
 
-def _complete_batch(model, x, evidence_mask, method, batch_size, *labels):
+def _complete_batch(model, x, evidence_mask, method, batch_size, owner, *labels):
     """:func:`complete` on one batch of rows, inside the caller's random source (``labels``: none, or the class of
     every row)."""
     given = x
@@ -153,8 +156,9 @@ def _complete_batch(model, x, evidence_mask, method, batch_size, *labels):
         signal, normalization, root = leaf_signal(layers, marked, method, labels=labels[0] if labels else None)
     if not np.all(np.isfinite(root.numpy())):
         raise ValueError(
-            f"{model.name}.complete: the evidence of some samples has probability zero under the model"
-            f"{' and their class' if labels else ''}, so no completion exists for them."
+            f"{owner}: the evidence of some samples"
+            f"{', or their class (a class root of prior weight 0)' if labels else ''} has probability zero under "
+            f"the model, so no completion exists for them."
         )
     if leaf.is_categorical:
         category = tf.argmax(to_inputs(signal, pre), axis=-1, output_type=tf.int32)
@@ -168,5 +172,5 @@ def _complete_batch(model, x, evidence_mask, method, batch_size, *labels):
     filled = tf.cast(tf.cast(tf.reshape(filled, tf.shape(x)), x.dtype), given.dtype)
     result = tf.where(missing, filled, given)
     if result.dtype.is_floating and not np.all(np.isfinite(result.numpy())):
-        raise ValueError(f"{model.name}.complete: the completion produced non-finite values.")
+        raise ValueError(f"{owner}: the completion produced non-finite values.")
     return result.numpy()

@@ -123,6 +123,8 @@ def checked_labels(model, labels, x, owner):
             f"{roots}; leave labels out (or build the model with class roots, e.g. build_rat_spn(num_classes=...))."
         )
     values = np.asarray(labels)
+    if values.size == 0:  # np.asarray([]) is float
+        values = values.astype(np.int32)
     if values.dtype == bool or not np.issubdtype(values.dtype, np.integer):
         raise ValueError(
             f"{owner}: labels must be integer class indices (0 to {classes - 1}), got dtype {values.dtype.name}."

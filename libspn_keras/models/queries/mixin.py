@@ -12,7 +12,6 @@ from libspn_keras.models.queries.completion import complete, reconstruct
 from libspn_keras.models.queries.evidence import (
     check_leaf_values,
     check_num_samples,
-    checked_labels,
     empty_evidence,
     input_dtype,
     mark_missing,
@@ -110,8 +109,15 @@ class QueryMixin:
         num_samples = check_num_samples(f"{self.name}.sample", num_samples)
         query_batch_size(self, batch_size, f"{self.name}.sample")  # checked here, for a message naming sample
         evidence = empty_evidence(self, num_samples)
-        checked_labels(self, labels, evidence, f"{self.name}.sample")  # checked here, for a message naming sample
-        samples = complete(self, evidence, method="sample", seed=seed, batch_size=batch_size, labels=labels)
+        samples = complete(
+            self,
+            evidence,
+            method="sample",
+            seed=seed,
+            batch_size=batch_size,
+            labels=labels,
+            owner=f"{self.name}.sample",
+        )
         return samples.astype(input_dtype(self).as_numpy_dtype)
 
     def zero_evidence_inference(self, size, seed=None, batch_size=None):
