@@ -1,6 +1,7 @@
 """Saving and loading EM-mode RAT-SPNs, continuing EM training after loading, and bad region-layer input."""
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -200,6 +201,15 @@ def test_em_optimizer_rejects_bad_accumulate_batches():
     for bad in (0, -1, 1.5):
         with pytest.raises(ValueError, match="accumulate_batches"):
             optimizers.OnlineExpectationMaximization(accumulate_batches=bad)
+
+
+def test_em_optimizer_warns_that_clipping_changes_its_steps():
+    for clipping in ({"clipnorm": 1.0}, {"clipvalue": 0.5}, {"global_clipnorm": 1.0}):
+        with pytest.warns(UserWarning, match=f"{next(iter(clipping))} would clip the EM counts"):
+            optimizers.OnlineExpectationMaximization(0.1, **clipping)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        optimizers.OnlineExpectationMaximization(0.1)
 
 
 def test_factors_that_cannot_cover_the_scopes():

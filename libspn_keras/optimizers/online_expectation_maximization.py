@@ -143,6 +143,14 @@ class OnlineExpectationMaximization(keras.optimizers.Optimizer):
             )
         accumulate_batches = positive_int("OnlineExpectationMaximization", "accumulate_batches", accumulate_batches)
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        clipped = [argument for argument in ("clipnorm", "clipvalue", "global_clipnorm") if kwargs.get(argument)]
+        if clipped:
+            warnings.warn(
+                f"OnlineExpectationMaximization: {' and '.join(clipped)} would clip the EM counts as if they were "
+                f"gradients, so a step no longer moves towards the EM estimate (0.6.0 clipped its normalized counts, "
+                f"with other numbers). Leave clipping out for EM.",
+                stacklevel=2,
+            )
         self._keep_variable_learning_rate(learning_rate)
         self.accumulate_batches = accumulate_batches
         owner = "OnlineExpectationMaximization"
