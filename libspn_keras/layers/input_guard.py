@@ -95,7 +95,8 @@ def guard_values(label, x, invalid, contract):
     count = tf.reduce_sum(tf.cast(tf.reshape(invalid, [-1]), tf.int32))
     if tf.executing_eagerly():
         if int(count) > 0:
-            examples = tf.boolean_mask(x, invalid)[:5].numpy().tolist()
+            # Distinct values: a leaf behind FlatToRegions sees each input value once per decomposition.
+            examples = list(dict.fromkeys(tf.boolean_mask(x, invalid).numpy().tolist()))[:5]
             raise ValueError(
                 f"{label}: the input holds {int(count)} value(s) that are neither valid nor the missing marker, "
                 f"e.g. {examples}. {contract} Nothing was computed or updated."
