@@ -660,6 +660,24 @@ def test_model_of_two_inputs_refuses_another_shape_of_either_after_a_valid_call(
     model.fit([good, good], epochs=1, verbose=0)
 
 
+def test_a_later_input_takes_the_rank_that_the_functional_call_gives_it():
+    # Keras's functional call adds a trailing axis of size 1 to an input of shape (None, 1) fed as [batch].
+    first, second = keras.Input((4,), name="first"), keras.Input((1,), name="second")
+    branches = [
+        layers.ReduceProduct(num_factors=size)(layers.NormalLeaf(num_components=2)(layers.FlatToRegions(1)(x)))
+        for x, size in ((first, 4), (second, 1))
+    ]
+    outputs = layers.RootSum(return_weighted_child_logits=False)(keras.layers.Concatenate(axis=-1)(branches))
+    model = models.SumProductNetwork(inputs=[first, second], outputs=outputs, name="pair")
+    model.compile(optimizer="adam")
+    rng = np.random.default_rng(4)
+    a, c = rng.normal(size=(8, 4)).astype("float32"), rng.normal(size=(8,)).astype("float32")
+    np.testing.assert_allclose(model.predict([a, c], verbose=0), model.predict([a, c[:, None]], verbose=0))
+    model.fit([a, c], epochs=1, verbose=0)
+    with pytest.raises(ValueError, match=r"'pair' was built for inputs of shapes"):
+        model.predict([a, np.stack([c, c], axis=1)], verbose=0)
+
+
 # ------------------------------------------------------------------------------- 11.3 categories of integer models
 
 

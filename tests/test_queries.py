@@ -881,7 +881,7 @@ def test_mpe_given_a_class_attains_that_class_roots_max_product():
     [
         (3, r"lie in 0 to 2 \(the model's 3 class roots\)"),
         (-1, "lie in 0 to 2"),
-        (1.0, "integer class indices"),
+        (1.5, "integer class indices"),
         (True, "integer class indices"),
         ([0, 1], r"one per sample \(3\), got shape \(2,\)"),
     ],
@@ -893,6 +893,14 @@ def test_invalid_labels_are_refused(labels, message):
         model.complete(x, labels=labels)
     with pytest.raises(ValueError, match=message):
         model.sample(3, labels=labels)
+
+
+def test_labels_read_as_floats_are_taken_when_they_are_whole_numbers():
+    model = class_root_model()
+    x = np.array([[1, -1, 0, -1], [-1, 1, -1, 0], [0, 0, -1, -1]], np.int32)
+    np.testing.assert_array_equal(
+        model.complete(x, labels=np.array([0.0, 2.0, 1.0], np.float32)), model.complete(x, labels=[0, 2, 1])
+    )
 
 
 def test_labels_are_refused_by_a_model_of_one_root():

@@ -79,11 +79,31 @@ def input_shape_matches(model, x, index=0):
 
 def input_shapes_match(model, inputs):
     """Whether every tensor of ``inputs`` (in the order of ``model.inputs``) has the shape its input was built for
-    (a scalar bool tensor), as :func:`input_shape_matches` checks one."""
+    (a scalar bool tensor), as :func:`input_shape_matches` checks one.
+
+    The first input is checked as it is given. The others first get the rank Keras's functional call would
+    give them (a trailing axis of size 1 added or dropped), since their shapes were not checked before and
+    that call takes them; the first input's rank has always had to match.
+    """
     matches = tf.constant(True)
     for index, x in enumerate(inputs):
-        matches = tf.logical_and(matches, input_shape_matches(model, tf.convert_to_tensor(x), index))
+        x = tf.convert_to_tensor(x)
+        if index:
+            x = _with_keras_rank(x, getattr(model, "inputs", None) or [], index)
+        matches = tf.logical_and(matches, input_shape_matches(model, x, index))
     return matches
+
+
+def _with_keras_rank(x, model_inputs, index):
+    """``x`` with the trailing axis of size 1 that Keras's functional call adds or drops for input ``index``."""
+    if index >= len(model_inputs) or x.shape.rank is None:
+        return x
+    expected = model_inputs[index].shape
+    if x.shape.rank == len(expected) + 1 and x.shape[-1] == 1:
+        return tf.squeeze(x, axis=-1)
+    if x.shape.rank == len(expected) - 1 and expected[-1] == 1:
+        return tf.expand_dims(x, axis=-1)
+    return x
 
 
 def with_known_input_shape(model, data, inputs):

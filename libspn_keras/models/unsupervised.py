@@ -93,7 +93,8 @@ class UnsupervisedTrainingMixin:
             # Before Keras traces the step, so that the message is not buried in a traceback of the trace; the
             # step checks again for models that the first batch builds.
             check_optimizer_can_train(self)
-        if y is not None and getattr(self, "_spn_default_loss", False):
+        # The original form of a dynamic SPN takes its sequence lengths as y.
+        if y is not None and getattr(self, "_spn_default_loss", False) and not getattr(self, "original_form", False):
             warnings.warn(
                 f"{type(self).__name__} '{self.name}' was compiled without a loss, so fit trains on "
                 f"NegativeLogLikelihood, log p(x) with the classes summed out, and the labels y only reach the "

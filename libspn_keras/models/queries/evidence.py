@@ -107,11 +107,12 @@ def class_roots(model):
 def checked_labels(model, labels, x, owner):
     """``[]`` without ``labels``, else ``[int32 [batch]]``: the class root each row of ``x`` is conditioned on.
 
-    One label serves every row; ``[batch]`` or ``[batch, 1]`` give one per row.
+    One label serves every row; ``[batch]`` or ``[batch, 1]`` give one per row. Floats that are whole numbers
+    count as integers (labels are often read as floats).
 
     Raises:
         ValueError: For a model without class roots, labels that are not
-            integers, not one per row, or outside the class roots.
+            whole numbers, not one per row, or outside the class roots.
     """
     if labels is None:
         return []
@@ -123,8 +124,10 @@ def checked_labels(model, labels, x, owner):
             f"{roots}; leave labels out (or build the model with class roots, e.g. build_rat_spn(num_classes=...))."
         )
     values = np.asarray(labels)
-    if values.size == 0:  # np.asarray([]) is float
-        values = values.astype(np.int32)
+    if values.size == 0 or (
+        np.issubdtype(values.dtype, np.floating) and np.all(np.isfinite(values)) and np.all(values == np.round(values))
+    ):
+        values = values.astype(np.int64)  # labels read as floats (np.asarray([]) is float too), as Keras's losses take
     if values.dtype == bool or not np.issubdtype(values.dtype, np.integer):
         raise ValueError(
             f"{owner}: labels must be integer class indices (0 to {classes - 1}), got dtype {values.dtype.name}."
