@@ -655,6 +655,14 @@ def test_model_of_two_inputs_refuses_another_shape_of_either_after_a_valid_call(
             model.fit(bad, epochs=1, verbose=0)
         with pytest.raises(ValueError, match=built_for):
             model.evaluate(bad, verbose=0)
+    # Shapes unknown until the step runs (a pipeline without static shapes): the assertion in the step refuses.
+    spec = tf.TensorSpec((None, None), tf.float32)
+    unknown = tf.data.Dataset.from_generator(lambda: iter([(good, good[:, :3])]), output_signature=(spec, spec))
+    unknown = unknown.map(lambda a, b: ((a, b),))  # x = (a, b), no labels
+    with pytest.raises(ValueError, match=built_for):
+        model.predict(unknown, verbose=0)
+    with pytest.raises(ValueError, match=built_for):
+        model.fit(unknown, epochs=1, verbose=0)
     assert_same(before, snapshot(model))
     np.testing.assert_array_equal(model.predict({"first": good, "second": good}, verbose=0), reference)
     model.fit([good, good], epochs=1, verbose=0)
