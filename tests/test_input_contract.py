@@ -808,20 +808,10 @@ def test_normalizer_before_the_leaf_refuses_infinite_values():
 
 
 def test_a_refused_value_is_shown_once_though_the_leaf_reads_it_once_per_decomposition():
-    model = models.SequentialSumProductNetwork(
-        [
-            keras.Input((4,), dtype="int32"),
-            layers.FlatToRegions(num_decomps=2),
-            layers.IndicatorLeaf(num_components=2),
-            layers.DenseSum(num_sums=2),
-            layers.ReduceProduct(num_factors=4),
-            layers.RootSum(return_weighted_child_logits=False),
-        ]
-    )
     x = np.zeros((3, 4), "int32")
     x[0, 1] = 5
     with pytest.raises(ValueError, match=r"neither valid nor the missing marker, e\.g\. \[5\]\."):
-        model(x)
+        rat_spn()(x)  # two decompositions
 
 
 def test_queries_name_fractions_and_infinities_as_refused_values_not_as_categories():
