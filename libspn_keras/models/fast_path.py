@@ -83,9 +83,11 @@ def data_input_shape(sample):
 
 
 def holds_no_rows(data):
-    """Whether ``data`` is arrays or tensors (or a list or dict of them) that all have 0 rows."""
-    if isinstance(data, (tf.data.Dataset, keras.utils.PyDataset, types.GeneratorType)):
-        return False
+    """Whether ``data`` is arrays or tensors (or a list or dict of them) that all have 0 rows.
+
+    Datasets, ``PyDataset`` objects and generators are leaves of their own
+    structure, neither arrays nor tensors: ``False``, and nothing is read.
+    """
     arrays = keras.tree.flatten(data)
     shapes = [tuple(array.shape) for array in arrays if isinstance(array, (np.ndarray, tf.Tensor))]
     return bool(arrays) and len(shapes) == len(arrays) and all(shape[:1] == (0,) for shape in shapes)

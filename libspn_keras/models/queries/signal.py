@@ -34,13 +34,12 @@ def root_value(output, method, labels=None):
     the class as well as on the evidence.
     """
     if labels is not None:
-        chosen = tf.equal(tf.range(tf.shape(output)[-1]), tf.expand_dims(tf.cast(labels, tf.int32), -1))
-        return tf.reduce_sum(tf.where(chosen, output, tf.zeros_like(output)), axis=-1)
-    if method == "posterior_marginal":
+        choice = tf.one_hot(tf.cast(labels, tf.int32), tf.shape(output)[-1], dtype=output.dtype)
+    elif method == "posterior_marginal":
         return log_sum_exp(output, axis=-1)
-    if method is None:
+    elif method is None:
         return tf.reduce_sum(output, axis=-1)
-    if method == "mpe":
+    elif method == "mpe":
         # One class even when several tie (the gradient of reduce_max would split between them).
         choice = tf.stop_gradient(argmax_one_hot(output, axis=-1))
     else:
