@@ -71,8 +71,9 @@ def original_available(python):
     return None
 
 
-def run_side(python, library, side_args, timeout, tree=None):
-    command = [python, str(HERE / "rat_spn_side.py"), "--library", library, *side_args]
+def run_side(python, library, side_args, timeout, tree=None, script="rat_spn_side.py"):
+    """The ``RESULT`` JSON line of one side's process (``script`` in this folder, ``--library library``)."""
+    command = [python, str(HERE / script), "--library", library, *side_args]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     if library == "ours":  # this checkout (or a variant's tree), whether or not it is installed
         tree = str(tree or HERE.parent)

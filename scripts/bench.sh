@@ -61,3 +61,4 @@ for jit in "" "--jit"; do
   run benchmarks/bench_memory.py --model dgc --batch-sizes 16 32 64 128 $jit
 done
 run benchmarks/bench_vs_original.py --data "$DEBD_DIR" --config both --epochs 3
+run benchmarks/bench_seed_vs_original.py --rounds 3 --with-spn

@@ -55,3 +55,51 @@ def test_step_chain_ratio_uses_the_measured_times(monkeypatch):
     monkeypatch.setattr(bench_gpu, "chain_ratio", lambda *args, **kwargs: (1.0e-3, 0.04e-3))
     text = bench_gpu.table([bench_gpu.rat_row("t", structure, train, test, args)], "")
     assert text.splitlines()[-1].endswith("| 1.0 | 0.0 | 25.00 |"), text
+
+
+@pytest.mark.slow  # three processes that each build and train the seed's DGC-SPN for a few steps
+def test_bench_seed_vs_original_quick_runs_without_the_original():
+    result = subprocess.run(
+        [
+            "python3",
+            "benchmarks/bench_seed_vs_original.py",
+            "--quick",
+            "--with-spn",
+            "--original-python",
+            "/nonexistent",
+        ],
+        cwd=ROOT,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert "original: skipped" in result.stdout
+    assert "| ours | keras.Sequential | jit_compile=False | 1,214,498 |" in result.stdout
+    assert "| ours | SequentialSumProductNetwork | jit_compile=True | 1,214,498 |" in result.stdout
+
+
+def test_seed_report_gives_the_ratios_of_the_medians(monkeypatch, capsys):
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    bench = importlib.import_module("bench_seed_vs_original")
+
+    def run(step_ms, predict, jit):
+        return dict(
+            fit_step_ms=step_ms,
+            training_samples_per_second=64e3 / step_ms,
+            predict_samples_per_second=predict,
+            jit_compile=jit,
+            params=7,
+        )
+
+    bench.report(
+        {
+            ("ours", "plain"): [run(20.0, 600.0, "False"), run(30.0, 500.0, "False"), run(22.0, 700.0, "False")],
+            ("original", "plain"): [run(44.0, 400.0, "None"), run(50.0, 300.0, "None"), run(40.0, 350.0, "None")],
+        }
+    )
+    out = capsys.readouterr().out
+    assert "| ours | keras.Sequential | jit_compile=False | 7 | 22.0 |" in out
+    # Medians: 44 / 22 ms = 2.00x; 600 / 350 samples/s = 1.71x.
+    assert "0.6.0 fit step / ours = 2.00x, predict samples/s ours / 0.6.0 = 1.71x" in out

@@ -5,6 +5,7 @@ import math
 import tensorflow as tf
 from tensorflow import keras
 
+from libspn_keras.layers.base_sum import training_sums
 from libspn_keras.layers.cell_scopes import JOIN_CELLS_ADVICE, refuse_cells_of_different_scopes
 from libspn_keras.layers.dense_sum import DenseSum
 from libspn_keras.layers.validation import check_bool, check_known, layer_label
@@ -80,11 +81,12 @@ class RootSum(DenseSum):
         check_known(self, input_shape, range(1, len(input_shape)), "the children")
         self.build_accumulators([self._num_children(input_shape), 1])
 
-    def call(self, x):
+    def call(self, x, training=None):
         x = tf.reshape(x, [-1, self.accumulators.shape[0]])
-        if self.return_weighted_child_logits:
-            return self.sum_op.weighted_children(x, self.accumulators, self.logspace_accumulators)
-        return self.sum_op.weighted_sum(x, self.accumulators, self.logspace_accumulators)
+        with training_sums(training):
+            if self.return_weighted_child_logits:
+                return self.sum_op.weighted_children(x, self.accumulators, self.logspace_accumulators)
+            return self.sum_op.weighted_sum(x, self.accumulators, self.logspace_accumulators)
 
     def compute_output_spec(self, x, *args, **kwargs):
         if self.built:  # on a spatial tensor, the cells along axis 2 are its children: all of one scope
