@@ -131,7 +131,7 @@ def _counted_zero_rows(monkeypatch):
 @pytest.mark.parametrize("functional", [False, True])
 def test_a_plain_keras_model_of_the_layers_trains_without_the_zero_sample(functional, monkeypatch):
     # Keras compiles a plain Sequential without XLA on CPUs; there the zero sample made the seed's DGC-SPN step
-    # 1.4-1.7x slower. fit passes training=True to the sum layers, which then trace the plain sums.
+    # 1.2-1.6x slower. fit passes training=True to the sum layers, which then trace the plain sums.
     calls = _counted_zero_rows(monkeypatch)
     keras.utils.set_random_seed(0)
     stack = [
@@ -173,4 +173,29 @@ def test_a_plain_keras_model_of_the_layers_trains_without_the_zero_sample(functi
         assert calls
     calls.clear()
     model(x, training=True)
+    assert calls == []
+
+
+@pytest.mark.parametrize("structure", ["region_graph", "rat_spn"])
+def test_layers_and_pairs_inside_a_model_skip_the_zero_sample_in_training_calls_only(structure, monkeypatch):
+    # A compiled region graph's sums and a RAT-SPN's fused product-sum pairs do not go through DenseSum.call; an
+    # SPN model nested in a plain keras.Model is called with training=True by that model's fit.
+    keras.utils.set_random_seed(0)
+    if structure == "region_graph":
+        parents = np.array([-1, 0, 0, 1, 1, 2, 2, 3])
+        model = models.compile_region_graph(hclt_region_graph(parents), layers.IndicatorLeaf(2), 4, 4, sum_op="em")
+    else:
+        model = models.build_rat_spn(8, depth=2, num_decomps=2, num_input_distributions=3, num_sums=3)
+    x = np.random.default_rng(0).integers(0, 2, size=(6, 8)).astype("int32")
+    calls = _counted_zero_rows(monkeypatch)
+    reported = model(x)
+    assert calls
+    calls.clear()
+    trained = model(x, training=True)
+    assert calls == []
+    np.testing.assert_allclose(trained, reported, atol=1e-5)
+    outer = keras.Sequential([keras.Input((8,), dtype="int32"), model])
+    outer.compile(optimizer=keras.optimizers.Adam(0.01), loss=lambda _, log_p: -log_p)
+    calls.clear()
+    outer.fit(x, np.zeros(6), batch_size=6, epochs=1, verbose=0)
     assert calls == []

@@ -2,6 +2,7 @@
 
 from tensorflow import keras
 
+from libspn_keras.layers.base_sum import training_sums
 from libspn_keras.layers.conv2d_product import Conv2DProduct
 from libspn_keras.layers.dense_product import DenseProduct
 from libspn_keras.layers.dense_sum import DenseSum
@@ -146,21 +147,23 @@ class SequentialSumProductNetwork(
                 f"{type(self).__name__} '{self.name}' takes {form}; got a {type(inputs).__name__} of {len(inputs)}."
             )
         # Runs the layers in order, handing each DenseProduct(2) -> DenseSum pair to the sum op in one piece
-        # so that ops which can (gradient, soft EM) never build the product layer's log-space output.
-        x = inputs
-        stack = self.layers
-        index = 0
-        while index < len(stack):
-            layer = stack[index]
-            following = stack[index + 1] if index + 1 < len(stack) else None
-            if fusable_pair(layer, following) and computes_in(x, layer, following):
-                x = following.sum_of_pair_products(layer.grouped(x))
-                index += 2
-                continue
-            if fusable_reduction(layer, following) and computes_in(x, layer, following):
-                x = layer.sum_then_product(x, following.num_factors)
-                index += 2
-                continue
-            x = layer(x, training=training) if training is not None and accepts_training(layer) else layer(x)
-            index += 1
-        return x
+        # so that ops which can (gradient, soft EM) never build the product layer's log-space output. The pairs
+        # bypass the sum layers' call, so the model skips the zero sample in training calls as the layers do.
+        with training_sums(training):
+            x = inputs
+            stack = self.layers
+            index = 0
+            while index < len(stack):
+                layer = stack[index]
+                following = stack[index + 1] if index + 1 < len(stack) else None
+                if fusable_pair(layer, following) and computes_in(x, layer, following):
+                    x = following.sum_of_pair_products(layer.grouped(x))
+                    index += 2
+                    continue
+                if fusable_reduction(layer, following) and computes_in(x, layer, following):
+                    x = layer.sum_then_product(x, following.num_factors)
+                    index += 2
+                    continue
+                x = layer(x, training=training) if training is not None and accepts_training(layer) else layer(x)
+                index += 1
+            return x

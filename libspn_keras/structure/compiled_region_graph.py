@@ -5,7 +5,7 @@ from collections.abc import Sequence
 import tensorflow as tf
 from tensorflow import keras
 
-from libspn_keras.layers.base_sum import SumLayerBase, constraint_argument
+from libspn_keras.layers.base_sum import SumLayerBase, constraint_argument, training_sums
 from libspn_keras.layers.dense_sum import DenseSum
 from libspn_keras.layers.validation import check_known, check_rank, positive_int
 from libspn_keras.math.products import log_outer_product
@@ -128,32 +128,33 @@ class CompiledRegionGraph(SumLayerBase):
             for num_children, _, num_regions in plan.buckets
         )
 
-    def call(self, x):
+    def call(self, x, training=None):
         # Node-major [nodes, batch, k] inside, so that gathers and sums of parts work on the leading axis.
-        leaf = tf.transpose(tf.squeeze(x, axis=2), [1, 0, 2])
-        sources, chunks = [leaf], _leaf_chunks(leaf, self.reads)
-        sum_layers = iter(self.sum_layers)
-        for plan, chunk, reads in zip(self.plans, chunks, self.reads.groups):
-            tables = {}
-            if any(group_reads is None for group_reads in reads):
-                tables = {size: _gather_table(sources, entries) for size, entries in plan.tables.items()}
-            if _fusable(plan, self.sum_op):
-                (size, left), (_, right) = plan.groups[0].slots
-                pair = tf.stack([gather_rows(tables[size], left), gather_rows(tables[size], right)], axis=1)
-                out = next(sum_layers).sum_of_pair_products(tf.expand_dims(tf.transpose(pair, [2, 0, 1, 3]), 3))
-                sources.append(tf.transpose(tf.squeeze(out, axis=2), [1, 0, 2]))
-                continue
-            parts = [chunk] + sources[1:]
-            products = [
-                _join(tables, group) if group_reads is None else _elementwise(parts, group_reads)
-                for group, group_reads in zip(plan.groups, reads)
-            ]
-            outputs = []
-            for _, rows, _ in plan.buckets:
-                children = products[0] if rows is None else _assemble(products, rows)
-                outputs.append(_node_major_sum(next(sum_layers), children))
-            sources.append(outputs[0] if len(outputs) == 1 else tf.concat(outputs, axis=0))
-        return tf.reshape(sources[-1], [-1, self.num_root_sums])
+        with training_sums(training):
+            leaf = tf.transpose(tf.squeeze(x, axis=2), [1, 0, 2])
+            sources, chunks = [leaf], _leaf_chunks(leaf, self.reads)
+            sum_layers = iter(self.sum_layers)
+            for plan, chunk, reads in zip(self.plans, chunks, self.reads.groups):
+                tables = {}
+                if any(group_reads is None for group_reads in reads):
+                    tables = {size: _gather_table(sources, entries) for size, entries in plan.tables.items()}
+                if _fusable(plan, self.sum_op):
+                    (size, left), (_, right) = plan.groups[0].slots
+                    pair = tf.stack([gather_rows(tables[size], left), gather_rows(tables[size], right)], axis=1)
+                    out = next(sum_layers).sum_of_pair_products(tf.expand_dims(tf.transpose(pair, [2, 0, 1, 3]), 3))
+                    sources.append(tf.transpose(tf.squeeze(out, axis=2), [1, 0, 2]))
+                    continue
+                parts = [chunk] + sources[1:]
+                products = [
+                    _join(tables, group) if group_reads is None else _elementwise(parts, group_reads)
+                    for group, group_reads in zip(plan.groups, reads)
+                ]
+                outputs = []
+                for _, rows, _ in plan.buckets:
+                    children = products[0] if rows is None else _assemble(products, rows)
+                    outputs.append(_node_major_sum(next(sum_layers), children))
+                sources.append(outputs[0] if len(outputs) == 1 else tf.concat(outputs, axis=0))
+            return tf.reshape(sources[-1], [-1, self.num_root_sums])
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.num_root_sums)
