@@ -1,7 +1,6 @@
 """Products over (dilated) spatial windows, the product layers of DGC-SPNs."""
 
 import functools
-import warnings
 
 import numpy as np
 import tensorflow as tf
@@ -30,6 +29,7 @@ from libspn_keras.math.spatial import (
     spatial_padding,
     uncovered_cells,
 )
+from libspn_keras.user_warnings import warn
 
 _MAX_CHANNEL_COMBINATIONS = 2**20
 
@@ -121,10 +121,9 @@ class Conv2DProduct(FullPrecisionLayer):
         channels = input_shape[3]
         if self.depthwise:
             if self.num_channels is not None and self.num_channels != channels:
-                warnings.warn(
+                warn(
                     f"Conv2DProduct '{self.name}': num_channels={self.num_channels} is ignored with depthwise=True "
-                    f"(as in libspn-keras 0.6.0); the output keeps the {channels} input channels.",
-                    stacklevel=2,
+                    f"(as in libspn-keras 0.6.0); the output keeps the {channels} input channels."
                 )
             self.kernel = self.add_weight(name="kernel", shape=self.kernel_size, initializer="ones", trainable=False)
             self._out_channels = channels
@@ -299,11 +298,10 @@ class Conv2DProduct(FullPrecisionLayer):
         total = channels**area
         wanted = total if self.num_channels is None else self.num_channels
         if wanted > total:
-            warnings.warn(
+            warn(
                 f"Conv2DProduct '{self.name}': num_channels={wanted} exceeds the {total} distinct channel "
                 f"combinations of {channels} channels over {area} kernel cells; using all {total}, as "
-                f"libspn-keras 0.6.0 does. Pass num_channels=None for all of them.",
-                stacklevel=3,
+                f"libspn-keras 0.6.0 does. Pass num_channels=None for all of them."
             )
             wanted = self.num_channels = total
         if wanted > _MAX_CHANNEL_COMBINATIONS:

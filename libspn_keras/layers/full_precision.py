@@ -1,12 +1,11 @@
 """The base of the library's layers: full precision under mixed policies, inputs of the shape they were built for."""
 
-import warnings
-
 import tensorflow as tf
 from tensorflow import keras
 
 from libspn_keras.arguments import check_bool
 from libspn_keras.layers.validation import check_built_shape
+from libspn_keras.user_warnings import warn
 
 _HALF_PRECISION = ("float16", "bfloat16")
 
@@ -46,10 +45,9 @@ class FullPrecisionLayer(keras.layers.Layer):
     # Keras 2's order of the base arguments, which 0.6.0's layers without arguments of their own took by position.
     def __init__(self, trainable=True, name=None, dtype=None, dynamic=False, **kwargs):
         if check_bool(type(self).__name__, "dynamic", dynamic):
-            warnings.warn(
+            warn(
                 f"{type(self).__name__}: dynamic=True is ignored; Keras 3 has no layers that only run eagerly "
-                "(compile the model with run_eagerly=True to run its steps eagerly).",
-                stacklevel=2,
+                "(compile the model with run_eagerly=True to run its steps eagerly)."
             )
         if dtype is None and keras.mixed_precision.global_policy().compute_dtype in _HALF_PRECISION:
             dtype = "float32"

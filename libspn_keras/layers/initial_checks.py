@@ -6,12 +6,11 @@ any initial value; what is still invalid then raises ``ValueError`` naming
 the layer, the variable and the fix.
 """
 
-import warnings
-
 import numpy as np
 import tensorflow as tf
 
 from libspn_keras.initializers.fitting import initial_values
+from libspn_keras.user_warnings import warn
 
 
 def checked_initializer(initializer, owner, variable, constraint=None, positive=False, fix=""):
@@ -57,12 +56,11 @@ def _warn_if_repaired(given, constrained, owner, variable, positive, constraint)
     # Small positive values lifted by the constraint are what every update does; invalid ones deserve a warning.
     repaired = _invalid(given, positive) & ~_invalid(constrained, positive)
     if np.any(repaired):
-        warnings.warn(
+        warn(
             f"{owner}: {int(np.count_nonzero(repaired))} initial value(s) of '{variable}' are not valid (e.g. "
             f"{given[repaired][:3].tolist()}); its constraint {type(constraint).__name__} sets them to "
             f"{constrained[repaired][:3].tolist()}. Pass an initializer of {'positive' if positive else 'finite'} "
-            f"values to silence this warning.",
-            stacklevel=5,
+            f"values to silence this warning."
         )
 
 

@@ -16,7 +16,6 @@ build no assertion: the skipped step is counted and ``fit`` raises right
 after it returns, so graph mode and XLA raise the same ``ValueError``.
 """
 
-import warnings
 from types import SimpleNamespace
 
 import tensorflow as tf
@@ -51,6 +50,7 @@ from libspn_keras.models.leaf_inputs import (
     not_whole_numbers,
     reads_integers,
 )
+from libspn_keras.user_warnings import warn
 
 INVALID_BATCH_POLICIES = ("raise", "skip")
 WHOLE_NUMBERS = (
@@ -210,11 +210,11 @@ class InputGuardMixin:
         finally:
             self._spn_skipped_in_fit = None
         if skipped.labels:
-            warnings.warn(refused_labels_message(self, skipped.labels, label_range(self)[0]), stacklevel=2)
+            warn(refused_labels_message(self, skipped.labels, label_range(self)[0]))
         if skipped.values:
-            warnings.warn(refused_batch_message(self, leaves_of(self), skipped.values), stacklevel=2)
+            warn(refused_batch_message(self, leaves_of(self), skipped.values))
         if skipped.undone:
-            warnings.warn(nonfinite_steps_message(self, skipped.undone), stacklevel=2)
+            warn(nonfinite_steps_message(self, skipped.undone))
         return history
 
     def get_compile_config(self):
@@ -479,7 +479,7 @@ class InputGuardMixin:
             raise ValueError(message)
         pending = getattr(self, "_spn_skipped_in_fit", None)
         if pending is None:
-            warnings.warn(message, stacklevel=3)
+            warn(message)
             return
         for field, count in counts.items():
             setattr(pending, field, getattr(pending, field) + count)

@@ -1,7 +1,5 @@
 """Training without labels for SPN models, with the checks and distribution handling every SPN model shares."""
 
-import warnings
-
 import numpy as np
 import tensorflow as tf
 from tensorflow import keras
@@ -14,6 +12,7 @@ from libspn_keras.optimizers.online_expectation_maximization import (
     OnlineExpectationMaximization,
     check_counting_role,
 )
+from libspn_keras.user_warnings import warn
 
 
 def check_optimizer_can_train(model):
@@ -95,12 +94,11 @@ class UnsupervisedTrainingMixin:
             check_optimizer_can_train(self)
         # The original form of a dynamic SPN takes its sequence lengths as y.
         if y is not None and getattr(self, "_spn_default_loss", False) and not getattr(self, "original_form", False):
-            warnings.warn(
+            warn(
                 f"{type(self).__name__} '{self.name}' was compiled without a loss, so fit trains on "
                 f"NegativeLogLikelihood, log p(x) with the classes summed out, and the labels y only reach the "
                 f"metrics. To train on them, compile with loss=libspn_keras.losses.NegativeLogJoint() (generative) "
-                f"or a cross-entropy on the class roots (discriminative).",
-                stacklevel=2,
+                f"or a cross-entropy on the class roots (discriminative)."
             )
         return super().fit(x, self._labels_for_sample_weight(y, kwargs.get("sample_weight")), *args, **kwargs)
 

@@ -1,7 +1,6 @@
 """Online EM as a Keras optimizer."""
 
 import numbers
-import warnings
 
 import numpy as np
 import tensorflow as tf
@@ -23,6 +22,7 @@ from libspn_keras.math.em_roles import (
     uncentre_leaf_counts,
 )
 from libspn_keras.optimizers.variable_learning_rate import VariableLearningRate
+from libspn_keras.user_warnings import warn
 
 #: How ``OnlineExpectationMaximization`` updates leaf statistics (its ``leaf_update`` argument).
 LEAF_UPDATES = {
@@ -145,11 +145,10 @@ class OnlineExpectationMaximization(keras.optimizers.Optimizer):
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
         clipped = [argument for argument in ("clipnorm", "clipvalue", "global_clipnorm") if kwargs.get(argument)]
         if clipped:
-            warnings.warn(
+            warn(
                 f"OnlineExpectationMaximization: {' and '.join(clipped)} would clip the EM counts as if they were "
                 f"gradients, so a step no longer moves towards the EM estimate (0.6.0 clipped its normalized counts, "
-                f"with other numbers). Leave clipping out for EM.",
-                stacklevel=2,
+                f"with other numbers). Leave clipping out for EM."
             )
         self._keep_variable_learning_rate(learning_rate)
         self.accumulate_batches = accumulate_batches
@@ -198,12 +197,11 @@ class OnlineExpectationMaximization(keras.optimizers.Optimizer):
             check_counting_role(role)
         ignored = [variable.path for variable, role in zip(variables, self._roles) if role is None]
         if ignored:
-            warnings.warn(
+            warn(
                 f"OnlineExpectationMaximization: {len(ignored)} trainable variable(s) receive gradients, not EM "
                 f"counts: {', '.join(ignored)}. As in libspn-keras 0.6.0 they are updated by "
                 f"(1 - learning_rate) * value - learning_rate * gradient, which is not an EM step. Build leaves "
-                f"with use_accumulators=True to learn their locations by EM, or make these variables non-trainable.",
-                stacklevel=2,
+                f"with use_accumulators=True to learn their locations by EM, or make these variables non-trainable."
             )
         self._counts = []
         if self.accumulate_batches > 1:
