@@ -92,8 +92,9 @@ def training_sums(training):
     input. The SPN models' training steps skip it as a whole; this gives the
     same to a plain ``keras.Sequential`` or ``keras.Model`` of the layers,
     whose ``fit`` Keras compiles without XLA on CPUs (the seed's DGC-SPN step
-    took 1.2-1.6x as long with it, 28-37 against 20-28 ms). Calls with ``training`` ``False`` or
-    ``None`` (``evaluate``, ``predict``, direct calls, queries) keep it.
+    took 1.2-1.6x as long with it: 28-37 ms against 20-28 ms). Calls with
+    ``training`` ``False`` or ``None`` (``evaluate``, ``predict``, direct
+    calls, queries) keep it.
     """
     return without_zero_sample(active=training is True)
 
