@@ -31,6 +31,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from seed_dgc_side import seed_layers  # noqa: E402
 from tensorflow import keras  # noqa: E402
 
 from libspn_keras import layers  # noqa: E402
@@ -162,41 +163,8 @@ def print_sum_table(rows, repeats):
 
 
 def build_seed_dgc_spn():
-    """The DGC-SPN of the README (28x28x1 input, 1,214,498 parameters)."""
-
-    def product(dilations, strides, padding):
-        return layers.Conv2DProduct(
-            depthwise=True, strides=strides, dilations=dilations, kernel_size=[2, 2], padding=padding
-        )
-
-    return keras.Sequential(
-        [
-            keras.Input(shape=(28, 28, 1)),
-            layers.NormalLeaf(
-                num_components=16,
-                location_trainable=True,
-                location_initializer=keras.initializers.TruncatedNormal(stddev=1.0, mean=0.0),
-            ),
-            product([1, 1], [2, 2], "valid"),
-            layers.Local2DSum(num_sums=16, **SUM_KWARGS),
-            product([1, 1], [2, 2], "valid"),
-            layers.Local2DSum(num_sums=32, **SUM_KWARGS),
-            product([1, 1], [1, 1], "full"),
-            layers.Local2DSum(num_sums=32, **SUM_KWARGS),
-            product([2, 2], [1, 1], "full"),
-            layers.Local2DSum(num_sums=64, **SUM_KWARGS),
-            product([4, 4], [1, 1], "full"),
-            layers.Local2DSum(num_sums=64, **SUM_KWARGS),
-            product([8, 8], [1, 1], "final"),
-            layers.SpatialToRegions(),
-            layers.DenseSum(num_sums=10, **SUM_KWARGS),
-            layers.RootSum(
-                return_weighted_child_logits=True,
-                logspace_accumulators=True,
-                accumulator_initializer=keras.initializers.TruncatedNormal(stddev=0.0, mean=1.0),
-            ),
-        ]
-    )
+    """The DGC-SPN of the README (28x28x1 input, 1,214,498 parameters), its plain ``keras.Sequential``."""
+    return keras.Sequential(seed_layers(layers, keras))
 
 
 def bench_dgc_spn(batch_size, steps, jit_modes=(False, True)):
