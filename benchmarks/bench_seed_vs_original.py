@@ -1,8 +1,8 @@
 """The seed README's DGC-SPN against libspn-keras 0.6.0, as a user writes it, side by side in one run.
 
-Both sides build the README's plain ``keras.Sequential`` and compile it with ``Adam``,
-cross-entropy and ``"accuracy"`` and nothing else (``seed_dgc_side.py``), so each library runs on what Keras makes of
-a plain model by default: on CPUs, graph mode without XLA. Each side runs in its own process, and
+Both sides build the README's plain ``keras.Sequential`` and compile it with ``Adam``, cross-entropy
+and ``"accuracy"`` and nothing else (``seed_dgc_side.py``), so each library runs on what Keras makes
+of a plain model by default: on CPUs, graph mode without XLA. Each side runs in its own process, and
 the sides alternate (ours, original, original, ours, ...); the original runs in a separate virtual
 environment as for ``bench_vs_original.py`` (skipped when there is none). Images are the first
 Fashion-MNIST training images (standardized) when the Debian package ``dataset-fashion-mnist`` is
