@@ -213,3 +213,46 @@ def test_builds_normalized_networks(stack, shape):
     model = keras.Sequential(stack())
     total, marginal = _total_and_marginal(model, shape)
     assert abs(total) < 1e-4 and np.abs(marginal).max() < 1e-4
+
+
+def _flat_leaf(x, leaf=None):
+    return (leaf or layers.IndicatorLeaf(num_components=2))(layers.FlatToRegions(num_decomps=1)(x))
+
+
+@pytest.mark.parametrize("reuse", ["same_tensor", "same_leaf_twice", "two_leaves"])
+def test_products_over_a_concatenation_of_the_same_variables_are_refused(reuse):
+    # A keras.layers.Concatenate built without a record, so a product over a leaf output joined with itself (each
+    # variable entering the product twice: not a normalized distribution) was built silently.
+    x = keras.Input((2,), dtype="int32")
+    if reuse == "same_tensor":
+        leaf_out = _flat_leaf(x)
+        parts = [leaf_out, leaf_out]
+    elif reuse == "same_leaf_twice":
+        leaf = layers.IndicatorLeaf(num_components=2)
+        regions = layers.FlatToRegions(num_decomps=1)(x)
+        parts = [leaf(regions), leaf(regions)]
+    else:  # two leaves, each behind its own FlatToRegions of the same input
+        parts = [_flat_leaf(x), _flat_leaf(x)]
+    joined = keras.layers.Concatenate(axis=1)(parts)
+    with pytest.raises(ValueError, match=r"ReduceProduct .*both cover scopes 0-1.*not decomposable.*Concatenate"):
+        layers.ReduceProduct(num_factors=4)(joined)
+
+
+def test_a_concatenation_of_two_inputs_builds_a_normalized_distribution_over_both():
+    first, second = keras.Input((2,), dtype="int32"), keras.Input((2,), dtype="int32")
+    leaf = layers.IndicatorLeaf(num_components=2)
+    joined = keras.layers.Concatenate(axis=1)([_flat_leaf(first, leaf), _flat_leaf(second, leaf)])
+    products = layers.ReduceProduct(num_factors=4)(layers.DenseSum(num_sums=3)(joined))
+    root = layers.RootSum(return_weighted_child_logits=False)(layers.DenseSum(num_sums=2)(products))
+    model = keras.Model([first, second], root)
+    table = np.array(np.meshgrid(*[[0, 1]] * 4, indexing="ij")).reshape(4, -1).T.astype("int32")
+    log_p = model.predict([table[:, :2], table[:, 2:]], verbose=0)
+    np.testing.assert_allclose(np.exp(log_p).sum(), 1.0, rtol=1e-6)
+
+
+def test_a_spatial_product_over_an_image_concatenated_with_itself_is_refused():
+    image = keras.Input((2, 2, 1))
+    cells = layers.NormalLeaf(num_components=2)(image)
+    joined = keras.layers.Concatenate(axis=2)([cells, cells])  # [batch, 2, 4, 2]: columns 0-1 twice
+    with pytest.raises(ValueError, match=r"Conv2DProduct .*not decomposable"):
+        _conv([1, 4], depthwise=True)(joined)

@@ -57,12 +57,17 @@ class ScopeProductBase(FullPrecisionLayer):
                 if is_region_layout(x)
                 else "image " + describe_cells(shared[group], "row")
             )
+            advice = (
+                "Join scopes of disjoint variables only: the rows below cover the same ones (e.g. a "
+                "keras.layers.Concatenate of a leaf's output with itself)."
+                if is_region_layout(x)
+                else "Join overlapping cells with a Conv2DProduct whose dilations skip the overlap, or end the "
+                "spatial products with padding='final' and SpatialToRegions first."
+            )
             raise ValueError(
                 f"{type(self).__name__} '{self.name}': output row {group} would multiply input rows "
                 f"{group * self.num_factors}-{(group + 1) * self.num_factors - 1} that both cover {covered}, so the "
-                f"product is not decomposable and the network is no longer a normalized distribution. Join "
-                f"overlapping cells with a Conv2DProduct whose dilations skip the overlap, or end the spatial "
-                f"products with padding='final' and SpatialToRegions first."
+                f"product is not decomposable and the network is no longer a normalized distribution. {advice}"
             )
         return record_cell_scopes(output, (groups.any(axis=1), cols), x)
 

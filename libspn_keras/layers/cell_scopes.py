@@ -18,6 +18,14 @@ scope and one column that every decomposition covers. A leaf whose input
 comes from a layer outside the library cannot tell and records nothing:
 tensors without a record are checked by the products as one image cell per
 cell and pass the layers that mix cells.
+
+A record also names its source: the ``keras.Input`` whose positions the
+leaf's cells are (reached through layers that keep positions, such as
+``FlatToRegions``), else the leaf's own input. A ``keras.layers.Concatenate``
+along cells (axis 1 or 2) of recorded tensors of one source gets the joined
+record, so a product over a leaf output concatenated with itself is refused;
+tensors of different sources (two inputs) are joined without a record, as
+before.
 """
 
 import numpy as np
@@ -25,6 +33,7 @@ from tensorflow import keras
 
 _RECORD = "_libspn_keras_cell_scopes"
 _LAYOUT = "_libspn_keras_layout"
+_SOURCE = "_libspn_keras_cell_source"
 REGION, IMAGE = "region", "image"
 
 
@@ -38,6 +47,8 @@ def cell_scopes(tensor, recorded_only=False):
     if shape is None or len(shape) != 4 or shape[1] is None or shape[2] is None:
         return None
     record = getattr(tensor, _RECORD, None)
+    if record is None:
+        record = _concatenated_record(tensor)
     if record is not None and (record[0].shape[0], record[1].shape[0]) == (shape[1], shape[2]):
         return record
     if recorded_only:
@@ -52,6 +63,9 @@ def record_cell_scopes(tensor, scopes, inputs=None):
     """
     if scopes is not None:
         setattr(tensor, _RECORD, scopes)
+        source = getattr(inputs, _SOURCE, None)
+        if source is not None:
+            setattr(tensor, _SOURCE, source)
     layout = layout_of(inputs)
     if layout is not None:
         setattr(tensor, _LAYOUT, layout)
@@ -92,9 +106,56 @@ def record_leaf_cells(inputs, output):
     shape = getattr(output, "shape", None)
     if layout is None or shape is None or len(shape) != 4 or shape[1] is None or shape[2] is None:
         return output
+    setattr(output, _SOURCE, variable_source(inputs))
     if layout == REGION:
         return record_cell_scopes(output, (np.eye(shape[1], dtype=bool), np.ones((shape[2], 1), dtype=bool)), inputs)
     return record_cell_scopes(output, cell_scopes(output), inputs)
+
+
+def _first_call_of(tensor):
+    """The operation that made the symbolic ``tensor`` in its first call, else ``None``.
+
+    Keras's public ``Layer.input`` holds the inputs of a layer's first call only.
+    """
+    history = getattr(tensor, "_keras_history", None)  # (operation, node index, tensor index)
+    return history[0] if history and history[1] == 0 else None
+
+
+def variable_source(tensor):
+    """The tensor whose positions the cells of a leaf on ``tensor`` are (see the module doc).
+
+    The ``keras.Input`` that ``tensor`` comes from through layers with
+    ``keeps_variable_positions`` (each called first on it), else ``tensor``.
+    """
+    current = tensor
+    while True:
+        operation = _first_call_of(current)
+        if not getattr(operation, "keeps_variable_positions", False) or not hasattr(operation.input, "shape"):
+            return current
+        current = operation.input
+
+
+def _concatenated_record(tensor):
+    """The joined record of a ``keras.layers.Concatenate`` output along cells whose inputs share a source, or
+    ``None`` (also kept on the tensor)."""
+    operation = _first_call_of(tensor)
+    if not isinstance(operation, keras.layers.Concatenate) or len(tensor.shape) != 4:
+        return None
+    axis = operation.axis % 4
+    inputs = list(operation.input) if isinstance(operation.input, (list, tuple)) else []
+    records = [cell_scopes(part, recorded_only=True) for part in inputs]
+    sources = {id(getattr(part, _SOURCE, None)) for part in inputs}
+    if axis not in (1, 2) or not inputs or None in records or len(sources) != 1 or id(None) in sources:
+        return None
+    if len({layout_of(part) for part in inputs}) != 1:
+        return None
+    other = 1 if axis == 1 else 0  # the covers along the other axis must agree for the cells to line up
+    if any(not np.array_equal(record[other], records[0][other]) for record in records):
+        return None
+    joined = np.concatenate([record[axis - 1] for record in records], axis=0)
+    record = (joined, records[0][1]) if axis == 1 else (records[0][0], joined)
+    record_cell_scopes(tensor, record, inputs[0])  # with its inputs' source and layout
+    return record
 
 
 def describe_cells(cover, axis_name):

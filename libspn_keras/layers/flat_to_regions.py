@@ -21,6 +21,9 @@ class FlatToRegions(FullPrecisionLayer):
             categorical inputs).
     """
 
+    # Position i of the output holds variable i of the input (see layers.cell_scopes.variable_source).
+    keeps_variable_positions = True
+
     checks_built_shape = False  # the leaf above checks the variables, naming their layout
 
     def __init__(self, num_decomps, **kwargs):

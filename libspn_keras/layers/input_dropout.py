@@ -27,6 +27,9 @@ class InputDropout(KeepsCellScopes, FullPrecisionLayer):
         **kwargs: Passed to ``keras.layers.Layer``.
     """
 
+    # Position i of the output holds variable i of the input (see layers.cell_scopes.variable_source).
+    keeps_variable_positions = True
+
     checks_built_shape = False  # elementwise: any shape
 
     def __init__(self, rate, seed=None, **kwargs):

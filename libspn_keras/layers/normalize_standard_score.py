@@ -115,6 +115,9 @@ class NormalizeStandardScore(KeepsCellScopes, FullPrecisionLayer):
         **kwargs: Passed to ``keras.layers.Layer``.
     """
 
+    # Position i of the output holds variable i of the input (see layers.cell_scopes.variable_source).
+    keeps_variable_positions = True
+
     checks_built_shape = False  # its statistics check the shape where they fix it
 
     SAMPLE_WISE = SAMPLE_WISE
