@@ -219,7 +219,7 @@ def _flat_leaf(x, leaf=None):
     return (leaf or layers.IndicatorLeaf(num_components=2))(layers.FlatToRegions(num_decomps=1)(x))
 
 
-@pytest.mark.parametrize("reuse", ["same_tensor", "same_leaf_twice", "two_leaves"])
+@pytest.mark.parametrize("reuse", ["same_tensor", "same_leaf_twice", "two_leaves", "sum_between"])
 def test_products_over_a_concatenation_of_the_same_variables_are_refused(reuse):
     # A keras.layers.Concatenate built without a record, so a product over a leaf output joined with itself (each
     # variable entering the product twice: not a normalized distribution) was built silently.
@@ -231,9 +231,14 @@ def test_products_over_a_concatenation_of_the_same_variables_are_refused(reuse):
         leaf = layers.IndicatorLeaf(num_components=2)
         regions = layers.FlatToRegions(num_decomps=1)(x)
         parts = [leaf(regions), leaf(regions)]
-    else:  # two leaves, each behind its own FlatToRegions of the same input
+    elif reuse == "two_leaves":  # each behind its own FlatToRegions of the same input
         parts = [_flat_leaf(x), _flat_leaf(x)]
+    else:  # a sum layer keeps the joined record of the concatenation below it
+        leaf_out = _flat_leaf(x)
+        parts = [leaf_out, leaf_out]
     joined = keras.layers.Concatenate(axis=1)(parts)
+    if reuse == "sum_between":
+        joined = layers.DenseSum(num_sums=2)(joined)
     with pytest.raises(ValueError, match=r"ReduceProduct .*both cover scopes 0-1.*not decomposable.*Concatenate"):
         layers.ReduceProduct(num_factors=4)(joined)
 
@@ -256,3 +261,35 @@ def test_a_spatial_product_over_an_image_concatenated_with_itself_is_refused():
     joined = keras.layers.Concatenate(axis=2)([cells, cells])  # [batch, 2, 4, 2]: columns 0-1 twice
     with pytest.raises(ValueError, match=r"Conv2DProduct .*not decomposable"):
         _conv([1, 4], depthwise=True)(joined)
+
+
+def _total_probability(model, num_vars, shape):
+    table = np.array(np.meshgrid(*[[0, 1]] * num_vars, indexing="ij")).reshape(num_vars, -1).T.astype("int32")
+    return np.exp(model.predict(table.reshape((-1, *shape)), verbose=0)).sum()
+
+
+def test_concatenations_of_one_input_over_disjoint_or_stand_in_scopes_build_and_are_normalized():
+    # Two halves of a 1x4 image joined along columns, with a sum between the join and the next product.
+    image = keras.Input((1, 4, 1), dtype="int32")
+    cells = layers.IndicatorLeaf(num_components=2)(image)
+
+    def pairs():
+        return layers.Conv2DProduct(strides=[1, 2], dilations=[1, 1], kernel_size=[1, 2], depthwise=True)
+
+    def halves():
+        return pairs()(layers.DenseSum(num_sums=2)(cells))
+
+    joined = layers.DenseSum(num_sums=2)(keras.layers.Concatenate(axis=2)([halves(), halves()]))
+    top = pairs()(joined)
+    model = keras.Model(image, _root()(layers.SpatialToRegions()(top)))
+    np.testing.assert_allclose(_total_probability(model, 4, (1, 4, 1)), 1.0, rtol=1e-6)
+    # A branch of padded per-decomposition permutations (stand-in rows, 4 wide) joined with one of real rows (3
+    # wide): the join keeps no record (numpy refused to join the two records before).
+    x = keras.Input((3,), dtype="int32")
+    leaf_out = layers.IndicatorLeaf(num_components=2)(layers.FlatToRegions(num_decomps=2)(x))
+    permuted = layers.PermuteAndPadScopes([[2, 0, 1, -1], [1, -1, 0, 2]])(leaf_out)
+    first = layers.ReduceProduct(num_factors=4)(layers.DenseSum(num_sums=2)(permuted))
+    second = layers.ReduceProduct(num_factors=3)(layers.DenseSum(num_sums=2)(leaf_out))
+    mixture = layers.SpatialToRegions()(keras.layers.Concatenate(axis=1)([first, second]))
+    model = keras.Model(x, _root()(mixture))
+    np.testing.assert_allclose(_total_probability(model, 3, (3,)), 1.0, rtol=1e-6)

@@ -56,15 +56,16 @@ def cell_scopes(tensor, recorded_only=False):
     return np.eye(shape[1], dtype=bool), np.eye(shape[2], dtype=bool)
 
 
-def record_cell_scopes(tensor, scopes, inputs=None):
+def record_cell_scopes(tensor, scopes, inputs=None, input_positions=True):
     """Attaches ``scopes`` (as from :func:`cell_scopes`) to a symbolic output tensor and returns it.
 
-    With ``inputs`` given, the output also takes their layout (:func:`layout_of`).
+    With ``inputs`` given, the output also takes their layout (:func:`layout_of`) and, where ``scopes`` index the
+    positions of their source (``input_positions``, not stand-in rows), their source (see the module doc).
     """
     if scopes is not None:
         setattr(tensor, _RECORD, scopes)
         source = getattr(inputs, _SOURCE, None)
-        if source is not None:
+        if source is not None and input_positions:
             setattr(tensor, _SOURCE, source)
     layout = layout_of(inputs)
     if layout is not None:
@@ -150,7 +151,8 @@ def _concatenated_record(tensor):
     if len({layout_of(part) for part in inputs}) != 1:
         return None
     other = 1 if axis == 1 else 0  # the covers along the other axis must agree for the cells to line up
-    if any(not np.array_equal(record[other], records[0][other]) for record in records):
+    widths = {(record[0].shape[1], record[1].shape[1]) for record in records}
+    if len(widths) != 1 or any(not np.array_equal(record[other], records[0][other]) for record in records):
         return None
     joined = np.concatenate([record[axis - 1] for record in records], axis=0)
     record = (joined, records[0][1]) if axis == 1 else (records[0][0], joined)
@@ -229,4 +231,4 @@ def kept_cell_scopes(output, inputs):
         return output
     if len(output.shape) != len(inputs.shape) or tuple(output.shape[1:3]) != tuple(inputs.shape[1:3]):
         return output
-    return record_cell_scopes(output, getattr(inputs, _RECORD, None), inputs)
+    return record_cell_scopes(output, cell_scopes(inputs, recorded_only=True), inputs)

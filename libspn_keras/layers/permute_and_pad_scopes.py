@@ -108,7 +108,7 @@ class PermuteAndPadScopes(FullPrecisionLayer):
             # Columns of one scope (decompositions) over disjoint rows: every column places every input row once,
             # so output rows are disjoint in each column and jointly cover the same rows. Tracked as one stand-in
             # row each, which keeps both facts the layers above check.
-            return record_cell_scopes(output, (np.eye(table.shape[1], dtype=bool), cols), x)
+            return record_cell_scopes(output, (np.eye(table.shape[1], dtype=bool), cols), x, input_positions=False)
         raise ValueError(
             f"{type(self).__name__} '{self.name}': its permutations differ between columns whose cells cover "
             f"different parts of the input, so the scopes of its output cannot be checked and products above "
