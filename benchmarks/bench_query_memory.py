@@ -66,26 +66,9 @@ def build_model(kind):
     keras.utils.set_random_seed(0)
     leaf_kwargs = dict(location_initializer=keras.initializers.TruncatedNormal(stddev=1.0))
     if kind == "seed":
-        sums = dict(
-            accumulator_initializer=keras.initializers.TruncatedNormal(stddev=0.5, mean=1.0), logspace_accumulators=True
-        )
-        stack = [
-            layers.NormalLeaf(num_components=16, **leaf_kwargs),
-            product([2, 2], [1, 1], "valid"),
-            layers.Local2DSum(num_sums=16, **sums),
-            product([2, 2], [1, 1], "valid"),
-            layers.Local2DSum(num_sums=32, **sums),
-            product([1, 1], [1, 1], "full"),
-            layers.Local2DSum(num_sums=32, **sums),
-            product([1, 1], [2, 2], "full"),
-            layers.Local2DSum(num_sums=64, **sums),
-            product([1, 1], [4, 4], "full"),
-            layers.Local2DSum(num_sums=64, **sums),
-            product([1, 1], [8, 8], "final"),
-            layers.SpatialToRegions(),
-            layers.DenseSum(num_sums=10, **sums),
-            layers.RootSum(return_weighted_child_logits=True, logspace_accumulators=True),
-        ]
+        from seed_dgc_side import seed_layers
+
+        stack = seed_layers(layers, keras, input_shape=None)
     else:
         stack = [
             layers.NormalLeaf(num_components=4, **leaf_kwargs),

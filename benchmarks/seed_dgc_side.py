@@ -38,8 +38,13 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def seed_layers(layers, keras):
-    """The layers of the seed README's DGC-SPN (28x28x1 images, ten class roots), for either library."""
+def seed_layers(layers, keras, input_shape=(28, 28, 1)):
+    """The layers of the seed README's DGC-SPN (28x28x1 images, ten class roots), for either library.
+
+    The leaf takes ``input_shape`` as the README writes it; ``None`` leaves it out, for a model that starts with a
+    ``keras.Input``.
+    """
+    leaf_shape = {} if input_shape is None else dict(input_shape=input_shape)
     sum_kwargs = dict(
         accumulator_initializer=keras.initializers.TruncatedNormal(stddev=0.5, mean=1.0), logspace_accumulators=True
     )
@@ -51,7 +56,7 @@ def seed_layers(layers, keras):
 
     return [
         layers.NormalLeaf(
-            input_shape=(28, 28, 1),
+            **leaf_shape,
             num_components=16,
             location_trainable=True,
             location_initializer=keras.initializers.TruncatedNormal(stddev=1.0, mean=0.0),

@@ -143,10 +143,14 @@ def _concatenated_record(tensor):
     if not isinstance(operation, keras.layers.Concatenate) or len(tensor.shape) != 4:
         return None
     axis = operation.axis % 4
+    if axis not in (1, 2):
+        return None
     inputs = list(operation.input) if isinstance(operation.input, (list, tuple)) else []
-    records = [cell_scopes(part, recorded_only=True) for part in inputs]
     sources = {id(getattr(part, _SOURCE, None)) for part in inputs}
-    if axis not in (1, 2) or not inputs or None in records or len(sources) != 1 or id(None) in sources:
+    if not inputs or len(sources) != 1 or id(None) in sources:
+        return None
+    records = [cell_scopes(part, recorded_only=True) for part in inputs]
+    if None in records:
         return None
     if len({layout_of(part) for part in inputs}) != 1:
         return None
