@@ -259,7 +259,7 @@ def test_a_spatial_product_over_an_image_concatenated_with_itself_is_refused():
     image = keras.Input((2, 2, 1))
     cells = layers.NormalLeaf(num_components=2)(image)
     joined = keras.layers.Concatenate(axis=2)([cells, cells])  # [batch, 2, 4, 2]: columns 0-1 twice
-    with pytest.raises(ValueError, match=r"Conv2DProduct .*not decomposable"):
+    with pytest.raises(ValueError, match=r"Conv2DProduct .*not decomposable.*keras.layers.Concatenate"):
         _conv([1, 4], depthwise=True)(joined)
 
 
@@ -293,3 +293,65 @@ def test_concatenations_of_one_input_over_disjoint_or_stand_in_scopes_build_and_
     mixture = layers.SpatialToRegions()(keras.layers.Concatenate(axis=1)([first, second]))
     model = keras.Model(x, _root()(mixture))
     np.testing.assert_allclose(_total_probability(model, 3, (3,)), 1.0, rtol=1e-6)
+
+
+def _leaf_and_permuted(permutations):
+    """A 3-variable region input's leaf output (rows: variables 0-2), its per-decomposition permutation, and the
+    input."""
+    x = keras.Input((3,), dtype="int32")
+    leaf_out = layers.IndicatorLeaf(num_components=2)(layers.FlatToRegions(num_decomps=2)(x))
+    return x, leaf_out, layers.PermuteAndPadScopes(permutations)(leaf_out)
+
+
+def _mixture_root(x, products):
+    return keras.Model(x, _root()(layers.SpatialToRegions()(layers.DenseSum(num_sums=2)(products))))
+
+
+@pytest.mark.parametrize(
+    "permutations, regroup, match",
+    [
+        # Rows 0-2 are variables 0-2, rows 3-5 variables [1, 2, 0] in decomposition 0 and [0, 1, 2] in
+        # decomposition 1: rows 1, 5, 2 hold variables 1, 2, 2 in decomposition 1.
+        ([[1, 2, 0], [0, 1, 2]], [[1, 5, 2, 0, 3, 4]] * 2, "scope 2 in decomposition 1"),
+        # A permutation of the join that differs by decomposition: rows 0, 1, 4 hold variable 1 twice in
+        # decomposition 1.
+        ([[1, 2, 0], [2, 1, 0]], [[0, 3, 4, 5, 1, 2], [0, 1, 4, 2, 3, 5]], "scope 1 in decomposition 1"),
+    ],
+)
+def test_products_over_rows_joined_with_their_per_decomposition_permutation_are_checked_by_decomposition(
+    permutations, regroup, match
+):
+    # Stand-in rows (a per-decomposition permutation) joined with the rows they came from kept no record, so such
+    # products were built and the networks summed to 1.4-1.7.
+    x, leaf_out, permuted = _leaf_and_permuted(permutations)
+    joined = layers.PermuteAndPadScopes(regroup)(keras.layers.Concatenate(axis=1)([leaf_out, permuted]))
+    with pytest.raises(ValueError, match=f"ReduceProduct .*both cover {match}.*not decomposable"):
+        layers.ReduceProduct(num_factors=3)(joined)
+
+
+def test_a_per_decomposition_permutation_joined_with_itself_is_refused():
+    _, _, permuted = _leaf_and_permuted([[1, 2, 0], [2, 1, 0]])
+    joined = keras.layers.Concatenate(axis=1)([permuted, permuted])
+    with pytest.raises(ValueError, match="ReduceProduct .*both cover scopes? .* in decomposition 0.*not decomposable"):
+        layers.ReduceProduct(num_factors=2)(layers.PermuteAndPadScopes([[0, 4, 1, 3, 2, 5]] * 2)(joined))
+
+
+@pytest.mark.parametrize(
+    "regroup",
+    [
+        None,  # the rows and their permutation as two whole products: a mixture of the two
+        [[1, 5, 2, 0, 3, 4]] * 2,  # rows 1, 5, 2 hold variables 1, 0, 2 in both decompositions
+        [[0, 3, 4, 5, 1, 2], [0, 1, 2, 3, 4, 5]],  # regrouped differently in each decomposition, each valid
+    ],
+)
+def test_valid_products_over_rows_joined_with_their_per_decomposition_permutation_build_and_are_normalized(regroup):
+    x, leaf_out, permuted = _leaf_and_permuted([[1, 2, 0], [2, 1, 0]])
+    joined = keras.layers.Concatenate(axis=1)([leaf_out, permuted])
+    if regroup is not None:
+        joined = layers.PermuteAndPadScopes(regroup)(joined)
+    model = _mixture_root(x, layers.ReduceProduct(num_factors=3)(layers.DenseSum(num_sums=2)(joined)))
+    for layer in model.layers:  # weights away from uniform, so that a wrong structure cannot sum to 1 by chance
+        layer.set_weights(
+            [np.random.default_rng(0).uniform(-2, 2, w.shape).astype("float32") for w in layer.get_weights()]
+        )
+    np.testing.assert_allclose(_total_probability(model, 3, (3,)), 1.0, rtol=1e-5)

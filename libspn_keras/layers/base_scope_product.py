@@ -3,7 +3,13 @@
 import numpy as np
 import tensorflow as tf
 
-from libspn_keras.layers.cell_scopes import cell_scopes, describe_cells, is_region_layout, record_cell_scopes
+from libspn_keras.layers.cell_scopes import (
+    cell_scopes,
+    describe_cells,
+    describe_scopes,
+    is_region_layout,
+    record_cell_scopes,
+)
 from libspn_keras.layers.full_precision import FullPrecisionLayer
 from libspn_keras.layers.validation import check_known, check_node_count, check_rank, positive_int
 
@@ -53,13 +59,13 @@ class ScopeProductBase(FullPrecisionLayer):
         if joins_overlap.any():
             group = int(np.flatnonzero(joins_overlap)[0])
             covered = (
-                describe_cells(shared[group], "scope")
+                describe_scopes(x, shared[group])
                 if is_region_layout(x)
                 else "image " + describe_cells(shared[group], "row")
             )
             advice = (
                 "Join scopes of disjoint variables only: the rows below cover the same ones (e.g. a "
-                "keras.layers.Concatenate of a leaf's output with itself)."
+                "keras.layers.Concatenate of a leaf's output with itself or with a permutation of it)."
                 if is_region_layout(x)
                 else "Join overlapping cells with a Conv2DProduct whose dilations skip the overlap, or end the "
                 "spatial products with padding='final' and SpatialToRegions first."

@@ -25,7 +25,12 @@ leaf's cells are (reached through layers that keep positions, such as
 along cells (axis 1 or 2) of recorded tensors of one source gets the joined
 record, so a product over a leaf output concatenated with itself is refused;
 tensors of different sources (two inputs) are joined without a record, as
-before.
+before. Rows that stand in for positions which differ between decompositions
+(a per-decomposition ``PermuteAndPadScopes``) keep their input's source as
+:class:`PerDecomposition`, with the positions each row holds in every
+decomposition. A join with other rows of that source is recorded over pairs
+(decomposition, position), so a product above it is refused exactly where
+some decomposition would multiply a variable with itself.
 """
 
 import numpy as np
@@ -56,16 +61,54 @@ def cell_scopes(tensor, recorded_only=False):
     return np.eye(shape[1], dtype=bool), np.eye(shape[2], dtype=bool)
 
 
-def record_cell_scopes(tensor, scopes, inputs=None, input_positions=True):
+class PerDecomposition:
+    """The source of a record whose rows hold different positions of ``source`` in different decompositions.
+
+    ``cover`` (bool ``[rows, decomps * positions]``) marks the pairs
+    (decomposition, position of ``source``) each stand-in row holds,
+    decomposition-major; a record of this source indexes its rows (the
+    stand-in rows, or groups of them made by products). Without ``cover`` the
+    record's rows index those ``width`` pairs themselves (the record of a join,
+    or of a permutation of one).
+    """
+
+    def __init__(self, source, width, cover=None):
+        self.source, self.width, self.cover = source, width, cover
+
+
+def root_source(tensor):
+    """The source whose positions the cells of ``tensor`` are or stand in for (see the module doc), or ``None``."""
+    source = getattr(tensor, _SOURCE, None)
+    return source.source if isinstance(source, PerDecomposition) else source
+
+
+def per_decomposition(tensor, record):
+    """The rows of ``tensor``'s ``record`` as bool ``[rows, decomps * positions]``: the pairs (decomposition,
+    position of the root source) each row holds; ``None`` where the record's width does not fit."""
+    source = getattr(tensor, _SOURCE, None)
+    rows = record[0]
+    if not isinstance(source, PerDecomposition):
+        return np.tile(rows, (1, tensor.shape[2]))
+    if source.cover is None:
+        return rows if rows.shape[1] == source.width else None
+    if rows.shape[1] != source.cover.shape[0]:
+        return None
+    return (rows.astype(np.int64) @ source.cover.astype(np.int64)) > 0
+
+
+_INHERITED = object()
+
+
+def record_cell_scopes(tensor, scopes, inputs=None, source=_INHERITED):
     """Attaches ``scopes`` (as from :func:`cell_scopes`) to a symbolic output tensor and returns it.
 
-    With ``inputs`` given, the output also takes their layout (:func:`layout_of`) and, where ``scopes`` index the
-    positions of their source (``input_positions``, not stand-in rows), their source (see the module doc).
+    With ``inputs`` given, the output also takes their layout (:func:`layout_of`) and, unless ``source`` is given
+    (``None``: unknown), their source (see the module doc).
     """
     if scopes is not None:
         setattr(tensor, _RECORD, scopes)
-        source = getattr(inputs, _SOURCE, None)
-        if source is not None and input_positions:
+        source = getattr(inputs, _SOURCE, None) if source is _INHERITED else source
+        if source is not None:
             setattr(tensor, _SOURCE, source)
     layout = layout_of(inputs)
     if layout is not None:
@@ -146,7 +189,7 @@ def _concatenated_record(tensor):
     if axis not in (1, 2):
         return None
     inputs = list(operation.input) if isinstance(operation.input, (list, tuple)) else []
-    sources = {id(getattr(part, _SOURCE, None)) for part in inputs}
+    sources = {id(root_source(part)) for part in inputs}
     if not inputs or len(sources) != 1 or id(None) in sources:
         return None
     records = [cell_scopes(part, recorded_only=True) for part in inputs]
@@ -154,13 +197,22 @@ def _concatenated_record(tensor):
         return None
     if len({layout_of(part) for part in inputs}) != 1:
         return None
+    source = root_source(inputs[0])
+    if any(isinstance(getattr(part, _SOURCE, None), PerDecomposition) for part in inputs):
+        # Rows that differ between decompositions: every part's rows over (decomposition, position) pairs, which
+        # only rows of equally many decompositions (a join along rows) share.
+        rows = [per_decomposition(part, record) for part, record in zip(inputs, records)]
+        if axis != 1 or any(part is None for part in rows):
+            return None
+        records = [(part, record[1]) for part, record in zip(rows, records)]
+        source = PerDecomposition(source, rows[0].shape[1])
     other = 1 if axis == 1 else 0  # the covers along the other axis must agree for the cells to line up
     widths = {(record[0].shape[1], record[1].shape[1]) for record in records}
     if len(widths) != 1 or any(not np.array_equal(record[other], records[0][other]) for record in records):
         return None
     joined = np.concatenate([record[axis - 1] for record in records], axis=0)
     record = (joined, records[0][1]) if axis == 1 else (records[0][0], joined)
-    record_cell_scopes(tensor, record, inputs[0])  # with its inputs' source and layout
+    record_cell_scopes(tensor, record, inputs[0], source)  # with its inputs' layout
     return record
 
 
@@ -172,6 +224,22 @@ def describe_cells(cover, axis_name):
     if covered.size == covered[-1] - covered[0] + 1:
         return f"{axis_name}s {covered[0]}-{covered[-1]}" if covered.size > 1 else f"{axis_name} {covered[0]}"
     return f"{axis_name}s {covered.tolist()}"
+
+
+def holds_decomposition_pairs(tensor):
+    """Whether the rows of ``tensor``'s record index (decomposition, position) pairs (see :class:`PerDecomposition`)."""
+    source = getattr(tensor, _SOURCE, None)
+    return isinstance(source, PerDecomposition) and source.cover is None
+
+
+def describe_scopes(tensor, cover):
+    """``"scopes 0-3"``-style text for the scopes a bool cover of ``tensor``'s region record marks; for a record over
+    (decomposition, position) pairs (:class:`PerDecomposition`), those of the first decomposition that has any."""
+    if not holds_decomposition_pairs(tensor):
+        return describe_cells(cover, "scope")
+    by_decomposition = cover.reshape(tensor.shape[2], -1)
+    decomposition = int(np.flatnonzero(by_decomposition.any(axis=1))[0]) if cover.any() else 0
+    return f"{describe_cells(by_decomposition[decomposition], 'scope')} in decomposition {decomposition}"
 
 
 def refuse_cells_of_different_scopes(tensor, label, consequence, advice, column_groups=1):
@@ -196,10 +264,17 @@ def refuse_cells_of_different_scopes(tensor, label, consequence, advice, column_
         if differs.size or ((axis == 0 or column_groups == 1) and not cover.all()):
             other = int(differs[0]) if differs.size else 0
             base = other // size * size
+            if region and axis == 0:
+                first_cells, other_cells = describe_scopes(tensor, cover[base]), describe_scopes(tensor, cover[other])
+            else:
+                first_cells, other_cells = (
+                    describe_cells(cover[base], axis_name),
+                    describe_cells(cover[other], axis_name),
+                )
             raise ValueError(
                 f"{label}: its input cells cover different parts of the {'input' if region else 'image'} (along "
                 f"axis {axis + 1}, cell {base} covers {'' if region else 'image '}"
-                f"{describe_cells(cover[base], axis_name)} and cell {other} {describe_cells(cover[other], axis_name)}"
+                f"{first_cells} and cell {other} {other_cells}"
                 f"), so {consequence}. "
                 + ("Join the scopes first with DenseProduct / ReduceProduct." if region else advice)
                 + (

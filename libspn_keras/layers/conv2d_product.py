@@ -6,7 +6,13 @@ import numpy as np
 import tensorflow as tf
 from tensorflow import keras
 
-from libspn_keras.layers.cell_scopes import cell_scopes, describe_cells, is_region_layout, record_cell_scopes
+from libspn_keras.layers.cell_scopes import (
+    cell_scopes,
+    describe_cells,
+    describe_scopes,
+    is_region_layout,
+    record_cell_scopes,
+)
 from libspn_keras.layers.full_precision import FullPrecisionLayer
 from libspn_keras.layers.validation import (
     check_bool,
@@ -191,7 +197,7 @@ class Conv2DProduct(FullPrecisionLayer):
             i, j = np.argwhere(joins_overlap)[0]
             shared, axis_name = (shared_rows[i], "row") if row_overlap[i] else (shared_cols[j], "column")
             if is_region_layout(x):
-                covered = "the same variables" if axis_name == "column" else describe_cells(shared, "scope")
+                covered = "the same variables" if axis_name == "column" else describe_scopes(x, shared)
                 advice = (
                     "On a region tensor the columns are decompositions of the same variables: join scopes (axis 1) "
                     "only, with kernel_size[1] = 1 and windows that do not overlap, or with DenseProduct / "
@@ -202,7 +208,8 @@ class Conv2DProduct(FullPrecisionLayer):
                 advice = (
                     "The cells a window joins must cover disjoint parts of the image: after a product with "
                     "overlapping windows (stride below kernel_size * dilations), double the dilations of the next one "
-                    "(1, 2, 4, ... as in DGC-SPNs), or use strides equal to kernel_size."
+                    "(1, 2, 4, ... as in DGC-SPNs), or use strides equal to kernel_size. Cells joined by a "
+                    "keras.layers.Concatenate must come from different parts of the image (or from different inputs)."
                 )
             raise ValueError(
                 f"Conv2DProduct '{self.name}': output cell {(int(i), int(j))} would multiply input cells that both "

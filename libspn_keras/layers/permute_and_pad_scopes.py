@@ -4,7 +4,15 @@ import numpy as np
 import tensorflow as tf
 from tensorflow import keras
 
-from libspn_keras.layers.cell_scopes import cell_scopes, is_region_layout, record_cell_scopes
+from libspn_keras.layers.cell_scopes import (
+    PerDecomposition,
+    cell_scopes,
+    holds_decomposition_pairs,
+    is_region_layout,
+    per_decomposition,
+    record_cell_scopes,
+    root_source,
+)
 from libspn_keras.layers.full_precision import FullPrecisionLayer
 from libspn_keras.layers.validation import check_known, check_rank
 from libspn_keras.math.gradients import custom_gradient
@@ -104,11 +112,15 @@ class PermuteAndPadScopes(FullPrecisionLayer):
         if (table == table[:1]).all():  # one permutation for every column: the rows move, padding covers nothing
             padded = np.concatenate([rows, np.zeros((1, rows.shape[1]), dtype=bool)])
             return record_cell_scopes(output, (padded[np.where(table[0] < 0, rows.shape[0], table[0])], cols), x)
+        source = stand_in_source(x, scopes, table)
+        if source is not None and holds_decomposition_pairs(x):  # the pairs each output row holds, column by column
+            return record_cell_scopes(output, (source.cover, cols), x, PerDecomposition(source.source, source.width))
         if (cols == cols[:1]).all() and rows.sum(axis=0).max(initial=0) <= 1:
             # Columns of one scope (decompositions) over disjoint rows: every column places every input row once,
             # so output rows are disjoint in each column and jointly cover the same rows. Tracked as one stand-in
-            # row each, which keeps both facts the layers above check.
-            return record_cell_scopes(output, (np.eye(table.shape[1], dtype=bool), cols), x, input_positions=False)
+            # row each, which keeps both facts the layers above check, and with the positions each holds in each
+            # column, for joins with other rows of the same input (layers.cell_scopes.PerDecomposition).
+            return record_cell_scopes(output, (np.eye(table.shape[1], dtype=bool), cols), x, source)
         raise ValueError(
             f"{type(self).__name__} '{self.name}': its permutations differ between columns whose cells cover "
             f"different parts of the input, so the scopes of its output cannot be checked and products above "
@@ -120,6 +132,22 @@ class PermuteAndPadScopes(FullPrecisionLayer):
         config = super().get_config()
         config.update(permutations=self.permutations)
         return config
+
+
+def stand_in_source(x, scopes, table):
+    """The :class:`~libspn_keras.layers.cell_scopes.PerDecomposition` source of the stand-in rows that ``table``
+    (``[decomps, rows out]``) makes of ``x``'s rows (recorded as ``scopes``), or ``None`` if ``x`` has no source."""
+    source = root_source(x)
+    held = per_decomposition(x, scopes) if source is not None else None
+    if held is None:
+        return None
+    decomps = table.shape[0]
+    held = held.reshape(held.shape[0], decomps, -1)
+    held = np.concatenate([held, np.zeros((1, *held.shape[1:]), dtype=bool)])  # the padding holds nothing
+    rows = np.where(table < 0, held.shape[0] - 1, table)  # [decomps, rows out]
+    cover = held[rows, np.arange(decomps)[:, None]]  # [decomps, rows out, positions]
+    cover = cover.transpose(1, 0, 2).reshape(table.shape[1], -1)
+    return PerDecomposition(source, cover.shape[1], cover)
 
 
 def as_permutations(layer, permutations):
