@@ -66,14 +66,15 @@ class PerDecomposition:
 
     ``cover`` (bool ``[rows, decomps * positions]``) marks the pairs
     (decomposition, position of ``source``) each stand-in row holds,
-    decomposition-major; a record of this source indexes its rows (the
-    stand-in rows, or groups of them made by products). Without ``cover`` the
-    record's rows index those ``width`` pairs themselves (the record of a join,
-    or of a permutation of one).
+    decomposition-major, for ``decomps`` decompositions of ``positions``
+    positions; a record of this source indexes its rows (the stand-in rows,
+    or groups of them made by products). Without ``cover`` the record's rows
+    index those pairs themselves (the record of a join, or of a permutation
+    of one).
     """
 
-    def __init__(self, source, width, cover=None):
-        self.source, self.width, self.cover = source, width, cover
+    def __init__(self, source, decomps, positions, cover=None):
+        self.source, self.decomps, self.positions, self.cover = source, decomps, positions, cover
 
 
 def root_source(tensor):
@@ -90,7 +91,7 @@ def per_decomposition(tensor, record):
     if not isinstance(source, PerDecomposition):
         return np.tile(rows, (1, tensor.shape[2]))
     if source.cover is None:
-        return rows if rows.shape[1] == source.width else None
+        return rows if rows.shape[1] == source.decomps * source.positions else None
     if rows.shape[1] != source.cover.shape[0]:
         return None
     return (rows.astype(np.int64) @ source.cover.astype(np.int64)) > 0
@@ -205,7 +206,7 @@ def _concatenated_record(tensor):
         if axis != 1 or any(part is None for part in rows):
             return None
         records = [(part, record[1]) for part, record in zip(rows, records)]
-        source = PerDecomposition(source, rows[0].shape[1])
+        source = PerDecomposition(source, tensor.shape[2], rows[0].shape[1] // tensor.shape[2])
     other = 1 if axis == 1 else 0  # the covers along the other axis must agree for the cells to line up
     widths = {(record[0].shape[1], record[1].shape[1]) for record in records}
     if len(widths) != 1 or any(not np.array_equal(record[other], records[0][other]) for record in records):
@@ -237,7 +238,7 @@ def describe_scopes(tensor, cover):
     (decomposition, position) pairs (:class:`PerDecomposition`), those of the first decomposition that has any."""
     if not holds_decomposition_pairs(tensor):
         return describe_cells(cover, "scope")
-    by_decomposition = cover.reshape(tensor.shape[2], -1)
+    by_decomposition = cover.reshape(getattr(tensor, _SOURCE).decomps, -1)
     decomposition = int(np.flatnonzero(by_decomposition.any(axis=1))[0]) if cover.any() else 0
     return f"{describe_cells(by_decomposition[decomposition], 'scope')} in decomposition {decomposition}"
 

@@ -114,7 +114,8 @@ class PermuteAndPadScopes(FullPrecisionLayer):
             return record_cell_scopes(output, (padded[np.where(table[0] < 0, rows.shape[0], table[0])], cols), x)
         source = stand_in_source(x, scopes, table)
         if source is not None and holds_decomposition_pairs(x):  # the pairs each output row holds, column by column
-            return record_cell_scopes(output, (source.cover, cols), x, PerDecomposition(source.source, source.width))
+            pairs = PerDecomposition(source.source, source.decomps, source.positions)
+            return record_cell_scopes(output, (source.cover, cols), x, pairs)
         if (cols == cols[:1]).all() and rows.sum(axis=0).max(initial=0) <= 1:
             # Columns of one scope (decompositions) over disjoint rows: every column places every input row once,
             # so output rows are disjoint in each column and jointly cover the same rows. Tracked as one stand-in
@@ -146,8 +147,8 @@ def stand_in_source(x, scopes, table):
     held = np.concatenate([held, np.zeros((1, *held.shape[1:]), dtype=bool)])  # the padding holds nothing
     rows = np.where(table < 0, held.shape[0] - 1, table)  # [decomps, rows out]
     cover = held[rows, np.arange(decomps)[:, None]]  # [decomps, rows out, positions]
-    cover = cover.transpose(1, 0, 2).reshape(table.shape[1], -1)
-    return PerDecomposition(source, cover.shape[1], cover)
+    positions = cover.shape[2]
+    return PerDecomposition(source, decomps, positions, cover.transpose(1, 0, 2).reshape(table.shape[1], -1))
 
 
 def as_permutations(layer, permutations):
