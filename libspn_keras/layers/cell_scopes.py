@@ -24,8 +24,9 @@ leaf's cells are (reached through layers that keep positions, such as
 ``FlatToRegions``), else the leaf's own input. A ``keras.layers.Concatenate``
 along cells (axis 1 or 2) of recorded tensors of one source gets the joined
 record, so a product over a leaf output concatenated with itself is refused;
-tensors of different sources (two inputs) are joined without a record, as
-before. Rows that stand in for positions which differ between decompositions
+tensors of different ``keras.Input`` tensors get a record over the positions
+of all of them (:class:`JoinedInputs`), and a join along nodes (axis 3) of
+tensors with the same record keeps it. Rows that stand in for positions which differ between decompositions
 (a per-decomposition ``PermuteAndPadScopes``) keep their input's source as
 :class:`PerDecomposition`, with the positions each row holds in every
 decomposition. A join with other rows of that source is recorded over pairs
@@ -180,33 +181,154 @@ def variable_source(tensor):
         current = operation.input
 
 
+class JoinedInputs:
+    """The source of a record over the positions of several ``keras.Input`` tensors, ``parts`` of
+    ``(input, rows, cols)``: its rows (and columns) index the first input's row (column) positions, then the next
+    one's, and so on. The cells of a join of tensors from different inputs cover pairs of one input's row and
+    another's column as well; those are no variables, so only the checks' reasons to refuse can grow."""
+
+    def __init__(self, parts):
+        self.parts = tuple(parts)
+
+
+def _input_parts(source, record):
+    """``(input, rows, cols)`` of every ``keras.Input`` a record of ``source`` spans, or ``None`` if the source is
+    not one (or a join of several)."""
+    if isinstance(source, JoinedInputs):
+        return source.parts
+    history = getattr(source, "_keras_history", None)
+    if not history or not isinstance(history[0], keras.layers.InputLayer):
+        return None
+    return ((source, record[0].shape[1], record[1].shape[1]),)
+
+
+def _over_inputs(parts, covers, inputs_of_part, axis):
+    """Each part's ``covers`` (``axis`` 0: rows, 1: columns) placed among the positions of all ``inputs_of_part``."""
+    offsets, total = {}, 0
+    for part in parts:
+        offsets[id(part[0])] = total
+        total += part[1 + axis]
+    placed = []
+    for cover, own in zip(covers, inputs_of_part):
+        full = np.zeros((cover.shape[0], total), dtype=bool)
+        start = 0
+        for part in own:
+            width = part[1 + axis]
+            full[:, offsets[id(part[0])] : offsets[id(part[0])] + width] = cover[:, start : start + width]
+            start += width
+        placed.append(full)
+    return placed
+
+
+def _joined_over_inputs(inputs, records, axis):
+    """The joined record and source of parts from different ``keras.Input`` tensors (along ``axis`` 1 or 2), or
+    ``None``: parts of one input set must line up along the other axis, parts of others may not share an input."""
+    inputs_of_part = [_input_parts(getattr(part, _SOURCE, None), record) for part, record in zip(inputs, records)]
+    if None in inputs_of_part:
+        return None
+    parts, widths = [], {}
+    for own in inputs_of_part:
+        for part in own:
+            if widths.setdefault(id(part[0]), part[1:]) != part[1:]:
+                return None
+            if all(part[0] is not known[0] for known in parts):
+                parts.append(part)
+    groups = {}
+    for index, own in enumerate(inputs_of_part):
+        key = frozenset(id(part[0]) for part in own)
+        if any(key & other and key != other for other in groups):
+            return None
+        groups.setdefault(key, []).append(index)
+    rows = _over_inputs(parts, [record[0] for record in records], inputs_of_part, 0)
+    cols = _over_inputs(parts, [record[1] for record in records], inputs_of_part, 1)
+    along, other = (rows, cols) if axis == 1 else (cols, rows)
+    lined_up = np.zeros_like(other[0])
+    for members in groups.values():
+        if any(not np.array_equal(other[index], other[members[0]]) for index in members):
+            return None
+        lined_up |= other[members[0]]
+    joined = np.concatenate(along, axis=0)
+    record = (joined, lined_up) if axis == 1 else (lined_up, joined)
+    return record, JoinedInputs(parts)
+
+
+def _positions(part):
+    """How many positions of its root source the rows of ``part``'s record index (a region tensor)."""
+    source = getattr(part, _SOURCE, None)
+    return source.positions if isinstance(source, PerDecomposition) else None
+
+
+def _joined_by_decomposition(inputs, records, axis, source):
+    """The joined record over (decomposition, position) pairs (:class:`PerDecomposition`) of region parts of one
+    source, and its source; ``None`` where they do not line up. Along rows (axis 1) the parts' pairs are the same;
+    along decompositions (axis 2) each part's decompositions follow the one before."""
+    rows = [per_decomposition(part, record) for part, record in zip(inputs, records)]
+    if any(part is None for part in rows):
+        return None
+    positions = {_positions(part) or record[0].shape[1] for part, record in zip(inputs, records)}
+    if len(positions) != 1:
+        return None
+    (positions,) = positions
+    if axis == 1:
+        if len({part.shape[1] for part in rows}) != 1 or any(
+            not np.array_equal(record[1], records[0][1]) for record in records
+        ):
+            return None
+        joined = (np.concatenate(rows, axis=0), records[0][1])
+    else:
+        joined = (np.concatenate(rows, axis=1), np.concatenate([record[1] for record in records], axis=0))
+    return joined, PerDecomposition(source, joined[0].shape[1] // positions, positions)
+
+
 def _concatenated_record(tensor):
-    """The joined record of a ``keras.layers.Concatenate`` output along cells whose inputs share a source, or
-    ``None`` (also kept on the tensor)."""
+    """The joined record of a ``keras.layers.Concatenate`` output, or ``None`` (also kept on the tensor).
+
+    Along cells (axis 1 or 2), of parts whose leaves read the same input, or
+    different ``keras.Input`` tensors; along nodes (axis 3), of parts with
+    the same record.
+    """
     operation = _first_call_of(tensor)
     if not isinstance(operation, keras.layers.Concatenate) or len(tensor.shape) != 4:
         return None
     axis = operation.axis % 4
-    if axis not in (1, 2):
-        return None
     inputs = list(operation.input) if isinstance(operation.input, (list, tuple)) else []
-    sources = {id(root_source(part)) for part in inputs}
-    if not inputs or len(sources) != 1 or id(None) in sources:
+    if axis == 0 or not inputs:
         return None
+    # The parts' records first: a part that is a join itself gets its record and source only then.
     records = [cell_scopes(part, recorded_only=True) for part in inputs]
-    if None in records:
+    if None in records or len({layout_of(part) for part in inputs}) != 1:
         return None
-    if len({layout_of(part) for part in inputs}) != 1:
+    sources = {id(root_source(part)) for part in inputs}
+    if id(None) in sources:
         return None
     source = root_source(inputs[0])
-    if any(isinstance(getattr(part, _SOURCE, None), PerDecomposition) for part in inputs):
-        # Rows that differ between decompositions: every part's rows over (decomposition, position) pairs, which
-        # only rows of equally many decompositions (a join along rows) share.
-        rows = [per_decomposition(part, record) for part, record in zip(inputs, records)]
-        if axis != 1 or any(part is None for part in rows):
+    if axis == 3:
+        same = len(sources) == 1 and len({id(getattr(part, _SOURCE, None)) for part in inputs}) == 1
+        if not same or any(
+            not (np.array_equal(record[0], records[0][0]) and np.array_equal(record[1], records[0][1]))
+            for record in records
+        ):
             return None
-        records = [(part, record[1]) for part, record in zip(rows, records)]
-        source = PerDecomposition(source, tensor.shape[2], rows[0].shape[1] // tensor.shape[2])
+        record_cell_scopes(tensor, records[0], inputs[0])
+        return records[0]
+    if len(sources) > 1:
+        joined = _joined_over_inputs(inputs, records, axis)
+        if joined is None:
+            return None
+        record_cell_scopes(tensor, joined[0], inputs[0], joined[1])
+        return joined[0]
+    per_decomposition_parts = any(isinstance(getattr(part, _SOURCE, None), PerDecomposition) for part in inputs)
+    if per_decomposition_parts or (
+        axis == 2
+        and layout_of(inputs[0]) == REGION
+        and any(not np.array_equal(record[0], records[0][0]) for record in records)
+    ):
+        # Rows that differ between decompositions: every part's rows over (decomposition, position) pairs.
+        joined = _joined_by_decomposition(inputs, records, axis, source)
+        if joined is not None:
+            record_cell_scopes(tensor, joined[0], inputs[0], joined[1])
+            return joined[0]
+        return None
     other = 1 if axis == 1 else 0  # the covers along the other axis must agree for the cells to line up
     widths = {(record[0].shape[1], record[1].shape[1]) for record in records}
     if len(widths) != 1 or any(not np.array_equal(record[other], records[0][other]) for record in records):
@@ -285,6 +407,27 @@ def refuse_cells_of_different_scopes(tensor, label, consequence, advice, column_
                     else ""
                 )
             )
+
+
+def record_one_cell(output, inputs):
+    """Records ``output`` as one region cell covering all that ``inputs``' record does, and returns it.
+
+    For the layers that mix every cell of their input into one
+    (:class:`~libspn_keras.layers.SpatialToRegions`), after
+    :func:`refuse_cells_of_different_scopes` passed: each cell then covers
+    all positions of the input's source.
+    """
+    scopes = cell_scopes(inputs, recorded_only=True)
+    if scopes is None:
+        return mark_region_layout(output)
+    source = getattr(inputs, _SOURCE, None)
+    if isinstance(source, PerDecomposition):
+        rows = np.ones((1, source.positions), dtype=bool)
+        source = source.source
+    else:
+        rows = scopes[0].any(axis=0, keepdims=True)
+    record_cell_scopes(output, (rows, scopes[1].any(axis=0, keepdims=True)), inputs, source)
+    return mark_region_layout(output)
 
 
 #: How to join the cells of a spatial tensor into one scope, for the errors of the layers that mix them.

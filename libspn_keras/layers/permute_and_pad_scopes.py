@@ -8,7 +8,7 @@ from libspn_keras.layers.cell_scopes import (
     PerDecomposition,
     cell_scopes,
     holds_decomposition_pairs,
-    is_region_layout,
+    layout_of,
     per_decomposition,
     record_cell_scopes,
     root_source,
@@ -98,7 +98,7 @@ class PermuteAndPadScopes(FullPrecisionLayer):
             return record_cell_scopes(output, None, x)  # keeps the layout
         scopes = cell_scopes(x, recorded_only=True)
         table = np.asarray(self.permutations)
-        if scopes is None and is_region_layout(x) and (table < 0).any():
+        if scopes is None and layout_of(x) is not None and (table < 0).any():
             # Before the leaf the values are raw inputs, where the padding's 0 is an observed value, not log 1.
             raise ValueError(
                 f"{type(self).__name__} '{self.name}' pads scopes (-1 in its permutations) of raw inputs, before the "

@@ -5,7 +5,7 @@ import math
 import tensorflow as tf
 from tensorflow import keras
 
-from libspn_keras.layers.cell_scopes import JOIN_CELLS_ADVICE, refuse_cells_of_different_scopes
+from libspn_keras.layers.cell_scopes import JOIN_CELLS_ADVICE, record_one_cell, refuse_cells_of_different_scopes
 from libspn_keras.layers.full_precision import FullPrecisionLayer
 from libspn_keras.layers.validation import check_known, check_rank
 
@@ -41,6 +41,7 @@ class SpatialToRegions(FullPrecisionLayer):
                 "sums above it would mix nodes of different scopes",
                 JOIN_CELLS_ADVICE + ".",
             )
+            return record_one_cell(output, x)
         return output
 
     def compute_output_shape(self, input_shape):

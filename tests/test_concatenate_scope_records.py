@@ -1,0 +1,130 @@
+"""keras.layers.Concatenate in the build-time scope checks: nested joins, joins along nodes, joins of different
+inputs, of SpatialToRegions outputs and along decompositions; every network that builds sums to 1 over all joint
+assignments (with random weights), every refused one would not."""
+
+import itertools
+
+import numpy as np
+import pytest
+from tensorflow import keras
+
+from libspn_keras import layers
+
+
+def _root():
+    return layers.RootSum(return_weighted_child_logits=False)
+
+
+def _region_leaf(x, decomps=1):
+    return layers.IndicatorLeaf(num_components=2)(layers.FlatToRegions(num_decomps=decomps)(x))
+
+
+def _total(model, shapes):
+    """Total probability over all binary assignments of the inputs' ``shapes``, with random sum weights."""
+    rng = np.random.default_rng(0)
+    for layer in model.layers:
+        if getattr(layer, "accumulators", None) is not None:
+            values = rng.normal(0, 2, layer.accumulators.shape)
+            layer.accumulators.assign(values if layer.logspace_accumulators else np.exp(values))
+    sizes = [int(np.prod(shape)) for shape in shapes]
+    table = np.array(list(itertools.product([0, 1], repeat=sum(sizes))), dtype="int32")
+    parts = np.split(table, np.cumsum(sizes)[:-1], axis=1)
+    parts = [part.reshape((-1, *shape)) for part, shape in zip(parts, shapes)]
+    log_p = np.asarray(model(parts if len(parts) > 1 else parts[0]), dtype=np.float64)
+    return np.exp(log_p).sum()
+
+
+def _conv(kernel_size, strides=1, **kwargs):
+    return layers.Conv2DProduct(strides=strides, dilations=1, kernel_size=kernel_size, depthwise=True, **kwargs)
+
+
+def test_a_nested_concatenation_of_one_variable_is_refused():
+    # The inner join's record was made only when the outer one read it, after the outer one had found no source.
+    x = keras.Input((1,), dtype="int32")
+    leaf_out = _region_leaf(x)
+    sums = [layers.DenseSum(num_sums=2)(leaf_out) for _ in range(3)]
+    joined = keras.layers.Concatenate(axis=1)([keras.layers.Concatenate(axis=1)(sums[:2]), sums[2]])
+    with pytest.raises(ValueError, match="ReduceProduct .*both cover scope 0.*not decomposable"):
+        layers.ReduceProduct(num_factors=3)(joined)
+
+
+def _mixture(leaf_out):
+    """Two sums over the same cells joined along nodes: a mixture's children."""
+    return keras.layers.Concatenate(axis=3)([layers.DenseSum(num_sums=2)(leaf_out) for _ in range(2)])
+
+
+def test_a_concatenation_along_nodes_keeps_the_record_of_its_parts():
+    x = keras.Input((2,), dtype="int32")
+    products = layers.ReduceProduct(num_factors=2)(_mixture(_region_leaf(x, decomps=2)))
+    # A product across the decompositions of the same variables: refused as without the join.
+    with pytest.raises(ValueError, match="Conv2DProduct .*not decomposable"):
+        _conv([1, 2])(products)
+    # A product that skips a decomposition by its stride is valid; without the record it was refused.
+    x = keras.Input((2,), dtype="int32")
+    top = _conv([2, 1], strides=[1, 2])(_mixture(_region_leaf(x, decomps=3)))
+    assert abs(_total(keras.Model(x, _root()(top)), [(2,)]) - 1) < 1e-5
+
+
+def test_concatenations_of_two_inputs_keep_what_each_record_says():
+    x, y = keras.Input((1, 1, 1), dtype="int32"), keras.Input((1, 1, 1), dtype="int32")
+    cells = keras.layers.Concatenate(axis=2)([layers.IndicatorLeaf(2)(x), layers.IndicatorLeaf(2)(y)])
+    with pytest.raises(ValueError, match="RootSum .*cover different parts"):  # a mixture of p(x) and p(y)
+        _root()(cells)
+    # Decompositions of the same variables, joined along rows: a product across them is refused.
+    x, y = keras.Input((1,), dtype="int32"), keras.Input((1,), dtype="int32")
+    joined = keras.layers.Concatenate(axis=1)([_region_leaf(x, decomps=2), _region_leaf(y, decomps=2)])
+    products = layers.DenseSum(num_sums=2)(layers.ReduceProduct(num_factors=2)(layers.DenseSum(num_sums=2)(joined)))
+    with pytest.raises(ValueError, match="Conv2DProduct .*not decomposable"):
+        _conv([1, 2])(products)
+    # Overlapping cells of one input's part (after padding='full') multiplied together.
+    x, y = keras.Input((1, 2, 1), dtype="int32"), keras.Input((1, 2, 1), dtype="int32")
+
+    def overlapping(image):
+        return _conv([1, 2], padding="full")(layers.IndicatorLeaf(num_components=2)(image))
+
+    joined = layers.Local2DSum(num_sums=2)(keras.layers.Concatenate(axis=1)([overlapping(x), overlapping(y)]))
+    with pytest.raises(ValueError, match="Conv2DProduct .*not decomposable"):
+        _conv([2, 3])(joined)
+
+
+def test_valid_concatenations_of_two_inputs_build_and_are_normalized():
+    # Two images side by side along rows, then joined cell by cell and to one scope.
+    x, y = keras.Input((1, 2, 1), dtype="int32"), keras.Input((1, 2, 1), dtype="int32")
+    cells = [layers.IndicatorLeaf(num_components=2)(image) for image in (x, y)]
+    joined = layers.Local2DSum(num_sums=2)(keras.layers.Concatenate(axis=1)(cells))
+    top = _conv([1, 2])(layers.Local2DSum(num_sums=2)(_conv([2, 1])(joined)))
+    model = keras.Model([x, y], _root()(layers.SpatialToRegions()(top)))
+    assert abs(_total(model, [(1, 2, 1), (1, 2, 1)]) - 1) < 1e-5
+    # Three inputs, a join of two joined with the third.
+    inputs = [keras.Input((1,), dtype="int32") for _ in range(3)]
+    leaves = [_region_leaf(x) for x in inputs]
+    joined = keras.layers.Concatenate(axis=1)([keras.layers.Concatenate(axis=1)(leaves[:2]), leaves[2]])
+    top = layers.ReduceProduct(num_factors=3)(layers.DenseSum(num_sums=2)(joined))
+    model = keras.Model(inputs, _root()(layers.DenseSum(num_sums=2)(top)))
+    assert abs(_total(model, [(1,)] * 3) - 1) < 1e-5
+
+
+def test_a_spatial_to_regions_output_joined_with_its_input_is_refused():
+    x = keras.Input((2,), dtype="int32")
+    both = layers.ReduceProduct(num_factors=2)(layers.DenseSum(num_sums=2)(_region_leaf(x)))  # scope {x0, x1}
+    joined = keras.layers.Concatenate(axis=1)([layers.SpatialToRegions()(both), both])
+    with pytest.raises(ValueError, match="ReduceProduct .*both cover scopes 0-1.*not decomposable"):
+        layers.ReduceProduct(num_factors=2)(layers.DenseSum(num_sums=2)(joined))
+
+
+def test_rows_in_two_orders_joined_along_decompositions_are_checked_by_decomposition():
+    x = keras.Input((2,), dtype="int32")
+    leaf_out = _region_leaf(x)
+    columns = keras.layers.Concatenate(axis=2)([leaf_out, layers.PermuteAndPadScopes([[1, 0]])(leaf_out)])
+    products = layers.ReduceProduct(num_factors=2)(layers.DenseSum(num_sums=2)(columns))
+    with pytest.raises(ValueError, match="Conv2DProduct .*not decomposable"):  # x0 x1 times x1 x0
+        _conv([1, 2])(products)
+    # Each column is a decomposition of both variables: a mixture of the two builds and is normalized.
+    model = keras.Model(x, _root()(layers.SpatialToRegions()(layers.DenseSum(num_sums=2)(products))))
+    assert abs(_total(model, [(2,)]) - 1) < 1e-5
+
+
+def test_padding_an_image_before_the_leaf_is_refused():
+    x = keras.Input((1, 1, 1), dtype="int32")
+    with pytest.raises(ValueError, match="PermuteAndPadScopes .*before the leaf"):
+        layers.PermuteAndPadScopes([[0, -1]])(x)
