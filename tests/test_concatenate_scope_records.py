@@ -128,3 +128,19 @@ def test_padding_an_image_before_the_leaf_is_refused():
     x = keras.Input((1, 1, 1), dtype="int32")
     with pytest.raises(ValueError, match="PermuteAndPadScopes .*before the leaf"):
         layers.PermuteAndPadScopes([[0, -1]])(x)
+
+
+def test_sums_over_nodes_of_different_scopes_joined_along_nodes_are_refused():
+    x = keras.Input((2,), dtype="int32")
+    leaf_out = _region_leaf(x)  # rows x0, x1
+    swapped = layers.PermuteAndPadScopes([[1, 0]])(leaf_out)  # rows x1, x0
+    nodes = keras.layers.Concatenate(axis=3)([leaf_out, swapped])  # each row holds nodes of x0 and of x1
+    with pytest.raises(ValueError, match="DenseSum .*Concatenate along nodes .*different scopes"):
+        layers.DenseSum(num_sums=2)(nodes)
+    # Through a layer that keeps the cells, and for two inputs: a mixture of p(x) and p(y) at the root.
+    with pytest.raises(ValueError, match="Local2DSum .*different scopes"):
+        layers.Local2DSum(num_sums=2)(layers.LogDropout(0.1)(nodes))
+    x, y = keras.Input((1, 1, 1), dtype="int32"), keras.Input((1, 1, 1), dtype="int32")
+    both = keras.layers.Concatenate(axis=3)([layers.IndicatorLeaf(2)(x), layers.IndicatorLeaf(2)(y)])
+    with pytest.raises(ValueError, match="RootSum .*different scopes"):
+        _root()(both)

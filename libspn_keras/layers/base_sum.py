@@ -287,6 +287,8 @@ class NodeSumLayerBase(KeepsCellScopes, SumLayerBase):
             ``logspace_accumulator_constraint``, ``linear_accumulator_constraint``).
     """
 
+    sums_nodes = True
+
     def __init__(
         self,
         num_sums,

@@ -40,6 +40,7 @@ from tensorflow import keras
 _RECORD = "_libspn_keras_cell_scopes"
 _LAYOUT = "_libspn_keras_layout"
 _SOURCE = "_libspn_keras_cell_source"
+_MIXED_NODES = "_libspn_keras_mixed_nodes"
 REGION, IMAGE = "region", "image"
 
 
@@ -112,6 +113,8 @@ def record_cell_scopes(tensor, scopes, inputs=None, source=_INHERITED):
         source = getattr(inputs, _SOURCE, None) if source is _INHERITED else source
         if source is not None:
             setattr(tensor, _SOURCE, source)
+    if getattr(inputs, _MIXED_NODES, False):
+        setattr(tensor, _MIXED_NODES, True)
     layout = layout_of(inputs)
     if layout is not None:
         setattr(tensor, _LAYOUT, layout)
@@ -280,6 +283,49 @@ def _joined_by_decomposition(inputs, records, axis, source):
     return joined, PerDecomposition(source, joined[0].shape[1] // positions, positions)
 
 
+def _nodes_of_different_scopes(tensor, inputs, records, source):
+    """Marks a join along nodes of parts whose cells cover different variables (sums above it would mix nodes of
+    different scopes: :func:`refuse_mixed_nodes`) and records, where the parts' records line up, every cell as
+    covering all that any part's does (for the products above); returns that record or ``None``."""
+    setattr(tensor, _MIXED_NODES, True)
+    if len({id(root_source(part)) for part in inputs}) > 1:
+        inputs_of_part = [_input_parts(getattr(part, _SOURCE, None), record) for part, record in zip(inputs, records)]
+        if None in inputs_of_part:
+            return None
+        parts = []
+        for own in inputs_of_part:
+            parts += [part for part in own if all(part[0] is not known[0] for known in parts)]
+        rows = _over_inputs(parts, [record[0] for record in records], inputs_of_part, 0)
+        cols = _over_inputs(parts, [record[1] for record in records], inputs_of_part, 1)
+        source = JoinedInputs(parts)
+    elif any(isinstance(getattr(part, _SOURCE, None), PerDecomposition) for part in inputs):
+        rows = [per_decomposition(part, record) for part, record in zip(inputs, records)]
+        positions = {_positions(part) or record[0].shape[1] for part, record in zip(inputs, records)}
+        if any(part is None for part in rows) or len(positions) != 1:
+            return None
+        cols = [record[1] for record in records]
+        source = PerDecomposition(source, tensor.shape[2], positions.pop())
+    else:
+        rows, cols = [record[0] for record in records], [record[1] for record in records]
+    if len({part.shape for part in rows}) != 1 or len({part.shape for part in cols}) != 1:
+        return None
+    record = (np.logical_or.reduce(rows), np.logical_or.reduce(cols))
+    record_cell_scopes(tensor, record, inputs[0], source)
+    return record
+
+
+def refuse_mixed_nodes(tensor, label):
+    """Raises a ``ValueError`` if ``tensor`` descends from a ``keras.layers.Concatenate`` along nodes of cells that
+    cover different variables (a sum over them would not be complete). For the layers that sum nodes."""
+    if getattr(tensor, _MIXED_NODES, False):
+        raise ValueError(
+            f"{label}: its input descends from a keras.layers.Concatenate along nodes (axis 3) of tensors whose cells "
+            f"cover different variables, so it would add nodes of different scopes and the network would no longer "
+            f"be a normalized distribution. Concatenate along nodes only tensors over the same cells (e.g. sum "
+            f"layers over the same input), or join the variables with a product layer first."
+        )
+
+
 def _concatenated_record(tensor):
     """The joined record of a ``keras.layers.Concatenate`` output, or ``None`` (also kept on the tensor).
 
@@ -302,15 +348,16 @@ def _concatenated_record(tensor):
     if id(None) in sources:
         return None
     source = root_source(inputs[0])
+    if any(getattr(part, _MIXED_NODES, False) for part in inputs):
+        setattr(tensor, _MIXED_NODES, True)
     if axis == 3:
         same = len(sources) == 1 and len({id(getattr(part, _SOURCE, None)) for part in inputs}) == 1
-        if not same or any(
-            not (np.array_equal(record[0], records[0][0]) and np.array_equal(record[1], records[0][1]))
-            for record in records
+        if same and all(
+            np.array_equal(record[0], records[0][0]) and np.array_equal(record[1], records[0][1]) for record in records
         ):
-            return None
-        record_cell_scopes(tensor, records[0], inputs[0])
-        return records[0]
+            record_cell_scopes(tensor, records[0], inputs[0])
+            return records[0]
+        return _nodes_of_different_scopes(tensor, inputs, records, source)
     if len(sources) > 1:
         joined = _joined_over_inputs(inputs, records, axis)
         if joined is None:
@@ -443,9 +490,16 @@ class KeepsCellScopes:
     The output keeps the input's record and layout.
     """
 
+    #: Whether the layer adds the nodes of each cell (a sum), so that nodes of different scopes are refused.
+    sums_nodes = False
+
     def compute_output_spec(self, *args, **kwargs):
+        inputs = args[0] if args else kwargs.get("inputs", kwargs.get("x"))
+        if self.sums_nodes:
+            cell_scopes(inputs, recorded_only=True)  # a join's record (and its marks) are made when first read
+            refuse_mixed_nodes(inputs, f"{type(self).__name__} '{self.name}'")
         output = super().compute_output_spec(*args, **kwargs)
-        return kept_cell_scopes(output, args[0] if args else kwargs.get("inputs", kwargs.get("x")))
+        return kept_cell_scopes(output, inputs)
 
 
 def kept_cell_scopes(output, inputs):
