@@ -144,3 +144,17 @@ def test_sums_over_nodes_of_different_scopes_joined_along_nodes_are_refused():
     both = keras.layers.Concatenate(axis=3)([layers.IndicatorLeaf(2)(x), layers.IndicatorLeaf(2)(y)])
     with pytest.raises(ValueError, match="RootSum .*different scopes"):
         _root()(both)
+
+
+def test_a_mixture_of_towers_over_the_same_input_builds_and_is_normalized():
+    # One tower reads the input through a layer of another library: the join cannot tell its variables, so it is
+    # not refused (each tower covers both variables, and the root's mixture is a distribution).
+    x = keras.Input((2,), dtype="int32")
+
+    def tower(values):
+        leaf_out = layers.IndicatorLeaf(num_components=2)(layers.FlatToRegions(num_decomps=1)(values))
+        return layers.ReduceProduct(num_factors=2)(layers.DenseSum(num_sums=2)(leaf_out))
+
+    towers = [tower(x), tower(x), tower(keras.layers.Lambda(lambda values: values)(x))]
+    model = keras.Model(x, _root()(keras.layers.Concatenate(axis=3)(towers)))
+    assert abs(_total(model, [(2,)]) - 1) < 1e-5

@@ -25,13 +25,16 @@ leaf's cells are (reached through layers that keep positions, such as
 along cells (axis 1 or 2) of recorded tensors of one source gets the joined
 record, so a product over a leaf output concatenated with itself is refused;
 tensors of different ``keras.Input`` tensors get a record over the positions
-of all of them (:class:`JoinedInputs`), and a join along nodes (axis 3) of
-tensors with the same record keeps it. Rows that stand in for positions which differ between decompositions
-(a per-decomposition ``PermuteAndPadScopes``) keep their input's source as
-:class:`PerDecomposition`, with the positions each row holds in every
-decomposition. A join with other rows of that source is recorded over pairs
-(decomposition, position), so a product above it is refused exactly where
-some decomposition would multiply a variable with itself.
+of all of them (:class:`JoinedInputs`). A join along nodes (axis 3) of
+tensors with the same record keeps it; of tensors whose cells cover
+different variables, it marks its output so that sums above it refuse
+(:func:`refuse_mixed_nodes`). Rows that stand in for positions which differ
+between decompositions (a per-decomposition ``PermuteAndPadScopes``) keep
+their input's source as :class:`PerDecomposition`, with the positions each
+row holds in every decomposition. A join with other rows of that source is
+recorded over pairs (decomposition, position), so a product above it is
+refused exactly where some decomposition would multiply a variable with
+itself.
 """
 
 import numpy as np
@@ -284,10 +287,10 @@ def _joined_by_decomposition(inputs, records, axis, source):
 
 
 def _nodes_of_different_scopes(tensor, inputs, records, source):
-    """Marks a join along nodes of parts whose cells cover different variables (sums above it would mix nodes of
-    different scopes: :func:`refuse_mixed_nodes`) and records, where the parts' records line up, every cell as
-    covering all that any part's does (for the products above); returns that record or ``None``."""
-    setattr(tensor, _MIXED_NODES, True)
+    """Records a join along nodes of parts whose cells cover different variables as covering, in every cell, all
+    that any part's does (for the products above), and marks it (sums above it would mix nodes of different
+    scopes: :func:`refuse_mixed_nodes`); returns that record, or ``None`` where the parts' records do not line up
+    over known variables (nothing is marked then: parts of unknown sources may hold the same variables)."""
     if len({id(root_source(part)) for part in inputs}) > 1:
         inputs_of_part = [_input_parts(getattr(part, _SOURCE, None), record) for part, record in zip(inputs, records)]
         if None in inputs_of_part:
@@ -311,6 +314,7 @@ def _nodes_of_different_scopes(tensor, inputs, records, source):
         return None
     record = (np.logical_or.reduce(rows), np.logical_or.reduce(cols))
     record_cell_scopes(tensor, record, inputs[0], source)
+    setattr(tensor, _MIXED_NODES, True)
     return record
 
 
@@ -340,6 +344,8 @@ def _concatenated_record(tensor):
     inputs = list(operation.input) if isinstance(operation.input, (list, tuple)) else []
     if axis == 0 or not inputs:
         return None
+    if any(getattr(part, _MIXED_NODES, False) for part in inputs):
+        setattr(tensor, _MIXED_NODES, True)
     # The parts' records first: a part that is a join itself gets its record and source only then.
     records = [cell_scopes(part, recorded_only=True) for part in inputs]
     if None in records or len({layout_of(part) for part in inputs}) != 1:
@@ -348,8 +354,6 @@ def _concatenated_record(tensor):
     if id(None) in sources:
         return None
     source = root_source(inputs[0])
-    if any(getattr(part, _MIXED_NODES, False) for part in inputs):
-        setattr(tensor, _MIXED_NODES, True)
     if axis == 3:
         same = len(sources) == 1 and len({id(getattr(part, _SOURCE, None)) for part in inputs}) == 1
         if same and all(
