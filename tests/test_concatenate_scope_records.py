@@ -158,3 +158,45 @@ def test_a_mixture_of_towers_over_the_same_input_builds_and_is_normalized():
     towers = [tower(x), tower(x), tower(keras.layers.Lambda(lambda values: values)(x))]
     model = keras.Model(x, _root()(keras.layers.Concatenate(axis=3)(towers)))
     assert abs(_total(model, [(2,)]) - 1) < 1e-5
+
+
+def test_mixtures_of_towers_joined_in_different_orders_build_and_are_normalized():
+    # Each tower covers the same variables; the joins below them differ (two Concatenates of x and y in either
+    # order, or per-decomposition permutations): nothing mixes scopes.
+    x, y = keras.Input((1,), dtype="int32"), keras.Input((1,), dtype="int32")
+    leaves = [_region_leaf(x), _region_leaf(y)]
+    towers = [
+        layers.ReduceProduct(num_factors=2)(layers.DenseSum(num_sums=2)(keras.layers.Concatenate(axis=1)(order)))
+        for order in (leaves, leaves[::-1])
+    ]
+    model = keras.Model([x, y], _root()(keras.layers.Concatenate(axis=3)(towers)))
+    assert abs(_total(model, [(1,), (1,)]) - 1) < 1e-5
+    x = keras.Input((2,), dtype="int32")
+    leaf_out = _region_leaf(x, decomps=2)
+    towers = [
+        layers.ReduceProduct(num_factors=2)(layers.DenseSum(num_sums=2)(tensor))
+        for tensor in (leaf_out, layers.PermuteAndPadScopes([[0, 1], [1, 0]])(leaf_out))
+    ]
+    mixture = layers.DenseSum(num_sums=2)(keras.layers.Concatenate(axis=3)(towers))
+    model = keras.Model(x, _root()(layers.Undecompose()(mixture)))
+    assert abs(_total(model, [(2,)]) - 1) < 1e-5
+
+
+def test_joins_of_an_image_input_and_a_region_input_are_checked():
+    x, y = keras.Input((1, 1, 1), dtype="int32"), keras.Input((1,), dtype="int32")
+    image_cells, region_cells = layers.IndicatorLeaf(2)(x), _region_leaf(y)
+    with pytest.raises(ValueError, match="RootSum .*different scopes"):  # a mixture of p(x) and p(y)
+        _root()(keras.layers.Concatenate(axis=3)([image_cells, region_cells]))
+    rows = keras.layers.Concatenate(axis=1)([region_cells, region_cells, image_cells])  # y, y, x
+    with pytest.raises(ValueError, match="ReduceProduct .*not decomposable"):
+        layers.ReduceProduct(num_factors=3)(layers.DenseSum(num_sums=2)(rows))
+
+
+def test_image_columns_whose_rows_differ_are_joined_with_bounded_cells():
+    x = keras.Input((2, 1, 1), dtype="int32")
+    cells = layers.IndicatorLeaf(num_components=2)(x)  # rows x0, x1
+    columns = keras.layers.Concatenate(axis=2)([cells, layers.PermuteAndPadScopes([[1, 0]])(cells)])
+    with pytest.raises(ValueError, match="Conv2DProduct .*not decomposable"):  # x0 x1 x1 x0
+        _conv([2, 2])(layers.Local2DSum(num_sums=2)(columns))
+    with pytest.raises(ValueError, match="SpatialToRegions .*Concatenate .*only bounded"):
+        layers.SpatialToRegions()(columns)

@@ -44,6 +44,7 @@ _RECORD = "_libspn_keras_cell_scopes"
 _LAYOUT = "_libspn_keras_layout"
 _SOURCE = "_libspn_keras_cell_source"
 _MIXED_NODES = "_libspn_keras_mixed_nodes"
+_BOUNDED = "_libspn_keras_bounded_cells"
 REGION, IMAGE = "region", "image"
 
 
@@ -116,8 +117,9 @@ def record_cell_scopes(tensor, scopes, inputs=None, source=_INHERITED):
         source = getattr(inputs, _SOURCE, None) if source is _INHERITED else source
         if source is not None:
             setattr(tensor, _SOURCE, source)
-    if getattr(inputs, _MIXED_NODES, False):
-        setattr(tensor, _MIXED_NODES, True)
+    for mark in (_MIXED_NODES, _BOUNDED):
+        if getattr(inputs, mark, False):
+            setattr(tensor, mark, True)
     layout = layout_of(inputs)
     if layout is not None:
         setattr(tensor, _LAYOUT, layout)
@@ -287,10 +289,11 @@ def _joined_by_decomposition(inputs, records, axis, source):
 
 
 def _nodes_of_different_scopes(tensor, inputs, records, source):
-    """Records a join along nodes of parts whose cells cover different variables as covering, in every cell, all
-    that any part's does (for the products above), and marks it (sums above it would mix nodes of different
-    scopes: :func:`refuse_mixed_nodes`); returns that record, or ``None`` where the parts' records do not line up
-    over known variables (nothing is marked then: parts of unknown sources may hold the same variables)."""
+    """Records a join along nodes of parts of different sources or records over the variables of all: where the
+    parts' cells cover different variables, as covering, in every cell, all that any part's does (for the products
+    above), marked (sums above it would mix nodes of different scopes: :func:`refuse_mixed_nodes`). Returns that
+    record, or ``None`` where the parts' records do not line up over known variables (nothing is marked then:
+    parts of unknown sources may hold the same variables)."""
     if len({id(root_source(part)) for part in inputs}) > 1:
         inputs_of_part = [_input_parts(getattr(part, _SOURCE, None), record) for part, record in zip(inputs, records)]
         if None in inputs_of_part:
@@ -314,7 +317,8 @@ def _nodes_of_different_scopes(tensor, inputs, records, source):
         return None
     record = (np.logical_or.reduce(rows), np.logical_or.reduce(cols))
     record_cell_scopes(tensor, record, inputs[0], source)
-    setattr(tensor, _MIXED_NODES, True)
+    if any(not (np.array_equal(r, rows[0]) and np.array_equal(c, cols[0])) for r, c in zip(rows, cols)):
+        setattr(tensor, _MIXED_NODES, True)
     return record
 
 
@@ -344,14 +348,15 @@ def _concatenated_record(tensor):
     inputs = list(operation.input) if isinstance(operation.input, (list, tuple)) else []
     if axis == 0 or not inputs:
         return None
-    if any(getattr(part, _MIXED_NODES, False) for part in inputs):
-        setattr(tensor, _MIXED_NODES, True)
-    # The parts' records first: a part that is a join itself gets its record and source only then.
+    # The parts' records first: a part that is a join itself gets its record, source and marks only then.
     records = [cell_scopes(part, recorded_only=True) for part in inputs]
-    if None in records or len({layout_of(part) for part in inputs}) != 1:
-        return None
+    for mark in (_MIXED_NODES, _BOUNDED):
+        if any(getattr(part, mark, False) for part in inputs):
+            setattr(tensor, mark, True)
     sources = {id(root_source(part)) for part in inputs}
-    if id(None) in sources:
+    if None in records or id(None) in sources:
+        return None
+    if len(sources) == 1 and len({layout_of(part) for part in inputs}) != 1:
         return None
     source = root_source(inputs[0])
     if axis == 3:
@@ -382,10 +387,16 @@ def _concatenated_record(tensor):
         return None
     other = 1 if axis == 1 else 0  # the covers along the other axis must agree for the cells to line up
     widths = {(record[0].shape[1], record[1].shape[1]) for record in records}
-    if len(widths) != 1 or any(not np.array_equal(record[other], records[0][other]) for record in records):
+    if len(widths) != 1:
         return None
+    lined_up = records[0][other]
+    if any(not np.array_equal(record[other], lined_up) for record in records):
+        # Each part's cells cover its own rows (columns) along the other axis: recorded as covering those of every
+        # part, a bound that the products can check against but that cannot show a cell to cover all the image.
+        lined_up = np.logical_or.reduce([record[other] for record in records])
+        setattr(tensor, _BOUNDED, True)
     joined = np.concatenate([record[axis - 1] for record in records], axis=0)
-    record = (joined, records[0][1]) if axis == 1 else (records[0][0], joined)
+    record = (joined, lined_up) if axis == 1 else (lined_up, joined)
     record_cell_scopes(tensor, record, inputs[0], source)  # with its inputs' layout
     return record
 
@@ -427,6 +438,13 @@ def refuse_cells_of_different_scopes(tensor, label, consequence, advice, column_
     must agree within a group and need not cover the whole image.
     """
     scopes = cell_scopes(tensor, recorded_only=True)
+    if getattr(tensor, _BOUNDED, False):
+        raise ValueError(
+            f"{label}: its input descends from a keras.layers.Concatenate whose parts' cells cover different rows "
+            f"(columns) along the axis it did not join, so which variables each cell covers is only bounded, and "
+            f"mixing the cells could break the network's normalization. Concatenate tensors whose cells line up "
+            f"(e.g. with the same permutation), or join their variables with products before the Concatenate."
+        )
     if scopes is None:
         return
     region = is_region_layout(tensor)
