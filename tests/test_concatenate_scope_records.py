@@ -200,3 +200,16 @@ def test_image_columns_whose_rows_differ_are_joined_with_bounded_cells():
         _conv([2, 2])(layers.Local2DSum(num_sums=2)(columns))
     with pytest.raises(ValueError, match="SpatialToRegions .*Concatenate .*only bounded"):
         layers.SpatialToRegions()(columns)
+
+
+def test_a_spatial_to_regions_output_of_an_image_joined_with_its_input_is_refused():
+    x = keras.Input((2, 1, 1), dtype="int32")
+    both = _conv([2, 1])(layers.Local2DSum(num_sums=2)(layers.IndicatorLeaf(num_components=2)(x)))  # {x0, x1}
+    joined = keras.layers.Concatenate(axis=1)([layers.SpatialToRegions()(layers.Local2DSum(num_sums=2)(both)), both])
+    with pytest.raises(ValueError, match="ReduceProduct .*not decomposable"):
+        layers.ReduceProduct(num_factors=2)(joined)
+    # The mark of a node join of p(x) and p(y) passes a SpatialToRegions too.
+    x, y = keras.Input((1,), dtype="int32"), keras.Input((1,), dtype="int32")
+    nodes = keras.layers.Concatenate(axis=3)([_region_leaf(x), _region_leaf(y)])
+    with pytest.raises(ValueError, match="RootSum .*different scopes"):
+        _root()(layers.SpatialToRegions()(nodes))

@@ -270,6 +270,8 @@ def _joined_by_decomposition(inputs, records, axis, source):
     """The joined record over (decomposition, position) pairs (:class:`PerDecomposition`) of region parts of one
     source, and its source; ``None`` where they do not line up. Along rows (axis 1) the parts' pairs are the same;
     along decompositions (axis 2) each part's decompositions follow the one before."""
+    if any(layout_of(part) != REGION for part in inputs):
+        return None
     rows = [per_decomposition(part, record) for part, record in zip(inputs, records)]
     if any(part is None for part in rows):
         return None
@@ -355,8 +357,6 @@ def _concatenated_record(tensor):
             setattr(tensor, mark, True)
     sources = {id(root_source(part)) for part in inputs}
     if None in records or id(None) in sources:
-        return None
-    if len(sources) == 1 and len({layout_of(part) for part in inputs}) != 1:
         return None
     source = root_source(inputs[0])
     if axis == 3:
@@ -488,7 +488,7 @@ def record_one_cell(output, inputs):
     """
     scopes = cell_scopes(inputs, recorded_only=True)
     if scopes is None:
-        return mark_region_layout(output)
+        return mark_region_layout(record_cell_scopes(output, None, inputs))  # keeps the input's marks
     source = getattr(inputs, _SOURCE, None)
     if isinstance(source, PerDecomposition):
         rows = np.ones((1, source.positions), dtype=bool)
