@@ -640,7 +640,9 @@ def test_model_of_two_inputs_refuses_another_shape_of_either_after_a_valid_call(
     first, second = keras.Input((4,), name="first"), keras.Input((4,), name="second")
     leaf, to_regions = layers.NormalLeaf(num_components=2), layers.FlatToRegions(num_decomps=1)
     branches = [layers.ReduceProduct(num_factors=4)(leaf(to_regions(x))) for x in (first, second)]
-    outputs = layers.RootSum(return_weighted_child_logits=False)(keras.layers.Concatenate(axis=-1)(branches))
+    # The branches' product (a root over their nodes joined would mix p(first) with p(second), and is refused).
+    joined = layers.ReduceProduct(num_factors=2)(keras.layers.Concatenate(axis=1)(branches))
+    outputs = layers.RootSum(return_weighted_child_logits=False)(joined)
     model = models.SumProductNetwork(inputs=[first, second], outputs=outputs, name="pair")
     model.compile(optimizer="adam", jit_compile=jit_compile)
     good = np.random.default_rng(3).normal(size=(8, 4)).astype("float32")
@@ -675,7 +677,9 @@ def test_a_later_input_takes_the_rank_that_the_functional_call_gives_it():
         layers.ReduceProduct(num_factors=size)(layers.NormalLeaf(num_components=2)(layers.FlatToRegions(1)(x)))
         for x, size in ((first, 4), (second, 1))
     ]
-    outputs = layers.RootSum(return_weighted_child_logits=False)(keras.layers.Concatenate(axis=-1)(branches))
+    # The branches' product (a root over their nodes joined would mix p(first) with p(second), and is refused).
+    joined = layers.ReduceProduct(num_factors=2)(keras.layers.Concatenate(axis=1)(branches))
+    outputs = layers.RootSum(return_weighted_child_logits=False)(joined)
     model = models.SumProductNetwork(inputs=[first, second], outputs=outputs, name="pair")
     model.compile(optimizer="adam")
     rng = np.random.default_rng(4)
