@@ -96,6 +96,8 @@ def per_decomposition(tensor, record):
     rows = record[0]
     if not isinstance(source, PerDecomposition):
         return np.tile(rows, (1, tensor.shape[2]))
+    if source.decomps != tensor.shape[2]:  # regrouped since (Undecompose)
+        return None
     if source.cover is None:
         return rows if rows.shape[1] == source.decomps * source.positions else None
     if rows.shape[1] != source.cover.shape[0]:
