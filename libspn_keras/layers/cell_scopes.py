@@ -119,13 +119,18 @@ def record_cell_scopes(tensor, scopes, inputs=None, source=_INHERITED):
         source = getattr(inputs, _SOURCE, None) if source is _INHERITED else source
         if source is not None:
             setattr(tensor, _SOURCE, source)
-    for mark in (_MIXED_NODES, _BOUNDED):
-        if getattr(inputs, mark, False):
-            setattr(tensor, mark, True)
+    _carry_marks(tensor, [inputs])
     layout = layout_of(inputs)
     if layout is not None:
         setattr(tensor, _LAYOUT, layout)
     return tensor
+
+
+def _carry_marks(tensor, parts):
+    """Marks ``tensor`` as mixing nodes of different scopes or as having bounded cells where any of ``parts`` is."""
+    for mark in (_MIXED_NODES, _BOUNDED):
+        if any(getattr(part, mark, False) for part in parts):
+            setattr(tensor, mark, True)
 
 
 def mark_region_layout(tensor):
@@ -230,9 +235,10 @@ def _over_inputs(parts, covers, inputs_of_part, axis):
     return placed
 
 
-def _joined_over_inputs(inputs, records, axis):
-    """The joined record and source of parts from different ``keras.Input`` tensors (along ``axis`` 1 or 2), or
-    ``None``: parts of one input set must line up along the other axis, parts of others may not share an input."""
+def _over_all_inputs(inputs, records):
+    """``(inputs_of_part, parts, rows, cols)``: the ``keras.Input`` tensors each part spans, all of them once (a
+    :class:`JoinedInputs`' ``parts``), and every part's rows and columns placed among their positions; ``None`` if a
+    part's source is no input, or one input has records of different widths."""
     inputs_of_part = [_input_parts(getattr(part, _SOURCE, None), record) for part, record in zip(inputs, records)]
     if None in inputs_of_part:
         return None
@@ -243,14 +249,24 @@ def _joined_over_inputs(inputs, records, axis):
                 return None
             if all(part[0] is not known[0] for known in parts):
                 parts.append(part)
+    rows = _over_inputs(parts, [record[0] for record in records], inputs_of_part, 0)
+    cols = _over_inputs(parts, [record[1] for record in records], inputs_of_part, 1)
+    return inputs_of_part, parts, rows, cols
+
+
+def _joined_over_inputs(inputs, records, axis):
+    """The joined record and source of parts from different ``keras.Input`` tensors (along ``axis`` 1 or 2), or
+    ``None``: parts of one input set must line up along the other axis, parts of others may not share an input."""
+    placed = _over_all_inputs(inputs, records)
+    if placed is None:
+        return None
+    inputs_of_part, parts, rows, cols = placed
     groups = {}
     for index, own in enumerate(inputs_of_part):
         key = frozenset(id(part[0]) for part in own)
         if any(key & other and key != other for other in groups):
             return None
         groups.setdefault(key, []).append(index)
-    rows = _over_inputs(parts, [record[0] for record in records], inputs_of_part, 0)
-    cols = _over_inputs(parts, [record[1] for record in records], inputs_of_part, 1)
     along, other = (rows, cols) if axis == 1 else (cols, rows)
     lined_up = np.zeros_like(other[0])
     for members in groups.values():
@@ -262,25 +278,28 @@ def _joined_over_inputs(inputs, records, axis):
     return record, JoinedInputs(parts)
 
 
-def _positions(part):
-    """How many positions of its root source the rows of ``part``'s record index (a region tensor)."""
-    source = getattr(part, _SOURCE, None)
-    return source.positions if isinstance(source, PerDecomposition) else None
+def _rows_by_decomposition(inputs, records):
+    """``(rows, positions)``: every part's rows over (decomposition, position) pairs
+    (:func:`per_decomposition`), and how many positions of the root source there are; ``None`` where a part's
+    record does not fit or the parts index different numbers of positions."""
+    rows = [per_decomposition(part, record) for part, record in zip(inputs, records)]
+    positions = set()
+    for part, record in zip(inputs, records):
+        source = getattr(part, _SOURCE, None)
+        positions.add(source.positions if isinstance(source, PerDecomposition) else record[0].shape[1])
+    if any(part is None for part in rows) or len(positions) != 1:
+        return None
+    return rows, positions.pop()
 
 
 def _joined_by_decomposition(inputs, records, axis, source):
     """The joined record over (decomposition, position) pairs (:class:`PerDecomposition`) of region parts of one
     source, and its source; ``None`` where they do not line up. Along rows (axis 1) the parts' pairs are the same;
     along decompositions (axis 2) each part's decompositions follow the one before."""
-    if any(layout_of(part) != REGION for part in inputs):
+    by_decomposition = _rows_by_decomposition(inputs, records)
+    if by_decomposition is None or any(layout_of(part) != REGION for part in inputs):
         return None
-    rows = [per_decomposition(part, record) for part, record in zip(inputs, records)]
-    if any(part is None for part in rows):
-        return None
-    positions = {_positions(part) or record[0].shape[1] for part, record in zip(inputs, records)}
-    if len(positions) != 1:
-        return None
-    (positions,) = positions
+    rows, positions = by_decomposition
     if axis == 1:
         if len({part.shape[1] for part in rows}) != 1 or any(
             not np.array_equal(record[1], records[0][1]) for record in records
@@ -299,22 +318,18 @@ def _nodes_of_different_scopes(tensor, inputs, records, source):
     record, or ``None`` where the parts' records do not line up over known variables (nothing is marked then:
     parts of unknown sources may hold the same variables)."""
     if len({id(root_source(part)) for part in inputs}) > 1:
-        inputs_of_part = [_input_parts(getattr(part, _SOURCE, None), record) for part, record in zip(inputs, records)]
-        if None in inputs_of_part:
+        placed = _over_all_inputs(inputs, records)
+        if placed is None:
             return None
-        parts = []
-        for own in inputs_of_part:
-            parts += [part for part in own if all(part[0] is not known[0] for known in parts)]
-        rows = _over_inputs(parts, [record[0] for record in records], inputs_of_part, 0)
-        cols = _over_inputs(parts, [record[1] for record in records], inputs_of_part, 1)
+        _, parts, rows, cols = placed
         source = JoinedInputs(parts)
     elif any(isinstance(getattr(part, _SOURCE, None), PerDecomposition) for part in inputs):
-        rows = [per_decomposition(part, record) for part, record in zip(inputs, records)]
-        positions = {_positions(part) or record[0].shape[1] for part, record in zip(inputs, records)}
-        if any(part is None for part in rows) or len(positions) != 1:
+        by_decomposition = _rows_by_decomposition(inputs, records)
+        if by_decomposition is None:
             return None
+        rows, positions = by_decomposition
         cols = [record[1] for record in records]
-        source = PerDecomposition(source, tensor.shape[2], positions.pop())
+        source = PerDecomposition(source, tensor.shape[2], positions)
     else:
         rows, cols = [record[0] for record in records], [record[1] for record in records]
     if len({part.shape for part in rows}) != 1 or len({part.shape for part in cols}) != 1:
@@ -354,9 +369,7 @@ def _concatenated_record(tensor):
         return None
     # The parts' records first: a part that is a join itself gets its record, source and marks only then.
     records = [cell_scopes(part, recorded_only=True) for part in inputs]
-    for mark in (_MIXED_NODES, _BOUNDED):
-        if any(getattr(part, mark, False) for part in inputs):
-            setattr(tensor, mark, True)
+    _carry_marks(tensor, inputs)
     sources = {id(root_source(part)) for part in inputs}
     if None in records or id(None) in sources:
         return None
