@@ -95,6 +95,26 @@ def test_em_training_never_lowers_the_likelihood_and_round_trips(tmp_path):
     np.testing.assert_allclose(loaded(data).numpy(), model(data).numpy(), rtol=1e-6)
 
 
+@pytest.mark.parametrize("with_input", [True, False])
+def test_copy_by_config_takes_the_weights_at_once(with_input):
+    # The README's copy recipe: from_config left the interface sums and the root unbuilt (they were built on the
+    # first call), so set_weights(model.get_weights()) refused the weight count.
+    keras.utils.set_random_seed(5)
+    model = dynamic_spn()
+    if with_input:
+        template = keras.Sequential([keras.Input((2,)), layers.FlatToRegions(num_decomps=1),
+                                     layers.NormalLeaf(num_components=2), layers.DenseProduct(num_factors=2),
+                                     layers.DenseSum(num_sums=2)])  # fmt: skip
+        model = models.DynamicSumProductNetwork(template, num_interface_sums=2)
+        model(np.zeros((1, MAX_STEPS, 2), "float32"))
+    for weights in model.trainable_weights:
+        weights.assign(np.random.default_rng(5).normal(size=weights.shape))
+    copy = type(model).from_config(model.get_config())
+    copy.set_weights(model.get_weights())
+    data = padded_sequences(2) if not with_input else np.random.default_rng(6).normal(size=(4, MAX_STEPS, 2))
+    np.testing.assert_array_equal(copy(data).numpy(), model(data).numpy())
+
+
 def test_backprop_mode_in_sum_kwargs_saves_and_loads(tmp_path):
     # 0.6.0's way to choose the sum op; the model's config once kept the enum, which Keras cannot save.
     template = keras.Sequential(

@@ -134,6 +134,15 @@ def test_original_form_config_and_keras_file(tmp_path):
     np.testing.assert_allclose(loaded([x, lens]).numpy(), model([x, lens]).numpy(), rtol=1e-6)
 
 
+def test_original_form_copy_by_config_takes_the_weights_at_once():
+    # The README's copy recipe: from_config rebuilt the networks unbuilt, so set_weights refused the weight count.
+    model = original_dspn(seed=8)
+    copy = type(model).from_config(model.get_config())
+    copy.set_weights(model.get_weights())
+    x, lens = left_padded(2)
+    np.testing.assert_array_equal(copy([x, lens]).numpy(), model([x, lens]).numpy())
+
+
 def test_forms_are_told_apart_and_bad_arguments_named():
     template, t0, t_minus_1, top = networks()
     by_keyword = models.DynamicSumProductNetwork(

@@ -194,7 +194,9 @@ class DynamicSumProductNetwork(
                 else value
                 for key, value in (config["sum_kwargs"] or {}).items()
             }
-        return cls(**config)
+        model = cls(**config)
+        model._build_for_template()
+        return model
 
     @property
     def template_model(self):
@@ -283,6 +285,15 @@ class DynamicSumProductNetwork(
             drop_function(self, attribute)
             setattr(self, traced, steps)
         return data
+
+    def _build_for_template(self):
+        """Builds the model for the steps its template is built for, if it is (a copy made by ``from_config`` then
+        takes ``set_weights`` at once, as the README's copy recipe does with the other models)."""
+        built = (self.template_model.get_build_config() or {}).get("input_shape")
+        if self.built or not isinstance(built, (list, tuple)) or not built or isinstance(built[0], (list, tuple)):
+            return
+        shape = (None, None, *built[1:])
+        self.build([shape, (None,)] if self.original_form else shape)
 
     def _build_for_sequences(self, shape):
         """Builds an unbuilt model for sequences of ``shape`` ``[batch, time, ...]`` (``None``: unknown, nothing)."""
