@@ -1014,3 +1014,25 @@ def test_leaf_moments_of_data_far_from_zero_keep_their_digits(offset):
     fixed.compile(optimizer=optimizers.OnlineExpectationMaximization(1.0))
     fixed.fit(x, batch_size=64, epochs=3, shuffle=False, verbose=0)
     assert float(np.squeeze(leaf_of(fixed).scale_tensor())) == pytest.approx(1.0, rel=1e-6)
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_soft_em_fit_with_a_smaller_last_batch_equals_steps_of_known_shapes(jit_compile):
+    # A product over single children feeding a sum: retraced for the smaller last batch (an unknown batch size),
+    # the fused pair's weight gradient lost its static children axis and the EM update raised a TypeError.
+    def model():
+        keras.utils.set_random_seed(3)
+        spn = models.build_rat_spn(
+            2, depth=1, num_decomps=1, num_input_distributions=1, num_sums=1,
+            leaf=layers.CauchyLeaf(num_components=2), sum_op="em", logspace_accumulators=False,
+        )  # fmt: skip
+        spn.compile(optimizer=optimizers.OnlineExpectationMaximization(0.1), jit_compile=jit_compile)
+        return spn
+
+    x = np.random.default_rng(3).normal(size=(12, 2)).astype("float32")
+    fitted, stepped = model(), model()
+    fitted.fit(x, batch_size=8, shuffle=False, verbose=0)
+    stepped.train_on_batch(x[:8])
+    stepped.train_on_batch(x[8:])
+    for after_fit, after_steps in zip(fitted.get_weights(), stepped.get_weights()):
+        np.testing.assert_allclose(after_fit, after_steps, rtol=1e-6)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from libspn_keras.math.em import online_em_leaf_update_towards_estimate
+from libspn_keras.math.em import online_em_leaf_update_towards_estimate, sum_estimate
 
 OLD_MEAN = np.array([0.5, -2.0])
 OLD_VARIANCE = np.array([1.5, 0.25])
@@ -45,3 +45,14 @@ def test_towards_estimate_steps_reached_components_and_keeps_unreached_ones(upda
     # Component 1, which no sample reached, keeps its mean and variance (it has nothing to move towards).
     assert mean[1] == pytest.approx(OLD_MEAN[1], rel=1e-12)
     assert variance[1] == pytest.approx(OLD_VARIANCE[1], rel=1e-10)
+
+
+def test_sum_estimate_with_a_children_axis_known_only_at_run_time():
+    counts = np.array([[2.0, 0.0], [1.0, 0.0], [1.0, 0.0]], dtype="float32")  # 3 children, 2 sums (one unreached)
+    pseudocount = 0.5
+    expected = np.stack([(counts[:, 0] + pseudocount) / (counts[:, 0].sum() + 3 * pseudocount), np.zeros(3)], axis=1)
+    dynamic = tf.function(
+        lambda c: sum_estimate(c, pseudocount), input_signature=[tf.TensorSpec([None, None], tf.float32)]
+    )
+    np.testing.assert_allclose(dynamic(counts).numpy(), expected, rtol=1e-6)
+    np.testing.assert_allclose(sum_estimate(tf.constant(counts), pseudocount).numpy(), expected, rtol=1e-6)

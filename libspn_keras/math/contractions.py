@@ -175,7 +175,10 @@ def outer_sum_kernel(left, right, weights, finish, weights_grad):
                 # then need not be kept for the backward pass).
                 exp_left_t, exp_right_t = (tf.linalg.matrix_transpose(t) for t in (exp_left, exp_right))
                 outer_t = tf.expand_dims(exp_left_t, -2) * tf.expand_dims(exp_right_t, -3)
-                outer_t = tf.reshape(outer_t, tf.concat([tf.shape(outer_t)[:-3], [-1, tf.shape(outer_t)[-1]]], 0))
+                # The product axis by its static size, not -1: with an unknown batch (a step traced again for a
+                # smaller last batch) -1 would leave the weights' gradient without a static children axis.
+                products = left.shape[-1] * right.shape[-1]
+                outer_t = tf.reshape(outer_t, tf.concat([tf.shape(outer_t)[:-3], [products, tf.shape(outer_t)[-1]]], 0))
                 d_weights = tf.matmul(outer_t, scaled)
             d_outer = tf.reshape(d_outer, tf.concat([tf.shape(exp_left), [right.shape[-1]]], axis=0))
             # d_left as batched matrix-vector products: a reduction over the minor axis runs serially on CPUs.

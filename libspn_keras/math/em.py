@@ -34,7 +34,8 @@ def sum_estimate(counts, pseudocount=0.0, per_sum=True, with_total=False):
     # Not finite: counts of a sample of probability 0 under a cross-entropy loss (NaN), which carry nothing.
     reached = tf.logical_and(total > 0, tf.math.is_finite(total))
     estimate = counts + pseudocount
-    estimate_total = total + pseudocount * counts.shape[-2]
+    num_children = counts.shape[-2] if counts.shape[-2] is not None else tf.cast(tf.shape(counts)[-2], counts.dtype)
+    estimate_total = total + pseudocount * num_children
     if per_sum:
         estimate = estimate / tf.where(reached, estimate_total, tf.ones_like(estimate_total))
         estimate_total = tf.ones_like(estimate_total)
