@@ -20,6 +20,7 @@ from libspn_keras.models.dynamic_arguments import (
 from libspn_keras.models.dynamic_queries import DynamicQueryMixin
 from libspn_keras.models.fast_path import FastPathMixin, with_a_sample
 from libspn_keras.models.guarded_training import InputGuardMixin
+from libspn_keras.models.input_shapes import refuse_non_numeric_arrays
 from libspn_keras.models.iterator_release import drop_function
 from libspn_keras.models.unsupervised import UnsupervisedTrainingMixin
 from libspn_keras.models.weight_files import WeightFilesMixin
@@ -270,6 +271,7 @@ class DynamicSumProductNetwork(
         shapes (the time axis becomes unknown): a new number of steps gets the function traced again instead
         (one trace per change; alternating lengths retrace each time).
         """
+        refuse_non_numeric_arrays(self, data)
         data, sample = with_a_sample(data)
         shape = _sequence_shape(sample)
         self._build_for_sequences(shape)

@@ -21,6 +21,7 @@ from libspn_keras.layers.base_sum import SumLayerBase
 from libspn_keras.layers.input_guard import without_value_assertions
 from libspn_keras.math.seeding import draw_key, keyed_draws
 from libspn_keras.math.stable import without_zero_sample
+from libspn_keras.models.input_shapes import refuse_non_numeric_arrays
 from libspn_keras.models.iterator_release import IteratorReleaseMixin, keep_releasing, releasing_iterators
 from libspn_keras.models.missed_steps import MissedStepCheck, missed_step_check, rerun_on_miss, step_or_miss
 from libspn_keras.models.traced_functions import model_function
@@ -231,6 +232,7 @@ class FastPathMixin(IteratorReleaseMixin):
 
         Returns ``data``, to be used in its place (see :meth:`_build_from_data`).
         """
+        refuse_non_numeric_arrays(self, data)
         return self._build_from_data(data)
 
     def _build_from_data(self, data):

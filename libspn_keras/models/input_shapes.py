@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import tensorflow as tf
 from tensorflow import keras
 
@@ -11,6 +12,33 @@ from libspn_keras.layers.validation import sizes_conflict
 SHAPE_REFUSED = 2**32
 # A training batch whose labels fall outside the class roots adds this (below SHAPE_REFUSED, above any count of 1s).
 LABELS_REFUSED = 2**20
+
+
+def refuse_non_numeric(owner, dtype):
+    """Refuses data of ``dtype`` (NumPy or TensorFlow) that holds no numbers: strings, objects, complex values.
+
+    Keras would raise its own ``Invalid dtype`` error, which names no model,
+    or a ``TypeError`` from deep inside the step.
+    """
+    numpy_kind = getattr(dtype, "kind", None)
+    if numpy_kind is not None:
+        numeric = numpy_kind in "biuf"
+    else:
+        dtype = tf.as_dtype(dtype)
+        numeric = dtype.is_floating or dtype.is_integer or dtype == tf.bool
+    if not numeric:
+        name = getattr(dtype, "name", str(dtype))
+        raise ValueError(
+            f"{owner}: x must hold numbers (floats, integers or bools), got dtype {name}; convert it, "
+            f"e.g. x.astype('float32')."
+        )
+
+
+def refuse_non_numeric_arrays(model, data):
+    """:func:`refuse_non_numeric` for every array or tensor in ``data`` (datasets and generators are not read)."""
+    for array in keras.tree.flatten(data):
+        if isinstance(array, (np.ndarray, tf.Tensor)):
+            refuse_non_numeric(f"{type(model).__name__} '{model.name}'", array.dtype)
 
 
 def _input_label(model, index):

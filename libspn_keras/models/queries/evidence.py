@@ -8,7 +8,7 @@ from libspn_keras.layers.normalize_standard_score import NormalizeStandardScore
 from libspn_keras.layers.validation import check_int
 from libspn_keras.models.evidence_masks import checked_evidence_mask
 from libspn_keras.models.guarded_training import checked_batch, checked_whole_numbers
-from libspn_keras.models.input_shapes import input_dtype, input_shape_matches, one_named_input
+from libspn_keras.models.input_shapes import input_dtype, input_shape_matches, one_named_input, refuse_non_numeric
 
 
 def missing_mask(x, leaf, evidence_mask=None, name="model"):
@@ -50,11 +50,7 @@ def query_input(model, x, owner):
         x = tf.convert_to_tensor(x)
     except (ValueError, TypeError) as error:
         raise ValueError(f"{owner}: x must be a numeric array shaped like the model input ({error})") from None
-    if not (x.dtype.is_floating or x.dtype.is_integer or x.dtype == tf.bool):
-        raise ValueError(
-            f"{owner}: x must hold numbers (floats, integers or bools), got dtype {x.dtype.name}; convert it, "
-            f"e.g. x.astype('float32')."
-        )
+    refuse_non_numeric(owner, x.dtype)
     if hasattr(model, "_build_from_data"):  # built here, outside the query's compiled function (fast path, XLA)
         model._build_from_data(x)
     return x
