@@ -147,7 +147,10 @@ def outer_sum_kernel(left, right, weights, finish, weights_grad):
         outside = (lambda t: t) if shared else (lambda t: batch_inside(t, False))
         exp_left, left_shift = shifted_exp(inside(left))
         exp_right, right_shift = shifted_exp(inside(right))
-        outer_shape = tf.concat([tf.shape(exp_left)[:-1], [left.shape[-1] * right.shape[-1]]], axis=0)
+        # The product axis by its static size (never -1): with an unknown batch (a step traced again for a smaller
+        # last batch) -1 would leave the weights' gradient without a static children axis.
+        num_products = left.shape[-1] * right.shape[-1]
+        outer_shape = tf.concat([tf.shape(exp_left)[:-1], [num_products]], axis=0)
         outer = tf.reshape(tf.expand_dims(exp_left, -1) * tf.expand_dims(exp_right, -2), outer_shape)
         linear = contract(outer, weights) if shared else tf.matmul(outer, weights)
         out, floored, *exact_gradients = finish(outside(linear), outside(left_shift + right_shift), weights)
@@ -175,10 +178,9 @@ def outer_sum_kernel(left, right, weights, finish, weights_grad):
                 # then need not be kept for the backward pass).
                 exp_left_t, exp_right_t = (tf.linalg.matrix_transpose(t) for t in (exp_left, exp_right))
                 outer_t = tf.expand_dims(exp_left_t, -2) * tf.expand_dims(exp_right_t, -3)
-                # The product axis by its static size, not -1: with an unknown batch (a step traced again for a
-                # smaller last batch) -1 would leave the weights' gradient without a static children axis.
-                products = left.shape[-1] * right.shape[-1]
-                outer_t = tf.reshape(outer_t, tf.concat([tf.shape(outer_t)[:-3], [products, tf.shape(outer_t)[-1]]], 0))
+                outer_t = tf.reshape(
+                    outer_t, tf.concat([tf.shape(outer_t)[:-3], [num_products, tf.shape(outer_t)[-1]]], 0)
+                )
                 d_weights = tf.matmul(outer_t, scaled)
             d_outer = tf.reshape(d_outer, tf.concat([tf.shape(exp_left), [right.shape[-1]]], axis=0))
             # d_left as batched matrix-vector products: a reduction over the minor axis runs serially on CPUs.

@@ -288,11 +288,19 @@ class DynamicSumProductNetwork(
             setattr(self, traced, steps)
         return data
 
+    def _template_step_shape(self):
+        """The step shape ``[batch, ...]`` the template was built for, or ``None`` (unbuilt, or built for several
+        inputs)."""
+        built = (self.template_model.get_build_config() or {}).get("input_shape")
+        if not isinstance(built, (list, tuple)) or not built or isinstance(built[0], (list, tuple)):
+            return None
+        return tuple(built)
+
     def _build_for_template(self):
         """Builds the model for the steps its template is built for, if it is (a copy made by ``from_config`` then
         takes ``set_weights`` at once, as the README's copy recipe does with the other models)."""
-        built = (self.template_model.get_build_config() or {}).get("input_shape")
-        if self.built or not isinstance(built, (list, tuple)) or not built or isinstance(built[0], (list, tuple)):
+        built = self._template_step_shape()
+        if self.built or built is None:
             return
         shape = (None, None, *built[1:])
         self.build([shape, (None,)] if self.original_form else shape)
@@ -311,8 +319,8 @@ class DynamicSumProductNetwork(
                 f"{label} takes sequences [batch, time, ...], got shape {tuple(shape)}; add the time axis (x[:, None] "
                 f"for sequences of one step)."
             )
-        built = (self.template_model.get_build_config() or {}).get("input_shape")
-        if shape.rank is None or not isinstance(built, (list, tuple)) or isinstance(built[0], (list, tuple)):
+        built = self._template_step_shape()
+        if shape.rank is None or built is None:
             return
         given = tuple(None if size is None else int(size) for size in shape[2:])
         if sizes_conflict(given, tuple(built[1:])):
