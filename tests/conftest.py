@@ -12,14 +12,15 @@ sys.path.insert(0, os.path.dirname(__file__))
 # A full (generation 2) garbage collection runs the finalizers of every unreachable object left in reference cycles,
 # e.g. by the tracebacks of the many tests that check that a call is refused. Now and then one of them blocks: an
 # automatic full collection on the main thread took 27 s inside one test (measured with gc.callbacks), and single
-# tests that take 2-6 s alone took 35-70 s in CI runs, a different one each run. Which finalizer waits was not pinned
-# down: in a stack dump taken 8 s into a 64 s collection the main thread showed no Python finalizer frame, so a C++
-# destructor was waiting, and 64 s is about the longest sleep of tf.data's autotuning thread (deleting an iterator can
-# wait for that thread to wake). Full collections therefore run in a background thread between tests (at most one at a
-# time, at most every _FULL_COLLECTION_SECONDS), and never automatically; a finalizer that waits then holds up no
-# test. A collection still holds the interpreter lock while it walks the heap, 0.4 s early in a worker and 2-5 s
-# late in it (the graphs of earlier tests stay alive), so they run once a minute: every 20 s they took ~55 s of
-# each worker's 600.
+# tests that take 2-6 s alone took 35-88 s in CI runs, a different one each run. A native stack (py-spy) of such a
+# collection shows a tf.data iterator's resource being deleted (EagerTensor_dealloc, ~IteratorResource) and waiting,
+# with the interpreter lock held, for the autotuning thread to wake: up to about 64 s late in a process. The SPN
+# models no longer leave such iterators in cycles after a refused call (libspn_keras.models.iterator_release), but
+# plain Keras models in the tests still can. Full collections therefore run in a background thread between tests (at
+# most one at a time, at most every _FULL_COLLECTION_SECONDS), and never automatically. Such a wait still holds up the
+# worker (the lock is held), and so does a collection while it walks the heap, 0.4 s early in a worker and 2-5 s late
+# in it (the graphs of earlier tests stay alive), so they run once a minute: every 20 s they took ~55 s of each
+# worker's 600.
 _FULL_COLLECTION_SECONDS = 60.0
 _collector = {"thread": None, "last": time.monotonic()}
 

@@ -38,6 +38,7 @@ from libspn_keras.models.input_shapes import (
     refused_shape_message,
     with_known_input_shape,
 )
+from libspn_keras.models.iterator_release import ending_epoch_on_error
 from libspn_keras.models.label_checks import label_range, labels_within, refused_labels_message
 from libspn_keras.models.leaf_inputs import (
     as_read,
@@ -422,6 +423,7 @@ class InputGuardMixin:
                 raise ValueError(refused_inference_message(self, leaves_of(self)))
             return outputs
 
+        checked_function = ending_epoch_on_error(checked_function)
         setattr(self, attribute, checked_function)
         return checked_function
 
@@ -468,6 +470,7 @@ class InputGuardMixin:
                 self._refuse(nonfinite_steps_message(self, undone_now), undone=undone_now)
             return logs
 
+        checked_function = ending_epoch_on_error(checked_function)
         self.train_function = checked_function
         return checked_function
 
