@@ -119,17 +119,23 @@ def live_dataset_iterators():
     return {id(obj) for obj in gc.get_objects() if isinstance(obj, tf.data.Iterator)}
 
 
+def model_and_refused_data(seed):
+    """A compiled RAT-SPN over 4 binary variables, 32 rows of data, and a copy of them holding a category its leaf
+    refuses."""
+    good = np.random.default_rng(seed).integers(0, 2, size=(32, 4)).astype(np.int32)
+    bad = good.copy()
+    bad[3, 1] = 7
+    model = models.build_rat_spn(num_vars=4, depth=1, num_decomps=2, num_input_distributions=2, num_sums=2)
+    model.compile(optimizer="adam")
+    return model, good, bad
+
+
 def test_a_refused_call_leaves_no_iterator_to_the_garbage_collector():
     # A step that raises inside Keras's loop over an epoch used to leave the epoch iterator suspended, in a reference
     # cycle with its generator: only a later garbage collection deleted the tf.data iterator, and it held the
     # interpreter lock while the deletion waited for the autotuning thread (up to a minute late in a process). The
     # iterator now goes with the error, by reference counting alone: collections stay off during the test.
-    rng = np.random.default_rng(1)
-    good = rng.integers(0, 2, size=(32, 4)).astype(np.int32)
-    bad = good.copy()
-    bad[3, 1] = 7
-    model = models.build_rat_spn(num_vars=4, depth=1, num_decomps=2, num_input_distributions=2, num_sums=2)
-    model.compile(optimizer="adam")
+    model, good, bad = model_and_refused_data(seed=1)
     gc.disable()
     try:
         for call in (model.fit, model.evaluate, model.predict):
@@ -153,12 +159,7 @@ def test_a_refused_call_leaves_no_iterator_to_the_garbage_collector():
 
 def test_a_call_refused_in_a_callback_leaves_the_running_fit_to_go_on():
     # The epoch ended on an error is that of the refused call's own loop, never one of user code above it.
-    rng = np.random.default_rng(2)
-    good = rng.integers(0, 2, size=(32, 4)).astype(np.int32)
-    bad = good.copy()
-    bad[3, 1] = 7
-    model = models.build_rat_spn(num_vars=4, depth=1, num_decomps=2, num_input_distributions=2, num_sums=2)
-    model.compile(optimizer="adam")
+    model, good, bad = model_and_refused_data(seed=2)
     refused = []
 
     class TrainOnBadData(keras.callbacks.Callback):
