@@ -138,18 +138,18 @@ def test_a_refused_call_leaves_no_iterator_to_the_garbage_collector():
     model, good, bad = model_and_refused_data(seed=1)
     gc.disable()
     try:
+        before = live_dataset_iterators()  # a walk over every object: once before and (mostly) once after
         for call in (model.fit, model.evaluate, model.predict):
-            before = live_dataset_iterators()
             try:
                 call(bad, batch_size=8, verbose=0)
             except ValueError as error:
                 assert "IndicatorLeaf" in str(error)
             else:
                 raise AssertionError(f"{call.__name__} took a batch its leaf refuses")
-            deadline = time.monotonic() + 10.0  # the model's own reference goes in a background thread
-            while live_dataset_iterators() - before and time.monotonic() < deadline:
-                time.sleep(0.05)
-            assert not live_dataset_iterators() - before, call.__name__
+        deadline = time.monotonic() + 10.0  # the model's own references go in background threads
+        while (left := live_dataset_iterators() - before) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not left
     finally:
         gc.enable()
     # The model goes on as before.
