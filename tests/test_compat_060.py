@@ -333,9 +333,8 @@ def test_conv_spn_sums_to_one_under_every_sum_op(sum_op):
 # --- dynamic SPN on [x, sequence_lens] -------------------------------------------------------------------------
 
 
-def test_dynamic_spn_on_x_and_sequence_lens():
-    keras.utils.set_random_seed(7)
-    num_vars, max_len = 2, 3
+def dynamic_spn_060(root, num_vars=2):
+    """A 0.6.0-form dynamic SPN over ``num_vars`` binary variables per step whose top network is ``root``."""
     template = keras.Sequential(
         [
             layers.FlatToRegions(num_decomps=1, input_shape=[num_vars], dtype=tf.int32),
@@ -346,14 +345,42 @@ def test_dynamic_spn_on_x_and_sequence_lens():
     )
     interface_t0 = keras.Sequential([layers.DenseSum(num_sums=2, input_shape=[1, 1, 2])])
     interface_t_minus_1 = keras.Sequential([layers.DenseSum(num_sums=2, input_shape=[1, 1, 4])])
-    top = keras.Sequential([layers.RootSum(return_weighted_child_logits=False, input_shape=[1, 1, 4])])
-    dspn = models.DynamicSumProductNetwork(template, interface_t0, interface_t_minus_1, top, return_last_step=True)
-    for length in range(1, max_len + 1):
+    top = keras.Sequential([keras.Input([1, 1, 4]), root])
+    return models.DynamicSumProductNetwork(template, interface_t0, interface_t_minus_1, top, return_last_step=True)
+
+
+def left_padded_sequences(length, num_vars, max_len):
+    """Every binary sequence of ``length`` steps, left-padded with zeros to ``max_len`` steps, and their lengths."""
+    x = np.zeros((2 ** (num_vars * length), max_len, num_vars), "int32")
+    if length:
         sequences = np.array(list(itertools.product([0, 1], repeat=num_vars * length)), "int32")
-        x = np.zeros((len(sequences), max_len, num_vars), "int32")
         x[:, max_len - length :] = sequences.reshape(-1, length, num_vars)
-        log_p = dspn([x, np.full(len(x), length)]).numpy()
+    return x, np.full(len(x), length)
+
+
+def test_dynamic_spn_on_x_and_sequence_lens():
+    keras.utils.set_random_seed(7)
+    num_vars, max_len = 2, 3
+    dspn = dynamic_spn_060(layers.RootSum(return_weighted_child_logits=False), num_vars)
+    for length in range(0, max_len + 1):
+        log_p = dspn(list(left_padded_sequences(length, num_vars, max_len))).numpy()
         assert abs(np_logsumexp(log_p)) < 1e-5
+
+
+def test_dynamic_spn_whose_root_returns_weighted_child_logits_gives_a_sequence_of_length_0_probability_1():
+    # RootSum's default (return_weighted_child_logits=True): log w_i + log S_i per child. With nothing observed every
+    # child is log 1, so the outputs are the root's log weights; masking them set each to 0, and log p to log 4.
+    keras.utils.set_random_seed(3)
+    num_vars, max_len = 2, 3
+    root = layers.RootSum(accumulator_initializer=keras.initializers.RandomUniform(0.1, 2.0))
+    dspn = dynamic_spn_060(root, num_vars)
+    for length in range(0, max_len + 1):
+        logits = dspn(list(left_padded_sequences(length, num_vars, max_len))).numpy()
+        assert logits.shape[1] == 4
+        assert abs(np_logsumexp(logits)) < 1e-5, length
+    empty = left_padded_sequences(0, num_vars, max_len)
+    np.testing.assert_allclose(dspn(list(empty)).numpy()[0], np.log(normalized_weights(root)).ravel(), atol=1e-5)
+    np.testing.assert_allclose(dspn.log_likelihood(list(empty)), [0.0], atol=1e-5)
 
 
 # --- EM training as 0.6.0 users compiled it --------------------------------------------------------------------------

@@ -247,7 +247,12 @@ class DynamicSumProductNetwork(
             products = self.temporal_product([_masked(previous, started), _masked(current[:, step], active)])
             if not last_step or step == num_steps - 1:
                 top = self.top_network(products, training=training)
-                outputs.append(_masked(top, tf.reshape(active, [-1] + [1] * (top.shape.rank - 1))))
+                # Only the roots of every step get 0 at padding steps. The last root needs no mask: for a sequence of
+                # length 0 every product there is marginalized (log 1), so the root gives log p = 0 by itself, where
+                # a mask would set each of its children's weighted logits to 0 (log p = log of their number).
+                if not last_step:
+                    top = _masked(top, tf.reshape(active, [-1] + [1] * (top.shape.rank - 1)))
+                outputs.append(top)
             previous = self.interface_network_t_minus_1(products, training=training)
         return outputs[-1] if last_step else tf.stack(outputs, axis=1)
 
