@@ -136,12 +136,27 @@ def build_functional_chain(seed):
     return model, (4,)
 
 
+def build_functional_branches(seed):
+    # No chain: two sum layers side by side over the leaf, one product layer called on each of them, the two
+    # products concatenated on the node axis (every node of a scope over the same variables).
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((4,), dtype="int32")
+    leaf = layers.IndicatorLeaf(num_components=2)(layers.FlatToRegions(num_decomps=1)(inputs))
+    product = layers.DenseProduct(num_factors=2)
+    branches = [product(layers.DenseSum(num_sums=2)(leaf)), product(layers.DenseSum(num_sums=2)(leaf))]
+    top = layers.DenseProduct(num_factors=2)(layers.DenseSum(num_sums=3)(keras.layers.Concatenate()(branches)))
+    model = models.SumProductNetwork(inputs, layers.RootSum(return_weighted_child_logits=False)(top))
+    randomize_accumulators(model, np.random.default_rng(seed))
+    return model, (4,)
+
+
 DISCRETE_BUILDERS = {
     "rat_spn": build_rat,
     "region_graph": build_region_graph,
     "spatial_2x2": build_spatial_2x2,
     "spatial_4x2": build_spatial_4x2,
     "functional_chain": build_functional_chain,
+    "functional_branches": build_functional_branches,
 }
 
 
@@ -356,6 +371,19 @@ def test_mpe_completion_attains_max_product_on_rat_spn():
         value = viterbi(completion[None]).numpy()[0, 0]
         np.testing.assert_allclose(value, best, atol=1e-5, err_msg=f"evidence {pattern}")
         np.testing.assert_allclose(viterbi(pattern[None]).numpy()[0, 0], best, atol=1e-5)
+
+
+def test_mpe_completion_attains_max_product_above_a_branching_graph():
+    model, _ = build_functional_branches(seed=4)
+    viterbi = max_product(model)
+    table = all_binary(4)
+    all_values = viterbi(table).numpy()[:, 0]
+    patterns = np.array(list(itertools.product([-1, 0, 1], repeat=4)), np.int32)
+    for pattern, completion in zip(patterns, model.mpe(patterns, seed=1)):
+        observed = pattern >= 0
+        assert np.all(completion[observed] == pattern[observed])
+        best = all_values[np.all(~observed | (table == pattern), axis=1)].max()
+        np.testing.assert_allclose(viterbi(completion[None]).numpy()[0, 0], best, atol=1e-5, err_msg=f"{pattern}")
 
 
 # ---------------------------------------------------------------------------------------------------------------

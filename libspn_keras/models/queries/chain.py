@@ -1,4 +1,4 @@
-"""A chain-shaped SPN model read as (layers before the leaf, the leaf, the layers above it)."""
+"""An SPN model read as (layers before the leaf, the leaf, the layers above it), as the queries run it."""
 
 import contextlib
 import inspect
@@ -15,10 +15,14 @@ from libspn_keras.models.leaf_inputs import PRE_LEAF_LAYERS, leaves_of
 
 
 def split_at_leaf(model):
-    """``(layers before the leaf, leaf, layers above)`` of a chain-shaped SPN model.
+    """``(layers before the leaf, leaf, layers above)`` of an SPN model.
 
-    A model that is not a chain of layers (a dynamic SPN) gives its own
-    ``(pre, leaf, above)`` from a ``query_chain()`` method.
+    The layers above the leaf are the model's own layers in order where they
+    form a chain; where a functional model's graph branches above the leaf
+    (sums side by side, concatenated) or calls a layer twice, they are one
+    :class:`GraphAboveTheLeaf` that runs that graph. A model that is not a
+    graph of layers (a dynamic SPN) gives its own ``(pre, leaf, above)``
+    from a ``query_chain()`` method.
     """
     if callable(getattr(model, "query_chain", None)):
         return model.query_chain()
@@ -46,7 +50,59 @@ def split_at_leaf(model):
                 f"model, so the queries could neither marginalize nor fill in entries of the input; model.predict(x) "
                 f"gives the model's output on complete inputs."
             )
-    return layers[:index], layers[index], layers[index + 1 :]
+    leaf, above = layers[index], layers[index + 1 :]
+    if not isinstance(model, keras.Sequential) and not _runs_as_a_chain(model, leaf, above):
+        above = [graph_above_the_leaf(model, leaf)]
+    return layers[:index], leaf, above
+
+
+def _runs_as_a_chain(model, leaf, above):
+    """Whether each layer in ``above`` takes the output of the one before (the first the leaf's) and the last
+    gives the model's output: each called once, in the order of ``model.layers``. A model without a graph of
+    layers (a subclassed one) or with several outputs is taken as the chain of its layers."""
+    if len(getattr(model, "outputs", None) or []) != 1:
+        return True
+    outputs = [leaf.output] + [layer.output for layer in above]
+    return model.outputs[0] is outputs[-1] and all(layer.input is output for layer, output in zip(above, outputs))
+
+
+def graph_above_the_leaf(model, leaf):
+    """The :class:`GraphAboveTheLeaf` of a functional ``model``, made once per model and leaf."""
+    kept = getattr(model, "_spn_graph_above_the_leaf", None)
+    if kept is None or kept.leaf is not leaf:
+        kept = GraphAboveTheLeaf(model, leaf)
+        # Past Keras's attribute tracking: the graph's layers are the model's own, not new ones.
+        object.__setattr__(model, "_spn_graph_above_the_leaf", kept)
+    return kept
+
+
+class GraphAboveTheLeaf:
+    """A functional SPN's graph from its leaf's output to its root, for the queries, where it is no chain.
+
+    It runs the model's own layers (a ``keras.Model`` from the leaf's
+    output tensor to the model's output), so the queries' signal flows back
+    through every branch and every call of a layer called more than once.
+    """
+
+    def __init__(self, model, leaf):
+        self.leaf = leaf
+        self.graph = keras.Model(leaf.output, model.outputs[0], name=f"{model.name}_above_the_leaf")
+
+    def call(self, leaf_output, training=None):
+        return self.graph(leaf_output, training=training)
+
+    __call__ = call
+
+    def sum_layers(self):
+        """The sum layers above the leaf, whose sum ops a query replaces."""
+        return sum_layers_in(self.graph)
+
+
+def sum_layers_in(layer):
+    """Every sum layer in ``layer`` and the models nested in it."""
+    if isinstance(layer, SumLayerBase):
+        return [layer]
+    return [found for sublayer in getattr(layer, "layers", []) for found in sum_layers_in(sublayer)]
 
 
 @contextlib.contextmanager
