@@ -952,6 +952,59 @@ def test_log_likelihood_from_root_has_no_gradient_for_a_sample_of_probability_ze
     np.testing.assert_array_equal(gradient[1:], [[0, 0, 0], [0, 1, 0]])
 
 
+def test_log_joint_from_root_has_no_gradient_for_a_sample_of_probability_zero_under_its_class():
+    from libspn_keras.losses.root_outputs import log_joint_from_root
+
+    logits = tf.constant([[-1.0, -2.0, 0.5], [-np.inf, -np.inf, -np.inf], [-np.inf, -3.0, -np.inf]])
+    with tf.GradientTape() as tape:
+        tape.watch(logits)
+        values = log_joint_from_root(tf.constant([2, 1, 0]), logits)
+    np.testing.assert_array_equal(values.numpy(), [0.5, -np.inf, -np.inf])
+    np.testing.assert_array_equal(tape.gradient(values, logits).numpy(), [[0, 0, 1], [0, 0, 0], [0, 0, 0]])
+
+
+def class_roots_over_uniform_images(sum_op):
+    """Binary 2x2 images, one depthwise 2x2 product (channel c: every pixel is c), two sums, two class roots: an
+    image of mixed pixels has probability 0 under both classes."""
+    keras.utils.set_random_seed(0)
+    model = models.SequentialSumProductNetwork(
+        [
+            keras.Input((2, 2, 1), dtype="int32"),
+            layers.IndicatorLeaf(num_components=2),
+            layers.Conv2DProduct(depthwise=True, kernel_size=(2, 2), strides=(2, 2), dilations=(1, 1), padding="valid"),
+            layers.SpatialToRegions(),
+            layers.DenseSum(num_sums=2, sum_op=sum_op),
+            layers.RootSum(return_weighted_child_logits=True, sum_op=sum_op),
+        ],
+        unsupervised=False,
+    )
+    model.layers[-2].accumulators.assign(np.array([[[[0.9, 0.2], [0.1, 0.8]]]], np.float32))
+    model.layers[-1].accumulators.assign(np.array([[0.3], [0.7]], np.float32))
+    model.compile(optimizer=optimizers.OnlineExpectationMaximization(1.0), loss=losses.NegativeLogJoint())
+    return model
+
+
+@pytest.mark.parametrize("sum_op", ["em", "hard_em", "unweighted_hard_em"])
+def test_a_labelled_sample_of_probability_zero_adds_no_em_counts(sum_op):
+    # NegativeLogJoint picks each sample's class logit; a logit of -inf passed a gradient of 1, which EM read as a
+    # count for its class root (and hard EM routed below it to arbitrary children). EM with rate 1 on the batch
+    # with the impossible image must give the weights of the batch without it.
+    x = np.zeros((5, 2, 2, 1), np.int32)
+    x[3:] = 1
+    x[4, 0, 0, 0] = 0  # mixed pixels
+    y = np.array([0, 0, 1, 1, 1])
+    trained = []
+    for data, labels in ((x, y), (x[:4], y[:4])):
+        model = class_roots_over_uniform_images(sum_op)
+        assert np.isneginf(model(data).numpy()[np.arange(len(data)), labels]).sum() == (len(data) == 5)
+        model.fit(data, labels, batch_size=len(data), epochs=1, shuffle=False, verbose=0)
+        trained.append([normalize(layer.accumulators.numpy()) for layer in model.layers[-2:]])
+    untrained = class_roots_over_uniform_images(sum_op)
+    assert not np.allclose(trained[1][1], normalize(untrained.layers[-1].accumulators.numpy()))
+    for with_impossible, without in zip(*trained):
+        np.testing.assert_allclose(with_impossible, without, atol=1e-6)
+
+
 @pytest.mark.parametrize("reuse_optimizer", [False, True])
 def test_swapping_a_built_layers_sum_op_changes_its_em_update(reuse_optimizer):
     from libspn_keras import SumOpEMBackprop

@@ -4,7 +4,7 @@ import math
 
 import tensorflow as tf
 
-from libspn_keras.math.stable import log_sum_exp
+from libspn_keras.math.stable import log_sum_exp, without_gradient_where_impossible
 
 
 def keras_reduction(reduction):
@@ -33,7 +33,8 @@ def log_joint_from_root(y_true, y_pred, owner="NegativeLogJoint"):
 
     Labels with more than one entry per sample (e.g. one-hot rows) raise a
     ``ValueError`` naming ``owner``: read as a flat list of class indices
-    they would pick other samples' logits.
+    they would pick other samples' logits. A sample of probability 0 gives
+    ``-inf`` and no gradient (no EM counts).
     """
     shape = tf.TensorShape(getattr(y_true, "shape", None))
     per_sample = shape[1:] if shape.rank else tf.TensorShape([])
@@ -46,4 +47,5 @@ def log_joint_from_root(y_true, y_pred, owner="NegativeLogJoint"):
     # Each sample's first label: the same as all of them for labels of one per sample, and of the batch's shape
     # whatever a traced step's unknown label shape turns out to be (the SPN models refuse other batches first).
     labels = tf.reshape(tf.cast(y_true, tf.int32), tf.stack([tf.shape(y_pred)[0], -1]))[:, 0]
-    return tf.gather(y_pred, labels, axis=-1, batch_dims=1)
+    # A sample of probability 0 under its class adds nothing, as in log_likelihood_from_root.
+    return without_gradient_where_impossible(tf.gather(y_pred, labels, axis=-1, batch_dims=1))

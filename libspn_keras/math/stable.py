@@ -35,6 +35,18 @@ def log_sum_exp(x, axis=-1):
     return tf.where(reached, log_total, tf.fill(tf.shape(total), tf.constant(-float("inf"), x.dtype)))
 
 
+def without_gradient_where_impossible(log_prob):
+    """``log_prob`` unchanged, passing no gradient where it is ``-inf`` (a sample of probability 0).
+
+    What :func:`log_sum_exp` does for a sum, for a value picked out as it
+    is (e.g. the logit of a sample's own class): the EM sum ops read the
+    gradient as counts, so a gradient of 1 there would count a sample that
+    the model cannot produce, routed to arbitrary children.
+    """
+    impossible = tf.math.is_inf(log_prob) & (log_prob < 0)
+    return tf.where(impossible, tf.stop_gradient(log_prob), log_prob)
+
+
 #: The zero sample is appended with copies up to a multiple of this many rows. CPU kernels contract rows in
 #: groups (of 4 or 8 float32s on AVX2) and the last, partial group in another code path, which rounds
 #: differently; with no partial group every row, the zero sample's included, is summed alike. Measured on an
