@@ -11,6 +11,7 @@ from libspn_keras.layers.base_sum import SumLayerBase
 from libspn_keras.layers.flat_to_regions import FlatToRegions
 from libspn_keras.layers.input_dropout import InputDropout
 from libspn_keras.layers.normalize_standard_score import NormalizeStandardScore
+from libspn_keras.models.fast_path import layers_within
 from libspn_keras.models.leaf_inputs import PRE_LEAF_LAYERS, leaves_of
 
 
@@ -67,9 +68,9 @@ def _runs_as_a_chain(model, leaf, above):
 
 
 def graph_above_the_leaf(model, leaf):
-    """The :class:`GraphAboveTheLeaf` of a functional ``model``, made once per model and leaf."""
+    """The :class:`GraphAboveTheLeaf` of a functional ``model`` (whose layers never change), made once per model."""
     kept = getattr(model, "_spn_graph_above_the_leaf", None)
-    if kept is None or kept.leaf is not leaf:
+    if kept is None:
         kept = GraphAboveTheLeaf(model, leaf)
         # Past Keras's attribute tracking: the graph's layers are the model's own, not new ones.
         object.__setattr__(model, "_spn_graph_above_the_leaf", kept)
@@ -85,7 +86,6 @@ class GraphAboveTheLeaf:
     """
 
     def __init__(self, model, leaf):
-        self.leaf = leaf
         self.graph = keras.Model(leaf.output, model.outputs[0], name=f"{model.name}_above_the_leaf")
 
     def call(self, leaf_output, training=None):
@@ -100,9 +100,7 @@ class GraphAboveTheLeaf:
 
 def sum_layers_in(layer):
     """Every sum layer in ``layer`` and the models nested in it."""
-    if isinstance(layer, SumLayerBase):
-        return [layer]
-    return [found for sublayer in getattr(layer, "layers", []) for found in sum_layers_in(sublayer)]
+    return [found for found in layers_within(layer) if isinstance(found, SumLayerBase)]
 
 
 @contextlib.contextmanager
