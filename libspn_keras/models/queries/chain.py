@@ -21,9 +21,9 @@ def split_at_leaf(model):
     The layers above the leaf are the model's own layers in order where they
     form a chain; where a functional model's graph branches above the leaf
     (sums side by side, concatenated) or calls a layer twice, they are one
-    :class:`GraphAboveTheLeaf` that runs that graph. A model that is not a
-    graph of layers (a dynamic SPN) gives its own ``(pre, leaf, above)``
-    from a ``query_chain()`` method.
+    :class:`~libspn_keras.models.queries.chain.GraphAboveTheLeaf` that runs
+    that graph. A model that is not a graph of layers (a dynamic SPN) gives
+    its own ``(pre, leaf, above)`` from a ``query_chain()`` method.
     """
     if callable(getattr(model, "query_chain", None)):
         return model.query_chain()
