@@ -216,6 +216,59 @@ def test_route_signal_matches_brute_force(shared, sparse):
     np.testing.assert_allclose(d_w.numpy(), expected_w, atol=1e-5)
 
 
+@pytest.mark.parametrize("weighted", [True, False])
+@pytest.mark.parametrize("sample_prob", [0.0, 1.0])
+def test_route_signal_passes_nothing_from_a_sum_whose_children_are_all_impossible(weighted, sample_prob):
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(5, 3, 4)).astype(np.float32)
+    x[1] = -np.inf  # a sample of probability 0 at every position
+    x[3, 2] = -np.inf  # and one that is impossible at its last position only
+    log_w = np.log(rng.dirichlet(np.ones(4), size=(3, 2))).swapaxes(-1, -2).astype(np.float32)  # [3, 4, 2]
+    x, log_w, dy = tf.constant(x), tf.constant(log_w), np.ones((5, 3, 2), np.float32)
+    impossible = np.isneginf(x.numpy()).all(axis=-1)
+    d_x, d_w = (t.numpy() for t in route_signal(x, log_w, tf.constant(dy), weighted=weighted, sample_prob=sample_prob))
+    assert not d_x[impossible].any()
+    np.testing.assert_allclose(d_x.sum(axis=-1), np.where(impossible, 0.0, 2.0))  # the rest is routed whole
+    assert d_w.sum() == pytest.approx(2 * (~impossible).sum())
+    if sample_prob == 0.0:  # deterministic: exactly the counts of the possible entries alone
+        kept = tf.constant(np.where(impossible[..., None], 0.0, dy), tf.float32)
+        _, expected = route_signal(x, log_w, kept, weighted, sample_prob)
+        np.testing.assert_array_equal(d_w, expected.numpy())
+
+
+def normal_leaf_model(sum_op):
+    keras.utils.set_random_seed(1)
+    model = models.SequentialSumProductNetwork(
+        [
+            keras.Input((4,)),
+            layers.FlatToRegions(num_decomps=1),
+            layers.NormalLeaf(num_components=2, location_trainable=False),
+            layers.DenseSum(num_sums=2, sum_op=sum_op),
+            layers.DenseProduct(num_factors=2),
+            layers.DenseSum(num_sums=2, sum_op=sum_op),
+            layers.DenseProduct(num_factors=2),
+            layers.RootSum(return_weighted_child_logits=False, sum_op=sum_op),
+        ]
+    )
+    model.build((None, 4))
+    return model
+
+
+@pytest.mark.parametrize("sum_op", ["em", *HARD_OPS])
+def test_a_sample_of_probability_zero_adds_no_counts_to_a_custom_loop(sum_op):
+    # A custom loop that differentiates sum_x log p(x) itself, with no library loss to hold back a row of -inf.
+    x = np.random.default_rng(0).normal(size=(16, 4)).astype(np.float32)
+    with_impossible = x.copy()
+    with_impossible[0, 0] = 1e30  # a Normal density of 0 in float32
+    model = normal_leaf_model(sum_op)
+    assert np.isneginf(model(with_impossible).numpy()[0, 0])
+    counts, expected = sum_gradients(model, with_impossible), sum_gradients(model, x[1:])
+    assert all(np.isfinite(c).all() for c in counts)
+    for got, ref in zip(counts, expected):
+        np.testing.assert_allclose(got, ref, rtol=1e-6, atol=1e-6)
+    assert counts[-1].sum() == pytest.approx(15)
+
+
 def test_hard_em_ties_are_broken_at_random():
     model = one_root_model("hard_em", 2)
     model.layers[-1].accumulators.assign([[1.0], [1.0]])

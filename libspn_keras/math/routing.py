@@ -82,8 +82,21 @@ def _positions(x, log_weights):
     return num_positions, tf.broadcast_to(position, tf.shape(x)[:-1])
 
 
+def _nothing_where_impossible(signal, scores, keepdims=True):
+    """``signal`` with 0 where every score is ``-inf``: no child of that sum is possible (a sample of probability 0).
+
+    Such a sum is only reached from a root of value ``-inf``; handing its
+    signal to an arbitrary child would add counts for a sample that has none
+    (a custom loop that differentiates ``-sum(model(x))``; the library's
+    losses pass no gradient for such a sample in the first place).
+    """
+    possible = tf.reduce_max(scores, axis=-1, keepdims=keepdims) > float("-inf")
+    return tf.where(possible, signal, tf.zeros_like(signal))
+
+
 def _unweighted_route(x, dy, log_weights, sample_prob):
     """Every sum of a position hands its signal to the same child: the one of largest value."""
+    dy = _nothing_where_impossible(dy, x)
     winner = choose_child(x, sample_prob)
     one_hot = tf.one_hot(winner, x.shape[-1], dtype=dy.dtype)
     d_x = one_hot * tf.reduce_sum(dy, axis=-1, keepdims=True)
@@ -112,7 +125,9 @@ def _weighted_route(x, dy, log_weights, sample_prob):
         active = tf.argmax(tf.cast(tf.not_equal(remaining, 0), tf.int32), axis=-1, output_type=tf.int32)
         chosen = tf.equal(tf.expand_dims(active, -1), tf.range(num_sums, dtype=tf.int32))
         signal = tf.reduce_sum(tf.where(chosen, remaining, tf.zeros_like(remaining)), axis=-1)
-        winner = choose_child(x + tf.gather(columns, position * num_sums + active), sample_prob)
+        scores = x + tf.gather(columns, position * num_sums + active)
+        signal = _nothing_where_impossible(signal, scores, keepdims=False)
+        winner = choose_child(scores, sample_prob)
         d_x += tf.one_hot(winner, num_children, dtype=dy.dtype) * tf.expand_dims(signal, -1)
         edges = (position * num_children + winner) * num_sums + active
         counts += tf.math.unsorted_segment_sum(tf.reshape(signal, [-1]), tf.reshape(edges, [-1]), size)
@@ -137,6 +152,9 @@ def route_signal(x, log_weights, dy, weighted=True, sample_prob=0.0):
             if ``False`` among ``x_c`` alone (one pick per position, shared by
             its sums).
         sample_prob: See :func:`choose_child`.
+
+    A sum whose children are all ``-inf`` (reached only for a sample of
+    probability 0) passes nothing on.
 
     Returns:
         ``(d_x, d_log_weights)``: the signal reaching each child, and per
