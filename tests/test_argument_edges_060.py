@@ -10,6 +10,7 @@ import warnings
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorflow import keras
 
 import libspn_keras as spnk
 from libspn_keras import constraints, initializers, layers, losses, models, optimizers
@@ -138,6 +139,24 @@ def test_clip_takes_array_and_tensor_bounds():
         constraints.Clip([0.0, 3.0], 2.0)
     with pytest.raises(ValueError, match="do not broadcast"):
         constraints.Clip([0.0, 1.0], [2.0, 2.0, 2.0])
+
+
+def test_clip_refuses_array_bounds_that_would_change_the_shape_of_the_values():
+    # tf.clip_by_value refuses bounds that broadcast the values to another shape; so does Clip.
+    clip = constraints.Clip([0.2, 0.3, 0.4], [5.0, 6.0, 7.0])
+    with pytest.raises(ValueError, match=r"Clip: min of shape \(3,\) does not fit .* of shape \(4, 1\)"):
+        clip(tf.ones((4, 1)))
+    with pytest.raises(ValueError, match=r"Clip: max of shape \(2,\) does not fit"):
+        constraints.Clip(0.0, [1.0, 2.0])(tf.ones((3,)))
+    # On a leaf's scales [cells, components, dims] it is refused when the model is built, naming the leaf.
+    leaf = layers.LaplaceLeaf(num_components=3, scale_constraint=clip, name="scales")
+    with pytest.raises(ValueError, match=r"LaplaceLeaf 'scales': the constraint of 'scale'.*Clip: min of shape"):
+        models.SequentialSumProductNetwork([keras.Input((1,)), layers.FlatToRegions(num_decomps=1), leaf])
+    # One bound per component, with a size of 1 for the dimension, fits.
+    per_component = constraints.Clip([[0.2], [0.3], [0.4]], 5.0)
+    leaf = layers.LaplaceLeaf(num_components=3, scale_initializer="zeros", scale_constraint=per_component)
+    models.SequentialSumProductNetwork([keras.Input((1,)), layers.FlatToRegions(num_decomps=1), leaf])
+    np.testing.assert_allclose(np.ravel(leaf.scale.numpy()), [0.2, 0.3, 0.4])
     for bad in ([0.0, float("nan")], ["0", "1"], [], tf.Variable(1.0)):
         with pytest.raises(ValueError, match="Clip: min must be a number, an array of numbers or None"):
             constraints.Clip(bad)

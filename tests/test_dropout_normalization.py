@@ -387,6 +387,44 @@ def test_input_dropout_on_unsigned_input_names_the_layer():
         layer(x, training=True)
 
 
+def dropout_after_regions():
+    leaf = layers.IndicatorLeaf(num_components=2)
+    return [keras.Input((4,), dtype="int32"), layers.FlatToRegions(num_decomps=2), layers.InputDropout(0.5), leaf]
+
+
+def dropout_after_a_dense_leaf():
+    return [keras.Input((4,)), layers.FlatToRegions(num_decomps=2), layers.NormalLeaf(num_components=2)] + [
+        layers.InputDropout(0.5)
+    ]
+
+
+def dropout_after_a_spatial_leaf():
+    return [keras.Input((4, 4, 1)), layers.NormalLeaf(num_components=2), layers.InputDropout(0.5)]
+
+
+def dropout_after_a_spatial_sum():
+    leaf = layers.NormalLeaf(num_components=2)
+    return [keras.Input((4, 4, 1)), leaf, layers.Local2DSum(num_sums=2), layers.InputDropout(0.5)]
+
+
+@pytest.mark.parametrize(
+    "stack",
+    [dropout_after_regions, dropout_after_a_dense_leaf, dropout_after_a_spatial_leaf, dropout_after_a_spatial_sum],
+)
+@pytest.mark.parametrize("api", ["sequential", "functional"])
+def test_input_dropout_where_dropping_does_not_marginalize_variables_is_refused_at_build(stack, api):
+    # After FlatToRegions the copies of a variable in the decompositions would be dropped apart (no marginal);
+    # after a leaf the dropped log-probabilities would become NaN.
+    stack = stack()
+    with pytest.raises(ValueError, match="InputDropout '.*'.*FlatToRegions or a leaf layer.*before FlatToRegions"):
+        if api == "sequential":
+            models.SequentialSumProductNetwork(stack)
+        else:
+            tensor = stack[0]
+            for layer in stack[1:]:
+                tensor = layer(tensor)
+
+
 def test_variable_wise_statistics_refuse_an_input_of_another_shape():
     layer = layers.NormalizeStandardScore(axes="variable_wise", name="norm")
     layer.adapt(np.random.default_rng(0).normal(size=(6, 4, 4, 1)))

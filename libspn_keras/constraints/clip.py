@@ -32,6 +32,28 @@ def _bound(name, value):
     return array.astype(np.float64).tolist()
 
 
+def _refuse_reshaping(name, bound, w):
+    """Raises ``ValueError`` where an array ``bound`` would broadcast ``w`` to another shape.
+
+    ``tf.clip_by_value`` refuses that too; here it would silently widen what
+    is clipped (a leaf's scales of one dimension read as several).
+    """
+    bound_shape = np.shape(bound) if isinstance(bound, list) else ()
+    shape = tuple(w.shape)
+    if not bound_shape or None in shape:
+        return
+    try:
+        fits = np.broadcast_shapes(shape, bound_shape) == shape
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(
+            f"Clip: {name} of shape {bound_shape} does not fit the values it clips, of shape {shape}: an array "
+            f"bound must broadcast to their shape without changing it (one bound per value, or sizes of 1 where "
+            f"bounds are shared), as tf.clip_by_value requires."
+        )
+
+
 @keras.utils.register_keras_serializable(package="libspn_keras")
 class Clip(keras.constraints.Constraint):
     """Clips every value to ``[min, max]``.
@@ -79,6 +101,8 @@ class Clip(keras.constraints.Constraint):
         return self.max_value
 
     def __call__(self, w):
+        for name, bound in (("min", self.min_value), ("max", self.max_value)):
+            _refuse_reshaping(name, bound, w)
         if self.min_value is not None:
             w = tf.maximum(w, tf.constant(self.min_value, w.dtype))
         if self.max_value is not None:

@@ -155,6 +155,15 @@ def is_region_layout(tensor):
     return layout_of(tensor) == REGION
 
 
+def holds_leaf_values(tensor):
+    """Whether a symbolic tensor comes from ``FlatToRegions`` or a leaf (not raw variables of the model input).
+
+    Region layout, or a record of cells (which starts at a leaf); a tensor
+    from layers outside the library may say neither.
+    """
+    return is_region_layout(tensor) or getattr(tensor, _RECORD, None) is not None
+
+
 def record_leaf_cells(inputs, output):
     """Records the cells of a leaf's ``output`` and returns it.
 

@@ -35,7 +35,10 @@ def checked_initializer(initializer, owner, variable, constraint=None, positive=
             values = initial_values(initializer, shape, dtype=dtype, owner=owner, variable=variable)
             if constraint is not None:
                 given = values.numpy()
-                values = tf.convert_to_tensor(constraint(values), dtype=values.dtype)
+                try:
+                    values = tf.convert_to_tensor(constraint(values), dtype=values.dtype)
+                except ValueError as error:  # e.g. Clip with bounds of another shape
+                    raise ValueError(f"{owner}: the constraint of '{variable}' cannot take it: {error}") from None
                 _warn_if_repaired(given, values.numpy(), owner, variable, positive, constraint)
             _check(values.numpy(), owner, variable, positive, fix)
         return values

@@ -3,8 +3,8 @@
 import tensorflow as tf
 from tensorflow import keras
 
-from libspn_keras.layers.base_leaf import missing_value
-from libspn_keras.layers.cell_scopes import KeepsCellScopes
+from libspn_keras.layers.base_leaf import LeafBase, missing_value
+from libspn_keras.layers.cell_scopes import KeepsCellScopes, holds_leaf_values
 from libspn_keras.layers.full_precision import FullPrecisionLayer
 from libspn_keras.layers.validation import check_float, check_seed, layer_label
 
@@ -13,7 +13,11 @@ from libspn_keras.layers.validation import check_float, check_seed, layer_label
 class InputDropout(KeepsCellScopes, FullPrecisionLayer):
     """During training, marks each input variable unobserved with probability ``rate``.
 
-    Place it before the leaf layer. Dropped entries become NaN (float inputs)
+    Place it on the model input, before ``FlatToRegions`` and the leaf
+    layer (elsewhere it is refused when the model is built: after
+    ``FlatToRegions`` every decomposition holds its own copy of a variable,
+    which would be dropped apart; after the leaf the values are
+    log-probabilities, not variables). Dropped entries become NaN (float inputs)
     or -1 (integer inputs), which every leaf treats as missing, so the SPN
     computes the marginal over the dropped variables. For input
     ``[batch, ..., d]`` of rank 3 or more, all ``d`` dimensions of a variable
@@ -53,6 +57,18 @@ class InputDropout(KeepsCellScopes, FullPrecisionLayer):
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
+
+    def compute_output_spec(self, *args, **kwargs):
+        inputs = args[0] if args else kwargs.get("x")
+        history = getattr(inputs, "_keras_history", None)  # (operation, node index, tensor index) of a KerasTensor
+        if holds_leaf_values(inputs) or (history and isinstance(history[0], LeafBase)):
+            raise ValueError(
+                f"{layer_label(self)}: its input comes from FlatToRegions or a leaf layer, where dropping entries "
+                f"does not marginalize variables (FlatToRegions gives every decomposition its own copy of each "
+                f"variable; a leaf gives log-probabilities). Place InputDropout on the model input, before "
+                f"FlatToRegions and the leaf layer."
+            )
+        return super().compute_output_spec(*args, **kwargs)
 
     def get_config(self):
         config = super().get_config()

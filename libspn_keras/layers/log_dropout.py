@@ -31,8 +31,11 @@ class LogDropout(KeepsCellScopes, FullPrecisionLayer):
 
     Place it directly below a sum layer: the sum then mixes a random subset of
     its children. Not for the input of a product layer, whose output would be
-    zeroed with its child. Identity at inference; no rescaling (weights are
-    renormalized by the sums anyway). The arguments are those of 0.6.0.
+    zeroed with its child. Identity at inference. Nothing is rescaled, and the
+    sum keeps its weights: in training it gives ``log sum_kept w_c S_c``, the
+    kept children's share of the mixture, so the network's probabilities
+    total less than 1 in training (as in 0.6.0). The arguments are those of
+    0.6.0.
 
     Args:
         rate: Probability of dropping each child, in ``[0, 1]`` (``1`` only with
