@@ -242,6 +242,42 @@ def test_soft_em_partial_step_and_accumulated_batches():
         np.testing.assert_allclose(got, prev, atol=1e-6)
 
 
+@pytest.mark.parametrize("eta", [0.6, 1.0])
+def test_accumulated_batches_of_which_only_some_reach_a_sum_step_it_by_their_share(eta):
+    # One variable of 3 states under two class sums (NegativeLogJoint); the first batch holds only class 0,
+    # so the class-1 sum is reached by m = 1 of the k = 2 accumulated batches.
+    x = np.array([[0], [1], [2], [0], [1], [2], [0], [0]], np.int32)
+    y = np.array([0, 0, 0, 0, 1, 1, 1, 0], np.int32)
+    model = models.SequentialSumProductNetwork(
+        [
+            keras.Input((1,), dtype="int32"),
+            layers.FlatToRegions(num_decomps=1),
+            layers.IndicatorLeaf(num_components=3),
+            layers.DenseSum(num_sums=2, sum_op="em"),
+            layers.RootSum(return_weighted_child_logits=True, sum_op="em"),
+        ],
+        unsupervised=False,
+    )
+    model(x[:1])
+    old = np.array([[0.5, 0.2], [0.3, 0.3], [0.2, 0.5]])  # [state, class]
+    model.layers[2].accumulators.assign(old.reshape(1, 1, 3, 2).astype(np.float32))
+    model.layers[3].accumulators.assign(np.array([[0.5], [0.5]], np.float32))
+    model.compile(optimizer=em_optimizer(eta, accumulate_batches=2), loss=losses.NegativeLogJoint())
+    model.fit(x, y, batch_size=4, shuffle=False, verbose=0)
+    got = model.layers[2].accumulators.numpy().reshape(3, 2).astype(np.float64)
+    got /= got.sum(axis=0)
+    # Class 0, reached by both batches: a step of eta towards the average of the two batches' estimates.
+    estimates_0 = [np.bincount(x[:4, 0], minlength=3) / 4, np.bincount(x[4:, 0][y[4:] == 0], minlength=3) / 1]
+    np.testing.assert_allclose(got[:, 0], (1 - eta) * old[:, 0] + eta * np.mean(estimates_0, axis=0), atol=1e-6)
+    # Class 1: its one estimate averaged with an empty one, renormalized (docs/guide/sum_ops.md, as in 0.6.0).
+    estimate_1 = np.bincount(x[4:, 0][y[4:] == 1], minlength=3) / 3
+    m, k = 1, 2
+    expected = ((1 - eta) * old[:, 1] + eta / k * estimate_1) / (1 - eta + eta * m / k)
+    np.testing.assert_allclose(got[:, 1], expected, atol=1e-6)
+    step = (eta * m / k) / (1 - eta + eta * m / k)
+    np.testing.assert_allclose(got[:, 1], (1 - step) * old[:, 1] + step * estimate_1, atol=1e-6)
+
+
 def rat_spn(num_vars, depth, num_decomps, sum_op, num_sums=2):
     stack = [
         layers.FlatToRegions(num_decomps=num_decomps, input_shape=[num_vars], dtype="int32"),

@@ -529,3 +529,25 @@ def test_compile_without_an_optimizer_evaluates_and_refuses_to_train():
     before = model.get_weights()
     model.fit(x, verbose=0)
     assert any(not np.allclose(a, b) for a, b in zip(before, model.get_weights()))
+
+
+@pytest.mark.parametrize(
+    "loss", [keras.losses.SparseCategoricalCrossentropy(from_logits=True), "sparse_categorical_crossentropy"]
+)
+def test_em_on_a_cross_entropy_loss_warns_that_its_gradients_are_no_counts(loss):
+    # d(-log p(y | x)) is signed and totals 0 at the root: OnlineExpectationMaximization would apply it as counts.
+    rng = np.random.default_rng(6)
+    y = rng.integers(0, 2, size=32).astype("int32")
+    x = (rng.normal(size=(32, 2)) + np.where(y, 1.5, -1.5)[:, None]).astype("float32")
+    leaf = layers.NormalLeaf(num_components=2, use_accumulators=True)
+    sizes = {"depth": 1, "num_decomps": 1, "num_input_distributions": 2, "num_sums": 2}
+    model = libspn_keras.models.build_rat_spn(num_vars=2, leaf=leaf, num_classes=2, sum_op="em", **sizes)
+    em = libspn_keras.optimizers.OnlineExpectationMaximization
+    model.compile(optimizer=em(0.3), loss=loss, jit_compile=False)
+    with pytest.warns(UserWarning, match="cross-entropy loss.*not EM counts.*NegativeLogJoint"):
+        model.fit(x, y, batch_size=16, verbose=0)
+    # The joint log-likelihood of the labelled data is what EM maximizes: no warning.
+    model.compile(optimizer=em(0.3), loss=losses.NegativeLogJoint(), jit_compile=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        model.fit(x, y, batch_size=16, verbose=0)

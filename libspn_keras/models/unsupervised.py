@@ -31,6 +31,7 @@ def check_optimizer_can_train(model):
     if isinstance(model.optimizer, OnlineExpectationMaximization):
         for variable in model.trainable_variables:
             check_counting_role(em_role(variable))
+        _warn_if_the_loss_gives_no_counts(model)
         return
     for variable in model.trainable_variables:
         if delivers_em_counts(variable):
@@ -40,6 +41,32 @@ def check_optimizer_can_train(model):
                 f"Compile with libspn_keras.optimizers.OnlineExpectationMaximization, or build those layers with "
                 f"sum_op='grad' / use_accumulators=False for gradient training."
             )
+
+
+def _is_cross_entropy(loss):
+    name = loss if isinstance(loss, str) else getattr(loss, "name", None) or getattr(loss, "__name__", "")
+    return isinstance(name, str) and "crossentropy" in name.replace("_", "").lower()
+
+
+def _warn_if_the_loss_gives_no_counts(model):
+    """Warns when EM sum ops or leaves learn from a cross-entropy loss, whose gradients are no counts.
+
+    EM counts are gradients of a log-likelihood (``NegativeLogLikelihood``,
+    ``NegativeLogJoint``). The gradients of ``-log p(y | x)`` are signed and
+    total 0 at the root, so the optimizer's updates from them are no EM
+    step; 0.6.0 applied them all the same, so this warns rather than refuses.
+    """
+    if not _is_cross_entropy(getattr(model, "loss", None)):
+        return
+    if not any(delivers_em_counts(variable) for variable in model.trainable_variables):
+        return
+    warn(
+        f"Model '{model.name}' trains EM sum ops (or leaves with use_accumulators=True) with "
+        f"OnlineExpectationMaximization on a cross-entropy loss: its gradients, of the conditional log p(y | x), "
+        f"are signed and are not EM counts, so the updates are no EM step. For discriminative training build the "
+        f"layers with sum_op='grad' and use a gradient optimizer (e.g. keras.optimizers.Adam); for EM on labelled "
+        f"data use loss=libspn_keras.losses.NegativeLogJoint()."
+    )
 
 
 def _as_list(metrics):

@@ -63,7 +63,9 @@ class OnlineExpectationMaximization(keras.optimizers.Optimizer):
     give an estimate per sum, the estimates of the last
     ``accumulate_batches`` batches are averaged into ``w_em``, and every sum
     gets the weights ``(1 - eta) * w_old + eta * w_em``, renormalized (a sum
-    no batch reached keeps its weights). Under soft EM each batch's estimate
+    no batch reached keeps its weights; one that ``m`` of ``k`` batches
+    reached averages ``m`` estimates of total 1 with ``k - m`` empty ones, so
+    it steps ``(eta m / k) / (1 - eta + eta m / k)`` towards their mean). Under soft EM each batch's estimate
     is the sum's normalized counts; under hard EM and sampling it is the
     counts as shares of the batch, so a sum moves in proportion to how much
     of the batch reached it (see
