@@ -8,7 +8,7 @@ import tensorflow as tf
 from reference import np_logsumexp
 from tensorflow import keras
 
-from libspn_keras import layers, models, regularizers
+from libspn_keras import layers, models, optimizers, regularizers
 
 
 def numpy_weights(accumulators, logspace):
@@ -65,6 +65,43 @@ def test_entropy_regularizer_makes_sums_sparser_under_gradient_training():
         model.fit(data, batch_size=100, epochs=5, verbose=0)
     assert mean_entropy(regularized) < mean_entropy(plain) - 0.05
     assert regularized.losses  # the penalty is part of the loss
+
+
+@pytest.mark.parametrize("make", [regularizers.NormalizedEntropy, regularizers.NormalizedLp])
+@pytest.mark.parametrize("logspace", [True, False])
+def test_a_regularizer_made_for_the_other_space_of_accumulators_is_refused_at_build(make, logspace):
+    # It would read linear weights as logits (or the reverse): a wrong penalty, silently.
+    layer = layers.DenseSum(
+        num_sums=2,
+        logspace_accumulators=logspace,
+        accumulator_regularizer=make(0.1, **{"logspace_accumulators": not logspace}),
+        name="mixing",
+    )
+    with pytest.raises(ValueError, match=f"DenseSum 'mixing'.*{make.__name__}.*logspace_accumulators={logspace}"):
+        layer(keras.Input((2, 1, 3)))
+    matching = layers.DenseSum(
+        num_sums=2,
+        logspace_accumulators=logspace,
+        accumulator_regularizer=make(0.1, **{"logspace_accumulators": logspace}),
+    )
+    matching(keras.Input((2, 1, 3)))
+    assert matching.losses
+
+
+def test_a_regularizer_on_sums_trained_by_em_is_refused_before_training():
+    # OnlineExpectationMaximization reads the gradients of linear accumulators under EM ops as counts; the
+    # penalty's gradient would join them (a negative strength drove weights to 6e-11 instead of towards uniform).
+    keras.utils.set_random_seed(1)
+    penalty = regularizers.NormalizedEntropy(-5.0, logspace_accumulators=False)
+    model = models.build_rat_spn(6, 2, 2, 3, 3, sum_op="em", accumulator_regularizer=penalty)
+    model.compile(optimizer=optimizers.OnlineExpectationMaximization(0.5))
+    data = (np.random.default_rng(0).random((32, 6)) < 0.5).astype("int32")
+    model(data[:1])
+    before = model.get_weights()
+    with pytest.raises(ValueError, match="accumulator_regularizer.*EM counts.*sum_op='grad'"):
+        model.fit(data, batch_size=16, verbose=0)
+    for got, expected in zip(model.get_weights(), before):
+        np.testing.assert_array_equal(got, expected)
 
 
 def softened_model(beta):

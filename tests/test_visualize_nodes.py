@@ -7,7 +7,7 @@ import pytest
 from tensorflow import keras
 
 from libspn_keras import layers, visualize
-from libspn_keras.models import build_rat_spn
+from libspn_keras.models import build_rat_spn, compile_region_graph
 from libspn_keras.region_graph import RegionNode, RegionVariable, region_graph_to_dense_spn
 
 
@@ -143,6 +143,14 @@ def test_models_that_cannot_be_drawn_node_by_node():
         visualize.dense_spn_graph(no_leaf)
     with pytest.raises(ValueError, match="max_nodes"):
         visualize.dense_spn_graph(small_stack(), max_nodes=10)
+    # A compiled region graph holds all its sums and products in one layer; it was drawn as one row of sums.
+    variables = [RegionVariable(i) for i in range(4)]
+    graph = RegionNode([RegionNode(variables[:2]), RegionNode(variables[2:])])
+    compiled = compile_region_graph(graph, layers.IndicatorLeaf(2), num_sums=2, input_dtype="int32")
+    with pytest.raises(ValueError, match="CompiledRegionGraph.*visualize_region_graph"):
+        visualize.dense_spn_graph(compiled)
+    with pytest.raises(ValueError, match="CompiledRegionGraph"):
+        visualize.visualize_dense_spn(compiled)
 
 
 plotly = pytest.importorskip("plotly")

@@ -11,7 +11,7 @@ from libspn_keras.initializers.logspace import logspace_wrapper_initializer
 from libspn_keras.layers.cell_scopes import KeepsCellScopes
 from libspn_keras.layers.full_precision import FullPrecisionLayer
 from libspn_keras.layers.initial_checks import checked_initializer
-from libspn_keras.layers.validation import check_bool, keras_object, positive_int
+from libspn_keras.layers.validation import check_bool, keras_object, layer_label, positive_int
 from libspn_keras.math.em_roles import tag_sum_accumulators
 from libspn_keras.math.stable import without_zero_sample
 from libspn_keras.sum_ops.base import (
@@ -74,6 +74,19 @@ def _on_normalized_weights(regularizer, logspace_accumulators, constraint, rank)
     if logspace_accumulators:
         return lambda accumulators: regularizer(normalized_log_weights(accumulators, True))
     return lambda accumulators: regularizer(normalized_weights(accumulators, False))
+
+
+def _check_regularizer_space(regularizer, logspace_accumulators, label):
+    """Raises ``ValueError`` for a regularizer declared for the other space of accumulators than the layer's."""
+    declared = getattr(regularizer, "logspace_accumulators", None)
+    if not isinstance(declared, bool) or declared == logspace_accumulators:
+        return
+    spaces = {True: "log-space", False: "linear"}
+    raise ValueError(
+        f"{label}: its accumulator_regularizer {type(regularizer).__name__} is made for {spaces[declared]} "
+        f"accumulators, but the layer's are {spaces[logspace_accumulators]}, so it would read the weights wrongly. "
+        f"Pass {type(regularizer).__name__}(..., logspace_accumulators={logspace_accumulators})."
+    )
 
 
 def _serialized_constraint(constraint):
@@ -226,6 +239,7 @@ class SumLayerBase(FullPrecisionLayer):
         constraint = (
             self.logspace_accumulator_constraint if self.logspace_accumulators else self.linear_accumulator_constraint
         )
+        _check_regularizer_space(self.accumulator_regularizer, self.logspace_accumulators, layer_label(self))
         # As in 0.6.0 the initializer describes linear values; log-space accumulators store their log.
         initializer = self.accumulator_initializer
         if self.logspace_accumulators:

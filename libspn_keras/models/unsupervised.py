@@ -7,7 +7,7 @@ from tensorflow import keras
 from libspn_keras.losses.negative_log_likelihood import NegativeLogLikelihood
 from libspn_keras.math.em_roles import delivers_em_counts, em_role
 from libspn_keras.models.distributed_training import reducible_logs, weigh_by_replica_share
-from libspn_keras.models.fast_path import resolve_jit_compile
+from libspn_keras.models.fast_path import resolve_jit_compile, sum_layers_within
 from libspn_keras.optimizers.online_expectation_maximization import (
     OnlineExpectationMaximization,
     check_counting_role,
@@ -31,6 +31,14 @@ def check_optimizer_can_train(model):
     if isinstance(model.optimizer, OnlineExpectationMaximization):
         for variable in model.trainable_variables:
             check_counting_role(em_role(variable))
+        for layer in sum_layers_within(model):
+            if layer.accumulator_regularizer is not None and delivers_em_counts(layer.accumulators):
+                raise ValueError(
+                    f"{type(layer).__name__} '{layer.name}' has an accumulator_regularizer, but its sum op sends EM "
+                    f"counts, which OnlineExpectationMaximization applies: the penalty's gradient would be read as "
+                    f"counts. Train it by gradients (sum_op='grad' and e.g. keras.optimizers.Adam) to use the "
+                    f"regularizer, or build the layer without one for EM."
+                )
         _warn_if_the_loss_gives_no_counts(model)
         return
     for variable in model.trainable_variables:

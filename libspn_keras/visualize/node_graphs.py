@@ -118,7 +118,7 @@ def dense_spn_graph(model, max_nodes=5000):
         An :class:`SpnGraph`.
 
     Raises:
-        ValueError: For spatial or temporal SPNs, models without a leaf, an
+        ValueError: For spatial or temporal SPNs, compiled region graphs, models without a leaf, an
             unknown input shape, or more than ``max_nodes`` nodes.
     """
     caller = "dense_spn_graph"
@@ -128,6 +128,12 @@ def dense_spn_graph(model, max_nodes=5000):
             raise ValueError(
                 f"{caller}: layer '{layer.name}' ({type(layer).__name__}) belongs to a spatial or temporal SPN; "
                 "only dense (region) SPNs can be drawn node by node. Use visualize_layer_stack for this model."
+            )
+        if type(layer).__name__ == "CompiledRegionGraph":
+            raise ValueError(
+                f"{caller}: layer '{layer.name}' (CompiledRegionGraph) computes the sums and products of a whole "
+                "region graph in one layer, which cannot be drawn node by node. Draw its region graph with "
+                "visualize_region_graph(layer.roots), or the model with visualize_layer_stack."
             )
     leaf_positions = [i for i, layer in enumerate(layers) if layer_kind(layer) == "leaf"]
     if not leaf_positions:
