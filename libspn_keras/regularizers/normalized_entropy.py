@@ -16,13 +16,14 @@ class NormalizedEntropy(keras.regularizers.Regularizer):
     a positive ``strength`` pushes every sum towards few children (sparse,
     near-deterministic mixtures), a negative one towards uniform weights.
     The penalty is added to the loss, so it suits gradient optimizers (EM
-    optimizers apply counts, not loss gradients).
+    optimizers apply counts, not loss gradients: a layer whose sum op sends
+    EM counts is refused with a regularizer when training starts).
 
     Args:
         strength: Factor of the summed entropies (nats).
         logspace_accumulators: Whether the layer's accumulators are in log
             space (normalized by a softmax) or linear (divided by their sum);
-            must match the layer.
+            must match the layer (the layer refuses a mismatch when built).
     """
 
     def __init__(self, strength=0.01, logspace_accumulators=True):

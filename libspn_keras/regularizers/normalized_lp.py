@@ -19,7 +19,9 @@ class NormalizedLp(keras.regularizers.Regularizer):
     Args:
         strength: Factor of the penalty.
         p: Exponent, ``> 0``.
-        logspace_accumulators: Whether the layer's accumulators are in log space.
+        logspace_accumulators: Whether the layer's accumulators are in log
+            space; must match the layer (the layer refuses a mismatch when
+            built).
     """
 
     def __init__(self, strength=0.01, p=0.5, logspace_accumulators=True):
