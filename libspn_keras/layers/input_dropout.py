@@ -27,7 +27,10 @@ class InputDropout(KeepsCellScopes, FullPrecisionLayer):
 
     Args:
         rate: Probability of dropping each variable, in ``[0, 1]``.
-        seed: Optional int seed.
+        seed: Optional int seed of the layer's ``keras.random.SeedGenerator``
+            (``None``: drawn from the global seed of
+            ``keras.utils.set_random_seed``); the drops then repeat from run to
+            run, under XLA too.
         **kwargs: Passed to ``keras.layers.Layer``.
     """
 
@@ -40,15 +43,19 @@ class InputDropout(KeepsCellScopes, FullPrecisionLayer):
         super().__init__(**kwargs)
         self.rate = check_float(layer_label(self), "rate", rate, minimum=0.0, maximum=1.0)
         self.seed = check_seed(layer_label(self), "seed", seed)
+        # Stateless draws as in keras.layers.Dropout: reproducible under XLA too (see LogDropout).
+        self.seed_generator = keras.random.SeedGenerator(self.seed)
 
     def call(self, x, training=False):
         if not training or self.rate == 0.0:
             return x
         if x.shape.rank == 2:
             # Flat input [batch, vars] (as taken by FlatToRegions): every entry is one variable.
-            keep = tf.random.uniform(tf.shape(x), seed=self.seed) >= self.rate
+            keep = keras.random.uniform(tf.shape(x), seed=self.seed_generator) >= self.rate
         else:
-            keep = tf.expand_dims(tf.random.uniform(tf.shape(x)[:-1], seed=self.seed) >= self.rate, axis=-1)
+            keep = tf.expand_dims(
+                keras.random.uniform(tf.shape(x)[:-1], seed=self.seed_generator) >= self.rate, axis=-1
+            )
         try:
             missing = missing_value(x.dtype)
         except ValueError as error:

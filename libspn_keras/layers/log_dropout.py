@@ -44,7 +44,10 @@ class LogDropout(KeepsCellScopes, FullPrecisionLayer):
             (as in 0.6.0), e.g. ``[1, 1, nodes]`` on ``[batch, scopes, decomps,
             nodes]`` drops the same nodes in every scope and decomposition.
             Sizes of 1 broadcast; ``None`` entries take the input's size.
-        seed: Optional int seed (any int, as in 0.6.0).
+        seed: Optional int seed (any int, as in 0.6.0) of the layer's
+            ``keras.random.SeedGenerator`` (``None``: drawn from the global
+            seed of ``keras.utils.set_random_seed``); the drops then repeat
+            from run to run, under XLA too.
         axis_at_least_one: Optional axis of the input along which at least
             one entry is always kept (the one with the largest noise draw),
             e.g. ``-1`` so that no sum loses all its children.
@@ -68,6 +71,9 @@ class LogDropout(KeepsCellScopes, FullPrecisionLayer):
         # Any int, as in 0.6.0, which hands it to tf.random.uniform (negative op seeds are seeds too).
         self.seed = check_int(owner, "seed", seed, allow_none=True)
         self.axis_at_least_one = axis_at_least_one
+        # Keras's stateless draws, as keras.layers.Dropout makes them: the same seed gives the same drops under XLA
+        # too, where a stateful tf.random op is not reproducible.
+        self.seed_generator = keras.random.SeedGenerator(self.seed)
 
     def build(self, input_shape):
         if self.noise_shape is not None and len(self.noise_shape) != len(input_shape) - 1:
@@ -93,7 +99,7 @@ class LogDropout(KeepsCellScopes, FullPrecisionLayer):
         x = inputs
         if not training or self.rate == 0.0:
             return x
-        noise = tf.random.uniform(self._noise_shape(x), seed=self.seed, dtype=x.dtype)
+        noise = keras.random.uniform(self._noise_shape(x), dtype=x.dtype, seed=self.seed_generator)
         keep = noise >= self.rate
         if self.axis_at_least_one is not None:
             largest = tf.reduce_max(noise, axis=self.axis_at_least_one, keepdims=True)
