@@ -19,10 +19,10 @@ from libspn_keras.layers.normalize_standard_score import NormalizeStandardScore
 from libspn_keras.math.gradients import no_gradients
 from libspn_keras.math.seeding import numpy_rng
 from libspn_keras.models.dynamic_arguments import check_sequence_lens, step_mask
-from libspn_keras.models.fast_path import compiled_query
+from libspn_keras.models.fast_path import compiled_query, sum_layers_in
 from libspn_keras.models.queries import complete, mark_missing, missing_mask, split_at_leaf
 from libspn_keras.models.queries.batches import in_batches, query_batch_size
-from libspn_keras.models.queries.chain import run_layers, sum_layers_in
+from libspn_keras.models.queries.chain import run_layers
 from libspn_keras.models.queries.evidence import check_leaf_values, check_num_samples, query_dtype, query_input
 
 

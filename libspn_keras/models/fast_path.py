@@ -59,11 +59,16 @@ def resolve_jit_compile(model, jit_compile="auto", run_eagerly=False):
     return all(getattr(layer, "supports_jit", True) for layer in layers_within(model))
 
 
+def sum_layers_in(layer):
+    """Every sum layer in ``layer`` and the models nested in it, built or not (one reached twice, twice)."""
+    return [found for found in layers_within(layer) if isinstance(found, SumLayerBase)]
+
+
 def sum_layers_within(model):
     """The built sum layers of ``model`` (each once)."""
     found = {}
-    for layer in layers_within(model):
-        if isinstance(layer, SumLayerBase) and getattr(layer, "accumulators", None) is not None:
+    for layer in sum_layers_in(model):
+        if getattr(layer, "accumulators", None) is not None:
             found.setdefault(id(layer), layer)
     return list(found.values())
 

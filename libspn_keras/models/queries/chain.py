@@ -11,7 +11,7 @@ from libspn_keras.layers.base_sum import SumLayerBase
 from libspn_keras.layers.flat_to_regions import FlatToRegions
 from libspn_keras.layers.input_dropout import InputDropout
 from libspn_keras.layers.normalize_standard_score import NormalizeStandardScore
-from libspn_keras.models.fast_path import layers_within
+from libspn_keras.models.fast_path import sum_layers_in
 from libspn_keras.models.leaf_inputs import PRE_LEAF_LAYERS, leaves_of
 
 
@@ -96,11 +96,6 @@ class GraphAboveTheLeaf:
     def sum_layers(self):
         """The sum layers above the leaf, whose sum ops a query replaces."""
         return sum_layers_in(self.graph)
-
-
-def sum_layers_in(layer):
-    """Every sum layer in ``layer`` and the models nested in it."""
-    return [found for found in layers_within(layer) if isinstance(found, SumLayerBase)]
 
 
 @contextlib.contextmanager
