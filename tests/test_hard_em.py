@@ -29,7 +29,8 @@ from test_em import (
     weights_of,
 )
 
-from libspn_keras import layers, metrics, models, sum_ops
+from libspn_keras import layers, losses, metrics, models, optimizers, sum_ops
+from libspn_keras import region_graph as spn_region_graph
 from libspn_keras.math.routing import route_signal
 from libspn_keras.sum_ops import SumOpHardEMBackprop, SumOpUnweightedHardEMBackprop
 
@@ -304,3 +305,82 @@ def test_hard_em_improves_the_likelihood_on_nltcs_shaped_data(sum_op):
     after = float(np.mean(model.log_likelihood(data)))
     assert np.all(np.isfinite(history))
     assert after > before + 0.5, (before, history, after)
+
+
+def plain_sequential(sum_op):
+    # A plain keras.Sequential: every sum runs through its layer's call (no fused pairs, no model step).
+    return keras.Sequential(
+        [
+            keras.Input((8,), dtype="int32"),
+            layers.FlatToRegions(num_decomps=2),
+            layers.IndicatorLeaf(num_components=2),
+            layers.DenseSum(num_sums=3, sum_op=sum_op),
+            layers.DenseProduct(num_factors=2),
+            layers.DenseSum(num_sums=3, sum_op=sum_op),
+            layers.ReduceProduct(num_factors=4),
+            layers.Undecompose(),
+            layers.RootSum(return_weighted_child_logits=False, sum_op=sum_op),
+        ]
+    )
+
+
+ROUTED_MODELS = {
+    "rat_spn": lambda op: models.build_rat_spn(
+        num_vars=8, depth=2, num_decomps=2, num_input_distributions=3, num_sums=3, sum_op=op
+    ),
+    "compiled_region_graph": lambda op: models.compile_region_graph(
+        spn_region_graph.random_region_graph(8, depth=2, num_decomps=2, seed=3),
+        layers.IndicatorLeaf(num_components=2),
+        num_sums=3,
+        input_dtype="int32",
+        sum_op=op,
+    ),
+    "keras_sequential": plain_sequential,
+}
+ROUTED_OPS = {
+    "hard_em_sample_prob": lambda: SumOpHardEMBackprop(sample_prob=0.5),
+    "unweighted_sample_prob": lambda: SumOpUnweightedHardEMBackprop(sample_prob=1.0),
+    "hard_em_ties": lambda: SumOpHardEMBackprop(),
+}
+
+
+def seeded_routed_training(build, make_op, seed, jit_compile):
+    keras.utils.set_random_seed(seed)
+    model = build(make_op())
+    if make_op().sample_prob is None:
+        # Equal weights everywhere: every choice of hard EM is a tie until the first update.
+        for variable in model.trainable_variables:
+            variable.assign(tf.ones_like(variable))
+    # A plain keras.Sequential takes the library's loss and a dummy target; the SPN models need neither.
+    plain = not isinstance(model, models.SequentialSumProductNetwork)
+    loss = losses.NegativeLogLikelihood() if plain else None
+    model.compile(optimizer=optimizers.OnlineExpectationMaximization(0.5), loss=loss, jit_compile=jit_compile)
+    x = (np.random.default_rng(0).random((48, 8)) < 0.4).astype(np.int32)
+    model.fit(x, np.zeros(len(x)) if plain else None, batch_size=16, epochs=1, shuffle=False, verbose=0)
+    return model.get_weights()
+
+
+@pytest.mark.parametrize(
+    "structure, op, jit_compile",
+    [
+        ("rat_spn", "hard_em_sample_prob", "auto"),
+        ("rat_spn", "hard_em_ties", "auto"),
+        ("keras_sequential", "hard_em_sample_prob", "auto"),
+        pytest.param("rat_spn", "unweighted_sample_prob", "auto", marks=pytest.mark.slow),
+        pytest.param("compiled_region_graph", "hard_em_sample_prob", "auto", marks=pytest.mark.slow),
+        pytest.param("compiled_region_graph", "hard_em_ties", "auto", marks=pytest.mark.slow),
+        pytest.param("keras_sequential", "hard_em_ties", "auto", marks=pytest.mark.slow),
+        pytest.param("rat_spn", "hard_em_ties", False, marks=pytest.mark.slow),
+    ],
+)
+def test_seeded_hard_em_training_repeats_under_the_default_xla_compile(structure, op, jit_compile):
+    # The choices hard EM draws (sample_prob, ties) come from each sum layer's keras.random.SeedGenerator: under
+    # XLA, the default compile of SPN models on CPUs too, stateful tf.random ops drew differently on every run.
+    build, make_op = ROUTED_MODELS[structure], ROUTED_OPS[op]
+    first = seeded_routed_training(build, make_op, 0, jit_compile)
+    second = seeded_routed_training(build, make_op, 0, jit_compile)
+    for a, b in zip(first, second):
+        np.testing.assert_array_equal(a, b)
+    # The draws decide what is learnt: another seed gives other choices.
+    other = seeded_routed_training(build, make_op, 1, jit_compile)
+    assert any(not np.array_equal(a, b) for a, b in zip(first, other))

@@ -6,6 +6,7 @@ import tensorflow as tf
 from tensorflow import keras
 
 from libspn_keras import layers, models
+from libspn_keras.math import seeding
 
 
 def gaussian_model():
@@ -154,3 +155,29 @@ def test_keyed_draws_follow_the_key_of_each_call_traced_or_not():
     with random_source(9):
         assert [int(draw_key()) for _ in range(3)] == first
     assert len(set(first)) == 3
+
+
+def test_a_layers_seed_generator_is_a_source_of_draws_that_gives_way_to_a_query_seed():
+    def draws(generator):
+        with seeding.drawing_from(generator):
+            assert seeding.current_source() is generator
+            uniform = seeding.uniform([3], dtype=tf.float64, minval=2.0, maxval=3.0).numpy()
+            pair, key = seeding.stateless_seed(), seeding.draw_key()
+        assert seeding.current_source() is None
+        assert pair.dtype == tf.int32 and pair.shape == (2,) and key.dtype == tf.int64 and key.shape == ()
+        return uniform, pair.numpy(), int(key)
+
+    first, second = draws(keras.random.SeedGenerator(5)), draws(keras.random.SeedGenerator(5))
+    assert np.all((first[0] >= 2.0) & (first[0] < 3.0))
+    np.testing.assert_array_equal(first[0], second[0])
+    np.testing.assert_array_equal(first[1], second[1])
+    assert first[2] == second[2]
+    assert not np.array_equal(first[0], draws(keras.random.SeedGenerator(6))[0])
+    # A layer's generator is the default only: inside a query's source, that source decides every draw.
+    layer_generator = keras.random.SeedGenerator(5)
+    with seeding.random_source(11) as query_generator, seeding.default_source(layer_generator):
+        assert seeding.current_source() is query_generator
+    with seeding.default_source(layer_generator):
+        assert seeding.current_source() is layer_generator
+    with seeding.drawing_from(None):
+        assert seeding.current_source() is None

@@ -13,6 +13,7 @@ from libspn_keras.layers.full_precision import FullPrecisionLayer
 from libspn_keras.layers.initial_checks import checked_initializer
 from libspn_keras.layers.validation import check_bool, keras_object, layer_label, positive_int
 from libspn_keras.math.em_roles import tag_sum_accumulators
+from libspn_keras.math.seeding import default_source
 from libspn_keras.math.stable import without_zero_sample
 from libspn_keras.sum_ops.base import (
     CountingSumOpBase,
@@ -166,6 +167,11 @@ class SumLayerBase(FullPrecisionLayer):
     Called with ``training=True``, as ``fit`` calls it, the layer traces its
     sums without the zero sample that keeps reported probabilities exactly
     normalized (see :func:`training_sums`).
+
+    Sum ops that choose one child (hard EM's ties, ``sample_prob``, ``"sample"``)
+    draw from the layer's ``keras.random.SeedGenerator``, seeded by
+    ``keras.utils.set_random_seed`` as ``keras.layers.Dropout``'s is: seeded
+    training repeats, under XLA too. Queries draw from their own seed.
     """
 
     computes_in_floats = True
@@ -210,6 +216,11 @@ class SumLayerBase(FullPrecisionLayer):
         )
         if not self.logspace_accumulators:
             _refuse_negative_floor(label, self.linear_accumulator_constraint)
+        self.seed_generator = keras.random.SeedGenerator()
+
+    def drawing(self):
+        """Context of every call of the sum op: the choices it draws come from this layer's seed generator."""
+        return default_source(self.seed_generator)
 
     @property
     def sum_op(self):
@@ -326,7 +337,7 @@ class NodeSumLayerBase(KeepsCellScopes, SumLayerBase):
         self.num_sums = positive_int(f"{type(self).__name__} '{self.name}'", "num_sums", num_sums)
 
     def call(self, x, training=None):
-        with training_sums(training):
+        with training_sums(training), self.drawing():
             return self.sum_op.weighted_sum(x, self.accumulators, self.logspace_accumulators)
 
     def compute_output_shape(self, input_shape):

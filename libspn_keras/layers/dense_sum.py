@@ -38,9 +38,10 @@ class DenseSum(NodeSumLayerBase):
         Lets a model hand the product's two factors straight to the sum op,
         which may fuse the pair (see ``SumOpBase.weighted_sum_of_products``).
         """
-        return self.sum_op.weighted_sum_of_products(
-            groups[:, :, 0], groups[:, :, 1], self.accumulators, self.logspace_accumulators
-        )
+        with self.drawing():
+            return self.sum_op.weighted_sum_of_products(
+                groups[:, :, 0], groups[:, :, 1], self.accumulators, self.logspace_accumulators
+            )
 
     def sum_then_product(self, x, num_factors):
         """The output of ``ReduceProduct(num_factors)`` on this layer's output for input ``x``.
@@ -49,4 +50,5 @@ class DenseSum(NodeSumLayerBase):
         which may multiply the sums' linear values instead of adding their
         logs (see ``SumOpEMBackprop.weighted_sum_then_product``).
         """
-        return self.sum_op.weighted_sum_then_product(x, self.accumulators, self.logspace_accumulators, num_factors)
+        with self.drawing():
+            return self.sum_op.weighted_sum_then_product(x, self.accumulators, self.logspace_accumulators, num_factors)

@@ -83,7 +83,7 @@ class RootSum(DenseSum):
 
     def call(self, x, training=None):
         x = tf.reshape(x, [-1, self.accumulators.shape[0]])
-        with training_sums(training):
+        with training_sums(training), self.drawing():
             if self.return_weighted_child_logits:
                 return self.sum_op.weighted_children(x, self.accumulators, self.logspace_accumulators)
             return self.sum_op.weighted_sum(x, self.accumulators, self.logspace_accumulators)

@@ -2,9 +2,12 @@
 
 Queries (``sample``, ``complete``, ``mpe``) run inside :func:`random_source`,
 which installs a ``tf.random.Generator`` of their own: the same seed gives
-the same result, and the user's ``tf.random`` sequence is not advanced. Code
-outside such a block (sum ops inside ``fit``) draws from TensorFlow's global
-generator, as Keras layers without a seed do.
+the same result, and the user's ``tf.random`` sequence is not advanced.
+Outside queries, a sum layer's choices (hard EM's ties and ``sample_prob``)
+come from the layer's ``keras.random.SeedGenerator`` (:func:`default_source`),
+as ``keras.layers.Dropout`` draws from its own: stateless draws, so seeded
+training repeats under XLA too, where stateful ``tf.random`` ops do not.
+Code outside both draws from TensorFlow's global generator.
 """
 
 import contextlib
@@ -13,6 +16,7 @@ import threading
 
 import numpy as np
 import tensorflow as tf
+from tensorflow import keras
 
 _MAX_SEED = 2**31 - 1
 _sources = threading.local()
@@ -62,38 +66,68 @@ def random_source(seed=None):
     # The seed is Philox's key, not its counter: ``Generator.from_seed(s)`` starts the counter at ``s`` under one key,
     # so seeds ``s`` and ``s + 1`` would give the same stream four numbers apart.
     generator = tf.random.Generator.from_key_counter(key=resolve_seed(seed), counter=[0, 0], alg="philox")
-    _stack().append(generator)
-    try:
+    with drawing_from(generator):
         yield generator
+
+
+def current_source():
+    """The innermost source of draws (a ``tf.random.Generator`` or ``keras.random.SeedGenerator``), else ``None``."""
+    stack = _stack()
+    return stack[-1] if stack else None
+
+
+@contextlib.contextmanager
+def drawing_from(source):
+    """Within the block, the library's draws come from ``source`` (see :func:`current_source`); ``None``: no change."""
+    if source is None:
+        yield
+        return
+    _stack().append(source)
+    try:
+        yield
     finally:
         _stack().pop()
 
 
+def default_source(seed_generator):
+    """:func:`drawing_from` ``seed_generator`` (a ``keras.random.SeedGenerator``) unless a source is active already.
+
+    A layer's own generator gives way to a query's :func:`random_source`, whose seed decides all its draws.
+    """
+    return drawing_from(None if _stack() else seed_generator)
+
+
 def uniform(shape, dtype=tf.float32, minval=0.0, maxval=1.0):
-    """Uniform draws in ``[minval, maxval)`` from the innermost :func:`random_source`, else from ``tf.random``."""
-    stack = _stack()
-    if stack:
-        return stack[-1].uniform(shape, minval=minval, maxval=maxval, dtype=dtype)
-    return tf.random.uniform(shape, minval=minval, maxval=maxval, dtype=dtype)
+    """Uniform draws in ``[minval, maxval)`` from the innermost source of draws, else from ``tf.random``."""
+    source = current_source()
+    if source is None:
+        return tf.random.uniform(shape, minval=minval, maxval=maxval, dtype=dtype)
+    if isinstance(source, keras.random.SeedGenerator):
+        return keras.random.uniform(shape, minval=minval, maxval=maxval, dtype=dtype, seed=source)
+    return source.uniform(shape, minval=minval, maxval=maxval, dtype=dtype)
 
 
 def stateless_seed():
     """A ``[2]`` int32 seed for stateless ops (and TFP ``sample``) from the innermost source; ``None`` outside one."""
-    stack = _stack()
-    if not stack:
+    source = current_source()
+    if source is None:
         return None
-    return stack[-1].uniform_full_int([2], dtype=tf.int32)
+    if isinstance(source, keras.random.SeedGenerator):
+        return tf.cast(source.next(), tf.int32)
+    return source.uniform_full_int([2], dtype=tf.int32)
 
 
 def draw_key():
-    """A Philox key (int64 scalar tensor) for :func:`keyed_draws`, from the innermost :func:`random_source`.
+    """A Philox key (int64 scalar tensor) for :func:`keyed_draws`, from the innermost source of draws.
 
     Outside one it comes from NumPy's global state, as :func:`resolve_seed` does.
     """
-    stack = _stack()
-    if stack:
-        return stack[-1].uniform_full_int([], dtype=tf.int64)
-    return tf.constant(resolve_seed(None), tf.int64)
+    source = current_source()
+    if source is None:
+        return tf.constant(resolve_seed(None), tf.int64)
+    if isinstance(source, keras.random.SeedGenerator):
+        return tf.cast(keras.random.randint([], 0, _MAX_SEED, seed=source), tf.int64)
+    return source.uniform_full_int([], dtype=tf.int64)
 
 
 def keyed_draws(function):
@@ -110,10 +144,7 @@ def keyed_draws(function):
 
     def with_key(key, *args):
         generator.reset_from_key_counter(key, [0, 0])
-        _stack().append(generator)
-        try:
+        with drawing_from(generator):
             return function(*args)
-        finally:
-            _stack().pop()
 
     return with_key

@@ -206,9 +206,10 @@ def _node_major_sum(layer, children):
     ``[regions, batch, children]`` -> ``[regions, batch, sums]``, through the
     sum op's node-major entry point (no transposes on its fast path).
     """
-    out = layer.sum_op.weighted_sum_node_major(
-        tf.expand_dims(children, 1), layer.accumulators, layer.logspace_accumulators
-    )
+    with layer.drawing():
+        out = layer.sum_op.weighted_sum_node_major(
+            tf.expand_dims(children, 1), layer.accumulators, layer.logspace_accumulators
+        )
     return tf.squeeze(out, axis=1)
 
 
