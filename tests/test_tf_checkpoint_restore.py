@@ -28,7 +28,10 @@ def test_checkpoint_of_trained_model_is_consumed_by_fresh_model(tmp_path):
     fresh = _model(1)
     status = tf.train.Checkpoint(model=fresh, optimizer=fresh.optimizer).restore(path)
     status.assert_consumed()
-    for a, b in zip(trained.variables, fresh.variables):
+    # Weights, not all variables: the positions of the sum layers' seed generators are left out of checkpoints,
+    # as those of keras.layers.Dropout are.
+    assert len(trained.weights) == len(fresh.weights) > 0
+    for a, b in zip(trained.weights, fresh.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     for a, b in zip(trained.optimizer.variables, fresh.optimizer.variables):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
