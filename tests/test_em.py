@@ -1125,3 +1125,57 @@ def test_soft_em_fit_with_a_smaller_last_batch_equals_steps_of_known_shapes(jit_
     stepped.train_on_batch(x[8:])
     for after_fit, after_steps in zip(fitted.get_weights(), stepped.get_weights()):
         np.testing.assert_allclose(after_fit, after_steps, rtol=1e-6)
+
+
+def laplace_log_pdf(x, location, scale):
+    return -np.log(2 * scale) - np.abs(x - location) / scale
+
+
+def cauchy_log_pdf(x, location, scale):
+    return -np.log(np.pi * scale) - np.log1p(((x - location) / scale) ** 2)
+
+
+@pytest.mark.parametrize("kind", ["laplace", "cauchy"])
+def test_laplace_and_cauchy_em_steps_match_the_moment_matching_of_hand_computed_responsibilities(kind):
+    # LocationScaleLeafBase: the M-step is moment matching, location = weighted mean and, for a Laplace leaf,
+    # scale = sqrt(weighted variance / 2); a Cauchy leaf has no variance, so its scale stays fixed.
+    rng = np.random.default_rng(21)
+    x = np.concatenate([rng.laplace(-1.0, 0.5, size=150), rng.laplace(2.0, 1.0, size=250)]).astype(np.float32)
+    x = x[:, None]
+    if kind == "laplace":
+        leaf = layers.LaplaceLeaf(num_components=2, use_accumulators=True, scale_trainable=True)
+        log_pdf, scales = laplace_log_pdf, np.array([0.9, 0.55])
+    else:
+        leaf = layers.CauchyLeaf(num_components=2, use_accumulators=True)
+        log_pdf, scales = cauchy_log_pdf, np.array([0.8, 0.8])
+    model = models.SequentialSumProductNetwork(
+        [
+            layers.FlatToRegions(num_decomps=1, input_shape=[1]),
+            leaf,
+            layers.RootSum(return_weighted_child_logits=False, sum_op="em"),
+        ]
+    )
+    model(x[:1])
+    locations, weights = np.array([-0.3, 0.8]), np.array([0.35, 0.65])
+    set_leaf_statistics(leaf, locations, np.ravel(leaf.variance_from_scale(scales).numpy()))
+    model.layers[-1].accumulators.assign((weights * 2.0)[:, None].astype(np.float32))
+    np.testing.assert_allclose(np.ravel(leaf.scale_tensor()), scales, rtol=1e-6)
+
+    data = x[:, 0].astype(np.float64)
+    log_joint = np.log(weights) + log_pdf(data[:, None], locations, scales)
+    np.testing.assert_allclose(model(x).numpy()[:, 0], np_logsumexp(log_joint, axis=1), atol=1e-4)
+    resp = np.exp(log_joint - np_logsumexp(log_joint, axis=1)[:, None])
+    new_locations = (resp * data[:, None]).sum(axis=0) / resp.sum(axis=0)
+    new_variances = (resp * (data[:, None] - new_locations) ** 2).sum(axis=0) / resp.sum(axis=0)
+
+    model.compile(optimizer=em_optimizer(1.0))
+    model.fit(x, batch_size=len(x), epochs=1, shuffle=False, verbose=0)
+    np.testing.assert_allclose(np.ravel(leaf.location_tensor()), new_locations, atol=1e-4)
+    expected_scales = np.sqrt(new_variances / 2.0) if kind == "laplace" else scales
+    np.testing.assert_allclose(np.ravel(leaf.scale_tensor()), expected_scales, rtol=1e-4)
+    np.testing.assert_allclose(normalize(model.layers[-1].accumulators.numpy())[:, 0], resp.mean(axis=0), atol=1e-5)
+
+
+def test_a_cauchy_leaf_refuses_an_em_scale():
+    with pytest.raises(ValueError, match="CauchyLeaf .*scale_trainable=False"):
+        layers.CauchyLeaf(num_components=2, use_accumulators=True, scale_trainable=True)

@@ -9,6 +9,7 @@ from reference import np_logsumexp
 from tensorflow import keras
 
 from libspn_keras import layers, models, optimizers, regularizers
+from libspn_keras.region_graph import random_region_graph
 
 
 def numpy_weights(accumulators, logspace):
@@ -214,3 +215,52 @@ def test_under_0_6_0_constraints_a_keras_regularizer_takes_the_stored_weights_wi
     np.testing.assert_allclose(float(penalty), 0.1 * (stored**2).sum(), rtol=1e-5)
     # 0.6.0 differentiated the penalty in the stored values, not through a normalization.
     np.testing.assert_allclose(tape.gradient(penalty, layer.accumulators).numpy(), 0.2 * stored, rtol=1e-5, atol=1e-7)
+
+
+def spatial_stack(logspace, regularizer):
+    sums = dict(logspace_accumulators=logspace, accumulator_regularizer=regularizer)
+    pool = dict(depthwise=True, strides=[2, 2], dilations=[1, 1], kernel_size=[2, 2], padding="valid")
+    return models.SequentialSumProductNetwork(
+        [
+            keras.Input((4, 4, 1)),
+            layers.NormalLeaf(num_components=2),
+            layers.Conv2DSum(num_sums=2, **sums),
+            layers.Conv2DProduct(**pool),
+            layers.Local2DSum(num_sums=2, **sums),
+            layers.Conv2DProduct(**pool),
+            layers.SpatialToRegions(),
+            layers.RootSum(return_weighted_child_logits=False, **sums),
+        ]
+    )
+
+
+def compiled_graph(logspace, regularizer):
+    return models.compile_region_graph(
+        random_region_graph(6, depth=2, num_decomps=2, seed=1),
+        layers.IndicatorLeaf(num_components=2),
+        num_sums=3,
+        input_dtype="int32",
+        sum_op="grad",
+        logspace_accumulators=logspace,
+        accumulator_regularizer=regularizer,
+    )
+
+
+@pytest.mark.parametrize("logspace", [True, False])
+@pytest.mark.parametrize("structure", ["spatial", "compiled_region_graph"])
+def test_regularizers_of_spatial_and_compiled_sums_see_each_sums_normalized_weights(structure, logspace):
+    # Their accumulators have other ranks than a DenseSum's ([rows, cols, children, sums] for Conv2DSum, the
+    # node-major levels of a CompiledRegionGraph); the penalty must still normalize over each sum's children.
+    regularizer = regularizers.NormalizedEntropy(0.5, logspace_accumulators=logspace)
+    if structure == "spatial":
+        model, x = spatial_stack(logspace, regularizer), np.zeros((2, 4, 4, 1), "float32")
+    else:
+        model, x = compiled_graph(logspace, regularizer), np.zeros((2, 6), "int32")
+    model(x)
+    accumulators = [v for v in model.trainable_variables if "accumulators" in v.path]
+    assert len(accumulators) >= 3 and len(model.losses) == len(accumulators)
+    entropy = 0.0
+    for variable in accumulators:
+        w = numpy_weights(variable.numpy().astype("float64"), logspace)
+        entropy += -(w * np.log(w)).sum()
+    np.testing.assert_allclose(float(tf.add_n(model.losses)), 0.5 * entropy, rtol=1e-5)
