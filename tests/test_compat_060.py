@@ -88,6 +88,23 @@ def test_every_060_name_imports_from_its_060_path(module):
     assert not missing, f"{module} lacks {missing}"
 
 
+def test_each_060_name_is_one_object_on_every_path():
+    # A path bound to a stale copy or another class would pass the test above; scripts that mix paths (isinstance,
+    # registration, set_default_sum_op) need the very same object.
+    found = {}
+    for module, names in ORIGINAL_NAMES.items():
+        imported = importlib.import_module(module)
+        for name in names:
+            found.setdefault(name, {})[module] = getattr(imported, name)
+    shared = {name: paths for name, paths in found.items() if len(paths) > 1}
+    assert len(shared) >= 25
+    for name, paths in shared.items():
+        objects = list(paths.values())
+        assert all(obj is objects[0] for obj in objects), f"{name} differs between {sorted(paths)}"
+    assert type(spnk.sum_ops.get("em")) is found["SumOpEMBackprop"]["libspn_keras.sum_ops.em_backprop"]
+    assert found["BaseLeaf"]["libspn_keras.layers"] is layers.LeafBase
+
+
 # Subclass relations among 0.6.0's public classes, read from its source: scripts that pick layers out of a model
 # with isinstance (0.6.0's own drawing code does) find the same layers here.
 SUBCLASSES_060 = {
