@@ -201,3 +201,28 @@ def test_top_level_name_as_in_060():
 
     assert libspn_keras.visualize_dense_spn is visualize.visualize_dense_spn
     assert "visualize_dense_spn" in libspn_keras.__all__
+
+
+def test_layer_stack_drawing_names_each_layers_shape_nodes_and_parameters():
+    pytest.importorskip("matplotlib")
+    model = small_stack()
+    figure = visualize.visualize_layer_stack(model)
+    texts = [text.get_text() for text in figure.axes[0].texts if text.get_text()]
+    # Written out from the layers' docstrings for 4 variables: leaf [4, 1, 2] with a location and a scale per
+    # component, products of scope pairs (2 x 2 = 4 nodes), 3 sums per scope over 4 children, 3 x 3 = 9 products
+    # and one root over the 9.
+    expected = [
+        ("FlatToRegions", "[batch, 4, 1, 1]", "4 nodes, 0 params"),
+        ("NormalLeaf", "[batch, 4, 1, 2]", "8 nodes, 16 params"),
+        ("DenseProduct", "[batch, 2, 1, 4]", "8 nodes, 0 params"),
+        ("DenseSum", "[batch, 2, 1, 3]", "6 nodes, 24 params"),
+        ("DenseProduct", "[batch, 1, 1, 9]", "9 nodes, 0 params"),
+        ("RootSum", "[batch, 1]", "1 nodes, 9 params"),
+    ]
+    assert texts[0].startswith("Input") and "[batch, 4]" in texts[0]
+    assert len(texts) == 1 + len(expected)
+    for text, (kind, shape, counts) in zip(texts[1:], expected):
+        title, shape_line, count_line = text.split("\n")
+        assert title.startswith(kind)
+        assert shape_line == f"output {shape}"
+        assert count_line == counts
