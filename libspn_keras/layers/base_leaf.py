@@ -61,7 +61,11 @@ class LeafBase(FullPrecisionLayer):
     distribution, so its log-probabilities are summed over ``d``. Unobserved
     entries (see :meth:`observed_mask`) contribute log-probability 0, which
     marginalizes them exactly. Subclasses implement
-    :meth:`component_log_prob`.
+    :meth:`component_log_prob`; a subclass written for 0.6.0, with its hooks
+    ``_build_distribution(shape)`` (called in ``build`` with 0.6.0's
+    ``[1, *cells, num_components, d]``) and ``_get_distribution()`` (a
+    ``tfp.distributions`` object over that shape), works unchanged: its
+    log-probabilities are the distribution's.
 
     Every call checks its input (see :meth:`checked_input`): the shape must
     be the one the leaf was built for (``ValueError`` naming the expected and
@@ -81,6 +85,11 @@ class LeafBase(FullPrecisionLayer):
     """
 
     checks_built_shape = False  # call checks it against the variables it models, with the layout in the error
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "_get_distribution" in cls.__dict__ and "component_log_prob" not in cls.__dict__:
+            cls.component_log_prob = _log_prob_of_060_distribution
 
     def __init__(self, num_components, leaf_representation=LeafRepresentation.MODE, dtype=None, **kwargs):
         if dtype is not None:
@@ -105,6 +114,11 @@ class LeafBase(FullPrecisionLayer):
         check_known(self, input_shape, range(1, len(input_shape)), "the variables")
         self.cells_shape = tuple(input_shape[1:-1])
         self.num_dims = input_shape[-1]
+        build_060 = getattr(self, "_build_distribution", None)
+        if build_060 is not None:
+            if len(self.cells_shape) == 2:
+                self._num_scopes, self._num_decomps = self.cells_shape  # 0.6.0 set these for its subclasses
+            build_060((1, *self.cells_shape, self.num_components, self.num_dims))
 
     def call(self, x):
         x = self.checked_input(x)
@@ -202,6 +216,11 @@ class LeafBase(FullPrecisionLayer):
         if self.leaf_representation == LeafRepresentation.SAMPLE:
             return self.sample_components(size)
         return tf.repeat(self.get_modes(), size, axis=0)
+
+
+def _log_prob_of_060_distribution(leaf, x):
+    """``component_log_prob`` of a leaf written for 0.6.0: the log-probability under its ``_get_distribution()``."""
+    return leaf._get_distribution().log_prob(x)
 
 
 BaseLeaf = LeafBase

@@ -63,7 +63,9 @@ class LocationScaleLeafBase(LeafBase):
     Parameters have shape ``[*cells, num_components, d]`` for input
     ``[batch, *cells, d]``: separate for every cell, as in the DGC-SPN, where
     a ``(28, 28, 1)`` input with 16 components holds 12,544 locations.
-    Subclasses name the distribution in :meth:`distribution`.
+    Subclasses name the distribution in :meth:`distribution`; one written for
+    0.6.0, naming it in ``_build_distribution_from_loc_and_scale(loc, scale)``,
+    works unchanged (its modes are the locations).
 
     Args:
         num_components: Number of distributions per variable.
@@ -156,6 +158,13 @@ class LocationScaleLeafBase(LeafBase):
             )
 
     em_scale_supported = True
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "_build_distribution_from_loc_and_scale" in cls.__dict__ and "distribution" not in cls.__dict__:
+            # 0.6.0's hook names the distribution; the densities then come from it, not from a parent's formula.
+            cls.distribution = _distribution_of_060_hook
+            cls.log_density = LocationScaleLeafBase.log_density
 
     def build(self, input_shape):
         super().build(input_shape)
@@ -325,3 +334,8 @@ def __getattr__(name):
     if name in _LEAVES_BY_060_PATH:
         return getattr(importlib.import_module(_LEAVES_BY_060_PATH[name]), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _distribution_of_060_hook(leaf, location, scale):
+    """``distribution`` of a leaf written for 0.6.0: what its ``_build_distribution_from_loc_and_scale`` builds."""
+    return leaf._build_distribution_from_loc_and_scale(loc=location, scale=scale)
