@@ -470,3 +470,65 @@ def test_060_positional_and_keyword_arguments_bind_as_in_060():
     permute.permutations = [[1, 0, -1]]
     x = np.arange(6, dtype=np.float32).reshape(1, 2, 1, 3)
     np.testing.assert_array_equal(permute(x).numpy()[0, :, 0], [[3, 4, 5], [0, 1, 2], [0, 0, 0]])
+
+
+def config_060(module, class_name, **config):
+    """A nested object as 0.6.0's get_config wrote it under Keras 2: the class name without a package prefix."""
+    return {"module": module, "class_name": class_name, "config": config, "registered_name": class_name}
+
+
+SUM_CONFIG_060 = {
+    "trainable": True,
+    "dtype": "float32",
+    "accumulator_initializer": config_060("libspn_keras.initializers.dirichlet", "Dirichlet", alpha=0.5, axis=-2),
+    "logspace_accumulators": False,
+    "accumulator_regularizer": None,
+    "linear_accumulator_constraint": config_060(
+        "libspn_keras.constraints.greater_equal_epsilon_normalized",
+        "GreaterEqualEpsilonNormalized",
+        epsilon=1e-6,
+        axis=-2,
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    "name, extra",
+    [
+        ("DenseSum", {"num_sums": 2}),
+        ("Conv2DSum", {"num_sums": 2}),
+        ("Local2DSum", {"num_sums": 2}),
+        ("RootSum", {"num_sums": 1, "return_weighted_child_logits": False}),
+    ],
+)
+def test_sum_layer_configs_written_by_060_load_with_their_objects(name, extra):
+    config = dict(SUM_CONFIG_060, name=f"{name.lower()}_060", **extra)
+    layer = getattr(layers, name).from_config(config)
+    assert isinstance(layer.accumulator_initializer, spnk.initializers.Dirichlet)
+    assert layer.accumulator_initializer.alpha == 0.5
+    constraint = layer.linear_accumulator_constraint
+    assert isinstance(constraint, spnk.constraints.GreaterEqualEpsilonNormalized) and constraint.epsilon == 1e-6
+    assert layer.num_sums == extra["num_sums"]
+
+
+def test_a_leaf_config_written_by_060_loads_its_initializer():
+    config = {
+        "name": "normal_leaf",
+        "trainable": True,
+        "dtype": "float32",
+        "num_components": 3,
+        "leaf_representation": "mode",
+        "location_initializer": config_060("libspn_keras.initializers.equidistant", "Equidistant", minval=-1, maxval=1),
+        "scale_initializer": {"module": "keras.initializers", "class_name": "Ones", "config": {}},
+        "location_trainable": True,
+        "scale_trainable": False,
+        "use_accumulators": False,
+    }
+    leaf = layers.NormalLeaf.from_config(config)
+    leaf.build((None, 1, 1, 1))
+    np.testing.assert_allclose(np.ravel(leaf.location_tensor()), [-1.0, 0.0, 1.0])
+
+
+def test_a_root_has_one_sum_only():
+    with pytest.raises(ValueError, match="RootSum: a root is a single sum"):
+        layers.RootSum(num_sums=2)

@@ -50,6 +50,11 @@ class RootSum(DenseSum):
         sum_op=None,
         **kwargs,
     ):
+        # 0.6.0's configs carry num_sums=1 (its roots were dense sums with one sum); nothing else is a root.
+        if kwargs.pop("num_sums", 1) != 1:
+            raise ValueError(
+                "RootSum: a root is a single sum, so num_sums can only be 1; use DenseSum for several sums."
+            )
         super().__init__(
             num_sums=1,  # 0.6.0's attribute: a root is a sum layer with a single sum
             logspace_accumulators=logspace_accumulators,
