@@ -35,7 +35,9 @@ class FullPrecisionLayer(keras.layers.Layer):
         dynamic: Keras 2's flag for layers that can only run eagerly,
             accepted for 0.6.0's scripts and ignored: Keras 3 has no such
             layers (a warning says so when it is ``True``).
-        **kwargs: Passed to ``keras.layers.Layer``.
+        **kwargs: Passed to ``keras.layers.Layer``; Keras 2's
+            ``batch_input_shape``, which 0.6.0's configs hold for a model's
+            first layer, is read as ``input_shape`` (without the batch axis).
     """
 
     checks_built_shape = True
@@ -49,6 +51,8 @@ class FullPrecisionLayer(keras.layers.Layer):
                 f"{type(self).__name__}: dynamic=True is ignored; Keras 3 has no layers that only run eagerly "
                 "(compile the model with run_eagerly=True to run its steps eagerly)."
             )
+        if "batch_input_shape" in kwargs and "input_shape" not in kwargs:
+            kwargs["input_shape"] = tuple(kwargs.pop("batch_input_shape"))[1:]
         if dtype is None and keras.mixed_precision.global_policy().compute_dtype in _HALF_PRECISION:
             dtype = "float32"
         super().__init__(trainable=trainable, name=name, dtype=dtype, **kwargs)

@@ -32,27 +32,14 @@ def keras_object(owner, argument, kind, identifier):
     """``keras.{kind}s.get(identifier)``, with an error naming ``owner`` and ``argument`` when Keras cannot read it.
 
     ``kind`` is ``"initializer"``, ``"regularizer"`` or ``"constraint"``.
-    Config dicts written by 0.6.0 (``get_config`` under Keras 2) name the
-    library's classes without Keras 3's package prefix; they are read too.
     """
     try:
-        if isinstance(identifier, dict) and str(identifier.get("module", "")).startswith("libspn_keras"):
-            with keras.utils.custom_object_scope(_library_objects_by_class_name()):
-                return _KERAS_GETTERS[kind](identifier)
         return _KERAS_GETTERS[kind](identifier)
     except (ValueError, TypeError) as error:
         raise ArgumentError(
             f"{owner}: {argument} must be a Keras {kind} (an object, a callable, a config dict or a name Keras "
             f"knows), got {identifier!r} ({error})."
         ) from None
-
-
-def _library_objects_by_class_name():
-    """The library's registered Keras objects under their bare names (``Dirichlet``), as 0.6.0's configs give them."""
-    prefix = "libspn_keras>"
-    return {
-        name[len(prefix) :]: obj for name, obj in keras.utils.get_custom_objects().items() if name.startswith(prefix)
-    }
 
 
 def layer_label(layer):
