@@ -36,6 +36,17 @@ def check_leaf(owner, leaf, allow_none=False):
     )
 
 
+def as_float_with_missing(x, dtype):
+    """``x`` cast to the float ``dtype``; a signed integer ``x`` marks missing entries with ``-1``, which become
+    ``NaN`` (see :func:`missing_value`). Float ``x`` is returned as it is."""
+    if x.dtype.is_floating:
+        return x
+    converted = tf.cast(x, dtype)
+    if holds_missing_marker(x.dtype):
+        converted = tf.where(tf.equal(x, -1), tf.constant(float("nan"), converted.dtype), converted)
+    return converted
+
+
 def missing_value(dtype):
     """The input value every leaf reads as unobserved: NaN for floats, -1 for signed integers.
 
@@ -159,15 +170,18 @@ class LeafBase(FullPrecisionLayer):
         return guard_values(label, x, self.invalid_entries(x), self.input_contract)
 
     def convert_input(self, x):
-        """``x`` in the dtype the leaf computes with: integers and bools are cast to the compute dtype."""
-        if not x.dtype.is_floating:
-            return tf.cast(x, self.compute_dtype)
-        return x
+        """``x`` in the dtype the leaf computes with: integers and bools are cast to the compute dtype.
+
+        A signed integer input marks missing entries with ``-1`` (:func:`missing_value`); they become ``NaN``.
+        """
+        return as_float_with_missing(x, self.compute_dtype)
 
     def observed_mask(self, x):
-        """Boolean mask of the entries of ``x`` that are not the missing marker (NaN)."""
+        """Boolean mask of the entries of ``x`` that are not the missing marker (:func:`missing_value`)."""
         if x.dtype.is_floating:
             return tf.logical_not(tf.math.is_nan(x))
+        if holds_missing_marker(x.dtype):
+            return tf.not_equal(x, -1)
         return tf.ones_like(x, dtype=tf.bool)
 
     def invalid_entries(self, x):
@@ -177,10 +191,12 @@ class LeafBase(FullPrecisionLayer):
         return tf.zeros_like(x, dtype=tf.bool)
 
     def usable_mask(self, x):
-        """Entries that enter the computation: observed and valid (the rest contributes log-probability 0)."""
-        if x.dtype.is_floating:
-            return tf.math.is_finite(x)
-        return tf.ones_like(x, dtype=tf.bool)
+        """Entries that enter the computation: observed and valid (the rest contributes log-probability 0).
+
+        :meth:`observed_mask` without :meth:`invalid_entries` (which only reach here under XLA, where the check
+        that refuses them is compiled away), so a subclass that overrides either is marginalized accordingly.
+        """
+        return tf.logical_and(self.observed_mask(x), tf.logical_not(self.invalid_entries(x)))
 
     is_categorical = False
 

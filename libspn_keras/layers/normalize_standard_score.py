@@ -6,6 +6,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow import keras
 
+from libspn_keras.layers.base_leaf import as_float_with_missing
 from libspn_keras.layers.cell_scopes import KeepsCellScopes, kept_cell_scopes
 from libspn_keras.layers.full_precision import FullPrecisionLayer
 from libspn_keras.layers.input_guard import guard_values
@@ -98,7 +99,8 @@ class NormalizeStandardScore(KeepsCellScopes, FullPrecisionLayer):
     come back from :meth:`statistics`, and :meth:`inverse` maps values (e.g.
     completions) back to input units. Note that the SPN then models the
     normalized values, so its densities are in normalized units. Integer
-    inputs (such as ``uint8`` images) are cast to the layer's float dtype.
+    inputs (such as ``uint8`` images) are cast to the layer's float dtype;
+    ``-1`` in a signed integer input is missing, as ``NaN`` in a float one.
 
     The arguments are those of 0.6.0 (``normalization_epsilon`` first);
     ``axes`` also takes 0.6.0's :class:`NormalizeAxes` and spellings
@@ -158,8 +160,7 @@ class NormalizeStandardScore(KeepsCellScopes, FullPrecisionLayer):
         self.std = self.add_weight(name="std", shape=shape, initializer="ones", trainable=False)
 
     def call(self, x, return_stats=None):
-        if not x.dtype.is_floating:
-            x = tf.cast(x, self.compute_dtype)
+        x = as_float_with_missing(x, self.compute_dtype)
         # +-inf would turn whole samples into NaN (missing) here, before a leaf could refuse them.
         x = guard_values(layer_label(self), x, tf.math.is_inf(x), "Accepted: finite numbers; NaN marks missing values.")
         if self.axes == VARIABLE_WISE:
@@ -216,7 +217,7 @@ class NormalizeStandardScore(KeepsCellScopes, FullPrecisionLayer):
             data = np.concatenate(
                 [np.asarray(batch[0] if isinstance(batch, (tuple, list)) else batch) for batch in data], axis=0
             )
-        data = tf.convert_to_tensor(np.asarray(data, dtype="float32"))
+        data = tf.cast(as_float_with_missing(tf.convert_to_tensor(np.asarray(data)), tf.float32), tf.float32)
         if not self.built:
             self.build(data.shape)
         if self.axes == VARIABLE_WISE:
@@ -240,7 +241,7 @@ class NormalizeStandardScore(KeepsCellScopes, FullPrecisionLayer):
     def statistics(self, x):
         """``(mean, std)`` used for ``x``, broadcastable to its shape."""
         if self.axes == SAMPLE_WISE:
-            x = tf.cast(x, self.compute_dtype) if not x.dtype.is_floating else x
+            x = as_float_with_missing(x, self.compute_dtype)
             return _nan_moments(x, axis=list(range(1, x.shape.rank)), keepdims=True)
         return tf.convert_to_tensor(self.mean), tf.convert_to_tensor(self.std)
 
