@@ -30,7 +30,6 @@ from libspn_keras.config import (
     set_default_linear_accumulators_constraint,
     set_default_logspace_accumulators_constraint,
 )
-from libspn_keras.legacy_configs import register_060_names
 from libspn_keras.logspace import logspace_wrapper_initializer
 from libspn_keras.models.region_graph_spn import region_graph_to_dense_spn
 from libspn_keras.region_graph import (
@@ -61,9 +60,6 @@ tf.config.experimental.enable_tensor_float_32_execution(False)
 # ``libspn_keras.region_graph`` is plain data and imports no models; its former name for the builder is kept
 # by attaching it here, where both are already imported.
 region_graph.region_graph_to_dense_spn = region_graph_to_dense_spn
-
-# Every class is registered by now; configs written by 0.6.0 name them without the package prefix.
-register_060_names()
 
 __all__ = [
     "OverlappingScopesException",

@@ -529,6 +529,7 @@ def test_a_leaf_config_written_by_060_loads_its_initializer():
     np.testing.assert_allclose(np.ravel(leaf.location_tensor()), [-1.0, 0.0, 1.0])
 
 
-def test_a_root_has_one_sum_only():
+@pytest.mark.parametrize("num_sums", [2, 1.0, True])
+def test_a_root_has_one_sum_only(num_sums):
     with pytest.raises(ValueError, match="RootSum: a root is a single sum"):
-        layers.RootSum(num_sums=2)
+        layers.RootSum(num_sums=num_sums)

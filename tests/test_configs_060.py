@@ -15,6 +15,7 @@ from tensorflow import keras
 
 import libspn_keras as spnk
 from libspn_keras import layers, models
+from libspn_keras.legacy_configs import objects_060
 
 HERE = Path(__file__).resolve().parent
 CONFIGS = HERE / "data" / "configs_060"
@@ -33,7 +34,7 @@ def test_every_case_0_6_0_could_serialize_is_here():
 
 @pytest.mark.parametrize("name", CASES)
 def test_a_0_6_0_model_json_loads_and_gives_0_6_0_predictions_with_its_weights(name):
-    model = keras.models.model_from_json((CONFIGS / f"{name}.json").read_text())
+    model = keras.models.model_from_json((CONFIGS / f"{name}.json").read_text(), custom_objects=objects_060())
     assert isinstance(model, models.SequentialSumProductNetwork)
     built_here = weights_060.build(name)
     assert [type(layer) for layer in model.layers] == [type(layer) for layer in built_here.layers]
@@ -48,6 +49,30 @@ def test_a_0_6_0_model_json_loads_and_gives_0_6_0_predictions_with_its_weights(n
         for layer in sums
     )
     assert all(isinstance(layer.accumulator_initializer, spnk.initializers.Dirichlet) for layer in sums)
+
+
+class Clip(keras.constraints.Constraint):
+    """A user's own constraint that shares its bare name with the library's ``Clip``."""
+
+    def __init__(self, lo):
+        self.lo = lo
+
+    def __call__(self, w):
+        return keras.ops.maximum(w, self.lo)
+
+    def get_config(self):
+        return {"lo": self.lo}
+
+
+def test_the_bare_names_of_0_6_0_do_not_shadow_a_users_own_classes(tmp_path):
+    # Keras gives globally registered names precedence over custom_objects: 0.6.0's bare names stay out of them.
+    assert "Clip" not in keras.utils.get_custom_objects() and "DenseSum" not in keras.utils.get_custom_objects()
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, kernel_constraint=Clip(0.25))])
+    model.save(tmp_path / "user.keras")
+    loaded = keras.models.load_model(tmp_path / "user.keras", custom_objects={"Clip": Clip})
+    constraint = loaded.layers[0].kernel_constraint
+    assert type(constraint) is Clip and constraint.lo == 0.25
+    assert objects_060()["Clip"] is spnk.constraints.Clip
 
 
 @pytest.fixture(autouse=True)

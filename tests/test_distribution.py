@@ -207,3 +207,69 @@ def test_mirrored_spatial_spn_trains_like_one_device(tmp_path):
     and the float64 leaf statistics summed over replicas (its SGD run is with the slow extras)."""
     run_cases(tmp_path, ["spatial_em"])
     check_cases(tmp_path, ["spatial_em"])
+
+
+REPLICA_DRAWS_SCRIPT = textwrap.dedent(
+    """
+    import sys
+
+    import numpy as np
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    from tensorflow import keras
+
+    from libspn_keras import layers
+    from libspn_keras.sum_ops import SumOpUnweightedHardEMBackprop
+
+    def replica_counts():
+        keras.utils.set_random_seed(0)
+        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+        with strategy.scope():
+            layer = layers.DenseSum(
+                num_sums=1,
+                sum_op=SumOpUnweightedHardEMBackprop(sample_prob=1.0),
+                accumulator_initializer=keras.initializers.Constant(1.0),
+            )
+            layer.build((None, 1, 1, 4))
+        # Equal children: every choice is a draw, and both replicas see the same half batch.
+        batches = strategy.experimental_distribute_dataset(
+            tf.data.Dataset.from_tensor_slices(np.zeros((128, 1, 1, 4), np.float32)).batch(128)
+        )
+
+        @tf.function
+        def step(x):
+            def counts(x):
+                with tf.GradientTape() as tape:
+                    total = tf.reduce_sum(layer(x))
+                return tape.gradient(total, layer.accumulators)
+
+            return strategy.run(counts, args=(x,))
+
+        return [v.numpy().ravel() for v in strategy.experimental_local_results(step(next(iter(batches))))]
+
+    first, again = replica_counts(), replica_counts()
+    np.savez(sys.argv[1], first=np.stack(first), again=np.stack(again))
+    """
+)
+
+
+def test_replicas_draw_their_own_hard_em_choices_and_seeded_runs_repeat(tmp_path):
+    # The replicas share each sum layer's seed generator; its seed is folded with the replica's index, so the
+    # replicas' draws are independent (they were equal), while a seeded run still repeats.
+    out = tmp_path / "replica_draws.npz"
+    result = subprocess.run(
+        [sys.executable, "-c", REPLICA_DRAWS_SCRIPT, str(out)],
+        cwd=ROOT,
+        env=subprocess_env(TF_CPP_MIN_LOG_LEVEL="2"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    draws = np.load(out)
+    first, again = draws["first"], draws["again"]
+    assert first.shape == (2, 4) and np.all(first.sum(axis=1) == 64)
+    assert not np.array_equal(first[0], first[1])
+    np.testing.assert_array_equal(first, again)

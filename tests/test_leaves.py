@@ -334,3 +334,23 @@ def test_normalize_standard_score_adapts_without_the_missing_marker_of_integer_d
     observed = np.array([1.0, 3.0, 5.0, 7.0])
     np.testing.assert_allclose(float(layer.mean.numpy()), observed.mean(), rtol=1e-6)
     np.testing.assert_allclose(float(layer.std.numpy()), observed.std(), rtol=1e-6)
+
+
+def test_integer_input_of_continuous_leaves_reads_negative_floats_as_values_and_rounds_completions():
+    with_integers = continuous_model_with_integer_input("int32")
+    with_floats = continuous_model_with_integer_input("float32")
+    x = np.array([[1, -2, 3, 0], [-3, 1, 2, -5]])
+    with_integers(x[:1].astype("int32"))
+    with_floats(x[:1].astype("float32"))
+    with_floats.set_weights(with_integers.get_weights())
+    # Float data for the integer input: -2.0 is the value -2 (only NaN and -1.0 mark missing entries).
+    expected = with_floats.log_likelihood(x.astype("float32"))
+    np.testing.assert_allclose(with_integers.log_likelihood(x.astype("float32")), expected, rtol=1e-6)
+    np.testing.assert_allclose(with_integers.log_likelihood(x.astype("int32")), expected, rtol=1e-6)
+    # A completion in integer units is the nearest integer to the float model's, not the value cut towards 0.
+    mask = np.array([[1, 0, 1, 0], [0, 1, 0, 1]], bool)
+    as_floats = with_floats.complete(x.astype("float32"), mask, method="posterior_marginal")
+    as_integers = with_integers.complete(x.astype("int32"), mask, method="posterior_marginal")
+    assert as_integers.dtype == np.int32
+    np.testing.assert_array_equal(as_integers[~mask], np.rint(as_floats[~mask]))
+    np.testing.assert_array_equal(as_integers[mask], x[mask])

@@ -169,9 +169,9 @@ class SumLayerBase(FullPrecisionLayer):
     normalized (see :func:`training_sums`).
 
     Sum ops that choose one child (hard EM's ties, ``sample_prob``, ``"sample"``)
-    draw from the layer's ``keras.random.SeedGenerator``, seeded by
-    ``keras.utils.set_random_seed`` as ``keras.layers.Dropout``'s is: seeded
-    training repeats, under XLA too. Queries draw from their own seed.
+    draw from the layer's ``keras.random.SeedGenerator``, seeded when the layer
+    is made (after ``keras.utils.set_random_seed``, as ``keras.layers.Dropout``'s
+    is): seeded training repeats, under XLA too. Queries draw from their own seed.
     """
 
     computes_in_floats = True

@@ -8,7 +8,7 @@ from tensorflow import keras
 from libspn_keras.layers.base_sum import training_sums
 from libspn_keras.layers.cell_scopes import JOIN_CELLS_ADVICE, refuse_cells_of_different_scopes
 from libspn_keras.layers.dense_sum import DenseSum
-from libspn_keras.layers.validation import check_bool, check_known, layer_label
+from libspn_keras.layers.validation import check_bool, check_known, is_int, layer_label
 
 
 @keras.utils.register_keras_serializable(package="libspn_keras")
@@ -33,7 +33,8 @@ class RootSum(DenseSum):
             (``logspace_accumulators``, ``accumulator_initializer``,
             ``trainable``, ``logspace_accumulator_constraint``,
             ``accumulator_regularizer``, ``linear_accumulator_constraint``,
-            ``sum_op``).
+            ``sum_op``). ``num_sums=1``, which 0.6.0's configs hold, is
+            accepted; other values raise ``ValueError``.
     """
 
     fuses_with_region_products = False
@@ -51,9 +52,11 @@ class RootSum(DenseSum):
         **kwargs,
     ):
         # 0.6.0's configs carry num_sums=1 (its roots were dense sums with one sum); nothing else is a root.
-        if kwargs.pop("num_sums", 1) != 1:
+        num_sums = kwargs.pop("num_sums", 1)
+        if not is_int(num_sums) or num_sums != 1:
             raise ValueError(
-                "RootSum: a root is a single sum, so num_sums can only be 1; use DenseSum for several sums."
+                f"RootSum: a root is a single sum, so num_sums can only be 1 (as 0.6.0's configs give it), got "
+                f"{num_sums!r}; use DenseSum for several sums."
             )
         super().__init__(
             num_sums=1,  # 0.6.0's attribute: a root is a sum layer with a single sum

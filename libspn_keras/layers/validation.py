@@ -20,6 +20,7 @@ from libspn_keras.arguments import (  # noqa: F401 (re-exported for the layers)
     positive_int,
     positive_int_pair,
 )
+from libspn_keras.legacy_configs import names_library_object, objects_060
 
 _KERAS_GETTERS = {
     "initializer": keras.initializers.get,
@@ -32,8 +33,13 @@ def keras_object(owner, argument, kind, identifier):
     """``keras.{kind}s.get(identifier)``, with an error naming ``owner`` and ``argument`` when Keras cannot read it.
 
     ``kind`` is ``"initializer"``, ``"regularizer"`` or ``"constraint"``.
+    A config dict of one of the library's objects written by 0.6.0 (named
+    without Keras 3's package prefix) is read too.
     """
     try:
+        if names_library_object(identifier):
+            with keras.utils.custom_object_scope(objects_060()):
+                return _KERAS_GETTERS[kind](identifier)
         return _KERAS_GETTERS[kind](identifier)
     except (ValueError, TypeError) as error:
         raise ArgumentError(

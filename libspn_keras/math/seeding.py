@@ -97,13 +97,23 @@ def default_source(seed_generator):
     return drawing_from(None if _stack() else seed_generator)
 
 
+def _stateless_pair(seed_generator):
+    """The next ``[2]`` seed of a ``keras.random.SeedGenerator`` for stateless ops, folded with the replica's index
+    under a distribution strategy: the replicas share the generator's state and would otherwise draw alike."""
+    seed = tf.cast(seed_generator.next(), tf.int64)
+    context = tf.distribute.get_replica_context()
+    if context is not None and context.num_replicas_in_sync > 1:
+        seed = tf.random.experimental.stateless_fold_in(seed, context.replica_id_in_sync_group)
+    return seed
+
+
 def uniform(shape, dtype=tf.float32, minval=0.0, maxval=1.0):
     """Uniform draws in ``[minval, maxval)`` from the innermost source of draws, else from ``tf.random``."""
     source = current_source()
     if source is None:
         return tf.random.uniform(shape, minval=minval, maxval=maxval, dtype=dtype)
     if isinstance(source, keras.random.SeedGenerator):
-        return keras.random.uniform(shape, minval=minval, maxval=maxval, dtype=dtype, seed=source)
+        return tf.random.stateless_uniform(shape, _stateless_pair(source), minval=minval, maxval=maxval, dtype=dtype)
     return source.uniform(shape, minval=minval, maxval=maxval, dtype=dtype)
 
 
@@ -113,7 +123,7 @@ def stateless_seed():
     if source is None:
         return None
     if isinstance(source, keras.random.SeedGenerator):
-        return tf.cast(source.next(), tf.int32)
+        return tf.cast(_stateless_pair(source), tf.int32)
     return source.uniform_full_int([2], dtype=tf.int32)
 
 
@@ -126,7 +136,7 @@ def draw_key():
     if source is None:
         return tf.constant(resolve_seed(None), tf.int64)
     if isinstance(source, keras.random.SeedGenerator):
-        return tf.cast(keras.random.randint([], 0, _MAX_SEED, seed=source), tf.int64)
+        return tf.random.stateless_uniform([], _stateless_pair(source), minval=0, maxval=_MAX_SEED, dtype=tf.int64)
     return source.uniform_full_int([], dtype=tf.int64)
 
 

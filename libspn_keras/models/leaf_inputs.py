@@ -133,8 +133,8 @@ def _given_inputs(model, x):
 
 
 def as_read(tensor, dtype):
-    """``tensor`` as a model input of ``dtype`` reads it: float data for an integer input with NaN and negative
-    values as the missing marker -1 (see ``InputGuardMixin._integer_input``), anything else as it is.
+    """``tensor`` as a model input of ``dtype`` reads it: float data for an integer input with NaN and ``-1.0`` as
+    the missing marker -1 (see ``InputGuardMixin._integer_input``), anything else as it is.
 
     For an unsigned or bool input (``uint8`` images, binary data) the data
     are read in a signed type that holds the marker (``int32``, ``int64`` for
@@ -146,7 +146,9 @@ def as_read(tensor, dtype):
     if not values.dtype.is_floating or not reads_integers(dtype):
         return values
     dtype = marker_dtype(dtype)
-    missing = tf.logical_or(tf.math.is_nan(values), values < 0)
+    # Other negative values are data for continuous leaves (an indicator leaf refuses them, or reads them as
+    # missing where XLA compiles the check away).
+    missing = tf.logical_or(tf.math.is_nan(values), tf.equal(values, -1))
     observed = tf.cast(tf.where(missing, tf.zeros_like(values), values), dtype)
     return tf.where(missing, tf.constant(-1, dtype), observed)
 

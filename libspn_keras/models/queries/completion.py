@@ -169,7 +169,10 @@ def _complete_batch(model, x, evidence_mask, method, batch_size, owner, *labels)
         filled = fill_from_signal(signal, components, pre, hard=method != "posterior_marginal")
         filled = _to_input_units(filled, x, normalization)
     # Observed entries are returned as given (a float64 value would have been rounded to the model's float32).
-    filled = tf.cast(tf.cast(tf.reshape(filled, tf.shape(x)), x.dtype), given.dtype)
+    filled = tf.reshape(filled, tf.shape(x))
+    if filled.dtype.is_floating and not x.dtype.is_floating:
+        filled = tf.round(filled)  # a continuous leaf's value for an integer input: the nearest integer, not truncated
+    filled = tf.cast(tf.cast(filled, x.dtype), given.dtype)
     result = tf.where(missing, filled, given)
     if result.dtype.is_floating and not np.all(np.isfinite(result.numpy())):
         raise ValueError(f"{owner}: the completion produced non-finite values.")
