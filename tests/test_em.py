@@ -457,6 +457,15 @@ def set_leaf_statistics(leaf, means, variances):
     leaf.statistics.assign(stats.astype(np.float32))
 
 
+def responsibility_weighted_moments(data, log_joint):
+    """Responsibilities of a one-variable mixture (``log_joint`` ``[samples, components]``) and each component's
+    responsibility-weighted mean and variance of ``data``: the moments an EM step matches."""
+    resp = np.exp(log_joint - np_logsumexp(log_joint, axis=1)[:, None])
+    means = (resp * data[:, None]).sum(axis=0) / resp.sum(axis=0)
+    variances = (resp * (data[:, None] - means) ** 2).sum(axis=0) / resp.sum(axis=0)
+    return resp, means, variances
+
+
 def test_gaussian_mixture_em_step_matches_hand_computed_responsibilities():
     rng = np.random.default_rng(13)
     x = np.concatenate([rng.normal(-1.0, 0.5, size=150), rng.normal(2.0, 1.0, size=250)]).astype(np.float32)[:, None]
@@ -477,9 +486,7 @@ def test_gaussian_mixture_em_step_matches_hand_computed_responsibilities():
     data = x[:, 0].astype(np.float64)
     log_joint = np.log(weights) + normal_log_pdf(data[:, None], means, variances)
     np.testing.assert_allclose(model(x).numpy()[:, 0], np_logsumexp(log_joint, axis=1), atol=1e-4)
-    resp = np.exp(log_joint - np_logsumexp(log_joint, axis=1)[:, None])
-    new_means = (resp * data[:, None]).sum(axis=0) / resp.sum(axis=0)
-    new_vars = (resp * (data[:, None] - new_means) ** 2).sum(axis=0) / resp.sum(axis=0)
+    resp, new_means, new_vars = responsibility_weighted_moments(data, log_joint)
     new_weights = resp.mean(axis=0)
 
     model.compile(optimizer=em_optimizer(1.0))
@@ -1164,9 +1171,7 @@ def test_laplace_and_cauchy_em_steps_match_the_moment_matching_of_hand_computed_
     data = x[:, 0].astype(np.float64)
     log_joint = np.log(weights) + log_pdf(data[:, None], locations, scales)
     np.testing.assert_allclose(model(x).numpy()[:, 0], np_logsumexp(log_joint, axis=1), atol=1e-4)
-    resp = np.exp(log_joint - np_logsumexp(log_joint, axis=1)[:, None])
-    new_locations = (resp * data[:, None]).sum(axis=0) / resp.sum(axis=0)
-    new_variances = (resp * (data[:, None] - new_locations) ** 2).sum(axis=0) / resp.sum(axis=0)
+    resp, new_locations, new_variances = responsibility_weighted_moments(data, log_joint)
 
     model.compile(optimizer=em_optimizer(1.0))
     model.fit(x, batch_size=len(x), epochs=1, shuffle=False, verbose=0)
