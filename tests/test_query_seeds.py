@@ -177,7 +177,36 @@ def test_a_layers_seed_generator_is_a_source_of_draws_that_gives_way_to_a_query_
     layer_generator = keras.random.SeedGenerator(5)
     with seeding.random_source(11) as query_generator, seeding.default_source(layer_generator):
         assert seeding.current_source() is query_generator
-    with seeding.default_source(layer_generator):
+    with seeding.training_draws(), seeding.default_source(layer_generator):
         assert seeding.current_source() is layer_generator
+    # Outside training calls a layer installs nothing: inference functions read no generator state.
+    with seeding.default_source(layer_generator):
+        assert seeding.current_source() is None
     with seeding.drawing_from(None):
         assert seeding.current_source() is None
+
+
+def test_a_backward_pass_draws_from_a_seed_drawn_in_the_forward_pass():
+    def backward_draws(seed):
+        generator = keras.random.SeedGenerator(seed)
+        with seeding.training_draws(), seeding.default_source(generator):
+            later = seeding.backward_source()
+        before = generator.state.numpy().copy()
+        source = later()
+        assert isinstance(source, seeding.SeededDraws)
+        with seeding.drawing_from(source):
+            draws = [seeding.uniform([4]).numpy() for _ in range(2)]
+        # The seed was drawn in the forward pass: the backward pass leaves the generator alone.
+        np.testing.assert_array_equal(generator.state.numpy(), before)
+        with seeding.drawing_from(later()):  # a fresh source from the same seed repeats the draws
+            np.testing.assert_array_equal(seeding.uniform([4]).numpy(), draws[0])
+        return draws
+
+    first = backward_draws(5)
+    assert not np.array_equal(first[0], first[1])
+    np.testing.assert_array_equal(first, backward_draws(5))
+    assert not np.array_equal(first[0], backward_draws(6)[0])
+    # Any other source is handed on as it is.
+    with seeding.random_source(3) as query_generator:
+        assert seeding.backward_source()() is query_generator
+    assert seeding.backward_source()() is None

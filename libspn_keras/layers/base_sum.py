@@ -1,5 +1,7 @@
 """Common base of the sum layers: accumulators, their normalization, and the sum op."""
 
+import contextlib
+
 import numpy as np
 from tensorflow import keras
 
@@ -13,7 +15,7 @@ from libspn_keras.layers.full_precision import FullPrecisionLayer
 from libspn_keras.layers.initial_checks import checked_initializer
 from libspn_keras.layers.validation import check_bool, keras_object, layer_label, positive_int
 from libspn_keras.math.em_roles import tag_sum_accumulators
-from libspn_keras.math.seeding import default_source
+from libspn_keras.math.seeding import default_source, training_draws
 from libspn_keras.math.stable import without_zero_sample
 from libspn_keras.sum_ops.base import (
     CountingSumOpBase,
@@ -95,9 +97,11 @@ def _serialized_constraint(constraint):
     return UNCONSTRAINED if constraint is None else keras.constraints.serialize(constraint)
 
 
+@contextlib.contextmanager
 def training_sums(training):
     """Context of a sum layer's ``call``: a training call (``training=True``, as ``fit`` passes it) traces its sums
-    without the zero sample.
+    without the zero sample, and draws its routing choices from the layers' seed generators
+    (:func:`~libspn_keras.math.seeding.training_draws`).
 
     The zero sample (:func:`~libspn_keras.math.stable.renormalized`) corrects
     each sum by float32 rounding (about ``5e-9``) so that reported
@@ -110,7 +114,8 @@ def training_sums(training):
     ``training`` ``False`` or ``None`` (``evaluate``, ``predict``, direct
     calls, queries) keep it.
     """
-    return without_zero_sample(active=training is True)
+    with without_zero_sample(active=training is True), training_draws(active=training is True):
+        yield
 
 
 class SumLayerBase(FullPrecisionLayer):
@@ -169,9 +174,12 @@ class SumLayerBase(FullPrecisionLayer):
     normalized (see :func:`training_sums`).
 
     Sum ops that choose one child (hard EM's ties, ``sample_prob``, ``"sample"``)
-    draw from the layer's ``keras.random.SeedGenerator``, seeded when the layer
-    is made (after ``keras.utils.set_random_seed``, as ``keras.layers.Dropout``'s
-    is): seeded training repeats, under XLA too. Queries draw from their own seed.
+    draw, in training calls, from the layer's ``keras.random.SeedGenerator``,
+    seeded when the layer is made (after ``keras.utils.set_random_seed``, as
+    ``keras.layers.Dropout``'s is): seeded training repeats, under XLA too.
+    Queries draw from their own seed; the gradient of any other call (one
+    without ``training=True``) draws from TensorFlow's global generator, so
+    that inference functions read no generator state and save as SavedModels.
     """
 
     computes_in_floats = True
@@ -219,7 +227,8 @@ class SumLayerBase(FullPrecisionLayer):
         self.seed_generator = keras.random.SeedGenerator()
 
     def drawing(self):
-        """Context of every call of the sum op: the choices it draws come from this layer's seed generator."""
+        """Context of every call of the sum op: in a training call the choices it draws come from this layer's seed
+        generator (:func:`~libspn_keras.math.seeding.default_source`)."""
         return default_source(self.seed_generator)
 
     @property

@@ -18,8 +18,11 @@ import numpy as np
 import tensorflow as tf
 from tensorflow import keras
 
+from libspn_keras.trace_switch import TraceSwitch
+
 _MAX_SEED = 2**31 - 1
 _sources = threading.local()
+_training_calls = TraceSwitch()
 
 
 def resolve_seed(seed):
@@ -89,18 +92,73 @@ def drawing_from(source):
         _stack().pop()
 
 
-def default_source(seed_generator):
-    """:func:`drawing_from` ``seed_generator`` (a ``keras.random.SeedGenerator``) unless a source is active already.
+def training_draws(active=True):
+    """Within it (when ``active``), :func:`default_source` installs a layer's seed generator: a training call.
 
-    A layer's own generator gives way to a query's :func:`random_source`, whose seed decides all its draws.
+    Outside training calls (``predict``, ``evaluate``, a SavedModel's serving
+    function) a layer draws nothing of its generator, as
+    ``keras.layers.Dropout``: a function that reads a generator's state
+    cannot be saved (TensorFlow does not track the state), and an inference
+    call has no backward pass to draw for.
     """
-    return drawing_from(None if _stack() else seed_generator)
+    return _training_calls.on(active)
 
 
-def _stateless_pair(seed_generator):
-    """The next ``[2]`` seed of a ``keras.random.SeedGenerator`` for stateless ops, folded with the replica's index
-    under a distribution strategy: the replicas share the generator's state and would otherwise draw alike."""
-    seed = tf.cast(seed_generator.next(), tf.int64)
+def default_source(seed_generator):
+    """:func:`drawing_from` ``seed_generator`` (a ``keras.random.SeedGenerator``) in a training call
+    (:func:`training_draws`) where no other source is active.
+
+    A layer's own generator gives way to a query's :func:`random_source`,
+    whose seed decides all its draws. Outside training calls a backward pass
+    draws from TensorFlow's global generator.
+    """
+    return drawing_from(None if _stack() or not _training_calls.is_on() else seed_generator)
+
+
+class SeededDraws:
+    """A source of stateless draws from one ``[2]`` seed drawn earlier: draw ``i`` folds ``i`` into the seed.
+
+    What a backward pass draws from (:func:`backward_source`): it holds a
+    tensor, not a variable, so a gradient function tracing it captures no
+    generator state (a SavedModel cannot save a gradient function that reads
+    an untracked variable handle).
+    """
+
+    def __init__(self, seed):
+        self.seed = seed
+        self.draws = 0
+
+    def next_pair(self):
+        """The seed of the next draw, ``[2]`` int64."""
+        pair = tf.random.experimental.stateless_fold_in(self.seed, self.draws)
+        self.draws += 1
+        return pair
+
+
+_STATELESS = (keras.random.SeedGenerator, SeededDraws)
+
+
+def backward_source():
+    """A function giving the source of draws for a backward pass traced later, decided now, in the forward pass.
+
+    For a layer's ``keras.random.SeedGenerator`` the seed is drawn here and
+    the backward pass draws from it (:class:`SeededDraws`); any other source
+    (a query's generator, or none) is used as it is.
+    """
+    source = current_source()
+    if not isinstance(source, keras.random.SeedGenerator):
+        return lambda: source
+    seed = _stateless_pair(source)
+    return lambda: SeededDraws(seed)
+
+
+def _stateless_pair(source):
+    """The next ``[2]`` seed of a stateless source for stateless ops. A ``keras.random.SeedGenerator``'s is folded
+    with the replica's index under a distribution strategy: the replicas share the generator's state and would
+    otherwise draw alike."""
+    if isinstance(source, SeededDraws):
+        return source.next_pair()
+    seed = tf.cast(source.next(), tf.int64)
     context = tf.distribute.get_replica_context()
     if context is not None and context.num_replicas_in_sync > 1:
         seed = tf.random.experimental.stateless_fold_in(seed, context.replica_id_in_sync_group)
@@ -112,7 +170,7 @@ def uniform(shape, dtype=tf.float32, minval=0.0, maxval=1.0):
     source = current_source()
     if source is None:
         return tf.random.uniform(shape, minval=minval, maxval=maxval, dtype=dtype)
-    if isinstance(source, keras.random.SeedGenerator):
+    if isinstance(source, _STATELESS):
         return tf.random.stateless_uniform(shape, _stateless_pair(source), minval=minval, maxval=maxval, dtype=dtype)
     return source.uniform(shape, minval=minval, maxval=maxval, dtype=dtype)
 
@@ -122,7 +180,7 @@ def stateless_seed():
     source = current_source()
     if source is None:
         return None
-    if isinstance(source, keras.random.SeedGenerator):
+    if isinstance(source, _STATELESS):
         return tf.cast(_stateless_pair(source), tf.int32)
     return source.uniform_full_int([2], dtype=tf.int32)
 
@@ -135,7 +193,7 @@ def draw_key():
     source = current_source()
     if source is None:
         return tf.constant(resolve_seed(None), tf.int64)
-    if isinstance(source, keras.random.SeedGenerator):
+    if isinstance(source, _STATELESS):
         return tf.random.stateless_uniform([], _stateless_pair(source), minval=0, maxval=_MAX_SEED, dtype=tf.int64)
     return source.uniform_full_int([], dtype=tf.int64)
 

@@ -27,7 +27,7 @@ from libspn_keras.math.node_major import (
 )
 from libspn_keras.math.products import groups_of, log_outer_product
 from libspn_keras.math.routing import route_signal
-from libspn_keras.math.seeding import current_source, drawing_from
+from libspn_keras.math.seeding import backward_source, drawing_from
 from libspn_keras.math.stable import renormalized
 from libspn_keras.sum_ops.checked import is_checked
 
@@ -202,11 +202,12 @@ def routed_sum(x, log_weights, forward=None, weighted=True, sample_prob=0.0, che
         sample_prob: Probability of drawing the child instead of taking the best one.
         checked_weights: Passed to the default forward (see :func:`~libspn_keras.math.log_matmul`).
 
-    The backward pass draws from the source of draws active here, in the forward pass (the sum layer's
-    seed generator, or a query's source; see :mod:`libspn_keras.math.seeding`): the gradient is traced
-    after the layer's call has returned.
+    The backward pass draws from the source of draws active here, in the forward pass (a seed drawn now
+    from the sum layer's seed generator, or a query's source; see
+    :func:`~libspn_keras.math.seeding.backward_source`): the gradient is traced after the layer's call
+    has returned.
     """
-    source = current_source()
+    source = backward_source()
 
     @custom_gradient
     def route(x, log_weights):
@@ -220,7 +221,7 @@ def routed_sum(x, log_weights, forward=None, weighted=True, sample_prob=0.0, che
             out = forward(x_value, log_weights_value)
 
         def grad(dy):
-            with drawing_from(source):
+            with drawing_from(source()):
                 return route_signal(x, log_weights, dy, weighted=weighted, sample_prob=sample_prob)
 
         return out, grad

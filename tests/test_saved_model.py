@@ -1,0 +1,69 @@
+"""SPN models exported as TensorFlow SavedModels (``model.export``, ``tf.saved_model.save``) serve what they predict.
+
+The reference is brute force over the joint assignments of a tiny binary RAT-SPN (``reference.all_binary``): the
+served log-probabilities of all assignments must sum to 1 and equal the model's own predictions, for every sum op,
+the ones that draw routing choices in their backward pass included.
+"""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from reference import all_binary
+from tensorflow import keras
+
+from libspn_keras import models, optimizers, sum_ops
+
+SUM_OPS = {
+    "em": "em",
+    "grad": "grad",
+    "hard_em": "hard_em",
+    "hard_em_sample_prob": lambda: sum_ops.SumOpHardEMBackprop(sample_prob=0.5),
+    "unweighted_hard_em": "unweighted_hard_em",
+    "sample": "sample",
+}
+
+
+def trained_rat_spn(sum_op):
+    keras.utils.set_random_seed(0)
+    sum_op = sum_op() if callable(sum_op) else sum_op
+    model = models.build_rat_spn(4, depth=1, num_decomps=2, num_input_distributions=2, num_sums=3, sum_op=sum_op)
+    optimizer = keras.optimizers.Adam(0.05) if sum_op == "grad" else optimizers.OnlineExpectationMaximization(0.1)
+    model.compile(optimizer=optimizer)
+    x = (np.random.default_rng(0).random((64, 4)) < 0.3).astype("int32")
+    model.fit(x, epochs=2, batch_size=16, verbose=0)
+    return model
+
+
+def assert_serves_a_normalized_distribution(serve, model):
+    joint = all_binary(4).astype("int32")
+    expected = model.predict(joint, verbose=0)
+    served = np.asarray(serve(tf.constant(joint)))
+    np.testing.assert_allclose(served, expected, atol=1e-5)
+    np.testing.assert_allclose(np.exp(served.astype(np.float64)).sum(), 1.0, atol=1e-5)
+    # Another batch size than the one traced first.
+    np.testing.assert_allclose(np.asarray(serve(tf.constant(joint[:5]))), expected[:5], atol=1e-5)
+
+
+@pytest.mark.parametrize("sum_op", list(SUM_OPS.values()), ids=list(SUM_OPS))
+def test_a_trained_model_exports_and_serves_its_predictions(sum_op, tmp_path):
+    model = trained_rat_spn(sum_op)
+    model.export(str(tmp_path / "exported"), verbose=False)
+    loaded = tf.saved_model.load(str(tmp_path / "exported"))  # kept: its functions read its variables
+    assert_serves_a_normalized_distribution(loaded.serve, model)
+
+
+@pytest.mark.parametrize("sum_op", ["em", "hard_em", "sample"])
+def test_a_trained_model_saves_with_tf_saved_model_save(sum_op, tmp_path):
+    # The sum layers' seed generators draw in training calls only: the traced inference functions, and the
+    # gradient functions TensorFlow saves beside them, read no generator state it could not save.
+    model = trained_rat_spn(SUM_OPS[sum_op])
+    tf.saved_model.save(model, str(tmp_path / "saved"))
+    loaded = tf.saved_model.load(str(tmp_path / "saved"))
+    serving = loaded.signatures["serving_default"]
+    (name,) = serving.structured_input_signature[1]
+
+    def serve(x):
+        (out,) = serving(**{name: x}).values()
+        return out
+
+    assert_serves_a_normalized_distribution(serve, model)
