@@ -384,3 +384,40 @@ def test_seeded_hard_em_training_repeats_under_the_default_xla_compile(structure
     # The draws decide what is learnt: another seed gives other choices.
     other = seeded_routed_training(build, make_op, 1, jit_compile)
     assert any(not np.array_equal(a, b) for a, b in zip(first, other))
+
+
+def test_a_sum_reached_once_per_cell_steps_further_than_eta():
+    # Hard-EM counts enter the step as shares of the batch: a Conv2DSum's shared sums are reached once per cell,
+    # their counts total T * N, and the step goes eta T / (1 - eta + eta T) of the way (the guide on sum ops).
+    x = np.random.default_rng(0).integers(0, 2, (64, 4, 4, 1)).astype("int32")
+    keras.utils.set_random_seed(0)
+    model = models.SequentialSumProductNetwork(
+        [
+            keras.Input((4, 4, 1), dtype="int32"),
+            layers.IndicatorLeaf(2),
+            layers.Conv2DSum(2, sum_op="hard_em"),
+            layers.Conv2DProduct(depthwise=True, strides=2, dilations=1, kernel_size=2),
+            layers.Local2DSum(2, sum_op="hard_em"),
+            layers.Conv2DProduct(depthwise=True, strides=2, dilations=1, kernel_size=2),
+            layers.SpatialToRegions(),
+            layers.RootSum(return_weighted_child_logits=False, sum_op="hard_em"),
+        ]
+    )
+    model(x[:1])
+    conv = model.layers[1]
+    conv.accumulators.assign([[0.3, 0.6], [0.7, 0.4]])
+    before = normalize(conv.accumulators.numpy())
+    with tf.GradientTape() as tape:
+        log_p = tf.reduce_sum(model(x, training=True))
+    counts = tape.gradient(log_p, conv.accumulators).numpy()
+    visits = counts.sum(axis=0) / len(x)
+    assert np.all(visits > 1.0)
+    eta = 0.05
+    model.compile(optimizer=optimizers.OnlineExpectationMaximization(learning_rate=eta))
+    model.train_on_batch(x)
+    after = normalize(conv.accumulators.numpy())
+    estimate = normalize(counts)
+    expected = eta * visits / (1 - eta + eta * visits)
+    np.testing.assert_allclose(
+        (after - before) / (estimate - before), np.broadcast_to(expected, before.shape), rtol=1e-4
+    )

@@ -68,7 +68,9 @@ class OnlineExpectationMaximization(keras.optimizers.Optimizer):
     it steps ``(eta m / k) / (1 - eta + eta m / k)`` towards their mean). Under soft EM each batch's estimate
     is the sum's normalized counts; under hard EM and sampling it is the
     counts as shares of the batch, so a sum moves in proportion to how much
-    of the batch reached it (see
+    of the batch reached it, and more than ``eta`` of the way when each
+    sample reaches it several times (a ``Conv2DSum``'s sums once per cell;
+    see the guide on sum ops and
     :class:`~libspn_keras.math.em_roles.EMRole`). ``eta = 1`` with one full-data batch is one batch EM
     step. Leaves built with ``use_accumulators=True`` get the matching update
     of their location (and variance when the scale is trainable), from the
