@@ -242,7 +242,7 @@ def region_graph_layout(roots):
 
     Args:
         roots: List of tree-shaped root regions (one per decomposition), each
-            region with a single partition.
+            region with a single partition of outer products.
 
     Returns:
         ``(factors, permutations)``: the ``num_factors`` of the
@@ -256,6 +256,12 @@ def region_graph_layout(roots):
                     f"region_graph_to_dense_spn: region {region!r} has {len(region.partitions)} partitions; dense "
                     f"stacks take trees with one partition per region. Use "
                     f"libspn_keras.models.compile_region_graph for region graphs with several partitions."
+                )
+            if isinstance(region, RegionNode) and region.product != "outer":
+                raise ValueError(
+                    f"region_graph_to_dense_spn: region {region!r} has product={region.product!r}; dense stacks "
+                    f"multiply their children's nodes in every combination (DenseProduct, product='outer'). Use "
+                    f"libspn_keras.models.compile_region_graph for elementwise products."
                 )
     placed = [_depths(root) for root in roots]
     max_depth = max(depth for regions in placed for _, depth in regions)

@@ -18,6 +18,7 @@ from libspn_keras.structure.chow_liu import (
     maximum_spanning_tree,
     root_at_centre,
 )
+from libspn_keras.structure.learn_spn import learn_region_graph
 
 
 def reference_mutual_information(data, num_categories, pseudocount):
@@ -175,3 +176,34 @@ def test_gaussian_hclt_trains_with_em():
     assert np.isfinite(after) and after > before + 0.3
     completed = model.complete(np.where(np.eye(4, dtype=bool)[:1], np.nan, data[:5]))
     assert np.isfinite(completed).all()
+
+
+@pytest.mark.parametrize(
+    "learn",
+    [
+        lambda data, **kw: models.build_hclt(data, num_latents=2, **kw),
+        lambda data, **kw: learn_region_graph(data, **kw),
+    ],
+    ids=["build_hclt", "learn_region_graph"],
+)
+def test_structure_learning_names_itself_for_missing_codes(learn):
+    with pytest.raises(ValueError, match=r"(build_hclt|learn_region_graph): categories must be >= 0.*complete data"):
+        learn(np.array([[0, -1, 1], [1, 0, 1], [0, 1, 0]]))
+
+
+def test_build_hclt_names_a_num_categories_below_the_data():
+    with pytest.raises(ValueError, match=r"build_hclt: categories must lie in \[0, num_categories=2\).*up to 2"):
+        models.build_hclt(np.array([[0, 2, 1], [1, 0, 1]]), num_latents=2, num_categories=2)
+
+
+@pytest.mark.parametrize(
+    "weights, match",
+    [
+        (np.zeros((0, 0)), "square"),
+        (np.zeros((3, 2)), "square"),
+        (np.array([[0.0, np.nan, 1.0], [np.nan, 0.0, 2.0], [1.0, 2.0, 0.0]]), "finite"),
+    ],
+)
+def test_maximum_spanning_tree_refuses_what_is_no_weight_matrix(weights, match):
+    with pytest.raises(ValueError, match=f"maximum_spanning_tree: .*{match}"):
+        maximum_spanning_tree(weights)

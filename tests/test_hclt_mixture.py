@@ -80,3 +80,25 @@ def test_build_hclt_refuses_a_bad_number_of_trees():
     data = weakly_dependent_data(50, 4, np.random.default_rng(0))
     with pytest.raises(ValueError, match="num_trees"):
         models.build_hclt(data, num_latents=2, num_trees=0)
+
+
+def test_bootstrap_trees_count_every_category_of_the_data():
+    # A resample that misses the data's top category still spreads the pseudocount over C x C cells: its tree is the
+    # Chow-Liu tree of the resample with the leaf's C categories, drawn as build_hclt draws it (numpy_rng(seed)).
+    checked = 0
+    for seed in range(400):
+        rng = np.random.default_rng(seed)
+        data = (rng.random((12, 4)) < 0.5).astype("int32")
+        data[0, 0] = 2
+        resample = data[np.random.default_rng(seed).integers(0, len(data), len(data))]
+        expected = chow_liu_tree(resample, num_categories=3, pseudocount=0.5)
+        if np.array_equal(chow_liu_tree(resample, pseudocount=0.5), expected):
+            continue  # counting only the resample's categories would give the same tree
+        model = models.build_hclt(data, num_latents=2, num_trees=2, seed=seed, mutual_information_pseudocount=0.5)
+        assert str(RegionNode(list(model.layers[-1].roots[0].partitions[1]))) == str(
+            RegionNode(list(hclt_region_graph(expected).partitions[0]))
+        )
+        checked += 1
+        if checked == 3:
+            break
+    assert checked == 3

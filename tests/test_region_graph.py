@@ -248,3 +248,15 @@ def test_build_rat_spn_with_a_continuous_leaf_takes_float_input():
 def test_build_rat_spn_rejects_too_deep_structures():
     with pytest.raises(ValueError, match="lower the depth"):
         models.build_rat_spn(3, 4, 1, 2, 2)
+
+
+def test_dense_stacks_refuse_elementwise_regions():
+    # DenseProduct multiplies its children's nodes in every combination: an elementwise region would silently get
+    # outer products (another model, with more parameters) where compile_region_graph builds what it says.
+    x0, x1 = spn.RegionVariable(0), spn.RegionVariable(1)
+    root = spn.RegionNode([x0, x1], product="elementwise")
+    with pytest.raises(ValueError, match="product='elementwise'.*compile_region_graph"):
+        spn.region_graph_to_dense_spn(root, leaf_node=layers.IndicatorLeaf(2), num_sums_iterable=[2])
+    model = models.compile_region_graph(root, layers.IndicatorLeaf(2), num_sums=2, num_input_sums=2)
+    joint = all_binary(2)
+    np.testing.assert_allclose(np.exp(np_logsumexp(model.predict(joint, verbose=0).ravel())), 1.0, atol=1e-6)

@@ -10,7 +10,13 @@ from libspn_keras.layers.validation import check_float, check_int, positive_int
 from libspn_keras.math.seeding import numpy_rng
 from libspn_keras.models.region_graph_spn import compile_region_graph
 from libspn_keras.region_graph import RegionNode
-from libspn_keras.structure.chow_liu import DATA_TYPES, checked_data, chow_liu_tree, hclt_region_graph
+from libspn_keras.structure.chow_liu import (
+    DATA_TYPES,
+    category_count,
+    checked_data,
+    chow_liu_tree,
+    hclt_region_graph,
+)
 from libspn_keras.sum_ops.base import CountingSumOpBase
 
 
@@ -110,7 +116,9 @@ def build_hclt(
                 f"build_hclt: num_categories applies to categorical data, not data_type={data_type!r}; "
                 "leave it out (or pass integer data with data_type='categorical')."
             )
-        num_categories = positive_int("build_hclt", "num_categories", num_categories)
+    if data_type == "categorical":
+        # Every tree's mutual information counts the leaf's categories, a bootstrap resample's too.
+        num_categories = category_count(data, num_categories, "build_hclt")
     num_trees = positive_int("build_hclt", "num_trees", num_trees)
     mutual_information_pseudocount = check_float(
         "build_hclt", "mutual_information_pseudocount", mutual_information_pseudocount, minimum=0.0
@@ -124,8 +132,7 @@ def build_hclt(
         root = RegionNode(partitions=[r.partitions[0] for r in roots], product="elementwise")
     num_input_sums = None
     if leaf is None and data_type == "categorical":
-        categories = int(np.rint(data).max()) + 1 if num_categories is None else int(num_categories)
-        leaf, num_input_sums = IndicatorLeaf(num_components=max(categories, 2)), num_latents
+        leaf, num_input_sums = IndicatorLeaf(num_components=max(num_categories, 2)), num_latents
     elif leaf is None:
         counts = isinstance(sum_ops.get(sum_op), CountingSumOpBase)
         leaf = _gaussian_leaf(np.asarray(data, dtype=np.float64), num_latents, use_accumulators=counts)

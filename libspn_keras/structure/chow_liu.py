@@ -29,7 +29,27 @@ def checked_data(data, name, categorical=False):
             f"{name}: categorical data must hold integer categories, got non-integer values; pass "
             "data_type='gaussian' for continuous data."
         )
+    if categorical and data.min() < 0:
+        raise ValueError(
+            f"{name}: categories must be >= 0, got {data.min()}; structure learning needs complete data "
+            "(negative codes mark missing values), so impute or drop the incomplete samples."
+        )
     return data
+
+
+def category_count(data, num_categories, name):
+    """The categories per variable of checked categorical ``data``: ``num_categories`` (an int >= 1), or the
+    largest value + 1; a ``ValueError`` naming ``name`` if a value is not below it."""
+    largest = int(np.rint(data).max())
+    if num_categories is None:
+        return largest + 1
+    num_categories = positive_int(name, "num_categories", num_categories)
+    if largest >= num_categories:
+        raise ValueError(
+            f"{name}: categories must lie in [0, num_categories={num_categories}), got values up to {largest}; "
+            f"pass num_categories={largest + 1} or more."
+        )
+    return num_categories
 
 
 def categorical_mutual_information(data, num_categories=None, pseudocount=0.01):
@@ -47,14 +67,7 @@ def categorical_mutual_information(data, num_categories=None, pseudocount=0.01):
             f"pairwise count tables), got {pseudocount!r}."
         )
     codes = np.rint(data).astype(np.int64)
-    if num_categories is not None:
-        num_categories = positive_int("categorical_mutual_information", "num_categories", num_categories)
-    num_categories = int(codes.max()) + 1 if num_categories is None else num_categories
-    if codes.min() < 0 or codes.max() >= num_categories:
-        raise ValueError(
-            f"categorical_mutual_information: categories must lie in [0, {num_categories}), got values from "
-            f"{codes.min()} to {codes.max()}."
-        )
+    num_categories = category_count(codes, num_categories, "categorical_mutual_information")
     num_samples, num_vars = codes.shape
     one_hot = np.zeros((num_samples, num_vars * num_categories), dtype=np.float32)
     one_hot[np.arange(num_samples)[:, None], np.arange(num_vars) * num_categories + codes] = 1.0
@@ -85,6 +98,10 @@ def gaussian_mutual_information(data):
 def maximum_spanning_tree(weights):
     """Edges ``[(u, v)]`` of a maximum spanning tree of the complete graph with symmetric ``weights`` (Prim)."""
     weights = np.asarray(weights, dtype=np.float64)
+    if weights.ndim != 2 or weights.shape[0] != weights.shape[1] or weights.shape[0] < 1:
+        raise ValueError(f"maximum_spanning_tree: weights must be a square [vars, vars] matrix, got {weights.shape}.")
+    if not np.isfinite(weights[~np.eye(len(weights), dtype=bool)]).all():
+        raise ValueError("maximum_spanning_tree: the weights off the diagonal must be finite, got NaN or inf.")
     num_vars = len(weights)
     in_tree = np.zeros(num_vars, dtype=bool)
     in_tree[0] = True

@@ -16,6 +16,7 @@ from libspn_keras.region_graph import RegionNode, RegionVariable
 from libspn_keras.structure.chow_liu import (
     DATA_TYPES,
     categorical_mutual_information,
+    category_count,
     checked_data,
     gaussian_mutual_information,
 )
@@ -94,7 +95,7 @@ def learn_region_graph(
     seed = check_seed("learn_region_graph", "seed", seed)
     data = checked_data(data, "learn_region_graph", categorical=data_type == "categorical")
     rng = np.random.default_rng(seed)
-    num_categories = int(np.rint(data).max()) + 1 if data_type == "categorical" else None
+    num_categories = category_count(data, None, "learn_region_graph") if data_type == "categorical" else None
     memo = {}
 
     def information_of(scope, rows):

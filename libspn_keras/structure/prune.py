@@ -100,7 +100,9 @@ def prune_partitions(model, data, threshold=0.01, batch_size=1024):
     Returns:
         ``(pruned_model, report)``: the rebuilt model (same layers and API,
         weights copied) and a dict with ``params_before``, ``params_after``,
-        ``partitions_removed``, ``log_likelihood_before`` and
+        ``partitions_removed`` (the partitions whose share was below
+        ``threshold``; regions only they used go too, uncounted, so the
+        parameter counts tell the whole change), ``log_likelihood_before`` and
         ``log_likelihood_after`` (mean over ``data``). Fine-tune the pruned
         model afterwards; compile it first.
     """
