@@ -22,6 +22,11 @@ def get_default_accumulator_initializer(logspace_accumulators=True):
     [e^0.5, e^1.5] for log-space accumulators (logs on [0.5, 1.5]: nearly flat
     weights after the softmax) and ``Dirichlet(alpha=1)`` draws for linear
     ones, whose spread breaks the symmetry EM needs broken.
+
+    Args:
+        logspace_accumulators: Whether the accumulators it is for are in
+            log space (a bool); chooses the built-in default when no
+            initializer is set globally.
     """
     logspace_accumulators = check_bool(
         "get_default_accumulator_initializer", "logspace_accumulators", logspace_accumulators

@@ -54,7 +54,29 @@ def load_debd(root, name, split="train"):
 
 
 def debd_dataset(root, name, split="train", batch_size=100, shuffle=False, seed=None):
-    """A batched ``tf.data.Dataset`` of one DEBD split (inputs only, for unsupervised ``fit``)."""
+    """A batched ``tf.data.Dataset`` of one DEBD split (inputs only, for unsupervised ``fit``).
+
+    Args:
+        root: Folder holding ``NAME/NAME.SPLIT.data`` (or ``NAME.SPLIT.data``),
+            as for :func:`load_debd`.
+        name: Dataset name, e.g. ``"accidents"``.
+        split: ``"train"``, ``"valid"`` or ``"test"``.
+        batch_size: Samples per batch; the last batch holds the rest (it is
+            not dropped).
+        shuffle: If ``True``, the samples are shuffled across the whole
+            split, in a new order at every pass over the dataset (every
+            epoch); by default they come in the file's order.
+        seed: Seed of the shuffle (an int), so that the orders repeat from
+            run to run; ``None`` for unseeded orders. Unused without
+            ``shuffle``.
+
+    Returns:
+        A ``tf.data.Dataset`` of ``int32`` batches ``[batch, variables]``.
+
+    Raises:
+        FileNotFoundError: As :func:`load_debd`.
+        ValueError: As :func:`load_debd`.
+    """
     data = load_debd(root, name, split)
     dataset = tf.data.Dataset.from_tensor_slices(data)
     if shuffle:

@@ -36,10 +36,10 @@ class DataInitializerBase(keras.initializers.Initializer):
     as in 0.6.0, to :meth:`adapt` later.
 
     The data are used only when a layer first builds its weights and are
-    never part of the configuration: :meth:`get_config` stores only the
-    small settings. An initializer rebuilt by :meth:`from_config` (as when a
+    never part of the configuration: ``get_config`` stores only the
+    small settings. An initializer rebuilt by ``from_config`` (as when a
     saved model is loaded) holds no data and returns a placeholder
-    (:attr:`placeholder_value`) that the saved weights then overwrite, so a
+    (``placeholder_value``) that the saved weights then overwrite, so a
     loaded model keeps the estimates it was saved with.
 
     Args:

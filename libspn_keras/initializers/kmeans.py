@@ -47,7 +47,8 @@ class KMeans(DataInitializerBase):
     Args:
         data: Samples shaped like the leaf input, ``[N, *cells, d]`` (cell axes
             of size 1 broadcast), or a batched ``tf.data.Dataset``; or
-            ``None`` and :meth:`adapt` later.
+            ``None`` and :meth:`~libspn_keras.initializers.DataInitializerBase.adapt`
+            later.
         samplewise_normalization: Normalize every sample to zero mean and unit
             standard deviation (over all its entries) before clustering, for
             leaves behind a sample-wise ``NormalizeStandardScore``.

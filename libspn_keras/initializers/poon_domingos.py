@@ -17,7 +17,8 @@ class PoonDomingosQuantileSplitBase(DataInitializerBase):
     Args:
         data: Samples shaped like the leaf input, ``[N, *cells, d]`` (cell axes
             of size 1 broadcast), or a batched ``tf.data.Dataset``; or
-            ``None`` and :meth:`adapt` later, as in 0.6.0.
+            ``None`` and :meth:`~libspn_keras.initializers.DataInitializerBase.adapt`
+            later, as in 0.6.0.
     """
 
     def estimate(self, data, num_components):
@@ -40,7 +41,8 @@ class PoonDomingosMeanOfQuantileSplit(PoonDomingosQuantileSplitBase):
 
     Args:
         data: Samples shaped like the leaf input, ``[N, *cells, d]``, or a
-            batched ``tf.data.Dataset``; or ``None`` and :meth:`adapt` later.
+            batched ``tf.data.Dataset``; or ``None`` and
+            :meth:`~libspn_keras.initializers.DataInitializerBase.adapt` later.
     """
 
     def summarize(self, samples):
@@ -60,7 +62,8 @@ class PoonDomingosStddevOfQuantileSplit(PoonDomingosQuantileSplitBase):
 
     Args:
         data: Samples shaped like the leaf input, ``[N, *cells, d]``, or a
-            batched ``tf.data.Dataset``; or ``None`` and :meth:`adapt` later.
+            batched ``tf.data.Dataset``; or ``None`` and
+            :meth:`~libspn_keras.initializers.DataInitializerBase.adapt` later.
         epsilon: Smallest scale returned; must be positive.
     """
 

@@ -38,7 +38,7 @@ def check_leaf(owner, leaf, allow_none=False):
 
 def as_float_with_missing(x, dtype):
     """``x`` cast to the float ``dtype``; a signed integer ``x`` marks missing entries with ``-1``, which become
-    ``NaN`` (see :func:`missing_value`). Float ``x`` is returned as it is."""
+    ``NaN`` (see :func:`~libspn_keras.layers.base_leaf.missing_value`). Float ``x`` is returned as it is."""
     if x.dtype.is_floating:
         return x
     converted = tf.cast(x, dtype)
@@ -172,12 +172,18 @@ class LeafBase(FullPrecisionLayer):
     def convert_input(self, x):
         """``x`` in the dtype the leaf computes with: integers and bools are cast to the compute dtype.
 
-        A signed integer input marks missing entries with ``-1`` (:func:`missing_value`); they become ``NaN``.
+        A signed integer input marks missing entries with ``-1``
+        (:func:`~libspn_keras.layers.base_leaf.missing_value`); they become ``NaN``.
         """
         return as_float_with_missing(x, self.compute_dtype)
 
     def observed_mask(self, x):
-        """Boolean mask of the entries of ``x`` that are not the missing marker (:func:`missing_value`)."""
+        """Boolean mask of the entries of ``x`` that are not the missing marker.
+
+        The marker (:func:`~libspn_keras.layers.base_leaf.missing_value`) is
+        NaN for float ``x`` and -1 for signed integers; unsigned and bool
+        ``x`` hold none, so all their entries are observed.
+        """
         if x.dtype.is_floating:
             return tf.logical_not(tf.math.is_nan(x))
         if holds_missing_marker(x.dtype):

@@ -171,7 +171,7 @@ class SumLayerBase(FullPrecisionLayer):
 
     Called with ``training=True``, as ``fit`` calls it, the layer traces its
     sums without the zero sample that keeps reported probabilities exactly
-    normalized (see :func:`training_sums`).
+    normalized (see :func:`~libspn_keras.layers.base_sum.training_sums`).
 
     Sum ops that choose one child (hard EM's ties, ``sample_prob``, ``"sample"``)
     draw, in training calls, from the layer's ``keras.random.SeedGenerator``,
@@ -311,7 +311,7 @@ class NodeSumLayerBase(KeepsCellScopes, SumLayerBase):
     """Base of the layers with ``num_sums`` sums at every position: ``[batch, *lead, ch] -> [batch, *lead, num_sums]``.
 
     Subclasses only decide, in ``build``, which positions share weights by
-    the shape they give :meth:`build_accumulators`.
+    the shape they give ``build_accumulators``.
 
     Args:
         num_sums: Number of sums at every position.

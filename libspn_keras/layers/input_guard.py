@@ -35,7 +35,7 @@ def without_value_assertions(active=True):
     For code compiled by XLA, which compiles assertions away (logging
     ``Ignoring Assert operator`` for each), and for the SPN models' steps:
     what protects the variables there is the models' own check of every
-    batch (:mod:`~libspn_keras.models.guarded_training`), which raises
+    batch (:class:`~libspn_keras.models.guarded_training.InputGuardMixin`), which raises
     ``ValueError`` after the step, not the assertion.
     """
     return _xla_traced.on(active)

@@ -248,7 +248,7 @@ class LocationScaleLeafBase(LeafBase):
 
     @property
     def loc(self):
-        """0.6.0's name of the :attr:`location` variable (of leaves without EM statistics, as in 0.6.0)."""
+        """0.6.0's name of the ``location`` variable (of leaves without EM statistics, as in 0.6.0)."""
         if self.use_accumulators:
             raise AttributeError(
                 f"{layer_label(self)}: with use_accumulators=True the locations live in the EM statistics (as in "

@@ -144,12 +144,12 @@ class NormalizeStandardScore(KeepsCellScopes, FullPrecisionLayer):
 
     @property
     def epsilon(self):
-        """Same as :attr:`normalization_epsilon`."""
+        """Same as ``normalization_epsilon``."""
         return self.normalization_epsilon
 
     @property
     def stddev(self):
-        """0.6.0's name of the adapted standard deviations :attr:`std`."""
+        """0.6.0's name of the adapted standard deviations ``std``."""
         return self.std
 
     def build(self, input_shape):

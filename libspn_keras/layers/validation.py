@@ -76,7 +76,7 @@ MAX_NODES_PER_SCOPE = 2**20
 
 
 def check_node_count(layer, num_nodes, formula, fix):
-    """Raises ``ValueError`` if a layer would create more than :data:`MAX_NODES_PER_SCOPE` nodes per scope.
+    """Raises ``ValueError`` if a layer would create more than ``MAX_NODES_PER_SCOPE`` nodes per scope.
 
     Beyond that the layer's output (and the weights of a sum above it) cannot
     fit in memory for any useful batch; the error gives the computed size.

@@ -67,14 +67,14 @@ def counted_log_matmul(x, accumulators, product_factors=None):
         x: Log-values of the children, ``[batch, *lead, children]``.
         accumulators: Linear accumulators ``[*lead, children, sums]`` or
             ``[children, sums]`` (a tensor), each sum's total within
-            [:data:`MIN_FAST_TOTAL`, :data:`MAX_FAST_TOTAL`] and each
+            [``MIN_FAST_TOTAL``, ``MAX_FAST_TOTAL``] and each
             normalized weight at least
-            :data:`~libspn_keras.math.log_matmul.MIN_FAST_WEIGHT` (as
+            ``MIN_FAST_WEIGHT`` (as
             :func:`~libspn_keras.sum_ops.checked.weights_fit_fast_kernel`
             checks).
         product_factors: ``None``, or the ``num_factors`` of a
             ``ReduceProduct`` taking the sums (at most
-            :data:`~libspn_keras.math.products.MAX_GROUP_FACTORS`): the
+            ``MAX_GROUP_FACTORS``): the
             result is then its output, the sums of each group of that many
             adjacent positions on axis 1 (scopes) multiplied, with one
             ``log`` per product (see

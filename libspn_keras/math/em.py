@@ -111,7 +111,7 @@ def online_em_leaf_update(
     themselves without their cancellation. A fixed mean stays, and the
     variance is then the spread about it; a fixed variance stays.
 
-    ``counts`` are as for :func:`_leaf_batch_estimate`. Returns the new
+    ``counts`` are as for ``_leaf_batch_estimate``. Returns the new
     statistics ``(n, n * mean, n * variance)``.
     """
     old_count = statistics[..., 0]
@@ -137,7 +137,7 @@ def online_em_leaf_update_towards_estimate(
 ):
     """Online EM step of a location(-scale) leaf that moves its mean and variance towards the batch's estimate.
 
-    The EM mean and variance of :func:`_leaf_batch_estimate` are reached by
+    The EM mean and variance of ``_leaf_batch_estimate`` are reached by
     a step ``eta`` each, whatever the running counts: ``mean_old + eta *
     shift`` and ``(1 - eta) * variance_old + eta * variance_em``.
     Components that no sample reached keep their values. Returns statistics

@@ -9,7 +9,7 @@ cannot represent are recomputed exactly, so log-weights down to ``-10000``
 and linear weights up to the float32 maximum give exact results.
 
 A caller that knows its weights are normalized (each sum's weights add up
-to 1) and none is below :data:`MIN_FAST_WEIGHT` passes
+to 1) and none is below ``MIN_FAST_WEIGHT`` passes
 ``checked_weights=True``: the fast kernel is then exact (each sum is at least
 the weight of its largest child, ``exp(0) * w``), and the range check, whose
 reductions and gated loop keep XLA from fusing a sum's ``log`` into the next
@@ -39,7 +39,7 @@ def _fast_or_exact(linear, shift, children_fn, log_weights_fn, weights, like, ch
 
     The exact path runs only when needed (see
     :func:`~libspn_keras.math.blockwise.log_sum_where_needed`); with
-    ``checked`` (normalized weights of at least :data:`MIN_FAST_WEIGHT`) it is
+    ``checked`` (normalized weights of at least ``MIN_FAST_WEIGHT``) it is
     never needed and no range check runs. The linear sums are floored at the
     range's lower end, and so is the fast gradient's divisor; the kernels take
     their gradient from the third element instead,
@@ -95,7 +95,7 @@ def log_matmul(x, weights=None, log_weights=None, checked_weights=False):
             function, called only when the exact path is needed.
         checked_weights: ``True`` when the caller has checked that each
             sum's weights add up to 1 and none is below
-            :data:`MIN_FAST_WEIGHT`: the fast kernel is then exact and runs
+            ``MIN_FAST_WEIGHT``: the fast kernel is then exact and runs
             without the range check (nor the exact path).
 
     Returns:

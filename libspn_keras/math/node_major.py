@@ -34,7 +34,7 @@ def checked_log_matmul_node_major(x, weights):
         x: ``[*lead, batch, children]`` log-values (may hold ``-inf``).
         weights: ``[*lead, children, sums]`` linear weights, each sum's
             normalized and none below
-            :data:`~libspn_keras.math.log_matmul.MIN_FAST_WEIGHT` (what
+            ``MIN_FAST_WEIGHT`` (what
             ``checked_weights=True`` promises to
             :func:`~libspn_keras.math.log_matmul`; exact then, and without its
             range check).

@@ -48,7 +48,7 @@ def log_product_of_groups(values, num_factors):
         values: ``[batch, positions, ...]`` non-negative linear values, each
             a normal float32 (at least ``2**-126``), 0, ``inf`` or ``nan``
             (which give ``-inf``, ``inf`` and ``nan`` as their logs would).
-        num_factors: Positions per group, at most :data:`MAX_GROUP_FACTORS`;
+        num_factors: Positions per group, at most ``MAX_GROUP_FACTORS``;
             ``positions`` must be a multiple of it.
 
     Returns:

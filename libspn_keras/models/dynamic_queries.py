@@ -88,8 +88,15 @@ class DynamicQueryMixin:
     def log_likelihood(self, x, evidence_mask=None, batch_size=None):
         """Exact ``log p(evidence)`` of every sequence ``[batch]``: missing entries and steps are marginalized.
 
-        ``batch_size``: sequences per pass through the model (an int; by default
-        :data:`~libspn_keras.models.queries.batches.DEFAULT_QUERY_BATCH_SIZE`).
+        Args:
+            x: Sequences ``[batch, time, ...]`` shaped like the model input;
+                for 0.6.0's form the pair ``[x, sequence_lens]``.
+            evidence_mask: Optional booleans shaped like the sequences ``x``;
+                ``True`` = observed, ``False`` marks an entry missing, like NaN
+                (or -1 for categories); as for
+                :meth:`QueryMixin.log_likelihood <libspn_keras.models.queries.QueryMixin.log_likelihood>`.
+            batch_size: Sequences per pass through the model (an int; by default
+                :data:`~libspn_keras.models.queries.batches.DEFAULT_QUERY_BATCH_SIZE`).
         """
         x, sequence_lens = self._split_input(x)
         leaf = split_at_leaf(self.template_model)[1]
@@ -118,11 +125,20 @@ class DynamicQueryMixin:
 
     def complete(self, x, evidence_mask=None, method="posterior_marginal", seed=None, batch_size=None):
         """Fills in the missing entries of the sequences ``x``; see
-        :meth:`~libspn_keras.models.queries.QueryMixin.complete`.
+        :meth:`QueryMixin.complete <libspn_keras.models.queries.QueryMixin.complete>`.
 
-        ``batch_size``: sequences per pass through the model (an int; by default
-        :data:`~libspn_keras.models.queries.batches.DEFAULT_QUERY_BATCH_SIZE`);
-        several batches draw with seeds derived from ``seed``.
+        Args:
+            x: Sequences ``[batch, time, ...]`` shaped like the model input;
+                for 0.6.0's form the pair ``[x, sequence_lens]``.
+            evidence_mask: Optional booleans shaped like the sequences ``x``;
+                ``True`` = observed, ``False`` marks an entry missing.
+            method: ``"posterior_marginal"``, ``"mpe"`` or ``"sample"``, as
+                for :meth:`QueryMixin.complete <libspn_keras.models.queries.QueryMixin.complete>`.
+            seed: Optional int: the same seed gives the same result (as for
+                :meth:`QueryMixin.complete <libspn_keras.models.queries.QueryMixin.complete>`).
+            batch_size: Sequences per pass through the model (an int; by default
+                :data:`~libspn_keras.models.queries.batches.DEFAULT_QUERY_BATCH_SIZE`);
+                several batches draw with seeds derived from ``seed``.
 
         Returns:
             A NumPy array shaped like the sequences, observed entries unchanged;
@@ -154,7 +170,11 @@ class DynamicQueryMixin:
         return np.concatenate(completed)
 
     def mpe(self, x, evidence_mask=None, seed=None, batch_size=None):
-        """Most probable explanation of the missing entries: ``complete(x, method="mpe")``."""
+        """Most probable explanation of the missing entries: ``complete(x, method="mpe")``.
+
+        ``evidence_mask``, ``seed`` (which breaks ties) and ``batch_size`` are
+        as for :meth:`complete`.
+        """
         return self.complete(x, evidence_mask=evidence_mask, method="mpe", seed=seed, batch_size=batch_size)
 
     def sample(self, num_samples, num_steps=None, seed=None, batch_size=None):

@@ -65,8 +65,10 @@ class DynamicSumProductNetwork(
     :class:`~libspn_keras.models.dynamic_queries.DynamicQueryMixin`.
 
     Args:
-        template / template_network: Layer or model mapping one step ``[batch, ...]``
-            to ``[batch, 1, 1, n]`` (e.g. a ``keras.Sequential`` of SPN layers ending in a sum).
+        template: Layer or model mapping one step ``[batch, ...]`` to
+            ``[batch, 1, 1, n]`` (e.g. a ``keras.Sequential`` of SPN layers
+            ending in a sum). 0.6.0's form names it ``template_network``
+            (given by keyword, that name selects 0.6.0's form).
         num_interface_sums: Sums in the interface at each step (this library's form).
         interface_network_t0: 0.6.0's form: network on the template's output at each step.
         interface_network_t_minus_1: 0.6.0's form: network from the step's

@@ -42,7 +42,11 @@ class EvidenceInferenceMixin:
 
     @property
     def supports_jit(self):
-        """Reconstructions back-propagate inside the forward pass (nested tapes): no XLA by default for them."""
+        """Whether ``jit_compile="auto"`` may compile the model with XLA (not with ``infer_no_evidence``).
+
+        Reconstructions back-propagate inside the forward pass (nested
+        tapes), which are kept out of XLA by default.
+        """
         return not self.infer_no_evidence
 
     def configure_evidence_inference(self, infer_no_evidence, infer_weighted_sum, unsupervised):

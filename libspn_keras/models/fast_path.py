@@ -164,7 +164,7 @@ class FastPathMixin(IteratorReleaseMixin):
 
     Each step checks (one small reduction over the accumulators) that every
     sum's normalized weights are at least
-    :data:`~libspn_keras.math.log_matmul.MIN_FAST_WEIGHT`, and runs a copy of
+    ``MIN_FAST_WEIGHT``, and runs a copy of
     the step traced with ``checked_weights=True`` in the sum layers when they
     are; otherwise the step with the range check and exact path (traced only
     if ever needed). Both give the same values; the checked one lets XLA fuse

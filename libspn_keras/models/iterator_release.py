@@ -108,7 +108,7 @@ class IteratorReleaseMixin:
     A call made inside another (``fit``'s validation runs ``evaluate``)
     leaves them to the outer one, which still refers to its iterators. Each
     of these calls, and ``train_on_batch`` / ``test_on_batch`` /
-    ``predict_on_batch``, runs inside :meth:`_spn_call_scope`, which
+    ``predict_on_batch``, runs inside ``_spn_call_scope``, which
     subclasses extend.
     """
 

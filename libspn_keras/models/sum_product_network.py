@@ -42,6 +42,9 @@ class SumProductNetwork(
 
     @property
     def casts_inputs(self):
-        """Whether the call casts the data to a bool or unsigned input, losing the missing marker: only where the
-        layers do not run on a signed input (models.leaf_inputs.lost_markers then refuses missing entries)."""
+        """Whether the call casts the data to a bool or unsigned input, losing the missing marker.
+
+        Only where the layers do not run on a signed input
+        (``models.leaf_inputs.lost_markers`` then refuses missing entries).
+        """
         return signed_graph(self) is None

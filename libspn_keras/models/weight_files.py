@@ -8,7 +8,7 @@ their names.
 
 The models here load both kinds of 0.6.0 file: layer by layer in the order of the layers that hold variables
 (networks nested in the model too: by their names in a checkpoint, as Keras 2 ordered them in an HDF5 file), each
-variable by its 0.6.0 name (``sum_weights`` for :attr:`accumulators`, ``onehot_kernel`` for a product's
+variable by its 0.6.0 name (``sum_weights`` for ``accumulators``, ``onehot_kernel`` for a product's
 ``kernel``, ``stddev`` for ``std``) and reshaped to this library's shape, which holds the same number of values
 in the same order. EM leaves (``use_accumulators=True``) get their statistics from 0.6.0's moment accumulators,
 so that they hold the same location and scale. A file that does not fit the model (another number of layers with
@@ -126,7 +126,8 @@ def load_060_weights(model, filepath, by_name=False):
         by_name: Keras 2's argument; only ``False`` (load in layer order) is supported.
 
     Returns:
-        A :class:`Restored060Checkpoint` (``.expect_partial()`` works as in 0.6.0 scripts).
+        A :class:`~libspn_keras.models.weight_files.Restored060Checkpoint`
+        (``.expect_partial()`` works as in 0.6.0 scripts).
 
     Raises:
         ValueError: naming the layer, when the file does not fit the model (another number of layers with

@@ -24,7 +24,7 @@ class LevelReads:
         groups: Per level, per product group, ``None`` for an outer group, or
             the list ``[(source, index [P, M])]`` of an elementwise group,
             where ``source`` is a level's output (``>= 1``) read at rows
-            ``index``, or :data:`~libspn_keras.structure.plan.LEAF_SOURCE`,
+            ``index``, or ``LEAF_SOURCE``,
             the level's leaf chunk, read at chunk positions.
     """
 

@@ -91,7 +91,7 @@ def _partition_width(region, sizes):
 
 
 def _plan_level(regions, node_of, num_sums):
-    """Builds the :class:`LevelPlan` of ``regions``; ``node_of`` maps a child to ``(source, index, size)``."""
+    """Builds the ``LevelPlan`` of ``regions``; ``node_of`` maps a child to ``(source, index, size)``."""
     plan = LevelPlan(num_sums=num_sums)
     widths = {id(r): [_partition_width(r, [node_of(p)[2] for p in parts]) for parts in r.partitions] for r in regions}
     plan.partition_widths = widths
@@ -154,7 +154,7 @@ def plan_region_graph(roots, leaf_size, num_sums, num_root_sums=1):
         num_root_sums: Sums of the root region (1 for ``log p(x)``, or one per class).
 
     Returns:
-        ``(plans, num_vars)``: one :class:`LevelPlan` per level, bottom first,
+        ``(plans, num_vars)``: one ``LevelPlan`` per level, bottom first,
         the last holding only the root; ``num_vars`` is one more than the
         largest variable index.
     """

@@ -29,7 +29,18 @@ from libspn_keras.sum_ops import (  # noqa: E402, F401  isort: skip
 
 
 def get(identifier, layer_name="sum op"):
-    """Resolves ``identifier`` (see the module docstring) to a :class:`SumOpBase` instance."""
+    """Resolves ``identifier`` to a :class:`SumOpBase` instance.
+
+    Args:
+        identifier: An instance, a registered name, a
+            :class:`~libspn_keras.BackpropMode`, a Keras serialization dict,
+            or ``None`` for the global default (see :func:`set_default_sum_op`).
+        layer_name: How the ``ValueError`` for an unknown identifier names
+            the caller (e.g. the layer given the argument).
+
+    Raises:
+        ValueError: For an identifier that names no sum op.
+    """
     if identifier is None:
         identifier = config.get_default("sum_op")
     if isinstance(identifier, SumOpBase):

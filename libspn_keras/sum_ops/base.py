@@ -78,7 +78,7 @@ def kept_normalized(accumulators):
 
 def keeps_normalized(constraint, rank):
     """Whether ``constraint`` renormalizes accumulators of ``rank`` over their children axis (see
-    :func:`kept_normalized`)."""
+    ``kept_normalized``)."""
     if not getattr(constraint, "keeps_normalized", False):
         return False
     return getattr(constraint, "axis", -2) in (-2, rank - 2)
@@ -101,7 +101,7 @@ def gradient_weights(accumulators, logspace_accumulators):
 
     Accumulators get the gradient through the normalization (of a softmax of
     log-space ones), except those whose constraint renormalizes them after
-    each update (:func:`kept_normalized`). These get the gradient of the
+    each update (``kept_normalized``). These get the gradient of the
     weights they stand for (``w = acc``, or ``w = exp(acc)`` in log space),
     as in 0.6.0, which skipped the forward normalization under such
     constraints: the optimizer steps on that gradient and the constraint

@@ -2,7 +2,7 @@
 
 :func:`~libspn_keras.math.log_matmul` is exact without its range check (and
 its exact path) when each sum's weights are normalized and none is below
-:data:`~libspn_keras.math.log_matmul.MIN_FAST_WEIGHT`. The SPN models check
+``MIN_FAST_WEIGHT``. The SPN models check
 that for every sum layer before each training, evaluation and prediction step
 (:func:`weights_fit_fast_kernel`) and trace the step that runs when it holds
 inside :func:`checked_accumulators`; the sum ops then pass
@@ -49,7 +49,7 @@ def weights_fit_fast_kernel(accumulators, logspace_accumulators):
     ``True`` when each weight, normalized over the children axis as the sum
     ops normalize it, is at least ``MIN_FAST_WEIGHT``, and, for linear
     accumulators, each sum's total is within ``[MIN_FAST_TOTAL,
-    MAX_FAST_TOTAL]`` (:mod:`~libspn_keras.math.counted_log_matmul`
+    MAX_FAST_TOTAL]`` (:func:`~libspn_keras.math.counted_log_matmul.counted_log_matmul`
     contracts the accumulators themselves); ``False`` for a weight of 0 or
     a non-finite accumulator.
     """

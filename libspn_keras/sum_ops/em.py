@@ -22,7 +22,7 @@ class SumOpEMBackprop(CountingSumOpBase):
     :class:`libspn_keras.optimizers.OnlineExpectationMaximization`.
     Linear accumulators checked for the fast kernel (inside the models'
     steps) are normalized inside the kernel
-    (:mod:`~libspn_keras.math.counted_log_matmul`), with the same values
+    (:func:`~libspn_keras.math.counted_log_matmul.counted_log_matmul`), with the same values
     and counts.
     """
 

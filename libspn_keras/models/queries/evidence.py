@@ -81,7 +81,7 @@ def mark_missing(x, missing):
 
 
 def empty_evidence(model, num_samples):
-    """``num_samples`` inputs shaped like the model input with every entry missing (in :func:`query_dtype`)."""
+    """``num_samples`` inputs shaped like the model input with every entry missing (in ``query_dtype``)."""
     if not getattr(model, "inputs", None):  # Keras raises AttributeError before a Sequential has an input
         raise ValueError(
             f"{model.name}: sampling needs the model's input shape, and the model has none yet; build it from "

@@ -57,7 +57,7 @@ def leaf_signal(layers, x, method, training=None, labels=None):
             uses for the query, or ``None`` for the layers' own sum ops.
         training: Passed to the layers above the leaf that take it.
         labels: Optional int32 ``[batch]``: the class root each sample's
-            signal starts from (see :func:`root_value`).
+            signal starts from (see ``root_value``).
 
     Returns:
         ``(signal, normalization, root)``: ``normalization`` is
