@@ -212,3 +212,30 @@ def test_input_without_a_time_axis_or_with_other_steps_is_refused_by_name_and_ch
     for weight, kept in zip(model.get_weights(), before):
         np.testing.assert_array_equal(weight, kept)
     model.fit(sequences, epochs=1, verbose=0)  # still trains
+
+
+def test_the_template_form_refuses_the_lengths_of_the_original_form_by_name():
+    # [x, sequence_lens] is the input of 0.6.0's four-network form; the template form failed on it with a TypeError
+    # ("Cannot convert a list containing a tensor of dtype int64") or a non-rectangular sequence error.
+    sequences = padded_sequences(3)
+    lengths = np.full(len(sequences), 3)
+    fresh = dynamic_spn()
+    model = dynamic_spn()
+    model.compile(optimizer=keras.optimizers.Adam(0.01))
+    model.fit(sequences, epochs=1, verbose=0)
+    before = [w.copy() for w in model.get_weights()]
+    message = r"DynamicSumProductNetwork '\w+' takes the sequences x \[batch, time, \.\.\.\] alone; got \[x, sequence_"
+    for call in [
+        fresh,
+        model,
+        lambda data: model.predict(data, verbose=0),
+        lambda data: model.fit(data, epochs=1, verbose=0),
+        lambda data: model.evaluate(data, verbose=0),
+        model.log_likelihood,
+        model.complete,
+    ]:
+        with pytest.raises(ValueError, match=message):
+            call([sequences, lengths])
+    for weight, kept in zip(model.get_weights(), before):
+        np.testing.assert_array_equal(weight, kept)
+    np.testing.assert_allclose(np.exp(np_logsumexp(model.predict(sequences, verbose=0).ravel())), 1.0, atol=1e-5)

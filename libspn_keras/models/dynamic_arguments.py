@@ -65,6 +65,30 @@ def dynamic_arguments(args, kwargs):
     return original, arguments, remaining
 
 
+def _rank(value):
+    shape = getattr(value, "shape", None)
+    if shape is None:
+        return np.ndim(value) if isinstance(value, (list, tuple, np.ndarray, numbers.Number)) else None
+    return len(shape) if isinstance(shape, tuple) else shape.rank
+
+
+def refuse_lengths_beside_sequences(label, data):
+    """A ``ValueError`` for 0.6.0's input ``[x, sequence_lens]`` given to the template form (sequences alone)."""
+    if not isinstance(data, (list, tuple)) or len(data) != 2:
+        return
+    refuse_ranks_of_lengths_beside_sequences(label, _rank(data[0]), _rank(data[1]))
+
+
+def refuse_ranks_of_lengths_beside_sequences(label, x_rank, lens_rank):
+    """:func:`refuse_lengths_beside_sequences` for the ranks of two inputs (``None`` where unknown)."""
+    if x_rank is not None and x_rank >= 3 and lens_rank == 1:
+        raise ValueError(
+            f"{label} takes the sequences x [batch, time, ...] alone; got [x, sequence_lens], the input of 0.6.0's "
+            f"four-network form. Pad shorter sequences with missing values (NaN, or -1 for categories) at the front "
+            f"instead (see the guide on dynamic SPNs)."
+        )
+
+
 def check_sequence_lens(label, sequence_lens, num_sequences, num_steps):
     """``sequence_lens`` as int32 ``[batch]``, checked: one length per sequence, each from 0 to ``num_steps``.
 

@@ -16,9 +16,10 @@ from tensorflow import keras
 from libspn_keras.arguments import check_int
 from libspn_keras.layers.base_leaf import missing_value
 from libspn_keras.layers.normalize_standard_score import NormalizeStandardScore
+from libspn_keras.layers.validation import layer_label
 from libspn_keras.math.gradients import no_gradients
 from libspn_keras.math.seeding import numpy_rng
-from libspn_keras.models.dynamic_arguments import check_sequence_lens, step_mask
+from libspn_keras.models.dynamic_arguments import check_sequence_lens, refuse_lengths_beside_sequences, step_mask
 from libspn_keras.models.fast_path import compiled_query, sum_layers_in
 from libspn_keras.models.queries import complete, mark_missing, missing_mask, split_at_leaf
 from libspn_keras.models.queries.batches import in_batches, query_batch_size
@@ -200,6 +201,7 @@ class DynamicQueryMixin:
                     f"{sequence_lens.dtype.name} of shape {tuple(sequence_lens.shape)}."
                 )
         else:
+            refuse_lengths_beside_sequences(layer_label(self), x)
             sequence_lens = None
         x = query_input(self, x, self.name)
         if x.shape.rank is None or x.shape.rank < 3 or x.shape[1] == 0:

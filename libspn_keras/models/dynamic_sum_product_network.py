@@ -10,11 +10,13 @@ from libspn_keras.layers.dense_sum import DenseSum
 from libspn_keras.layers.full_precision import keep_full_precision
 from libspn_keras.layers.root_sum import RootSum
 from libspn_keras.layers.temporal_dense_product import TemporalDenseProduct
-from libspn_keras.layers.validation import is_shape, sizes_conflict
+from libspn_keras.layers.validation import is_shape, layer_label, sizes_conflict
 from libspn_keras.models.dynamic_arguments import (
     ORIGINAL_NETWORKS,
     check_sequence_lens,
     dynamic_arguments,
+    refuse_lengths_beside_sequences,
+    refuse_ranks_of_lengths_beside_sequences,
     step_mask,
 )
 from libspn_keras.models.dynamic_queries import DynamicQueryMixin
@@ -117,6 +119,10 @@ class DynamicSumProductNetwork(
                     f"input shape {input_shape}."
                 )
             input_shape = input_shape[0]
+        elif isinstance(input_shape, (list, tuple)) and len(input_shape) == 2 and is_shape(input_shape[0]):
+            lens_shape = input_shape[1]
+            lens_rank = len(lens_shape) if is_shape(lens_shape) else None
+            refuse_ranks_of_lengths_beside_sequences(layer_label(self), len(input_shape[0]), lens_rank)
         if len(input_shape) < 3:
             raise ValueError(
                 f"DynamicSumProductNetwork '{self.name}' expects input [batch, time, ...], got {tuple(input_shape)}."
@@ -144,6 +150,8 @@ class DynamicSumProductNetwork(
                 f"DynamicSumProductNetwork '{self.name}' (0.6.0's form) is called on [x, sequence_lens]; got {got}. "
                 f"Pass the lengths beside x (np.full(len(x), x.shape[1]) for full-length sequences)."
             )
+        if not self.original_form:
+            refuse_lengths_beside_sequences(layer_label(self), inputs)
         x, sequence_lens = (inputs[0], inputs[1]) if self.original_form else (inputs, None)
         x = tf.convert_to_tensor(x)
         self._check_step_shape(x.shape)
@@ -279,6 +287,8 @@ class DynamicSumProductNetwork(
         (one trace per change; alternating lengths retrace each time).
         """
         refuse_non_numeric_arrays(self, data)
+        if not self.original_form:
+            refuse_lengths_beside_sequences(layer_label(self), data)
         data, sample = with_a_sample(data)
         shape = _sequence_shape(sample)
         self._build_for_sequences(shape)
