@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from tensorflow import keras
 
-from libspn_keras import layers, models, optimizers
+from libspn_keras import constraints, layers, models, optimizers
 
 
 def normal_rat_spn():
@@ -146,3 +146,42 @@ def test_em_counts_of_a_nan_loss_change_nothing(use_accumulators):
     assert all(np.isfinite(w.numpy()).all() for w in model.weights)
     assert any(not np.allclose(w.numpy(), kept, rtol=1e-3) for w, kept in zip(model.weights, before))
     assert np.isfinite(model.log_likelihood(x)).all()
+
+
+def test_a_step_that_takes_unconstrained_linear_accumulators_below_zero_is_undone():
+    # Without a floor, Adam wrote finite but negative linear accumulators: the weights, ratios to their totals, were
+    # no probabilities, and every likelihood NaN after the step.
+    states = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], "int32")
+    data = (np.random.default_rng(0).random((64, 2)) < [0.05, 0.95]).astype("int32")
+    keras.utils.set_random_seed(0)
+    model = models.SequentialSumProductNetwork(
+        [
+            keras.Input((2,), dtype="int32"),
+            layers.FlatToRegions(num_decomps=1),
+            layers.IndicatorLeaf(num_components=2),
+            layers.DenseSum(
+                num_sums=2,
+                sum_op="grad",
+                logspace_accumulators=False,
+                accumulator_initializer="ones",
+                linear_accumulator_constraint=constraints.UNCONSTRAINED,
+            ),
+            layers.ReduceProduct(num_factors=2),
+            layers.RootSum(return_weighted_child_logits=False, sum_op="grad"),
+        ]
+    )
+    model.compile(optimizer=keras.optimizers.Adam(0.5))
+    for step in range(40):
+        before = state(model)
+        try:
+            model.fit(data[step % 4 * 16 :][:16], batch_size=16, epochs=1, verbose=0)  # one step per call
+        except ValueError as error:
+            assert "negative linear sum accumulators" in str(error) and "undone" in str(error)
+            break
+    else:
+        pytest.fail("no step took the accumulators below 0")
+    for got, expected in zip(state(model), before):
+        np.testing.assert_array_equal(got, expected)
+    accumulators = model.layers[2].accumulators.numpy()
+    assert (accumulators >= 0).all()
+    np.testing.assert_allclose(np.exp(model.predict(states, verbose=0).astype(np.float64)).sum(), 1.0, atol=1e-5)

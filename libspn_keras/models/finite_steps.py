@@ -6,7 +6,8 @@ update ``nan``), and a learning rate far too large can push a weight to
 ``inf``. The step of an SPN model trained by such an optimizer keeps the
 values of its trainable variables and of the optimizer's state from before
 the update, and puts them back where any floating value came out
-non-finite, counting the step; ``fit`` then raises (or warns, under
+non-finite (or where a linear sum accumulator went negative), counting the
+step; ``fit`` then raises (or warns, under
 ``invalid_batches="skip"``) with the number of undone steps, and the model
 stays as it was before them. EM updates mix finite counts into finite
 accumulators, and the optimizer keeps every value whose counts are not
@@ -18,6 +19,7 @@ check (it would cost a pass over the largest models' accumulators).
 
 import tensorflow as tf
 
+from libspn_keras.models.fast_path import sum_layers_within
 from libspn_keras.optimizers.online_expectation_maximization import OnlineExpectationMaximization
 
 
@@ -43,15 +45,13 @@ def finite_or_undone(model, step, data, counter, stop=None):
     with tf.control_dependencies(before):  # read before the update writes (tf.function orders them so too)
         logs = step(data)
     # Read after the update: tf.function orders reads after the writes before them.
-    finite = tf.reduce_all(
-        tf.stack(
-            [
-                tf.reduce_all(tf.math.is_finite(tf.convert_to_tensor(variable)))
-                for variable in variables
-                if tf.as_dtype(variable.dtype).is_floating
-            ]
-        )
-    )
+    checks = [
+        tf.reduce_all(tf.math.is_finite(tf.convert_to_tensor(variable)))
+        for variable in variables
+        if tf.as_dtype(variable.dtype).is_floating
+    ]
+    checks += [_are_counts(accumulators) for accumulators in _linear_accumulators(model)]
+    finite = tf.reduce_all(tf.stack(checks))
 
     def undo():
         for variable, value in zip(kept, before):
@@ -62,6 +62,25 @@ def finite_or_undone(model, step, data, counter, stop=None):
         return model.get_metrics_result()
 
     return tf.cond(finite, lambda: logs, undo)
+
+
+def _linear_accumulators(model):
+    """The linear-space accumulators of ``model``'s sum layers that a gradient optimizer trains."""
+    return [
+        layer.accumulators
+        for layer in sum_layers_within(model)
+        if not layer.logspace_accumulators and layer.accumulators.trainable
+    ]
+
+
+def _are_counts(accumulators):
+    """Whether linear accumulators ``[*lead, children, sums]`` still give weights: none negative, no sum's total 0.
+
+    A gradient step may take them below 0 where their constraint lets it (``UNCONSTRAINED``); the weights, their
+    ratios to the totals, would then be no probabilities, and the likelihoods NaN.
+    """
+    accumulators = tf.convert_to_tensor(accumulators)
+    return tf.logical_and(tf.reduce_all(accumulators >= 0), tf.reduce_all(tf.reduce_sum(accumulators, axis=-2) > 0))
 
 
 def _step_variables(model):
@@ -84,7 +103,8 @@ def nonfinite_steps_message(model, count):
     """What ``fit`` says after ``count`` training steps were undone for non-finite values."""
     return (
         f"{type(model).__name__} '{model.name}': {count} training step(s) would have left non-finite values (inf or "
-        f"NaN) in its weights or in the state of its optimizer {type(model.optimizer).__name__}; they were undone, "
-        f"so the model is as it was before them. Lower the learning rate, or clip the gradients (e.g. "
-        f"keras.optimizers.Adam(clipnorm=1.0))."
+        f"NaN) in its weights or in the state of its optimizer {type(model.optimizer).__name__}, or negative linear "
+        f"sum accumulators (whose weights are then no probabilities); they were undone, so the model is as it was "
+        f"before them. Lower the learning rate, or clip the gradients (e.g. keras.optimizers.Adam(clipnorm=1.0)); "
+        f"linear accumulators trained by gradients also need a floor (the default GreaterEqualEpsilon) or log space."
     )
