@@ -284,6 +284,9 @@ def test_random_region_graph_checks_its_arguments(kwargs, argument):
         (lambda: regularizers.NormalizedEntropy(logspace_accumulators=2), r"NormalizedEntropy: logspace_accumulators"),
         (lambda: initializers.Dirichlet(alpha="0.1"), r"Dirichlet: alpha must be a positive number"),
         (lambda: initializers.Dirichlet(alpha=[0.5, True]), r"Dirichlet: alpha must be a positive number"),
+        # Gamma draws of an infinite concentration (or one that overflows float32) are NaN.
+        (lambda: initializers.Dirichlet(alpha=float("inf")), r"Dirichlet: alpha must be finite"),
+        (lambda: initializers.Dirichlet(alpha=[0.5, 1e39]), r"Dirichlet: alpha must be finite"),
         (lambda: constraints.Clip("0"), r"Clip: min must be a number, .* or None, got '0'"),
         (lambda: constraints.Clip(0.0, max=float("nan")), r"Clip: max must be a number, .* or None, got nan"),
         (lambda: constraints.Clip(min_value=True), r"Clip: min must be a number, .* or None, got True"),

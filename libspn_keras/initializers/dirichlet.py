@@ -70,6 +70,12 @@ class Dirichlet(keras.initializers.Initializer):
         alpha_array = np.asarray(alpha, dtype=np.float64)
         if alpha_array.ndim > 1 or alpha_array.size == 0 or not np.all(alpha_array > 0):
             raise ValueError(f"Dirichlet: alpha must be a positive number or a 1-D list of them, got {alpha!r}.")
+        if not np.all(alpha_array < np.finfo(np.float32).max):
+            # Gamma draws of an infinite concentration are NaN; its flat weights are EpsilonInverseFanIn's.
+            raise ValueError(
+                f"Dirichlet: alpha must be finite (and below the float32 maximum), got {alpha!r}; for flat weights "
+                f"use initializers.EpsilonInverseFanIn or a large finite alpha."
+            )
         self.axis = int(axis)
         self.alpha = float(alpha_array) if alpha_array.ndim == 0 else alpha_array.tolist()
         self.logspace = check_bool("Dirichlet", "logspace", logspace)
