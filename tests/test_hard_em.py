@@ -421,3 +421,24 @@ def test_a_sum_reached_once_per_cell_steps_further_than_eta():
     np.testing.assert_allclose(
         (after - before) / (estimate - before), np.broadcast_to(expected, before.shape), rtol=1e-4
     )
+
+
+@pytest.mark.parametrize("sum_op", HARD_OPS)
+def test_a_class_roots_hard_em_step_normalizes_its_counts_per_sum(sum_op):
+    # As 0.6.0's weighted_children: with NegativeLogJoint each sample's signal goes to its label, and the class root
+    # takes eta of the way to the weighted label shares, whatever the scale of the sample weights.
+    rng = np.random.default_rng(0)
+    x = (rng.random((16, 4)) < 0.4).astype("int32")
+    y = rng.integers(0, 2, 16).astype("int32")
+    sample_weight = rng.uniform(0.1, 0.6, 16).astype("float32")  # a total of about 5.6, not the batch size 16
+    keras.utils.set_random_seed(0)
+    model = models.build_rat_spn(
+        4, depth=1, num_decomps=2, num_input_distributions=2, num_sums=2, num_classes=2, sum_op=sum_op
+    )
+    model.compile(optimizer=optimizers.OnlineExpectationMaximization(0.4), loss=losses.NegativeLogJoint())
+    model(x[:1])
+    root = model.layers[-1]
+    before = normalize(root.accumulators.numpy()).ravel()
+    model.fit(x, y, sample_weight=sample_weight, batch_size=16, epochs=1, verbose=0)
+    shares = np.bincount(y, weights=sample_weight, minlength=2) / sample_weight.sum()
+    np.testing.assert_allclose(normalize(root.accumulators.numpy()).ravel(), 0.6 * before + 0.4 * shares, atol=1e-5)

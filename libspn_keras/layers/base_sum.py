@@ -289,8 +289,12 @@ class SumLayerBase(FullPrecisionLayer):
         # As in 0.6.0, soft-EM counts are normalized per sum; those of ops routing to one child are batch shares.
         # Log-space accumulators (a gradient-built layer given an EM op, e.g. for a query) take no EM step.
         counting = isinstance(self.sum_op, CountingSumOpBase) and not self.logspace_accumulators
-        per_sum = isinstance(self.sum_op, SumOpEMBackprop)
-        tag_sum_accumulators(self.accumulators, self.name, counting=counting, per_sum=per_sum)
+        tag_sum_accumulators(self.accumulators, self.name, counting=counting, per_sum=self._counts_per_sum())
+
+    def _counts_per_sum(self):
+        """Whether EM normalizes each batch's counts of this layer per sum (see
+        :class:`~libspn_keras.math.em_roles.EMRole`)."""
+        return isinstance(self.sum_op, SumOpEMBackprop)
 
     def get_config(self):
         config_dict = super().get_config()

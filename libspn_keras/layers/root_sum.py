@@ -96,6 +96,11 @@ class RootSum(DenseSum):
                 return self.sum_op.weighted_children(x, self.accumulators, self.logspace_accumulators)
             return self.sum_op.weighted_sum(x, self.accumulators, self.logspace_accumulators)
 
+    def _counts_per_sum(self):
+        # As 0.6.0's weighted_children: a class root's counts are normalized per sum under every counting op, so that
+        # its hard-EM step does not scale with the sample weights.
+        return self.return_weighted_child_logits or super()._counts_per_sum()
+
     def compute_output_spec(self, x, *args, **kwargs):
         if self.built:  # on a spatial tensor, the cells along axis 2 are its children: all of one scope
             refuse_cells_of_different_scopes(
