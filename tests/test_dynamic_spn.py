@@ -234,8 +234,9 @@ def test_the_template_form_refuses_the_lengths_of_the_original_form_by_name():
         model.log_likelihood,
         model.complete,
     ]:
-        with pytest.raises(ValueError, match=message):
-            call([sequences, lengths])
+        for given_lengths in (lengths, lengths[:, None]):  # one length per row, or a column of them
+            with pytest.raises(ValueError, match=message):
+                call([sequences, given_lengths])
     for weight, kept in zip(model.get_weights(), before):
         np.testing.assert_array_equal(weight, kept)
     np.testing.assert_allclose(np.exp(np_logsumexp(model.predict(sequences, verbose=0).ravel())), 1.0, atol=1e-5)

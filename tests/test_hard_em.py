@@ -442,3 +442,40 @@ def test_a_class_roots_hard_em_step_normalizes_its_counts_per_sum(sum_op):
     model.fit(x, y, sample_weight=sample_weight, batch_size=16, epochs=1, verbose=0)
     shares = np.bincount(y, weights=sample_weight, minlength=2) / sample_weight.sum()
     np.testing.assert_allclose(normalize(root.accumulators.numpy()).ravel(), 0.6 * before + 0.4 * shares, atol=1e-5)
+
+
+@pytest.mark.parametrize("sum_op", ["em", "hard_em"])
+def test_signed_counts_of_a_cross_entropy_at_a_class_root_are_taken_as_they_are(sum_op):
+    # Cross-entropy sends a class root one-hot minus softmax: "counts" of total about 0 per sample. Normalizing them
+    # per sum divided by rounding noise and collapsed the root onto one class; they enter the step as they are.
+    rng = np.random.default_rng(0)
+    x = (rng.random((16, 4)) < 0.4).astype("int32")
+    y = (x[:, 0] ^ (rng.random(16) < 0.2)).astype("int32")
+    keras.utils.set_random_seed(0)
+    model = models.build_rat_spn(
+        4, depth=1, num_decomps=2, num_input_distributions=2, num_sums=2, num_classes=2, sum_op=sum_op
+    )
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    model.compile(optimizer=optimizers.OnlineExpectationMaximization(0.4), loss=loss)
+    model(x[:1])
+    root = model.layers[-1]
+    before = root.accumulators.numpy().astype(np.float64)
+    with tf.GradientTape() as tape:
+        value = loss(y, model(x, training=True))
+    counts = -tape.gradient(value, root.accumulators).numpy().astype(np.float64)
+    assert counts.min() < 0 < counts.max() and abs(counts.sum()) < 1e-6
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    expected = normalize(0.6 * normalize(before) + 0.4 * counts)
+    np.testing.assert_allclose(normalize(root.accumulators.numpy()), expected, atol=1e-5)
+
+
+def test_a_root_made_a_class_root_after_build_normalizes_its_counts_per_sum():
+    from libspn_keras.math.em_roles import em_role
+
+    root = layers.RootSum(return_weighted_child_logits=False, sum_op="hard_em")
+    root.build((None, 3))
+    assert not em_role(root.accumulators).per_sum
+    root.return_weighted_child_logits = True
+    assert em_role(root.accumulators).per_sum
+    root.return_weighted_child_logits = False
+    assert not em_role(root.accumulators).per_sum

@@ -96,10 +96,21 @@ class RootSum(DenseSum):
                 return self.sum_op.weighted_children(x, self.accumulators, self.logspace_accumulators)
             return self.sum_op.weighted_sum(x, self.accumulators, self.logspace_accumulators)
 
+    @property
+    def return_weighted_child_logits(self):
+        """Whether the root returns the weighted child logits (one per class) instead of their sum."""
+        return self._return_weighted_child_logits
+
+    @return_weighted_child_logits.setter
+    def return_weighted_child_logits(self, value):
+        self._return_weighted_child_logits = value
+        if getattr(self, "accumulators", None) is not None:
+            self._tag_accumulators()  # a class root's counts are normalized per sum
+
     def _counts_per_sum(self):
         # As 0.6.0's weighted_children: a class root's counts are normalized per sum under every counting op, so that
         # its hard-EM step does not scale with the sample weights.
-        return self.return_weighted_child_logits or super()._counts_per_sum()
+        return getattr(self, "_return_weighted_child_logits", False) or super()._counts_per_sum()
 
     def compute_output_spec(self, x, *args, **kwargs):
         if self.built:  # on a spatial tensor, the cells along axis 2 are its children: all of one scope

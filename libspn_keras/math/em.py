@@ -23,7 +23,8 @@ def sum_estimate(counts, pseudocount=0.0, per_sum=True, with_total=False):
     (a Dirichlet prior with concentration ``1 + a``): every reached sum gets
     an estimate of total one. Otherwise ``n_c + a`` as they are: with counts
     that are shares of a batch, the total is the share that reached the sum.
-    Either way no child of a reached sum gets weight 0 when ``a > 0``, and
+    Signed counts (a discriminative loss's) are taken as they are even with
+    ``per_sum``. Either way no child of a reached sum gets weight 0 when ``a > 0``, and
     sums that received no count get an all-zero estimate: they carry no
     information; so do sums whose counts are not finite. With ``with_total``, returns ``(estimate, total)``: each
     sum's estimate total (``[*lead, 1, sums]``), as the formula gives it
@@ -31,14 +32,18 @@ def sum_estimate(counts, pseudocount=0.0, per_sum=True, with_total=False):
     the estimate.
     """
     total = tf.reduce_sum(counts, axis=-2, keepdims=True)
+    # Signed "counts" (the gradient of a discriminative loss such as cross-entropy at a class root) total about 0
+    # per sample: a sum that has any is reached, and they are taken as they are, never divided by that total.
+    signed = tf.reduce_any(counts < 0, axis=-2, keepdims=True)
     # Not finite: counts of a sample of probability 0 under a cross-entropy loss (NaN), which carry nothing.
-    reached = tf.logical_and(total > 0, tf.math.is_finite(total))
+    reached = tf.logical_and(tf.logical_or(total > 0, signed), tf.math.is_finite(total))
     estimate = counts + pseudocount
     num_children = counts.shape[-2] if counts.shape[-2] is not None else tf.cast(tf.shape(counts)[-2], counts.dtype)
     estimate_total = total + pseudocount * num_children
     if per_sum:
-        estimate = estimate / tf.where(reached, estimate_total, tf.ones_like(estimate_total))
-        estimate_total = tf.ones_like(estimate_total)
+        normalize = tf.logical_and(reached, tf.logical_not(signed))
+        estimate = estimate / tf.where(normalize, estimate_total, tf.ones_like(estimate_total))
+        estimate_total = tf.where(normalize, tf.ones_like(estimate_total), estimate_total)
     estimate = tf.where(reached, estimate, tf.zeros_like(estimate))
     if not with_total:
         return estimate

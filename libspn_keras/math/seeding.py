@@ -3,11 +3,13 @@
 Queries (``sample``, ``complete``, ``mpe``) run inside :func:`random_source`,
 which installs a ``tf.random.Generator`` of their own: the same seed gives
 the same result, and the user's ``tf.random`` sequence is not advanced.
-Outside queries, a sum layer's choices (hard EM's ties and ``sample_prob``)
-come from the layer's ``keras.random.SeedGenerator`` (:func:`default_source`),
-as ``keras.layers.Dropout`` draws from its own: stateless draws, so seeded
-training repeats under XLA too, where stateful ``tf.random`` ops do not.
-Code outside both draws from TensorFlow's global generator.
+In training calls, a sum layer's choices (hard EM's ties and ``sample_prob``)
+come from the layer's ``keras.random.SeedGenerator`` (:func:`default_source`,
+:func:`training_draws`), as ``keras.layers.Dropout`` draws from its own:
+stateless draws, so seeded training repeats under XLA too, where stateful
+``tf.random`` ops do not; the backward pass draws from a seed drawn in the
+forward pass (:func:`backward_source`). Code outside both draws from
+TensorFlow's global generator.
 """
 
 import contextlib
@@ -74,7 +76,8 @@ def random_source(seed=None):
 
 
 def current_source():
-    """The innermost source of draws (a ``tf.random.Generator`` or ``keras.random.SeedGenerator``), else ``None``."""
+    """The innermost source of draws (a ``tf.random.Generator``, ``keras.random.SeedGenerator`` or
+    :class:`SeededDraws`), else ``None``."""
     stack = _stack()
     return stack[-1] if stack else None
 

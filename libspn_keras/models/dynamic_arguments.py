@@ -81,7 +81,7 @@ def refuse_lengths_beside_sequences(label, data):
 
 def refuse_ranks_of_lengths_beside_sequences(label, x_rank, lens_rank):
     """:func:`refuse_lengths_beside_sequences` for the ranks of two inputs (``None`` where unknown)."""
-    if x_rank is not None and x_rank >= 3 and lens_rank == 1:
+    if x_rank is not None and x_rank >= 3 and lens_rank in (1, 2) and lens_rank < x_rank:
         raise ValueError(
             f"{label} takes the sequences x [batch, time, ...] alone; got [x, sequence_lens], the input of 0.6.0's "
             f"four-network form. Pad shorter sequences with missing values (NaN, or -1 for categories) at the front "
