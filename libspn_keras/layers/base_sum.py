@@ -35,6 +35,16 @@ def _constraint(label, argument, identifier, default):
     return keras_object(label, argument, "constraint", identifier)
 
 
+def linear_floor(constraint):
+    """The smallest value a linear accumulator constraint leaves (``GreaterEqualEpsilon``'s epsilon, ``Clip``'s
+    min), or ``None`` where it sets none."""
+    if isinstance(constraint, GreaterEqualEpsilon):
+        return constraint.epsilon
+    if isinstance(constraint, Clip) and constraint.min_value is not None:
+        return float(np.min(constraint.min_value))
+    return None
+
+
 def _refuse_negative_floor(label, constraint):
     """Refuses a linear accumulator constraint with a floor below 0.
 
@@ -42,11 +52,7 @@ def _refuse_negative_floor(label, constraint):
     negative, which is finite (no step is refused) and makes every
     likelihood ``NaN``.
     """
-    floor = None
-    if isinstance(constraint, GreaterEqualEpsilon):
-        floor = constraint.epsilon
-    elif isinstance(constraint, Clip) and constraint.min_value is not None:
-        floor = float(np.min(constraint.min_value))
+    floor = linear_floor(constraint)
     if floor is not None and floor < 0:
         raise ValueError(
             f"{label}: linear_accumulator_constraint {type(constraint).__name__} with a floor of {floor} lets the "

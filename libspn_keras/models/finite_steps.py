@@ -19,6 +19,7 @@ check (it would cost a pass over the largest models' accumulators).
 
 import tensorflow as tf
 
+from libspn_keras.layers.base_sum import linear_floor
 from libspn_keras.models.fast_path import sum_layers_within
 from libspn_keras.optimizers.online_expectation_maximization import OnlineExpectationMaximization
 
@@ -65,12 +66,18 @@ def finite_or_undone(model, step, data, counter, stop=None):
 
 
 def _linear_accumulators(model):
-    """The linear-space accumulators of ``model``'s sum layers that a gradient optimizer trains."""
+    """The linear-space accumulators of ``model``'s sum layers that a gradient optimizer trains and whose constraint
+    sets no positive floor (one that does, e.g. the default ``GreaterEqualEpsilon``, keeps them counts)."""
     return [
         layer.accumulators
         for layer in sum_layers_within(model)
-        if not layer.logspace_accumulators and layer.accumulators.trainable
+        if not layer.logspace_accumulators and layer.accumulators.trainable and not _has_positive_floor(layer)
     ]
+
+
+def _has_positive_floor(layer):
+    floor = linear_floor(layer.linear_accumulator_constraint)
+    return floor is not None and floor > 0
 
 
 def _are_counts(accumulators):
