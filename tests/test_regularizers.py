@@ -32,15 +32,28 @@ def test_entropy_and_lp_match_numpy(logspace):
         regularizers.NormalizedLp(p=0.0)
 
 
-def test_entropy_of_linear_weights_with_a_zero_weight_has_a_finite_gradient():
+@pytest.mark.parametrize("logspace", [False, True])
+def test_entropy_with_a_zero_weight_has_the_gradient_of_the_other_children(logspace):
     import tensorflow as tf
 
-    accumulators = tf.Variable([[0.0], [1.0], [3.0]])
+    linear = np.array([[0.0], [1.0], [3.0]], np.float32)
+    with np.errstate(divide="ignore"):
+        accumulators = tf.Variable(np.log(linear) if logspace else linear)
     with tf.GradientTape() as tape:
-        value = regularizers.NormalizedEntropy(1.0, logspace_accumulators=False)(accumulators)
-    w = np.array([0.25, 0.75])
-    np.testing.assert_allclose(float(value), -(w * np.log(w)).sum(), rtol=1e-6)
-    assert np.all(np.isfinite(tape.gradient(value, accumulators).numpy()))
+        value = regularizers.NormalizedEntropy(1.0, logspace_accumulators=logspace)(accumulators)
+    gradient = tape.gradient(value, accumulators).numpy()[:, 0]
+    w = np.array([0.0, 0.25, 0.75])
+    log_w = np.log(w, where=w > 0, out=np.zeros(3))
+    entropy = -(w * log_w).sum()
+    np.testing.assert_allclose(float(value), entropy, rtol=1e-6)
+    # dH/dw_c = -(log w_c + 1): for log-space accumulators (a softmax) dH/da_j = -w_j (log w_j + H), 0 for w_j = 0;
+    # for linear ones (w = a / T) dH/da_j = (-(log w_j + 1) + sum_c w_c (log w_c + 1)) / T, read at log w_j -> 0.
+    if logspace:
+        expected = -w * (log_w + entropy)
+        np.testing.assert_allclose(gradient, expected, atol=1e-6)
+    else:
+        assert np.all(np.isfinite(gradient))
+        np.testing.assert_allclose(gradient[1:], (-(log_w[1:] + 1) + (1 - entropy)) / 4.0, atol=1e-6)
 
 
 def rat(regularizer):

@@ -31,13 +31,16 @@ class NormalizedEntropy(keras.regularizers.Regularizer):
         self.logspace_accumulators = check_bool("NormalizedEntropy", "logspace_accumulators", logspace_accumulators)
 
     def __call__(self, accumulators):
+        # A weight of exactly 0 (a linear accumulator of 0, a log-space one of -inf) adds 0 to the entropy; its
+        # log of -inf would make the gradient of the whole sum NaN, so the log is floored at the smallest normal.
+        dtype = tf.as_dtype(accumulators.dtype)
+        tiny = tf.constant(np.finfo(dtype.as_numpy_dtype).tiny, dtype)
         if self.logspace_accumulators:
             log_weights = tf.nn.log_softmax(accumulators, axis=-2)
             weights = tf.exp(log_weights)
+            log_weights = tf.maximum(log_weights, tf.math.log(tiny))
         else:
             weights = normalized_weights(accumulators, False)
-            # A weight of exactly 0 adds 0 to the entropy; log(0) would make the gradient of the whole sum NaN.
-            tiny = tf.constant(np.finfo(weights.dtype.as_numpy_dtype).tiny, weights.dtype)
             log_weights = tf.math.log(tf.maximum(weights, tiny))
         entropy = -tf.reduce_sum(tf.math.multiply_no_nan(log_weights, weights))
         return self.strength * entropy
