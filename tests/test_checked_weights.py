@@ -45,6 +45,7 @@ def joint_table_spn(log_weights, sum_op="grad"):
         ([[3e38], [3e38]], False, False),  # the total overflows: the exact path, which handles it, runs
         ([[1e-30], [1e-37]], False, False),  # a tiny total: the EM kernel would underflow
         ([[2.0**-20], [2.0**-30]], False, True),  # a small total, a share of 1e-3
+        ([[2.0**-25], [2.0**-25], [2.0**-110]], False, False),  # a share of 2^-86, but an accumulator of 2^-110
         ([[2.0**70], [1.0]], False, False),  # a total the EM kernel's gradient could not represent
         ([[1e-30], [0.0]], False, False),
         ([[0.0], [0.0]], False, False),
@@ -57,6 +58,43 @@ def test_weights_fit_the_fast_kernel_only_when_every_normalized_weight_is_large_
     assert math.log(MIN_FAST_WEIGHT) == pytest.approx(-69.3147, abs=1e-3)
     result = weights_fit_fast_kernel(tf.constant(accumulators, tf.float32), logspace)
     assert bool(result) is fits
+
+
+def test_predict_is_exact_for_em_accumulators_of_a_tiny_total():
+    """Accumulators totalling 2^-24, one of them 2^-100 of that, under a sum fused with the product above it.
+
+    Its most likely child has the tiny accumulator, the two others products just below the smallest normal
+    float, which flush to 0 in a kernel contracting the accumulators themselves (2.2x too small a probability).
+    """
+    model = models.SequentialSumProductNetwork(
+        [
+            layers.FlatToRegions(num_decomps=1),
+            layers.NormalLeaf(num_components=3),
+            layers.DenseSum(num_sums=1, sum_op="em"),
+            layers.ReduceProduct(num_factors=2),
+            layers.RootSum(return_weighted_child_logits=False, sum_op="em"),
+        ]
+    )
+    model.build((None, 2))
+    leaf, dense = model.layers[1], model.layers[2]
+    total = 2.0**-24
+    accumulators = np.full((2, 1, 3, 1), (total - MIN_FAST_WEIGHT * total) / 2)
+    accumulators[:, :, 0] = MIN_FAST_WEIGHT * total
+    dense.accumulators.assign(accumulators.astype(np.float32))
+    distance = math.sqrt(-2 * math.log(0.99 * 2.0**-126 / float(np.float32(accumulators[0, 0, 1, 0]))))
+    location = np.zeros((2, 1, 3, 1), np.float32)
+    location[:, :, 1:] = -distance
+    leaf.location.assign(location)
+    means = np.asarray(leaf.location_tensor(), np.float64).reshape(2, 3)
+    scales = np.asarray(leaf.scale_tensor(), np.float64).reshape(2, 3)
+    weights = accumulators.astype(np.float32).astype(np.float64).reshape(2, 3)
+    weights /= weights.sum(axis=1, keepdims=True)
+    log_densities = -0.5 * (means / scales) ** 2 - np.log(scales) - 0.5 * math.log(2 * math.pi)
+    expected = sum(np_logsumexp(log_densities[v] + np.log(weights[v])) for v in range(2))
+    x = np.zeros((1, 2), np.float32)
+    model.compile(loss=None)
+    np.testing.assert_allclose(model.predict(x, verbose=0).ravel(), [expected], rtol=1e-6)
+    np.testing.assert_allclose(model(x).numpy().ravel(), [expected], rtol=1e-6)
 
 
 def test_checked_accumulators_are_known_only_inside_the_block():

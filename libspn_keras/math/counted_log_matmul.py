@@ -26,8 +26,9 @@ from libspn_keras.math.contractions import outer_sum_kernel, sum_kernel
 from libspn_keras.math.log_matmul import MIN_FAST_WEIGHT
 from libspn_keras.math.products import groups_of, log_product_of_groups, spread_groups
 
-#: Range of each sum's accumulator total in which these kernels are exact: every sum, at least
-#: ``MIN_FAST_WEIGHT * total`` unless all its children are 0, stays a normal float, and so does its gradient.
+#: Range of each sum's accumulator total in which these kernels are exact when every accumulator is at least
+#: ``MIN_FAST_WEIGHT`` too: every sum, at least its smallest accumulator unless all its children are 0, stays far
+#: above the floats that flush to 0, and so does its gradient.
 MIN_FAST_TOTAL = 2.0**-24
 MAX_FAST_TOTAL = 2.0**64
 
@@ -67,8 +68,8 @@ def counted_log_matmul(x, accumulators, product_factors=None):
         x: Log-values of the children, ``[batch, *lead, children]``.
         accumulators: Linear accumulators ``[*lead, children, sums]`` or
             ``[children, sums]`` (a tensor), each sum's total within
-            [``MIN_FAST_TOTAL``, ``MAX_FAST_TOTAL``] and each
-            normalized weight at least
+            [``MIN_FAST_TOTAL``, ``MAX_FAST_TOTAL``], and each
+            accumulator and each normalized weight at least
             ``MIN_FAST_WEIGHT`` (as
             :func:`~libspn_keras.sum_ops.checked.weights_fit_fast_kernel`
             checks).

@@ -48,10 +48,12 @@ def weights_fit_fast_kernel(accumulators, logspace_accumulators):
 
     ``True`` when each weight, normalized over the children axis as the sum
     ops normalize it, is at least ``MIN_FAST_WEIGHT``, and, for linear
-    accumulators, each sum's total is within ``[MIN_FAST_TOTAL,
-    MAX_FAST_TOTAL]`` (:func:`~libspn_keras.math.counted_log_matmul.counted_log_matmul`
-    contracts the accumulators themselves); ``False`` for a weight of 0 or
-    a non-finite accumulator.
+    accumulators, each accumulator is at least ``MIN_FAST_WEIGHT`` too and
+    each sum's total is within ``[MIN_FAST_TOTAL, MAX_FAST_TOTAL]``
+    (:func:`~libspn_keras.math.counted_log_matmul.counted_log_matmul`
+    contracts the accumulators themselves, so its sums are as small as
+    their smallest accumulator); ``False`` for a weight of 0 or a
+    non-finite accumulator.
     """
     accumulators = tf.convert_to_tensor(accumulators)
     if logspace_accumulators:
@@ -60,7 +62,11 @@ def weights_fit_fast_kernel(accumulators, logspace_accumulators):
     # Two reductions and one division per sum (this runs before every step): a total that overflows or is 0
     # gives a ratio of 0 or NaN, so the check fails rather than passes; the ratio itself cannot underflow
     # above MIN_FAST_WEIGHT.
+    # An accumulator below MIN_FAST_WEIGHT (under a total as small as MIN_FAST_TOTAL) would let a sum fall to where
+    # the products of its other children flush to 0 while still counting against it.
     totals = tf.reduce_sum(accumulators, axis=-2)
-    lowest_share = tf.reduce_min(accumulators, axis=-2) / totals
+    lowest = tf.reduce_min(accumulators, axis=-2)
+    lowest_share = lowest / totals
     in_range = tf.logical_and(totals >= MIN_FAST_TOTAL, totals <= MAX_FAST_TOTAL)
-    return tf.reduce_all(tf.logical_and(lowest_share >= MIN_FAST_WEIGHT, in_range))
+    large_enough = tf.logical_and(lowest_share >= MIN_FAST_WEIGHT, lowest >= MIN_FAST_WEIGHT)
+    return tf.reduce_all(tf.logical_and(large_enough, in_range))
