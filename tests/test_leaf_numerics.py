@@ -202,6 +202,15 @@ def test_cauchy_density_and_gradient_match_float64_on_both_sides_of_the_switch(s
     np.testing.assert_allclose(gradient.numpy(), expected_gradient, rtol=2e-6, atol=1e-30)
 
 
+def test_cauchy_in_float64_matches_the_exact_density_on_both_sides_of_its_switch():
+    """In float64 the density switches to ``2 log|z|`` only where ``log1p(1 / z^2)`` is below its rounding."""
+    z = np.array([0.5, 9999.0, 1e4, 10001.0, -3e4, 1e6, 99999999.0, 1e8, -100000001.0, 1e12, 1e160, 1e300])
+    value = cauchy_log_prob(tf.constant(z, tf.float64), tf.constant(0.0, tf.float64), tf.constant(1.0, tf.float64))
+    # log1p(z^2) = 2 log|z| + log1p(1 / z^2), each part within a rounding step in float64.
+    expected = [-(2.0 * math.log(abs(v)) + math.log1p(1.0 / v / v)) - math.log(math.pi) for v in z]
+    np.testing.assert_allclose(value.numpy(), expected, rtol=4e-16, atol=0)
+
+
 def test_cauchy_is_finite_in_float16_beyond_the_square_root_of_its_range():
     half = tf.float16
     value = cauchy_log_prob(tf.constant([300.0, 1e4], half), tf.constant(0.0, half), tf.constant(1.0, half))

@@ -71,10 +71,11 @@ def laplace_log_prob(x, loc, scale):
 def cauchy_log_prob(x, loc, scale):
     """Log-density of ``Cauchy(loc, scale)`` at ``x`` (broadcasting), finite for every finite ``x``.
 
-    Up to ``|z| = 1e4`` (128 in float16, where ``z^2`` overflows above 256)
-    it is ``-log1p(z^2) - log(pi * scale)``. Beyond, ``log1p(z^2)`` is
-    ``2 log|z|`` to float precision (the rest, ``log1p(1 / z^2)``, is below
-    1e-8, a hundredth of the rounding step of ``2 log|z| > 18``), and its
+    Up to ``|z| = 1e4`` (128 in float16, where ``z^2`` overflows above 256;
+    1e8 in float64) it is ``-log1p(z^2) - log(pi * scale)``. Beyond,
+    ``log1p(z^2)`` is ``2 log|z|`` to float precision (the rest,
+    ``log1p(1 / z^2)``, is below 1e-8, a hundredth of the float32 rounding
+    step of ``2 log|z| > 18``; below 1e-16 in float64), and its
     gradient ``2 / z`` stays exact where ``2 z / (1 + z^2)`` would pass
     through subnormal numbers. ``|z|`` may overflow itself, so its log is
     taken as ``log|x / 2 - loc / 2| + log 2 - log(scale)``. One ``log1p`` and
@@ -82,7 +83,8 @@ def cauchy_log_prob(x, loc, scale):
     """
     scale, diff, z_abs = _split(x, loc, scale)
     largest = np.finfo(scale.dtype.as_numpy_dtype).max
-    z, far = _z_within(diff, scale, z_abs, min(1e4, 0.5 * math.sqrt(largest)))
+    limit = 1e8 if scale.dtype == tf.float64 else 1e4
+    z, far = _z_within(diff, scale, z_abs, min(limit, 0.5 * math.sqrt(largest)))
     half_diff = tf.abs(tf.where(far, 0.5 * x - 0.5 * loc, tf.ones_like(diff)))
     log_scale = tf.math.log(scale)
     log_term = tf.where(far, 2.0 * (tf.math.log(half_diff) + _LOG_TWO - log_scale), tf.math.log1p(tf.square(z)))
