@@ -189,6 +189,28 @@ def test_linear_accumulators_up_to_float32_max():
     assert_log_close(log_matmul(tf.constant(x[0, 0]), tf.constant(w)), reference(x[0, 0], np.log(w)))
 
 
+@pytest.mark.parametrize("jit", [False, True])
+def test_large_unnormalized_weights_on_children_that_underflow_stay_exact(jit):
+    """A sum of 2^-18 whose leading term, a child of e^-100 times a weight of 1e38, flushes to 0 after the shift.
+
+    The other term alone (1e-20) is within the float range, so only a range relative to the weights' total finds it.
+    """
+    x = np.array([[0.0, -100.0], [-3.0, -1.0]], np.float32)
+    log_weights = np.log(np.array([[1e-20, 0.5], [1e38, 0.25]], np.float32))
+    forward = tf.function(log_matmul, jit_compile=jit)
+    for form in ({"weights": tf.exp(tf.constant(log_weights))}, {"log_weights": tf.constant(log_weights)}):
+        x_tensor = tf.constant(x)
+        with tf.GradientTape() as tape:
+            tape.watch(x_tensor)
+            got = forward(x_tensor, **form)
+        gradient = tape.gradient(got, x_tensor).numpy()
+        expected = reference(x, log_weights)
+        assert_log_close(got, expected)
+        # d/dx_c of sum_s log S_s is sum_s exp(x_c + log w_cs - log S_s).
+        terms = np.exp(x.astype(np.float64)[:, :, None] + log_weights.astype(np.float64) - expected[:, None, :])
+        np.testing.assert_allclose(gradient, terms.sum(axis=-1), rtol=1e-5, atol=1e-12)
+
+
 @pytest.mark.parametrize("sum_op", [SumOpGradBackprop(), SumOpSampleBackprop(), SumOpHardEMBackprop()])
 def test_sum_op_layers_are_exact_with_extreme_log_space_weights(sum_op):
     rng = np.random.default_rng(2)

@@ -52,7 +52,10 @@ def _fast_or_exact(linear, shift, children_fn, log_weights_fn, weights, like, ch
     if checked:
         # Every sum is at least the weight of its largest child (>= MIN_FAST_WEIGHT), or 0 where all children are.
         return tf.math.log(linear) + shift, floored
-    exact = tf.logical_or(tf.reduce_min(linear) < _UNDERFLOW, tf.reduce_max(linear) > _OVERFLOW)
+    # A sum below 2^-100 of its weights' total (of 1 for weights adding up to less) may have lost the products of
+    # children whose exponentials flushed to 0 under large weights: those sums are recomputed.
+    lowest = _UNDERFLOW * tf.maximum(tf.reduce_sum(tf.stop_gradient(weights), axis=-2), 1.0)
+    exact = tf.logical_or(tf.reduce_any(linear < lowest), tf.reduce_max(linear) > _OVERFLOW)
 
     # Differentiated (for gradients of gradients) as the fast values: the exact path's loops are never traced back.
     @custom_gradient
@@ -61,7 +64,7 @@ def _fast_or_exact(linear, shift, children_fn, log_weights_fn, weights, like, ch
         return out, lambda dy, variables=None: without_variables((dy, None), variables)
 
     def out_of_range():
-        return tf.logical_or(linear < _UNDERFLOW, linear > _OVERFLOW)
+        return tf.logical_or(linear < lowest, linear > _OVERFLOW)
 
     def exact_gradients(out, dy, fast, from_children=None):
         return log_sum_gradients_where_needed(
