@@ -25,7 +25,7 @@ from libspn_keras.models.input_shapes import refuse_non_numeric_arrays
 from libspn_keras.models.iterator_release import IteratorReleaseMixin, keep_releasing, releasing_iterators
 from libspn_keras.models.missed_steps import MissedStepCheck, missed_step_check, rerun_on_miss, step_or_miss
 from libspn_keras.models.traced_functions import model_function
-from libspn_keras.sum_ops.checked import checked_accumulators, weights_fit_fast_kernel
+from libspn_keras.sum_ops.checked import checked_accumulators, undefined_weights, weights_fit_fast_kernel
 
 
 def layers_within(layer):
@@ -124,6 +124,28 @@ def _resumed(first, rest):
     """A generator of ``first``, then the rest of the generator ``rest`` (whose first item was read)."""
     yield first
     yield from rest
+
+
+def refuse_undefined_weights(model):
+    """Raises ``ValueError`` naming the first sum layer of ``model`` whose accumulators give some sum no weights.
+
+    Layers refuse such values when they create their variables; this catches
+    those set since (``set_weights``, ``assign``, a restored checkpoint),
+    which would make every likelihood NaN and an EM step write NaN. It runs
+    only where the fast-kernel check failed, so it costs nothing while the
+    weights fit (:func:`~libspn_keras.sum_ops.checked.undefined_weights`).
+    """
+    for layer in sum_layers_within(model):
+        problem = undefined_weights(layer.accumulators, layer.logspace_accumulators)
+        if problem is not None:
+            space = "log-space" if layer.logspace_accumulators else "linear"
+            raise ValueError(
+                f"{type(model).__name__} '{model.name}': the {space} accumulators of {type(layer).__name__} "
+                f"'{layer.name}' give no weights: {problem}, so the network is no distribution. Set each sum's "
+                f"accumulators to finite values"
+                + (" with one above -inf" if layer.logspace_accumulators else ", none negative, with one above 0")
+                + " (e.g. with set_weights) before training or querying the model."
+            )
 
 
 def fast_kernel_check(model):
@@ -399,24 +421,36 @@ def _on_fast_path(model, attribute, make, force):
         model._spn_missed_step_check = missed_step_check(model, accumulators, check)  # read by the steps
         make(force=True)
         function = rerun_on_miss(
-            model._spn_missed_step_check, getattr(model, attribute), exact, compiled=not model.run_eagerly
+            model._spn_missed_step_check,
+            getattr(model, attribute),
+            exact,
+            compiled=not model.run_eagerly,
+            before_exact=functools.partial(refuse_undefined_weights, model),
         )
     elif accumulators:
         make(force=True)
-        function = checked_or_exact(accumulators, check, getattr(model, attribute), exact)
+        refuse = functools.partial(refuse_undefined_weights, model)
+        function = checked_or_exact(accumulators, check, getattr(model, attribute), exact, refuse)
     function = releasing_iterators(function)
     keep_releasing(model, attribute, function)
     setattr(model, attribute, function)
     return function
 
 
-def checked_or_exact(accumulators, check, fast, exact):
-    """A function that calls ``fast`` (traced as checked) where ``check()`` holds, and ``exact`` otherwise."""
+def checked_or_exact(accumulators, check, fast, exact, before_exact=None):
+    """A function that calls ``fast`` (traced as checked) where ``check()`` holds, and ``exact`` otherwise.
+
+    ``before_exact`` (a function without arguments, or ``None``) runs first
+    where ``check()`` fails: it may raise (:func:`refuse_undefined_weights`).
+    """
 
     def function(*args, **kwargs):
-        if accumulators and not tf.distribute.has_strategy() and bool(check()):
-            with checked_accumulators(accumulators):  # active whenever ``fast`` traces, and only then
-                return fast(*args, **kwargs)
+        if accumulators and not tf.distribute.has_strategy():
+            if bool(check()):
+                with checked_accumulators(accumulators):  # active whenever ``fast`` traces, and only then
+                    return fast(*args, **kwargs)
+            if before_exact is not None:
+                before_exact()
         return exact(*args, **kwargs)
 
     return function
@@ -481,7 +515,8 @@ def compiled_query(model, key, function, random=False):
         body = keyed_draws(function) if random else function
         traced = _traced_for_xla(body) if jit_compile else body
         fast, exact = (model_function(traced, reduce_retracing=True, jit_compile=jit_compile) for _ in range(2))
-        kept = (traced_with, checked_or_exact(accumulators, check, fast, exact))
+        refuse = functools.partial(refuse_undefined_weights, model)
+        kept = (traced_with, checked_or_exact(accumulators, check, fast, exact, refuse))
         cache.functions[key] = kept
     if random:
 

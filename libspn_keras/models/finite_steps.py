@@ -15,6 +15,9 @@ finite (a cross-entropy loss on a sample of probability 0 under every class
 is NaN) as it was, so models trained by
 :class:`~libspn_keras.optimizers.OnlineExpectationMaximization` skip the
 check (it would cost a pass over the largest models' accumulators).
+Accumulators set to values that give a sum no weights (all 0, say) are
+refused before the step
+(:func:`~libspn_keras.models.fast_path.refuse_undefined_weights`).
 """
 
 import tensorflow as tf

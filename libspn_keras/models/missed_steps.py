@@ -61,7 +61,7 @@ def step_or_miss(model, found, step, data):
     return tf.cond(found.check(), lambda: step(data), missed)
 
 
-def rerun_on_miss(found, fast, exact, compiled=True):
+def rerun_on_miss(found, fast, exact, compiled=True, before_exact=None):
     """A train / test function that runs ``fast`` (traced as checked) and, after a missed step, ``exact``.
 
     ``fast`` and ``exact`` are Keras's functions of an iterator. Given a
@@ -71,6 +71,9 @@ def rerun_on_miss(found, fast, exact, compiled=True):
     of the data it raises ``OutOfRangeError``, as Keras's does. Other
     iterables (``train_on_batch``) give their one batch to both. For one
     step per call (several steps per call check inside the graph).
+    ``before_exact`` (a function without arguments, or ``None``) runs
+    before each rerun: it may raise where the weights are not merely
+    outside the fast kernel's range but no distribution at all.
     """
 
     def fast_on_iterator(iterator):
@@ -101,6 +104,8 @@ def rerun_on_miss(found, fast, exact, compiled=True):
                 found.missed.assign(0)
                 outputs = fast(iter([batch]))
         if int(found.missed.numpy()):
+            if before_exact is not None:
+                before_exact()
             outputs = exact_on_batch(batch)
         return outputs
 

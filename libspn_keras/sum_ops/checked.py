@@ -15,6 +15,7 @@ import contextlib
 import math
 import threading
 
+import numpy as np
 import tensorflow as tf
 
 from libspn_keras.math.counted_log_matmul import MAX_FAST_TOTAL, MIN_FAST_TOTAL
@@ -70,3 +71,29 @@ def weights_fit_fast_kernel(accumulators, logspace_accumulators):
     in_range = tf.logical_and(totals >= MIN_FAST_TOTAL, totals <= MAX_FAST_TOTAL)
     large_enough = tf.logical_and(lowest_share >= MIN_FAST_WEIGHT, lowest >= MIN_FAST_WEIGHT)
     return tf.reduce_all(tf.logical_and(large_enough, in_range))
+
+
+def undefined_weights(accumulators, logspace_accumulators):
+    """Why the accumulators ``[*lead, children, sums]`` give some sum no weights (a short phrase), or ``None``.
+
+    Linear accumulators need to be finite and non-negative, with a child
+    above 0 in every sum (values below the smallest normal number count as
+    0: CPUs flush them); log-space ones need to be below ``+inf``, not NaN,
+    with a child above ``-inf`` in every sum. Read eagerly, after
+    :func:`weights_fit_fast_kernel` failed, so that it costs nothing while
+    the weights fit.
+    """
+    values = np.asarray(accumulators)
+    if logspace_accumulators:
+        if np.any(np.isnan(values)) or np.any(values == np.inf):
+            return "some are NaN or +inf"
+        if np.any(np.max(values, axis=-2) == -np.inf):
+            return "every child of some sum is -inf (a weight of 0)"
+        return None
+    if not np.all(np.isfinite(values)):
+        return "some are NaN or infinite"
+    if np.any(values < 0):
+        return "some are negative"
+    if np.any(np.max(values, axis=-2) < np.finfo(values.dtype).tiny):
+        return "every child of some sum is 0 (or below the smallest normal number, which CPUs read as 0)"
+    return None

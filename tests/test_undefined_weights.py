@@ -1,0 +1,77 @@
+"""Accumulators set after creation that give a sum no weights are refused by name; nothing is written."""
+
+import numpy as np
+import pytest
+from reference import all_binary, np_logsumexp
+from tensorflow import keras
+
+from libspn_keras import layers, models, optimizers
+
+
+def joint_table_spn(sum_op, logspace):
+    """``p(x0, x1)`` a root sum over the four products of two binary indicators, its weights the joint table."""
+    model = models.SequentialSumProductNetwork(
+        [
+            layers.FlatToRegions(num_decomps=1),
+            layers.IndicatorLeaf(num_components=2),
+            layers.DenseProduct(num_factors=2),
+            layers.RootSum(logspace_accumulators=logspace, return_weighted_child_logits=False, sum_op=sum_op),
+        ]
+    )
+    model.build((None, 2))
+    optimizer = keras.optimizers.Adam(0.01) if sum_op == "grad" else optimizers.OnlineExpectationMaximization(0.5)
+    model.compile(optimizer=optimizer)
+    return model
+
+
+CASES = [
+    ("em", False, [0.0, 0.0, 0.0, 0.0], "every child of some sum is 0"),
+    ("hard_em", False, [1e-39, 1e-40, 0.0, 0.0], "every child of some sum is 0"),
+    ("em", False, [1.0, -0.5, 1.0, 1.0], "some are negative"),
+    ("em", False, [1.0, np.nan, 1.0, 1.0], "some are NaN or infinite"),
+    ("grad", False, [1.0, np.inf, 1.0, 1.0], "some are NaN or infinite"),
+    ("grad", True, [-np.inf] * 4, r"every child of some sum is -inf"),
+    ("grad", True, [0.0, np.inf, 0.0, 0.0], r"some are NaN or \+inf"),
+]
+
+
+@pytest.mark.parametrize("sum_op, logspace, values, problem", CASES)
+def test_predict_fit_and_queries_refuse_accumulators_without_weights_and_change_nothing(
+    sum_op, logspace, values, problem
+):
+    model = joint_table_spn(sum_op, logspace)
+    root = model.layers[-1]
+    invalid = np.reshape(np.asarray(values, np.float32), root.accumulators.shape)
+    root.set_weights([invalid])
+    before = [variable.numpy().copy() for variable in model.variables]
+    message = rf"RootSum '{root.name}' give no weights: {problem}.*set_weights"
+    x = all_binary(2)
+    with pytest.raises(ValueError, match=message):
+        model.predict(x, verbose=0)
+    with pytest.raises(ValueError, match=message):
+        model.fit(x, epochs=1, batch_size=4, verbose=0)
+    with pytest.raises(ValueError, match=message):
+        model.log_likelihood(x)
+    with pytest.raises(ValueError, match=message):
+        model.evaluate(x, verbose=0)
+    for variable, value in zip(model.variables, before):
+        np.testing.assert_array_equal(variable.numpy(), value, err_msg=variable.path)
+
+    # Valid weights again: the model trains and stays normalized.
+    table = np.array([0.1, 0.2, 0.3, 0.4])
+    root.set_weights([np.reshape(np.log(table) if logspace else table, root.accumulators.shape).astype(np.float32)])
+    model.fit(x, epochs=1, batch_size=4, verbose=0)
+    log_probabilities = model.predict(x, verbose=0).ravel()
+    assert np.all(np.isfinite(log_probabilities))
+    assert np_logsumexp(log_probabilities) == pytest.approx(0.0, abs=1e-5)
+
+
+@pytest.mark.parametrize("logspace", [False, True])
+def test_weights_of_zero_on_some_children_stay_exact_and_accepted(logspace):
+    model = joint_table_spn("em" if not logspace else "grad", logspace)
+    root = model.layers[-1]
+    table = np.array([0.25, 0.0, 0.75, 0.0])
+    with np.errstate(divide="ignore"):
+        root.set_weights([np.reshape(np.log(table) if logspace else table, root.accumulators.shape).astype(np.float32)])
+    got = np.sort(np.exp(model.predict(all_binary(2), verbose=0).ravel()))
+    np.testing.assert_allclose(got, np.sort(table), atol=1e-7)
