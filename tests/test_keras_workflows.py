@@ -176,12 +176,30 @@ def test_a_sum_op_assigned_after_fit_is_used_by_the_next_fit():
 
 
 def test_the_sum_op_setter_takes_what_the_constructor_takes():
-    model = rat_spn(sum_op="grad")
+    model = rat_spn(sum_op="grad", logspace_accumulators=False)
     layer = sum_layers(model)[0]
     layer.sum_op = "em"
     assert type(layer.sum_op).__name__ == "SumOpEMBackprop"
     with pytest.raises(ValueError, match=f"{layer.name}.*unknown sum op 'soft'"):
         layer.sum_op = "soft"
+
+
+@pytest.mark.parametrize("sum_op", ["em", "hard_em", "unweighted_hard_em", "sample"])
+def test_the_sum_op_setter_refuses_an_em_op_for_log_space_accumulators_as_the_constructor_does(sum_op):
+    with pytest.raises(ValueError, match="needs linear-space accumulators"):
+        layers.DenseSum(num_sums=2, sum_op=sum_op, logspace_accumulators=True)
+    model = rat_spn(sum_op="grad")
+    layer = sum_layers(model)[0]
+    assert layer.logspace_accumulators
+    before = layer.sum_op
+    with pytest.raises(ValueError, match=f"DenseSum '{layer.name}': sum op .* needs linear-space accumulators"):
+        layer.sum_op = sum_op
+    assert layer.sum_op is before
+    # The queries still route through log-space sums with their own ops (max-product, sampling).
+    x = binary_data(8)
+    completed = model.complete(np.where(np.arange(4) < 2, x, -1), method="mpe")
+    assert completed.shape == x.shape and np.all((completed == 0) | (completed == 1))
+    assert model.sample(3, seed=0).shape == (3, 4)
 
 
 def test_a_dict_holding_the_one_named_input_is_taken_like_the_array():

@@ -221,7 +221,7 @@ def test_sum_op_layers_are_exact_with_extreme_log_space_weights(sum_op):
     layer = layers.Local2DSum(num_sums=3, logspace_accumulators=True)
     layer(x)
     layer.accumulators.assign(acc.astype(np.float32))
-    layer.sum_op = sum_op  # as the queries do: the routing ops read log-space accumulators too
+    layer.route_with(sum_op)  # as the queries do: the routing ops read log-space accumulators too
     assert_log_close(layer(x), reference(x, log_w))
 
 

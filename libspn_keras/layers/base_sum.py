@@ -239,7 +239,7 @@ class SumLayerBase(FullPrecisionLayer):
 
     @property
     def sum_op(self):
-        """The layer's sum op; assigning another checks that it can read the layer's accumulator space.
+        """The layer's sum op; assigning another checks it as the constructor does (EM ops need linear accumulators).
 
         Assigning also updates what the accumulators deliver backward for the
         EM optimizer (counts or gradients; soft-EM or routed counts), so a
@@ -256,6 +256,16 @@ class SumLayerBase(FullPrecisionLayer):
         sum_op = sum_ops.get(sum_op, layer_name=f"{type(self).__name__} '{self.name}'")
         if getattr(self, "logspace_accumulators", None) is not None:
             sum_op.check_accumulator_space(self.logspace_accumulators, f"{type(self).__name__} '{self.name}'")
+        self.route_with(sum_op)
+
+    def route_with(self, sum_op):
+        """Sets ``sum_op`` (an instance) without checking that it can train the layer's accumulator space.
+
+        For queries, which route their signal through every sum layer with
+        one op (e.g. max-product for MPE, also over log-space accumulators
+        that an EM op could not train), and put the layer's own op back
+        after. Users assign :attr:`sum_op`, which checks.
+        """
         self._sum_op = sum_op
         if getattr(self, "accumulators", None) is not None:
             self._tag_accumulators()

@@ -82,11 +82,14 @@ class CompiledRegionGraph(SumLayerBase):
 
     @sum_op.setter
     def sum_op(self, sum_op):
-        # Resolved and checked as any sum layer's; queries swap the sum op of every sum layer, so it is passed on to
-        # the sums this layer owns.
+        # Resolved and checked as any sum layer's, then passed on to the sums this layer owns (route_with).
         SumLayerBase.sum_op.fset(self, sum_op)
+
+    def route_with(self, sum_op):
+        # Queries swap the sum op of every sum layer, so it is passed on to the sums this layer owns.
+        super().route_with(sum_op)
         for layer in getattr(self, "sum_layers", []):
-            layer.sum_op = self._sum_op
+            layer.route_with(sum_op)
 
     def build(self, input_shape):
         check_rank(self, input_shape, 4, "[batch, vars, 1, nodes]")

@@ -40,12 +40,12 @@ def _counting_sums(model):
     layers = [layer for layer in model.layers if hasattr(layer, "sum_op")]
     saved = [layer.sum_op for layer in layers]
     for layer in layers:
-        layer.sum_op = SumOpEMBackprop()
+        layer.route_with(SumOpEMBackprop())
     try:
         yield
     finally:
         for layer, sum_op in zip(layers, saved):
-            layer.sum_op = sum_op
+            layer.route_with(sum_op)
 
 
 def _batches(data, batch_size):

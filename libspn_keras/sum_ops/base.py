@@ -258,15 +258,16 @@ class SumOpBase:
         """The ``logspace_accumulators`` setting to use, validated against this op."""
         if logspace_accumulators is None:
             return self._default_space()
+        self.check_accumulator_space(bool(logspace_accumulators), layer_name)
+        return bool(logspace_accumulators)
+
+    def check_accumulator_space(self, logspace_accumulators, layer_name):
+        """Raises ``ValueError`` if this op cannot read accumulators of that space (called when a layer takes it)."""
         if logspace_accumulators and not self.supports_logspace_accumulators:
             raise ValueError(
                 f"{layer_name}: sum op '{self.name}' needs linear-space accumulators (its updates are "
                 f"normalized edge counts). Pass logspace_accumulators=False, or use sum_op='grad'."
             )
-        return bool(logspace_accumulators)
-
-    def check_accumulator_space(self, logspace_accumulators, layer_name):
-        """Raises ``ValueError`` if this op cannot read accumulators of that space (called when a layer takes it)."""
 
     def weighted_sum(self, x, accumulators, logspace_accumulators):
         """Log-values of the sums: ``[batch, *lead, children]`` -> ``[batch, *lead, sums]``."""

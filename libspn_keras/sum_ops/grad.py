@@ -42,12 +42,6 @@ class SumOpGradBackprop(SumOpBase):
     def default_logspace_accumulators(self):
         return True if self.logspace_accumulators is None else self.logspace_accumulators
 
-    def resolve_logspace_accumulators(self, logspace_accumulators, layer_name):
-        if logspace_accumulators is None:
-            return self._default_space()
-        self.check_accumulator_space(bool(logspace_accumulators), layer_name)
-        return bool(logspace_accumulators)
-
     def check_accumulator_space(self, logspace_accumulators, layer_name):
         """Raises ``ValueError`` if this op insists on another space than the layer's accumulators have."""
         if self.logspace_accumulators is not None and self.logspace_accumulators != logspace_accumulators:

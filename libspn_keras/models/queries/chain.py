@@ -110,12 +110,12 @@ def sum_ops_replaced(layers, sum_op):
         sum_layers += [layer] if isinstance(layer, SumLayerBase) else list(getattr(layer, "sum_layers", list)())
     saved = [layer.sum_op for layer in sum_layers]
     for layer in sum_layers:
-        layer.sum_op = sum_op
+        layer.route_with(sum_op)
     try:
         yield
     finally:
         for layer, sum_op_before in zip(sum_layers, saved):
-            layer.sum_op = sum_op_before
+            layer.route_with(sum_op_before)
 
 
 def accepts_training(layer):
