@@ -325,6 +325,35 @@ def test_sampling_a_dynamic_spn_with_continuous_leaves_draws_one_component_per_s
         assert distance.max() < 0.01
 
 
+@pytest.mark.parametrize("jit_compile", ["auto", False])
+@pytest.mark.parametrize("lengths", [[7, 3, 3, 3], [-1, 3, 3, 3], [2.5, 3, 3, 3], [np.nan, 3, 3, 3]])
+def test_original_form_refuses_lengths_from_a_dataset_in_fit_and_evaluate(lengths, jit_compile):
+    """Lengths fed by tf.data reach the step as tensors: the step checks them (XLA drops the call's assertions)."""
+    import tensorflow as tf
+
+    model = original_dspn(seed=14)
+    model.compile(optimizer=keras.optimizers.Adam(0.1), jit_compile=jit_compile)
+    x = np.random.default_rng(14).integers(0, 2, size=(4, MAX_STEPS, NUM_VARS)).astype("int32")
+    bad = tf.data.Dataset.from_tensor_slices((x, np.array(lengths))).batch(4)
+    before = [variable.numpy().copy() for variable in model.weights]
+    message = r"sequence_lens did not hold one whole number per sequence, from 0 to the number of steps of x"
+    with pytest.raises(ValueError, match=message):
+        model.fit(bad, verbose=0)
+    with pytest.raises(ValueError, match=message):
+        model.evaluate(bad, verbose=0)
+    for old, variable in zip(before, model.weights):
+        np.testing.assert_array_equal(old, variable.numpy())
+    # The same batch with fitting lengths trains as the NumPy arrays do.
+    good = np.array([0, 1, 2, 3])
+    model.fit(tf.data.Dataset.from_tensor_slices((x, good)).batch(4), verbose=0)
+    from_dataset = [variable.numpy() for variable in model.trainable_weights]
+    twin = original_dspn(seed=14)
+    twin.compile(optimizer=keras.optimizers.Adam(0.1), jit_compile=jit_compile)
+    twin.fit(x, good, batch_size=4, shuffle=False, verbose=0)
+    for ours, expected in zip(from_dataset, twin.trainable_weights):
+        np.testing.assert_allclose(ours, expected.numpy(), rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("lengths", [[7, 3, 3, 3], [-2, 3, 3, 3], [3, 3], [1.5, 3, 3, 3]])
 def test_original_form_refuses_lengths_that_do_not_fit_the_sequences(lengths):
     model = original_dspn(seed=13)

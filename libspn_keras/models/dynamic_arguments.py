@@ -6,6 +6,8 @@ import numpy as np
 import tensorflow as tf
 from tensorflow import keras
 
+from libspn_keras.layers.input_guard import value_checks_active
+
 ORIGINAL_NETWORKS = ("template_network", "interface_network_t0", "interface_network_t_minus_1", "top_network")
 ORIGINAL_ARGUMENTS = ORIGINAL_NETWORKS + ("return_last_step", "unsupervised")
 OWN_ARGUMENTS = ("template", "num_interface_sums", "return_weighted_child_logits", "unsupervised", "sum_kwargs")
@@ -93,7 +95,8 @@ def check_sequence_lens(label, sequence_lens, num_sequences, num_steps):
     """``sequence_lens`` as int32 ``[batch]``, checked: one length per sequence, each from 0 to ``num_steps``.
 
     Raises ``ValueError`` where the values are known (eagerly, and for NumPy input to ``fit``); in a graph the
-    check is an assertion (which XLA compiles away).
+    check is an assertion (which XLA compiles away), except in the models' steps, which check the lengths of
+    their batch themselves (:func:`lengths_fit`).
     """
     advice = (
         f"{label}: sequence_lens must hold one length per sequence of x, each from 0 to its {num_steps} steps "
@@ -108,6 +111,9 @@ def check_sequence_lens(label, sequence_lens, num_sequences, num_steps):
         if values.shape[0] != num_sequences or np.any(values < 0) or np.any(values > num_steps):
             raise ValueError(f"{advice}; got {values.shape[0]} length(s) for {num_sequences}: {values[:8].tolist()}.")
         return lengths
+    if not value_checks_active():
+        # In a step that checks its batch itself (lengths_fit), skips it and raises after: no assertion to stop it.
+        return lengths
     assertions = [
         tf.debugging.assert_equal(tf.size(lengths), num_sequences, message=f"{advice}; got another number of them."),
         tf.debugging.assert_greater_equal(lengths, 0, message=f"{advice}; got a negative length."),
@@ -115,6 +121,22 @@ def check_sequence_lens(label, sequence_lens, num_sequences, num_steps):
     ]
     with tf.control_dependencies(assertions):
         return tf.identity(lengths)
+
+
+def lengths_fit(sequence_lens, num_sequences, num_steps):
+    """Scalar bool tensor: ``sequence_lens`` holds one whole number per sequence, each from 0 to ``num_steps``.
+
+    Graph-safe (no assertion), for the training and evaluation steps, which
+    skip a batch whose lengths do not fit (:mod:`~libspn_keras.models.guarded_training`).
+    """
+    lengths = tf.reshape(tf.convert_to_tensor(sequence_lens), [-1])
+    if not (lengths.dtype.is_floating or lengths.dtype.is_integer):
+        return tf.constant(False)
+    values = tf.cast(lengths, tf.float64)  # NaN fails every comparison below
+    whole = tf.equal(tf.math.floor(values), values)
+    within = tf.logical_and(values >= 0, values <= num_steps)
+    count = tf.equal(tf.size(lengths, out_type=tf.int64), tf.cast(num_sequences, tf.int64))
+    return tf.logical_and(count, tf.reduce_all(tf.logical_and(whole, within)))
 
 
 def step_mask(sequence_lens, num_steps):

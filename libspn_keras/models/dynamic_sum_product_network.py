@@ -15,6 +15,7 @@ from libspn_keras.models.dynamic_arguments import (
     ORIGINAL_NETWORKS,
     check_sequence_lens,
     dynamic_arguments,
+    lengths_fit,
     refuse_lengths_beside_sequences,
     refuse_ranks_of_lengths_beside_sequences,
     step_mask,
@@ -365,6 +366,21 @@ class DynamicSumProductNetwork(
 
     def test_step(self, data):
         return super().test_step(self._with_lengths_as_input(data))
+
+    def _checked_inputs(self, x, raise_errors=True):
+        valid = super()._checked_inputs(x, raise_errors)
+        if not (self.original_form and isinstance(x, (list, tuple)) and len(x) == 2):
+            return valid
+        # Checked in the step: under XLA the call's assertions on the lengths are compiled away.
+        sequences = tf.convert_to_tensor(x[0])
+        if sequences.shape.rank is None or sequences.shape.rank < 2 or sequences.shape[1] is None:
+            return valid  # the call refuses such input by name
+        return tf.logical_and(valid, lengths_fit(x[1], tf.shape(sequences)[0], sequences.shape[1]))
+
+    def _refused_inputs_note(self):
+        if not self.original_form:
+            return ""
+        return "Or its sequence_lens did not hold one whole number per sequence, from 0 to the number of steps of x."
 
     def _with_lengths_as_input(self, data):
         # 0.6.0 trained its dynamic SPNs with fit(x, sequence_lens): the lengths come in place of the labels.

@@ -137,19 +137,25 @@ def refused_batch_message(model, leaves, skipped):
         if model.invalid_batches == "raise"
         else ""
     )
+    note = model._refused_inputs_note() if hasattr(model, "_refused_inputs_note") else ""
     return (
-        f"{type(model).__name__} '{model.name}': {skipped} training batch(es) held input values its leaves refuse; "
-        f"their steps were skipped and changed nothing. {contracts} {advice}"
-    ).rstrip()
+        (
+            f"{type(model).__name__} '{model.name}': {skipped} training batch(es) held input values its leaves refuse; "
+            f"their steps were skipped and changed nothing. {contracts} {note} {advice}"
+        )
+        .replace("  ", " ")
+        .rstrip()
+    )
 
 
 def refused_inference_message(model, leaves):
     """What ``evaluate`` / ``predict`` say about a batch holding values the ``leaves`` refuse."""
     contracts = " ".join(f"{layer_label(leaf)}: {leaf.input_contract}" for leaf in leaves)
+    note = model._refused_inputs_note() if hasattr(model, "_refused_inputs_note") else ""
     return (
         f"{type(model).__name__} '{model.name}': a batch held input values its leaves refuse; the call's outputs "
-        f"are discarded (they read those values as missing). {contracts}"
-    )
+        f"are discarded (they read those values as missing). {contracts} {note}"
+    ).rstrip()
 
 
 def integer_values(model, x, dtype, leaves, check_shape=True):
@@ -322,7 +328,7 @@ class InputGuardMixin:
             # Replicas would have to agree on skipping; the leaves' own assertions stop the step instead.
             return step(data)
         shape_ok = input_shapes_match(self, inputs)
-        valid = tf.logical_and(shape_ok, checked_inputs(self, given, raise_errors=self.invalid_batches == "raise"))
+        valid = tf.logical_and(shape_ok, self._checked_inputs(given, raise_errors=self.invalid_batches == "raise"))
         labels_ok = self._labels_within_classes(data)
         valid = tf.logical_and(valid, labels_ok)
         data = with_known_input_shape(self, data, inputs)
@@ -342,6 +348,15 @@ class InputGuardMixin:
             return self.get_metrics_result()
 
         return tf.cond(valid, lambda: step(data), skip)
+
+    def _checked_inputs(self, x, raise_errors=True):
+        """Whether the model takes every value of the batch's ``x`` (a scalar bool tensor): by default what its
+        leaves read (:func:`checked_inputs`); a model taking other inputs beside them checks those too."""
+        return checked_inputs(self, x, raise_errors)
+
+    def _refused_inputs_note(self):
+        """What the messages about refused batches add about inputs other than the leaves' (a sentence or "")."""
+        return ""
 
     def _labels_within_classes(self, data):
         """Whether the batch's labels fit the class roots (a scalar bool tensor), or ``True`` where the loss reads no
@@ -377,7 +392,7 @@ class InputGuardMixin:
         if counter is None or tf.distribute.has_strategy() or not leaves or not inputs:
             return step(data)
         shape_ok = input_shapes_match(self, inputs)
-        refused = tf.cast(tf.logical_not(checked_inputs(self, given)), tf.int64)
+        refused = tf.cast(tf.logical_not(self._checked_inputs(given)), tf.int64)
         labels_ok = self._labels_within_classes(data)
         refused = tf.where(labels_ok, refused, LABELS_REFUSED)
         data = with_known_input_shape(self, data, inputs)
