@@ -10,9 +10,10 @@ import pytest
 import tensorflow as tf
 from tensorflow import keras
 
-from libspn_keras import layers
+from libspn_keras import layers, models, optimizers
 from libspn_keras.math import blockwise_log_matmul, log_matmul, log_outer_matmul
 from libspn_keras.sum_ops import SumOpGradBackprop, SumOpHardEMBackprop, SumOpSampleBackprop
+from libspn_keras.sum_ops.base import normalized_weights
 
 RTOL = 1e-5
 
@@ -209,6 +210,54 @@ def test_large_unnormalized_weights_on_children_that_underflow_stay_exact(jit):
         # d/dx_c of sum_s log S_s is sum_s exp(x_c + log w_cs - log S_s).
         terms = np.exp(x.astype(np.float64)[:, :, None] + log_weights.astype(np.float64) - expected[:, None, :])
         np.testing.assert_allclose(gradient, terms.sum(axis=-1), rtol=1e-5, atol=1e-12)
+
+
+@pytest.mark.parametrize("jit_compile", [False, True, "auto"])
+def test_a_soft_em_step_from_linear_accumulators_near_the_float32_maximum(jit_compile):
+    """Accumulators whose total overflows float32: at rate 1 the step takes the batch's shares in every mode.
+
+    The four products of two binary indicators get the rows [0, 0], [0, 1], [1, 1], [1, 1]: shares 1/4, 1/4,
+    0 and 1/2 (in the products' order of ``reference.all_binary``).
+    """
+    spn = models.SequentialSumProductNetwork(
+        [
+            layers.FlatToRegions(num_decomps=1),
+            layers.IndicatorLeaf(num_components=2),
+            layers.DenseProduct(num_factors=2),
+            layers.RootSum(return_weighted_child_logits=False, sum_op="em", logspace_accumulators=False),
+        ]
+    )
+    spn.build((None, 2))
+    root = spn.layers[-1]
+    root.accumulators.assign(np.reshape([3e38, 1e38, 3e38, 1e38], root.accumulators.shape).astype(np.float32))
+    spn.compile(optimizer=optimizers.OnlineExpectationMaximization(learning_rate=1.0), jit_compile=jit_compile)
+    spn.fit(np.array([[0, 0], [0, 1], [1, 1], [1, 1]], np.float32), batch_size=4, verbose=0)
+    accumulators = root.accumulators.numpy().astype(np.float64).ravel()
+    np.testing.assert_allclose(accumulators / accumulators.sum(), [0.25, 0.25, 0.0, 0.5], atol=1e-7)
+
+
+@pytest.mark.parametrize("scale", [1e38, 1e-25])
+def test_normalized_linear_weights_and_their_gradient_agree_in_and_out_of_xla(scale):
+    """Weights ``a / sum(a)`` of accumulators whose total overflows, or whose largest is far below 1."""
+    accumulators = tf.Variable(np.array([[3.0], [1.0], [3.0]], np.float32) * np.float32(scale))
+    upstream = tf.constant([[1.0], [2.0], [0.5]])
+
+    def weights_and_gradient():
+        with tf.GradientTape() as tape:
+            weights = normalized_weights(accumulators, False)
+            loss = tf.reduce_sum(weights * upstream)
+        return weights, tape.gradient(loss, accumulators)
+
+    a = accumulators.numpy().astype(np.float64)
+    total = a.sum()
+    expected_weights = a / total
+    # d/da_j sum_c u_c a_c / T = (u_j - sum_c u_c w_c) / T
+    expected_gradient = (upstream.numpy() - (upstream.numpy() * expected_weights).sum()) / total
+    for jit in (False, True):
+        weights, gradient = tf.function(weights_and_gradient, jit_compile=jit)()
+        np.testing.assert_allclose(weights.numpy(), expected_weights, rtol=1e-6)
+        # Below the smallest normal float the gradient flushes to 0 (for the total of 7e38).
+        np.testing.assert_allclose(gradient.numpy(), expected_gradient, rtol=1e-5, atol=2 * np.finfo(np.float32).tiny)
 
 
 @pytest.mark.parametrize("sum_op", [SumOpGradBackprop(), SumOpSampleBackprop(), SumOpHardEMBackprop()])

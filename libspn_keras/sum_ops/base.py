@@ -54,8 +54,10 @@ def normalized_weights(accumulators, logspace_accumulators):
     """Linear weights, normalized over the children axis, differentiable in the accumulators."""
     if logspace_accumulators:
         return tf.nn.softmax(accumulators, axis=-2)
-    # Divided by the largest first, so accumulators up to the float32 maximum do not overflow the total.
-    scaled = accumulators / tf.reduce_max(accumulators, axis=-2, keepdims=True)
+    # Divided by the largest first, so accumulators up to the float32 maximum do not overflow the total, nor tiny
+    # ones its gradient. divide_no_nan (a select around the division) keeps XLA from folding that division back into
+    # the total, as it does for a plain one (a sum of [3e38, 1e38, 3e38] gave weights of 0 under XLA).
+    scaled = tf.math.divide_no_nan(accumulators, tf.reduce_max(accumulators, axis=-2, keepdims=True))
     return scaled / tf.reduce_sum(scaled, axis=-2, keepdims=True)
 
 
