@@ -334,3 +334,26 @@ def test_a_model_refuses_inputs_of_another_shape_at_the_first_layer_that_would_m
     with pytest.raises(ValueError, match="Undecompose 'undecompose.*' was built for input of shape"):
         model(np.zeros((2, 2, 2, 3), "float32"))
     assert model(np.zeros((2, 1, 2, 3), "float32")).shape == (2, 6)
+
+
+@pytest.mark.parametrize(
+    "above, fix",
+    [
+        (lambda: layers.NormalLeaf(num_components=2), "Keep one leaf layer per model"),
+        (lambda: layers.NormalizeStandardScore(), "Place NormalizeStandardScore before the leaf"),
+        (lambda: layers.InputDropout(rate=0.5), "Place InputDropout before the leaf"),
+        (lambda: layers.FlatToRegions(num_decomps=1), "Place FlatToRegions before the leaf"),
+    ],
+)
+def test_a_layer_reading_variables_above_a_leaf_is_refused_by_name(above, fix):
+    """Above a leaf the values are log-probabilities: a second leaf there integrated to 0.027, not 1."""
+    leaf = layers.NormalLeaf(num_components=2, name="first_leaf")
+    later = above()
+    with pytest.raises(ValueError, match=rf"'{later.name}' comes after the leaf NormalLeaf 'first_leaf'.*{fix}"):
+        libspn_keras.models.SequentialSumProductNetwork(
+            [layers.FlatToRegions(num_decomps=1), leaf, later, layers.DenseSum(num_sums=1), layers.ReduceProduct(2)]
+        )
+    # The same layers below the leaf make a valid model.
+    libspn_keras.models.SequentialSumProductNetwork(
+        [layers.FlatToRegions(num_decomps=1), layers.NormalizeStandardScore(), layers.InputDropout(rate=0.5), leaf]
+    )

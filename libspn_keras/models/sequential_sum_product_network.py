@@ -2,6 +2,7 @@
 
 from tensorflow import keras
 
+from libspn_keras.layers.base_leaf import LeafBase
 from libspn_keras.layers.base_sum import training_sums
 from libspn_keras.layers.conv2d_product import Conv2DProduct
 from libspn_keras.layers.dense_product import DenseProduct
@@ -13,6 +14,7 @@ from libspn_keras.layers.reduce_product import ReduceProduct
 from libspn_keras.models.evidence_inference import EvidenceInferenceMixin, is_input_and_mask
 from libspn_keras.models.fast_path import FastPathMixin
 from libspn_keras.models.guarded_training import InputGuardMixin
+from libspn_keras.models.leaf_inputs import PRE_LEAF_LAYERS
 from libspn_keras.models.queries import QueryMixin
 from libspn_keras.models.queries.chain import accepts_training
 from libspn_keras.models.unsupervised import UnsupervisedTrainingMixin
@@ -42,6 +44,31 @@ def check_log_dropout_placement(layers):
                 f"LogDropout '{layer.name}' sits directly below {type(following).__name__} '{following.name}': "
                 f"dropping a factor drops the whole product. Place LogDropout directly below a sum layer."
             )
+
+
+def check_leaf_placement(layers):
+    """Raises ``ValueError`` for a leaf, or a layer meant to come before the leaves, placed above a leaf.
+
+    Above a leaf the values are log-probabilities, not variables: a second
+    leaf would read them as data (its density is then no distribution over
+    the model's input), and ``NormalizeStandardScore`` / ``InputDropout`` /
+    ``FlatToRegions`` would rescale, drop or reshape them.
+    """
+    leaf = None
+    for layer in layers:
+        if leaf is not None and isinstance(layer, (LeafBase, *PRE_LEAF_LAYERS)):
+            fix = (
+                "Keep one leaf layer per model."
+                if isinstance(layer, LeafBase)
+                else f"Place {type(layer).__name__} before the leaf."
+            )
+            raise ValueError(
+                f"{type(layer).__name__} '{layer.name}' comes after the leaf {type(leaf).__name__} '{leaf.name}', "
+                f"whose outputs are log-probabilities, not variables: the network would be no distribution over its "
+                f"input. {fix}"
+            )
+        if isinstance(layer, LeafBase):
+            leaf = layer
 
 
 def fusable_pair(layer, following):
@@ -119,6 +146,7 @@ class SequentialSumProductNetwork(
     ):
         layers = list(layers) if layers is not None else []
         check_log_dropout_placement(layers)
+        check_leaf_placement(layers)
         infer_scope_factors(layers)
         super().__init__(layers=layers, name=name, **kwargs)
         keep_full_precision(self)
