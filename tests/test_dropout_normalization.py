@@ -331,6 +331,30 @@ def test_constant_variable_gives_finite_output():
     np.testing.assert_allclose(out[:, 0], 0.0, atol=1e-6)
 
 
+@pytest.mark.parametrize("axes", ["sample_wise", "variable_wise"])
+def test_a_zero_epsilon_scores_a_constant_as_0_and_never_marks_it_missing(axes):
+    data = np.array([[2.0, 2.0, 2.0], [2.0, 2.0, 2.0]], np.float32)
+    layer = layers.NormalizeStandardScore(normalization_epsilon=0.0, axes=axes)
+    layer.adapt(data)
+    np.testing.assert_array_equal(layer(data).numpy(), np.zeros_like(data))
+    back = layer.inverse(layer(data), *layer.statistics(tf.constant(data))).numpy()
+    np.testing.assert_array_equal(back, data)
+    # In a model the rows are observed: a density below 1, not the log 1 of a row read as all missing.
+    model = models.SequentialSumProductNetwork(
+        [
+            layers.NormalizeStandardScore(normalization_epsilon=0.0, axes=axes),
+            layers.FlatToRegions(num_decomps=1),
+            layers.NormalLeaf(num_components=2),
+            layers.DenseSum(num_sums=1),
+            layers.ReduceProduct(num_factors=3),
+            layers.RootSum(return_weighted_child_logits=False),
+        ]
+    )
+    model.layers[0].adapt(data)
+    log_p = model(data).numpy().ravel()
+    assert np.all(np.isfinite(log_p)) and np.all(log_p < -1.0)
+
+
 def test_bad_axes_rejected():
     with pytest.raises(ValueError, match="axes"):
         layers.NormalizeStandardScore(axes="batch_wise")

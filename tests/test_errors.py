@@ -341,7 +341,6 @@ def test_a_model_refuses_inputs_of_another_shape_at_the_first_layer_that_would_m
     [
         (lambda: layers.NormalLeaf(num_components=2), "Keep one leaf layer per model"),
         (lambda: layers.NormalizeStandardScore(), "Place NormalizeStandardScore before the leaf"),
-        (lambda: layers.InputDropout(rate=0.5), "Place InputDropout before the leaf"),
         (lambda: layers.FlatToRegions(num_decomps=1), "Place FlatToRegions before the leaf"),
     ],
 )

@@ -108,7 +108,8 @@ class NormalizeStandardScore(KeepsCellScopes, FullPrecisionLayer):
     ``normalization_epsilon``.
 
     Args:
-        normalization_epsilon: Added to the std to avoid division by zero.
+        normalization_epsilon: Added to the std to avoid division by zero
+            (with 0, values whose std is 0 get a score of 0).
         axes: ``"sample_wise"``, ``"variable_wise"`` or ``"global"`` (or a
             :class:`NormalizeAxes`).
         return_stats: Whether calls return ``(normalized, mean, std)``
@@ -166,7 +167,10 @@ class NormalizeStandardScore(KeepsCellScopes, FullPrecisionLayer):
         if self.axes == VARIABLE_WISE:
             self._check_variable_shape(x.shape, "input")
         mean, std = self.statistics(x)
-        normalized = (x - mean) / (std + self.normalization_epsilon)
+        scale = std + self.normalization_epsilon
+        # With normalization_epsilon=0 a constant sample has std 0: its values are its mean, a score of 0, not NaN
+        # (which the leaves would read as missing).
+        normalized = (x - mean) / tf.where(scale > 0, scale, tf.ones_like(scale))
         if self.return_stats if return_stats is None else return_stats:
             return normalized, mean, std
         return normalized

@@ -8,6 +8,7 @@ from libspn_keras.layers.conv2d_product import Conv2DProduct
 from libspn_keras.layers.dense_product import DenseProduct
 from libspn_keras.layers.dense_sum import DenseSum
 from libspn_keras.layers.full_precision import keep_full_precision
+from libspn_keras.layers.input_dropout import InputDropout
 from libspn_keras.layers.log_dropout import LogDropout
 from libspn_keras.layers.permute_and_pad_scopes_random import PermuteAndPadScopesRandom
 from libspn_keras.layers.reduce_product import ReduceProduct
@@ -51,12 +52,13 @@ def check_leaf_placement(layers):
 
     Above a leaf the values are log-probabilities, not variables: a second
     leaf would read them as data (its density is then no distribution over
-    the model's input), and ``NormalizeStandardScore`` / ``InputDropout`` /
-    ``FlatToRegions`` would rescale, drop or reshape them.
+    the model's input), and ``NormalizeStandardScore`` / ``FlatToRegions``
+    would rescale or reshape them.
     """
     leaf = None
     for layer in layers:
-        if leaf is not None and isinstance(layer, (LeafBase, *PRE_LEAF_LAYERS)):
+        # InputDropout refuses such a place itself when built, naming the layers it may follow.
+        if leaf is not None and isinstance(layer, (LeafBase, *PRE_LEAF_LAYERS)) and not isinstance(layer, InputDropout):
             fix = (
                 "Keep one leaf layer per model."
                 if isinstance(layer, LeafBase)
