@@ -277,6 +277,16 @@ def test_random_region_graph_checks_its_arguments(kwargs, argument):
     [
         (lambda: initializers.Dirichlet(logspace="False"), r"Dirichlet: logspace must be True or False"),
         (lambda: initializers.KMeans(use_groups="no"), r"KMeans: use_groups must be True or False"),
+        (lambda: initializers.KMeans(data_fraction="0.1"), r"KMeans: data_fraction must be a finite number in \(0"),
+        (lambda: initializers.KMeans(data_fraction=None), r"KMeans: data_fraction must be a finite number"),
+        (lambda: initializers.KMeans(jitter_factor=float("nan")), r"KMeans: jitter_factor must be a finite number"),
+        (lambda: initializers.KMeans(stop_epsilon=-1), r"KMeans: stop_epsilon must be a finite number in \[0"),
+        (lambda: initializers.KMeans(normalization_epsilon="x"), r"KMeans: normalization_epsilon must be a finite"),
+        (
+            lambda: initializers.PoonDomingosStddevOfQuantileSplit(epsilon="0.1"),
+            r"PoonDomingosStddevOfQuantileSplit: epsilon must be a finite number in \(0",
+        ),
+        (lambda: layers.IndicatorLeaf(2, dtype="string"), r"IndicatorLeaf '.*': dtype string cannot hold"),
         (lambda: initializers.EpsilonInverseFanIn(axis=1.5), r"EpsilonInverseFanIn: axis must be an int"),
         (lambda: constraints.LogNormalized(axis="-2"), r"LogNormalized: axis must be an int"),
         (lambda: constraints.GreaterEqualEpsilonNormalized(axis=-2.0), r"GreaterEqualEpsilonNormalized: axis must"),

@@ -4,7 +4,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow import keras
 
-from libspn_keras.arguments import check_bool
+from libspn_keras.arguments import check_bool, check_float
 from libspn_keras.initializers.data_based import DataInitializerBase
 from libspn_keras.math.clustering import align_centres, kmeans_plus_plus, lloyd, random_centres
 from libspn_keras.math.seeding import numpy_rng
@@ -86,7 +86,6 @@ class KMeans(DataInitializerBase):
         use_groups=False,
         seed=None,
     ):
-        _check(0.0 < data_fraction <= 1.0, f"data_fraction must be in (0, 1], got {data_fraction!r}.")
         _check(
             isinstance(num_iters, (int, np.integer)) and not isinstance(num_iters, bool) and num_iters >= 0,
             f"num_iters must be an int >= 0, got {num_iters!r}.",
@@ -100,13 +99,13 @@ class KMeans(DataInitializerBase):
             f"downsample must be None or an int >= 1, got {downsample!r}.",
         )
         self.samplewise_normalization = check_bool("KMeans", "samplewise_normalization", samplewise_normalization)
-        self.data_fraction = float(data_fraction)
-        self.normalization_epsilon = float(normalization_epsilon)
-        self.stop_epsilon = float(stop_epsilon)
+        self.data_fraction = check_float("KMeans", "data_fraction", data_fraction, 0.0, 1.0, min_open=True)
+        self.normalization_epsilon = check_float("KMeans", "normalization_epsilon", normalization_epsilon, 0.0)
+        self.stop_epsilon = check_float("KMeans", "stop_epsilon", stop_epsilon, 0.0)
         self.num_iters = int(num_iters)
         self.group_centroids = check_bool("KMeans", "group_centroids", group_centroids)
         self.max_num_clusters = int(max_num_clusters)
-        self.jitter_factor = float(jitter_factor)
+        self.jitter_factor = check_float("KMeans", "jitter_factor", jitter_factor, 0.0)
         self.centroid_initialization = str(centroid_initialization)
         self.downsample = None if downsample is None else int(downsample)
         self.use_groups = check_bool("KMeans", "use_groups", use_groups)

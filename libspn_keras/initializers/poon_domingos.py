@@ -3,6 +3,7 @@
 import numpy as np
 from tensorflow import keras
 
+from libspn_keras.arguments import check_float
 from libspn_keras.initializers.data_based import DataInitializerBase
 
 
@@ -70,9 +71,7 @@ class PoonDomingosStddevOfQuantileSplit(PoonDomingosQuantileSplitBase):
     placeholder_value = 1.0
 
     def __init__(self, data=None, epsilon=1e-3):
-        if not epsilon > 0:
-            raise ValueError(f"PoonDomingosStddevOfQuantileSplit: epsilon must be positive, got {epsilon}.")
-        self.epsilon = float(epsilon)
+        self.epsilon = check_float("PoonDomingosStddevOfQuantileSplit", "epsilon", epsilon, 0.0, min_open=True)
         super().__init__(data)
 
     def get_config(self):

@@ -33,6 +33,10 @@ class IndicatorLeaf(LeafBase):
         **kwargs: Passed to :class:`~libspn_keras.layers.LeafBase`.
     """
 
+    # An integer or bool ``dtype`` names the categories read and is dropped before Keras sees it; any other must be a
+    # float, as for the other leaves.
+    computes_in_floats = True
+
     def __init__(self, num_components, dtype=None, **kwargs):
         super().__init__(num_components, dtype=None if _names_categories(dtype) else dtype, **kwargs)
 
