@@ -124,3 +124,9 @@ def test_build_hclt_checks_its_arguments(kwargs, match):
 def test_dynamic_spn_sum_kwargs_must_be_a_dict():
     with pytest.raises(ValueError, match="sum_kwargs must be a dict"):
         models.DynamicSumProductNetwork(layers.DenseSum(num_sums=2), num_interface_sums=2, sum_kwargs="abc")
+
+
+@pytest.mark.parametrize("key", ["num_sums", "return_weighted_child_logits", "name"])
+def test_dynamic_spn_sum_kwargs_may_not_hold_what_the_model_sets(key):
+    with pytest.raises(ValueError, match=rf"sum_kwargs holds \['{key}'\], which the model sets itself"):
+        models.DynamicSumProductNetwork(layers.DenseSum(num_sums=2), num_interface_sums=2, sum_kwargs={key: 5})

@@ -108,6 +108,13 @@ class DynamicSumProductNetwork(
                 f"{type(self).__name__} '{self.name}': sum_kwargs must be a dict of sum-layer arguments (e.g. "
                 f"{{'sum_op': 'em'}}) or None, got {sum_kwargs!r}."
             )
+        taken = sorted({"num_sums", "return_weighted_child_logits", "name"} & set(sum_kwargs))
+        if taken:
+            raise ValueError(
+                f"{type(self).__name__} '{self.name}': sum_kwargs holds {taken}, which the model sets itself "
+                f"(num_interface_sums for the interface, return_weighted_child_logits for the root); pass those as the "
+                f"model's own arguments."
+            )
         self.sum_kwargs = dict(sum_kwargs)
         self.interface = DenseSum(num_sums=self.num_interface_sums, **self.sum_kwargs)
         self.root = RootSum(return_weighted_child_logits=self.return_weighted_child_logits, **self.sum_kwargs)
