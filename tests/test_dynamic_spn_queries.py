@@ -336,7 +336,7 @@ def test_original_form_refuses_lengths_from_a_dataset_in_fit_and_evaluate(length
     x = np.random.default_rng(14).integers(0, 2, size=(4, MAX_STEPS, NUM_VARS)).astype("int32")
     bad = tf.data.Dataset.from_tensor_slices((x, np.array(lengths))).batch(4)
     before = [variable.numpy().copy() for variable in model.weights]
-    message = r"sequence_lens did not hold one whole number per sequence, from 0 to the number of steps of x"
+    message = r"or sequence_lens that are not one whole number per sequence, from 0 to the number of steps of x"
     with pytest.raises(ValueError, match=message):
         model.fit(bad, verbose=0)
     with pytest.raises(ValueError, match=message):

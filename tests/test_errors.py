@@ -356,3 +356,12 @@ def test_a_layer_reading_variables_above_a_leaf_is_refused_by_name(above, fix):
     libspn_keras.models.SequentialSumProductNetwork(
         [layers.FlatToRegions(num_decomps=1), layers.NormalizeStandardScore(), layers.InputDropout(rate=0.5), leaf]
     )
+
+
+def test_adding_a_leaf_above_a_leaf_one_layer_at_a_time_is_refused_too():
+    model = libspn_keras.models.SequentialSumProductNetwork()
+    model.add(layers.FlatToRegions(num_decomps=1))
+    model.add(layers.NormalLeaf(num_components=2, name="the_leaf"))
+    with pytest.raises(ValueError, match=r"comes after the leaf NormalLeaf 'the_leaf'"):
+        model.add(layers.NormalLeaf(num_components=2))
+    assert len(model.layers) == 2

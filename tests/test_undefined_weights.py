@@ -8,7 +8,7 @@ from tensorflow import keras
 from libspn_keras import layers, models, optimizers
 
 
-def joint_table_spn(sum_op, logspace):
+def joint_table_spn(sum_op, logspace, steps_per_execution=1):
     """``p(x0, x1)`` a root sum over the four products of two binary indicators, its weights the joint table."""
     model = models.SequentialSumProductNetwork(
         [
@@ -20,7 +20,7 @@ def joint_table_spn(sum_op, logspace):
     )
     model.build((None, 2))
     optimizer = keras.optimizers.Adam(0.01) if sum_op == "grad" else optimizers.OnlineExpectationMaximization(0.5)
-    model.compile(optimizer=optimizer)
+    model.compile(optimizer=optimizer, steps_per_execution=steps_per_execution)
     return model
 
 
@@ -35,11 +35,12 @@ CASES = [
 ]
 
 
+@pytest.mark.parametrize("steps_per_execution", [1, 2])
 @pytest.mark.parametrize("sum_op, logspace, values, problem", CASES)
 def test_predict_fit_and_queries_refuse_accumulators_without_weights_and_change_nothing(
-    sum_op, logspace, values, problem
+    sum_op, logspace, values, problem, steps_per_execution
 ):
-    model = joint_table_spn(sum_op, logspace)
+    model = joint_table_spn(sum_op, logspace, steps_per_execution)
     root = model.layers[-1]
     invalid = np.reshape(np.asarray(values, np.float32), root.accumulators.shape)
     root.set_weights([invalid])
@@ -67,7 +68,7 @@ def test_predict_fit_and_queries_refuse_accumulators_without_weights_and_change_
 
 
 @pytest.mark.parametrize("logspace", [False, True])
-def test_weights_of_zero_on_some_children_stay_exact_and_accepted(logspace):
+def test_weights_of_zero_on_some_children_stay_exact_and_train(logspace):
     model = joint_table_spn("em" if not logspace else "grad", logspace)
     root = model.layers[-1]
     table = np.array([0.25, 0.0, 0.75, 0.0])
@@ -75,3 +76,24 @@ def test_weights_of_zero_on_some_children_stay_exact_and_accepted(logspace):
         root.set_weights([np.reshape(np.log(table) if logspace else table, root.accumulators.shape).astype(np.float32)])
     got = np.sort(np.exp(model.predict(all_binary(2), verbose=0).ravel()))
     np.testing.assert_allclose(got, np.sort(table), atol=1e-7)
+    # Training goes on: gradient steps keep a log-space -inf (no overflow), EM lifts a linear 0 to the floor of the
+    # default constraint.
+    x = np.array([[0, 0], [1, 0]] * 4, np.int32)
+    x = x[np.exp(model.predict(x, verbose=0).ravel()) > 0]
+    model.fit(x, batch_size=4, verbose=0)
+    after = np.exp(model.predict(all_binary(2), verbose=0).ravel())
+    assert np.count_nonzero(after < 1e-9) == 2 and np.sum(after) == pytest.approx(1.0, abs=1e-6)
+    if logspace:
+        assert np.count_nonzero(root.accumulators.numpy() == -np.inf) == 2
+
+
+def test_a_model_under_a_distribution_strategy_refuses_them_too():
+    import tensorflow as tf
+
+    with tf.distribute.OneDeviceStrategy("/cpu:0").scope():
+        model = joint_table_spn("em", False)
+        root = model.layers[-1]
+        root.set_weights([np.zeros(root.accumulators.shape, np.float32)])
+        with pytest.raises(ValueError, match=f"RootSum '{root.name}' give no weights"):
+            model.fit(all_binary(2), batch_size=4, verbose=0)
+    np.testing.assert_array_equal(root.accumulators.numpy(), 0.0)

@@ -387,7 +387,7 @@ class DynamicSumProductNetwork(
     def _refused_inputs_note(self):
         if not self.original_form:
             return ""
-        return "Or its sequence_lens did not hold one whole number per sequence, from 0 to the number of steps of x."
+        return "sequence_lens that are not one whole number per sequence, from 0 to the number of steps of x"
 
     def _with_lengths_as_input(self, data):
         # 0.6.0 trained its dynamic SPNs with fit(x, sequence_lens): the lengths come in place of the labels.

@@ -25,7 +25,12 @@ from libspn_keras.models.input_shapes import refuse_non_numeric_arrays
 from libspn_keras.models.iterator_release import IteratorReleaseMixin, keep_releasing, releasing_iterators
 from libspn_keras.models.missed_steps import MissedStepCheck, missed_step_check, rerun_on_miss, step_or_miss
 from libspn_keras.models.traced_functions import model_function
-from libspn_keras.sum_ops.checked import checked_accumulators, undefined_weights, weights_fit_fast_kernel
+from libspn_keras.sum_ops.checked import (
+    checked_accumulators,
+    undefined_weights,
+    weights_defined,
+    weights_fit_fast_kernel,
+)
 
 
 def layers_within(layer):
@@ -131,10 +136,17 @@ def refuse_undefined_weights(model):
 
     Layers refuse such values when they create their variables; this catches
     those set since (``set_weights``, ``assign``, a restored checkpoint),
-    which would make every likelihood NaN and an EM step write NaN. It runs
-    only where the fast-kernel check failed, so it costs nothing while the
-    weights fit (:func:`~libspn_keras.sum_ops.checked.undefined_weights`).
+    which would make every likelihood NaN and an EM step write NaN. The
+    steps call it only where the fast-kernel check failed (or, with several
+    steps per call or under a distribution strategy, before each call): one
+    compiled pass over the accumulators
+    (:func:`~libspn_keras.sum_ops.checked.weights_defined`), and the
+    diagnosis (:func:`~libspn_keras.sum_ops.checked.undefined_weights`)
+    only where that fails.
     """
+    fast_kernel_check(model)
+    if bool(model._spn_fast_kernel_check.defined()):
+        return
     for layer in sum_layers_within(model):
         problem = undefined_weights(layer.accumulators, layer.logspace_accumulators)
         if problem is not None:
@@ -146,6 +158,16 @@ def refuse_undefined_weights(model):
                 + (" with one above -inf" if layer.logspace_accumulators else ", none negative, with one above 0")
                 + " (e.g. with set_weights) before training or querying the model."
             )
+
+
+def refusing_undefined_weights(model, function):
+    """``function`` (a step or query function), calling :func:`refuse_undefined_weights` before each call."""
+
+    def refusing(*args, **kwargs):
+        refuse_undefined_weights(model)
+        return function(*args, **kwargs)
+
+    return refusing
 
 
 def fast_kernel_check(model):
@@ -174,10 +196,17 @@ def fast_kernel_check(model):
         fits = [weights_fit_fast_kernel(layer.accumulators, layer.logspace_accumulators) for layer in layers]
         return tf.reduce_all(tf.stack(fits)) if fits else tf.constant(True)
 
+    def defined():
+        found = [weights_defined(layer.accumulators, layer.logspace_accumulators) for layer in layers]
+        return tf.reduce_all(tf.stack(found)) if found else tf.constant(True)
+
     if not model.run_eagerly:
         check = model_function(check, jit_compile=model.jit_compile is True)
+        defined = model_function(defined, jit_compile=model.jit_compile is True)
     # A namespace: Keras would track a list of variables set on the model as its own.
-    model._spn_fast_kernel_check = types.SimpleNamespace(setting=setting, accumulators=accumulators, check=check)
+    model._spn_fast_kernel_check = types.SimpleNamespace(
+        setting=setting, accumulators=accumulators, check=check, defined=defined
+    )
     return accumulators, check
 
 
@@ -413,10 +442,16 @@ def _on_fast_path(model, attribute, make, force):
     make(force=force)
     function = exact = getattr(model, attribute)
     accumulators, check = fast_kernel_check(model)
+    # Where the steps choose their variant in the graph (several steps per call), or always run the exact one
+    # (under a strategy), the weights are checked for a distribution before each call: one pass per call.
     if tf.distribute.has_strategy():
-        return exact
+        if accumulators:
+            function = refusing_undefined_weights(model, exact)
+            setattr(model, attribute, function)
+        return function
     if accumulators and getattr(model, "steps_per_execution", 1) > 1:
         model._spn_in_graph_check = MissedStepCheck(accumulators, check)  # read by _step_checked_in_graph
+        function = refusing_undefined_weights(model, exact)
     elif accumulators and attribute != "predict_function":
         model._spn_missed_step_check = missed_step_check(model, accumulators, check)  # read by the steps
         make(force=True)

@@ -49,8 +49,9 @@ def finite_or_undone(model, step, data, counter, stop=None):
     with tf.control_dependencies(before):  # read before the update writes (tf.function orders them so too)
         logs = step(data)
     # Read after the update: tf.function orders reads after the writes before them.
+    zero_weights = {id(accumulators) for accumulators in _logspace_accumulators(model)}
     checks = [
-        tf.reduce_all(tf.math.is_finite(tf.convert_to_tensor(variable)))
+        _holds_values(variable, allow_minus_inf=id(variable) in zero_weights)
         for variable in variables
         if tf.as_dtype(variable.dtype).is_floating
     ]
@@ -66,6 +67,20 @@ def finite_or_undone(model, step, data, counter, stop=None):
         return model.get_metrics_result()
 
     return tf.cond(finite, lambda: logs, undo)
+
+
+def _holds_values(variable, allow_minus_inf=False):
+    """Whether ``variable`` holds no NaN and no infinity (a scalar bool tensor); with ``allow_minus_inf``, ``-inf``
+    is taken: a log-space sum accumulator of ``-inf`` is a weight of 0, which a gradient step keeps."""
+    values = tf.convert_to_tensor(variable)
+    if not allow_minus_inf:
+        return tf.reduce_all(tf.math.is_finite(values))
+    return tf.reduce_all(tf.logical_and(tf.logical_not(tf.math.is_nan(values)), values < float("inf")))
+
+
+def _logspace_accumulators(model):
+    """The log-space accumulators of ``model``'s sum layers."""
+    return [layer.accumulators for layer in sum_layers_within(model) if layer.logspace_accumulators]
 
 
 def _linear_accumulators(model):

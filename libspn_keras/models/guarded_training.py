@@ -138,24 +138,22 @@ def refused_batch_message(model, leaves, skipped):
         else ""
     )
     note = model._refused_inputs_note() if hasattr(model, "_refused_inputs_note") else ""
+    what = "input values its leaves refuse" + (f" or {note}" if note else "")
     return (
-        (
-            f"{type(model).__name__} '{model.name}': {skipped} training batch(es) held input values its leaves refuse; "
-            f"their steps were skipped and changed nothing. {contracts} {note} {advice}"
-        )
-        .replace("  ", " ")
-        .rstrip()
-    )
+        f"{type(model).__name__} '{model.name}': {skipped} training batch(es) held {what}; their steps were skipped "
+        f"and changed nothing. {contracts} {advice}"
+    ).rstrip()
 
 
 def refused_inference_message(model, leaves):
     """What ``evaluate`` / ``predict`` say about a batch holding values the ``leaves`` refuse."""
     contracts = " ".join(f"{layer_label(leaf)}: {leaf.input_contract}" for leaf in leaves)
     note = model._refused_inputs_note() if hasattr(model, "_refused_inputs_note") else ""
+    what = "input values its leaves refuse" + (f" or {note}" if note else "")
     return (
-        f"{type(model).__name__} '{model.name}': a batch held input values its leaves refuse; the call's outputs "
-        f"are discarded (they read those values as missing). {contracts} {note}"
-    ).rstrip()
+        f"{type(model).__name__} '{model.name}': a batch held {what}; the call's outputs are discarded (the leaves "
+        f"read refused values as missing). {contracts}"
+    )
 
 
 def integer_values(model, x, dtype, leaves, check_shape=True):
@@ -355,7 +353,8 @@ class InputGuardMixin:
         return checked_inputs(self, x, raise_errors)
 
     def _refused_inputs_note(self):
-        """What the messages about refused batches add about inputs other than the leaves' (a sentence or "")."""
+        """What else than its leaves' values the model may refuse, for the messages about refused batches (a phrase,
+        e.g. ``"sequence_lens that do not fit x"``, or ``""``)."""
         return ""
 
     def _labels_within_classes(self, data):

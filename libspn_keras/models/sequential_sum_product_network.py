@@ -154,6 +154,13 @@ class SequentialSumProductNetwork(
         keep_full_precision(self)
         self.unsupervised = self.configure_evidence_inference(infer_no_evidence, infer_weighted_sum, unsupervised)
 
+    def add(self, layer, *args, **kwargs):
+        # The placements the constructor refuses are refused when the stack grows one layer at a time too.
+        stack = [*self.layers, layer]
+        check_log_dropout_placement(stack)
+        check_leaf_placement(stack)
+        return super().add(layer, *args, **kwargs)
+
     def build(self, input_shape=None):
         # An infer_no_evidence model may first be called on [x, evidence_mask]: its layers take x. A pair holds
         # two shapes (x's may be None); (None, num_vars) is the shape of x itself.

@@ -73,6 +73,19 @@ def weights_fit_fast_kernel(accumulators, logspace_accumulators):
     return tf.reduce_all(tf.logical_and(large_enough, in_range))
 
 
+def weights_defined(accumulators, logspace_accumulators):
+    """Scalar bool tensor: the accumulators ``[*lead, children, sums]`` give every sum weights (see
+    :func:`undefined_weights`, which says why not)."""
+    accumulators = tf.convert_to_tensor(accumulators)
+    largest = tf.reduce_max(accumulators, axis=-2)
+    if logspace_accumulators:
+        usable = tf.logical_not(tf.logical_or(tf.math.is_nan(accumulators), tf.equal(accumulators, math.inf)))
+        return tf.logical_and(tf.reduce_all(usable), tf.reduce_all(largest > -math.inf))
+    usable = tf.logical_and(tf.math.is_finite(accumulators), accumulators >= 0)
+    tiny = np.finfo(accumulators.dtype.as_numpy_dtype).tiny
+    return tf.logical_and(tf.reduce_all(usable), tf.reduce_all(largest >= tiny))
+
+
 def undefined_weights(accumulators, logspace_accumulators):
     """Why the accumulators ``[*lead, children, sums]`` give some sum no weights (a short phrase), or ``None``.
 
