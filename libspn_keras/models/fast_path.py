@@ -144,8 +144,7 @@ def refuse_undefined_weights(model):
     diagnosis (:func:`~libspn_keras.sum_ops.checked.undefined_weights`)
     only where that fails.
     """
-    fast_kernel_check(model)
-    if bool(model._spn_fast_kernel_check.defined()):
+    if bool(_weight_checks(model).defined()):
         return
     for layer in sum_layers_within(model):
         problem = undefined_weights(layer.accumulators, layer.logspace_accumulators)
@@ -178,6 +177,13 @@ def fast_kernel_check(model):
     (:func:`~libspn_keras.sum_ops.checked.weights_fit_fast_kernel`); it reads
     the variables' current values (compiled like the model's steps).
     """
+    checks = _weight_checks(model)
+    return checks.accumulators, checks.check
+
+
+def _weight_checks(model):
+    """The model's kept functions over its sum layers' accumulators: ``check`` (they fit the fast kernel) and
+    ``defined`` (:func:`~libspn_keras.sum_ops.checked.weights_defined`), with ``accumulators`` (the variables)."""
     layers = sum_layers_within(model)
     accumulators = [layer.accumulators for layer in layers]
     # One function per model and setting, kept while the accumulators are the same variables: the steps and
@@ -190,24 +196,23 @@ def fast_kernel_check(model):
         and len(kept.accumulators) == len(accumulators)
         and all(a is b for a, b in zip(kept.accumulators, accumulators))
     ):
-        return accumulators, kept.check
+        return kept
 
-    def check():
-        fits = [weights_fit_fast_kernel(layer.accumulators, layer.logspace_accumulators) for layer in layers]
-        return tf.reduce_all(tf.stack(fits)) if fits else tf.constant(True)
+    def over_every_layer(test):
+        def holds():
+            found = [test(layer.accumulators, layer.logspace_accumulators) for layer in layers]
+            return tf.reduce_all(tf.stack(found)) if found else tf.constant(True)
 
-    def defined():
-        found = [weights_defined(layer.accumulators, layer.logspace_accumulators) for layer in layers]
-        return tf.reduce_all(tf.stack(found)) if found else tf.constant(True)
+        return holds if model.run_eagerly else model_function(holds, jit_compile=model.jit_compile is True)
 
-    if not model.run_eagerly:
-        check = model_function(check, jit_compile=model.jit_compile is True)
-        defined = model_function(defined, jit_compile=model.jit_compile is True)
     # A namespace: Keras would track a list of variables set on the model as its own.
     model._spn_fast_kernel_check = types.SimpleNamespace(
-        setting=setting, accumulators=accumulators, check=check, defined=defined
+        setting=setting,
+        accumulators=accumulators,
+        check=over_every_layer(weights_fit_fast_kernel),
+        defined=over_every_layer(weights_defined),
     )
-    return accumulators, check
+    return model._spn_fast_kernel_check
 
 
 class FastPathMixin(IteratorReleaseMixin):

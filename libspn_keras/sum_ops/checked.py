@@ -73,40 +73,48 @@ def weights_fit_fast_kernel(accumulators, logspace_accumulators):
     return tf.reduce_all(tf.logical_and(large_enough, in_range))
 
 
-def weights_defined(accumulators, logspace_accumulators):
-    """Scalar bool tensor: the accumulators ``[*lead, children, sums]`` give every sum weights (see
-    :func:`undefined_weights`, which says why not)."""
+def _weight_conditions(accumulators, logspace_accumulators):
+    """``[(problem, holds)]``: what accumulators ``[*lead, children, sums]`` need to give every sum weights.
+
+    Each entry is a short phrase naming the problem where the condition
+    fails, and a scalar bool tensor telling whether it holds. Linear
+    accumulators need to be finite and non-negative, with a child above 0 in
+    every sum (values below the smallest normal number count as 0: CPUs
+    flush them); log-space ones need to be below ``+inf``, not NaN, with a
+    child above ``-inf`` in every sum.
+    """
     accumulators = tf.convert_to_tensor(accumulators)
     largest = tf.reduce_max(accumulators, axis=-2)
     if logspace_accumulators:
         usable = tf.logical_not(tf.logical_or(tf.math.is_nan(accumulators), tf.equal(accumulators, math.inf)))
-        return tf.logical_and(tf.reduce_all(usable), tf.reduce_all(largest > -math.inf))
-    usable = tf.logical_and(tf.math.is_finite(accumulators), accumulators >= 0)
+        return [
+            ("some are NaN or +inf", tf.reduce_all(usable)),
+            ("every child of some sum is -inf (a weight of 0)", tf.reduce_all(largest > -math.inf)),
+        ]
     tiny = np.finfo(accumulators.dtype.as_numpy_dtype).tiny
-    return tf.logical_and(tf.reduce_all(usable), tf.reduce_all(largest >= tiny))
+    return [
+        ("some are NaN or infinite", tf.reduce_all(tf.math.is_finite(accumulators))),
+        ("some are negative", tf.reduce_all(accumulators >= 0)),
+        (
+            "every child of some sum is 0 (or below the smallest normal number, which CPUs read as 0)",
+            tf.reduce_all(largest >= tiny),
+        ),
+    ]
+
+
+def weights_defined(accumulators, logspace_accumulators):
+    """Scalar bool tensor: the accumulators ``[*lead, children, sums]`` give every sum weights (see
+    :func:`undefined_weights`, which says why not)."""
+    return tf.reduce_all(tf.stack([holds for _, holds in _weight_conditions(accumulators, logspace_accumulators)]))
 
 
 def undefined_weights(accumulators, logspace_accumulators):
     """Why the accumulators ``[*lead, children, sums]`` give some sum no weights (a short phrase), or ``None``.
 
-    Linear accumulators need to be finite and non-negative, with a child
-    above 0 in every sum (values below the smallest normal number count as
-    0: CPUs flush them); log-space ones need to be below ``+inf``, not NaN,
-    with a child above ``-inf`` in every sum. Read eagerly, after
-    :func:`weights_fit_fast_kernel` failed, so that it costs nothing while
-    the weights fit.
+    The conditions are :func:`weights_defined`'s, read eagerly: called after
+    that failed, to say which one.
     """
-    values = np.asarray(accumulators)
-    if logspace_accumulators:
-        if np.any(np.isnan(values)) or np.any(values == np.inf):
-            return "some are NaN or +inf"
-        if np.any(np.max(values, axis=-2) == -np.inf):
-            return "every child of some sum is -inf (a weight of 0)"
-        return None
-    if not np.all(np.isfinite(values)):
-        return "some are NaN or infinite"
-    if np.any(values < 0):
-        return "some are negative"
-    if np.any(np.max(values, axis=-2) < np.finfo(values.dtype).tiny):
-        return "every child of some sum is 0 (or below the smallest normal number, which CPUs read as 0)"
+    for problem, holds in _weight_conditions(accumulators, logspace_accumulators):
+        if not bool(holds):
+            return problem
     return None
