@@ -110,7 +110,7 @@ class RootSum(DenseSum):
     def _counts_per_sum(self):
         # As 0.6.0's weighted_children: a class root's counts are normalized per sum under every counting op, so that
         # its hard-EM step does not scale with the sample weights.
-        return getattr(self, "_return_weighted_child_logits", False) or super()._counts_per_sum()
+        return self.return_weighted_child_logits or super()._counts_per_sum()
 
     def compute_output_spec(self, x, *args, **kwargs):
         if self.built:  # on a spatial tensor, the cells along axis 2 are its children: all of one scope

@@ -137,22 +137,24 @@ def refused_batch_message(model, leaves, skipped):
         if model.invalid_batches == "raise"
         else ""
     )
-    note = model._refused_inputs_note() if hasattr(model, "_refused_inputs_note") else ""
-    what = "input values its leaves refuse" + (f" or {note}" if note else "")
     return (
-        f"{type(model).__name__} '{model.name}': {skipped} training batch(es) held {what}; their steps were skipped "
-        f"and changed nothing. {contracts} {advice}"
+        f"{type(model).__name__} '{model.name}': {skipped} training batch(es) held {_refused_inputs(model)}; their "
+        f"steps were skipped and changed nothing. {contracts} {advice}"
     ).rstrip()
+
+
+def _refused_inputs(model):
+    """What a refused batch held, for the messages: values the leaves refuse, or what else the model refuses."""
+    note = model._refused_inputs_note()
+    return "input values its leaves refuse" + (f" or {note}" if note else "")
 
 
 def refused_inference_message(model, leaves):
     """What ``evaluate`` / ``predict`` say about a batch holding values the ``leaves`` refuse."""
     contracts = " ".join(f"{layer_label(leaf)}: {leaf.input_contract}" for leaf in leaves)
-    note = model._refused_inputs_note() if hasattr(model, "_refused_inputs_note") else ""
-    what = "input values its leaves refuse" + (f" or {note}" if note else "")
     return (
-        f"{type(model).__name__} '{model.name}': a batch held {what}; the call's outputs are discarded (the leaves "
-        f"read refused values as missing). {contracts}"
+        f"{type(model).__name__} '{model.name}': a batch held {_refused_inputs(model)}; the call's outputs are "
+        f"discarded (the leaves read refused values as missing). {contracts}"
     )
 
 

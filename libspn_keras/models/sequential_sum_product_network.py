@@ -147,15 +147,13 @@ class SequentialSumProductNetwork(
         self, layers=None, infer_no_evidence=False, unsupervised=None, infer_weighted_sum=True, name=None, **kwargs
     ):
         layers = list(layers) if layers is not None else []
-        check_log_dropout_placement(layers)
-        check_leaf_placement(layers)
         infer_scope_factors(layers)
         super().__init__(layers=layers, name=name, **kwargs)
         keep_full_precision(self)
         self.unsupervised = self.configure_evidence_inference(infer_no_evidence, infer_weighted_sum, unsupervised)
 
     def add(self, layer, *args, **kwargs):
-        # The placements the constructor refuses are refused when the stack grows one layer at a time too.
+        # keras.Sequential's constructor adds its layers one by one too, so every stack is checked here.
         stack = [*self.layers, layer]
         check_log_dropout_placement(stack)
         check_leaf_placement(stack)
