@@ -14,12 +14,12 @@ from libspn_keras.models.fast_path import fast_kernel_check
 from libspn_keras.sum_ops.checked import checked_accumulators, is_checked, weights_fit_fast_kernel
 
 
-def joint_table_spn(log_weights, sum_op="grad"):
+def joint_table_spn(log_weights, sum_op="grad", logspace=None):
     """``p(x0, x1) = w[x]``: a root sum over the four products of two binary indicators.
 
-    Log-space accumulators for gradient training, linear ones (``exp(log_weights)``) for EM.
+    By default log-space accumulators for gradient training, linear ones (``exp(log_weights)``) for EM.
     """
-    logspace = sum_op == "grad"
+    logspace = sum_op == "grad" if logspace is None else logspace
     model = models.SequentialSumProductNetwork(
         [
             layers.FlatToRegions(num_decomps=1),

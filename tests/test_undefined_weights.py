@@ -4,21 +4,14 @@ import numpy as np
 import pytest
 from reference import all_binary, np_logsumexp
 from tensorflow import keras
+from test_checked_weights import joint_table_spn as checked_weights_spn
 
-from libspn_keras import layers, models, optimizers
+from libspn_keras import optimizers
 
 
 def joint_table_spn(sum_op, logspace, steps_per_execution=1):
-    """``p(x0, x1)`` a root sum over the four products of two binary indicators, its weights the joint table."""
-    model = models.SequentialSumProductNetwork(
-        [
-            layers.FlatToRegions(num_decomps=1),
-            layers.IndicatorLeaf(num_components=2),
-            layers.DenseProduct(num_factors=2),
-            layers.RootSum(logspace_accumulators=logspace, return_weighted_child_logits=False, sum_op=sum_op),
-        ]
-    )
-    model.build((None, 2))
+    """The joint-table SPN of ``test_checked_weights`` with flat weights, compiled with an optimizer its op takes."""
+    model = checked_weights_spn([0.0, 0.0, 0.0, 0.0], sum_op, logspace)
     optimizer = keras.optimizers.Adam(0.01) if sum_op == "grad" else optimizers.OnlineExpectationMaximization(0.5)
     model.compile(optimizer=optimizer, steps_per_execution=steps_per_execution)
     return model
