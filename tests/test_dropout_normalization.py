@@ -99,8 +99,17 @@ def dropout_model(seeds):
     )
 
 
-@pytest.mark.parametrize("seeds", [(1, 2), (None, None)], ids=["seeded", "global_seed"])
-@pytest.mark.parametrize("jit_compile", ["auto", False])
+# Core: a diagonal of the two axes, the default compile with seeded layers and graph mode with the global seed.
+@pytest.mark.parametrize(
+    "jit_compile, seeds",
+    [
+        ("auto", (1, 2)),
+        pytest.param("auto", (None, None), marks=pytest.mark.slow),
+        pytest.param(False, (1, 2), marks=pytest.mark.slow),
+        (False, (None, None)),
+    ],
+    ids=["auto-seeded", "auto-global_seed", "False-seeded", "False-global_seed"],
+)
 def test_dropout_training_is_reproducible_under_the_default_xla_compile(seeds, jit_compile):
     # Stateful tf.random ops are not reproducible under XLA (the default compile of SPN models, CPUs included):
     # two identical runs trained on different drops. keras.layers.Dropout's stateless draws are.

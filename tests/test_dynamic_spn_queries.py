@@ -259,8 +259,19 @@ def test_queries_on_this_librarys_form_with_missing_steps():
     assert model.sample(5, seed=1).shape == (5, MAX_STEPS, NUM_VARS)
 
 
-@pytest.mark.parametrize("query", ["log_likelihood", "complete", "mpe"])
-@pytest.mark.parametrize("original_form", [False, True])
+# A diagonal in the core (each query and each form once: False-log_likelihood, True-complete, True-mpe); the
+# other three combinations are slow extras.
+@pytest.mark.parametrize(
+    "original_form, query",
+    [
+        pytest.param(False, "log_likelihood", id="False-log_likelihood"),
+        pytest.param(False, "complete", id="False-complete", marks=pytest.mark.slow),
+        pytest.param(False, "mpe", id="False-mpe", marks=pytest.mark.slow),
+        pytest.param(True, "log_likelihood", id="True-log_likelihood", marks=pytest.mark.slow),
+        pytest.param(True, "complete", id="True-complete"),
+        pytest.param(True, "mpe", id="True-mpe"),
+    ],
+)
 def test_a_query_as_first_use_leaves_the_model_callable(query, original_form):
     # Before, a query on an unbuilt model ran the template on batch x steps rows, which fixed the template's input
     # shape to that many rows, and a later call failed to build.
@@ -325,8 +336,21 @@ def test_sampling_a_dynamic_spn_with_continuous_leaves_draws_one_component_per_s
         assert distance.max() < 0.01
 
 
-@pytest.mark.parametrize("jit_compile", ["auto", False])
-@pytest.mark.parametrize("lengths", [[7, 3, 3, 3], [-1, 3, 3, 3], [2.5, 3, 3, 3], [np.nan, 3, 3, 3]])
+# A diagonal in the core: every kind of bad length once, the default compile (XLA on CPU) for -1 and graph mode
+# for the others; the other four combinations are slow extras.
+@pytest.mark.parametrize(
+    "lengths, jit_compile",
+    [
+        pytest.param([7, 3, 3, 3], "auto", id="lengths0-auto", marks=pytest.mark.slow),
+        pytest.param([7, 3, 3, 3], False, id="lengths0-False"),
+        pytest.param([-1, 3, 3, 3], "auto", id="lengths1-auto"),
+        pytest.param([-1, 3, 3, 3], False, id="lengths1-False", marks=pytest.mark.slow),
+        pytest.param([2.5, 3, 3, 3], "auto", id="lengths2-auto", marks=pytest.mark.slow),
+        pytest.param([2.5, 3, 3, 3], False, id="lengths2-False"),
+        pytest.param([np.nan, 3, 3, 3], "auto", id="lengths3-auto", marks=pytest.mark.slow),
+        pytest.param([np.nan, 3, 3, 3], False, id="lengths3-False"),
+    ],
+)
 def test_original_form_refuses_lengths_from_a_dataset_in_fit_and_evaluate(lengths, jit_compile):
     """Lengths fed by tf.data reach the step as tensors: the step checks them (XLA drops the call's assertions)."""
     import tensorflow as tf

@@ -242,7 +242,7 @@ def test_soft_em_partial_step_and_accumulated_batches():
         np.testing.assert_allclose(got, prev, atol=1e-6)
 
 
-@pytest.mark.parametrize("eta", [0.6, 1.0])
+@pytest.mark.parametrize("eta", [0.6, pytest.param(1.0, marks=pytest.mark.slow)])
 def test_accumulated_batches_of_which_only_some_reach_a_sum_step_it_by_their_share(eta):
     # One variable of 3 states under two class sums (NegativeLogJoint); the first batch holds only class 0,
     # so the class-1 sum is reached by m = 1 of the k = 2 accumulated batches.
@@ -776,7 +776,7 @@ def test_variance_prior_matches_numpy_over_accumulated_batches():
     assert variance == pytest.approx((1 - eta) * 0.5 + eta * em_variance, rel=1e-5)
 
 
-@pytest.mark.parametrize("count", [1.0, 7.0])
+@pytest.mark.parametrize("count", [pytest.param(1.0, marks=pytest.mark.slow), 7.0])
 def test_running_statistics_rule_matches_numpy_sums_over_accumulated_batches(count):
     # The default rule (0.6.0's): running averages of (n, sum x, sum x^2), read off as ratios. With a
     # pseudocount a, a pseudo-observations at the batch's EM mean with variance prior_variance join the batch.
@@ -797,6 +797,9 @@ def test_running_statistics_rule_matches_numpy_sums_over_accumulated_batches(cou
     np.testing.assert_allclose(np.squeeze(leaf.statistics.numpy()), stored, rtol=1e-6)
 
 
+# Each rule matches numpy in the core: test_running_statistics_rule_matches_numpy_sums_over_accumulated_batches,
+# test_variance_prior_matches_numpy_over_accumulated_batches and test_two_normal_mixture_follows_the_leaf_rule_in_numpy.
+@pytest.mark.slow  # covered by the numpy references of both rules (above)
 def test_leaf_update_rules_agree_for_a_full_step_and_differ_for_partial_steps():
     x = np.random.default_rng(24).normal(loc=-2.0, scale=0.7, size=(50, 1)).astype(np.float32)
     full = [fit_one_gaussian(x, 3.0, rule, eta=1.0)[:2] for rule in ("running_statistics", "towards_estimate")]
@@ -942,7 +945,16 @@ def two_variable_normal_model(sum_op, dropout=None):
     return models.SequentialSumProductNetwork(stack)
 
 
-@pytest.mark.parametrize("sum_op", ["em", "hard_em", "unweighted_hard_em", "grad"])
+# Core: grad (the soft branch) and hard_em (the hard branch); em and unweighted_hard_em: the labelled test below.
+@pytest.mark.parametrize(
+    "sum_op",
+    [
+        pytest.param("em", marks=pytest.mark.slow),
+        "hard_em",
+        pytest.param("unweighted_hard_em", marks=pytest.mark.slow),
+        "grad",
+    ],
+)
 def test_a_sample_of_probability_zero_adds_nothing_to_the_step(sum_op):
     x = np.random.default_rng(0).normal(size=(6, 2)).astype(np.float32)
     x[2, 1] = 1e20  # a valid value: (x - mu)^2 / sigma^2 overflows float32, so log p(x) = -inf
@@ -1027,7 +1039,8 @@ def class_roots_over_uniform_images(sum_op):
     return model
 
 
-@pytest.mark.parametrize("sum_op", ["em", "hard_em", "unweighted_hard_em"])
+# Core: em and unweighted_hard_em; hard_em's sample of probability 0: the test above.
+@pytest.mark.parametrize("sum_op", ["em", pytest.param("hard_em", marks=pytest.mark.slow), "unweighted_hard_em"])
 def test_a_labelled_sample_of_probability_zero_adds_no_em_counts(sum_op):
     # NegativeLogJoint picks each sample's class logit; a logit of -inf passed a gradient of 1, which EM read as a
     # count for its class root (and hard EM routed below it to arbitrary children). EM with rate 1 on the batch
@@ -1078,7 +1091,7 @@ def test_swapping_a_built_layers_sum_op_changes_its_em_update(reuse_optimizer):
     np.testing.assert_allclose(normalize(layer.accumulators.numpy()), expected, atol=1e-5)
 
 
-@pytest.mark.parametrize("offset", [1e8, 1e9])
+@pytest.mark.parametrize("offset", [pytest.param(1e8, marks=pytest.mark.slow), 1e9])
 def test_leaf_moments_of_data_far_from_zero_keep_their_digits(offset):
     # The statistics held n * (variance + mean^2), from which the variance came back as the difference of two
     # numbers near mean^2: from 1e8 on few or no digits were left, in float64, and a fixed scale of 1 moved to
@@ -1112,7 +1125,7 @@ def test_leaf_moments_of_data_far_from_zero_keep_their_digits(offset):
     assert float(np.squeeze(leaf_of(fixed).scale_tensor())) == pytest.approx(1.0, rel=1e-6)
 
 
-@pytest.mark.parametrize("jit_compile", [False, True])
+@pytest.mark.parametrize("jit_compile", [pytest.param(False, marks=pytest.mark.slow), True])  # True: as "auto"
 def test_soft_em_fit_with_a_smaller_last_batch_equals_steps_of_known_shapes(jit_compile):
     # A product over single children feeding a sum: retraced for the smaller last batch (an unknown batch size),
     # the fused pair's weight gradient lost its static children axis and the EM update raised a TypeError.

@@ -59,7 +59,10 @@ def two_input_model(jit_compile, invalid_batches="raise"):
     return spn, compiled(models.SumProductNetwork([first, second], outputs), jit_compile, invalid_batches)
 
 
-@pytest.mark.parametrize("jit_compile", [False, True])
+# True is what the SPN models' default jit_compile="auto" gives; graph mode (False) stays in the core run in
+# test_normalizer_before_a_leaf_is_read_through_so_infinity_is_refused and in the tests compiled with jit_compile=False
+# only (the skip policy, the dict of named inputs, the keyword call); the other False cases run with the slow extras.
+@pytest.mark.parametrize("jit_compile", [pytest.param(False, marks=pytest.mark.slow), True])
 def test_a_category_out_of_range_in_the_second_input_is_refused(jit_compile):
     spn, model = two_input_model(jit_compile)
     good_first, good_second = categories(1), categories(2)
@@ -95,7 +98,7 @@ def test_skip_policy_skips_a_batch_refused_in_the_second_input_only():
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
 
 
-@pytest.mark.parametrize("jit_compile", [False, True])
+@pytest.mark.parametrize("jit_compile", [pytest.param(False, marks=pytest.mark.slow), True])
 def test_leaves_behind_a_discretization_layer_read_its_categories(jit_compile):
     spn = small_rat_spn(num_categories=3)
     discretize = keras.layers.Discretization(bin_boundaries=[-1.0, 1.0])
@@ -112,7 +115,7 @@ def test_leaves_behind_a_discretization_layer_read_its_categories(jit_compile):
     np.testing.assert_allclose(np.exp(log_probabilities).sum(), 1.0, rtol=1e-5)
 
 
-@pytest.mark.parametrize("jit_compile", [False, True])
+@pytest.mark.parametrize("jit_compile", [pytest.param(False, marks=pytest.mark.slow), True])
 def test_leaves_behind_a_lambda_are_checked_after_it(jit_compile):
     spn = small_rat_spn()
     inputs = keras.Input((NUM_VARS,), dtype="int32")
@@ -203,7 +206,7 @@ def shifted_model(jit_compile):
     return spn, compiled(models.SumProductNetwork(inputs, spn(shifted)), jit_compile)
 
 
-@pytest.mark.parametrize("jit_compile", [False, True])
+@pytest.mark.parametrize("jit_compile", [pytest.param(False, marks=pytest.mark.slow), True])
 def test_float_data_for_an_integer_input_before_a_computing_layer(jit_compile):
     spn, model = shifted_model(jit_compile)
     x = categories(5, size=32) + 1
@@ -287,7 +290,7 @@ def test_a_layer_called_with_its_input_by_keyword_is_checked(by_keyword):
         np.testing.assert_array_equal(x, y)
 
 
-@pytest.mark.parametrize("jit_compile", [False, True])
+@pytest.mark.parametrize("jit_compile", [pytest.param(False, marks=pytest.mark.slow), True])
 def test_float_data_for_several_integer_inputs_reads_nan_as_missing_and_refuses_fractions(jit_compile):
     spn, model = two_input_model(jit_compile)
     first, second = categories(1, size=8).astype("float32"), categories(2, size=8).astype("float32")

@@ -84,9 +84,27 @@ def assert_unchanged_and_usable(model, before, good, reference):
 # ------------------------------------------------------------------- 11.1 non-finite values in a training batch
 
 
-@pytest.mark.parametrize("mode", ["eager", "graph"])
-@pytest.mark.parametrize("wrapper", ["spn", "sequential"])
-@pytest.mark.parametrize("optimizer,bad", [("adam", np.inf), ("em", -np.inf)])
+# Every optimizer meets every wrapper and every mode in the four core cases; the other four run with the slow extras.
+INFINITE_IN_BATCH_CORE = {("adam", "spn", "eager"), ("em", "spn", "graph"), ("em", "sequential", "eager"),
+                          ("adam", "sequential", "graph")}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "optimizer,bad,wrapper,mode",
+    [
+        pytest.param(
+            optimizer,
+            bad,
+            wrapper,
+            mode,
+            id=f"{optimizer}-{bad}-{wrapper}-{mode}",
+            marks=() if (optimizer, wrapper, mode) in INFINITE_IN_BATCH_CORE else pytest.mark.slow,
+        )
+        for mode in ("eager", "graph")
+        for wrapper in ("spn", "sequential")
+        for optimizer, bad in (("adam", np.inf), ("em", -np.inf))
+    ],
+)
 def test_infinite_value_in_batch_raises_before_any_update(optimizer, bad, wrapper, mode):
     rng = np.random.default_rng(1)
     model = compiled(wrapper, optimizer, mode)
@@ -110,7 +128,9 @@ def test_infinite_value_in_batch_raises_before_any_update(optimizer, bad, wrappe
     assert not np.array_equal(before[0], model.weights[0].numpy())
 
 
-@pytest.mark.parametrize("optimizer", ["adam", "em"])
+# Adam under XLA: the core's test_several_steps_per_call_stop_at_a_refused_batch_under_raise[raise-jit] (same error,
+# nothing written, then trains) and test_invalid_batches_skip_warns_and_trains_on_the_rest[jit].
+@pytest.mark.parametrize("optimizer", [pytest.param("adam", marks=pytest.mark.slow), "em"])
 def test_infinite_value_under_xla_skips_the_step_and_raises(optimizer):
     # XLA compiles assertions away: the SPN model checks the batch itself, skips the step and fit raises after it.
     rng = np.random.default_rng(2)
@@ -153,7 +173,8 @@ def skipping_spn():
     return skipping
 
 
-@pytest.mark.parametrize("mode", ["eager", "graph", "jit"])
+# Eager runs with the slow extras: the graph case checks the same policy outside XLA.
+@pytest.mark.parametrize("mode", [pytest.param("eager", marks=pytest.mark.slow), "graph", "jit"])
 def test_invalid_batches_skip_warns_and_trains_on_the_rest(mode, skipping_spn):
     rng = np.random.default_rng(12)
     model = skipping_spn(mode)
@@ -207,8 +228,17 @@ def one_step_per_call_reference():
     return {"raise": after_first, "skip": snapshot(model)}
 
 
-@pytest.mark.parametrize("mode", ["graph", "jit"])
-@pytest.mark.parametrize("policy", ["raise", "skip"])
+# A diagonal in the core ("raise" under XLA, the default, and "skip" in graph mode); the other two run with the slow
+# extras.
+@pytest.mark.parametrize(
+    "policy,mode",
+    [
+        pytest.param("raise", "graph", marks=pytest.mark.slow),
+        pytest.param("skip", "graph"),
+        pytest.param("raise", "jit"),
+        pytest.param("skip", "jit", marks=pytest.mark.slow),
+    ],
+)
 def test_several_steps_per_call_stop_at_a_refused_batch_under_raise(policy, mode, one_step_per_call_reference):
     # One call runs four steps; under "raise" the batches after the refused one do not train either, so the model is
     # left exactly as after the batches before it; under "skip" the rest of the call trains.
@@ -280,9 +310,12 @@ def class_roots_compiled():
         ("negative_log_joint", "auto", [0, 1, 2, 3]),
         ("negative_log_joint", False, [0, -2, 1, 2]),
         ("sparse_categorical_crossentropy", "auto", [0.0, 1.0, 2.0, np.nan]),
-        ("sparse_ignoring_minus_one", "auto", [0, -2, 1, 2]),
+        # An ignored class -1 passes and other labels are refused, under the default compile, in
+        # test_ignored_labels_pass_and_skip_policy_trains_on_the_other_batches; negative labels: labels1.
+        pytest.param("sparse_ignoring_minus_one", "auto", [0, -2, 1, 2], marks=pytest.mark.slow),
         ("negative_log_joint", "auto", [0.0, 0.5, 1.0, 2.0]),  # the loss would read 0.5 as class 0
-        ("sparse_categorical_crossentropy", False, [0.0, 1.0, 2.9, 2.0]),
+        # Fractions: labels4; this loss: labels2; graph mode: labels1.
+        pytest.param("sparse_categorical_crossentropy", False, [0.0, 1.0, 2.9, 2.0], marks=pytest.mark.slow),
     ],
 )
 def test_labels_outside_the_class_roots_are_refused_before_the_step(loss, jit_compile, labels, class_roots_compiled):
@@ -298,7 +331,8 @@ def test_labels_outside_the_class_roots_are_refused_before_the_step(loss, jit_co
     assert int(model.optimizer.iterations) == before[-1] + 1
 
 
-@pytest.mark.parametrize("jit_compile", ["auto", False])
+# Graph mode: the label check of test_labels_outside_the_class_roots_are_refused_before_the_step[...-False-labels1].
+@pytest.mark.parametrize("jit_compile", ["auto", pytest.param(False, marks=pytest.mark.slow)])
 def test_evaluate_refuses_labels_outside_the_class_roots(jit_compile, class_roots_compiled):
     # Under XLA the loss's gather would clamp label 3 to class 2 and report that class's loss.
     model = class_roots_compiled("negative_log_joint", jit_compile)
@@ -314,7 +348,8 @@ def test_evaluate_refuses_labels_outside_the_class_roots(jit_compile, class_root
     np.testing.assert_allclose(loss, -np.mean(log_joint), rtol=1e-5)
 
 
-@pytest.mark.parametrize("jit_compile", ["auto", False])
+# Graph mode: the label check of test_labels_outside_the_class_roots_are_refused_before_the_step[...-False-labels1].
+@pytest.mark.parametrize("jit_compile", ["auto", pytest.param(False, marks=pytest.mark.slow)])
 def test_one_hot_labels_of_the_log_joint_are_refused_by_fit_evaluate_and_the_loss(jit_compile, class_roots_compiled):
     # Read as a flat list of class indices, [batch, classes] labels picked other samples' logits: evaluate returned
     # a wrong number and fit failed deep inside the gather.
@@ -419,8 +454,17 @@ def test_nan_marks_missing_values_and_trains():
     assert np.all(np.isfinite(model.log_likelihood(marked)))
 
 
-@pytest.mark.parametrize("jit_compile", ["auto", False])
-@pytest.mark.parametrize("wrapper", ["sequential", "functional"])
+# A diagonal in the core (the functional model under the default XLA, the sequential one in graph mode); the other two
+# run with the slow extras.
+@pytest.mark.parametrize(
+    "wrapper,jit_compile",
+    [
+        pytest.param("sequential", "auto", marks=pytest.mark.slow),
+        pytest.param("functional", "auto"),
+        pytest.param("sequential", False),
+        pytest.param("functional", False, marks=pytest.mark.slow),
+    ],
+)
 def test_evaluate_and_predict_refuse_values_instead_of_reading_them_as_missing(wrapper, jit_compile):
     # The SPN models compile with XLA by default, where the leaves' assertions are compiled away: the model
     # counts refused batches itself and raises ValueError after the call (it changed no variable). In graph
@@ -452,7 +496,9 @@ def test_evaluate_and_predict_refuse_values_instead_of_reading_them_as_missing(w
     assert np.all(np.isfinite(model.predict(marked, verbose=0)))
 
 
-@pytest.mark.parametrize("jit_compile", ["auto", False])
+# Graph mode: test_evaluate_and_predict_refuse_values_instead_of_reading_them_as_missing[sequential-False] (predict
+# refuses, nothing written) and test_rat_spn_refuses_another_number_of_variables_and_stays_usable[3-False].
+@pytest.mark.parametrize("jit_compile", ["auto", pytest.param(False, marks=pytest.mark.slow)])
 def test_predict_of_an_integer_model_refuses_other_categories(jit_compile, trained_rat_spn):
     model = trained_rat_spn(jit_compile)
     before = snapshot(model)
@@ -752,7 +798,12 @@ def test_int64_model_refuses_a_category_that_would_wrap_to_zero():
         model.log_likelihood(np.array([[0, 2**32]], "int64"))
 
 
-@pytest.mark.parametrize("input_dtype", ["uint8", "bool", "int32"])
+# bool: test_unsigned_inputs.py (bool models queried with markers, a functional bool model trained); int32 is the
+# dtype of most core tests. Both run with the slow extras.
+@pytest.mark.parametrize(
+    "input_dtype",
+    ["uint8", pytest.param("bool", marks=pytest.mark.slow), pytest.param("int32", marks=pytest.mark.slow)],
+)
 def test_unsigned_data_and_models(input_dtype):
     # uint8 and bool cannot hold -1: every entry is observed, and queries mark missing entries in int32.
     # (One product level, as in rat_spn(): the dtypes are read by the leaf, not by the depth.)
@@ -926,7 +977,11 @@ def test_invalid_batches_skip_warns_once_with_the_number_of_skipped_batches(skip
     assert model.optimizer.iterations.numpy() == before + 1
 
 
-@pytest.mark.parametrize("bad", ["strings", "complex", "objects"])
+# One check refuses every NumPy dtype kind but b, i, u, f (input_shapes.refuse_non_numeric): strings stay in the core;
+# complex values are refused by name in the core by test_a_dynamic_spn_refuses_data_without_numbers_by_name.
+@pytest.mark.parametrize(
+    "bad", ["strings", pytest.param("complex", marks=pytest.mark.slow), pytest.param("objects", marks=pytest.mark.slow)]
+)
 def test_data_without_numbers_is_refused_by_name_and_changes_nothing(bad):
     # Keras raised its own "Invalid dtype: str32" (naming no model), or a TypeError from inside the step for complex
     # values; the queries already refused such data by name.

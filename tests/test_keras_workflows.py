@@ -24,9 +24,15 @@ def binary_data(size=64, seed=0):
 
 @pytest.mark.parametrize(
     "callback",
+    # The three take mode='auto' from keras.callbacks.MonitorCallback alike: one of them in the core run.
     [
-        lambda path: keras.callbacks.EarlyStopping(monitor="val_llh", patience=1),
-        lambda path: keras.callbacks.ModelCheckpoint(str(path / "best.keras"), monitor="val_llh", save_best_only=True),
+        pytest.param(lambda path: keras.callbacks.EarlyStopping(monitor="val_llh", patience=1), marks=pytest.mark.slow),
+        pytest.param(
+            lambda path: keras.callbacks.ModelCheckpoint(
+                str(path / "best.keras"), monitor="val_llh", save_best_only=True
+            ),
+            marks=pytest.mark.slow,
+        ),
         lambda path: keras.callbacks.ReduceLROnPlateau(monitor="val_llh", patience=1),
     ],
     ids=["early_stopping", "model_checkpoint", "reduce_lr"],
@@ -90,6 +96,10 @@ def test_spn_layers_compute_in_float32_under_mixed_precision(mixed_policy):
     np.testing.assert_allclose(log_p, reference.log_likelihood(x), rtol=1e-6)
 
 
+# mixed_float16: the float32 compute and the queries of the other mixed-precision tests take both policies.
+@pytest.mark.parametrize(
+    "mixed_policy", [pytest.param("mixed_float16", marks=pytest.mark.slow), "mixed_bfloat16"], indirect=True
+)
 def test_queries_and_training_under_mixed_precision(mixed_policy):
     x = binary_data()
     model = rat_spn(sum_op="em", logspace_accumulators=False)
@@ -184,7 +194,16 @@ def test_the_sum_op_setter_takes_what_the_constructor_takes():
         layer.sum_op = "soft"
 
 
-@pytest.mark.parametrize("sum_op", ["em", "hard_em", "unweighted_hard_em", "sample"])
+# One check refuses every op that needs linear accumulators, the queries after are the same: em and hard_em are slow.
+@pytest.mark.parametrize(
+    "sum_op",
+    [
+        pytest.param("em", marks=pytest.mark.slow),
+        pytest.param("hard_em", marks=pytest.mark.slow),
+        "unweighted_hard_em",
+        "sample",
+    ],
+)
 def test_the_sum_op_setter_refuses_an_em_op_for_log_space_accumulators_as_the_constructor_does(sum_op):
     with pytest.raises(ValueError, match="needs linear-space accumulators"):
         layers.DenseSum(num_sums=2, sum_op=sum_op, logspace_accumulators=True)

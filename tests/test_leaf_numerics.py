@@ -120,7 +120,9 @@ def test_normalization_error_at_depth_10(sum_op):
     assert abs(1.0 - math.exp(log_total)) <= 1e-6, log_total
 
 
-@pytest.mark.parametrize("sum_op", ["em", "grad"])
+# grad: slow extra; the core enumerates through the default predict with em, and checks the grad model's total at
+# depth 10 in test_normalization_error_at_depth_10[grad].
+@pytest.mark.parametrize("sum_op", ["em", pytest.param("grad", marks=pytest.mark.slow)])
 def test_normalization_at_depth_10_by_enumeration_through_the_default_predict(sum_op):
     # Enumerating 8 of the 512 variables (the rest marginalized) sums to one under the default compile (XLA on
     # CPU), where the renormalizing zero sample must round like the batch it corrects.
@@ -166,7 +168,16 @@ def test_overflowing_standardized_value_gives_no_nan_gradient(kind, scale):
         np.testing.assert_allclose(value.numpy()[0], expected, rtol=1e-6)
 
 
-@pytest.mark.parametrize("leaf", ["NormalLeaf", "CauchyLeaf", "LaplaceLeaf"])
+# CauchyLeaf, LaplaceLeaf: slow extras; the core trains the NormalLeaf model here and checks the Cauchy and Laplace
+# densities' gradients at +-3e38 in test_overflowing_standardized_value_gives_no_nan_gradient.
+@pytest.mark.parametrize(
+    "leaf",
+    [
+        "NormalLeaf",
+        pytest.param("CauchyLeaf", marks=pytest.mark.slow),
+        pytest.param("LaplaceLeaf", marks=pytest.mark.slow),
+    ],
+)
 def test_sgd_step_with_a_huge_valid_input_writes_no_nan(leaf):
     x = np.random.default_rng(0).normal(size=(16, 2)).astype(np.float32)
     x[0, 0] = 3e38

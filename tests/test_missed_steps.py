@@ -62,7 +62,9 @@ def test_a_weight_assigned_below_the_range_between_two_steps_gets_an_exact_step(
     np.testing.assert_allclose(predicted, reference_log_likelihoods(log_weights), rtol=1e-5, atol=2e-6)
 
 
-@pytest.mark.parametrize("jit_compile", [True, False])
+# Graph mode: test_a_weight_assigned_below_the_range_between_two_steps_gets_an_exact_step[False] (the exact path
+# in a graph-mode step); False here runs with the slow extras.
+@pytest.mark.parametrize("jit_compile", [True, pytest.param(False, marks=pytest.mark.slow)])
 def test_evaluate_after_weights_were_set_below_the_range_between_two_fits_is_exact(jit_compile):
     model = joint_table(jit_compile)
     data = np.tile(all_binary(2), (3, 1))

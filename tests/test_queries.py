@@ -177,7 +177,15 @@ def exact_marginals(table, log_p, patterns):
     return np_logsumexp(np.where(match, log_p[None], -np.inf), axis=1)
 
 
-@pytest.fixture(scope="module", params=sorted(DISCRETE_BUILDERS))
+# functional_chain: slow extra; the core checks its marginals against the enumerated joint and its samples by TV in
+# test_queries_on_model_loaded_from_keras_file, and the functional family in every test here by functional_branches.
+@pytest.fixture(
+    scope="module",
+    params=[
+        pytest.param(name, marks=pytest.mark.slow) if name == "functional_chain" else name
+        for name in sorted(DISCRETE_BUILDERS)
+    ],
+)
 def discrete(request):
     model, shape = DISCRETE_BUILDERS[request.param](seed=sorted(DISCRETE_BUILDERS).index(request.param) + 10)
     table, log_p = joint_table(model, shape)
@@ -331,7 +339,10 @@ def test_mpe_matches_brute_force_over_induced_trees():
     completions = model.mpe(patterns, seed=0)
     assert completions.dtype == np.int32
     np.testing.assert_array_equal(model.complete(patterns, method="mpe", seed=0), completions)
-    for pattern, completion in zip(patterns, completions):
+    # The model's max-product values of every completion and every pattern, one row each, in one call apiece.
+    at_completions = viterbi(completions).numpy()[:, 0]
+    at_patterns = viterbi(patterns).numpy()[:, 0]
+    for pattern, completion, completion_value, pattern_value in zip(patterns, completions, at_completions, at_patterns):
         observed = pattern >= 0
         assert np.all(completion[observed] == pattern[observed]), "evidence kept"
         assert set(completion.tolist()) <= {0, 1}, "valid assignment"
@@ -341,8 +352,8 @@ def test_mpe_matches_brute_force_over_induced_trees():
         at_completion = values[np.all(selected == completion, axis=1)].max()
         np.testing.assert_allclose(at_completion, brute_max, rtol=1e-6, err_msg=f"evidence {pattern}")
         # The model's max-product value at the completion, and with the missing values maximized out.
-        np.testing.assert_allclose(np.exp(viterbi(completion[None]).numpy()[0, 0]), brute_max, rtol=1e-5)
-        np.testing.assert_allclose(np.exp(viterbi(pattern[None]).numpy()[0, 0]), brute_max, rtol=1e-5)
+        np.testing.assert_allclose(np.exp(completion_value), brute_max, rtol=1e-5)
+        np.testing.assert_allclose(np.exp(pattern_value), brute_max, rtol=1e-5)
 
 
 def max_product(model):
@@ -363,14 +374,16 @@ def test_mpe_completion_attains_max_product_on_rat_spn():
     all_values = viterbi(table).numpy()[:, 0]
     patterns = np.array(list(itertools.product([-1, 0, 1], repeat=4)), np.int32)
     completions = model.mpe(patterns, seed=1)
-    for pattern, completion in zip(patterns, completions):
+    # The max-product values of every completion and every pattern, one row each, in one call apiece.
+    at_completions = viterbi(completions).numpy()[:, 0]
+    at_patterns = viterbi(patterns).numpy()[:, 0]
+    for pattern, completion, value, pattern_value in zip(patterns, completions, at_completions, at_patterns):
         observed = pattern >= 0
         assert np.all(completion[observed] == pattern[observed])
         consistent = np.all(~observed | (table == pattern), axis=1)
         best = all_values[consistent].max()  # brute-force max over completions of the max-product value
-        value = viterbi(completion[None]).numpy()[0, 0]
         np.testing.assert_allclose(value, best, atol=1e-5, err_msg=f"evidence {pattern}")
-        np.testing.assert_allclose(viterbi(pattern[None]).numpy()[0, 0], best, atol=1e-5)
+        np.testing.assert_allclose(pattern_value, best, atol=1e-5)
 
 
 def test_mpe_completion_attains_max_product_above_a_branching_graph():
@@ -379,11 +392,13 @@ def test_mpe_completion_attains_max_product_above_a_branching_graph():
     table = all_binary(4)
     all_values = viterbi(table).numpy()[:, 0]
     patterns = np.array(list(itertools.product([-1, 0, 1], repeat=4)), np.int32)
-    for pattern, completion in zip(patterns, model.mpe(patterns, seed=1)):
+    completions = model.mpe(patterns, seed=1)
+    at_completions = viterbi(completions).numpy()[:, 0]  # one row per completion, in one call
+    for pattern, completion, value in zip(patterns, completions, at_completions):
         observed = pattern >= 0
         assert np.all(completion[observed] == pattern[observed])
         best = all_values[np.all(~observed | (table == pattern), axis=1)].max()
-        np.testing.assert_allclose(viterbi(completion[None]).numpy()[0, 0], best, atol=1e-5, err_msg=f"{pattern}")
+        np.testing.assert_allclose(value, best, atol=1e-5, err_msg=f"{pattern}")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -454,7 +469,17 @@ CONTINUOUS = [
 LEAVES = {"normal": layers.NormalLeaf, "laplace": layers.LaplaceLeaf}
 
 
-@pytest.fixture(scope="module", params=CONTINUOUS, ids=[f"{leaf}-{kind}" for leaf, kind in CONTINUOUS])
+# normal-sequential: slow extra; the core keeps the Laplace leaf in a sequential model and the normal leaf in a
+# functional one, and a sequential normal model's conditional means in test_queries_on_model_loaded_from_keras_file.
+@pytest.fixture(
+    scope="module",
+    params=[
+        pytest.param(
+            case, id=f"{case[0]}-{case[1]}", marks=[pytest.mark.slow] if case == ("normal", "sequential") else []
+        )
+        for case in CONTINUOUS
+    ],
+)
 def continuous(request):
     leaf, kind = request.param
     return build_continuous(LEAVES[leaf], kind=kind, seed=CONTINUOUS.index(request.param) + 1)
@@ -584,12 +609,13 @@ def test_continuous_mpe_matches_brute_force(leaf):
     np.testing.assert_array_equal(completed[:, 0], x[:, 0])
     viterbi = max_product(model)
     chosen = set()
-    for x0, row in zip(values, completed):
+    at_completions = viterbi(completed).numpy()[:, 0]  # one row per completion, in one call
+    for x0, row, value in zip(values, completed, at_completions):
         trees = gaussian_trees(model, x0)
         best_value, best_location = max(trees)
         assert abs(row[1] - best_location) < 1e-5, f"x0={x0}: MPE {row[1]} vs brute force {best_location}"
         # The max-product value at the completion equals the brute-force max.
-        np.testing.assert_allclose(viterbi(row[None]).numpy()[0, 0], best_value, atol=2e-4)
+        np.testing.assert_allclose(value, best_value, atol=2e-4)
         chosen.add(round(float(best_location), 4))
     assert len(chosen) > 1, "non-vacuous: the evidence changes the MPE"
 
@@ -852,7 +878,9 @@ def class_root_model(jit_compile=True):
     return model
 
 
-@pytest.mark.parametrize("jit_compile", [True, False])
+# False (graph mode): slow extra; the core samples one class under XLA (True, the compile a default "auto" gives on
+# CPU, as in every other class-root test here).
+@pytest.mark.parametrize("jit_compile", [True, pytest.param(False, marks=pytest.mark.slow)])
 def test_sampling_one_class_draws_from_its_conditional(jit_compile):
     model = class_root_model(jit_compile)
     table = all_binary(4)
@@ -896,11 +924,11 @@ def test_mpe_given_a_class_attains_that_class_roots_max_product():
     patterns = np.array(list(itertools.product([-1, 0, 1], repeat=4)), np.int32)
     for label in range(3):
         completions = model.mpe(patterns, seed=1, labels=np.full([len(patterns), 1], label))
-        for pattern, completion in zip(patterns, completions):
+        at_completions = viterbi(completions).numpy()[:, label]  # one row per completion, in one call
+        for pattern, completion, value in zip(patterns, completions, at_completions):
             observed = pattern >= 0
             assert np.all(completion[observed] == pattern[observed])
             best = all_values[np.all(~observed | (table == pattern), axis=1), label].max()
-            value = viterbi(completion[None]).numpy()[0, label]
             np.testing.assert_allclose(value, best, atol=1e-5, err_msg=f"evidence {pattern}, class {label}")
 
 

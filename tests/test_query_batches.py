@@ -59,8 +59,22 @@ def record_in_batches(monkeypatch):
     return calls
 
 
-@pytest.mark.parametrize("jit_compile", ["auto", False])
-@pytest.mark.parametrize("batch_size", [1, 3, 7, None])
+# A diagonal in the core: every batch size once, batches of 1 under the default compile (XLA on CPU, its padding
+# also checked by test_small_batches_are_padded_to_powers_of_two_under_xla) and the others in graph mode; the other
+# four combinations are slow extras.
+@pytest.mark.parametrize(
+    "batch_size, jit_compile",
+    [
+        pytest.param(1, "auto", id="1-auto"),
+        pytest.param(1, False, id="1-False", marks=pytest.mark.slow),
+        pytest.param(3, "auto", id="3-auto", marks=pytest.mark.slow),
+        pytest.param(3, False, id="3-False"),
+        pytest.param(7, "auto", id="7-auto", marks=pytest.mark.slow),
+        pytest.param(7, False, id="7-False"),
+        pytest.param(None, "auto", id="None-auto", marks=pytest.mark.slow),
+        pytest.param(None, False, id="None-False"),
+    ],
+)
 def test_log_likelihood_in_batches_equals_enumeration(jit_compile, batch_size):
     model = rat_spn(jit_compile)
     x = evidence(11)
@@ -85,10 +99,9 @@ def test_small_batches_are_padded_to_powers_of_two_under_xla(monkeypatch):
 
     monkeypatch.setattr("libspn_keras.models.queries.mixin.in_batches", spying)
     x = evidence(20)
+    expected = marginals_by_enumeration(model, x)  # row by row: the first rows' marginals are expected[:rows]
     for rows in range(1, 21):
-        np.testing.assert_allclose(
-            model.log_likelihood(x[:rows], batch_size=20), marginals_by_enumeration(model, x[:rows]), atol=1e-5
-        )
+        np.testing.assert_allclose(model.log_likelihood(x[:rows], batch_size=20), expected[:rows], atol=1e-5)
     assert seen == {1, 2, 4, 8, 16, 20}
 
 
@@ -142,7 +155,9 @@ def test_invalid_batch_size_is_refused(batch_size):
         model.sample(3, batch_size=batch_size)
 
 
-@pytest.mark.parametrize("method", ["posterior_marginal", "mpe"])
+# posterior_marginal: slow extra; its completions in batches equal one batch in the core in
+# test_signal_queries_take_a_quarter_of_the_rows and test_large_queries_hold_one_batch_at_a_time.
+@pytest.mark.parametrize("method", [pytest.param("posterior_marginal", marks=pytest.mark.slow), "mpe"])
 def test_completion_in_batches_equals_one_batch(method):
     model = rat_spn("auto")
     x = evidence(13, seed=3)

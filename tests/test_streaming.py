@@ -166,7 +166,16 @@ def weights_changed(before, after):
     return sum(not np.allclose(b, a) for b, a in zip(before, after))
 
 
-@pytest.mark.parametrize("name", list(CASES))
+# Slow extras, each covered in the core run by a kept case: rat_spn_em by test_repeated_dataset_with_steps_per_epoch
+# (a RAT-SPN trained by EM on a data set, compared with the arrays); rat_spn_classifier_supervised and
+# spatial_dgc_supervised by region_graph_classifier_supervised (an (x, y) data set, compared with the arrays), the
+# spatial family by spatial_dgc_unsupervised; region_graph by region_graph_classifier_supervised.
+SLOW_CASES = {"rat_spn_em", "rat_spn_classifier_supervised", "spatial_dgc_supervised", "region_graph"}
+
+
+@pytest.mark.parametrize(
+    "name", [pytest.param(name, marks=pytest.mark.slow) if name in SLOW_CASES else name for name in CASES]
+)
 def test_fit_on_dataset(name):
     build, make_data, optimizer, supervised, compare = CASES[name]
     x, y = make_data(np.random.default_rng(0))

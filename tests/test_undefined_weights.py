@@ -28,8 +28,22 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("steps_per_execution", [1, 2])
-@pytest.mark.parametrize("sum_op, logspace, values, problem", CASES)
+# Each case runs in the core with one number of steps per call (both numbers appear; each problem and sum op once);
+# the other number runs with the slow extras. The ids are those of the full product (case, then steps per call).
+CORE_STEPS_PER_EXECUTION = [1, 2, 1, 1, 1, 1, 2]
+CASES_BY_STEPS = [
+    pytest.param(
+        *case,
+        steps,
+        id=f"{case[0]}-{case[1]}-values{index}-{case[3]}-{steps}",
+        marks=() if steps == CORE_STEPS_PER_EXECUTION[index] else pytest.mark.slow,
+    )
+    for index, case in enumerate(CASES)
+    for steps in (1, 2)
+]
+
+
+@pytest.mark.parametrize("sum_op, logspace, values, problem, steps_per_execution", CASES_BY_STEPS)
 def test_predict_fit_and_queries_refuse_accumulators_without_weights_and_change_nothing(
     sum_op, logspace, values, problem, steps_per_execution
 ):

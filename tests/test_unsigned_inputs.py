@@ -49,7 +49,8 @@ def joint_table(model):
     return rows, model.log_likelihood(rows)
 
 
-@pytest.mark.parametrize("marker", [np.nan, -1.0])
+# Each marker in the core once per unsigned dtype: NaN here, -1.0 for the bool input below (the others run as slow).
+@pytest.mark.parametrize("marker", [np.nan, pytest.param(-1.0, marks=pytest.mark.slow)])
 def test_float_markers_are_marginalized_for_a_uint8_input(marker):
     model = indicator_spn("uint8")
     rows, log_joint = joint_table(model)
@@ -91,8 +92,19 @@ def test_training_on_float_data_with_markers_equals_training_on_int32_data():
         np.testing.assert_allclose(a, b, rtol=1e-6)
 
 
-@pytest.mark.parametrize("dtype", ["uint8", "int32"])
-@pytest.mark.parametrize("value", [0.5, 300.0, np.inf])
+# Each value and each dtype in the core: 0.5 and 300.0 for int32 (300.0 a valid observation there), inf and 300.0 for
+# uint8; the other two cases run with the slow extras.
+@pytest.mark.parametrize(
+    "value,dtype",
+    [
+        pytest.param(0.5, "uint8", marks=pytest.mark.slow),
+        pytest.param(0.5, "int32"),
+        pytest.param(300.0, "uint8"),
+        pytest.param(300.0, "int32"),
+        pytest.param(np.inf, "uint8"),
+        pytest.param(np.inf, "int32", marks=pytest.mark.slow),
+    ],
+)
 def test_fractions_and_values_out_of_range_are_refused_for_continuous_leaves(dtype, value):
     model = normal_spn(dtype)
     model.layers[0].adapt(np.array([[0, 1, 2], [3, 4, 5]], dtype=np.float32))
@@ -117,7 +129,9 @@ def test_fractions_and_values_out_of_range_are_refused_for_continuous_leaves(dty
     np.testing.assert_allclose(model.log_likelihood(x), model.log_likelihood(np.nan_to_num(x), mask), rtol=1e-6)
 
 
-@pytest.mark.parametrize("marker", [np.nan, -1.0])
+# -1.0 in the core; NaN for a bool input: test_functional_models_marginalize_markers_that_their_input_cast_would_lose
+# [bool], and NaN for an unsigned input: test_float_markers_are_marginalized_for_a_uint8_input[nan].
+@pytest.mark.parametrize("marker", [pytest.param(np.nan, marks=pytest.mark.slow), -1.0])
 def test_float_markers_are_marginalized_for_a_bool_input(marker):
     model = seeded_rat_spn(NUM_VARS, 2, 4, input_dtype="bool")
     rows = np.array(list(itertools.product(range(2), repeat=NUM_VARS)), dtype=bool)
@@ -142,7 +156,9 @@ def functional_spn(dtype, before_leaf=None):
     return models.SumProductNetwork(inputs, layers.RootSum(return_weighted_child_logits=False)(x))
 
 
-@pytest.mark.parametrize("dtype", ["bool", "uint8", "uint32"])
+# uint32 runs with the slow extras: its -1 wraps as uint8's does (to the largest value), and the queries' reading of
+# uint32 data in int64 stays in the core in test_queries_read_uint32_values_above_the_int32_range.
+@pytest.mark.parametrize("dtype", ["bool", "uint8", pytest.param("uint32", marks=pytest.mark.slow)])
 def test_functional_models_marginalize_markers_that_their_input_cast_would_lose(dtype, tmp_path):
     # Keras's functional call casts every input to its declared dtype: -1 became True (log_likelihood with an
     # evidence mask returned the joint, silently) or 255. The model runs its layers on a signed input instead.
