@@ -162,7 +162,7 @@ def test_em_training_xla_and_saving(tmp_path):
     model = dag_model(random_dag(6, rng), "em")
     before = model.log_likelihood(data).mean()
     model.compile(optimizer=optimizers.OnlineExpectationMaximization(learning_rate=0.5), jit_compile=True)
-    model.fit(data, batch_size=100, epochs=6, verbose=0)
+    model.fit(data, batch_size=100, epochs=2, verbose=0)  # 8 steps gain about 2.2 nats, 6 epochs 2.4
     after = model.log_likelihood(data).mean()
     assert after > before + 0.3
     assert all(np.isfinite(v.numpy()).all() for v in model.trainable_variables)

@@ -118,8 +118,8 @@ import logging
 import numpy as np
 from libspn_keras import models, optimizers
 
-x = (np.random.default_rng(0).random((64, 8)) < 0.5).astype("int32")
-model = models.build_rat_spn(num_vars=8, depth=2, num_decomps=2, num_input_distributions=3, num_sums=3, sum_op="em")
+x = (np.random.default_rng(0).random((64, 4)) < 0.5).astype("int32")
+model = models.build_rat_spn(num_vars=4, depth=1, num_decomps=1, num_input_distributions=2, num_sums=2, sum_op="em")
 model.compile(optimizer=optimizers.OnlineExpectationMaximization(0.05))
 assert model.jit_compile is True
 model.fit(x, epochs=1, batch_size=16, verbose=0)

@@ -76,7 +76,7 @@ def test_entropy_regularizer_makes_sums_sparser_under_gradient_training():
     plain, regularized = rat(None), rat(regularizers.NormalizedEntropy(0.05))
     for model in (plain, regularized):
         model.compile(optimizer=keras.optimizers.Adam(0.05))
-        model.fit(data, batch_size=100, epochs=5, verbose=0)
+        model.fit(data, batch_size=200, epochs=5, verbose=0)  # 10 steps: entropies 0.096 apart (20 steps: 0.23)
     assert mean_entropy(regularized) < mean_entropy(plain) - 0.05
     assert regularized.losses  # the penalty is part of the loss
 

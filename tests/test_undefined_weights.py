@@ -81,12 +81,15 @@ def test_weights_of_zero_on_some_children_stay_exact_and_train(logspace):
     table = np.array([0.25, 0.0, 0.75, 0.0])
     with np.errstate(divide="ignore"):
         root.set_weights([np.reshape(np.log(table) if logspace else table, root.accumulators.shape).astype(np.float32)])
-    got = np.sort(np.exp(model.predict(all_binary(2), verbose=0).ravel()))
+    log_probabilities = model.predict(all_binary(2), verbose=0).ravel()
+    got = np.sort(np.exp(log_probabilities))
     np.testing.assert_allclose(got, np.sort(table), atol=1e-7)
     # Training goes on: gradient steps keep a log-space -inf (no overflow), EM lifts a linear 0 to the floor of the
     # default constraint.
     x = np.array([[0, 0], [1, 0]] * 4, np.int32)
-    x = x[np.exp(model.predict(x, verbose=0).ravel()) > 0]
+    # Row i of all_binary(2) is (i & 1, i >> 1): the probabilities of x's rows are read off the prediction above, not
+    # predicted again in a batch of another size (another trace of the predict step).
+    x = x[np.exp(log_probabilities[x[:, 0] + 2 * x[:, 1]]) > 0]
     model.fit(x, batch_size=4, verbose=0)
     after = np.exp(model.predict(all_binary(2), verbose=0).ravel())
     assert np.count_nonzero(after < 1e-9) == 2 and np.sum(after) == pytest.approx(1.0, abs=1e-6)
