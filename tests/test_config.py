@@ -1,5 +1,7 @@
 """Global defaults for sum layers; the EM optimizer's configuration, 0.6.0 spellings and warnings."""
 
+import re
+
 import numpy as np
 import pytest
 from tensorflow import keras
@@ -75,6 +77,34 @@ def test_default_constraints_reach_new_layers(restore_constraints):
     assert layers.DenseSum(num_sums=2, sum_op="grad").logspace_accumulator_constraint is None
     config.set_default("linear_accumulator_constraint", None)
     assert isinstance(spn.get_default_linear_accumulators_constraint(), constraints.GreaterEqualEpsilon)
+
+
+@pytest.mark.parametrize(
+    "setter",
+    [
+        "set_default_accumulator_initializer",
+        "set_default_linear_accumulators_constraint",
+        "set_default_logspace_accumulators_constraint",
+    ],
+)
+def test_default_setters_refuse_what_keras_cannot_read_by_their_name_and_keep_the_default(setter, restore_constraints):
+    # Keras's own "Could not interpret initializer identifier: 5" named neither the setter nor what it takes.
+    stored = {name: config.get_default(name) for name in config.DEFAULT_NAMES}
+    for bad in (5, "no_such_object", [1.0]):
+        with pytest.raises(ValueError, match=f"{setter}: .* must be a Keras .*got {re.escape(repr(bad))}"):
+            getattr(spn, setter)(bad)
+        assert {name: config.get_default(name) for name in config.DEFAULT_NAMES} == stored
+    # What Keras reads by name or config is still taken, as before.
+    kind = "initializer" if "initializer" in setter else "constraint"
+    if kind == "initializer":
+        getattr(spn, setter)("zeros")
+        assert isinstance(spn.get_default_accumulator_initializer(), keras.initializers.Zeros)
+    else:
+        getattr(spn, setter)("non_neg")
+        layer = layers.DenseSum(num_sums=2, sum_op="em" if "linear" in setter else "grad")
+        layer.build((None, 1, 1, 3))
+        constraint = layer.accumulators.constraint
+        np.testing.assert_array_equal(constraint(np.array([-1.0, 2.0], "float32")), [0.0, 2.0])
 
 
 def test_online_em_config_round_trip_and_validation():

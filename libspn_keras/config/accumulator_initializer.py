@@ -7,11 +7,14 @@ from tensorflow import keras
 from libspn_keras.arguments import check_bool
 from libspn_keras.config.defaults import get_default, set_default
 from libspn_keras.initializers.dirichlet import Dirichlet
+from libspn_keras.keras_objects import keras_object
 
 
 def set_default_accumulator_initializer(initializer):
     """Sets the initializer used by sum layers created without ``accumulator_initializer``."""
-    set_default("accumulator_initializer", keras.initializers.get(initializer) if initializer is not None else None)
+    if initializer is not None:
+        initializer = keras_object("set_default_accumulator_initializer", "initializer", "initializer", initializer)
+    set_default("accumulator_initializer", initializer)
 
 
 def get_default_accumulator_initializer(logspace_accumulators=True):

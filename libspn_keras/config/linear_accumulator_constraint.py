@@ -12,7 +12,9 @@ def set_default_linear_accumulators_constraint(op):
     :func:`~libspn_keras.config.set_default` with ``None`` restores the
     built-in ``GreaterEqualEpsilon()``.
     """
-    set_default("linear_accumulator_constraint", stored_default_constraint(op))
+    set_default(
+        "linear_accumulator_constraint", stored_default_constraint(op, "set_default_linear_accumulators_constraint")
+    )
 
 
 def get_default_linear_accumulators_constraint():

@@ -6,7 +6,9 @@ from libspn_keras.constraints.unconstrained import UNCONSTRAINED, stored_default
 
 def set_default_logspace_accumulators_constraint(op):
     """Sets the constraint ``op`` applied to log-space accumulators after each update (``None``: none)."""
-    set_default("logspace_accumulator_constraint", stored_default_constraint(op))
+    set_default(
+        "logspace_accumulator_constraint", stored_default_constraint(op, "set_default_logspace_accumulators_constraint")
+    )
 
 
 def get_default_logspace_accumulators_constraint():

@@ -1,6 +1,6 @@
 """The marker for sum accumulators without a constraint."""
 
-from tensorflow import keras
+from libspn_keras.keras_objects import keras_object
 
 UNCONSTRAINED = "unconstrained"
 """Passed as a sum layer's accumulator constraint (or stored as a default): no constraint at all.
@@ -12,13 +12,14 @@ training differentiates through that softmax.
 """
 
 
-def stored_default_constraint(op):
+def stored_default_constraint(op, owner):
     """``op`` as the config module stores a default accumulator constraint.
 
     ``None`` (0.6.0's "no constraint") and ``UNCONSTRAINED`` are stored as
     ``UNCONSTRAINED``, since a stored ``None`` means "the built-in default";
-    anything else goes through ``keras.constraints.get``.
+    anything else goes through ``keras.constraints.get`` (an error names
+    ``owner``, the setter).
     """
     if op is None or (isinstance(op, str) and op == UNCONSTRAINED):
         return UNCONSTRAINED
-    return keras.constraints.get(op)
+    return keras_object(owner, "op", "constraint", op)

@@ -1,12 +1,11 @@
 """Checks shared by the layers, models and builders: constructor arguments and the shapes layers are built for.
 
-The argument helpers live in :mod:`libspn_keras.arguments` (so that modules
-below the layers can use them too) and are re-exported here: each takes
+The argument helpers live in :mod:`libspn_keras.arguments` and
+:mod:`libspn_keras.keras_objects` (so that modules below the layers can use
+them too) and are re-exported here: each takes
 ``(owner, argument, value)`` and raises :class:`ArgumentError`, a
 ``ValueError`` and a ``TypeError``, naming the owner and the argument.
 """
-
-from tensorflow import keras
 
 from libspn_keras.arguments import (  # noqa: F401 (re-exported for the layers)
     ArgumentError,
@@ -20,32 +19,7 @@ from libspn_keras.arguments import (  # noqa: F401 (re-exported for the layers)
     positive_int,
     positive_int_pair,
 )
-from libspn_keras.legacy_configs import names_library_object, objects_060
-
-_KERAS_GETTERS = {
-    "initializer": keras.initializers.get,
-    "regularizer": keras.regularizers.get,
-    "constraint": keras.constraints.get,
-}
-
-
-def keras_object(owner, argument, kind, identifier):
-    """``keras.{kind}s.get(identifier)``, with an error naming ``owner`` and ``argument`` when Keras cannot read it.
-
-    ``kind`` is ``"initializer"``, ``"regularizer"`` or ``"constraint"``.
-    A config dict of one of the library's objects written by 0.6.0 (named
-    without Keras 3's package prefix) is read too.
-    """
-    try:
-        if names_library_object(identifier):
-            with keras.utils.custom_object_scope(objects_060()):
-                return _KERAS_GETTERS[kind](identifier)
-        return _KERAS_GETTERS[kind](identifier)
-    except (ValueError, TypeError) as error:
-        raise ArgumentError(
-            f"{owner}: {argument} must be a Keras {kind} (an object, a callable, a config dict or a name Keras "
-            f"knows), got {identifier!r} ({error})."
-        ) from None
+from libspn_keras.keras_objects import keras_object  # noqa: F401 (re-exported for the layers)
 
 
 def layer_label(layer):
