@@ -1011,6 +1011,34 @@ def test_data_without_numbers_is_refused_by_name_and_changes_nothing(bad):
     model.fit(good, epochs=1, verbose=0)  # still trains
 
 
+def test_labels_without_numbers_are_refused_by_name_and_change_nothing():
+    # Class names given as labels: Keras raised its own "Invalid dtype: str32", naming neither the model nor y.
+    model = models.build_rat_spn(
+        4, depth=1, num_decomps=1, num_input_distributions=2, num_sums=2, leaf=layers.NormalLeaf(num_components=2),
+        num_classes=2,
+    )  # fmt: skip
+    model.compile(loss=spnk_losses.NegativeLogJoint())
+    x = np.random.default_rng(0).normal(size=(8, 4)).astype("float32")
+    good = np.arange(8) % 2
+    before = model.predict(x, verbose=0)
+    weights = [w.copy() for w in model.get_weights()]
+    message = rf"SequentialSumProductNetwork '{model.name}': y must hold numbers .* got dtype str"
+    labels = np.where(good == 1, "cat", "dog")
+    for call in (
+        lambda: model.fit(x, labels, epochs=1, verbose=0),
+        lambda: model.fit(x, y=labels, epochs=1, verbose=0),
+        lambda: model.evaluate(x, labels, verbose=0),
+        lambda: model.train_on_batch(x, labels),
+        lambda: model.test_on_batch(x, labels),
+    ):
+        with pytest.raises(ValueError, match=message):
+            call()
+    for old, new in zip(weights, model.get_weights()):
+        np.testing.assert_array_equal(old, new)
+    np.testing.assert_array_equal(model.predict(x, verbose=0), before)
+    model.fit(x, good, epochs=1, verbose=0)  # still trains
+
+
 def test_a_dynamic_spn_refuses_data_without_numbers_by_name():
     template = keras.Sequential(
         [keras.Input((2,)), layers.FlatToRegions(num_decomps=1), layers.NormalLeaf(num_components=2),

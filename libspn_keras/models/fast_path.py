@@ -284,8 +284,10 @@ class FastPathMixin(IteratorReleaseMixin):
         """:meth:`_prepare_for_data`, then the compiled metrics built for ``x`` and the labels among ``args`` /
         ``kwargs`` if ``attribute`` is still to be made (a step made since ``compile`` was traced with them)."""
         x = self._prepare_for_data(x, attribute)
+        labels = args[0] if args else kwargs.get("y")
+        refuse_non_numeric_arrays(self, labels, what="y")
         if getattr(self, attribute) is None:
-            build_metrics_before_tracing(self, x, args[0] if args else kwargs.get("y"))
+            build_metrics_before_tracing(self, x, labels)
         return x
 
     def _prepare_for_data(self, data, attribute):

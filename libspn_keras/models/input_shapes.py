@@ -14,11 +14,12 @@ SHAPE_REFUSED = 2**32
 LABELS_REFUSED = 2**20
 
 
-def refuse_non_numeric(owner, dtype):
+def refuse_non_numeric(owner, dtype, what="x"):
     """Refuses data of ``dtype`` (NumPy or TensorFlow) that holds no numbers: strings, objects, complex values.
 
     Keras would raise its own ``Invalid dtype`` error, which names no model,
-    or a ``TypeError`` from deep inside the step.
+    or a ``TypeError`` from deep inside the step. ``what`` names the argument
+    (``"x"``, or ``"y"`` for labels).
     """
     numpy_kind = getattr(dtype, "kind", None)
     if numpy_kind is not None:
@@ -28,17 +29,21 @@ def refuse_non_numeric(owner, dtype):
         numeric = dtype.is_floating or dtype.is_integer or dtype == tf.bool
     if not numeric:
         name = getattr(dtype, "name", str(dtype))
+        fix = (
+            "e.g. x.astype('float32')"
+            if what == "x"
+            else "e.g. class names to class indices with np.unique(y, return_inverse=True)[1]"
+        )
         raise ValueError(
-            f"{owner}: x must hold numbers (floats, integers or bools), got dtype {name}; convert it, "
-            f"e.g. x.astype('float32')."
+            f"{owner}: {what} must hold numbers (floats, integers or bools), got dtype {name}; convert it, {fix}."
         )
 
 
-def refuse_non_numeric_arrays(model, data):
+def refuse_non_numeric_arrays(model, data, what="x"):
     """:func:`refuse_non_numeric` for every array or tensor in ``data`` (datasets and generators are not read)."""
     for array in keras.tree.flatten(data):
         if isinstance(array, (np.ndarray, tf.Tensor)):
-            refuse_non_numeric(f"{type(model).__name__} '{model.name}'", array.dtype)
+            refuse_non_numeric(f"{type(model).__name__} '{model.name}'", array.dtype, what)
 
 
 def _input_label(model, index):
