@@ -51,6 +51,21 @@ def normalized_weights(layer):
     return acc / acc.sum(axis=-2, keepdims=True)
 
 
+def saved_state(model):
+    """The variables of ``model`` and of its compiled optimizer (built here, as ``fit`` would) with their values now,
+    for :func:`restore_state`: a test then reruns the same compiled steps from the same start instead of building,
+    tracing and compiling a twin model."""
+    if not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
+    return [(variable, variable.numpy().copy()) for variable in model.variables + model.optimizer.variables]
+
+
+def restore_state(saved):
+    """Puts back the values that :func:`saved_state` kept."""
+    for variable, value in saved:
+        variable.assign(value)
+
+
 def subprocess_env(**overrides):
     """``os.environ`` for a child Python that imports this checkout first, keeping the caller's PYTHONPATH."""
     import os

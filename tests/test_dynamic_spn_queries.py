@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
-from reference import np_logsumexp
+from reference import np_logsumexp, restore_state, saved_state
 from tensorflow import keras
 
 from libspn_keras import layers, models, optimizers
@@ -370,14 +370,11 @@ def test_original_form_refuses_lengths_from_a_dataset_in_fit_and_evaluate(length
     # The same batch with fitting lengths trains as the NumPy arrays do. The NumPy run is this model's from the
     # state it had here (its variables and its optimizer's, put back after the dataset's run): the same steps as a
     # fresh twin of the same seed, without a second model to trace and compile.
-    if not model.optimizer.built:
-        model.optimizer.build(model.trainable_variables)
-    kept = [(variable, variable.numpy().copy()) for variable in model.variables + model.optimizer.variables]
+    kept = saved_state(model)
     good = np.array([0, 1, 2, 3])
     model.fit(tf.data.Dataset.from_tensor_slices((x, good)).batch(4), verbose=0)
     from_dataset = [variable.numpy() for variable in model.trainable_weights]
-    for variable, value in kept:
-        variable.assign(value)
+    restore_state(kept)
     model.fit(x, good, batch_size=4, shuffle=False, verbose=0)
     for ours, expected in zip(from_dataset, model.trainable_weights):
         np.testing.assert_allclose(ours, expected.numpy(), rtol=1e-5, atol=1e-6)

@@ -4,6 +4,7 @@ import warnings
 
 import numpy as np
 import pytest
+from reference import restore_state, saved_state
 from tensorflow import keras
 
 from libspn_keras import constraints, layers, models, optimizers
@@ -22,19 +23,6 @@ X = np.random.default_rng(0).normal(size=(8, 4)).astype("float32")
 
 def state(model):
     return [v.numpy().copy() for v in model.variables] + [v.numpy().copy() for v in model.optimizer.variables]
-
-
-def start_state(model):
-    """The variables of ``model`` and of its optimizer (built here) with their values, to put back with ``put_back``."""
-    if not model.optimizer.built:
-        model.optimizer.build(model.trainable_variables)
-    variables = model.variables + model.optimizer.variables
-    return [(variable, variable.numpy().copy()) for variable in variables]
-
-
-def put_back(model, kept):
-    for variable, value in kept:
-        variable.assign(value)
 
 
 def all_finite(model):
@@ -106,10 +94,10 @@ def test_steps_after_an_undone_one_in_the_same_call_do_not_train(jit_compile):
     model.compile(optimizer=keras.optimizers.Adam(0.01), steps_per_execution=3, jit_compile=jit_compile)
     # The reference is this model after one step on data[:1] from its first state, which is then put back: the same
     # compiled step as the fit below, not a second model's.
-    initial = start_state(model)
+    initial = saved_state(model)
     model.fit(data[:1], batch_size=1, verbose=0)
     reference = state(model)
-    put_back(model, initial)
+    restore_state(initial)
     with pytest.raises(ValueError, match="1 training step"):
         model.fit(bad, batch_size=1, shuffle=False, verbose=0)
     assert int(model.optimizer.iterations.numpy()) == 1
@@ -129,10 +117,10 @@ def test_an_undone_step_stays_out_of_the_metrics():
     model.compile(optimizer=keras.optimizers.Adam(0.01), invalid_batches="skip")
     # The reference is this model's loss on the kept rows from its first state, which is then put back (the undone
     # step's loss was ~1e37): the same compiled step, not a second model's.
-    initial = start_state(model)
+    initial = saved_state(model)
     kept = np.delete(data, 1, axis=0)
     expected = model.fit(kept, batch_size=1, shuffle=False, verbose=0).history["loss"][0]
-    put_back(model, initial)
+    restore_state(initial)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         loss = model.fit(bad, batch_size=1, shuffle=False, verbose=0).history["loss"][0]

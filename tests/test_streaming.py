@@ -15,6 +15,7 @@ import math
 import numpy as np
 import pytest
 import tensorflow as tf
+from reference import restore_state, saved_state
 from tensorflow import keras
 
 from libspn_keras import datasets, layers, models, optimizers, random_region_graph, region_graph_to_dense_spn
@@ -167,21 +168,6 @@ def weights_changed(before, after):
     return sum(not np.allclose(b, a) for b, a in zip(before, after))
 
 
-def starting_state(model):
-    """The variables of ``model`` and of its optimizer (built here, as ``fit`` would) with their values now."""
-    if not model.optimizer.built:
-        model.optimizer.build(model.trainable_variables)
-    return [(variable, variable.numpy().copy()) for variable in model.variables + model.optimizer.variables]
-
-
-def restarted(model, state):
-    """``model`` with the variables of ``starting_state`` put back, keeping the train step it traced: the reference
-    fit on the arrays runs the same step on another input pipeline, without a second model to trace and compile."""
-    for variable, value in state:
-        variable.assign(value)
-    return model
-
-
 # Slow extras, each covered in the core run by a kept case: rat_spn_em by test_repeated_dataset_with_steps_per_epoch
 # (a RAT-SPN trained by EM on a data set, compared with the arrays); rat_spn_classifier_supervised and
 # spatial_dgc_supervised by region_graph_classifier_supervised (an (x, y) data set, compared with the arrays), the
@@ -198,7 +184,7 @@ def test_fit_on_dataset(name):
     keras.utils.set_random_seed(0)
     streamed = compile_model(build(), optimizer, supervised)
     initial = streamed.get_weights()
-    state = starting_state(streamed)
+    state = saved_state(streamed)
     dataset = tf.data.Dataset.from_tensor_slices((x, y) if supervised else x).batch(BATCH)
     counter = BatchCounter()
     history = streamed.fit(dataset, epochs=EPOCHS, shuffle=False, callbacks=[counter], verbose=0).history["loss"]
@@ -209,9 +195,9 @@ def test_fit_on_dataset(name):
         return
 
     streamed_weights = streamed.get_weights()
-    in_memory = restarted(streamed, state)
-    in_memory.fit(x, y if supervised else None, batch_size=BATCH, epochs=EPOCHS, shuffle=False, verbose=0)
-    for index, (got, expected) in enumerate(zip(streamed_weights, in_memory.get_weights())):
+    restore_state(state)  # the same compiled step again, from the same start, on the arrays
+    streamed.fit(x, y if supervised else None, batch_size=BATCH, epochs=EPOCHS, shuffle=False, verbose=0)
+    for index, (got, expected) in enumerate(zip(streamed_weights, streamed.get_weights())):
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6, err_msg=f"{name}: weight {index}")
 
 
@@ -221,16 +207,16 @@ def test_repeated_dataset_with_steps_per_epoch():
     x = x[:64]  # 2 full batches per pass
     keras.utils.set_random_seed(0)
     streamed = compile_model(rat_spn("em"), em(), False)
-    state = starting_state(streamed)
+    state = saved_state(streamed)
     counter = BatchCounter()
     dataset = tf.data.Dataset.from_tensor_slices(x).batch(BATCH).repeat()
     streamed.fit(dataset, epochs=3, steps_per_epoch=2, shuffle=False, callbacks=[counter], verbose=0)
     assert counter.batches == 6
 
     streamed_weights = streamed.get_weights()
-    in_memory = restarted(streamed, state)
-    in_memory.fit(x, batch_size=BATCH, epochs=3, shuffle=False, verbose=0)
-    for got, expected in zip(streamed_weights, in_memory.get_weights()):
+    restore_state(state)  # the same compiled step again, from the same start, on the arrays
+    streamed.fit(x, batch_size=BATCH, epochs=3, shuffle=False, verbose=0)
+    for got, expected in zip(streamed_weights, streamed.get_weights()):
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
 
 
@@ -254,7 +240,7 @@ def test_training_on_debd_text_files(tmp_path):
 
     keras.utils.set_random_seed(0)
     model = compile_model(rat_spn("em"), em(0.5), False)
-    state = starting_state(model)
+    state = saved_state(model)
     valid_set = datasets.debd_dataset(tmp_path, "toy", "valid", batch_size=BATCH)
     valid_before = model.evaluate(valid_set, verbose=0)
     counter = BatchCounter()
@@ -270,9 +256,9 @@ def test_training_on_debd_text_files(tmp_path):
     arrays = datasets.load_debd(tmp_path, "toy", "train")
     np.testing.assert_array_equal(arrays, train)
     streamed_weights = model.get_weights()
-    reference = restarted(model, state)
-    reference.fit(arrays, batch_size=BATCH, epochs=4, shuffle=False, verbose=0)
-    for got, expected in zip(streamed_weights, reference.get_weights()):
+    restore_state(state)  # the same compiled step again, from the same start, on the arrays
+    model.fit(arrays, batch_size=BATCH, epochs=4, shuffle=False, verbose=0)
+    for got, expected in zip(streamed_weights, model.get_weights()):
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
     model.set_weights(streamed_weights)
 
