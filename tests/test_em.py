@@ -797,9 +797,10 @@ def test_running_statistics_rule_matches_numpy_sums_over_accumulated_batches(cou
     np.testing.assert_allclose(np.squeeze(leaf.statistics.numpy()), stored, rtol=1e-6)
 
 
-# Each rule matches numpy in the core: test_running_statistics_rule_matches_numpy_sums_over_accumulated_batches,
+# Slow extra: each rule matches numpy in the core, in
+# test_running_statistics_rule_matches_numpy_sums_over_accumulated_batches,
 # test_variance_prior_matches_numpy_over_accumulated_batches and test_two_normal_mixture_follows_the_leaf_rule_in_numpy.
-@pytest.mark.slow  # covered by the numpy references of both rules (above)
+@pytest.mark.slow
 def test_leaf_update_rules_agree_for_a_full_step_and_differ_for_partial_steps():
     x = np.random.default_rng(24).normal(loc=-2.0, scale=0.7, size=(50, 1)).astype(np.float32)
     full = [fit_one_gaussian(x, 3.0, rule, eta=1.0)[:2] for rule in ("running_statistics", "towards_estimate")]
