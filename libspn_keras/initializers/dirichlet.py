@@ -36,6 +36,29 @@ def _log_dirichlet(concentration, axis, dtype, seed):
     return shifted - tf.math.log(tf.reduce_sum(tf.exp(shifted), axis=axis, keepdims=True))
 
 
+# Unseeded Gamma draws below this are raised to it, so that linear weights (and the logs of them that log-space
+# accumulators take) stay finite.
+_GAMMA_FLOOR = 1e-30
+
+
+def _with_exact_tails(log_weights, floored, concentration):
+    """``log_weights`` with the entries whose Gamma draw was raised to the floor ``c`` moved to their exact tail.
+
+    Given X < c, a Gamma(alpha) draw is c * U ** (1 / alpha) (its density is x ** (alpha - 1) times exp(-x), which
+    is 1 to within 1e-30 there), so its log is log(c) + log(U) / alpha, however far below c it lies. The floor alone
+    cut the lower tail of the log weights at about -69 for alpha <= 0.05. The floored entries' share of a slice's
+    total is below 1e-10 (slices with no draw above 1e-20 are redrawn whole), so the other entries keep their
+    values. Eagerly, the uniforms are drawn only when an entry was floored, so that most draws consume the global
+    random state as a plain Gamma draw does.
+    """
+    if tf.executing_eagerly() and not bool(tf.reduce_any(floored)):
+        return log_weights
+    dtype = log_weights.dtype
+    tiny = tf.constant(np.finfo(dtype.as_numpy_dtype).tiny, dtype)
+    uniform = tf.random.uniform(tf.shape(log_weights), minval=tiny, maxval=1.0, dtype=dtype)
+    return log_weights + tf.where(floored, tf.math.log(uniform) / concentration, tf.zeros_like(log_weights))
+
+
 @keras.utils.register_keras_serializable(package="libspn_keras")
 class Dirichlet(keras.initializers.Initializer):
     """Draws the values along ``axis`` (by default the children axis of accumulators) from a Dirichlet.
@@ -103,10 +126,13 @@ class Dirichlet(keras.initializers.Initializer):
             # Stateless and in log space: the same values at every call, exact however small the concentration.
             log_weights = _log_dirichlet(concentration, axis, work_dtype, self.seed)
             return tf.cast(log_weights if self.logspace else tf.exp(log_weights), dtype)
-        draws = tf.random.gamma([], alpha=concentration, dtype=work_dtype)
-        draws = tf.maximum(draws, tf.constant(1e-30, work_dtype))
+        floor = tf.constant(_GAMMA_FLOOR, work_dtype)
+        raw_draws = tf.random.gamma([], alpha=concentration, dtype=work_dtype)
+        draws = tf.maximum(raw_draws, floor)
         weights = draws / tf.reduce_sum(draws, axis=axis, keepdims=True)
         log_weights = tf.math.log(weights)
+        if self.logspace:
+            log_weights = _with_exact_tails(log_weights, raw_draws < floor, concentration)
         # Small concentrations (0.01 and below) make whole slices of Gamma draws underflow to 0, which the floor
         # above would turn into flat weights instead of the nearly one-hot draws they stand for: redraw those
         # slices in log space. Eagerly, only when there are any, so that other draws stay as they are.
