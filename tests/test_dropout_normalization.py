@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 import tensorflow as tf
-from reference import randomize_accumulators
+from reference import randomize_accumulators, restore_state, saved_state
 from tensorflow import keras
 
 from libspn_keras import layers, models
@@ -114,12 +114,22 @@ def test_dropout_training_is_reproducible_under_the_default_xla_compile(seeds, j
     # Stateful tf.random ops are not reproducible under XLA (the default compile of SPN models, CPUs included):
     # two identical runs trained on different drops. keras.layers.Dropout's stateless draws are.
     x = np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32)
+    keras.utils.set_random_seed(0)
+    model = dropout_model(seeds)
+    model.compile(optimizer=keras.optimizers.Adam(0.05), jit_compile=jit_compile)
+    initial = model.get_weights()
+    # A second model built the same way starts from the same state, its layers' seed generators included; the second
+    # run is then this model's, from its start state put back (restore_state): the same compiled step, not a second
+    # model's (a stateful random op draws anew in each call of one function, as in each of two functions).
+    start = saved_state(model)
+    keras.utils.set_random_seed(0)
+    twin = dropout_model(seeds)
+    assert len(twin.variables) == len(model.variables)
+    for twin_variable, (_, value) in zip(twin.variables, start):
+        np.testing.assert_array_equal(twin_variable.numpy(), value)
     trained = []
     for _ in range(2):
-        keras.utils.set_random_seed(0)
-        model = dropout_model(seeds)
-        model.compile(optimizer=keras.optimizers.Adam(0.05), jit_compile=jit_compile)
-        initial = model.get_weights()
+        restore_state(start)
         model.fit(x, batch_size=16, epochs=1, shuffle=False, verbose=0)
         trained.append(model.get_weights())
     for first, second in zip(*trained):

@@ -62,10 +62,11 @@ def test_log_likelihood_is_compiled_with_checked_sums(monkeypatch, jit_compile):
     log_p3 = model.log_likelihood(all_sequences(3))
     assert seen and all(seen)
     assert abs(np_logsumexp(log_p3)) < 1e-5
-    # Marginalizing the last step (-1 = missing) equals brute-force summing over its four values.
-    missing = x[::4].copy()
+    # Marginalizing the last step (-1 = missing) equals brute-force summing over its four values. All 16 rows, so
+    # that the batch keeps the shape already compiled (rows 4a..4a+3 share their first step a).
+    missing = x.copy()
     missing[:, 1] = -1
-    expected = np_logsumexp(log_p.reshape(4, 4), axis=1)
+    expected = np.repeat(np_logsumexp(log_p.reshape(4, 4), axis=1), 4)
     np.testing.assert_allclose(model.log_likelihood(missing), expected, atol=2e-5)
 
 
@@ -81,11 +82,14 @@ def test_original_form_log_likelihood_with_lengths(monkeypatch):
     model = binary_dspn(original_form=True)
     model.compile()
     x = all_sequences(2)
-    for length in (1, 2):
-        padded = np.zeros((4**length, 3, 2), "int32")
-        padded[:, 3 - length :] = all_sequences(length)
-        log_p = model.log_likelihood([padded, np.full(len(padded), length)])
-        assert abs(np_logsumexp(log_p)) < 1e-5
+    # One batch (one compile) of every sequence of length 1 (the first 4 rows) and of length 2 (the other 16).
+    lengths = np.repeat([1, 2], [4, 16])
+    padded = np.zeros((len(lengths), 3, 2), "int32")
+    padded[:4, 2:] = all_sequences(1)
+    padded[4:, 1:] = all_sequences(2)
+    log_p = model.log_likelihood([padded, lengths])
+    for rows in (log_p[:4], log_p[4:]):
+        assert abs(np_logsumexp(rows)) < 1e-5
     assert not any(checked_in_graph)
     with pytest.raises(ValueError, match="sequence_lens"):
         model.log_likelihood([np.zeros((len(x), 2, 2), "int32"), np.full(len(x), 3)])

@@ -190,12 +190,19 @@ def test_a_dynamic_spn_has_no_functional_graph_to_probe():
     assert leaf_inputs(model, np.zeros((2, MAX_STEPS, 2), np.int32))[0][0] == leaves_of(model)
 
 
-def test_input_without_a_time_axis_or_with_other_steps_is_refused_by_name_and_changes_nothing():
-    # These failed inside Keras ("Invalid input shape for input Tensor(.../Reshape:0)") or with a TypeError from a
-    # reshape over an unknown size, naming neither the model nor the fix.
+def test_input_without_a_time_axis_with_other_steps_or_with_lengths_is_refused_by_name_and_changes_nothing():
+    # One trained model for both kinds of refused input (each was a test of its own that traced and compiled the
+    # same fit): the checks of both, in the order of their fixes.
+    # Input without a time axis or with steps of another shape failed inside Keras ("Invalid input shape for input
+    # Tensor(.../Reshape:0)") or with a TypeError from a reshape over an unknown size, naming neither the model nor
+    # the fix.
+    # [x, sequence_lens] is the input of 0.6.0's four-network form; the template form failed on it with a TypeError
+    # ("Cannot convert a list containing a tensor of dtype int64") or a non-rectangular sequence error.
+    sequences = padded_sequences(3)
+    lengths = np.full(len(sequences), 3)
+    fresh = dynamic_spn()
     model = dynamic_spn()
     model.compile(optimizer=keras.optimizers.Adam(0.01))
-    sequences = padded_sequences(3)
     model.fit(sequences, epochs=1, verbose=0)
     before = [w.copy() for w in model.get_weights()]
     no_time = r"DynamicSumProductNetwork '\w+' takes sequences \[batch, time, \.\.\.\], got shape \(\w+, 2\); add the"
@@ -211,19 +218,6 @@ def test_input_without_a_time_axis_or_with_other_steps_is_refused_by_name_and_ch
             call(data)
     for weight, kept in zip(model.get_weights(), before):
         np.testing.assert_array_equal(weight, kept)
-    model.fit(sequences, epochs=1, verbose=0)  # still trains
-
-
-def test_the_template_form_refuses_the_lengths_of_the_original_form_by_name():
-    # [x, sequence_lens] is the input of 0.6.0's four-network form; the template form failed on it with a TypeError
-    # ("Cannot convert a list containing a tensor of dtype int64") or a non-rectangular sequence error.
-    sequences = padded_sequences(3)
-    lengths = np.full(len(sequences), 3)
-    fresh = dynamic_spn()
-    model = dynamic_spn()
-    model.compile(optimizer=keras.optimizers.Adam(0.01))
-    model.fit(sequences, epochs=1, verbose=0)
-    before = [w.copy() for w in model.get_weights()]
     message = r"DynamicSumProductNetwork '\w+' takes the sequences x \[batch, time, \.\.\.\] alone; got \[x, sequence_"
     for call in [
         fresh,
@@ -240,3 +234,4 @@ def test_the_template_form_refuses_the_lengths_of_the_original_form_by_name():
     for weight, kept in zip(model.get_weights(), before):
         np.testing.assert_array_equal(weight, kept)
     np.testing.assert_allclose(np.exp(np_logsumexp(model.predict(sequences, verbose=0).ravel())), 1.0, atol=1e-5)
+    model.fit(sequences, epochs=1, verbose=0)  # still trains

@@ -10,7 +10,7 @@ numpy on the tiny two-level model of ``test_em``.
 import numpy as np
 import pytest
 import tensorflow as tf
-from reference import all_binary, np_logsumexp
+from reference import all_binary, np_logsumexp, restore_state, saved_state
 from tensorflow import keras
 from test_em import (
     R,
@@ -347,20 +347,41 @@ ROUTED_OPS = {
 }
 
 
-def seeded_routed_training(build, make_op, seed, jit_compile):
+def seeded_routed_model(build, make_op, seed):
+    """A model built under ``seed`` (its sum layers' seed generators start from it), not compiled."""
     keras.utils.set_random_seed(seed)
     model = build(make_op())
     if make_op().sample_prob is None:
         # Equal weights everywhere: every choice of hard EM is a tie until the first update.
         for variable in model.trainable_variables:
             variable.assign(tf.ones_like(variable))
+    return model
+
+
+def start_values(model):
+    # ``model.variables`` holds the seed generators' states too (Keras 3): the source of hard EM's draws.
+    return [variable.numpy().copy() for variable in model.variables]
+
+
+def seeded_routed_training(model, jit_compile):
+    """Compiles ``model``; returns a function that trains it one epoch from given start values (``start_values`` of
+    a model built by ``seeded_routed_model``) and returns its weights. Each run puts back the optimizer's start
+    state and reruns the same compiled step: one trace and compile for all runs."""
     # A plain keras.Sequential takes the library's loss and a dummy target; the SPN models need neither.
     plain = not isinstance(model, models.SequentialSumProductNetwork)
     loss = losses.NegativeLogLikelihood() if plain else None
     model.compile(optimizer=optimizers.OnlineExpectationMaximization(0.5), loss=loss, jit_compile=jit_compile)
+    start = saved_state(model)
     x = (np.random.default_rng(0).random((48, 8)) < 0.4).astype(np.int32)
-    model.fit(x, np.zeros(len(x)) if plain else None, batch_size=16, epochs=1, shuffle=False, verbose=0)
-    return model.get_weights()
+
+    def train(values):
+        restore_state(start)
+        for variable, value in zip(model.variables, values, strict=True):
+            variable.assign(value)
+        model.fit(x, np.zeros(len(x)) if plain else None, batch_size=16, epochs=1, shuffle=False, verbose=0)
+        return model.get_weights()
+
+    return train
 
 
 @pytest.mark.parametrize(
@@ -380,13 +401,21 @@ def seeded_routed_training(build, make_op, seed, jit_compile):
 def test_seeded_hard_em_training_repeats_under_the_default_xla_compile(structure, op, jit_compile):
     # The choices hard EM draws (sample_prob, ties) come from each sum layer's keras.random.SeedGenerator: under
     # XLA, the default compile of SPN models on CPUs too, stateful tf.random ops drew differently on every run.
+    # One compiled model reruns its step from the start values of models built under each seed, instead of a
+    # model built, traced and compiled per run: training is a function of the variables' values (seed generator
+    # states included), which models built under the same seed share (checked here).
     build, make_op = ROUTED_MODELS[structure], ROUTED_OPS[op]
-    first = seeded_routed_training(build, make_op, 0, jit_compile)
-    second = seeded_routed_training(build, make_op, 0, jit_compile)
+    model = seeded_routed_model(build, make_op, 0)
+    seed_0 = start_values(model)
+    for a, b in zip(seed_0, start_values(seeded_routed_model(build, make_op, 0)), strict=True):
+        np.testing.assert_array_equal(a, b)
+    train = seeded_routed_training(model, jit_compile)
+    first = train(seed_0)
+    second = train(seed_0)
     for a, b in zip(first, second):
         np.testing.assert_array_equal(a, b)
     # The draws decide what is learnt: another seed gives other choices.
-    other = seeded_routed_training(build, make_op, 1, jit_compile)
+    other = train(start_values(seeded_routed_model(build, make_op, 1)))
     assert any(not np.array_equal(a, b) for a, b in zip(first, other))
 
 

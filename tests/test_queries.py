@@ -878,11 +878,18 @@ def class_root_model(jit_compile=True):
     return model
 
 
+@pytest.fixture(scope="module")
+def class_model():
+    """``class_root_model()``, built and compiled once for the tests that only query it (none changes it): the
+    queries it compiles (kept on the model per query and batch shape) serve them all."""
+    return class_root_model()
+
+
 # False (graph mode): slow extra; the core samples one class under XLA (True, the compile a default "auto" gives on
 # CPU, as in every other class-root test here).
 @pytest.mark.parametrize("jit_compile", [True, pytest.param(False, marks=pytest.mark.slow)])
-def test_sampling_one_class_draws_from_its_conditional(jit_compile):
-    model = class_root_model(jit_compile)
+def test_sampling_one_class_draws_from_its_conditional(jit_compile, class_model):
+    model = class_model if jit_compile else class_root_model(jit_compile)
     table = all_binary(4)
     joint = np.exp(model.predict(table, verbose=0).astype(np.float64))  # p(x, y) [16, 3]
     conditionals = joint / joint.sum(axis=0)
@@ -899,8 +906,8 @@ def test_sampling_one_class_draws_from_its_conditional(jit_compile):
         assert total_variation(empirical(mixed[label::3]), conditionals[:, label]) < 0.025
 
 
-def test_completion_given_a_class_matches_the_class_conditional_posterior():
-    model = class_root_model()
+def test_completion_given_a_class_matches_the_class_conditional_posterior(class_model):
+    model = class_model
     table = all_binary(4)
     joint = np.exp(model.predict(table, verbose=0).astype(np.float64))
     patterns = np.array(list(itertools.product([-1, 0, 1], repeat=4)), np.int32)
@@ -916,8 +923,8 @@ def test_completion_given_a_class_matches_the_class_conditional_posterior():
             np.testing.assert_array_equal(completion[decided], expected[decided], err_msg=f"{pattern}, class {label}")
 
 
-def test_mpe_given_a_class_attains_that_class_roots_max_product():
-    model = class_root_model()
+def test_mpe_given_a_class_attains_that_class_roots_max_product(class_model):
+    model = class_model
     viterbi = max_product(model)
     table = all_binary(4)
     all_values = viterbi(table).numpy()  # [16, 3]: the best tree's value under each class root
@@ -942,8 +949,8 @@ def test_mpe_given_a_class_attains_that_class_roots_max_product():
         ([0, 1], r"one per sample \(3\), got shape \(2,\)"),
     ],
 )
-def test_invalid_labels_are_refused(labels, message):
-    model = class_root_model()
+def test_invalid_labels_are_refused(labels, message, class_model):
+    model = class_model
     x = np.full((3, 4), -1, np.int32)
     with pytest.raises(ValueError, match=message):
         model.complete(x, labels=labels)
@@ -951,8 +958,8 @@ def test_invalid_labels_are_refused(labels, message):
         model.sample(3, labels=labels)
 
 
-def test_labels_read_as_floats_are_taken_when_they_are_whole_numbers():
-    model = class_root_model()
+def test_labels_read_as_floats_are_taken_when_they_are_whole_numbers(class_model):
+    model = class_model
     x = np.array([[1, -1, 0, -1], [-1, 1, -1, 0], [0, 0, -1, -1]], np.int32)
     np.testing.assert_array_equal(
         model.complete(x, labels=np.array([0.0, 2.0, 1.0], np.float32)), model.complete(x, labels=[0, 2, 1])

@@ -27,6 +27,14 @@ def rat_spn(jit_compile, seed=0):
     return model
 
 
+@pytest.fixture(scope="module")
+def model():
+    """``rat_spn("auto")``, built and compiled once for the tests that only query it (none trains it or changes its
+    weights; their monkeypatches change the batch sizes, not the model): the compiled queries it keeps per batch
+    shape serve every test, instead of each test's own model compiling the same shapes again under XLA."""
+    return rat_spn("auto")
+
+
 def evidence(num_rows, seed=1):
     """Binary rows with about a third of the entries missing (-1)."""
     rng = np.random.default_rng(seed)
@@ -75,17 +83,17 @@ def record_in_batches(monkeypatch):
         pytest.param(None, False, id="None-False"),
     ],
 )
-def test_log_likelihood_in_batches_equals_enumeration(jit_compile, batch_size):
-    model = rat_spn(jit_compile)
+def test_log_likelihood_in_batches_equals_enumeration(jit_compile, batch_size, model):
+    if jit_compile is False:
+        model = rat_spn(False)  # "auto": the shared model, rat_spn("auto")
     x = evidence(11)
     got = model.log_likelihood(x, batch_size=batch_size)
     assert got.shape == (11,)
     np.testing.assert_allclose(got, marginals_by_enumeration(model, x), atol=1e-5)
 
 
-def test_small_batches_are_padded_to_powers_of_two_under_xla(monkeypatch):
+def test_small_batches_are_padded_to_powers_of_two_under_xla(model, monkeypatch):
     """Every size from 1 to 20 reaches the compiled function as one of 6 shapes (1, 2, 4, 8, 16 and 20)."""
-    model = rat_spn("auto")
     assert model.jit_compile is True
     seen = set()
     original = batches.in_batches
@@ -136,8 +144,7 @@ def test_in_batches_concatenates_structures_in_order_and_drops_padding():
     assert in_batches(function, [a[:0], b[:0]], 4, pad=True)["sum"].shape == (0, 2)
 
 
-def test_automatic_batch_size_follows_the_layer_outputs():
-    model = rat_spn("auto")
+def test_automatic_batch_size_follows_the_layer_outputs(model):
     per_row = sum(int(np.prod(layer.output.shape[1:])) * 4 for layer in model.layers)
     assert output_bytes_per_row(model) == per_row
     assert query_batch_size(model) == batches.QUERY_BATCH_BYTES // per_row
@@ -145,8 +152,7 @@ def test_automatic_batch_size_follows_the_layer_outputs():
 
 
 @pytest.mark.parametrize("batch_size", [0, -2, 1.5, "8", True])
-def test_invalid_batch_size_is_refused(batch_size):
-    model = rat_spn("auto")
+def test_invalid_batch_size_is_refused(model, batch_size):
     with pytest.raises(ValueError, match="batch_size"):
         model.log_likelihood(evidence(3), batch_size=batch_size)
     with pytest.raises(ValueError, match="batch_size"):
@@ -158,8 +164,7 @@ def test_invalid_batch_size_is_refused(batch_size):
 # posterior_marginal: slow extra; its completions in batches equal one batch in the core in
 # test_signal_queries_take_a_quarter_of_the_rows and test_large_queries_hold_one_batch_at_a_time.
 @pytest.mark.parametrize("method", [pytest.param("posterior_marginal", marks=pytest.mark.slow), "mpe"])
-def test_completion_in_batches_equals_one_batch(method):
-    model = rat_spn("auto")
+def test_completion_in_batches_equals_one_batch(model, method):
     x = evidence(13, seed=3)
     whole = model.complete(x, method=method, seed=0)
     for batch_size in (1, 4, 13):
@@ -167,8 +172,7 @@ def test_completion_in_batches_equals_one_batch(method):
     assert np.all(whole[x >= 0] == x[x >= 0]) and np.isin(whole, (0, 1)).all()
 
 
-def test_sampling_in_batches_is_seeded_and_valid():
-    model = rat_spn("auto")
+def test_sampling_in_batches_is_seeded_and_valid(model):
     first = model.sample(10, seed=4, batch_size=3)
     assert first.shape == (10, NUM_VARS) and np.isin(first, (0, 1)).all()
     np.testing.assert_array_equal(model.sample(10, seed=4, batch_size=3), first)
@@ -177,17 +181,15 @@ def test_sampling_in_batches_is_seeded_and_valid():
     np.testing.assert_array_equal(completed[x >= 0], x[x >= 0])
 
 
-def test_batched_completion_checks_the_whole_evidence_mask():
+def test_batched_completion_checks_the_whole_evidence_mask(model):
     """Batches of x alone would never read the mask's extra rows."""
-    model = rat_spn("auto")
     x = evidence(8)
     with pytest.raises(ValueError, match="evidence_mask has shape"):
         model.complete(x, evidence_mask=np.ones((10, NUM_VARS), bool), batch_size=4)
 
 
-def test_large_queries_hold_one_batch_at_a_time(monkeypatch):
+def test_large_queries_hold_one_batch_at_a_time(model, monkeypatch):
     """With room for 2 rows of layer outputs the automatic batch size is 2, and the answers stay the same."""
-    model = rat_spn("auto")
     monkeypatch.setattr(batches, "QUERY_BATCH_BYTES", 2 * output_bytes_per_row(model))
     assert query_batch_size(model) == 2
     x = evidence(9)
@@ -210,11 +212,10 @@ def test_dynamic_spn_completes_all_sequences_at_once(monkeypatch):
     np.testing.assert_array_equal(completed[x >= 0], x[x >= 0])
 
 
-def test_signal_queries_take_a_quarter_of_the_rows(monkeypatch):
+def test_signal_queries_take_a_quarter_of_the_rows(model, monkeypatch):
     """Completion, MPE and sampling keep the intermediates of both passes: their automatic batches are smaller."""
     from libspn_keras.models.queries import completion
 
-    model = rat_spn("auto")
     monkeypatch.setattr(batches, "QUERY_BATCH_BYTES", 8 * output_bytes_per_row(model))
     assert query_batch_size(model) == 8
     assert query_batch_size(model, signal=True) == 8 // batches.SIGNAL_QUERY_MEMORY_FACTOR == 2
@@ -264,8 +265,7 @@ def test_compiled_region_graphs_count_their_products_and_sums():
     assert query_batch_size(hclt) == batches.QUERY_BATCH_BYTES // output_bytes_per_row(hclt)
 
 
-def test_wrong_shapes_are_reported_for_the_whole_input():
-    model = rat_spn("auto")
+def test_wrong_shapes_are_reported_for_the_whole_input(model):
     for x in (np.zeros((9, NUM_VARS + 1), np.int32), np.zeros((9,), np.int32)):
         with pytest.raises(ValueError, match=rf"got shape \({x.shape[0]},"):
             model.complete(x, batch_size=2)
@@ -296,9 +296,8 @@ def test_dynamic_spns_answer_in_batches_of_sequences():
         model.log_likelihood([x, lens], batch_size=0)
 
 
-def test_data_without_rows_gives_outputs_without_rows():
+def test_data_without_rows_gives_outputs_without_rows(model):
     # Keras's own predict loop raised UnboundLocalError for arrays of 0 rows.
-    model = rat_spn("auto")
     empty = evidence(4)[:0]
     assert model.predict(empty, verbose=0).shape == (0, *model.compute_output_shape((None, NUM_VARS))[1:])
     assert model.log_likelihood(empty).shape == (0,)
