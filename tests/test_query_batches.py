@@ -8,10 +8,12 @@ import itertools
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from reference import np_logsumexp, randomize_accumulators
 from tensorflow import keras
 
 from libspn_keras import models
+from libspn_keras.models.batch_padding import padded_to_compiled_rows
 from libspn_keras.models.queries import batches
 from libspn_keras.models.queries.batches import in_batches, output_bytes_per_row, padded_rows, query_batch_size
 from libspn_keras.optimizers import OnlineExpectationMaximization
@@ -304,3 +306,55 @@ def test_data_without_rows_gives_outputs_without_rows(model):
     assert model.complete(empty).shape == (0, NUM_VARS)
     x = evidence(5)
     np.testing.assert_allclose(model.predict(x, verbose=0)[:, 0], marginals_by_enumeration(model, x), atol=1e-5)
+
+
+def test_padded_to_compiled_rows_pads_short_batches_to_a_size_already_run():
+    calls = []
+
+    def predict_function(data):
+        (x,) = data[0]
+        calls.append(int(x.shape[0]))
+        return {"row": x * 2.0, "total": tf.reduce_sum(x)}
+
+    function = padded_to_compiled_rows(predict_function)
+    x = tf.reshape(tf.range(1, 41, dtype=tf.float32), (40, 1))
+    for rows in (5, 32, 32, 6, 3, 40, 33):
+        outputs = function([(x[:rows],)])
+        np.testing.assert_array_equal(outputs["row"], np.arange(1, rows + 1).reshape(rows, 1) * 2.0)
+    # 5 and 32 run as they are; 6 is padded to 32; 3 to 5; 40 is new; 33 goes to 40.
+    assert calls == [5, 32, 32, 32, 5, 40, 40]
+    # The padded rows repeat the first row (1): the sum over the whole batch of 33 rows padded to 40 shows them.
+    assert float(outputs["total"]) == sum(range(1, 34)) + 7 * 1
+    # Other calls pass unchanged: several batches, no rows, other structures.
+    assert function([(x[:0],)])["row"].shape == (0, 1) and calls[-1] == 0
+    function([(x[:2],), (x[:2],)])
+    assert calls[-1] == 2
+
+
+@pytest.mark.parametrize("jit_compile", ["auto", False])
+def test_predict_runs_its_last_short_batch_at_the_compiled_size(jit_compile):
+    """The default compile (XLA) traces and compiles ``predict`` for one batch shape only, whatever the last batch and
+    later calls hold; the outputs are each row's marginal by enumeration. Graph mode pads nothing."""
+    model = rat_spn(jit_compile, seed=3)
+    shapes = []
+    step = model.predict_step
+
+    def recording_step(data):
+        shapes.append(tuple(keras.utils.unpack_x_y_sample_weight(data)[0].shape))
+        return step(data)
+
+    model.predict_step = recording_step
+    ends = []
+    recorder = keras.callbacks.LambdaCallback(
+        on_predict_batch_end=lambda batch, logs: ends.append(len(logs["outputs"]))
+    )
+    x = evidence(70, seed=4)
+    expected = marginals_by_enumeration(model, x)
+    outputs = model.predict(x, batch_size=32, verbose=0, callbacks=[recorder])
+    np.testing.assert_allclose(outputs.reshape(-1), expected, atol=1e-5)
+    np.testing.assert_allclose(model.predict(x[:3], verbose=0).reshape(-1), expected[:3], atol=1e-5)
+    assert ends == [32, 32, 6]
+    if model.jit_compile is True:
+        assert shapes == [(32, NUM_VARS)]
+    else:
+        assert len(shapes) == 2 and shapes[0] == (32, NUM_VARS)  # the second trace takes any rows

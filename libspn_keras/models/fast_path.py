@@ -21,6 +21,7 @@ from libspn_keras.layers.base_sum import SumLayerBase
 from libspn_keras.layers.input_guard import without_value_assertions
 from libspn_keras.math.seeding import draw_key, keyed_draws
 from libspn_keras.math.stable import without_zero_sample
+from libspn_keras.models.batch_padding import padded_to_compiled_rows
 from libspn_keras.models.input_shapes import refuse_non_numeric_arrays
 from libspn_keras.models.iterator_release import IteratorReleaseMixin, keep_releasing, releasing_iterators
 from libspn_keras.models.missed_steps import MissedStepCheck, missed_step_check, rerun_on_miss, step_or_miss
@@ -228,7 +229,10 @@ class FastPathMixin(IteratorReleaseMixin):
     the checked function and, where the weights do not fit, change nothing
     and are run again on the same batch by the exact function
     (:mod:`~libspn_keras.models.missed_steps`); predict checks before each
-    call. With ``steps_per_execution > 1`` the check chooses between both
+    call, and under XLA pads a short batch (the last one of a call, or a
+    small call) to a batch size it has compiled already
+    (:func:`~libspn_keras.models.batch_padding.padded_to_compiled_rows`).
+    With ``steps_per_execution > 1`` the check chooses between both
     variants inside the function (both are then compiled); under a
     distribution strategy the range check stays. The functions also keep
     the dataset iterator of the last epoch and drop it off the main thread
@@ -473,6 +477,8 @@ def _on_fast_path(model, attribute, make, force):
         make(force=True)
         refuse = functools.partial(refuse_undefined_weights, model)
         function = checked_or_exact(accumulators, check, getattr(model, attribute), exact, refuse)
+    if attribute == "predict_function" and compiled_by_xla(model) and not model.run_eagerly:
+        function = padded_to_compiled_rows(function)
     function = releasing_iterators(function)
     keep_releasing(model, attribute, function)
     setattr(model, attribute, function)

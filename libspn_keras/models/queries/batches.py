@@ -17,6 +17,7 @@ import tensorflow as tf
 from tensorflow import keras
 
 from libspn_keras.arguments import check_int
+from libspn_keras.models.batch_padding import first_rows, padded
 
 #: Bytes of layer outputs per query batch that the automatic batch size aims at.
 QUERY_BATCH_BYTES = 2**31
@@ -99,12 +100,8 @@ def in_batches(function, tensors, batch_size, pad=False):
         batch = [tensor[start : start + batch_size] for tensor in tensors]
         rows = int(batch[0].shape[0])
         size = padded_rows(rows, batch_size) if pad else rows
-        if size > rows:
-            batch = [tf.concat([part, tf.repeat(part[:1], size - rows, axis=0)], axis=0) for part in batch]
-        result = function(*batch)
-        if size > rows:
-            result = tf.nest.map_structure(lambda output, rows=rows: output[:rows], result)
-        results.append(result)
+        result = function(*(padded(part, size) for part in batch))
+        results.append(first_rows(result, rows, size))
     if len(results) == 1:
         return results[0]
     return tf.nest.map_structure(lambda *outputs: tf.concat(outputs, axis=0), *results)
