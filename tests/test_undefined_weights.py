@@ -83,6 +83,27 @@ def test_predict_fit_and_queries_refuse_accumulators_without_weights_and_change_
     assert np_logsumexp(log_probabilities) == pytest.approx(0.0, abs=1e-5)
 
 
+@pytest.mark.parametrize("call", ["fit", "evaluate"])
+def test_a_first_step_is_refused_before_it_is_traced_and_compiled(call):
+    """Its compilation would take seconds (minutes for a large model under XLA) only to refuse the call."""
+    model = joint_table_spn("em", False)
+    root = model.layers[-1]
+    traced = []
+    for name in ("train_step", "test_step"):
+        step = getattr(model, name)
+        setattr(model, name, lambda data, step=step: traced.append(1) or step(data))
+    x = all_binary(2)
+    root.set_weights([np.zeros(root.accumulators.shape, np.float32)])
+    with pytest.raises(ValueError, match=rf"RootSum '{root.name}' give no weights: every child of some sum is 0"):
+        getattr(model, call)(x, batch_size=4, verbose=0)
+    assert traced == []
+    # Valid weights: the next call traces its step and runs; the joint table is normalized.
+    root.set_weights([np.full(root.accumulators.shape, 0.25, np.float32)])
+    getattr(model, call)(x, batch_size=4, verbose=0)
+    assert traced
+    assert np_logsumexp(model.predict(x, verbose=0).ravel()) == pytest.approx(0.0, abs=1e-5)
+
+
 @pytest.mark.parametrize("logspace", [False, True])
 def test_weights_of_zero_on_some_children_stay_exact_and_train(logspace):
     model = joint_table_spn("em" if not logspace else "grad", logspace)

@@ -132,7 +132,7 @@ def _resumed(first, rest):
     yield from rest
 
 
-def refuse_undefined_weights(model):
+def refuse_undefined_weights(model, eagerly=False):
     """Raises ``ValueError`` naming the first sum layer of ``model`` whose accumulators give some sum no weights.
 
     Layers refuse such values when they create their variables; this catches
@@ -143,9 +143,10 @@ def refuse_undefined_weights(model):
     compiled pass over the accumulators
     (:func:`~libspn_keras.sum_ops.checked.weights_defined`), and the
     diagnosis (:func:`~libspn_keras.sum_ops.checked.undefined_weights`)
-    only where that fails.
+    only where that fails. ``eagerly=True`` runs the diagnosis alone, with
+    nothing to compile (:func:`refusing_before_first_call`).
     """
-    if bool(_weight_checks(model).defined()):
+    if not eagerly and bool(_weight_checks(model).defined()):
         return
     for layer in sum_layers_within(model):
         problem = undefined_weights(layer.accumulators, layer.logspace_accumulators)
@@ -165,6 +166,25 @@ def refusing_undefined_weights(model, function):
 
     def refusing(*args, **kwargs):
         refuse_undefined_weights(model)
+        return function(*args, **kwargs)
+
+    return refusing
+
+
+def refusing_before_first_call(model, function):
+    """``function`` (a step function that checks the weights inside its compiled step), calling
+    :func:`refuse_undefined_weights` eagerly before its first call, and again before the next one while that raises.
+
+    The first call traces and compiles the step, which takes seconds (a large
+    model under XLA: minutes) before the step's own check could find that
+    the weights are no distribution; so a model is refused before that.
+    """
+    checked = []
+
+    def refusing(*args, **kwargs):
+        if not checked:
+            refuse_undefined_weights(model, eagerly=True)
+            checked.append(True)
         return function(*args, **kwargs)
 
     return refusing
@@ -473,6 +493,7 @@ def _on_fast_path(model, attribute, make, force):
             compiled=not model.run_eagerly,
             before_exact=functools.partial(refuse_undefined_weights, model),
         )
+        function = refusing_before_first_call(model, function)
     elif accumulators:
         make(force=True)
         refuse = functools.partial(refuse_undefined_weights, model)
