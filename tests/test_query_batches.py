@@ -13,7 +13,7 @@ from reference import np_logsumexp, randomize_accumulators
 from tensorflow import keras
 
 from libspn_keras import models
-from libspn_keras.models.batch_padding import padded_to_compiled_rows
+from libspn_keras.models.batch_padding import PaddedToCompiledRows
 from libspn_keras.models.queries import batches
 from libspn_keras.models.queries.batches import in_batches, output_bytes_per_row, padded_rows, query_batch_size
 from libspn_keras.optimizers import OnlineExpectationMaximization
@@ -308,33 +308,54 @@ def test_data_without_rows_gives_outputs_without_rows(model):
     np.testing.assert_allclose(model.predict(x, verbose=0)[:, 0], marginals_by_enumeration(model, x), atol=1e-5)
 
 
-def test_padded_to_compiled_rows_pads_short_batches_to_a_size_already_run():
+def test_predict_padding_takes_a_call_to_its_batch_size_and_other_batches_to_at_most_twice_their_rows():
     calls = []
 
     def predict_function(data):
         (x,) = data[0]
-        calls.append(int(x.shape[0]))
+        calls.append(tuple(x.shape))
         return {"row": x * 2.0, "total": tf.reduce_sum(x)}
 
-    function = padded_to_compiled_rows(predict_function)
-    x = tf.reshape(tf.range(1, 41, dtype=tf.float32), (40, 1))
-    for rows in (5, 32, 32, 6, 3, 40, 33):
-        outputs = function([(x[:rows],)])
-        np.testing.assert_array_equal(outputs["row"], np.arange(1, rows + 1).reshape(rows, 1) * 2.0)
-    # 5 and 32 run as they are; 6 is padded to 32; 3 to 5; 40 is new; 33 goes to 40.
-    assert calls == [5, 32, 32, 32, 5, 40, 40]
-    # The padded rows repeat the first row (1): the sum over the whole batch of 33 rows padded to 40 shows them.
-    assert float(outputs["total"]) == sum(range(1, 34)) + 7 * 1
-    # Other calls pass unchanged: several batches, no rows, other structures.
-    assert function([(x[:0],)])["row"].shape == (0, 1) and calls[-1] == 0
+    function = PaddedToCompiledRows(predict_function)
+    x = tf.reshape(tf.range(1, 101, dtype=tf.float32), (100, 1))
+
+    def call(*batches):
+        function.new_call()
+        for rows in batches:
+            outputs = function([(x[:rows],)])
+            np.testing.assert_array_equal(outputs["row"], np.arange(1, rows + 1).reshape(rows, 1) * 2.0)
+        return outputs
+
+    # A call's last batch runs at the call's batch size: 6 -> 32.
+    call(32, 32, 6)
+    # Other batches go to a size run before only within twice their rows: 20 -> 32, 15 -> 15 (kept), 9 -> 15, 3 -> 3.
+    call(20)
+    call(15)
+    call(9)
+    call(3)
+    # After a call of 100, a call of 40 is not padded to it; its own last batch still is: 40, 40, then 20 -> 40.
+    call(100)
+    outputs = call(40, 40, 20)
+    assert [rows for rows, _ in calls] == [32, 32, 32, 32, 15, 15, 3, 100, 40, 40, 40]
+    # The padded rows repeat the first row (1): the sum over the whole padded batch of 20 -> 40 rows shows them.
+    assert float(outputs["total"]) == sum(range(1, 21)) + 20 * 1
+    # Arrays are padded as tensors are; another row shape or dtype, several batches and no rows pass unchanged.
+    function.new_call()
+    function([(x.numpy()[:30],)])
+    assert calls[-1] == (32, 1)
+    function.new_call()
+    function([(tf.zeros((7, 5)),)])
+    function([(tf.zeros((7, 1), tf.float64),)])
     function([(x[:2],), (x[:2],)])
-    assert calls[-1] == 2
+    assert function([(x[:0],)])["row"].shape == (0, 1)
+    assert calls[-4:] == [(7, 5), (7, 1), (2, 1), (0, 1)]
 
 
 @pytest.mark.parametrize("jit_compile", ["auto", False])
 def test_predict_runs_its_last_short_batch_at_the_compiled_size(jit_compile):
-    """The default compile (XLA) traces and compiles ``predict`` for one batch shape only, whatever the last batch and
-    later calls hold; the outputs are each row's marginal by enumeration. Graph mode pads nothing."""
+    """The default compile (XLA) traces and compiles ``predict`` for one batch shape only, whatever the last batch holds
+    and for a later call of up to twice fewer rows; the outputs are each row's marginal by enumeration. Graph mode pads
+    nothing."""
     model = rat_spn(jit_compile, seed=3)
     shapes = []
     step = model.predict_step
@@ -352,9 +373,13 @@ def test_predict_runs_its_last_short_batch_at_the_compiled_size(jit_compile):
     expected = marginals_by_enumeration(model, x)
     outputs = model.predict(x, batch_size=32, verbose=0, callbacks=[recorder])
     np.testing.assert_allclose(outputs.reshape(-1), expected, atol=1e-5)
-    np.testing.assert_allclose(model.predict(x[:3], verbose=0).reshape(-1), expected[:3], atol=1e-5)
+    # A later call of 20 rows runs at 32 too (at most twice its rows; a call of 3 would compile its own size).
+    np.testing.assert_allclose(model.predict(x[:20], verbose=0).reshape(-1), expected[:20], atol=1e-5)
     assert ends == [32, 32, 6]
     if model.jit_compile is True:
         assert shapes == [(32, NUM_VARS)]
     else:
         assert len(shapes) == 2 and shapes[0] == (32, NUM_VARS)  # the second trace takes any rows
+    # A batch of another row shape is not padded: refused, its message counts its own rows.
+    with pytest.raises(ValueError, match=r"built for input of shape \(None, 4\) but got shape \(7, 5\)"):
+        model.predict_on_batch(np.ones((7, 5), np.int32))

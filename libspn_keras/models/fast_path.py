@@ -21,7 +21,7 @@ from libspn_keras.layers.base_sum import SumLayerBase
 from libspn_keras.layers.input_guard import without_value_assertions
 from libspn_keras.math.seeding import draw_key, keyed_draws
 from libspn_keras.math.stable import without_zero_sample
-from libspn_keras.models.batch_padding import padded_to_compiled_rows
+from libspn_keras.models.batch_padding import PaddedToCompiledRows
 from libspn_keras.models.input_shapes import refuse_non_numeric_arrays
 from libspn_keras.models.iterator_release import IteratorReleaseMixin, keep_releasing, releasing_iterators
 from libspn_keras.models.missed_steps import MissedStepCheck, missed_step_check, rerun_on_miss, step_or_miss
@@ -143,8 +143,9 @@ def refuse_undefined_weights(model, eagerly=False):
     compiled pass over the accumulators
     (:func:`~libspn_keras.sum_ops.checked.weights_defined`), and the
     diagnosis (:func:`~libspn_keras.sum_ops.checked.undefined_weights`)
-    only where that fails. ``eagerly=True`` runs the diagnosis alone, with
-    nothing to compile (:func:`refusing_before_first_call`).
+    only where that fails; before the first call of a training or test step
+    function, ``eagerly=True``: the diagnosis alone, with nothing to compile
+    (:func:`refusing_before_first_call`).
     """
     if not eagerly and bool(_weight_checks(model).defined()):
         return
@@ -248,10 +249,12 @@ class FastPathMixin(IteratorReleaseMixin):
     each sum's ``log`` into the layer above. Train and test steps check inside
     the checked function and, where the weights do not fit, change nothing
     and are run again on the same batch by the exact function
-    (:mod:`~libspn_keras.models.missed_steps`); predict checks before each
+    (:mod:`~libspn_keras.models.missed_steps`); before their first call, a
+    model whose weights are no distribution is refused eagerly
+    (:func:`refusing_before_first_call`). Predict checks before each
     call, and under XLA pads a short batch (the last one of a call, or a
     small call) to a batch size it has compiled already
-    (:func:`~libspn_keras.models.batch_padding.padded_to_compiled_rows`).
+    (:class:`~libspn_keras.models.batch_padding.PaddedToCompiledRows`).
     With ``steps_per_execution > 1`` the check chooses between both
     variants inside the function (both are then compiled); under a
     distribution strategy the range check stays. The functions also keep
@@ -287,6 +290,7 @@ class FastPathMixin(IteratorReleaseMixin):
 
     def predict(self, x, *args, **kwargs):
         x = self._prepare_for_data(x, "predict_function")
+        _new_predict_call(self)
         if holds_no_rows(x):
             # Keras's predict loop fails on arrays without rows (UnboundLocalError); one call gives the empty outputs.
             return self.predict_on_batch(x)
@@ -302,6 +306,7 @@ class FastPathMixin(IteratorReleaseMixin):
 
     def predict_on_batch(self, x):
         x = self._prepare_for_data(x, "predict_function")
+        _new_predict_call(self)
         return super().predict_on_batch(x)
 
     def _prepare_for_step(self, x, attribute, args, kwargs):
@@ -364,6 +369,13 @@ class FastPathMixin(IteratorReleaseMixin):
 
     def predict_step(self, data):
         return _step_checked_in_graph(self, super().predict_step, data)
+
+
+def _new_predict_call(model):
+    """Tells the padding of ``model``'s predict function (made under XLA) that a call starts."""
+    padding = getattr(model, "_spn_predict_padding", None)
+    if padding is not None:
+        padding.new_call()
 
 
 def build_optimizer_before_tracing(model):
@@ -498,8 +510,10 @@ def _on_fast_path(model, attribute, make, force):
         make(force=True)
         refuse = functools.partial(refuse_undefined_weights, model)
         function = checked_or_exact(accumulators, check, getattr(model, attribute), exact, refuse)
-    if attribute == "predict_function" and compiled_by_xla(model) and not model.run_eagerly:
-        function = padded_to_compiled_rows(function)
+    if attribute == "predict_function":
+        model._spn_predict_padding = None
+        if compiled_by_xla(model) and not model.run_eagerly:
+            function = model._spn_predict_padding = PaddedToCompiledRows(function)
     function = releasing_iterators(function)
     keep_releasing(model, attribute, function)
     setattr(model, attribute, function)
