@@ -217,7 +217,9 @@ def test_soft_em_partial_step_and_accumulated_batches():
     eta = 0.3
     model = tiny_model("em")
     set_accumulators(model, acc)
-    model.compile(optimizer=em_optimizer(eta))
+    # Graph mode: partial steps under XLA (the default) follow the same reference in
+    # test_soft_em_step_follows_a_learning_rate_schedule; the accumulated batches below run under XLA.
+    model.compile(optimizer=em_optimizer(eta), jit_compile=False)
     model.fit(x, batch_size=len(x), epochs=1, shuffle=False, verbose=0)
     for got, old, em in zip(weights_of(model), acc, w_em):
         np.testing.assert_allclose(got, (1 - eta) * normalize(old) + eta * em, atol=1e-5)
@@ -302,6 +304,10 @@ def correlated_binary_data(rng, size, num_vars):
     return (rng.uniform(size=(size, num_vars)) < probs).astype(np.int32)
 
 
+# Slow extra: the log-likelihood never decreases over 8 default-compiled (XLA) steps checked against enumeration, and
+# fit reports the log-likelihood before each step, in
+# test_tiny_model_soft_em_log_likelihood_never_decreases_against_enumeration.
+@pytest.mark.slow
 def test_soft_em_log_likelihood_never_decreases():
     keras.utils.set_random_seed(3)
     rng = np.random.default_rng(3)
@@ -327,15 +333,17 @@ def test_tiny_model_soft_em_log_likelihood_never_decreases_against_enumeration()
     acc = random_tiny_accumulators(rng)
     model = tiny_model("em")
     set_accumulators(model, acc)
-    model.compile(optimizer=em_optimizer(1.0))
+    model.compile(optimizer=em_optimizer(1.0), metrics=[metrics.LogLikelihood()])
     # One fit of 8 one-step epochs, not 8 fits: the model's log-likelihood before each step and its weights after.
     seen = []
     each_step = keras.callbacks.LambdaCallback(
         on_epoch_begin=lambda *_: seen.append([float(np.sum(model(x)))]),
         on_epoch_end=lambda *_: seen[-1].append(weights_of(model)),
     )
-    model.fit(x, batch_size=len(x), epochs=8, shuffle=False, verbose=0, callbacks=[each_step])
+    history = model.fit(x, batch_size=len(x), epochs=8, shuffle=False, verbose=0, callbacks=[each_step]).history
     assert len(seen) == 8
+    # The metric reported by fit is the log-likelihood before each step.
+    np.testing.assert_allclose(history["llh"], [model_ll / len(x) for model_ll, _ in seen], atol=1e-4)
     reference_acc = acc
     lls = []
     for model_ll, weights_after in seen:
@@ -437,6 +445,9 @@ def test_single_gaussian_leaf_em_step_gives_mean_and_population_std():
     np.testing.assert_allclose(model(x).numpy()[:, 0], reference, atol=1e-3)
 
 
+# Slow extra: test_leaf_moments_of_data_far_from_zero_keep_their_digits[1000000000.0] checks the variance of an EM
+# step on data far further from zero, to 1e-6.
+@pytest.mark.slow
 def test_gaussian_leaf_em_variance_is_accurate_for_offset_data():
     x = np.random.default_rng(18).normal(loc=1000.0, scale=1.0, size=(500, 1)).astype(np.float32)
     model = models.SequentialSumProductNetwork(
@@ -570,6 +581,10 @@ def test_supervised_em_sets_class_root_weights_to_class_frequencies():
 # --------------------------------------------------------------------------------------------------------------
 
 
+# Slow extra: the default compile is XLA, under which
+# test_tiny_model_soft_em_log_likelihood_never_decreases_against_enumeration checks 8 full-batch steps of this model,
+# and their reported log-likelihoods, against the same reference.
+@pytest.mark.slow
 def test_fit_under_jit_compile_matches_reference_step():
     sum_op = "em"
     rng = np.random.default_rng(16)
@@ -680,7 +695,8 @@ def test_leaf_statistics_are_trainable_only_when_em_updates_them():
         assert model.count_params() - sum(int(np.prod(v.shape)) for v in model.trainable_weights) == (
             0 if trainable else 6
         )
-        model.compile(optimizer=optimizers.OnlineExpectationMaximization(1.0))
+        # Graph mode: leaf statistics are updated under XLA (the default) in the Gaussian leaf tests above.
+        model.compile(optimizer=optimizers.OnlineExpectationMaximization(1.0), jit_compile=False)
         before = leaf.statistics.numpy().copy()
         model.fit(x, batch_size=64, verbose=0)
         assert np.array_equal(leaf.statistics.numpy(), before) is not trainable
@@ -713,10 +729,11 @@ def test_pseudocount_keeps_unseen_states_and_composes_with_rate_and_accumulated_
     acc = random_tiny_accumulators(rng)
     pseudocount, eta = 0.05, 0.7
 
-    # Plain EM (eta = 1, no pseudocount) gives that indicator weight 0 (the accumulator floor).
+    # Plain EM (eta = 1, no pseudocount) gives that indicator weight 0 (the accumulator floor). In graph mode: the
+    # contrast for the smoothed step below, which runs under XLA (the default).
     model = tiny_model("em")
     set_accumulators(model, acc)
-    model.compile(optimizer=em_optimizer(1.0))
+    model.compile(optimizer=em_optimizer(1.0), jit_compile=False)
     model.fit(x, batch_size=len(x), epochs=1, shuffle=False, verbose=0)
     assert weights_of(model)[0][1, :, 1, :].max() < 1e-6
 
@@ -884,8 +901,11 @@ def test_variance_prior_stops_a_component_from_collapsing_onto_one_sample():
     x = np.array([[2.0]], np.float32)
     for pseudocount, expected in ((0.0, 1e-4**2), (0.1, 0.1 * 3.0 / 1.1)):
         model = gaussian_model()
+        # Graph mode: the variance prior is applied under XLA (the default) in
+        # test_variance_prior_matches_numpy_over_accumulated_batches.
         model.compile(
-            optimizer=optimizers.OnlineExpectationMaximization(1.0, pseudocount=pseudocount, prior_variance=3.0)
+            optimizer=optimizers.OnlineExpectationMaximization(1.0, pseudocount=pseudocount, prior_variance=3.0),
+            jit_compile=False,
         )
         model.fit(x, batch_size=1, epochs=1, verbose=0)
         # Without a prior the variance of one sample is 0 (the scale constraint's floor 1e-4 is all that is left).
@@ -910,7 +930,9 @@ def test_hard_em_counts_move_each_sum_by_the_share_of_the_batch_that_reached_it(
         expected.append(updated / updated.sum(axis=-2, keepdims=True))
     shares = counts[1].sum(axis=-2) / len(x)
     assert np.any((shares > 0) & (shares < 1)), "some middle sums should be reached by part of the batch only"
-    model.compile(optimizer=em_optimizer(eta))
+    # Graph mode: hard EM steps run under XLA (the default) in test_hard_em.py and in
+    # test_a_sample_of_probability_zero_adds_nothing_to_the_step[hard_em].
+    model.compile(optimizer=em_optimizer(eta), jit_compile=False)
     model.fit(x, batch_size=len(x), epochs=1, shuffle=False, verbose=0)
     for got, reference in zip(weights_of(model), expected):
         np.testing.assert_allclose(got, reference, atol=1e-5)

@@ -196,7 +196,10 @@ def test_queries_of_many_models_in_a_loop_give_no_retracing_warning():
         for seed in range(5):  # TensorFlow warns at the 5th trace of one code object (within 10 calls)
             keras.utils.set_random_seed(seed)
             model = tiny_rat_spn()
-            model.compile()
+            # Graph mode: the queries are the same per-model functions (traced_functions.model_function, which
+            # passes jit_compile through), traced as under XLA, which compiled them 10 times here. Default-compiled
+            # queries run in test_the_weight_check_is_one_function_traced_once_per_model_and_setting.
+            model.compile(jit_compile=False)
             model.log_likelihood(x)
             model.complete(np.where(x > 0, x, -1))
     finally:
@@ -218,13 +221,15 @@ def counting_traces(model):
     return traces
 
 
-# adam (an unsupervised Adam fit): Adam is built in the first train trace of classifier_with_metrics and evaluate_first.
+# adam (an unsupervised Adam fit): Adam is built in the first train trace of evaluate_first.
+# classifier_with_metrics (the same classifier fitted first): evaluate_first builds its compiled metrics in a first
+# trace (of the test step) and Adam in the first train trace; both run with the slow extras.
 @pytest.mark.parametrize(
     "case",
     [
         pytest.param("adam", marks=pytest.mark.slow),
         "em_accumulating_batches",
-        "classifier_with_metrics",
+        pytest.param("classifier_with_metrics", marks=pytest.mark.slow),
         "evaluate_first",
     ],
 )
