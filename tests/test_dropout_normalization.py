@@ -134,14 +134,16 @@ def test_dropout_training_is_reproducible_under_the_default_xla_compile(seeds, j
         trained.append(model.get_weights())
     for first, second in zip(*trained):
         np.testing.assert_array_equal(first, second)
-    # The drops changed what was learnt: training without them ends elsewhere.
+    # The drops changed what was learnt: training without them ends elsewhere, by far more than rounding. Without
+    # drops there is nothing random to repeat, so this run is in graph mode (one XLA compile fewer): a step under XLA
+    # that dropped nothing would end within rounding of it, not 1e-2 away.
     keras.utils.set_random_seed(0)
     plain = dropout_model(seeds)
     plain.set_weights(initial)
     plain.layers[0].rate, plain.layers[5].rate = 0.0, 0.0
-    plain.compile(optimizer=keras.optimizers.Adam(0.05), jit_compile=jit_compile)
+    plain.compile(optimizer=keras.optimizers.Adam(0.05), jit_compile=False)
     plain.fit(x, batch_size=16, epochs=1, shuffle=False, verbose=0)
-    assert any(not np.allclose(a, b) for a, b in zip(plain.get_weights(), trained[0]))
+    assert max(float(np.max(np.abs(a - b))) for a, b in zip(plain.get_weights(), trained[0])) > 1e-2
 
 
 @pytest.mark.parametrize("kind", ["normal", "indicator"])

@@ -120,7 +120,12 @@ def test_leaves_behind_a_discretization_layer_read_its_categories(jit_compile):
     np.testing.assert_allclose(np.exp(log_probabilities).sum(), 1.0, rtol=1e-5)
 
 
-@pytest.mark.parametrize("jit_compile", [pytest.param(False, marks=pytest.mark.slow), True])
+# Slow extras: the leaves after this Lambda are checked under XLA (the default) in the core by
+# test_float_data_for_an_integer_input_before_a_computing_layer[True] (the same model: a value read as category 2 of a
+# binary leaf refused by predict and fit, nothing written), and evaluate's refusal under XLA by
+# test_evaluate_and_predict_refuse_values_instead_of_reading_them_as_missing[functional-auto].
+@pytest.mark.slow
+@pytest.mark.parametrize("jit_compile", [False, True])
 def test_leaves_behind_a_lambda_are_checked_after_it(jit_compile):
     spn = small_rat_spn()
     inputs = keras.Input((NUM_VARS,), dtype="int32")
@@ -231,9 +236,14 @@ def test_float_data_for_an_integer_input_before_a_computing_layer(jit_compile):
     with pytest.raises(ValueError, match="1 training batch"):
         model.fit(floats, np.zeros(32), batch_size=32, epochs=1, verbose=0)
     assert_weights_equal(before, model.get_weights())
-    floats[2, 3] = 3.0  # a whole number, read as category 2 of a binary leaf
+    floats[2, 3] = 3.0  # a whole number, read as category 2 of a binary leaf: the leaves after the Lambda refuse it
     with pytest.raises(ValueError, match="neither valid nor the missing marker"):
         model(tf.constant(floats))
+    with pytest.raises(ValueError, match="leaves refuse"):
+        model.predict(floats, verbose=0)
+    with pytest.raises(ValueError, match="1 training batch"):
+        model.fit(floats, np.zeros(32), batch_size=32, epochs=1, verbose=0)
+    assert_weights_equal(before, model.get_weights())
 
 
 def named_inputs_model():

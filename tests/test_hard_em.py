@@ -468,7 +468,11 @@ def test_a_class_roots_hard_em_step_normalizes_its_counts_per_sum(sum_op):
     model = models.build_rat_spn(
         4, depth=1, num_decomps=2, num_input_distributions=2, num_sums=2, num_classes=2, sum_op=sum_op
     )
-    model.compile(optimizer=optimizers.OnlineExpectationMaximization(0.4), loss=losses.NegativeLogJoint())
+    # Graph mode: a hard-EM class root's step under XLA (the default) runs in the core in test_em.py's
+    # test_a_labelled_sample_of_probability_zero_adds_no_em_counts[unweighted_hard_em] (NegativeLogJoint, EM rate 1).
+    model.compile(
+        optimizer=optimizers.OnlineExpectationMaximization(0.4), loss=losses.NegativeLogJoint(), jit_compile=False
+    )
     model(x[:1])
     root = model.layers[-1]
     before = normalize(root.accumulators.numpy()).ravel()

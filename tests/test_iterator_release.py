@@ -6,6 +6,7 @@ import time
 import weakref
 
 import numpy as np
+import pytest
 import tensorflow as tf
 from tensorflow import keras
 
@@ -119,10 +120,12 @@ def live_dataset_iterators():
     return {id(obj) for obj in gc.get_objects() if isinstance(obj, tf.data.Iterator)}
 
 
-def model_and_refused_data(seed):
-    """A compiled RAT-SPN over 4 binary variables, 32 rows of data, and a copy of them holding a category its leaf
-    refuses."""
-    good = np.random.default_rng(seed).integers(0, 2, size=(32, 4)).astype(np.int32)
+@pytest.fixture(scope="module")
+def model_and_refused_data():
+    """A RAT-SPN over 4 binary variables compiled by default (XLA), 32 rows of data, and a copy of them holding a
+    category its leaf refuses. One model for the two tests below: its steps compile once (~1-2 s each under XLA), in
+    the first test that calls them."""
+    good = np.random.default_rng(1).integers(0, 2, size=(32, 4)).astype(np.int32)
     bad = good.copy()
     bad[3, 1] = 7
     model = models.build_rat_spn(num_vars=4, depth=1, num_decomps=2, num_input_distributions=2, num_sums=2)
@@ -130,12 +133,12 @@ def model_and_refused_data(seed):
     return model, good, bad
 
 
-def test_a_refused_call_leaves_no_iterator_to_the_garbage_collector():
+def test_a_refused_call_leaves_no_iterator_to_the_garbage_collector(model_and_refused_data):
     # A step that raises inside Keras's loop over an epoch used to leave the epoch iterator suspended, in a reference
     # cycle with its generator: only a later garbage collection deleted the tf.data iterator, and it held the
     # interpreter lock while the deletion waited for the autotuning thread (up to a minute late in a process). The
     # iterator now goes with the error, by reference counting alone: collections stay off during the test.
-    model, good, bad = model_and_refused_data(seed=1)
+    model, good, bad = model_and_refused_data
     gc.disable()
     try:
         before = live_dataset_iterators()  # a walk over every object: once before and (mostly) once after
@@ -157,9 +160,10 @@ def test_a_refused_call_leaves_no_iterator_to_the_garbage_collector():
     assert np.isfinite(model.evaluate(good, batch_size=8, verbose=0))
 
 
-def test_a_call_refused_in_a_callback_leaves_the_running_fit_to_go_on():
+def test_a_call_refused_in_a_callback_leaves_the_running_fit_to_go_on(model_and_refused_data):
     # The epoch ended on an error is that of the refused call's own loop, never one of user code above it.
-    model, good, bad = model_and_refused_data(seed=2)
+    model, good, bad = model_and_refused_data
+    steps_before = int(model.optimizer.iterations.numpy())  # those of the test above, where it ran first
     refused = []
 
     class TrainOnBadData(keras.callbacks.Callback):
@@ -172,4 +176,4 @@ def test_a_call_refused_in_a_callback_leaves_the_running_fit_to_go_on():
     history = model.fit(good, batch_size=8, epochs=2, verbose=0, callbacks=[TrainOnBadData()])
     assert len(refused) == 8 and all("IndicatorLeaf" in message for message in refused)
     assert len(history.history["loss"]) == 2 and np.all(np.isfinite(history.history["loss"]))
-    assert int(model.optimizer.iterations.numpy()) == 8
+    assert int(model.optimizer.iterations.numpy()) == steps_before + 8

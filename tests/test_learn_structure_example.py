@@ -10,9 +10,13 @@ from reference import run_script
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
-def test_learn_structure_quick(tmp_path):
+def test_learn_structure_quick(tmp_path, example, capsys, monkeypatch):
     # Graph mode: the script's default (XLA) is tested on HCLTs elsewhere, and its compiles cost CI time.
-    out = run_script("examples/learn_structure.py", "--quick", "--jit", "off", "--output-dir", str(tmp_path))
+    # The script's main in this process, which has imported TensorFlow already: a subprocess spent 6-10 s of the
+    # test's 15 s importing it again.
+    monkeypatch.setenv("MPLBACKEND", "Agg")  # as run_script sets it, should matplotlib be imported first here
+    example.main(["--quick", "--jit", "off", "--output-dir", str(tmp_path)])
+    out = capsys.readouterr().out
     last = out.strip().splitlines()[-1]
     match = re.fullmatch(r"test_ll=(-?\d+\.\d+)", last)
     assert match, out

@@ -108,7 +108,10 @@ def test_steps_check_the_weights_inside_the_compiled_function_not_before_each_ca
         return accumulators, lambda: calls.append(tf.executing_eagerly()) or check()
 
     monkeypatch.setattr(fast_path, "fast_kernel_check", counting_check)
-    model = joint_table(True)
+    # Graph mode: the steps are traced and called alike under XLA; XLA-compiled steps check the weights inside the
+    # function in test_a_missed_step_reads_its_batch_once_and_the_exact_function_reruns_it and
+    # test_a_weight_assigned_below_the_range_between_two_steps_gets_an_exact_step[True].
+    model = joint_table(False)
     data = np.tile(all_binary(2), (6, 1))
     model.fit(data, epochs=2, batch_size=4, verbose=0)
     model.evaluate(data, batch_size=4, verbose=0)

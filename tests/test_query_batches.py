@@ -37,6 +37,12 @@ def model():
     return rat_spn("auto")
 
 
+@pytest.fixture(scope="module")
+def graph_model():
+    """``rat_spn(False)``, built once for the graph-mode tests that only query it (as ``model`` above)."""
+    return rat_spn(False)
+
+
 def evidence(num_rows, seed=1):
     """Binary rows with about a third of the entries missing (-1)."""
     rng = np.random.default_rng(seed)
@@ -85,9 +91,9 @@ def record_in_batches(monkeypatch):
         pytest.param(None, False, id="None-False"),
     ],
 )
-def test_log_likelihood_in_batches_equals_enumeration(jit_compile, batch_size, model):
-    if jit_compile is False:
-        model = rat_spn(False)  # "auto": the shared model, rat_spn("auto")
+def test_log_likelihood_in_batches_equals_enumeration(jit_compile, batch_size, request):
+    # The shared models: rat_spn("auto") or rat_spn(False), built and traced once for the cases of each.
+    model = request.getfixturevalue("model" if jit_compile == "auto" else "graph_model")
     x = evidence(11)
     got = model.log_likelihood(x, batch_size=batch_size)
     assert got.shape == (11,)
@@ -115,8 +121,8 @@ def test_small_batches_are_padded_to_powers_of_two_under_xla(model, monkeypatch)
     assert seen == {1, 2, 4, 8, 16, 20}
 
 
-def test_graph_mode_queries_are_not_padded(monkeypatch):
-    model = rat_spn(False)
+def test_graph_mode_queries_are_not_padded(graph_model, monkeypatch):
+    model = graph_model
     calls = record_in_batches(monkeypatch)
     model.log_likelihood(evidence(5), batch_size=8)
     assert calls == [(8, False)]
@@ -163,9 +169,11 @@ def test_invalid_batch_size_is_refused(model, batch_size):
         model.sample(3, batch_size=batch_size)
 
 
-# posterior_marginal: slow extra; its completions in batches equal one batch in the core in
-# test_signal_queries_take_a_quarter_of_the_rows and test_large_queries_hold_one_batch_at_a_time.
-@pytest.mark.parametrize("method", [pytest.param("posterior_marginal", marks=pytest.mark.slow), "mpe"])
+# Slow extras: completions in batches equal one batch, for posterior_marginal and mpe, in the core in
+# test_signal_queries_take_a_quarter_of_the_rows (batches of 2 rows and a last one of 1 against a batch of 9) and
+# for a dynamic SPN in test_dynamic_spns_answer_in_batches_of_sequences.
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["posterior_marginal", "mpe"])
 def test_completion_in_batches_equals_one_batch(model, method):
     x = evidence(13, seed=3)
     whole = model.complete(x, method=method, seed=0)
@@ -190,6 +198,10 @@ def test_batched_completion_checks_the_whole_evidence_mask(model):
         model.complete(x, evidence_mask=np.ones((10, NUM_VARS), bool), batch_size=4)
 
 
+# Slow extra: test_signal_queries_take_a_quarter_of_the_rows checks the automatic batch size from QUERY_BATCH_BYTES (8
+# rows for log_likelihood, 2 for the completions) and that log_likelihood (against enumeration) and completion
+# (posterior_marginal and mpe, against one batch) answer the same in those batches.
+@pytest.mark.slow
 def test_large_queries_hold_one_batch_at_a_time(model, monkeypatch):
     """With room for 2 rows of layer outputs the automatic batch size is 2, and the answers stay the same."""
     monkeypatch.setattr(batches, "QUERY_BATCH_BYTES", 2 * output_bytes_per_row(model))
@@ -351,7 +363,9 @@ def test_predict_padding_takes_a_call_to_its_batch_size_and_other_batches_to_at_
     assert calls[-4:] == [(7, 5), (7, 1), (2, 1), (0, 1)]
 
 
-@pytest.mark.parametrize("jit_compile", ["auto", False])
+# Graph mode (False) is a slow extra: its queries are not padded in the core in test_graph_mode_queries_are_not_padded,
+# and its predict matches the default compile's in test_default_compiled_fit_and_predict_match_graph_mode.
+@pytest.mark.parametrize("jit_compile", ["auto", pytest.param(False, marks=pytest.mark.slow)])
 def test_predict_runs_its_last_short_batch_at_the_compiled_size(jit_compile):
     """The default compile (XLA) traces and compiles ``predict`` for one batch shape only, whatever the last batch holds
     and for a later call of up to twice fewer rows; the outputs are each row's marginal by enumeration. Graph mode pads

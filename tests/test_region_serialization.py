@@ -51,16 +51,21 @@ def mean_ll(model, x):
     return float(np.mean(model(x).numpy()))
 
 
-# hard_em: the hard-EM branch runs for unweighted_hard_em, and its config round trips in
-# test_get_config_round_trip_of_region_layers.
-@pytest.mark.parametrize("sum_op", ["em", pytest.param("hard_em", marks=pytest.mark.slow), "unweighted_hard_em"])
+# Slow extras: hard_em and unweighted_hard_em. The region layers of an EM RAT-SPN save, load and keep training in
+# the core in [em]; the hard EM ops' configs round trip in test_get_config_round_trip_of_region_layers, a Keras file
+# in test_serialization.py::test_whole_spn_round_trip[unweighted_hard_em], and a trained model of each is exported
+# in test_saved_model.py::test_a_trained_model_exports_and_serves_its_predictions[hard_em] and [unweighted_hard_em].
+@pytest.mark.parametrize(
+    "sum_op",
+    ["em", pytest.param("hard_em", marks=pytest.mark.slow), pytest.param("unweighted_hard_em", marks=pytest.mark.slow)],
+)
 def test_em_rat_spn_round_trips_and_keeps_training(tmp_path, sum_op):
     keras.utils.set_random_seed(1)
     x = data()
     model = rat_spn(sum_op)
-    # The model that is saved trains in graph mode (its weights only have to differ from their start; saving does
-    # not depend on the compile mode): the loaded model below trains under the default compile (XLA), and
-    # test_loaded_model_keeps_its_compiled_em_optimizer saves and loads a model trained under it.
+    # The models here train in graph mode (the saved one's weights only have to differ from their start; saving does
+    # not depend on the compile mode): test_loaded_model_keeps_its_compiled_em_optimizer saves and loads a model
+    # trained under the default compile (XLA), and trains the loaded model under it.
     model.compile(optimizer=em(0.5), metrics=[metrics.LogLikelihood()], jit_compile=False)
     model.fit(x, batch_size=120, epochs=2, shuffle=False, verbose=0)
     path = tmp_path / "rat_spn.keras"
@@ -86,7 +91,7 @@ def test_em_rat_spn_round_trips_and_keeps_training(tmp_path, sum_op):
     # Continue with a fresh compile: full-batch soft EM with eta = 1 never lowers the log-likelihood. Hard EM
     # as 0.6.0 defines it (each sum routes to its best child by marginal child values) has no objective it
     # provably raises, so for it the loaded model only has to keep training.
-    loaded.compile(optimizer=em(1.0), metrics=[metrics.LogLikelihood()])
+    loaded.compile(optimizer=em(1.0), metrics=[metrics.LogLikelihood()], jit_compile=False)
     before = mean_ll(loaded, x)
     lls = [before]
     for _ in range(3):
