@@ -101,6 +101,22 @@ def run_script(relative_path, *args, timeout=300):
     return result.stdout
 
 
+def example_module(relative_path, monkeypatch=None):
+    """A repository script (e.g. ``examples/x.py``) loaded as a module, to call its ``main(argv)`` or helpers in the
+    test's process (a subprocess would import TensorFlow again). With ``monkeypatch``, the script's folder comes first
+    on ``sys.path`` for the test, as when it runs as a command (the examples import ``spn_tutorials`` from there)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / relative_path
+    if monkeypatch is not None:
+        monkeypatch.syspath_prepend(str(path.parent))
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def mixture_steps(x, rule, eta=0.4, batch=6):
     """Online-EM steps of a two-normal mixture (one variable) in numpy, by either leaf rule.
 

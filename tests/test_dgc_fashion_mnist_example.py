@@ -4,14 +4,12 @@ The fake images make an easy task: class ``k`` is a bright 8x8 square at one of 
 noisy background, so that a class-conditional density model separates the classes after a few EM steps.
 """
 
-import importlib.util
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
 import tensorflow as tf
-from reference import run_script
+from reference import example_module, run_script
 from tensorflow import keras
 from test_examples_tutorials import write_idx
 
@@ -99,10 +97,7 @@ def test_generative_shared_class_roots_quick_learns_the_classes(idx_dir):
 @pytest.fixture(scope="module")
 def example():
     """The example script as a module (its helpers and argument parser)."""
-    spec = importlib.util.spec_from_file_location("dgc_spn_fashion_mnist", Path(__file__).resolve().parents[1] / SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return example_module(SCRIPT)
 
 
 def shifted_reference(image, down, right):

@@ -1,13 +1,9 @@
 """Smoke tests: the demo and the sum-layer benchmark run end to end in their ``--quick`` modes."""
 
-import importlib.util
 import re
-from pathlib import Path
 
 import pytest
-from reference import run_script
-
-ROOT = Path(__file__).resolve().parents[1]
+from reference import example_module, run_script
 
 # Chance on the quick digits subsets (10 balanced classes, 320 training and 160 test images) is 0.10; the most
 # frequent class makes up at most 0.14 of either subset (seeds 1, 2, 3, 1234). 0.30 is far above both: a uniform
@@ -20,11 +16,7 @@ BETTER_THAN_CHANCE = 0.30
 def test_dgc_spn_digits_quick(monkeypatch, capsys):
     # The script's main in this process, which has imported TensorFlow already: a subprocess spent 6-10 s of the
     # test's 14-20 s importing it again.
-    monkeypatch.syspath_prepend(str(ROOT / "examples"))  # the script imports spn_tutorials from examples/
-    spec = importlib.util.spec_from_file_location("dgc_spn_digits", ROOT / "examples" / "dgc_spn_digits.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    script.main(["--quick", "--epochs", "10"])
+    example_module("examples/dgc_spn_digits.py", monkeypatch).main(["--quick", "--epochs", "10"])
     out = capsys.readouterr().out
     assert "digits: 320 training and 160 test images of shape (8, 8, 1)" in out
     # One Keras progress line per epoch (verbose=2), e.g. "10/10 - 4s - 425ms/step - accuracy: 0.10 - loss: 2.30 ...".

@@ -2,12 +2,9 @@
 
 import importlib.util
 import re
-from pathlib import Path
 
 import pytest
-from reference import run_script
-
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+from reference import example_module, run_script
 
 
 def test_learn_structure_quick(tmp_path, example, capsys, monkeypatch):
@@ -35,11 +32,7 @@ def test_learn_structure_quick(tmp_path, example, capsys, monkeypatch):
 @pytest.fixture
 def example(monkeypatch):
     """The example script as a module (it imports ``spn_tutorials`` from ``examples/``)."""
-    monkeypatch.syspath_prepend(str(EXAMPLES))
-    spec = importlib.util.spec_from_file_location("learn_structure", EXAMPLES / "learn_structure.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return example_module("examples/learn_structure.py", monkeypatch)
 
 
 @pytest.mark.parametrize(
