@@ -19,14 +19,26 @@ query's seed fixes them without touching the global generators.
 
 import math
 
+import numpy as np
 import tensorflow as tf
 
 from libspn_keras.math.seeding import uniform
 
+#: Scores within this many rounding steps of the maximum (steps of the larger of 1 and its magnitude) tie with it.
+#: The same value computed along two paths can differ by rounding: in training steps the sums skip the zero
+#: sample's correction, so children that differ only in a marginalized variable, exactly equal otherwise, differ by
+#: a step or two there, and the child that rounded up would win every time instead of half the time.
+TIE_STEPS = 8
+
 
 def _argmax_ties_at_random(scores):
-    """Index of the maximum over the last axis; among equal maxima each is equally likely."""
-    is_max = tf.equal(scores, tf.reduce_max(scores, axis=-1, keepdims=True))
+    """Index of the maximum over the last axis; among maxima equal up to rounding (``TIE_STEPS``) each is equally
+    likely."""
+    largest = tf.reduce_max(scores, axis=-1, keepdims=True)
+    step = tf.constant(np.finfo(scores.dtype.as_numpy_dtype).eps, scores.dtype)
+    slack = TIE_STEPS * step * tf.maximum(tf.abs(largest), 1.0)
+    slack = tf.where(tf.math.is_finite(largest), slack, tf.zeros_like(slack))  # -inf ties only with -inf
+    is_max = scores >= largest - slack
     noise = uniform(tf.shape(scores), dtype=scores.dtype)
     return tf.argmax(tf.where(is_max, noise, -tf.ones_like(noise)), axis=-1, output_type=tf.int32)
 
