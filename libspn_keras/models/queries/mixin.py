@@ -125,7 +125,9 @@ class QueryMixin:
 
         The signal from the root is routed by the sum layers' own ops to leaf
         components whose modes make up the result: for hard-EM ops the modes
-        along each sum's best child, for :class:`~libspn_keras.sum_ops.SumOpSampleBackprop`
+        along each sum's best child (ties at random: without evidence every
+        child of an unweighted hard-EM sum ties, so each row is another
+        reconstruction), for :class:`~libspn_keras.sum_ops.SumOpSampleBackprop`
         layers the modes along a randomly drawn tree (a different image per
         row), for gradient / soft-EM ops the posterior-weighted average of the
         modes (``infer_weighted_sum``, as the original's default) or the mode
