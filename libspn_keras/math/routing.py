@@ -56,8 +56,8 @@ def choose_child(scores, sample_prob=0.0):
         scores: Log-scores of the children, e.g. ``log w_c + log S_c``.
         sample_prob: Probability, per row, of drawing the index with
             probabilities ``softmax(scores)``; otherwise the index of the
-            maximum is taken (ties at random). ``0`` always takes the
-            maximum, ``1`` always draws.
+            maximum is taken (ties, up to :data:`TIE_STEPS` rounding steps,
+            at random). ``0`` always takes the maximum, ``1`` always draws.
 
     Returns:
         int32 indices of shape ``scores.shape[:-1]``.
@@ -71,7 +71,8 @@ def choose_child(scores, sample_prob=0.0):
 
 
 def argmax_one_hot(values, axis=-2):
-    """One-hot of the maximum over ``axis``, ties broken uniformly at random."""
+    """One-hot of the maximum over ``axis``, ties (up to :data:`TIE_STEPS` rounding steps) broken uniformly at
+    random."""
     moved = tf.experimental.numpy.moveaxis(values, axis, -1)
     one_hot = tf.one_hot(_argmax_ties_at_random(moved), tf.shape(values)[axis], dtype=values.dtype)
     return tf.experimental.numpy.moveaxis(one_hot, -1, axis)
