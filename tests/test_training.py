@@ -513,6 +513,24 @@ def test_labels_given_to_a_model_compiled_without_a_loss_are_named_in_a_warning(
         model.fit(x, verbose=0)
 
 
+def test_an_evidence_mask_given_to_fit_is_named_with_how_to_mark_missing_values():
+    # fit reads its second argument as labels and has no mask input: a boolean y shaped like x is an evidence mask
+    # given in the wrong place, and [x, mask] is refused; both say to mark the missing values in x itself.
+    x = two_cluster_images(16, seed=6)
+    mask = np.random.default_rng(6).random(x.shape) < 0.5
+    model = spn_model("grad")
+    # Graph mode: the warning comes before Keras's step and the refusal when the step traces the call, in any
+    # compile mode (the default compile traces the same call: test_input_contract.py checks refusals under XLA).
+    model.compile(optimizer="adam", loss=losses.NegativeLogLikelihood(), jit_compile=False)
+    with pytest.warns(UserWarning, match="shaped like x, as an evidence mask is.*NaN in floats, -1 in categories"):
+        model.fit(x, mask, verbose=0)
+    with pytest.raises(ValueError, match=r"infer_no_evidence=True.*mark them in x itself"):
+        model.fit([x, mask], verbose=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        model.fit(x, verbose=0)  # the model still trains, without a warning
+
+
 def test_compile_without_an_optimizer_evaluates_and_refuses_to_train():
     x = two_cluster_images(16, seed=4)
     # Graph mode: the refusals come before any step is traced. Under the default compile (XLA), compile()'s default

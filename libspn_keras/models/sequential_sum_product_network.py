@@ -176,7 +176,8 @@ class SequentialSumProductNetwork(
                 "one array x, or [x, evidence_mask]"
                 if self.infer_no_evidence
                 else "one array x ([x, evidence_mask] needs infer_no_evidence=True; or use "
-                "model.complete(x, evidence_mask))"
+                "model.complete(x, evidence_mask); to train on data with missing values, mark them in x itself: "
+                "NaN in floats, -1 in categories)"
             )
             raise ValueError(
                 f"{type(self).__name__} '{self.name}' takes {form}; got a {type(inputs).__name__} of {len(inputs)}."

@@ -77,6 +77,14 @@ def _warn_if_the_loss_gives_no_counts(model):
     )
 
 
+def _shaped_like_a_mask_of(y, x):
+    """Whether ``y`` is a boolean array or tensor of ``x``'s shape (an evidence mask passed where labels go)."""
+    shape, x_shape = getattr(y, "shape", None), getattr(x, "shape", None)
+    if shape is None or x_shape is None or getattr(y, "dtype", None) is None:
+        return False
+    return tf.as_dtype(y.dtype) == tf.bool and tuple(shape) == tuple(x_shape)
+
+
 def _as_list(metrics):
     """Metrics as ``compile`` takes them: one metric object (or name) becomes a list of one, as in tf.keras 2."""
     if metrics is None or isinstance(metrics, (list, tuple, dict)):
@@ -127,8 +135,14 @@ class UnsupervisedTrainingMixin:
             # Before Keras traces the step, so that the message is not buried in a traceback of the trace; the
             # step checks again for models that the first batch builds.
             check_optimizer_can_train(self)
+        if _shaped_like_a_mask_of(y, x):
+            warn(
+                f"{type(self).__name__} '{self.name}': fit reads y as labels, and this y is a boolean array shaped "
+                f"like x, as an evidence mask is; fit takes no mask. To train on data with missing values, mark them "
+                f"in x itself (NaN in floats, -1 in categories): every step marginalizes them."
+            )
         # The original form of a dynamic SPN takes its sequence lengths as y.
-        if y is not None and getattr(self, "_spn_default_loss", False) and not getattr(self, "original_form", False):
+        elif y is not None and getattr(self, "_spn_default_loss", False) and not getattr(self, "original_form", False):
             warn(
                 f"{type(self).__name__} '{self.name}' was compiled without a loss, so fit trains on "
                 f"NegativeLogLikelihood, log p(x) with the classes summed out, and the labels y only reach the "
