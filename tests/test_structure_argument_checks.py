@@ -126,6 +126,19 @@ def test_dynamic_spn_sum_kwargs_must_be_a_dict():
         models.DynamicSumProductNetwork(layers.DenseSum(num_sums=2), num_interface_sums=2, sum_kwargs="abc")
 
 
+def test_dynamic_spn_names_itself_and_sum_kwargs_when_its_sums_refuse_them():
+    # The interface and root sums are the model's own layers: their names would not tell the user what to change.
+    with pytest.raises(
+        ValueError, match=r"DynamicSumProductNetwork 'dyn': sum_kwargs: .*sum op 'em' needs linear-space accumulators"
+    ):
+        models.DynamicSumProductNetwork(
+            layers.DenseSum(num_sums=2),
+            num_interface_sums=2,
+            sum_kwargs={"sum_op": "em", "logspace_accumulators": True},
+            name="dyn",
+        )
+
+
 @pytest.mark.parametrize("key", ["num_sums", "return_weighted_child_logits", "name"])
 def test_dynamic_spn_sum_kwargs_may_not_hold_what_the_model_sets(key):
     with pytest.raises(ValueError, match=rf"sum_kwargs holds \['{key}'\], which the model sets itself"):

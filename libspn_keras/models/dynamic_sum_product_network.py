@@ -119,8 +119,11 @@ class DynamicSumProductNetwork(
                 f"model's own arguments."
             )
         self.sum_kwargs = dict(sum_kwargs)
-        self.interface = DenseSum(num_sums=self.num_interface_sums, **self.sum_kwargs)
-        self.root = RootSum(return_weighted_child_logits=self.return_weighted_child_logits, **self.sum_kwargs)
+        try:
+            self.interface = DenseSum(num_sums=self.num_interface_sums, **self.sum_kwargs)
+            self.root = RootSum(return_weighted_child_logits=self.return_weighted_child_logits, **self.sum_kwargs)
+        except ValueError as error:  # the layers' own names mean nothing to the user, who passed sum_kwargs
+            raise ValueError(f"{type(self).__name__} '{self.name}': sum_kwargs: {error}") from None
 
     def build(self, input_shape):
         if self.original_form:

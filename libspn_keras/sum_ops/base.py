@@ -267,8 +267,8 @@ class SumOpBase:
         """Raises ``ValueError`` if this op cannot read accumulators of that space (called when a layer takes it)."""
         if logspace_accumulators and not self.supports_logspace_accumulators:
             raise ValueError(
-                f"{layer_name}: sum op '{self.name}' needs linear-space accumulators (its updates are "
-                f"normalized edge counts). Pass logspace_accumulators=False, or use sum_op='grad'."
+                f"{layer_name}: sum op '{self.name}' needs linear-space accumulators (the EM optimizer mixes its "
+                f"edge counts into linear weights). Pass logspace_accumulators=False, or use sum_op='grad'."
             )
 
     def weighted_sum(self, x, accumulators, logspace_accumulators):
