@@ -135,11 +135,13 @@ class UnsupervisedTrainingMixin:
             # Before Keras traces the step, so that the message is not buried in a traceback of the trace; the
             # step checks again for models that the first batch builds.
             check_optimizer_can_train(self)
-        if _shaped_like_a_mask_of(y, x):
+        if _shaped_like_a_mask_of(y, x) and not getattr(self, "infer_no_evidence", False):
             warn(
                 f"{type(self).__name__} '{self.name}': fit reads y as labels, and this y is a boolean array shaped "
-                f"like x, as an evidence mask is; fit takes no mask. To train on data with missing values, mark them "
-                f"in x itself (NaN in floats, -1 in categories): every step marginalizes them."
+                f"like x, as an evidence mask is; fit takes no mask (only a model built with infer_no_evidence=True "
+                f"trains on fit(x, evidence_mask), on its reconstructions, as in 0.6.0). To train on data with "
+                f"missing values, mark them in x itself (NaN in floats, -1 in categories): every step marginalizes "
+                f"them."
             )
         # The original form of a dynamic SPN takes its sequence lengths as y.
         elif y is not None and getattr(self, "_spn_default_loss", False) and not getattr(self, "original_form", False):
