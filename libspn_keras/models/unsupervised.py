@@ -79,10 +79,13 @@ def _warn_if_the_loss_gives_no_counts(model):
 
 def _shaped_like_a_mask_of(y, x):
     """Whether ``y`` is a boolean array or tensor of ``x``'s shape (an evidence mask passed where labels go)."""
-    shape, x_shape = getattr(y, "shape", None), getattr(x, "shape", None)
-    if shape is None or x_shape is None or getattr(y, "dtype", None) is None:
+    shape, x_shape, dtype = getattr(y, "shape", None), getattr(x, "shape", None), getattr(y, "dtype", None)
+    if shape is None or x_shape is None or dtype is None:
         return False
-    return tf.as_dtype(y.dtype) == tf.bool and tuple(shape) == tuple(x_shape)
+    try:
+        return tf.as_dtype(dtype) == tf.bool and tuple(shape) == tuple(x_shape)
+    except TypeError:  # a dtype TensorFlow has no name for (strings as objects, ...): Keras says what it takes
+        return False
 
 
 def _as_list(metrics):
