@@ -191,6 +191,18 @@ def test_sampling_in_batches_is_seeded_and_valid(model):
     np.testing.assert_array_equal(completed[x >= 0], x[x >= 0])
 
 
+def test_a_mask_shaped_like_the_leaf_input_is_refused_with_the_mask_to_pass(model):
+    # libspn-keras 0.6.0 took a FlatToRegions model's mask as [batch, variables, decompositions, 1].
+    x = evidence(8)
+    mask = np.random.default_rng(3).random(x.shape) < 0.5
+    with pytest.raises(ValueError, match=r"as libspn-keras 0\.6\.0 took it.*pass mask\[\.\.\., 0, 0\]"):
+        model.complete(x, evidence_mask=np.broadcast_to(mask[:, :, None, None], x.shape + (2, 1)))
+    np.testing.assert_array_equal(
+        model.complete(x, evidence_mask=np.broadcast_to(mask[:, :, None, None], x.shape + (2, 1))[..., 0, 0]),
+        model.complete(x, evidence_mask=mask),
+    )
+
+
 def test_batched_completion_checks_the_whole_evidence_mask(model):
     """Batches of x alone would never read the mask's extra rows."""
     x = evidence(8)

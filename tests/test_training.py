@@ -207,8 +207,9 @@ def test_negative_log_likelihood_from_class_logits(root_outputs):
     expected = -_logsumexp(y_pred, axis=1).mean()
     got = losses.NegativeLogLikelihood()(y_true, y_pred)
     np.testing.assert_allclose(got.numpy(), expected, rtol=1e-5)
-    # Labels are ignored.
+    # Labels are ignored, and may be None (as 0.6.0's Keras 2 loss took them).
     np.testing.assert_allclose(losses.NegativeLogLikelihood()(np.zeros(7), y_pred).numpy(), expected, rtol=1e-5)
+    np.testing.assert_allclose(losses.NegativeLogLikelihood()(None, y_pred).numpy(), expected, rtol=1e-5)
 
 
 def test_negative_log_likelihood_from_single_root(root_outputs):

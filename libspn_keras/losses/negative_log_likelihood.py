@@ -1,5 +1,6 @@
 """Negative log-likelihood of the inputs."""
 
+import tensorflow as tf
 from tensorflow import keras
 
 from libspn_keras.losses.root_outputs import keras_reduction, log_likelihood_from_root
@@ -20,6 +21,11 @@ class NegativeLogLikelihood(keras.losses.Loss):
 
     def __init__(self, reduction="sum_over_batch_size", name="negative_log_likelihood", **kwargs):
         super().__init__(reduction=keras_reduction(reduction), name=name, **kwargs)
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        if y_true is None:  # labels are ignored: 0.6.0's Keras 2 loss took None for them, which Keras 3 cannot read
+            y_true = tf.zeros_like(y_pred)
+        return super().__call__(y_true, y_pred, sample_weight=sample_weight)
 
     def call(self, y_true, y_pred):
         return -log_likelihood_from_root(y_pred)

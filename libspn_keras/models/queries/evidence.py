@@ -17,9 +17,16 @@ def missing_mask(x, leaf, evidence_mask=None, name="model"):
     if evidence_mask is not None:
         evidence_mask = tf.convert_to_tensor(checked_evidence_mask(evidence_mask, name), dtype=tf.bool)
         if not evidence_mask.shape.is_compatible_with(x.shape):
+            leaf_shaped = ""
+            if evidence_mask.shape.rank is not None and evidence_mask.shape.rank > x.shape.rank:
+                # libspn-keras 0.6.0 took the mask of a FlatToRegions model shaped like the leaf input.
+                leaf_shaped = (
+                    " A mask shaped like the leaf input, as libspn-keras 0.6.0 took it ([batch, variables, "
+                    "decompositions, 1]), repeats that one: pass mask[..., 0, 0]."
+                )
             raise ValueError(
                 f"{name}: evidence_mask has shape {tuple(evidence_mask.shape)} but x has shape {tuple(x.shape)}; "
-                f"pass one boolean per input entry (True = observed)."
+                f"pass one boolean per input entry (True = observed).{leaf_shaped}"
             )
         missing = tf.logical_or(missing, tf.logical_not(evidence_mask))
     return missing
