@@ -134,6 +134,15 @@ class QueryMixin:
         of the component with the largest weight. Use :meth:`sample` for
         draws from the distribution itself.
 
+        On a model whose root returns several outputs (class roots, or a
+        ``RootSum`` with its default ``return_weighted_child_logits=True``),
+        the signal starts at every output alike, as in 0.6.0: the root's
+        weights play no part, and the result mixes the reconstructions of all
+        root children (with hard-EM ops, averages of several trees' modes).
+        For one class's reconstruction, use :meth:`complete` with ``labels``
+        on all-missing input; for a density, end the stack with
+        ``RootSum(return_weighted_child_logits=False)``.
+
         Args:
             size: Number of inputs to reconstruct.
             seed: Optional int fixing the random choices (as for :meth:`complete`).
