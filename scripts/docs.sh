@@ -14,7 +14,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
 
-python3 -m pip install -q -e ".[docs]"
+# scripts/test.sh has installed ".[test]", which holds the docs' packages: it sets this to skip a second install.
+if [ -z "${LIBSPN_KERAS_DOCS_DEPS_INSTALLED:-}" ]; then
+    python3 -m pip install -q -e ".[docs]"
+fi
 if [ "${LIBSPN_KERAS_DOCS_EXECUTE:-force}" = force ]; then
     python3 scripts/execute_notebooks.py
     export LIBSPN_KERAS_DOCS_EXECUTE=cache

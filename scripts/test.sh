@@ -15,5 +15,5 @@ export XLA_FLAGS="${XLA_FLAGS---xla_backend_optimization_level=0}"
 
 python3 -m pip install -q -e ".[test]"
 ruff check .
-bash scripts/docs.sh
+LIBSPN_KERAS_DOCS_DEPS_INSTALLED=1 bash scripts/docs.sh
 python3 -m pytest -m "not slow" -n 2 -q --durations=10 "$@"
