@@ -1,8 +1,9 @@
 """Initial values checked when a layer creates its variables: every network starts as a distribution.
 
 A variable with a constraint starts as the constraint leaves it (the same
-projection every optimizer update gets), with a warning when that changed
-any initial value; what is still invalid then raises ``ValueError`` naming
+projection every optimizer update gets), with a warning when that made an
+invalid initial value valid (small valid values it moves, as every update
+does, pass silently); what is still invalid then raises ``ValueError`` naming
 the layer, the variable and the fix.
 """
 

@@ -85,9 +85,10 @@ class LocationScaleLeafBase(LeafBase):
             of a trainable one, as in 0.6.0), so also to values set by
             ``assign`` or ``set_weights``; it is the variable's constraint of
             a fixed scale. It also applies to the initial scales (with a
-            warning when it changes one); initial scales that are still not
-            positive normal numbers, or non-finite initial locations, raise
-            ``ValueError``.
+            warning when it repairs an invalid one, such as 0; small positive
+            scales are raised to the bound silently); initial scales that are
+            still not positive normal numbers, or non-finite initial
+            locations, raise ``ValueError``.
         use_accumulators: Keep the parameters as EM sufficient statistics
             ``statistics`` ``[*cells, num_components, d, 3]`` (float64, so that
             variances of data far from 0 keep their precision) holding

@@ -61,9 +61,11 @@ class DynamicSumProductNetwork(
     ``t - 1`` and the template at ``t``, and the root sums the last
     interface. Steps padded with missing values (NaN, or -1 for categories)
     anywhere in the sequence are marginalized exactly: a sequence of ``t``
-    steps padded to ``T`` gets the marginal of the ``T``-step model, which is
-    not the ``t``-step model's probability (call the model on the ``t`` steps
-    alone for that, or use 0.6.0's form with ``sequence_lens``).
+    steps padded at the front to ``T`` steps gets exactly the ``t``-step
+    probability; padded at the end it gets the marginal of the ``T``-step
+    model, which is not the ``t``-step model's probability (call the model on
+    the ``t`` steps alone for that, pad at the front, or use 0.6.0's form with
+    ``sequence_lens``).
 
     The form is detected from the arguments (0.6.0's keywords, or networks
     in place of ``num_interface_sums``). Weights are shared across time, so

@@ -33,6 +33,9 @@ def build_rat_spn(
     The stack is ``FlatToRegions -> leaf -> PermuteAndPadScopesRandom ->
     DenseSum(num_input_distributions) -> ReduceProduct(ceil(num_vars / 2**depth))``,
     then ``depth`` times ``DenseProduct(2) -> DenseSum``, then ``RootSum``.
+    With ``num_classes`` the last ``DenseSum`` has ``num_classes`` sums per
+    decomposition, followed by ``Undecompose -> DenseSum(num_classes)``
+    before a ``RootSum`` that returns the class roots.
     Permuting before the input sums (rather than after, as the same model is
     often written by hand) moves the leaf's few components instead of the
     many input distributions; a padding scope's sums are marginalized (0)

@@ -86,7 +86,8 @@ class OnlineExpectationMaximization(keras.optimizers.Optimizer):
     statistics, so no step writes a non-finite value.
 
     Args:
-        learning_rate: ``eta`` in ``[0, 1]`` (0.6.0's ``lr`` is accepted too; ``0`` leaves everything as it is),
+        learning_rate: ``eta`` in ``[0, 1]`` (0.6.0's ``lr`` is accepted too; ``0`` leaves the weights and leaf
+            parameters as they are, though stored linear accumulators that do not sum to 1 are rescaled to do so),
             or a ``keras.optimizers.schedules.LearningRateSchedule`` giving
             ``eta`` per step (e.g. a decaying step, with which online EM
             settles instead of wandering around a fixed point), or a scalar

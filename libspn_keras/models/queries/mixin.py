@@ -60,7 +60,7 @@ class QueryMixin:
         return tf.reduce_logsumexp(tf.reshape(output, [tf.shape(output)[0], -1]), axis=-1)
 
     def complete(self, x, evidence_mask=None, method="posterior_marginal", seed=None, batch_size=None, labels=None):
-        """Fills in missing entries of ``x`` (NaN, negative category, or ``evidence_mask`` False).
+        """Fills in missing entries of ``x`` (NaN, the category -1, or ``evidence_mask`` False).
 
         Args:
             x: Inputs shaped like the model input.
