@@ -58,6 +58,16 @@ def test_padding_marginalizes_the_missing_steps():
     np.testing.assert_allclose(model(prefix).numpy().reshape(-1, 4)[:, 0], np_logsumexp(joint, axis=1), atol=1e-5)
 
 
+def test_missing_steps_at_the_front_give_the_shorter_sequence_its_own_probability():
+    # Steps missing before the first observed one leave the interface at probability 1 (docs/guide/dynamic.md), so
+    # the value is the t-step model's; padding at the end gives the longer unrolling's marginal (the test above).
+    keras.utils.set_random_seed(0)
+    model = dynamic_spn()
+    short = padded_sequences(2)[:, :2]
+    front = np.concatenate([np.full((len(short), 1, 2), -1, "int32"), short], axis=1)
+    np.testing.assert_allclose(model(front).numpy(), model(short).numpy(), atol=1e-5)
+
+
 def markov_sequences(num, rng):
     states = np.zeros((num, MAX_STEPS), dtype=int)
     states[:, 0] = rng.random(num) < 0.5
