@@ -23,7 +23,7 @@ Usage::
     python3 examples/debd_density_estimation.py                  # nltcs, 5 epochs, about 30 s on 2 CPU cores
     python3 examples/debd_density_estimation.py --quick          # smoke run on a tiny synthetic dataset
     python3 examples/debd_density_estimation.py --name accidents --depth 3 --num-input-distributions 20 \\
-        --num-sums 20 --epochs 3                                  # about 13 s per epoch, test LL about -37
+        --num-sums 20 --epochs 3                                  # about 4 s per epoch, test LL about -37
 """
 
 import argparse
@@ -60,7 +60,9 @@ def main(argv=None):
     )
     parser.add_argument("--depth", type=int, default=2, help="binary product levels of every region tree")
     parser.add_argument("--num-decomps", type=int, default=10, help="repetitions (random region trees)")
-    parser.add_argument("--num-input-distributions", type=int, default=10, help="sums over the leaves per region")
+    parser.add_argument(
+        "--num-input-distributions", type=int, default=10, help="sums over the leaf components per variable"
+    )
     parser.add_argument("--num-sums", type=int, default=10, help="sums per inner region")
     parser.add_argument("--alpha", type=float, default=0.3, help="initial sum weights drawn from Dirichlet(alpha)")
     parser.add_argument("--seed", type=int, default=1234)

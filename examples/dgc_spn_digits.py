@@ -12,7 +12,7 @@ the tutorial notebook ``docs/tutorials/dgc_spn_digits.ipynb``).
 
 Usage::
 
-    python3 examples/dgc_spn_digits.py             # full run, about a minute on 2 CPU cores
+    python3 examples/dgc_spn_digits.py             # full run, about 15-30 s on 2 CPU cores
     python3 examples/dgc_spn_digits.py --quick     # smoke run: 1 epoch on a few hundred samples
     python3 examples/dgc_spn_digits.py --epochs 30
 """

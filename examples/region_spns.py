@@ -72,7 +72,9 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="1 EM step on a few hundred samples (a smoke test)")
     parser.add_argument("--epochs", type=int, default=None, help="batch EM steps (default 30, 1 with --quick)")
     parser.add_argument("--num-samples", type=int, default=None, help="training samples (default 5000)")
-    parser.add_argument("--num-sums", type=int, nargs=2, default=[4, 4], help="sums per region at levels 1 and 2")
+    parser.add_argument(
+        "--num-sums", type=int, default=4, help="sums per region below the root (the root region has the root sum)"
+    )
     parser.add_argument("--output-dir", default=DEFAULT_OUTPUT_DIR)
     parser.add_argument("--seed", type=int, default=1234)
     args = parser.parse_args(argv)
@@ -89,7 +91,7 @@ def main(argv=None):
         print(f"  decomposition {index}: {row.tolist()}")
 
     model = region_graph_to_dense_spn(
-        roots, leaf=layers.IndicatorLeaf(num_components=2), num_sums_iterable=args.num_sums, sum_op="em"
+        roots, leaf=layers.IndicatorLeaf(num_components=2), num_sums_iterable=[args.num_sums], sum_op="em"
     )
     model.summary()
     check_normalization(model, "random weights")

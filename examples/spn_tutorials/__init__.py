@@ -8,9 +8,10 @@ apart. A notebook finds this package by putting ``examples/`` on
 
 ``QUICK`` is true when the environment variable
 ``LIBSPN_KERAS_TUTORIALS_QUICK`` is set to anything but ``0`` or empty. The
-documentation build sets it, so that every notebook trains on a small subset
-for a few epochs and the pages build in minutes on two CPU cores; run a
-notebook yourself without it for the full numbers.
+documentation build sets it, so that every notebook trains for fewer epochs
+(and on less or synthetic data where the full data are large) and the pages
+build in minutes on two CPU cores; run a notebook yourself without it for the
+full numbers.
 """
 
 import os
