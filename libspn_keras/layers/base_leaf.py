@@ -18,7 +18,8 @@ def holds_missing_marker(dtype):
 
 def marker_dtype(dtype):
     """The dtype in which values of ``dtype`` are read where they may be missing: ``dtype`` itself where it holds
-    the marker, else a signed integer type holding all its values and -1 (``int32``; ``int64`` for 32 and 64 bits)."""
+    the marker, else a signed integer type holding -1 (``int32``, which holds every value of 8 and 16 bits; ``int64``
+    for 32 and 64 bits, whose ``uint64`` values from 2**63 up it cannot hold)."""
     dtype = tf.as_dtype(dtype)
     if holds_missing_marker(dtype):
         return dtype

@@ -19,7 +19,8 @@ class IndicatorLeaf(LeafBase):
     missing under XLA, which drops assertions). Unsigned and bool inputs
     cannot hold ``-1``: every entry is observed (a ``-1`` written into a
     ``uint8`` array reads 255, a refused category unless there are 256);
-    the model queries mark missing entries in ``int32`` for such models,
+    the model queries mark missing entries in a signed dtype holding -1
+    for such models (``int32``; ``int64`` for 32 and 64 bits),
     and the SPN models read float data for an unsigned or bool input with
     ``NaN`` and ``-1.0`` as missing entries.
 

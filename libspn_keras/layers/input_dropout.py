@@ -18,12 +18,14 @@ class InputDropout(KeepsCellScopes, FullPrecisionLayer):
     ``FlatToRegions`` every decomposition holds its own copy of a variable,
     which would be dropped apart; after the leaf the values are
     log-probabilities, not variables). Dropped entries become NaN (float inputs)
-    or -1 (integer inputs), which every leaf treats as missing, so the SPN
+    or -1 (signed integer inputs), which every leaf treats as missing, so the SPN
     computes the marginal over the dropped variables. For input
     ``[batch, ..., d]`` of rank 3 or more, all ``d`` dimensions of a variable
     (the last axis) are dropped together; a flat ``[batch, vars]`` input (as
     taken by ``FlatToRegions``) drops every entry independently. Identity at
-    inference.
+    inference. Unsigned and bool inputs (e.g. ``uint8`` images) cannot hold
+    -1: a training call on them raises ``ValueError``; cast them to a float
+    or signed dtype first.
 
     Args:
         rate: Probability of dropping each variable, in ``[0, 1]``.

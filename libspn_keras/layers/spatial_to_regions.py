@@ -18,8 +18,9 @@ class SpatialToRegions(FullPrecisionLayer):
     image, so that dense sum layers and a root can mix every node. Built on
     the cells of an image (a leaf's output, and the products and sums above
     it), it refuses cells that cover different parts of the image (sums over
-    them would not be complete). Region tensors from ``FlatToRegions`` pass
-    as they are.
+    them would not be complete). Region tensors from ``FlatToRegions`` are
+    checked the same way: they pass once products have joined their scopes
+    into one, and are refused while they hold several.
 
     Args:
         **kwargs: Passed to ``keras.layers.Layer``.

@@ -5,7 +5,7 @@ LearnSPN (Gens & Domingos 2013) alternates splitting the variables into
 serve the region graph: every region gets the split of its variables found
 on all the instances that reached it, plus one alternative split per
 instance cluster (found on that cluster's instances). Regions over the same
-variables are shared, so the result is a DAG; its parameters are learned
+two or more variables are shared, so the result is a DAG; its parameters are learned
 afterwards, on all the data, by EM or gradients on the compiled model.
 """
 
@@ -71,7 +71,8 @@ def learn_region_graph(
       partition (unless it equals one already there); each part is then
       learned from the instances of its partition.
 
-    Regions with the same variables are shared. Products are outer products
+    Regions over the same two or more variables are shared (each occurrence
+    of a single variable is its own ``RegionVariable``). Products are outer products
     of the two halves, as in :class:`~libspn_keras.layers.DenseProduct`.
 
     Args:

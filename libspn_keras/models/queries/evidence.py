@@ -12,7 +12,8 @@ from libspn_keras.models.input_shapes import input_dtype, input_shape_matches, o
 
 
 def missing_mask(x, leaf, evidence_mask=None, name="model"):
-    """Unobserved entries: those ``leaf`` reads as missing (NaN, negative categories) and ``evidence_mask == False``."""
+    """Unobserved entries: those ``leaf`` reads as missing (NaN, or the category -1), and those where ``evidence_mask``
+    is ``False``."""
     missing = tf.logical_not(leaf.observed_mask(x))
     if evidence_mask is not None:
         evidence_mask = tf.convert_to_tensor(checked_evidence_mask(evidence_mask, name), dtype=tf.bool)
@@ -83,7 +84,10 @@ def _reads_float64(model):
 
 
 def mark_missing(x, missing):
-    """``x`` with the missing entries set to the marker the leaves marginalize (NaN, or -1 for integers)."""
+    """``x`` with the missing entries set to the marker the leaves marginalize (NaN, or -1 for signed integers).
+
+    Unsigned and bool ``x``, which cannot hold -1, raise ``ValueError``: the queries read them in
+    :func:`~libspn_keras.layers.base_leaf.marker_dtype` first."""
     return tf.where(missing, missing_value(x.dtype), x)
 
 
