@@ -75,7 +75,10 @@ def region_graph_to_dense_spn(
         linear_accumulator_constraint: Constraint of linear accumulators.
         product_first: If ``False`` the leaf components first get a ``DenseSum``.
         num_classes: If given, a ``DenseSum(num_classes)`` below the root
-            (after ``Undecompose`` for several decompositions), for class roots.
+            (after ``Undecompose`` for several decompositions), for class
+            roots: the model returns them with
+            ``return_weighted_child_logits=True``; with ``False`` (the default)
+            the ``RootSum`` mixes them into ``log p(x)``, as latent sums.
         with_root: Whether the ``RootSum`` ends the stack.
         sum_op: Sum op of every sum layer (``None``: the global default).
         leaf: Alias of ``leaf_node``.
