@@ -66,8 +66,10 @@ class Conv2DProduct(FullPrecisionLayer):
             ``(o // channels ** k) % channels`` from kernel cell ``k``
             (row-major);
             fewer draws that many at random as 0.6.0 does (each kernel cell
-            uses every input channel equally often when there are at least
-            as many outputs as channels, so combinations may repeat), from
+            uses every input channel as equally often as the number of
+            outputs allows, counts differing by at most one, when there are
+            at least as many outputs as channels, so combinations may
+            repeat), from
             NumPy's global state (``keras.utils.set_random_seed`` or
             ``np.random.seed`` make it reproducible, and a seeded 0.6.0
             script gets the same picks) or from ``seed``. More than all
