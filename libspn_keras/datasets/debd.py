@@ -43,8 +43,10 @@ def load_debd(root, name, split="train"):
             warnings.filterwarnings("ignore", "loadtxt: input contained no data", UserWarning)  # refused below
             data = np.loadtxt(path, delimiter=",", dtype=np.int32, ndmin=2)
     except ValueError as error:  # NumPy's message names neither the file nor the format
+        # Its advice on ragged rows (select columns with usecols) does not apply to DEBD files: dropped.
+        reason = str(error).split("; use `usecols`")[0]
         raise ValueError(
-            f"load_debd: {path} is not one row of comma-separated 0/1 values per sample: {error}"
+            f"load_debd: {path} is not one row of comma-separated 0/1 values per sample: {reason}"
         ) from None
     if data.size == 0:
         raise ValueError(f"load_debd: {path} holds no samples.")
